@@ -31,7 +31,7 @@ import numpy as np
 
 from .errors import ModelImageError
 from .fixedpoint import signed_bits, signed_max
-from .hadamard import is_power_of_two
+from .hadamard import is_power_of_two, log2_exact
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "LayerImage", "ModelImage", "load", "loads", "save", "dumps"]
 
@@ -227,7 +227,6 @@ def _validate(m):
         widths = {"accumulator": m.accumulator_bits(i)}
         widths["scaled accumulator"] = widths["accumulator"] + l.mult_bits + 1
         if not first and l.rotate:
-            from .hadamard import log2_exact
             widths["butterfly output"] = l.lut_bits + log2_exact(l.in_features)
             widths["requantizer product"] = widths["butterfly output"] + 17
         for what, bits in widths.items():

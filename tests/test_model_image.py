@@ -1,0 +1,161 @@
+import copy
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, HealthCheck
+from hypothesis import strategies as st
+
+from dhq_rtl import model_image
+from dhq_rtl.errors import ModelImageError
+from dhq_rtl.golden import GoldenModel, pixel_coordinates
+from dhq_rtl.synthetic import random_model
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model(width=8, depth=2, size=8, rotate=True, seed=3)
+
+
+@pytest.fixture(scope="module")
+def blob(model):
+    return model_image.dumps(model)
+
+
+def _reseal(body):
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def test_roundtrip_is_exact(model, blob, tmp_path):
+    path = tmp_path / "m.dhq"
+    model_image.save(model, path)
+    back = model_image.load(path)
+    xs, ys = pixel_coordinates(8, 8)
+    assert np.array_equal(GoldenModel(back).predict(xs, ys), GoldenModel(model).predict(xs, ys))
+    for a, b in zip(model.layers, back.layers):
+        for name in ("weight", "mult", "bias"):
+            assert np.array_equal(getattr(a, name), getattr(b, name))
+    assert path.read_bytes() == blob
+
+
+def test_bad_magic(blob):
+    with pytest.raises(ModelImageError, match="not a dhq_rtl model image"):
+        model_image.loads(b"PNG!" + blob[4:])
+
+
+def test_wrong_version(blob):
+    body = bytearray(blob[:-4])
+    struct.pack_into("<H", body, 4, model_image.FORMAT_VERSION + 1)
+    with pytest.raises(ModelImageError, match="format version"):
+        model_image.loads(_reseal(bytes(body)))
+
+
+@pytest.mark.parametrize("cut", [0, 3, 10, 100, -5, -1])
+def test_truncated(blob, cut):
+    with pytest.raises(ModelImageError, match="truncated|corrupt"):
+        model_image.loads(blob[:cut])
+
+
+def test_corrupt_payload(blob):
+    b = bytearray(blob)
+    b[-10] ^= 0xFF
+    with pytest.raises(ModelImageError, match="CRC"):
+        model_image.loads(bytes(b))
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ModelImageError, match="cannot read"):
+        model_image.load(tmp_path / "nope.dhq")
+
+
+def _mutated(model, fn):
+    m = copy.deepcopy(model)
+    fn(m)
+    return m
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda m: setattr(m.layers[1], "in_features", 4), "takes 4 inputs"),
+    (lambda m: setattr(m, "channels", 3), "channels"),
+    (lambda m: setattr(m.layers[1], "weight_bits", 17), "weight_bits"),
+    (lambda m: setattr(m.layers[1], "act_bits", 1), "act_bits"),
+    (lambda m: setattr(m, "phase_bits", 20), "phase_bits"),
+    (lambda m: m.layers[1].weight.__setitem__((0, 0), 300), "weight has values"),
+    (lambda m: setattr(m.layers[1], "lut", m.layers[1].lut[:10]), "lut has shape"),
+    (lambda m: setattr(m.layers[0], "in_features", 3), "2 pixel coordinates"),
+    (lambda m: setattr(m, "layers", m.layers[:1]), "at least two layers"),
+    (lambda m: setattr(m.layers[1], "mult", m.layers[1].mult * 0 + 300), "mult has values"),
+])
+def test_validation_errors(model, mutate, message):
+    with pytest.raises(ModelImageError, match=message):
+        _mutated(model, mutate).validate()
+
+
+def test_save_refuses_invalid_model(model, tmp_path):
+    bad = _mutated(model, lambda m: setattr(m, "channels", 2))
+    with pytest.raises(ModelImageError):
+        model_image.save(bad, tmp_path / "x.dhq")
+    assert not (tmp_path / "x.dhq").exists()
+
+
+def test_accumulator_bound_and_overflow(model, monkeypatch):
+    def huge(m):
+        m.layers[1].mult_bits = 24
+        m.layers[1].weight_bits = 16
+        m.layers[1].weight = np.full_like(m.layers[1].weight, 32767)
+        m.layers[1].act_bits = 16
+        m.layers[1].lut_bits = 16
+    m = _mutated(model, huge)
+    # 8 inputs · 32767 · 32767 = 8 589 410 312 < 2**33: 33 magnitude bits + sign.
+    assert m.accumulator_bits(1) == 34
+    assert m.accumulator_bounds(1) == (-8 * 32767 * 32767, 8 * 32767 * 32767)
+    m.validate()
+    monkeypatch.setattr(model_image, "MAX_INTERMEDIATE_BITS", 40)
+    with pytest.raises(ModelImageError, match="scaled accumulator needs 59 bits"):
+        m.validate()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_loader_only_raises_model_image_error(blob, data):
+    """Random byte edits, truncations and insertions: either a clean load of a
+    valid model or ModelImageError — never another exception."""
+    b = bytearray(blob)
+    for _ in range(data.draw(st.integers(1, 4))):
+        op = data.draw(st.sampled_from(["flip", "cut", "insert", "set"]))
+        pos = data.draw(st.integers(0, max(0, len(b) - 1)))
+        if op == "flip" and b:
+            b[pos] ^= data.draw(st.integers(1, 255))
+        elif op == "cut":
+            del b[pos:pos + data.draw(st.integers(1, 64))]
+        elif op == "insert":
+            b[pos:pos] = data.draw(st.binary(min_size=1, max_size=16))
+        elif b:
+            b[pos] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()) and len(b) > 4:
+        b = bytearray(_reseal(bytes(b[:-4])))  # defeat the CRC so the parser itself is fuzzed
+    try:
+        m = model_image.loads(bytes(b))
+    except ModelImageError:
+        return
+    m.validate()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                    max_leaves=10),
+       st.sampled_from(["height", "phase_bits", "layers", "meta", "omega0", "payload_size", "channels"]))
+def test_fuzz_header_fields(blob, value, key):
+    """Replace one header field by arbitrary JSON (with a valid CRC)."""
+    import json
+    hlen = struct.unpack_from("<I", blob, 6)[0]
+    header = json.loads(blob[10:10 + hlen])
+    header[key] = value
+    h = json.dumps(header).encode()
+    body = blob[:6] + struct.pack("<I", len(h)) + h + blob[10 + hlen:-4]
+    try:
+        model_image.loads(_reseal(body))
+    except ModelImageError:
+        pass
