@@ -10,8 +10,8 @@ SIZE = 32
 
 @pytest.mark.parametrize("rotate", [False, True])
 @pytest.mark.parametrize("rotate_first", [False, True])
-@pytest.mark.parametrize("bits", [8, 6])
-def test_golden_agrees_with_fakequant(rotate, rotate_first, bits):
+@pytest.mark.parametrize("bits, mean_tol, max_tol", [(8, 1.5, 12), (6, 2.5, 20)])
+def test_golden_agrees_with_fakequant(rotate, rotate_first, bits, mean_tol, max_tol):
     """The integer model differs from the float fake-quant model only by the
     phase (10 bits) and sine-table rounding: bounded per-pixel error."""
     layers = random_float_layers(width=16, depth=3, size=SIZE, rotate=rotate, rotate_first=rotate_first,
@@ -22,8 +22,10 @@ def test_golden_agrees_with_fakequant(rotate, rotate_first, bits):
     gold = g.predict(xs, ys)[:, 0].astype(np.float64)
     fq = np.clip(np.floor(fakequant_forward(layers, g.first_layer_input(xs, ys), 30.0)[:, 0] + 0.5), 0, 255)
     diff = np.abs(gold - fq)
-    assert diff.mean() < 1.5
-    assert diff.max() <= 12
+    # An untrained SIREN (ω0 = 30) amplifies perturbations; coarser activations
+    # make each flipped level a larger step, hence the wider bound at 6 bits.
+    assert diff.mean() < mean_tol
+    assert diff.max() <= max_tol
 
 
 def test_accumulators_stay_within_proven_bounds():
