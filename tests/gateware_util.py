@@ -1,0 +1,124 @@
+"""Shared helpers for gateware tests: stream sources/sinks with random stalls.
+
+Use from an async testbench (``sim.add_testbench``)::
+
+    async def source(ctx):
+        await stream_source(ctx, dut.i, [{"data": 1}, {"data": 2}], rng, stall_prob=0.3)
+
+    async def sink(ctx):
+        got = await stream_sink(ctx, dut.o, 2, rng, stall_prob=0.3)
+
+    run_sim(dut, [source, sink])
+
+Payloads are whatever ``ctx.set`` accepts for the stream's payload (an int,
+or a dict for a :class:`~amaranth.lib.data.StructLayout`); the sink returns
+what ``ctx.get`` gives (an int, or a :class:`~amaranth.lib.data.Const` whose
+fields read as attributes); :func:`field` extracts one field as an ``int``
+from a list of them.
+"""
+
+from amaranth.hdl import Elaboratable, Module, ResetInserter, Signal
+from amaranth.sim import Simulator
+
+__all__ = ["stream_source", "stream_sink", "field", "run_sim", "ResetWrapper"]
+
+
+async def stream_source(ctx, stream, payloads, rng=None, stall_prob=0.0):
+    """Send ``payloads`` in order on ``stream`` (the DUT's input).
+
+    Before each beat, with probability ``stall_prob`` per cycle, ``valid``
+    stays low for a cycle (``rng``: a :class:`numpy.random.Generator` or
+    :class:`random.Random`; ``None`` means no stalls). Once raised, ``valid``
+    stays high until the beat is taken, as the stream rules demand. Returns
+    the cycle count spent.
+    """
+    cycles = 0
+    for payload in payloads:
+        while rng is not None and stall_prob > 0 and rng.random() < stall_prob:
+            ctx.set(stream.valid, 0)
+            await ctx.tick()
+            cycles += 1
+        ctx.set(stream.payload, payload)
+        ctx.set(stream.valid, 1)
+        while True:
+            # ready as the DUT saw it just before the clock edge
+            _, _, ready = await ctx.tick().sample(stream.ready)
+            cycles += 1
+            if ready:
+                break
+    ctx.set(stream.valid, 0)
+    return cycles
+
+
+async def stream_sink(ctx, stream, count, rng=None, stall_prob=0.0, max_cycles=1_000_000):
+    """Collect ``count`` payloads from ``stream`` (the DUT's output).
+
+    Each cycle ``ready`` is low with probability ``stall_prob`` (``rng`` as in
+    :func:`stream_source`). Returns the list of payloads, in arrival order.
+    Raises ``AssertionError`` if they have not all arrived after
+    ``max_cycles`` cycles (a hung or lossy DUT fails instead of hanging).
+    """
+    got = []
+    cycles = 0
+    while len(got) < count:
+        cycles += 1
+        if cycles > max_cycles:
+            raise AssertionError(f"stream sink: only {len(got)} of {count} beats after {max_cycles} cycles")
+        stall = rng is not None and stall_prob > 0 and rng.random() < stall_prob
+        ctx.set(stream.ready, 0 if stall else 1)
+        _, _, valid, payload = await ctx.tick().sample(stream.valid, stream.payload)
+        if valid and not stall:
+            got.append(payload)
+    ctx.set(stream.ready, 0)
+    return got
+
+
+def field(payloads, name):
+    """``[int(getattr(p, name)) for p in payloads]``: one field of a list of struct payloads."""
+    return [int(getattr(p, name)) for p in payloads]
+
+
+class ResetWrapper(Elaboratable):
+    """Wraps ``dut`` so that a testbench can reset its ``sync`` domain in the
+    middle of a run: ``ctx.set(wrapper.rst, 1)`` resets every register of the
+    DUT (the ports stay the DUT's own signals)."""
+
+    def __init__(self, dut, domain="sync"):
+        self.dut = dut
+        self.domain = domain
+        self.rst = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = ResetInserter({self.domain: self.rst})(self.dut)
+        return m
+
+
+def run_sim(dut, testbenches, vcd=None, *, processes=(), clock_period=1e-6, deadline=None):
+    """Simulate ``dut`` with a ``sync`` clock and the given async testbenches.
+
+    ``testbenches``: async functions ``f(ctx)`` added with ``add_testbench``
+    (the run ends when all of them return); ``processes``: background ones
+    added with ``add_process``. ``vcd``: a path to write a waveform to.
+    ``deadline``: simulated seconds after which the run stops (a hung DUT
+    then fails the test's own checks instead of hanging).
+    """
+    sim = Simulator(dut)
+    sim.add_clock(clock_period)
+    for tb in testbenches:
+        sim.add_testbench(tb)
+    for p in processes:
+        sim.add_process(p)
+    if vcd is not None:
+        with sim.write_vcd(vcd):
+            _run(sim, deadline)
+    else:
+        _run(sim, deadline)
+    return sim
+
+
+def _run(sim, deadline):
+    if deadline is None:
+        sim.run()
+    else:
+        sim.run_until(deadline)
