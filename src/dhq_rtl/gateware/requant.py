@@ -1,0 +1,194 @@
+"""Streaming activation requantizer.
+
+:class:`Requantizer` is the gateware twin of
+:func:`dhq_rtl.fixedpoint.requantize`::
+
+    q = saturate_signed(round_half_up(x * mult / 2**shift), out_bits)
+
+where round half up means "add ``2**(shift-1)``, then shift right
+arithmetically" (``shift == 0``: no rounding) and the saturation is to the
+symmetric range ``±(2**(out_bits-1) − 1)``.
+
+The core needs one ``(mult, shift)`` pair per layer; the constructor takes the
+list of pairs and the ``sel`` field of each input beat picks one. The pairs are
+constants, so each product is a multiplication by a constant (a multiply by 1
+or by a power of two folds away in synthesis).
+
+Pipeline (three registered stages, one element per cycle):
+
+1. ``p = x * mult[sel]`` (constant products, selected by ``sel``);
+2. ``r = p + 2**(shift[sel]-1)`` (0 where ``shift`` is 0);
+3. ``q = saturate(r >> shift[sel])``.
+
+Latency 3 cycles (input beat → output beat), throughput one element per
+cycle; a stalled output stalls the whole pipeline (``i.ready`` is
+``~o.valid | o.ready``).
+
+Widths: input ``signed(in_width)``; internal
+``signed_bits(-2**(in_width-1)·M, (2**(in_width-1)−1)·M + H)`` with ``M`` the
+largest ``mult`` and ``H`` the largest rounding constant (exact, no overflow);
+output ``signed(out_bits)``.
+
+Payloads: ``i.payload = {"data": signed(in_width), "sel": unsigned(sel_width)
+[, "tag": unsigned(tag_width)]}`` with ``sel_width = max(1,
+ceil_log2(len(pairs)))``; a ``sel`` beyond the list uses pair 0.
+``o.payload = {"data": signed(out_bits)[, "tag": ...]}``; the tag passes
+through unchanged.
+"""
+
+from amaranth.hdl import Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..fixedpoint import signed_bits, signed_max
+
+__all__ = ["Requantizer", "requant_in_layout", "requant_out_layout"]
+
+#: Largest shift accepted (the model image allows 48).
+MAX_SHIFT = 62
+
+
+def requant_in_layout(in_width, sel_width, tag_width=0):
+    fields = {"data": signed(in_width), "sel": unsigned(sel_width)}
+    if tag_width:
+        fields["tag"] = unsigned(tag_width)
+    return data.StructLayout(fields)
+
+
+def requant_out_layout(out_bits, tag_width=0):
+    fields = {"data": signed(out_bits)}
+    if tag_width:
+        fields["tag"] = unsigned(tag_width)
+    return data.StructLayout(fields)
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check_int(name, value, lo, hi):
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+
+
+class Requantizer(wiring.Component):
+    """Pipelined ``sat(round_half_up(x * mult / 2**shift), out_bits)``.
+
+    Parameters
+    ----------
+    in_width : int
+        Input width (signed), ``1 ≤ in_width ≤ 48``.
+    pairs : sequence of (int, int)
+        The ``(mult, shift)`` pairs, ``0 ≤ mult < 2**24``,
+        ``0 ≤ shift ≤ 62``; ``sel = k`` selects ``pairs[k]``.
+    out_bits : int
+        Output width (signed, symmetric saturation), ``2 ≤ out_bits ≤ 32``.
+    tag_width : int
+        Width of an optional user tag passed through (0: none).
+
+    Ports ``i`` / ``o`` (stream), payloads as in the module docstring.
+    Latency 3 cycles, throughput 1 element per cycle.
+    """
+
+    def __init__(self, in_width, pairs, out_bits, *, tag_width=0):
+        _check_int("in_width", in_width, 1, 48)
+        _check_int("out_bits", out_bits, 2, 32)
+        _check_int("tag_width", tag_width, 0, 64)
+        if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
+            raise TypeError(f"pairs must be a sequence of (mult, shift) pairs, not {pairs!r}")
+        pairs = list(pairs)
+        if not pairs:
+            raise ValueError("pairs must hold at least one (mult, shift) pair")
+        checked = []
+        for k, pair in enumerate(pairs):
+            try:
+                mult, shift = pair
+            except (TypeError, ValueError):
+                raise TypeError(f"pairs[{k}] must be a (mult, shift) pair, not {pair!r}") from None
+            mult, shift = _as_int(mult), _as_int(shift)
+            _check_int(f"pairs[{k}] mult", mult, 0, (1 << 24) - 1)
+            _check_int(f"pairs[{k}] shift", shift, 0, MAX_SHIFT)
+            checked.append((mult, shift))
+        self.in_width = in_width
+        self.pairs = checked
+        self.out_bits = out_bits
+        self.tag_width = tag_width
+        self.sel_width = max(1, ceil_log2(len(checked)))
+        self.latency = 3
+        big = max(m for m, _ in checked)
+        half = max((1 << (s - 1)) if s else 0 for _, s in checked)
+        self.work_width = signed_bits(-(1 << (in_width - 1)) * big, ((1 << (in_width - 1)) - 1) * big + half)
+        super().__init__({
+            "i": In(stream.Signature(requant_in_layout(in_width, self.sel_width, tag_width))),
+            "o": Out(stream.Signature(requant_out_layout(out_bits, tag_width))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        ww = self.work_width
+        nsel = len(self.pairs)
+        limit = signed_max(self.out_bits)
+
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+        ]
+
+        def select(sel, fn, target):
+            # target = fn(pair) for the selected pair; out-of-range sel → pair 0
+            with m.Switch(sel):
+                for k, pair in enumerate(self.pairs[1:], start=1):
+                    with m.Case(k):
+                        m.d.comb += target.eq(fn(*pair))
+                with m.Default():
+                    m.d.comb += target.eq(fn(*self.pairs[0]))
+
+        # Stage 1: constant products.
+        x = self.i.payload.data
+        product = Signal(signed(ww))
+        select(self.i.payload.sel, lambda mult, shift: x * Const(mult, unsigned(max(1, mult.bit_length()))),
+               product)
+        valid1, p1, sel1 = Signal(), Signal(signed(ww)), Signal(range(nsel))
+        sel_in = Signal(range(nsel))
+        with m.If(self.i.payload.sel < nsel):
+            m.d.comb += sel_in.eq(self.i.payload.sel)
+
+        # Stage 2: rounding constant.
+        half = Signal(signed(ww))
+        select(sel1, lambda mult, shift: (1 << (shift - 1)) if shift else 0, half)
+        valid2, r2, sel2 = Signal(), Signal(signed(ww)), Signal(range(nsel))
+
+        # Stage 3: arithmetic shift and symmetric saturation.
+        shifted = Signal(signed(ww))
+        select(sel2, lambda mult, shift: r2 >> shift, shifted)
+        q = Signal(signed(self.out_bits))
+        with m.If(shifted > limit):
+            m.d.comb += q.eq(limit)
+        with m.Elif(shifted < -limit):
+            m.d.comb += q.eq(-limit)
+        with m.Else():
+            m.d.comb += q.eq(shifted)
+
+        with m.If(advance):
+            m.d.sync += [
+                valid1.eq(self.i.valid), p1.eq(product), sel1.eq(sel_in),
+                valid2.eq(valid1), r2.eq(p1 + half), sel2.eq(sel1),
+                self.o.valid.eq(valid2), self.o.payload.data.eq(q),
+            ]
+            if self.tag_width:
+                tag1, tag2 = Signal(self.tag_width), Signal(self.tag_width)
+                m.d.sync += [
+                    tag1.eq(self.i.payload.tag), tag2.eq(tag1), self.o.payload.tag.eq(tag2),
+                ]
+        return m
+
+
+def _as_int(v):
+    # Accept numpy integers from a model image as well as Python ints.
+    if hasattr(v, "dtype") and getattr(v, "shape", None) == () and v.dtype.kind in "iu":
+        return int(v)
+    return v

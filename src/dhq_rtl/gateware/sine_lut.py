@@ -1,0 +1,207 @@
+"""Streaming sine look-up table (phase → table value).
+
+:class:`SineLUT` is the gateware twin of ``layer.lut[phase]`` in
+:meth:`dhq_rtl.golden.GoldenModel.trace`: a ``phase_bits``-bit phase (a full
+turn is ``2**phase_bits``, so the phase arithmetic upstream may simply drop its
+high bits: the modulo 2π is free) addresses a table of signed ``lut_bits``-bit
+values.
+
+Several tables, one instance: the model has one table per sine layer; all of
+them live in one ROM (:class:`~amaranth.lib.memory.Memory` without a write
+port, which synthesis maps to block RAM), one after the other, and the ``sel``
+field of each input beat picks the table (``sel = k`` → ``tables[k]``; with
+:meth:`SineLUT.from_model`, ``sel = i − 1`` for layer ``i``; a ``sel`` beyond
+the list reads table 0). One shared ROM is what a core that runs the layers one
+after the other needs, and it packs small tables into few RAM blocks.
+
+Quarter-wave option: tables made by :func:`dhq_rtl.export.sine_table` (the
+half-step offset ``sin(2π(p + ½)/N)``) are exactly quarter-wave symmetric::
+
+    T[N/2 − 1 − p] == T[p]        (0 ≤ p < N/2)
+    T[p + N/2]     == −T[p]       (0 ≤ p < N/2)
+
+With ``quarter_wave=True`` only the first quarter (``N/4`` entries per table)
+is stored; the second quarter is read mirrored (the low ``phase_bits − 2``
+address bits inverted) and the second half negated. The results are
+identical; the memory is a quarter. The constructor raises ``ValueError`` for a
+table that is not symmetric.
+
+Latency 2 cycles (input beat → output beat: one for the synchronous ROM read,
+one output register that also holds the negation), throughput one element per
+cycle; a stalled output stalls the pipeline (``i.ready = ~o.valid |
+o.ready``).
+
+Payloads: ``i.payload = {"phase": unsigned(phase_bits), "sel":
+unsigned(sel_width)[, "tag": unsigned(tag_width)]}`` with ``sel_width =
+max(1, ceil_log2(len(tables)))``; ``o.payload = {"data": signed(lut_bits)[,
+"tag": ...]}``. Bit growth: none (the output width is the table width).
+"""
+
+import numpy as np
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+__all__ = ["SineLUT", "sine_lut_in_layout", "sine_lut_out_layout", "is_quarter_wave_symmetric"]
+
+
+def sine_lut_in_layout(phase_bits, sel_width, tag_width=0):
+    fields = {"phase": unsigned(phase_bits), "sel": unsigned(sel_width)}
+    if tag_width:
+        fields["tag"] = unsigned(tag_width)
+    return data.StructLayout(fields)
+
+
+def sine_lut_out_layout(lut_bits, tag_width=0):
+    fields = {"data": signed(lut_bits)}
+    if tag_width:
+        fields["tag"] = unsigned(tag_width)
+    return data.StructLayout(fields)
+
+
+def is_quarter_wave_symmetric(table):
+    """Whether ``table`` (length ``N``, a power of two ≥ 4) satisfies
+    ``T[N/2−1−p] == T[p]`` and ``T[p+N/2] == −T[p]`` for ``0 ≤ p < N/2``."""
+    t = np.asarray(table, dtype=np.int64)
+    n = t.shape[0]
+    if n < 4:
+        return False
+    half = t[: n // 2]
+    return bool(np.array_equal(half[::-1], half) and np.array_equal(t[n // 2:], -half))
+
+
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+class SineLUT(wiring.Component):
+    """Phase → sine-table value, several tables selected per beat.
+
+    Parameters
+    ----------
+    tables : sequence of 1-D integer arrays
+        One or more tables of equal length ``2**phase_bits``
+        (``1 ≤ phase_bits ≤ 16``, at least 2 for ``quarter_wave``).
+    lut_bits : int
+        Output width (signed), ``2 ≤ lut_bits ≤ 32``; every entry must lie in
+        ``[−2**(lut_bits−1), 2**(lut_bits−1) − 1]``.
+    quarter_wave : bool
+        Store only the first quarter of each table (see module docstring).
+    tag_width : int
+        Width of an optional user tag passed through (0: none).
+
+    Attributes: ``phase_bits``, ``lut_bits``, ``sel_width``, ``depth`` (ROM
+    entries), ``latency`` (2).
+    """
+
+    def __init__(self, tables, lut_bits, *, quarter_wave=False, tag_width=0):
+        if not _is_int(lut_bits):
+            raise TypeError(f"lut_bits must be an integer, not {lut_bits!r}")
+        if not 2 <= lut_bits <= 32:
+            raise ValueError(f"lut_bits must be in [2, 32], got {lut_bits}")
+        if not isinstance(quarter_wave, bool):
+            raise TypeError(f"quarter_wave must be True or False, not {quarter_wave!r}")
+        if not _is_int(tag_width):
+            raise TypeError(f"tag_width must be an integer, not {tag_width!r}")
+        if not 0 <= tag_width <= 64:
+            raise ValueError(f"tag_width must be in [0, 64], got {tag_width}")
+        if isinstance(tables, np.ndarray) and tables.ndim == 1:
+            raise TypeError("tables must be a sequence of tables (wrap a single table in a list)")
+        if isinstance(tables, (str, bytes)) or not hasattr(tables, "__iter__"):
+            raise TypeError(f"tables must be a sequence of 1-D integer arrays, not {tables!r}")
+        arrays = []
+        for k, table in enumerate(tables):
+            t = np.asarray(table)
+            if t.ndim != 1:
+                raise ValueError(f"tables[{k}] must be one-dimensional, got shape {t.shape}")
+            if t.dtype.kind not in "iu":
+                raise TypeError(f"tables[{k}] must hold integers, got dtype {t.dtype}")
+            arrays.append(t.astype(np.int64))
+        if not arrays:
+            raise ValueError("tables must hold at least one table")
+        size = arrays[0].shape[0]
+        if size < 2 or size & (size - 1) or size > 1 << 16:
+            raise ValueError(f"table length must be a power of two in [2, 65536], got {size}")
+        lo, hi = -(1 << (lut_bits - 1)), (1 << (lut_bits - 1)) - 1
+        for k, t in enumerate(arrays):
+            if t.shape[0] != size:
+                raise ValueError(f"tables[{k}] has {t.shape[0]} entries, tables[0] has {size}")
+            if t.min() < lo or t.max() > hi:
+                raise ValueError(f"tables[{k}] has values in [{t.min()}, {t.max()}], outside the "
+                                 f"{lut_bits}-bit range [{lo}, {hi}]")
+        phase_bits = size.bit_length() - 1
+        if quarter_wave:
+            if phase_bits < 2:
+                raise ValueError("quarter_wave needs tables of at least 4 entries")
+            for k, t in enumerate(arrays):
+                if not is_quarter_wave_symmetric(t):
+                    raise ValueError(f"tables[{k}] is not quarter-wave symmetric "
+                                     f"(T[N/2-1-p] == T[p] and T[p+N/2] == -T[p]), "
+                                     f"so quarter_wave=True would change its values")
+        self.tables = arrays
+        self.lut_bits = lut_bits
+        self.phase_bits = phase_bits
+        self.quarter_wave = quarter_wave
+        self.tag_width = tag_width
+        self.sel_width = max(1, ceil_log2(len(arrays)))
+        self.stored = size // 4 if quarter_wave else size
+        self.depth = self.stored * len(arrays)
+        self.latency = 2
+        super().__init__({
+            "i": In(stream.Signature(sine_lut_in_layout(phase_bits, self.sel_width, tag_width))),
+            "o": Out(stream.Signature(sine_lut_out_layout(lut_bits, tag_width))),
+        })
+
+    @classmethod
+    def from_model(cls, model, *, quarter_wave=False, tag_width=0):
+        """The tables of every sine layer of a ``ModelImage`` (layers 1…L−1, in
+        order, so ``sel = i − 1`` for layer ``i``), ``lut_bits`` the widest."""
+        layers = [layer for layer in model.layers[1:]]
+        tables = [layer.lut for layer in layers]
+        lut_bits = max(layer.lut_bits for layer in layers)
+        return cls(tables, lut_bits, quarter_wave=quarter_wave, tag_width=tag_width)
+
+    def elaborate(self, platform):
+        m = Module()
+        ntab = len(self.tables)
+        init = np.concatenate([t[: self.stored] for t in self.tables]).tolist()
+        m.submodules.rom = rom = Memory(shape=signed(self.lut_bits), depth=self.depth, init=init)
+        rd = rom.read_port()
+
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+        ]
+
+        phase = self.i.payload.phase
+        sel = Signal(range(ntab))
+        with m.If(self.i.payload.sel < ntab):
+            m.d.comb += sel.eq(self.i.payload.sel)
+        index_bits = ceil_log2(self.stored)
+        negate = Signal()
+        if self.quarter_wave:
+            k = self.phase_bits
+            low = phase[: k - 2]
+            index = Mux(phase[k - 2], ~low, low)
+            m.d.comb += negate.eq(phase[k - 1])
+        else:
+            index = phase
+        m.d.comb += [
+            rd.addr.eq(Cat(index[:index_bits], sel) if index_bits else sel),
+            rd.en.eq(advance),
+        ]
+
+        valid1, negate1 = Signal(), Signal()
+        with m.If(advance):
+            m.d.sync += [
+                valid1.eq(self.i.valid), negate1.eq(negate),
+                self.o.valid.eq(valid1),
+                self.o.payload.data.eq(Mux(negate1, -rd.data, rd.data)),
+            ]
+            if self.tag_width:
+                tag1 = Signal(self.tag_width)
+                m.d.sync += [tag1.eq(self.i.payload.tag), self.o.payload.tag.eq(tag1)]
+        return m
