@@ -20,7 +20,7 @@ from a list of them.
 from amaranth.hdl import Elaboratable, Module, ResetInserter, Signal
 from amaranth.sim import Simulator
 
-__all__ = ["stream_source", "stream_sink", "field", "run_sim", "ResetWrapper"]
+__all__ = ["stream_source", "stream_sink", "stream_full_rate", "field", "run_sim", "ResetWrapper"]
 
 
 async def stream_source(ctx, stream, payloads, rng=None, stall_prob=0.0):
@@ -71,6 +71,38 @@ async def stream_sink(ctx, stream, count, rng=None, stall_prob=0.0, max_cycles=1
             got.append(payload)
     ctx.set(stream.ready, 0)
     return got
+
+
+async def stream_full_rate(ctx, source, sink, payloads, count, max_cycles=1_000_000):
+    """Drive ``payloads`` back to back on ``source`` (``valid`` high whenever a
+    beat is left) with ``sink.ready`` always high, until ``count`` beats came
+    out of ``sink``. Returns ``(accepted, emitted)``: the cycle numbers at
+    which each input beat was taken, and ``(cycle, payload)`` for each output
+    beat, counted from the call. A block that sustains one beat per cycle
+    shows ``accepted == range(len(payloads))`` and consecutive output cycles;
+    its latency is ``emitted[0][0] - accepted[0]``.
+    """
+    accepted, emitted = [], []
+    ctx.set(sink.ready, 1)
+    cycle = 0
+    while len(emitted) < count:
+        if cycle > max_cycles:
+            raise AssertionError(f"full-rate run: only {len(emitted)} of {count} beats after {max_cycles} cycles")
+        k = len(accepted)
+        if k < len(payloads):
+            ctx.set(source.payload, payloads[k])
+            ctx.set(source.valid, 1)
+        else:
+            ctx.set(source.valid, 0)
+        _, _, ready, valid, payload = await ctx.tick().sample(source.ready, sink.valid, sink.payload)
+        if k < len(payloads) and ready:
+            accepted.append(cycle)
+        if valid:
+            emitted.append((cycle, payload))
+        cycle += 1
+    ctx.set(source.valid, 0)
+    ctx.set(sink.ready, 0)
+    return accepted, emitted
 
 
 def field(payloads, name):

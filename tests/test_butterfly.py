@@ -1,0 +1,170 @@
+# amaranth: UnusedElaboratable=no
+"""HadamardButterfly against dhq_rtl.hadamard.fwht_int, every output compared."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import signed
+
+from dhq_rtl.gateware.butterfly import HadamardButterfly
+from dhq_rtl.hadamard import fwht_int, hadamard_matrix
+
+from gateware_util import ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source
+
+
+def corner_vectors(n, width):
+    hi, lo = (1 << (width - 1)) - 1, -(1 << (width - 1))
+    alt = np.where(np.arange(n) % 2 == 0, hi, lo)
+    return np.array([
+        np.full(n, hi),                    # all-max
+        np.full(n, lo),                    # all-min
+        alt,                               # alternating signs
+        -alt - 1,                          # alternating, starting negative
+        np.zeros(n, dtype=np.int64),       # zero
+        np.where(np.arange(n) < n // 2, lo, hi),
+        np.eye(n, dtype=np.int64)[n - 1] * lo,
+    ], dtype=np.int64)
+
+
+def run_vectors(dut, vectors, rng, in_stall, out_stall, tags=True):
+    """Stream the vectors through ``dut`` with random stalls; return (data, tags)."""
+    n = dut.n
+    beats = []
+    for k, vec in enumerate(vectors):
+        for v in vec:
+            beat = {"data": int(v)}
+            if dut.tag_width:
+                beat["tag"] = k % (1 << dut.tag_width)
+            beats.append(beat)
+    out = {}
+
+    async def source(ctx):
+        await stream_source(ctx, dut.i, beats, rng, in_stall)
+
+    async def sink(ctx):
+        out["beats"] = await stream_sink(ctx, dut.o, len(beats), rng, out_stall)
+        # Nothing more may come out: the stream is exactly len(beats) long.
+        ctx.set(dut.o.ready, 1)
+        for _ in range(dut.latency + 4):
+            _, _, valid = await ctx.tick().sample(dut.o.valid)
+            out.setdefault("extra", 0)
+            out["extra"] += int(valid)
+
+    run_sim(dut, [source, sink])
+    assert out["extra"] == 0
+    got = np.array(field(out["beats"], "data")).reshape(len(vectors), n)
+    got_tags = field(out["beats"], "tag") if dut.tag_width else None
+    return got, got_tags
+
+
+@pytest.mark.parametrize("n, width, min_ram_depth, in_stall, out_stall", [
+    (2, 8, 16, 0.3, 0.3),
+    (4, 1, 16, 0.5, 0.0),
+    (8, 12, 2, 0.0, 0.5),     # every delay line of ≥ 2 entries in synchronous RAM
+    (16, 8, 16, 0.3, 0.3),
+    (16, 8, 4, 0.7, 0.7),
+    (32, 16, 8, 0.2, 0.4),
+    (64, 12, 16, 0.3, 0.3),
+])
+def test_random_and_corner_vectors(n, width, min_ram_depth, in_stall, out_stall):
+    rng = np.random.default_rng(n * 1000 + width)
+    dut = HadamardButterfly(n, width, tag_width=3, min_ram_depth=min_ram_depth)
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1))
+    vectors = np.concatenate([corner_vectors(n, width), rng.integers(lo, hi, size=(4, n))])
+    got, tags = run_vectors(dut, vectors, rng, in_stall, out_stall)
+    np.testing.assert_array_equal(got, fwht_int(vectors))
+    np.testing.assert_array_equal(got, vectors @ hadamard_matrix(n).T)
+    assert tags == [k % 8 for k in range(len(vectors)) for _ in range(n)]
+
+
+def test_length_256_with_stalls():
+    n, width = 256, 12
+    rng = np.random.default_rng(256)
+    dut = HadamardButterfly(n, width)
+    vectors = np.concatenate([corner_vectors(n, width)[[0, 2]],
+                              rng.integers(-(1 << 11), 1 << 11, size=(1, n))])
+    got, _ = run_vectors(dut, vectors, rng, 0.2, 0.2)
+    np.testing.assert_array_equal(got, fwht_int(vectors))
+
+
+@pytest.mark.parametrize("n, min_ram_depth", [(2, 16), (8, 16), (32, 4), (64, 16)])
+def test_full_rate_latency(n, min_ram_depth):
+    """Back-to-back vectors: one beat in and one out every cycle, documented latency."""
+    width, nvec = 10, 3
+    rng = np.random.default_rng(n)
+    dut = HadamardButterfly(n, width, min_ram_depth=min_ram_depth)
+    vectors = rng.integers(-(1 << 9), 1 << 9, size=(nvec, n))
+    result = {}
+
+    async def tb(ctx):
+        result["r"] = await stream_full_rate(ctx, dut.i, dut.o, [{"data": int(v)} for v in vectors.ravel()],
+                                             nvec * n)
+
+    run_sim(dut, [tb])
+    accepted, emitted = result["r"]
+    assert accepted == list(range(nvec * n))
+    cycles = [c for c, _ in emitted]
+    assert cycles[0] - accepted[0] == dut.latency == n - 1 + int(np.log2(n))
+    assert cycles == list(range(cycles[0], cycles[0] + nvec * n))
+    got = np.array([int(p.data) for _, p in emitted]).reshape(nvec, n)
+    np.testing.assert_array_equal(got, fwht_int(vectors))
+
+
+@pytest.mark.parametrize("n, min_ram_depth", [(16, 16), (16, 2)])
+def test_reset_mid_stream_recovers(n, min_ram_depth):
+    width = 8
+    rng = np.random.default_rng(7)
+    dut = HadamardButterfly(n, width, min_ram_depth=min_ram_depth)
+    top = ResetWrapper(dut)
+    junk = rng.integers(-128, 128, size=3 * n // 2)
+    fresh = rng.integers(-128, 128, size=(3, n))
+    out = {}
+
+    async def tb(ctx):
+        # A vector and a half go in, a few outputs come out, then reset.
+        ctx.set(dut.o.ready, 1)
+        await stream_source(ctx, dut.i, [{"data": int(v)} for v in junk], rng, 0.2)
+        await ctx.tick().repeat(3)
+        ctx.set(dut.o.ready, 0)
+        ctx.set(top.rst, 1)
+        await ctx.tick()
+        ctx.set(top.rst, 0)
+        assert ctx.get(dut.o.valid) == 0
+
+    async def source(ctx):
+        await tb(ctx)
+        out["reset_done"] = True
+        await stream_source(ctx, dut.i, [{"data": int(v)} for v in fresh.ravel()], rng, 0.3)
+
+    async def sink(ctx):
+        while not out.get("reset_done"):
+            await ctx.tick()
+        out["beats"] = await stream_sink(ctx, dut.o, fresh.size, rng, 0.3)
+
+    run_sim(top, [source, sink])
+    got = np.array(field(out["beats"], "data")).reshape(fresh.shape)
+    np.testing.assert_array_equal(got, fwht_int(fresh))
+
+
+def test_ports_and_widths():
+    dut = HadamardButterfly(64, 12, tag_width=5)
+    assert dut.out_width == 18 and dut.stages == 6 and dut.latency == 63 + 6
+    assert dut.i.payload.shape().members["data"] == signed(12)
+    assert dut.o.payload.shape().members["data"] == signed(18)
+    assert dut.o.payload.shape().members["tag"].width == 5
+    assert "tag" not in dict(HadamardButterfly(4, 8).i.payload.shape().members)
+
+
+@pytest.mark.parametrize("kwargs, exc, match", [
+    (dict(n=12, width=8), ValueError, "power of two"),
+    (dict(n=1, width=8), ValueError, "n must be"),
+    (dict(n=8192, width=8), ValueError, "n must be"),
+    (dict(n=8.0, width=8), TypeError, "n must be an integer"),
+    (dict(n=True, width=8), TypeError, "n must be an integer"),
+    (dict(n=8, width=0), ValueError, "width must be"),
+    (dict(n=8, width="8"), TypeError, "width must be an integer"),
+    (dict(n=8, width=8, tag_width=-1), ValueError, "tag_width"),
+    (dict(n=8, width=8, min_ram_depth=1), ValueError, "min_ram_depth"),
+])
+def test_constructor_validation(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        HadamardButterfly(**kwargs)

@@ -1,0 +1,206 @@
+# amaranth: UnusedElaboratable=no
+"""Requantizer against dhq_rtl.fixedpoint.requantize, every output compared."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import signed
+
+from dhq_rtl.fixedpoint import requantize, signed_max
+from dhq_rtl.gateware.requant import Requantizer
+
+from gateware_util import ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source
+
+
+def expected(xs, sels, pairs, out_bits):
+    out = []
+    for x, s in zip(xs, sels):
+        mult, shift = pairs[s] if s < len(pairs) else pairs[0]
+        out.append(int(requantize(x, mult, shift, out_bits)))
+    return out
+
+
+def stream(dut, xs, sels, rng, in_stall=0.3, out_stall=0.3):
+    beats = []
+    for k, (x, s) in enumerate(zip(xs, sels)):
+        beat = {"data": int(x), "sel": int(s)}
+        if dut.tag_width:
+            beat["tag"] = k % (1 << dut.tag_width)
+        beats.append(beat)
+    out = {}
+
+    async def source(ctx):
+        await stream_source(ctx, dut.i, beats, rng, in_stall)
+
+    async def sink(ctx):
+        out["beats"] = await stream_sink(ctx, dut.o, len(beats), rng, out_stall)
+        ctx.set(dut.o.ready, 1)
+        extra = 0
+        for _ in range(dut.latency + 3):
+            _, _, valid = await ctx.tick().sample(dut.o.valid)
+            extra += int(valid)
+        out["extra"] = extra
+
+    run_sim(dut, [source, sink])
+    assert out["extra"] == 0
+    return out["beats"]
+
+
+def tie_and_edge_inputs(in_width, pairs, out_bits):
+    """For every pair: exact .5 ties (both signs), both saturation edges and
+    their neighbours, the input extremes, zero and ±1."""
+    lo, hi = -(1 << (in_width - 1)), (1 << (in_width - 1)) - 1
+    limit = signed_max(out_bits)
+    xs, sels = [], []
+    for k, (mult, shift) in enumerate(pairs):
+        cand = {lo, hi, 0, 1, -1, lo + 1, hi - 1}
+        if mult:
+            half = (1 << (shift - 1)) if shift else 0
+            for target in (limit, limit + 1, -limit, -limit - 1, 0, 1, -1, 3, -3):
+                # x*mult nearest to the value that rounds onto the target, and the
+                # exact tie target - 1/2 (= (2*target-1) * 2**(shift-1)).
+                centre = target * (1 << shift)
+                for t in (centre - half, centre - half - 1, centre + half - 1, centre + half, centre):
+                    for x in (t // mult, t // mult + 1, -((-t) // mult)):
+                        cand.add(x)
+            if shift:
+                # ties: x*mult ≡ 2**(shift-1) (mod 2**shift), found by search
+                ties = [x for x in range(lo, hi + 1) if (x * mult) % (1 << shift) == half]
+                for x in ties[:4] + ties[len(ties) // 2 - 2:len(ties) // 2 + 2] + ties[-4:]:
+                    cand.add(x)
+        for x in sorted(cand):
+            if lo <= x <= hi:
+                xs.append(x)
+                sels.append(k)
+    return xs, sels
+
+
+PAIRS = [(1, s) for s in range(0, 15)] + [(3, 1), (5, 2), (255, 9), (200, 0), (65535, 22), (0, 3)]
+
+
+def test_ties_edges_every_shift():
+    in_width, out_bits = 14, 8
+    dut = Requantizer(in_width, PAIRS, out_bits, tag_width=6)
+    xs, sels = tie_and_edge_inputs(in_width, PAIRS, out_bits)
+    exp = expected(xs, sels, PAIRS, out_bits)
+    # The set really holds ties and both saturation edges of the reference.
+    assert any((x * PAIRS[s][0]) % (1 << PAIRS[s][1]) == 1 << (PAIRS[s][1] - 1)
+               for x, s in zip(xs, sels) if PAIRS[s][1])
+    limit = signed_max(out_bits)
+    assert exp.count(limit) > 0 and exp.count(-limit) > 0
+    rng = np.random.default_rng(3)
+    got = stream(dut, xs, sels, rng)
+    assert field(got, "data") == exp
+    assert field(got, "tag") == [k % 64 for k in range(len(xs))]
+
+
+@pytest.mark.parametrize("in_width, out_bits, pairs", [
+    (8, 8, [(1, 0)]),                        # identity, single pair
+    (18, 8, [(1, 7), (1, 11), (9, 8)]),      # butterfly-like widths
+    (12, 4, [(77, 5), (255, 12), (1, 1), (2, 0)]),
+    (1, 2, [(1, 0), (3, 1)]),
+])
+def test_random(in_width, out_bits, pairs):
+    rng = np.random.default_rng(in_width * 31 + out_bits)
+    dut = Requantizer(in_width, pairs, out_bits)
+    n = 400
+    xs = rng.integers(-(1 << (in_width - 1)), 1 << (in_width - 1), size=n)
+    sels = rng.integers(0, 1 << dut.sel_width, size=n)   # includes out-of-range sel → pair 0
+    got = stream(dut, xs, sels, rng, 0.3, 0.5)
+    assert field(got, "data") == expected(xs, sels, pairs, out_bits)
+
+
+def test_exhaustive_8_bit():
+    """Every 8-bit input with every pair of a small set, no stalls."""
+    pairs = [(1, 0), (1, 1), (1, 2), (1, 5), (3, 2), (25, 6)]
+    dut = Requantizer(8, pairs, 4)
+    xs = [x for x in range(-128, 128) for _ in pairs]
+    sels = [k for _ in range(-128, 128) for k in range(len(pairs))]
+    got = stream(dut, xs, sels, None, 0.0, 0.0)
+    assert field(got, "data") == expected(xs, sels, pairs, 4)
+
+
+def test_full_rate_latency():
+    pairs = [(1, 4), (7, 3)]
+    dut = Requantizer(12, pairs, 8)
+    rng = np.random.default_rng(5)
+    xs = rng.integers(-2048, 2048, size=50)
+    sels = rng.integers(0, 2, size=50)
+    result = {}
+
+    async def tb(ctx):
+        result["r"] = await stream_full_rate(ctx, dut.i, dut.o,
+                                             [{"data": int(x), "sel": int(s)} for x, s in zip(xs, sels)], 50)
+
+    run_sim(dut, [tb])
+    accepted, emitted = result["r"]
+    assert accepted == list(range(50))
+    assert [c for c, _ in emitted] == list(range(dut.latency, dut.latency + 50))
+    assert dut.latency == 3
+    assert [int(p.data) for _, p in emitted] == expected(xs, sels, pairs, 8)
+
+
+def test_reset_mid_stream_recovers():
+    pairs = [(1, 3), (5, 4)]
+    dut = Requantizer(10, pairs, 6)
+    top = ResetWrapper(dut)
+    rng = np.random.default_rng(9)
+    xs = rng.integers(-512, 512, size=60)
+    sels = rng.integers(0, 2, size=60)
+    out = {}
+
+    async def source(ctx):
+        # Junk goes in while the output is blocked, then a reset.
+        ctx.set(dut.o.ready, 0)
+        ctx.set(dut.i.valid, 1)
+        for x in (511, -512, 300):
+            ctx.set(dut.i.payload, {"data": x, "sel": 1})
+            await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        assert ctx.get(dut.o.valid) == 1
+        ctx.set(top.rst, 1)
+        await ctx.tick()
+        ctx.set(top.rst, 0)
+        assert ctx.get(dut.o.valid) == 0
+        out["reset_done"] = True
+        await stream_source(ctx, dut.i, [{"data": int(x), "sel": int(s)} for x, s in zip(xs, sels)], rng, 0.3)
+
+    async def sink(ctx):
+        while not out.get("reset_done"):
+            await ctx.tick()
+        out["beats"] = await stream_sink(ctx, dut.o, len(xs), rng, 0.3)
+
+    run_sim(top, [source, sink])
+    assert field(out["beats"], "data") == expected(xs, sels, pairs, 6)
+
+
+def test_ports_and_widths():
+    dut = Requantizer(18, [(1, 7), (3, 2), (1, 0)], 8, tag_width=2)
+    assert dut.sel_width == 2
+    members = dict(dut.i.payload.shape().members)
+    assert members["data"] == signed(18) and members["sel"].width == 2
+    assert dict(dut.o.payload.shape().members)["data"] == signed(8)
+    assert Requantizer(8, [(1, 0)], 8).sel_width == 1
+
+
+@pytest.mark.parametrize("args, kwargs, exc, match", [
+    ((0, [(1, 0)], 8), {}, ValueError, "in_width"),
+    ((8.0, [(1, 0)], 8), {}, TypeError, "in_width"),
+    ((8, [(1, 0)], 1), {}, ValueError, "out_bits"),
+    ((8, [(1, 0)], True), {}, TypeError, "out_bits"),
+    ((8, [], 8), {}, ValueError, "at least one"),
+    ((8, 5, 8), {}, TypeError, "pairs must be"),
+    ((8, [(1, 0, 2)], 8), {}, TypeError, r"pairs\[0\]"),
+    ((8, [(1, 0), (-1, 0)], 8), {}, ValueError, r"pairs\[1\] mult"),
+    ((8, [(1, -1)], 8), {}, ValueError, r"pairs\[0\] shift"),
+    ((8, [(1, 63)], 8), {}, ValueError, r"pairs\[0\] shift"),
+    ((8, [(1.5, 0)], 8), {}, TypeError, r"pairs\[0\] mult"),
+    ((8, [(1, 0)], 8), {"tag_width": -2}, ValueError, "tag_width"),
+])
+def test_constructor_validation(args, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        Requantizer(*args, **kwargs)
+
+
+def test_accepts_numpy_integers():
+    dut = Requantizer(8, [(np.int64(3), np.int32(2))], 8)
+    assert dut.pairs == [(3, 2)]
