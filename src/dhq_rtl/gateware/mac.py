@@ -1,0 +1,304 @@
+"""Input-parallel multiply-accumulate array.
+
+:class:`MacArray` computes dot products ``acc = Σ_j q[j]·W[k, j]`` over
+weights held in on-chip memory, ``lanes`` products per cycle. It is
+*input-parallel*: one input beat carries ``lanes`` activations and the
+address of the memory word holding the matching ``lanes`` weights; the block
+multiplies lane by lane, sums the products with a pipelined adder tree and
+accumulates across beats. A beat with ``first`` set starts a new sum, a beat
+with ``last`` set emits it. So a dot product of length ``n`` takes
+``ceil(n / lanes)`` beats, whatever the number of output channels (an output
+layer with one channel keeps every lane busy as well as a hidden layer).
+
+:func:`layer_weight_rows` lays a layer's weight matrix out in that order.
+
+Numpy twin (per emitted sum, wrapped to ``acc_width`` bits two's complement)::
+
+    acc = wrap(Σ_beats Σ_lanes act[beat, lane] * weights[addr[beat], lane], acc_width)
+
+With ``acc_width = ModelImage.accumulator_bits(i)`` and activations inside
+the model's range the wrap never happens (the bound is proved for every
+partial sum, since each is a sub-sum of ``Σ|W|·max|q|``).
+
+Pipeline (every register advances together; a stalled output stalls the
+whole pipeline, ``i.ready = ~o.valid | o.ready``):
+
+1. weight memory read (synchronous read port of a ``lib.memory.Memory``);
+2. ``lanes`` products, registered (fabric ``*`` or ``SB_MAC16`` registers);
+3. ``ceil(log2(lanes))`` registered adder-tree levels;
+4. accumulate; on ``last``, the sum goes to the output register.
+
+Latency: ``3 + ceil(log2(lanes))`` cycles from the ``last`` beat being
+accepted to ``o.valid`` (7 for 16 lanes). Throughput: one beat (``lanes``
+MACs) per cycle, sustained.
+
+Widths: activations ``signed(act_bits)``, weights ``signed(weight_bits)``,
+products ``signed(act_bits + weight_bits)`` (exact), tree level ``t`` adds one
+bit, accumulator and output ``signed(acc_width)``.
+
+Payloads:
+
+* ``i.payload``: ``{"act": ArrayLayout(signed(act_bits), lanes),
+  "addr": unsigned(addr_width), "first": 1, "last": 1[, "tag":
+  unsigned(tag_width)]}`` with ``addr_width = max(1, ceil_log2(depth))``;
+* ``o.payload``: ``{"acc": signed(acc_width)[, "tag": unsigned(tag_width)]}``;
+  the tag is the one of the ``last`` beat.
+
+A beat with neither ``first`` nor a preceding open sum adds to whatever the
+accumulator holds (after reset: 0).
+
+``dsp``:
+
+* ``"generic"``: products with ``*`` (simulates anywhere; on iCE40 with
+  ``synth_ice40 -dsp`` Yosys maps each multiply to one whole ``SB_MAC16``);
+* ``"ice40"``: explicit ``SB_MAC16`` instances: lanes are paired into one DSP
+  in dual 8×8 mode when ``act_bits ≤ 8`` and ``weight_bits ≤ 8`` (``ceil(lanes
+  / 2)`` DSPs), otherwise one 16×16 DSP per lane (operands ≤ 16 bits). Not
+  simulatable by Amaranth's simulator; verified against Yosys's
+  ``cells_sim.v`` model with Verilator (``tests/test_mac.py``).
+
+``weight_memory``: ``"bram"`` (the only memory kind implemented: a
+``lib.memory.Memory`` with the weights as its initial contents; on iCE40 it
+lands in ``SB_RAM40_4K`` EBR, ``ceil(lanes·weight_bits / 16)`` blocks wide
+and ``ceil(depth / 256)`` deep).
+"""
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from . import ice40_dsp
+
+__all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "mac_reference"]
+
+DSP_KINDS = ("generic", "ice40")
+MEMORY_KINDS = ("bram",)
+
+
+def mac_in_layout(lanes, act_bits, addr_width, tag_width=0):
+    fields = {"act": data.ArrayLayout(signed(act_bits), lanes), "addr": unsigned(addr_width),
+              "first": unsigned(1), "last": unsigned(1)}
+    if tag_width:
+        fields["tag"] = unsigned(tag_width)
+    return data.StructLayout(fields)
+
+
+def mac_out_layout(acc_width, tag_width=0):
+    fields = {"acc": signed(acc_width)}
+    if tag_width:
+        fields["tag"] = unsigned(tag_width)
+    return data.StructLayout(fields)
+
+
+def layer_weight_rows(weight, lanes):
+    """Lay a weight matrix ``(out_features, in_features)`` out as memory words.
+
+    Returns ``(rows, beats)``: ``rows`` has shape ``(out_features · beats,
+    lanes)`` with ``beats = ceil(in_features / lanes)``; output channel ``k``'s
+    dot product reads addresses ``k·beats … k·beats + beats − 1``, beat ``c``
+    covering inputs ``c·lanes … c·lanes + lanes − 1`` (zero-padded past
+    ``in_features``; the matching activations may be anything).
+    """
+    weight = np.asarray(weight, dtype=np.int64)
+    if weight.ndim != 2:
+        raise ValueError(f"weight must be a 2-D matrix, got shape {weight.shape}")
+    n_out, n_in = weight.shape
+    beats = -(-n_in // lanes)
+    padded = np.zeros((n_out, beats * lanes), dtype=np.int64)
+    padded[:, :n_in] = weight
+    return padded.reshape(n_out * beats, lanes), beats
+
+
+def mac_reference(weights, beats, acc_width):
+    """Numpy twin: the sums :class:`MacArray` emits for the beat sequence
+    ``beats`` (dicts with ``act``, ``addr``, ``first``, ``last``), wrapped to
+    ``acc_width`` bits. Returns a list of ``int``, one per ``last`` beat."""
+    weights = np.asarray(weights, dtype=np.int64)
+    out, acc = [], 0
+    for b in beats:
+        s = int(np.dot(np.asarray(b["act"], dtype=np.int64), weights[b["addr"]]))
+        acc = (0 if b["first"] else acc) + s
+        acc = _wrap(acc, acc_width)
+        if b["last"]:
+            out.append(acc)
+    return out
+
+
+def _wrap(v, bits):
+    v &= (1 << bits) - 1
+    return v - (1 << bits) if v >> (bits - 1) else v
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_int(name, value, lo, hi):
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
+
+
+class MacArray(wiring.Component):
+    """``lanes``-wide pipelined multiply-accumulate over weights in memory.
+
+    Parameters
+    ----------
+    weights : array of int, shape ``(depth, lanes)``
+        Memory contents: word ``a`` holds the ``lanes`` signed weights read
+        for an input beat with ``addr = a`` (see :func:`layer_weight_rows`).
+    act_bits, weight_bits : int
+        Signed widths of activations and weights (2…16 for ``"ice40"``, 2…32
+        otherwise). Weights must fit ``signed(weight_bits)``.
+    acc_width : int
+        Accumulator / output width (use ``ModelImage.accumulator_bits``).
+    tag_width : int
+        Width of the pass-through ``tag`` field (0: no field).
+    dsp : ``"generic"`` or ``"ice40"``
+    weight_memory : ``"bram"``
+
+    See the module docstring for payloads, latency and throughput.
+    """
+
+    def __init__(self, weights, *, act_bits, weight_bits, acc_width, tag_width=0,
+                 dsp="generic", weight_memory="bram"):
+        if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
+            raise TypeError(f"weights must be a 2-D array of integers, not {type(weights).__name__}")
+        w = np.asarray(weights)
+        if w.ndim != 2 or w.shape[0] < 1 or w.shape[1] < 1:
+            raise ValueError(f"weights must be a non-empty 2-D array (depth, lanes), got shape {w.shape}")
+        if not np.issubdtype(w.dtype, np.integer):
+            raise TypeError(f"weights must be integers, got dtype {w.dtype}")
+        if not isinstance(dsp, str) or dsp not in DSP_KINDS:
+            raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
+        if not isinstance(weight_memory, str) or weight_memory not in MEMORY_KINDS:
+            raise ValueError(f"weight_memory must be one of {MEMORY_KINDS}, got {weight_memory!r}")
+        max_op = ice40_dsp.MAX_SINGLE_BITS if dsp == "ice40" else 32
+        _check_int("act_bits", act_bits, 2, max_op)
+        _check_int("weight_bits", weight_bits, 2, max_op)
+        _check_int("acc_width", acc_width, 2, 64)
+        _check_int("tag_width", tag_width, 0, 64)
+        w = w.astype(np.int64)
+        lo, hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
+        if w.min() < lo or w.max() > hi:
+            raise ValueError(f"weights have values in [{w.min()}, {w.max()}], outside signed({weight_bits}) "
+                             f"[{lo}, {hi}]")
+        self.weights = w
+        self.depth, self.lanes = w.shape
+        self.act_bits = act_bits
+        self.weight_bits = weight_bits
+        self.acc_width = acc_width
+        self.tag_width = tag_width
+        self.dsp = dsp
+        self.weight_memory = weight_memory
+        self.addr_width = max(1, ceil_log2(self.depth))
+        self.product_width = act_bits + weight_bits
+        self.tree_levels = ceil_log2(self.lanes)
+        self.latency = 3 + self.tree_levels
+        self.dual = dsp == "ice40" and act_bits <= ice40_dsp.MAX_DUAL_BITS and weight_bits <= ice40_dsp.MAX_DUAL_BITS
+        if dsp == "ice40":
+            self.dsp_count = -(-self.lanes // 2) if self.dual else self.lanes
+        else:
+            self.dsp_count = 0
+        super().__init__({
+            "i": In(stream.Signature(mac_in_layout(self.lanes, act_bits, self.addr_width, tag_width))),
+            "o": Out(stream.Signature(mac_out_layout(acc_width, tag_width))),
+        })
+
+    def _word_init(self):
+        mask = (1 << self.weight_bits) - 1
+        words = []
+        for row in self.weights:
+            word = 0
+            for lane, v in enumerate(row):
+                word |= (int(v) & mask) << (lane * self.weight_bits)
+            words.append(word)
+        return words
+
+    def elaborate(self, platform):
+        m = Module()
+        P, wb = self.lanes, self.weight_bits
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+
+        m.submodules.weights = mem = memory.Memory(shape=unsigned(P * wb), depth=self.depth,
+                                                   init=self._word_init())
+        rd = mem.read_port(domain="sync")
+        m.d.comb += [rd.addr.eq(self.i.payload.addr), rd.en.eq(en)]
+
+        # Control travelling beside the data: valid, first, last, tag.
+        ctl_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "tag": unsigned(self.tag_width)})
+        ctl_in = Signal(ctl_layout)
+        m.d.comb += [ctl_in.valid.eq(self.i.valid), ctl_in.first.eq(self.i.payload.first),
+                     ctl_in.last.eq(self.i.payload.last)]
+        if self.tag_width:
+            m.d.comb += ctl_in.tag.eq(self.i.payload.tag)
+
+        # Stage 1: memory read; activations wait beside it.
+        ctl1 = Signal(ctl_layout, name="ctl1")
+        act1 = Signal(data.ArrayLayout(signed(self.act_bits), P), name="act1")
+        with m.If(en):
+            m.d.sync += [ctl1.eq(ctl_in), act1.eq(self.i.payload.act)]
+        wts = [rd.data[l * wb:(l + 1) * wb].as_signed() for l in range(P)]
+
+        # Stage 2: products (registered).
+        ctl2 = Signal(ctl_layout, name="ctl2")
+        with m.If(en):
+            m.d.sync += ctl2.eq(ctl1)
+        products = self._products(m, [act1[l] for l in range(P)], wts, en)
+
+        # Stage 3: adder tree, one register per level.
+        level, ctl = products, ctl2
+        for t in range(self.tree_levels):
+            nxt = []
+            for j in range(0, len(level), 2):
+                width = self.product_width + t + 1
+                s = Signal(signed(width), name=f"sum{t}_{j // 2}")
+                with m.If(en):
+                    m.d.sync += s.eq(level[j] + level[j + 1] if j + 1 < len(level) else level[j])
+                nxt.append(s)
+            c = Signal(ctl_layout, name=f"ctl_tree{t}")
+            with m.If(en):
+                m.d.sync += c.eq(ctl)
+            level, ctl = nxt, c
+        total = level[0]
+
+        # Stage 4: accumulate and emit.
+        acc = Signal(signed(self.acc_width))
+        new = Signal(signed(self.acc_width))
+        m.d.comb += new.eq(Mux(ctl.first, 0, acc) + total)
+        with m.If(en):
+            with m.If(ctl.valid):
+                m.d.sync += acc.eq(new)
+            m.d.sync += [self.o.valid.eq(ctl.valid & ctl.last), self.o.payload.acc.eq(new)]
+            if self.tag_width:
+                m.d.sync += self.o.payload.tag.eq(ctl.tag)
+        return m
+
+    def _products(self, m, acts, wts, en):
+        P = self.lanes
+        pw = self.product_width
+        out = []
+        if self.dsp == "generic":
+            for l in range(P):
+                p = Signal(signed(pw), name=f"prod{l}")
+                with m.If(en):
+                    m.d.sync += p.eq(acts[l] * wts[l])
+                out.append(p)
+        elif self.dual:
+            for j in range(0, P, 2):
+                a_hi = acts[j + 1] if j + 1 < P else Const(0, signed(self.act_bits))
+                b_hi = wts[j + 1] if j + 1 < P else Const(0, signed(self.weight_bits))
+                lo, hi = ice40_dsp.dual_mul8x8(m, acts[j], wts[j], a_hi, b_hi, ce=en, name=f"dsp{j // 2}")
+                out.append(lo[:pw].as_signed())
+                if j + 1 < P:
+                    out.append(hi[:pw].as_signed())
+        else:
+            for l in range(P):
+                p = ice40_dsp.mul16x16(m, acts[l], wts[l], ce=en, name=f"dsp{l}")
+                out.append(p[:pw].as_signed())
+        return out
+
