@@ -1,0 +1,19 @@
+"""Cycle-accurate simulation of the accelerator core.
+
+Two engines run the *same* RTL and report the same cycle numbers:
+
+* :mod:`.pysim` — Amaranth's Python simulator (slow: thousands of cycles/s,
+  needs nothing but Amaranth);
+* :mod:`.compiled` — the RTL exported from Amaranth and compiled to C++ with
+  Verilator (or CXXRTL), driven by ``sim/driver.cpp`` and cached on disk.
+
+:mod:`.stimulus` holds what both share: region packing, the back-pressure
+pattern and the result type. :func:`run_core` picks an engine.
+"""
+
+from .stimulus import SimResult, pack_region, ready_pattern, stall_threshold, unpack_pixels, check_region
+from .pysim import run_pysim
+from .compiled import CompiledSim, ToolchainUnavailable, find_toolchain
+
+__all__ = ["SimResult", "pack_region", "ready_pattern", "stall_threshold", "unpack_pixels",
+           "check_region", "run_pysim", "CompiledSim", "ToolchainUnavailable", "find_toolchain"]
