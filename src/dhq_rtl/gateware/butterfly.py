@@ -35,7 +35,9 @@ port (block RAM on an FPGA); shorter ones use a Memory with an asynchronous
 read port, which synthesis maps to flip-flops.
 
 Every stage registers its output (one cycle), so no adder chain spans two
-stages. ``ready`` is combinational from the output back to the input.
+stages, and has a one-entry skid buffer behind that register, so its input
+``ready`` comes from a flip-flop: no combinational path runs from the block's
+``o.ready`` through the chain of stages.
 
 Latency, throughput, widths
 ---------------------------
@@ -46,7 +48,7 @@ Latency, throughput, widths
   (``V`` vectors take ``V·n + latency`` cycles).
 * Widths: input ``signed(width)``, output ``signed(width + log2(n))``.
 * Storage: ``2**s`` entries of ``width + s + 1`` bits (plus the tag) in stage
-  ``s``.
+  ``s``, plus two output registers (result and skid) of that width.
 
 Stream payloads
 ---------------
@@ -120,8 +122,13 @@ class _SdfStage(wiring.Component):
         push_entry = Signal(entry)
         out_valid = Signal()
         out_payload = Signal(self.o.payload.shape())
+        # Output skid buffer: the stage may load a result whenever the skid
+        # register is empty, so ``ready`` is registered at every stage and no
+        # combinational path runs through the whole chain of stages.
+        skid_valid = Signal()
+        skid_payload = Signal(self.o.payload.shape())
         can_load = Signal()
-        m.d.comb += can_load.eq(~self.o.valid | self.o.ready)
+        m.d.comb += can_load.eq(~skid_valid)
 
         x = self.i.payload.data
         head_entry = rd.data
@@ -180,11 +187,14 @@ class _SdfStage(wiring.Component):
         with m.If(pop & ~second):
             m.d.sync += ndiff.eq(ndiff - 1)
 
-        with m.If(can_load):
-            m.d.sync += [
-                self.o.valid.eq(out_valid),
-                self.o.payload.eq(out_payload),
-            ]
+        load = out_valid & can_load
+        with m.If(~self.o.valid | self.o.ready):
+            with m.If(skid_valid):
+                m.d.sync += [self.o.payload.eq(skid_payload), skid_valid.eq(0)]
+            with m.Else():
+                m.d.sync += [self.o.valid.eq(load), self.o.payload.eq(out_payload)]
+        with m.Elif(load):
+            m.d.sync += [skid_payload.eq(out_payload), skid_valid.eq(1)]
         return m
 
 
