@@ -1,0 +1,225 @@
+"""Raster coordinate generator and the first layer as running sums.
+
+The first layer of the INR maps the integer pixel coordinates to phases::
+
+    ux = 2x − (W−1),  uy = 2y − (H−1)
+    v  = (ux, uy)               or (ux + uy, ux − uy) when layer 0 is rotated
+    acc_k   = W0[k] · v
+    phase_k = floor((acc_k · mult_k + bias_k) / 2**shift) mod 2**K
+
+Everything before the floor is linear in ``(x, y)``, so with the per-neuron
+constants (all taken modulo ``2**(shift + K)``, which is exact because only
+bits ``[shift, shift + K)`` survive)::
+
+    t_k(x, y) = base_k + DX_k · x + DY_k · y
+
+the generator walks the raster with additions only: ``t(x+1, y) = t(x, y) +
+DX`` and ``t(x0, y+1) = t(x0, y) + DY``. The start of a region,
+``base + DX·x0 + DY·y0``, is computed once per region by Horner's rule over the
+bits of ``x0`` and ``y0`` (double and add, no multiplier). **The first layer
+therefore uses no multiplier at all.**
+
+Storage: a constant table ``(DX, DY, base)`` and two ``n``-entry memories
+``R`` (row start) and ``T`` (current pixel), ``M = shift + K`` bits each.
+
+Interface (valid-only, no back-pressure: the consumer asks for one pixel at a
+time with ``next`` and must accept every phase it then emits):
+
+* ``start`` (pulse) samples ``region`` (x0, y0, x1) and runs the region set-up:
+  ``(bits + 1) · n`` cycles where ``bits`` is the coordinate width. ``ready``
+  is high when a pixel may be requested.
+* ``next`` (pulse, only while ``ready``) emits the ``n`` phases of the next
+  pixel of the region in raster order, one per cycle, on ``valid``/``phase``/
+  ``index``/``last``, starting 2 cycles after ``next``.
+"""
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..model_image import ModelImage
+
+__all__ = ["FirstLayerPhases", "first_layer_constants"]
+
+
+def first_layer_constants(model):
+    """``(dx, dy, base, modulus_bits)``: the per-neuron running-sum constants
+    of layer 0 as non-negative Python ints modulo ``2**modulus_bits``."""
+    layer = model.layers[0]
+    w = layer.weight.astype(object)
+    if layer.rotate:
+        a, b = w[:, 0] + w[:, 1], w[:, 0] - w[:, 1]
+    else:
+        a, b = w[:, 0], w[:, 1]
+    mod_bits = layer.shift + model.phase_bits
+    mod = 1 << mod_bits
+    dx, dy, base = [], [], []
+    for k in range(layer.out_features):
+        mult, bias = int(layer.mult[k]), int(layer.bias[k])
+        ak, bk = int(a[k]) * mult, int(b[k]) * mult
+        dx.append((2 * ak) % mod)
+        dy.append((2 * bk) % mod)
+        base.append((-(model.width - 1) * ak - (model.height - 1) * bk + bias) % mod)
+    return dx, dy, base, mod_bits
+
+
+class FirstLayerPhases(wiring.Component):
+    """Layer-0 phases of every pixel of a region, by running sums (see module doc).
+
+    Widths: ``phase`` is ``model.phase_bits`` wide; the running sums are
+    ``layer0.shift + phase_bits`` bits. Throughput: one phase per cycle while a
+    pixel is being emitted; latency 2 cycles from ``next`` to the first phase.
+    """
+
+    def __init__(self, model):
+        if not isinstance(model, ModelImage):
+            raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
+        model.validate()
+        self.model = model
+        self.n = model.layers[0].out_features
+        self.dx, self.dy, self.base, self.mod_bits = first_layer_constants(model)
+        self.xw = max(1, (model.width - 1).bit_length())
+        self.yw = max(1, (model.height - 1).bit_length())
+        self.cbits = max(self.xw, self.yw)
+        self.kw = max(1, (self.n - 1).bit_length())
+        super().__init__({
+            "start": In(1),
+            "x0": In(self.xw), "y0": In(self.yw), "x1": In(max(1, model.width.bit_length())), "y1": In(max(1, model.height.bit_length())),
+            "done": Out(1),
+            "ready": Out(1),
+            "next": In(1),
+            "valid": Out(1),
+            "phase": Out(model.phase_bits),
+            "index": Out(self.kw),
+            "last": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        n, M, K = self.n, self.mod_bits, self.model.phase_bits
+        shift = self.model.layers[0].shift
+
+        consts = [d | (e << M) | (b << 2 * M) for d, e, b in zip(self.dx, self.dy, self.base)]
+        m.submodules.rom = rom = Memory(shape=unsigned(3 * M), depth=n, init=consts)
+        m.submodules.rmem = rmem = Memory(shape=unsigned(M), depth=n, init=[])
+        m.submodules.tmem = tmem = Memory(shape=unsigned(M), depth=n, init=[])
+        rom_rd = rom.read_port()
+        r_wr = rmem.write_port()
+        t_wr = tmem.write_port()
+        r_rd = rmem.read_port(transparent_for=(r_wr,))
+        t_rd = tmem.read_port(transparent_for=(t_wr,))
+
+        x0 = Signal.like(self.x0)
+        y0 = Signal.like(self.y0)
+        x1 = Signal.like(self.x1)
+        y1 = Signal.like(self.y1)
+        y = Signal.like(self.y0)
+        finished = Signal(init=1)
+        x = Signal.like(self.x0)
+        first_pixel = Signal()   # next pixel is the region's first
+        row_start = Signal()     # next pixel starts a row
+
+        k = Signal(self.kw)
+        bit = Signal(range(self.cbits + 1))
+        # Stage-2 control (aligned with the memories' read data).
+        s2_valid = Signal()
+        s2_k = Signal(self.kw)
+        s2_mode = Signal(3)      # 0 idle, 1 horner, 2 add base, 3 first pixel, 4 row start, 5 step
+        s2_xb = Signal()
+        s2_yb = Signal()
+        s2_zero = Signal()       # first Horner pass: R is taken as 0
+        zero = Signal()
+        mode = Signal(3)
+        xb = Signal()
+        yb = Signal()
+
+        dx = rom_rd.data[:M]
+        dy = rom_rd.data[M:2 * M]
+        base = rom_rd.data[2 * M:]
+        rv = r_rd.data
+        tv = t_rd.data
+        new = Signal(M)
+        with m.Switch(s2_mode):
+            with m.Case(1):
+                m.d.comb += new.eq((Mux(s2_zero, 0, rv) << 1)
+                                   + Mux(s2_xb, dx, 0) + Mux(s2_yb, dy, 0))
+            with m.Case(2):
+                m.d.comb += new.eq(rv + base)
+            with m.Case(3):
+                m.d.comb += new.eq(rv)
+            with m.Case(4):
+                m.d.comb += new.eq(rv + dy)
+            with m.Case(5):
+                m.d.comb += new.eq(tv + dx)
+        # Writes of stage 2.
+        m.d.comb += [
+            r_wr.addr.eq(s2_k), t_wr.addr.eq(s2_k),
+            r_wr.data.eq(new), t_wr.data.eq(new),
+            r_wr.en.eq(s2_valid & ((s2_mode == 1) | (s2_mode == 2) | (s2_mode == 4))),
+            t_wr.en.eq(s2_valid & (s2_mode >= 3)),
+        ]
+        m.d.sync += [
+            self.valid.eq(s2_valid & (s2_mode >= 3)),
+            self.phase.eq(new[shift:shift + K]),
+            self.index.eq(s2_k),
+            self.last.eq(s2_k == n - 1),
+        ]
+        # Stage 1: addresses.
+        issue = Signal()
+        m.d.comb += [rom_rd.addr.eq(k), r_rd.addr.eq(k), t_rd.addr.eq(k)]
+        m.d.sync += [s2_valid.eq(issue), s2_k.eq(k), s2_mode.eq(mode), s2_xb.eq(xb), s2_yb.eq(yb),
+                     s2_zero.eq(zero)]
+
+        with m.FSM():
+            with m.State("IDLE"):
+                m.d.comb += self.done.eq(1)
+                with m.If(self.start):
+                    m.d.sync += [x0.eq(self.x0), y0.eq(self.y0), x1.eq(self.x1), y1.eq(self.y1),
+                                 bit.eq(self.cbits), k.eq(0), finished.eq(0)]
+                    m.next = "HORNER"
+            with m.State("HORNER"):
+                # bit == cbits: first pass (R taken as 0, bit index cbits-1).
+                idx = Signal(range(self.cbits))
+                m.d.comb += idx.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
+                m.d.comb += [issue.eq(1), mode.eq(1), zero.eq(bit == self.cbits),
+                             xb.eq(x0.bit_select(idx, 1)), yb.eq(y0.bit_select(idx, 1))]
+                m.d.sync += k.eq(k + 1)
+                with m.If(k == n - 1):
+                    m.d.sync += k.eq(0)
+                    with m.If((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))):
+                        m.next = "BASE"
+                    with m.Else():
+                        m.d.sync += bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
+            with m.State("BASE"):
+                m.d.comb += [issue.eq(1), mode.eq(2)]
+                m.d.sync += k.eq(k + 1)
+                with m.If(k == n - 1):
+                    m.d.sync += [k.eq(0), first_pixel.eq(1), row_start.eq(1), x.eq(x0), y.eq(y0)]
+                    m.next = "GAP"
+            with m.State("GAP"):
+                # One idle cycle so that the last write lands before the next read.
+                m.next = "READY"
+            with m.State("READY"):
+                m.d.comb += [self.ready.eq(~finished), self.done.eq(finished)]
+                with m.If(self.start):
+                    m.d.sync += [x0.eq(self.x0), y0.eq(self.y0), x1.eq(self.x1), y1.eq(self.y1),
+                                 bit.eq(self.cbits), k.eq(0), finished.eq(0)]
+                    m.next = "HORNER"
+                with m.Elif(self.next & ~finished):
+                    m.next = "EMIT"
+            with m.State("EMIT"):
+                m.d.comb += [issue.eq(1),
+                             mode.eq(Mux(first_pixel, 3, Mux(row_start, 4, 5)))]
+                m.d.sync += k.eq(k + 1)
+                with m.If(k == n - 1):
+                    m.d.sync += [k.eq(0), first_pixel.eq(0)]
+                    with m.If(x + 1 == x1):
+                        m.d.sync += [x.eq(x0), row_start.eq(1), y.eq(y + 1)]
+                        with m.If(y + 1 == y1):
+                            m.d.sync += finished.eq(1)
+                    with m.Else():
+                        m.d.sync += [x.eq(x + 1), row_start.eq(0)]
+                    m.next = "READY"
+        return m

@@ -1,0 +1,682 @@
+"""The INR accelerator core: every pixel of a region through the whole MLP.
+
+:class:`InrCore` generates the raster coordinates of a region itself, runs
+every layer of a model image on each pixel and streams the pixels out, bit for
+bit equal to :meth:`dhq_rtl.golden.GoldenModel.render`.
+
+Architecture
+------------
+::
+
+    coords (running sums, no multiplier) ─┐
+                                          ├─► scaler ─► sine LUT ─┬─► butterfly ─► requant ─┐
+    MAC array ─► acc FIFO ────────────────┘   (acc·M+B)>>s        └─► (not rotated) ────────┴─► activation buffers
+        ▲                                          └─► output layer: clamp ─► pixel FIFO ─► ``pixels``
+        └──────── ready queue (buffer, layer) ◄──────────────────────────────────────────────┘
+
+* **Activation buffers.** ``buffers`` vectors of the hidden width, stored
+  ``lanes`` values per word (one memory, write granularity one activation).
+  A buffer holds the input vector of one layer of one pixel.
+* **MAC array** (input parallel): a job is one layer of one pixel. For each
+  output neuron ``k`` and each chunk ``c`` of ``lanes`` inputs, one word of the
+  buffer and one word of the weight ROM are read, ``lanes`` products formed
+  (``dsp="ice40"``: ``SB_MAC16`` in dual 8×8 mode, or 16×16 when operands are
+  wider), summed by a registered adder tree and accumulated; the accumulator
+  goes to a FIFO. One beat per cycle, ``out·ceil(in/lanes)`` beats per job.
+* **Post-processing** takes whole vectors (one at a time, back to back) from
+  the accumulator FIFO or from the coordinate generator: scaler → sine LUT →
+  (Hadamard butterfly → requantizer when the next layer is rotated) → the
+  buffer allocated for the vector; when its last element is written the
+  ``(buffer, layer)`` pair enters the ready queue, from which the MAC array
+  takes its next job. Output-layer accumulators become pixels instead.
+* **Latency hiding.** Up to ``buffers − 1`` pixels are in flight; while the
+  MAC array works on one pixel's layer the others are being post-processed,
+  so the MAC array is idle only when no vector is ready (jobs follow each
+  other without a gap). Pixels leave in raster order (jobs are served in readiness order).
+
+Schedule and throughput
+-----------------------
+With ``C_i = ceil(in_i / lanes)``, the MAC array needs ``Σ_{i≥1} out_i·C_i``
+cycles per pixel (:meth:`CorePlan.cycles_per_pixel`); the first layer
+costs no MAC cycle at all (running sums in :mod:`.coords`). The ideal is
+``MACs per pixel (layers ≥ 1) / lanes``; multiplier efficiency is their
+ratio. Latency of one pixel (start → pixel) is a few hundred cycles; the
+steady-state rate is what counts. Back-pressure on ``pixels`` is honoured
+(a stalled sink stops new pixels from entering, nothing is lost).
+
+Widths are all derived from the model image: activations ``max act_bits``,
+weights ``max weight_bits``, accumulators ``max accumulator_bits`` (proven
+bounds), scaler ``acc + mult_bits + 1`` bits, phases ``phase_bits``.
+"""
+
+import math
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..fixedpoint import signed_bits, signed_max
+from ..model_image import ModelImage
+from .butterfly import HadamardButterfly
+from .coords import FirstLayerPhases
+from .ice40_dsp import dual_mul8x8, mul16x16
+from .requant import Requantizer
+from .sine_lut import SineLUT, is_quarter_wave_symmetric
+
+__all__ = ["InrCore", "CorePlan", "region_layout"]
+
+DSP_KINDS = ("generic", "ice40")
+
+
+def _bits(n):
+    """Bits of an unsigned counter that holds ``0 … n`` (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+def _pow2_ceil(n):
+    return 1 << max(0, (int(n) - 1).bit_length())
+
+
+def region_layout(model):
+    """``{"x0", "y0", "x1", "y1"}``: a half-open pixel rectangle of ``model``'s image."""
+    return data.StructLayout({
+        "x0": unsigned(_bits(model.width - 1)), "y0": unsigned(_bits(model.height - 1)),
+        "x1": unsigned(_bits(model.width)), "y1": unsigned(_bits(model.height)),
+    })
+
+
+class CorePlan:
+    """Everything about the core that follows from the model and the
+    parameters, computed without elaborating anything (used by the core, the
+    fit estimator and the reports)."""
+
+    def __init__(self, model, lanes=16, dsp="generic", buffers=6):
+        if not isinstance(model, ModelImage):
+            raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
+        if not isinstance(lanes, int) or isinstance(lanes, bool):
+            raise TypeError(f"lanes must be an integer, got {lanes!r}")
+        if lanes < 1 or lanes & (lanes - 1) or lanes > 256:
+            raise ValueError(f"lanes must be a power of two in [1, 256], got {lanes}")
+        if dsp not in DSP_KINDS:
+            raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
+        if not isinstance(buffers, int) or isinstance(buffers, bool):
+            raise TypeError(f"buffers must be an integer, got {buffers!r}")
+        if buffers < 2:
+            raise ValueError(f"buffers must be at least 2, got {buffers}")
+        model.validate()
+        self.model = m = model
+        self.lanes = P = lanes
+        self.dsp = dsp
+        self.buffers = buffers
+        L = len(m.layers)
+        self.n_layers = L
+        mac = m.layers[1:]
+        rot_widths = {l.in_features for l in mac if l.rotate}
+        if len(rot_widths) > 1:
+            raise ValueError(f"rotated layers of different input widths {sorted(rot_widths)} are not supported")
+        self.rot_n = rot_widths.pop() if rot_widths else 0
+        self.act_bits = max(l.act_bits for l in mac)
+        self.weight_bits = max(l.weight_bits for l in mac)
+        self.acc_bits = max(m.accumulator_bits(i) for i in range(1, L))
+        self.mult_bits = max(l.mult_bits for l in mac)
+        self.lut_bits = max(l.lut_bits for l in mac)
+        self.chunks = [0] + [math.ceil(l.in_features / P) for l in mac]
+        self.cpow = _pow2_ceil(max(self.chunks[1:]))
+        self.vec_max = max(l.in_features for l in mac)
+        self.out_max = max(l.out_features for l in m.layers)
+        # Weight ROM: one row of `lanes` weights per (layer, neuron, chunk).
+        self.wbase = [0] * L
+        rows = 0
+        for i in range(1, L):
+            self.wbase[i] = rows
+            rows += m.layers[i].out_features * self.chunks[i]
+        self.weight_rows = rows
+        # Scaler constants: one entry per output neuron of each MAC layer.
+        self.obase = [0] * L
+        n = 0
+        for i in range(1, L):
+            self.obase[i] = n
+            n += m.layers[i].out_features
+        self.scale_rows = n
+        bias_lo = min(int(l.bias.min()) for l in mac)
+        bias_hi = max(int(l.bias.max()) for l in mac)
+        self.bias_bits = signed_bits(min(bias_lo, 0), max(bias_hi, 0))
+        # Sine tables of layers 1…L-1, identical ones stored once.
+        self.tables, self.table_of = [], [0] * L
+        for i in range(1, L):
+            lut = m.layers[i].lut
+            for t, tab in enumerate(self.tables):
+                if np.array_equal(tab, lut):
+                    self.table_of[i] = t
+                    break
+            else:
+                self.table_of[i] = len(self.tables)
+                self.tables.append(lut)
+        self.quarter_wave = all(is_quarter_wave_symmetric(t) for t in self.tables)
+        # DSP mapping.
+        self.dual = self.act_bits <= 8 and self.weight_bits <= 8
+        if dsp == "ice40" and (self.act_bits > 16 or self.weight_bits > 16):
+            raise ValueError("SB_MAC16 multiplies at most 16×16 bits")
+        self.multipliers = P
+        self.dsp_blocks = (P + 1) // 2 if self.dual else P
+
+    # ---------------------------------------------------------- performance
+    def job_cycles(self, i):
+        """MAC-array cycles of layer ``i`` (≥ 1) of one pixel (jobs follow
+        each other without a gap)."""
+        return self.model.layers[i].out_features * self.chunks[i]
+
+    def cycles_per_pixel(self):
+        """Steady-state cycles per pixel (MAC-bound schedule)."""
+        return sum(self.job_cycles(i) for i in range(1, self.n_layers))
+
+    def macs_per_pixel(self):
+        """Multiplications per pixel done by the MAC array (layer 0 is free)."""
+        return self.model.macs_per_pixel(include_first=False)
+
+    def ideal_cycles_per_pixel(self):
+        return self.macs_per_pixel() / self.multipliers
+
+    def efficiency(self, cycles_per_pixel=None):
+        """MACs issued per cycle ÷ multipliers available."""
+        c = self.cycles_per_pixel() if cycles_per_pixel is None else cycles_per_pixel
+        return self.macs_per_pixel() / (self.multipliers * c)
+
+    def summary(self):
+        return {
+            "lanes": self.lanes, "multipliers": self.multipliers, "dsp_blocks": self.dsp_blocks,
+            "dual_8x8": self.dual, "buffers": self.buffers,
+            "macs_per_pixel": self.macs_per_pixel(),
+            "first_layer_macs_per_pixel": 0,
+            "first_layer": "running sums (additions only, no multiplier)",
+            "cycles_per_pixel": self.cycles_per_pixel(),
+            "ideal_cycles_per_pixel": self.ideal_cycles_per_pixel(),
+            "multiplier_efficiency": self.efficiency(),
+        }
+
+
+def _tree(m, terms, name):
+    """Sum ``terms`` with a registered adder tree; returns ``(sum, levels)``."""
+    level = 0
+    terms = list(terms)
+    while len(terms) > 1:
+        nxt = []
+        for j in range(0, len(terms) - 1, 2):
+            s = Signal(signed(max(len(terms[j]), len(terms[j + 1])) + 1), name=f"{name}_l{level}_{j // 2}")
+            m.d.sync += s.eq(terms[j] + terms[j + 1])
+            nxt.append(s)
+        if len(terms) % 2:
+            s = Signal(signed(len(terms[-1])), name=f"{name}_l{level}_{len(terms) // 2}")
+            m.d.sync += s.eq(terms[-1])
+            nxt.append(s)
+        terms = nxt
+        level += 1
+    return terms[0], level
+
+
+def _delay(m, sig, n, name):
+    """``sig`` delayed by ``n`` clock cycles (registers)."""
+    for j in range(n):
+        d = Signal.like(sig, name=f"{name}_d{j}")
+        m.d.sync += d.eq(sig)
+        sig = d
+    return sig
+
+
+def _switch(m, sel, cases, target, default=0):
+    """``target = cases[sel]`` (comb) for a list of constants or expressions."""
+    with m.Switch(sel):
+        for j, v in enumerate(cases):
+            with m.Case(j):
+                m.d.comb += target.eq(v)
+        with m.Default():
+            m.d.comb += target.eq(default)
+
+
+class InrCore(wiring.Component):
+    """Whole-image INR inference core (see the module docstring).
+
+    Parameters
+    ----------
+    model : ModelImage
+        The integer model (any depth, widths, bit widths, rotate flags).
+    lanes : int
+        Multipliers of the MAC array (power of two, 1…256).
+    dsp : "generic" | "ice40"
+        ``generic``: plain ``*``; ``ice40``: ``SB_MAC16`` instances.
+    buffers : int
+        Activation buffers (≥ 2); up to ``buffers − 1`` pixels in flight.
+
+    Ports: ``start`` (pulse, samples ``region``), ``region``, ``busy``,
+    ``pixels`` (stream of ``pixel_bits · channels`` bits, channel ``c`` in
+    bits ``[c·pixel_bits, (c+1)·pixel_bits)``, raster order of the region).
+    A ``start`` while ``busy`` is ignored. An empty region (``x1 ≤ x0`` or
+    ``y1 ≤ y0``) produces no pixel.
+    """
+
+    def __init__(self, model, *, lanes=16, dsp="generic", buffers=6):
+        self.plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers)
+        self.model = model
+        self.lanes = lanes
+        self.dsp = dsp
+        self.buffers = buffers
+        super().__init__({
+            "start": In(1),
+            "region": In(region_layout(model)),
+            "busy": Out(1),
+            "pixels": Out(stream.Signature(unsigned(model.pixel_bits * model.channels))),
+        })
+        #: Observation only (not a port): high in every cycle in which the MAC
+        #: array issues a beat (``lanes`` multiplier slots); simulations count
+        #: it to measure multiplier efficiency.
+        self.mac_issue = Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        plan, model = self.plan, self.model
+        layers = model.layers
+        L = plan.n_layers
+        P, NB = plan.lanes, plan.buffers
+        ab, wb, accw = plan.act_bits, plan.weight_bits, plan.acc_bits
+        K, pb, C = model.phase_bits, model.pixel_bits, model.channels
+        lw = _bits(L - 1)
+        bw = _bits(NB - 1)
+        kw = _bits(plan.out_max - 1)
+        cw = _bits(plan.cpow - 1)
+        lp = (P - 1).bit_length()
+        last_layer = L - 1
+
+        # ------------------------------------------------------------ memories
+        act_mem = Memory(shape=unsigned(P * ab), depth=NB * plan.cpow, init=[])
+        m.submodules.act_mem = act_mem
+        act_wr = act_mem.write_port(granularity=ab)
+        act_rd = act_mem.read_port()
+
+        wrows = []
+        wmask = (1 << wb) - 1
+        for i in range(1, L):
+            W = layers[i].weight
+            for k in range(layers[i].out_features):
+                for c in range(plan.chunks[i]):
+                    word = 0
+                    for j in range(P):
+                        col = c * P + j
+                        v = int(W[k, col]) if col < layers[i].in_features else 0
+                        word |= (v & wmask) << (j * wb)
+                    wrows.append(word)
+        m.submodules.weights = wmem = Memory(shape=unsigned(P * wb), depth=max(1, len(wrows)), init=wrows)
+        w_rd = wmem.read_port()
+
+        mb, bb = plan.mult_bits, plan.bias_bits
+        srows = []
+        for i in range(1, L):
+            for k in range(layers[i].out_features):
+                srows.append(int(layers[i].mult[k]) | ((int(layers[i].bias[k]) & ((1 << bb) - 1)) << mb))
+        m.submodules.scale_rom = srom = Memory(shape=unsigned(mb + bb), depth=len(srows), init=srows)
+        s_rd = srom.read_port()
+
+        # ------------------------------------------------------------ control state
+        active = Signal()            # a region is being rendered
+        outstanding = Signal(range(NB + 1))
+        free = Signal(NB, init=(1 << NB) - 1)
+        free_set = Signal(NB)
+        free_clr = Signal(NB)
+        m.d.sync += free.eq((free | free_set) & ~free_clr)
+
+        # Lowest free buffer.
+        alloc_ok = Signal()
+        alloc_id = Signal(bw)
+        for b in reversed(range(NB)):
+            with m.If(free[b]):
+                m.d.comb += [alloc_ok.eq(1), alloc_id.eq(b)]
+
+        # Ready queue of (buffer, layer) vectors that a MAC job may consume.
+        m.submodules.readyq = readyq = fifo.SyncFIFOBuffered(width=bw + lw, depth=NB)
+        # Accumulators of MAC jobs: (acc, layer).
+        acc_depth = _pow2_ceil(plan.out_max + 4)
+        m.submodules.accq = accq = fifo.SyncFIFOBuffered(width=accw + lw, depth=acc_depth)
+        # Finished pixels.
+        m.submodules.outq = outq = fifo.SyncFIFOBuffered(width=pb * C, depth=NB)
+
+        m.d.comb += [
+            self.pixels.payload.eq(outq.r_data),
+            self.pixels.valid.eq(outq.r_rdy),
+            outq.r_en.eq(self.pixels.ready),
+        ]
+        accepted = Signal()
+        m.d.comb += accepted.eq(self.pixels.valid & self.pixels.ready)
+
+        # ------------------------------------------------------------ coordinates
+        m.submodules.coords = coords = FirstLayerPhases(model)
+        reg = self.region
+        empty = (reg.x1 <= reg.x0) | (reg.y1 <= reg.y0)
+        begin = Signal()
+        m.d.comb += [
+            begin.eq(self.start & ~self.busy),
+            coords.start.eq(begin & ~empty),
+            coords.x0.eq(reg.x0), coords.y0.eq(reg.y0), coords.x1.eq(reg.x1), coords.y1.eq(reg.y1),
+        ]
+        m.d.comb += self.busy.eq(active)
+        admit = Signal()
+        m.d.sync += outstanding.eq(outstanding + admit - accepted)
+        with m.If(begin & ~empty):
+            m.d.sync += active.eq(1)
+        with m.Elif(coords.done & (outstanding == 0)):
+            m.d.sync += active.eq(0)
+
+        # ------------------------------------------------------------ per-layer tables
+        def const_of(values, shape):
+            return [Const(int(v), shape) for v in values]
+
+        rot = [bool(l.rotate) for l in layers]
+        out_feat = [l.out_features for l in layers]
+
+        # ------------------------------------------------------------ MAC array
+        job_active = Signal()
+        job_buf = Signal(bw)
+        job_layer = Signal(lw)
+        job_k = Signal(kw)
+        job_c = Signal(cw)
+        waddr = Signal(range(max(2, plan.weight_rows + 1)))
+        job_last_c = Signal(cw)
+        job_last_k = Signal(kw)
+        _switch(m, job_layer, [plan.chunks[i] - 1 if i else 0 for i in range(L)], job_last_c)
+        _switch(m, job_layer, [out_feat[i] - 1 for i in range(L)], job_last_k)
+
+        inflight = Signal(range(acc_depth + 1))   # accumulators issued, not yet in the FIFO
+        credit = Signal()
+        m.d.comb += credit.eq(accq.level + inflight + 1 < acc_depth)
+
+        issue = self.mac_issue
+        beat_first = Signal()
+        beat_last = Signal()
+        m.d.comb += [
+            issue.eq(job_active & credit),
+            beat_first.eq(job_c == 0),
+            beat_last.eq(job_c == job_last_c),
+            act_rd.addr.eq(Cat(job_c, job_buf) if plan.cpow > 1 else job_buf),
+            w_rd.addr.eq(waddr),
+        ]
+        wbase_sig = Signal.like(waddr)
+        # The next job is taken from the ready queue in the cycle of the
+        # current job's last beat, so jobs follow each other without a gap.
+        job_end = Signal()
+        take = Signal()
+        m.d.comb += [
+            job_end.eq(issue & beat_last & (job_k == job_last_k)),
+            take.eq((~job_active | job_end) & readyq.r_rdy),
+            readyq.r_en.eq(~job_active | job_end),
+        ]
+        _switch(m, readyq.r_data[bw:], plan.wbase, wbase_sig)
+        with m.If(issue):
+            m.d.sync += [waddr.eq(waddr + 1), job_c.eq(job_c + 1)]
+            with m.If(beat_last):
+                m.d.sync += [job_c.eq(0), job_k.eq(job_k + 1)]
+        with m.If(job_end):
+            m.d.sync += job_active.eq(0)
+            m.d.comb += free_set.eq(Const(1, NB) << job_buf)   # buffer read for the last time now
+        with m.If(take):
+            m.d.sync += [job_active.eq(1), job_buf.eq(readyq.r_data[:bw]), job_layer.eq(readyq.r_data[bw:]),
+                         job_k.eq(0), job_c.eq(0), waddr.eq(wbase_sig)]
+
+        # Pipeline: read (1) → products (1) → adder tree (levels) → accumulate (1) → FIFO.
+        v1 = Signal()
+        f1 = Signal()
+        l1 = Signal()
+        lay1 = Signal(lw)
+        m.d.sync += [v1.eq(issue), f1.eq(beat_first), l1.eq(beat_last & issue), lay1.eq(job_layer)]
+        a_words = [act_rd.data[j * ab:(j + 1) * ab].as_signed() for j in range(P)]
+        w_words = [w_rd.data[j * wb:(j + 1) * wb].as_signed() for j in range(P)]
+        prods = []
+        if self.dsp == "ice40":
+            if plan.dual:
+                for j in range(0, P, 2):
+                    a_hi = a_words[j + 1] if j + 1 < P else Const(0, signed(ab))
+                    w_hi = w_words[j + 1] if j + 1 < P else Const(0, signed(wb))
+                    lo, hi = dual_mul8x8(m, a_words[j], w_words[j], a_hi, w_hi, ce=Const(1, 1),
+                                         name=f"dsp{j // 2}")
+                    prods.append(lo)
+                    if j + 1 < P:
+                        prods.append(hi)
+            else:
+                for j in range(P):
+                    prods.append(mul16x16(m, a_words[j], w_words[j], ce=Const(1, 1), name=f"dsp{j}"))
+            prods = [p[:ab + wb].as_signed() for p in prods]
+        else:
+            for j in range(P):
+                p = Signal(signed(ab + wb), name=f"prod{j}")
+                m.d.sync += p.eq(a_words[j] * w_words[j])
+                prods.append(p)
+        total, levels = _tree(m, prods, "mac")
+        v2 = _delay(m, v1, 1 + levels, "mac_v")
+        f2 = _delay(m, f1, 1 + levels, "mac_f")
+        l2 = _delay(m, l1, 1 + levels, "mac_l")
+        lay2 = _delay(m, lay1, 1 + levels, "mac_lay")
+        acc = Signal(signed(accw))
+        push = Signal()
+        push_layer = Signal(lw)
+        with m.If(v2):
+            m.d.sync += acc.eq(Mux(f2, total, acc + total))
+        m.d.sync += [push.eq(v2 & l2), push_layer.eq(lay2)]
+        m.d.comb += [accq.w_en.eq(push), accq.w_data.eq(Cat(acc, push_layer))]
+        m.d.sync += inflight.eq(inflight + (issue & beat_last) - push)
+
+        # ------------------------------------------------------------ vector arbiter
+        it_valid = Signal()
+        it_coord = Signal()
+        it_layer = Signal(lw)
+        it_k = Signal(kw)
+        it_dest = Signal(bw)
+        it_val = Signal(signed(max(accw, K + 1)))
+        vec_layer = Signal(lw)
+        vec_dest = Signal(bw)
+        vec_k = Signal(kw)
+        vec_last_k = Signal(kw)
+        _switch(m, vec_layer, [out_feat[i] - 1 for i in range(L)], vec_last_k)
+
+        # Elements of vectors headed for the butterfly / for the direct path.
+        rot_cnt = Signal(range(4 * plan.vec_max + 64))
+        dir_cnt = Signal(range(4 * plan.vec_max + 64))
+        rot_inc = Signal()
+        dir_inc = Signal()
+        rot_dec = Signal()
+        dir_dec = Signal()
+        m.d.sync += [rot_cnt.eq(rot_cnt + rot_inc - rot_dec), dir_cnt.eq(dir_cnt + dir_inc - dir_dec)]
+
+        head_layer = accq.r_data[accw:]
+        head_next_rot = Signal()
+        _switch(m, head_layer, [rot[i + 1] if i + 1 < L else 0 for i in range(L)], head_next_rot)
+        vec_next_rot = Signal()
+        _switch(m, vec_layer, [rot[i + 1] if i + 1 < L else 0 for i in range(L)], vec_next_rot)
+        path_ok_head = Mux(head_next_rot, dir_cnt == 0, rot_cnt == 0)
+        path_ok_coord = (dir_cnt == 0) if rot[1] else (rot_cnt == 0)
+
+        with m.FSM(name="arbiter"):
+            with m.State("IDLE"):
+                with m.If(accq.r_rdy):
+                    with m.If(head_layer == last_layer):
+                        m.d.sync += [vec_layer.eq(head_layer), vec_k.eq(0)]
+                        m.next = "MAC"
+                    with m.Elif(alloc_ok & path_ok_head):
+                        m.d.comb += free_clr.eq(Const(1, NB) << alloc_id)
+                        m.d.sync += [vec_layer.eq(head_layer), vec_k.eq(0), vec_dest.eq(alloc_id)]
+                        m.next = "MAC"
+                with m.Elif(active & coords.ready & (outstanding < NB - 1)
+                            & alloc_ok & path_ok_coord):
+                    m.d.comb += [free_clr.eq(Const(1, NB) << alloc_id), coords.next.eq(1), admit.eq(1)]
+                    m.d.sync += [vec_layer.eq(0), vec_dest.eq(alloc_id)]
+                    m.next = "COORD"
+            with m.State("MAC"):
+                m.d.comb += accq.r_en.eq(1)
+                with m.If(accq.r_rdy):
+                    m.d.comb += [it_valid.eq(1), it_val.eq(accq.r_data[:accw].as_signed())]
+                    m.d.sync += vec_k.eq(vec_k + 1)
+                    with m.If(vec_k == vec_last_k):
+                        m.next = "IDLE"
+                m.d.comb += [it_coord.eq(0), it_layer.eq(vec_layer), it_k.eq(vec_k), it_dest.eq(vec_dest)]
+            with m.State("COORD"):
+                m.d.comb += [it_valid.eq(coords.valid), it_coord.eq(1), it_val.eq(coords.phase),
+                             it_layer.eq(0), it_k.eq(coords.index), it_dest.eq(vec_dest)]
+                with m.If(coords.valid & coords.last):
+                    m.next = "IDLE"
+        with m.If(it_valid & (it_layer != last_layer)):
+            m.d.comb += [rot_inc.eq(vec_next_rot), dir_inc.eq(~vec_next_rot)]
+
+        # ------------------------------------------------------------ scaler
+        # Stage A: item registered, scale ROM addressed.
+        obase_sig = Signal(range(max(2, plan.scale_rows + 1)))
+        _switch(m, it_layer, plan.obase, obase_sig)
+        m.d.comb += s_rd.addr.eq(obase_sig + it_k)
+        sa_valid, sa_coord = Signal(), Signal()
+        sa_layer, sa_k, sa_dest = Signal(lw), Signal(kw), Signal(bw)
+        sa_val = Signal.like(it_val)
+        m.d.sync += [sa_valid.eq(it_valid), sa_coord.eq(it_coord), sa_layer.eq(it_layer), sa_k.eq(it_k),
+                     sa_dest.eq(it_dest), sa_val.eq(it_val)]
+        s_mult = s_rd.data[:mb]
+        s_bias = s_rd.data[mb:].as_signed()
+        acc_a = sa_val[:accw].as_signed()
+        terms = [Mux(s_mult[b], acc_a << b, 0) for b in range(mb)]
+        # Register the partial products, then the adder tree.
+        pp = []
+        for b, t in enumerate(terms + [s_bias]):
+            s = Signal(signed(accw + mb + 1) if b < mb else signed(bb), name=f"pp{b}")
+            m.d.sync += s.eq(t)
+            pp.append(s)
+        tsum, tlev = _tree(m, pp, "scale")
+        sdelay = 1 + tlev
+        sb_valid = _delay(m, sa_valid, sdelay, "sc_v")
+        sb_coord = _delay(m, sa_coord, sdelay, "sc_c")
+        sb_layer = _delay(m, sa_layer, sdelay, "sc_l")
+        sb_k = _delay(m, sa_k, sdelay, "sc_k")
+        sb_dest = _delay(m, sa_dest, sdelay, "sc_d")
+        sb_val = _delay(m, sa_val, sdelay, "sc_val")
+        # Stage C: shift → phase (mod 2**K) or clamped pixel.
+        sc_valid, sc_pixel = Signal(), Signal()
+        sc_layer, sc_k, sc_dest = Signal(lw), Signal(kw), Signal(bw)
+        sc_phase = Signal(K)
+        sc_pix = Signal(pb)
+        phase_c = Signal(K)
+        pix_c = Signal(pb)
+        with m.Switch(sb_layer):
+            for i in range(1, L):
+                with m.Case(i):
+                    shifted = tsum >> layers[i].shift
+                    if i == last_layer:
+                        top = (1 << pb) - 1
+                        m.d.comb += pix_c.eq(Mux(shifted < 0, 0, Mux(shifted > top, top, shifted)))
+                    else:
+                        m.d.comb += phase_c.eq(shifted[:K])
+        m.d.sync += [
+            sc_valid.eq(sb_valid), sc_pixel.eq(sb_layer == last_layer),
+            sc_layer.eq(sb_layer), sc_k.eq(sb_k), sc_dest.eq(sb_dest),
+            sc_phase.eq(Mux(sb_coord, sb_val[:K], phase_c)), sc_pix.eq(pix_c),
+        ]
+
+        # ------------------------------------------------------------ pixel collector
+        pix_word = Signal(pb * C)
+        pix_done = Signal()
+        with m.If(sc_valid & sc_pixel):
+            with m.Switch(sc_k):
+                for c in range(C):
+                    with m.Case(c):
+                        m.d.sync += pix_word.word_select(c, pb).eq(sc_pix)
+        m.d.sync += pix_done.eq(sc_valid & sc_pixel & (sc_k == C - 1))
+        m.d.comb += [outq.w_en.eq(pix_done), outq.w_data.eq(pix_word)]
+
+        # ------------------------------------------------------------ sine LUT
+        tag_w = kw + bw + lw
+        m.submodules.lut = lut = SineLUT(plan.tables, plan.lut_bits, quarter_wave=plan.quarter_wave,
+                                         tag_width=tag_w)
+        lut_sel = Signal(lut.sel_width)
+        _switch(m, sc_layer, [plan.table_of[i + 1] if i + 1 < L else 0 for i in range(L)], lut_sel)
+        m.d.comb += [
+            lut.i.valid.eq(sc_valid & ~sc_pixel),
+            lut.i.payload.phase.eq(sc_phase),
+            lut.i.payload.sel.eq(lut_sel),
+            lut.i.payload.tag.eq(Cat(sc_k, sc_dest, sc_layer)),
+            lut.o.ready.eq(1),
+        ]
+        lo_k = lut.o.payload.tag[:kw]
+        lo_dest = lut.o.payload.tag[kw:kw + bw]
+        lo_layer = lut.o.payload.tag[kw + bw:]
+        lo_rot = Signal()
+        _switch(m, lo_layer, [rot[i + 1] if i + 1 < L else 0 for i in range(L)], lo_rot)
+
+        # ------------------------------------------------------------ rotated path
+        wr_valid = Signal()
+        wr_q = Signal(signed(ab))
+        wr_k = Signal(kw)
+        wr_dest = Signal(bw)
+        wr_layer = Signal(lw)   # layer that produced the vector (next layer = wr_layer + 1)
+        rq_valid = Signal()
+        rq_q = Signal(signed(ab))
+        rq_k = Signal(kw)
+        rq_dest = Signal(bw)
+        rq_layer = Signal(lw)
+        if plan.rot_n:
+            n = plan.rot_n
+            rot_pairs = [(int(layers[i + 1].req_mult), int(layers[i + 1].req_shift)) if i + 1 < L else (1, 0)
+                         for i in range(L)]
+            rq_bits = max(layers[i].act_bits for i in range(1, L) if rot[i])
+            bf_in = Signal(signed(plan.lut_bits))
+            bf_valid = Signal()
+            bf_tag = Signal(bw + lw)
+            m.d.comb += [bf_valid.eq(lut.o.valid & lo_rot), bf_in.eq(lut.o.payload.data),
+                         bf_tag.eq(Cat(lo_dest, lo_layer))]
+            if n >= 2:
+                m.submodules.butterfly = bf = HadamardButterfly(n, plan.lut_bits, tag_width=bw + lw)
+                m.d.comb += [
+                    bf.i.valid.eq(bf_valid), bf.i.payload.data.eq(bf_in), bf.i.payload.tag.eq(bf_tag),
+                    bf.o.ready.eq(1),
+                ]
+                bo_valid, bo_data, bo_tag = bf.o.valid, bf.o.payload.data, bf.o.payload.tag
+                bo_width = bf.out_width
+            else:
+                bo_valid, bo_data, bo_tag, bo_width = bf_valid, bf_in, bf_tag, plan.lut_bits
+            bo_k = Signal(kw)
+            with m.If(bo_valid):
+                m.d.sync += bo_k.eq(Mux(bo_k == n - 1, 0, bo_k + 1))
+            m.submodules.requant = rq = Requantizer(bo_width, rot_pairs, rq_bits, tag_width=tag_w)
+            m.d.comb += [
+                rq.i.valid.eq(bo_valid), rq.i.payload.data.eq(bo_data),
+                rq.i.payload.sel.eq(bo_tag[bw:]),
+                rq.i.payload.tag.eq(Cat(bo_k, bo_tag)),
+                rq.o.ready.eq(1),
+            ]
+            r_k = rq.o.payload.tag[:kw]
+            r_dest = rq.o.payload.tag[kw:kw + bw]
+            r_layer = rq.o.payload.tag[kw + bw:]
+            # Per-layer saturation when the rotated layers differ in act_bits.
+            r_q = Signal(signed(ab))
+            m.d.comb += r_q.eq(rq.o.payload.data)
+            with m.Switch(r_layer):
+                for i in range(L - 1):
+                    if rot[i + 1] and layers[i + 1].act_bits < rq_bits:
+                        lim = signed_max(layers[i + 1].act_bits)
+                        d = rq.o.payload.data
+                        with m.Case(i):
+                            m.d.comb += r_q.eq(Mux(d > lim, lim, Mux(d < -lim, -lim, d)))
+            m.d.comb += [rq_valid.eq(rq.o.valid), rq_q.eq(r_q), rq_k.eq(r_k), rq_dest.eq(r_dest),
+                         rq_layer.eq(r_layer)]
+
+        # ------------------------------------------------------------ buffer write
+        with m.If(lut.o.valid & ~lo_rot):
+            m.d.comb += [wr_valid.eq(1), wr_q.eq(lut.o.payload.data), wr_k.eq(lo_k), wr_dest.eq(lo_dest),
+                         wr_layer.eq(lo_layer), dir_dec.eq(1)]
+        with m.Elif(rq_valid):
+            m.d.comb += [wr_valid.eq(1), wr_q.eq(rq_q), wr_k.eq(rq_k), wr_dest.eq(rq_dest),
+                         wr_layer.eq(rq_layer), rot_dec.eq(1)]
+        wr_last_k = Signal(kw)
+        _switch(m, wr_layer, [out_feat[i] - 1 for i in range(L)], wr_last_k)
+        lane = wr_k[:lp] if lp else Const(0, 1)
+        chunk = wr_k[lp:] if kw > lp else Const(0, 1)
+        m.d.comb += [
+            act_wr.addr.eq(Cat(chunk[:cw], wr_dest) if plan.cpow > 1 else wr_dest),
+            act_wr.data.eq(Cat(*([wr_q] * P))),
+            act_wr.en.eq(Mux(wr_valid, Const(1, P) << lane, 0)),
+            readyq.w_en.eq(wr_valid & (wr_k == wr_last_k)),
+            readyq.w_data.eq(Cat(wr_dest, wr_layer + 1)),
+        ]
+        return m
