@@ -61,7 +61,7 @@ from ..fixedpoint import signed_bits, signed_max
 from ..model_image import ModelImage
 from .butterfly import HadamardButterfly
 from .coords import FirstLayerPhases
-from .ice40_dsp import dual_mul8x8, mul16x16
+from .mac import MacArray, layer_weight_rows
 from .requant import Requantizer
 from .sine_lut import SineLUT, is_quarter_wave_symmetric
 
@@ -294,20 +294,9 @@ class InrCore(wiring.Component):
         act_wr = act_mem.write_port(granularity=ab)
         act_rd = act_mem.read_port()
 
-        wrows = []
-        wmask = (1 << wb) - 1
-        for i in range(1, L):
-            W = layers[i].weight
-            for k in range(layers[i].out_features):
-                for c in range(plan.chunks[i]):
-                    word = 0
-                    for j in range(P):
-                        col = c * P + j
-                        v = int(W[k, col]) if col < layers[i].in_features else 0
-                        word |= (v & wmask) << (j * wb)
-                    wrows.append(word)
-        m.submodules.weights = wmem = Memory(shape=unsigned(P * wb), depth=max(1, len(wrows)), init=wrows)
-        w_rd = wmem.read_port()
+        wrows = np.concatenate([layer_weight_rows(layers[i].weight, P)[0] for i in range(1, L)])
+        m.submodules.mac = mac = MacArray(wrows, act_bits=ab, weight_bits=wb, acc_width=accw, tag_width=lw,
+                                          dsp=self.dsp)
 
         mb, bb = plan.mult_bits, plan.bias_bits
         srows = []
@@ -379,7 +368,7 @@ class InrCore(wiring.Component):
         job_layer = Signal(lw)
         job_k = Signal(kw)
         job_c = Signal(cw)
-        waddr = Signal(range(max(2, plan.weight_rows + 1)))
+        waddr = Signal(mac.addr_width)
         job_last_c = Signal(cw)
         job_last_k = Signal(kw)
         _switch(m, job_layer, [plan.chunks[i] - 1 if i else 0 for i in range(L)], job_last_c)
@@ -397,7 +386,6 @@ class InrCore(wiring.Component):
             beat_first.eq(job_c == 0),
             beat_last.eq(job_c == job_last_c),
             act_rd.addr.eq(Cat(job_c, job_buf) if plan.cpow > 1 else job_buf),
-            w_rd.addr.eq(waddr),
         ]
         wbase_sig = Signal.like(waddr)
         # The next job is taken from the ready queue in the cycle of the
@@ -421,46 +409,23 @@ class InrCore(wiring.Component):
             m.d.sync += [job_active.eq(1), job_buf.eq(readyq.r_data[:bw]), job_layer.eq(readyq.r_data[bw:]),
                          job_k.eq(0), job_c.eq(0), waddr.eq(wbase_sig)]
 
-        # Pipeline: read (1) → products (1) → adder tree (levels) → accumulate (1) → FIFO.
-        v1 = Signal()
-        f1 = Signal()
-        l1 = Signal()
-        lay1 = Signal(lw)
-        m.d.sync += [v1.eq(issue), f1.eq(beat_first), l1.eq(beat_last & issue), lay1.eq(job_layer)]
-        a_words = [act_rd.data[j * ab:(j + 1) * ab].as_signed() for j in range(P)]
-        w_words = [w_rd.data[j * wb:(j + 1) * wb].as_signed() for j in range(P)]
-        prods = []
-        if self.dsp == "ice40":
-            if plan.dual:
-                for j in range(0, P, 2):
-                    a_hi = a_words[j + 1] if j + 1 < P else Const(0, signed(ab))
-                    w_hi = w_words[j + 1] if j + 1 < P else Const(0, signed(wb))
-                    lo, hi = dual_mul8x8(m, a_words[j], w_words[j], a_hi, w_hi, ce=Const(1, 1),
-                                         name=f"dsp{j // 2}")
-                    prods.append(lo)
-                    if j + 1 < P:
-                        prods.append(hi)
-            else:
-                for j in range(P):
-                    prods.append(mul16x16(m, a_words[j], w_words[j], ce=Const(1, 1), name=f"dsp{j}"))
-            prods = [p[:ab + wb].as_signed() for p in prods]
-        else:
-            for j in range(P):
-                p = Signal(signed(ab + wb), name=f"prod{j}")
-                m.d.sync += p.eq(a_words[j] * w_words[j])
-                prods.append(p)
-        total, levels = _tree(m, prods, "mac")
-        v2 = _delay(m, v1, 1 + levels, "mac_v")
-        f2 = _delay(m, f1, 1 + levels, "mac_f")
-        l2 = _delay(m, l1, 1 + levels, "mac_l")
-        lay2 = _delay(m, lay1, 1 + levels, "mac_lay")
-        acc = Signal(signed(accw))
+        # Beat: activation word read (1 cycle), then into the MAC array.
+        m.d.sync += [
+            mac.i.valid.eq(issue),
+            mac.i.payload.addr.eq(waddr),
+            mac.i.payload.first.eq(beat_first),
+            mac.i.payload.last.eq(beat_last),
+            mac.i.payload.tag.eq(job_layer),
+        ]
+        for j in range(P):
+            m.d.comb += mac.i.payload.act[j].eq(act_rd.data[j * ab:(j + 1) * ab].as_signed())
         push = Signal()
-        push_layer = Signal(lw)
-        with m.If(v2):
-            m.d.sync += acc.eq(Mux(f2, total, acc + total))
-        m.d.sync += [push.eq(v2 & l2), push_layer.eq(lay2)]
-        m.d.comb += [accq.w_en.eq(push), accq.w_data.eq(Cat(acc, push_layer))]
+        m.d.comb += [
+            mac.o.ready.eq(1),
+            push.eq(mac.o.valid),
+            accq.w_en.eq(push),
+            accq.w_data.eq(Cat(mac.o.payload.acc, mac.o.payload.tag)),
+        ]
         m.d.sync += inflight.eq(inflight + (issue & beat_last) - push)
 
         # ------------------------------------------------------------ vector arbiter
