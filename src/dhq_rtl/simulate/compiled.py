@@ -43,7 +43,7 @@ __all__ = ["BACKENDS", "Toolchain", "ToolchainUnavailable", "find_toolchain", "c
 BACKENDS = ("verilator", "cxxrtl")
 #: Name of the exported top module (the driver includes its generated header).
 TOP = "dhq_top"
-CXXFLAGS = ("-std=c++20", "-O2", "-w")
+CXXFLAGS = ("-std=c++20", "-O2", "-DNDEBUG", "-w")
 VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style")
 _RECORD = 16  # bytes per beat on the driver's stdout: u64 cycle, u64 payload
@@ -176,7 +176,8 @@ class CompiledSim:
         self.key = h.hexdigest()[:20]
         self.folder = cache_root() / f"{self.backend}-{self.key}"
         self.binary = self.folder / "simulator"
-        self.build_seconds = 0.0
+        #: Seconds spent in each build phase of the last :meth:`build` (empty on a cache hit).
+        self.build_times = {}
 
     @property
     def cached(self):
@@ -188,7 +189,7 @@ class CompiledSim:
         """Compile the simulator unless the cache has it; returns its path."""
         if self.cached:
             return self.binary
-        t0 = time.perf_counter()
+        self.build_times = {}
         root = cache_root()
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.key}-", dir=root))
@@ -203,8 +204,14 @@ class CompiledSim:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         _publish(tmp, self.folder)
-        self.build_seconds = time.perf_counter() - t0
         return self.binary
+
+    def _timed(self, phase, fn, *args):
+        t0 = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.build_times[phase] = self.build_times.get(phase, 0.0) + time.perf_counter() - t0
 
     def _cxx(self, args, cwd, what):
         return _run([self.toolchain.cxx, *CXXFLAGS, *args], cwd, what)
@@ -235,28 +242,30 @@ class CompiledSim:
         tc = self.toolchain
         root = Path(tc.verilator_root)
         self.log("exporting Verilog with Yosys")
-        _yosys(f"read_rtlil {TOP}.il\nproc -nomux -norom\nmemory_collect\nwrite_verilog -norename {TOP}.v\n", tmp)
+        self._timed("yosys", _yosys,
+                    f"read_rtlil {TOP}.il\nproc -nomux -norom\nmemory_collect\nwrite_verilog -norename {TOP}.v\n", tmp)
         self.log("translating with Verilator")
         env = dict(os.environ, VERILATOR_ROOT=str(root))
-        _run([str(root / "bin" / "verilator"), "--cc", f"{TOP}.v", "--top-module", TOP, "--prefix", f"V{TOP}",
-              *VERILATOR_FLAGS, "--Mdir", "obj"], tmp, "verilator", env=env)
+        self._timed("verilator", _run, [str(root / "bin" / "verilator"), "--cc", f"{TOP}.v", "--top-module", TOP,
+                                        "--prefix", f"V{TOP}", *VERILATOR_FLAGS, "--Mdir", "obj"], tmp, "verilator", env)
         # One translation unit: the generated files share the heavy Verilator
         # headers, so a unity build compiles several times faster than one
         # g++ run per file on this design.
         sources = sorted((tmp / "obj").glob("*.cpp"))
         (tmp / "unity.cpp").write_text("".join(f'#include "{s}"\n' for s in sources) + '#include "driver.cpp"\n')
-        runtime = self._verilator_runtime()
+        runtime = self._timed("runtime", self._verilator_runtime)
         self.log(f"compiling the simulator with {Path(tc.cxx).name}")
         inc = root / "include"
-        self._cxx(["-DDHQ_VERILATOR", "-I", "obj", "-I", str(inc), "-I", str(inc / "vltstd"),
-                   "unity.cpp", *map(str, runtime), "-pthread", "-o", "simulator"], tmp, "compiling the simulator")
+        self._timed("c++", self._cxx, ["-DDHQ_VERILATOR", "-I", "obj", "-I", str(inc), "-I", str(inc / "vltstd"),
+                                       "unity.cpp", *map(str, runtime), "-pthread", "-o", "simulator"],
+                    tmp, "compiling the simulator")
 
     def _build_cxxrtl(self, tmp):
         self.log("generating C++ with Yosys write_cxxrtl")
-        _yosys(f"read_rtlil {TOP}.il\nhierarchy -top {TOP}\nwrite_cxxrtl -header {TOP}.cc\n", tmp)
+        self._timed("yosys", _yosys, f"read_rtlil {TOP}.il\nhierarchy -top {TOP}\nwrite_cxxrtl -header {TOP}.cc\n", tmp)
         self.log(f"compiling the simulator with {Path(self.toolchain.cxx).name}")
-        self._cxx(["-DDHQ_CXXRTL", "-I", ".", "-I", self.toolchain.cxxrtl_include,
-                   f"{TOP}.cc", "driver.cpp", "-o", "simulator"], tmp, "compiling the simulator")
+        self._timed("c++", self._cxx, ["-DDHQ_CXXRTL", "-I", ".", "-I", self.toolchain.cxxrtl_include,
+                                       f"{TOP}.cc", "driver.cpp", "-o", "simulator"], tmp, "compiling the simulator")
 
     # -------------------------------------------------------------------- run
 

@@ -1,0 +1,269 @@
+"""``python -m dhq_rtl.sim``: render an image cycle-accurately through the core's RTL.
+
+The accelerator core (:class:`dhq_rtl.gateware.core.InrCore`) built for the
+model is simulated clock by clock — by default compiled with Verilator
+(:mod:`dhq_rtl.simulate.compiled`), else in Amaranth's Python simulator —
+over a region of the image (default: all of it). Every pixel is checked
+against :meth:`GoldenModel.render`; any mismatch is listed with its
+coordinates and both values and the exit status is 1. Then it prints the
+PSNR against the original picture, the total cycles, cycles per pixel and
+simulated cycles per second, and optionally writes the image as a PNG.
+
+Examples::
+
+    python -m dhq_rtl.sim                                # bundled model, whole image
+    python -m dhq_rtl.sim --model my.dhq --out my.png
+    python -m dhq_rtl.sim --region 0,0,32,8 --stall 0.3 --engine pysim
+"""
+
+import math
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from .cli import ArgumentParser, run_main
+from .errors import DhqError, ImageError, ToolchainError
+from .golden import GoldenModel
+from .model_image import load
+from .simulate import compiled as compiled_engine
+from .simulate.pysim import run_pysim
+from .simulate.stimulus import check_region, stall_threshold, unpack_pixels
+
+__all__ = ["main", "default_model", "build_core", "simulate", "PYSIM_CYCLES_PER_SECOND"]
+
+#: Rough speed of the Python simulator on the default core (bench/simspeed.py,
+#: 2-core CI machine); used only to warn how long a pysim run will take.
+PYSIM_CYCLES_PER_SECOND = 2000.0
+#: Mismatches listed one per line before the rest are only counted.
+MAX_LISTED = 20
+
+
+def default_model():
+    """The bundled ``firmware/default.dhq`` (package ``dhq_rtl.firmware``), or a
+    random model (with a warning) while the package ships none."""
+    res = resources.files("dhq_rtl.firmware") / "default.dhq"
+    if res.is_file():
+        with resources.as_file(res) as path:
+            return load(path), "bundled default.dhq"
+    from .synthetic import random_model
+    print("warning: no bundled default model (firmware/default.dhq); using a random 128×128 model",
+          file=sys.stderr)
+    return random_model(size=128, width=32, depth=3), "random model"
+
+
+def build_core(model, lanes):
+    """The accelerator core for ``model`` (generic multipliers: simulatable everywhere)."""
+    from .gateware.core import InrCore
+    return InrCore(model, lanes=lanes, dsp="generic")
+
+
+def _estimated_cycles_per_pixel(core):
+    plan = getattr(core, "plan", None)
+    if plan is not None and hasattr(plan, "cycles_per_pixel"):
+        return float(plan.cycles_per_pixel())
+    cpp = getattr(core, "cycles_per_pixel", None)
+    return float(cpp) if cpp is not None else None
+
+
+def _duration(seconds):
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def simulate(core, region, *, engine="auto", backend="verilator", stall=0.0, seed=1,
+             progress=True, log=None):
+    """Run ``core`` over ``region`` with the chosen engine; returns
+    ``(SimResult, info)`` where ``info`` says which engine ran and build times.
+
+    ``engine``: ``"compiled"`` (error if it cannot run here), ``"pysim"``, or
+    ``"auto"`` (compiled, else pysim with a warning that estimates the time).
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    x0, y0, x1, y1 = region
+    npix = (x1 - x0) * (y1 - y0)
+    info = {"build_seconds": 0.0, "cached": None, "export_seconds": 0.0}
+    sim = None
+    if engine in ("auto", "compiled"):
+        try:
+            toolchain = compiled_engine.find_toolchain(backend)
+        except compiled_engine.ToolchainUnavailable as e:
+            if engine == "compiled":
+                raise
+            cpp = _estimated_cycles_per_pixel(core)
+            est = (f"about {_duration(npix * cpp / PYSIM_CYCLES_PER_SECOND)} for {npix} pixels "
+                   f"(~{cpp:.0f} cycles/pixel at ~{PYSIM_CYCLES_PER_SECOND:.0f} cycles/s)"
+                   if cpp else f"at ~{PYSIM_CYCLES_PER_SECOND:.0f} cycles/s")
+            log(f"warning: compiled simulator unavailable ({e}); falling back to Amaranth's "
+                f"Python simulator, which is slow: {est}")
+            engine = "pysim"
+        else:
+            t0 = time.perf_counter()
+            sim = compiled_engine.CompiledSim(core, backend=backend, toolchain=toolchain, log=log)
+            info["export_seconds"] = time.perf_counter() - t0
+            info["cached"] = sim.cached
+            if not sim.cached:
+                log(f"building the compiled simulator ({backend}); cached afterwards in {sim.folder}")
+            t0 = time.perf_counter()
+            sim.build()
+            info["build_seconds"] = time.perf_counter() - t0
+            engine = "compiled"
+    elif engine != "pysim":
+        raise ValueError(f"engine must be 'auto', 'compiled' or 'pysim', not {engine!r}")
+
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=npix, unit="px", desc=f"simulating ({engine})", file=sys.stderr,
+                   dynamic_ncols=True, leave=False)
+    try:
+        update = bar.update if bar is not None else None
+        if sim is not None:
+            result = sim.run(region, stall=stall, seed=seed, progress=update)
+        else:
+            result = run_pysim(core, region, stall=stall, seed=seed, progress=update)
+    finally:
+        if bar is not None:
+            bar.close()
+    info["engine"] = result.engine
+    return result, info
+
+
+def _mismatches(got, want, region):
+    """Lines describing every differing pixel (coordinates in the whole image)."""
+    x0, y0 = region[0], region[1]
+    bad = np.argwhere(np.any(got != want, axis=-1))
+    lines = []
+    for r, c in bad[:MAX_LISTED]:
+        lines.append(f"mismatch at x={x0 + c} y={y0 + r}: simulated {got[r, c].tolist()} "
+                     f"golden {want[r, c].tolist()}")
+    if len(bad) > MAX_LISTED:
+        lines.append(f"... and {len(bad) - MAX_LISTED} more mismatching pixels")
+    return len(bad), lines
+
+
+def _original_image(model, image_arg):
+    """The picture the model was fitted to (``--image``, else the model meta's
+    ``image`` if that file exists, else the bundled camera.png), resized to the
+    model's size; ``None`` when it cannot be compared (non-square model)."""
+    from .images import default_image_path, load_image
+    path = image_arg or model.meta.get("image")
+    if not path or not Path(path).is_file():
+        if image_arg:
+            raise ImageError(f"image file not found: {image_arg}")
+        path = default_image_path()
+    if model.width != model.height:
+        return None, path
+    img = load_image(path, model.width, color="gray" if model.channels == 1 else "rgb")
+    return img, path
+
+
+def _parse_region(text):
+    parts = text.split(",")
+    try:
+        values = tuple(int(p) for p in parts)
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise DhqError(f"--region must be x0,y0,x1,y1 (four integers), got {text!r}")
+    return values
+
+
+def _parser():
+    p = ArgumentParser(prog="python -m dhq_rtl.sim",
+                       description="Cycle-accurate simulation of the accelerator core over a whole image "
+                                   "or a region, checked pixel by pixel against the golden model.")
+    p.add_argument("--model", metavar="FILE", help="model image (.dhq); default: the bundled default model")
+    p.add_argument("--engine", choices=("auto", "compiled", "pysim"), default="auto",
+                   help="compiled (Verilator/CXXRTL + g++, cached), pysim (Amaranth, slow), or auto: "
+                        "compiled if a C++ compiler is found, else pysim (default)")
+    p.add_argument("--backend", choices=compiled_engine.BACKENDS, default="verilator",
+                   help="compiled simulator backend (default: verilator)")
+    p.add_argument("--out", metavar="PNG", help="write the simulated image (region) to this PNG file")
+    p.add_argument("--region", metavar="x0,y0,x1,y1", help="half-open pixel rectangle (default: whole image)")
+    p.add_argument("--stall", type=float, default=0.0, metavar="P",
+                   help="probability that the output is not ready in a cycle (default 0)")
+    p.add_argument("--seed", type=int, default=1, help="seed of the stall pattern (default 1)")
+    p.add_argument("--lanes", type=int, default=16, metavar="N", help="multipliers of the core (default 16)")
+    p.add_argument("--image", metavar="FILE", help="original picture for the PSNR (default: the model's meta "
+                                                   "or the bundled camera.png)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv=None, *, core_factory=None):
+    args = _parser().parse_args(argv)
+    try:
+        stall_threshold(args.stall)
+    except ValueError as e:
+        raise DhqError(f"--stall: {e}") from None
+    if args.model:
+        model, model_name = load(args.model), args.model
+    else:
+        model, model_name = default_model()
+    region = check_region(model, _parse_region(args.region) if args.region else None)
+    if args.engine == "compiled":
+        compiled_engine.find_toolchain(args.backend)  # a missing compiler is reported before any work
+    factory = core_factory or build_core
+    try:
+        core = factory(model, args.lanes)
+    except (TypeError, ValueError) as e:
+        raise DhqError(f"cannot build the core for this model: {e}") from None
+    x0, y0, x1, y1 = region
+    npix = (x1 - x0) * (y1 - y0)
+    print(f"model: {model_name} ({model.width}×{model.height}, {model.channels} channel(s), "
+          f"{len(model.layers)} layers); region {x0},{y0},{x1},{y1} ({npix} pixels); lanes {args.lanes}")
+
+    result, info = simulate(core, region, engine=args.engine, backend=args.backend, stall=args.stall,
+                            seed=args.seed, progress=not args.no_progress)
+    got = unpack_pixels(result.payloads, model, region)
+    want = GoldenModel(model).render(region)
+    nbad, lines = _mismatches(got, want, region)
+    for line in lines:
+        print(line)
+
+    if result.engine.startswith("compiled"):
+        how = "cached" if info["cached"] else f"built in {info['build_seconds']:.1f} s"
+        print(f"engine: {result.engine}, simulator {how}")
+    else:
+        print(f"engine: {result.engine}")
+    print(f"cycles: {result.cycles} total, {result.cycles / npix:.2f} per pixel "
+          f"(busy low at cycle {result.busy_cycles}); stall probability {args.stall}")
+    print(f"simulation speed: {result.cycles_per_second:,.0f} cycles/s ({result.seconds:.3f} s)")
+
+    try:
+        orig, path = _original_image(model, args.image)
+    except ImageError as e:
+        if args.image:
+            raise
+        orig, path = None, None
+        print(f"PSNR vs original: not computed ({e})")
+    from .images import psnr
+    if orig is not None:
+        p = psnr(orig[y0:y1, x0:x1], got)
+        print(f"PSNR vs original ({Path(path).name}): {p:.2f} dB")
+    elif path is not None:
+        print("PSNR vs original: not computed (the model is not square)")
+    recorded = {k: v for k, v in model.meta.items()
+                if k.lower().startswith("psnr") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for k, v in sorted(recorded.items()):
+        print(f"recorded in the model: {k} = {v:.2f} dB")
+
+    if args.out:
+        from .images import save_png
+        save_png(got, args.out)
+        print(f"wrote {args.out}")
+    if nbad:
+        print(f"FAIL: {nbad} of {npix} pixels differ from the golden model")
+        return 1
+    print(f"OK: all {npix} pixels equal the golden model")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

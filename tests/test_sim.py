@@ -1,0 +1,262 @@
+"""Cycle-accurate simulation: engines, their agreement, the CLI.
+
+The compiled simulators are built once per design and cached (under
+``$DHQ_RTL_CACHE`` or ``~/.cache/dhq_rtl``), so a second run of this file
+skips every build.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dhq_rtl.cli import run_main
+from dhq_rtl.errors import DhqError, ToolchainError
+from dhq_rtl.golden import GoldenModel
+from dhq_rtl.model_image import load, save
+from dhq_rtl.sim import default_model, main
+from dhq_rtl.simulate import (CompiledSim, ToolchainUnavailable, find_toolchain, pack_region,
+                              ready_pattern, run_pysim, stall_threshold, unpack_pixels)
+from dhq_rtl.simulate.stimulus import check_region
+from dhq_rtl.synthetic import random_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sim_standin import StandinCore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _have_compiler():
+    try:
+        find_toolchain("verilator")
+        return True
+    except ToolchainUnavailable:
+        return False
+
+
+needs_cxx = pytest.mark.skipif(not _have_compiler(), reason="no C++ compiler / Verilator")
+
+
+@pytest.fixture(scope="module")
+def small_model():
+    return random_model(size=12, width=8, depth=2, channels=3, seed=4)
+
+
+@pytest.fixture(scope="module")
+def standin(small_model):
+    return StandinCore(small_model, cycles_per_pixel=3)
+
+
+def _check_same(a, b):
+    """Two runs produced the same beats in the same cycles."""
+    assert a.pixels == b.pixels
+    np.testing.assert_array_equal(a.payloads, b.payloads)
+    np.testing.assert_array_equal(a.beat_cycles, b.beat_cycles)
+    assert (a.cycles, a.busy_cycles) == (b.cycles, b.busy_cycles)
+
+
+def _check_golden(result, model, region):
+    got = unpack_pixels(result.payloads, model, region)
+    want = GoldenModel(model).render(region)
+    bad = np.argwhere(np.any(got != want, axis=-1))
+    assert len(bad) == 0, f"{len(bad)} pixels differ, first at (row, col) {bad[0].tolist()}"
+
+
+# ------------------------------------------------------------------ stimulus
+
+def test_ready_pattern_rate_and_determinism():
+    thr = stall_threshold(0.25)
+    pattern = [ready_pattern(7, thr, n) for n in range(20000)]
+    assert pattern == [ready_pattern(7, thr, n) for n in range(20000)]
+    assert abs(pattern.count(False) / len(pattern) - 0.25) < 0.02
+    assert all(ready_pattern(7, 0, n) for n in range(100))
+    assert pattern != [ready_pattern(8, thr, n) for n in range(20000)]
+    with pytest.raises(ValueError):
+        stall_threshold(1.0)
+    with pytest.raises(ValueError):
+        stall_threshold(-0.1)
+
+
+def test_pack_region_follows_layout(standin):
+    layout = standin.region.shape()
+    word = pack_region(layout, (1, 2, 11, 12))
+    for name, value in zip(("x0", "y0", "x1", "y1"), (1, 2, 11, 12)):
+        f = layout[name]
+        assert (word >> f.offset) & ((1 << f.width) - 1) == value
+    with pytest.raises(ValueError):
+        pack_region(layout, (1, 2, 1 << 10, 12))
+
+
+@pytest.mark.parametrize("region", [(0, 0, 0, 5), (3, 0, 2, 4), (0, 0, 13, 12), (-1, 0, 4, 4), (0, 0, 12, 13)])
+def test_check_region_rejects(small_model, region):
+    with pytest.raises(DhqError, match="region"):
+        check_region(small_model, region)
+
+
+def test_check_region_whole_image(small_model):
+    assert check_region(small_model, None) == (0, 0, 12, 12)
+
+
+# ------------------------------------------------------------ engines (stand-in)
+
+def test_pysim_standin_golden_with_stalls(small_model, standin):
+    region = (2, 3, 9, 7)
+    res = run_pysim(standin, region, stall=0.4, seed=3)
+    _check_golden(res, small_model, region)
+    # Without back-pressure the stand-in gives one pixel every cycles_per_pixel + 1 cycles.
+    free = run_pysim(standin, region)
+    np.testing.assert_array_equal(free.beat_cycles, 4 + 4 * np.arange(28))
+    assert res.cycles > free.cycles
+
+
+@needs_cxx
+@pytest.mark.parametrize("backend", ["verilator", "cxxrtl"])
+def test_compiled_matches_pysim_cycle_for_cycle_standin(small_model, standin, backend):
+    region = (1, 2, 11, 9)
+    sim = CompiledSim(standin, backend=backend)
+    sim.build()
+    assert CompiledSim(standin, backend=backend).cached  # a second run needs no build
+    for stall, seed in ((0.0, 1), (0.5, 9)):
+        ref = run_pysim(standin, region, stall=stall, seed=seed)
+        res = sim.run(region, stall=stall, seed=seed)
+        _check_same(ref, res)
+        _check_golden(res, small_model, region)
+
+
+@needs_cxx
+def test_compiled_reports_hang(standin):
+    sim = CompiledSim(standin)
+    with pytest.raises(ToolchainError, match="no pixel for 2 cycles"):
+        sim.run((0, 0, 4, 4), idle_limit=2)
+    with pytest.raises(ToolchainError, match="no pixel for 2 cycles"):
+        run_pysim(standin, (0, 0, 4, 4), idle_limit=2)
+
+
+def test_missing_compiler(monkeypatch, tmp_path):
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    with pytest.raises(ToolchainUnavailable, match="no-such-compiler"):
+        find_toolchain("verilator")
+    with pytest.raises(ToolchainUnavailable, match="no-such-compiler"):
+        find_toolchain("cxxrtl")
+
+
+# ------------------------------------------------------------------- the CLI
+
+def _cli(argv, factory=None):
+    try:
+        run_main(lambda a: main(a, core_factory=factory), argv)
+    except SystemExit as e:
+        return e.code
+    raise AssertionError("run_main did not exit")
+
+
+def _standin_factory(model, lanes):
+    return StandinCore(model, lanes=lanes, cycles_per_pixel=2)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory, small_model):
+    path = tmp_path_factory.mktemp("m") / "small.dhq"
+    save(small_model, path)
+    return path
+
+
+def test_cli_bad_region(capsys, model_file):
+    for region in ("0,0,13,4", "1,2,3", "a,b,c,d", "4,0,4,4"):
+        assert _cli(["--model", str(model_file), "--region", region], _standin_factory) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:") and "region" in err[0]
+
+
+def test_cli_bad_model_file(capsys, tmp_path):
+    bad = tmp_path / "bad.dhq"
+    bad.write_bytes(b"DHQM\x01\x00garbage")
+    for path in (bad, tmp_path / "missing.dhq"):
+        assert _cli(["--model", str(path)], _standin_factory) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("error:")
+
+
+def test_cli_missing_compiler(capsys, monkeypatch, tmp_path, model_file):
+    monkeypatch.setenv("CXX", str(tmp_path / "nothing-here" / "g++"))
+    # Asked for explicitly: a one-line error, exit 2.
+    assert _cli(["--model", str(model_file), "--engine", "compiled"], _standin_factory) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "C++ compiler" in err[0] and "nothing-here" in err[0]
+    # Automatic engine choice: fall back to pysim with an estimate of the time.
+    assert _cli(["--model", str(model_file), "--region", "0,0,5,2", "--no-progress"], _standin_factory) == 0
+    out = capsys.readouterr()
+    assert "falling back to Amaranth's Python simulator" in out.err and "cycles/s" in out.err
+    assert "engine: pysim" in out.out and "OK: all 10 pixels" in out.out
+
+
+def test_cli_pysim_writes_png_and_reports(capsys, tmp_path, model_file, small_model):
+    png = tmp_path / "out.png"
+    assert _cli(["--model", str(model_file), "--engine", "pysim", "--region", "2,1,8,4", "--stall", "0.3",
+                 "--out", str(png), "--no-progress"], _standin_factory) == 0
+    out = capsys.readouterr().out
+    assert "cycles:" in out and "per pixel" in out and "cycles/s" in out and "PSNR vs original" in out
+    from PIL import Image
+    img = np.asarray(Image.open(png))
+    np.testing.assert_array_equal(img, GoldenModel(small_model).render((2, 1, 8, 4)))
+
+
+def test_cli_reports_mismatches(capsys, model_file):
+    other = random_model(size=12, width=8, depth=2, channels=3, seed=5)
+
+    def wrong(model, lanes):  # renders another model's pixels
+        return StandinCore(other, lanes=lanes, cycles_per_pixel=1)
+
+    assert _cli(["--model", str(model_file), "--engine", "pysim", "--region", "0,0,6,3", "--no-progress"],
+                wrong) == 1
+    out = capsys.readouterr().out
+    lines = [l for l in out.splitlines() if l.startswith("mismatch at")]
+    assert lines and "FAIL" in out
+    want = GoldenModel(load(model_file)).render((0, 0, 6, 3))
+    got = GoldenModel(other).render((0, 0, 6, 3))
+    bad = np.argwhere(np.any(got != want, axis=-1))
+    r, c = bad[0]
+    assert lines[0] == f"mismatch at x={c} y={r}: simulated {got[r, c].tolist()} golden {want[r, c].tolist()}"
+
+
+# ---------------------------------------------------------- the real core
+
+@pytest.fixture(scope="module")
+def default():
+    from dhq_rtl.gateware.core import InrCore
+    model, _ = default_model()
+    return model, InrCore(model, lanes=16, dsp="generic")
+
+
+@needs_cxx
+def test_core_whole_default_image_bit_exact(default):
+    model, core = default
+    region = (0, 0, model.width, model.height)
+    res = CompiledSim(core).run(region, stall=0.1, seed=2)
+    _check_golden(res, model, region)
+    assert res.busy_cycles >= res.cycles
+
+
+@needs_cxx
+def test_core_pysim_and_compiled_agree_on_patch(default):
+    model, core = default
+    sim = CompiledSim(core)
+    for region, stall in (((5, 7, 9, 8), 0.0), ((60, 100, 63, 102), 0.35)):
+        ref = run_pysim(core, region, stall=stall, seed=11)
+        res = sim.run(region, stall=stall, seed=11)
+        _check_same(ref, res)
+        _check_golden(res, model, region)
+
+
+@needs_cxx
+def test_cli_module_entry_point(tmp_path):
+    """``python -m dhq_rtl.sim`` as a user runs it (simulator cached by the tests above)."""
+    out = subprocess.run([sys.executable, "-m", "dhq_rtl.sim", "--region", "0,0,16,4", "--no-progress",
+                          "--stall", "0.2", "--engine", "compiled"], capture_output=True, text=True,
+                         env=dict(os.environ), timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "OK: all 64 pixels equal the golden model" in out.stdout
+    assert "engine: compiled (verilator)" in out.stdout
