@@ -1,0 +1,246 @@
+"""Per-channel scaler: accumulator → sine-table phase or pixel value.
+
+:class:`ChannelScaler` is the gateware twin of
+:func:`dhq_rtl.fixedpoint.phase_scale` (sine layers) and
+:func:`dhq_rtl.fixedpoint.output_scale` (the output layer)::
+
+    t = acc * mult[l][k] + bias[l][k]
+    hidden layer l:  value = (t >> shift[l]) mod 2**phase_bits
+    output layer:    value = clamp(t >> shift[l], 0, 2**pixel_bits - 1)
+
+(``>>`` is the arithmetic, flooring shift). ``mult``/``bias`` are tables per
+(layer, channel) read from the model image; ``shift`` is a constant per layer.
+Each input beat names its ``layer`` and ``channel``.
+
+Pipeline (one result per cycle; a stalled output stalls the whole pipeline,
+``i.ready = ~o.valid | o.ready``):
+
+1. table read: ``{mult, bias}`` at address ``Cat(channel, layer)`` from a
+   ``lib.memory.Memory`` ROM (EBR on iCE40);
+2. products: ``multiplier="logic"``: the ``mult_bits`` shift-add partial
+   products ``mult[i] ? acc << i : 0`` (no DSP); ``"dsp"``: ``acc * mult``
+   with ``*`` (Yosys ``synth_ice40 -dsp`` maps it to SB_MAC16s);
+3. registered adder tree over the partial products and the bias
+   (``ceil_log2(mult_bits + 1)`` levels for ``"logic"``, 1 for ``"dsp"``);
+4. per-layer constant shift;
+5. wrap to ``phase_bits`` or clamp to ``pixel_bits``, into the output register.
+
+Latency: :attr:`latency` cycles from input to output beat
+(``4 + ceil_log2(mult_bits + 1)`` for ``"logic"``, 5 for ``"dsp"``).
+Throughput: one beat per cycle.
+
+Widths: ``acc`` is ``signed(acc_width)`` (default: the widest
+``ModelImage.accumulator_bits`` over the layers); ``t`` has the exact width
+of ``[acc_min·M + B_min, acc_max·M + B_max]`` for the largest table
+multiplier ``M`` and bias range, so nothing can overflow for any
+``acc_width``-bit input.
+
+Payloads:
+
+* ``i.payload = {"acc": signed(acc_width), "layer": unsigned(layer_width),
+  "channel": unsigned(channel_width)[, "tag": unsigned(tag_width)]}``;
+* ``o.payload = {"value": unsigned(value_width), "layer", "channel"[, "tag"]}``
+  with ``value_width = max(phase_bits, pixel_bits)``; layer, channel and tag
+  pass through. A ``(layer, channel)`` outside the model gives an undefined
+  value.
+"""
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, memory, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+from ..fixedpoint import output_scale, phase_scale, signed_bits
+from ..model_image import ModelImage
+
+__all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference"]
+
+MULTIPLIER_KINDS = ("logic", "dsp")
+
+
+def scaler_in_layout(acc_width, layer_width, channel_width, tag_width=0):
+    fields = {"acc": signed(acc_width), "layer": unsigned(layer_width), "channel": unsigned(channel_width)}
+    if tag_width:
+        fields["tag"] = unsigned(tag_width)
+    return data.StructLayout(fields)
+
+
+def scaler_out_layout(value_width, layer_width, channel_width, tag_width=0):
+    fields = {"value": unsigned(value_width), "layer": unsigned(layer_width),
+              "channel": unsigned(channel_width)}
+    if tag_width:
+        fields["tag"] = unsigned(tag_width)
+    return data.StructLayout(fields)
+
+
+def scaler_reference(model, layer, channel, acc):
+    """Numpy twin: the ``value`` for accumulators ``acc`` of ``(layer, channel)``."""
+    L = model.layers[layer]
+    acc = np.asarray(acc, dtype=np.int64)
+    channel = np.asarray(channel)
+    if layer == len(model.layers) - 1:
+        return output_scale(acc, L.mult[channel], L.bias[channel], L.shift, model.pixel_bits)
+    return phase_scale(acc, L.mult[channel], L.bias[channel], L.shift, model.phase_bits)
+
+
+class ChannelScaler(wiring.Component):
+    """Pipelined per-(layer, channel) ``acc·mult + bias``, shift, wrap/clamp.
+
+    Parameters
+    ----------
+    model : ModelImage
+        Source of the tables (every layer: ``mult``, ``bias``, ``shift``),
+        ``phase_bits`` and ``pixel_bits``.
+    acc_width : int or None
+        Input accumulator width; default ``max(model.accumulator_bits(i))``.
+    tag_width : int
+        Width of the pass-through ``tag`` field (0: none).
+    multiplier : ``"logic"`` (shift-add in LUTs) or ``"dsp"`` (``*``).
+    """
+
+    def __init__(self, model, *, acc_width=None, tag_width=0, multiplier="logic"):
+        if not isinstance(model, ModelImage):
+            raise TypeError(f"model must be a ModelImage, not {type(model).__name__}")
+        model.validate()
+        if not isinstance(multiplier, str) or multiplier not in MULTIPLIER_KINDS:
+            raise ValueError(f"multiplier must be one of {MULTIPLIER_KINDS}, got {multiplier!r}")
+        n = len(model.layers)
+        min_acc = max(model.accumulator_bits(i) for i in range(n))
+        if acc_width is None:
+            acc_width = min_acc
+        if not isinstance(acc_width, int) or isinstance(acc_width, bool):
+            raise TypeError(f"acc_width must be an integer, not {acc_width!r}")
+        if not 2 <= acc_width <= 64:
+            raise ValueError(f"acc_width must be in [2, 64], got {acc_width}")
+        if not isinstance(tag_width, int) or isinstance(tag_width, bool):
+            raise TypeError(f"tag_width must be an integer, not {tag_width!r}")
+        if not 0 <= tag_width <= 64:
+            raise ValueError(f"tag_width must be in [0, 64], got {tag_width}")
+        self.model = model
+        self.acc_width = acc_width
+        self.tag_width = tag_width
+        self.multiplier = multiplier
+        self.n_layers = n
+        self.layer_width = max(1, ceil_log2(n))
+        self.channel_width = max(1, ceil_log2(max(l.out_features for l in model.layers)))
+        self.mult_bits = max(l.mult_bits for l in model.layers)
+        self.value_width = max(model.phase_bits, model.pixel_bits)
+        mmax = max(int(l.mult.max()) for l in model.layers)
+        bmin = min(int(l.bias.min()) for l in model.layers)
+        bmax = max(int(l.bias.max()) for l in model.layers)
+        self.bias_width = signed_bits(min(bmin, 0), max(bmax, 0))
+        alo, ahi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
+        self.t_width = signed_bits(min(alo * mmax, 0) + min(bmin, 0), max(ahi * mmax, 0) + max(bmax, 0))
+        if self.t_width > 96:
+            raise ValueError(f"acc·mult + bias needs {self.t_width} bits; acc_width {acc_width} is too wide")
+        n_items = (self.mult_bits if multiplier == "logic" else 1) + 1
+        self.tree_levels = ceil_log2(n_items)
+        self.latency = 3 + self.tree_levels + 1
+        super().__init__({
+            "i": In(stream.Signature(scaler_in_layout(acc_width, self.layer_width, self.channel_width,
+                                                      tag_width))),
+            "o": Out(stream.Signature(scaler_out_layout(self.value_width, self.layer_width,
+                                                        self.channel_width, tag_width))),
+        })
+
+    def _table(self):
+        mb, bw = self.mult_bits, self.bias_width
+        depth = self.n_layers << self.channel_width
+        words = [0] * depth
+        for li, L in enumerate(self.model.layers):
+            for k in range(L.out_features):
+                word = (int(L.mult[k]) & ((1 << mb) - 1)) | ((int(L.bias[k]) & ((1 << bw) - 1)) << mb)
+                words[(li << self.channel_width) | k] = word
+        return depth, words
+
+    def elaborate(self, platform):
+        m = Module()
+        mb, bw, tw = self.mult_bits, self.bias_width, self.t_width
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+
+        depth, words = self._table()
+        m.submodules.table = mem = memory.Memory(shape=unsigned(mb + bw), depth=depth, init=words)
+        rd = mem.read_port(domain="sync")
+        m.d.comb += [rd.addr.eq(Cat(self.i.payload.channel, self.i.payload.layer)), rd.en.eq(en)]
+
+        ctl_layout = data.StructLayout({"valid": 1, "layer": unsigned(self.layer_width),
+                                        "channel": unsigned(self.channel_width),
+                                        "tag": unsigned(self.tag_width)})
+
+        def stage(prev, name):
+            c = Signal(ctl_layout, name=name)
+            with m.If(en):
+                m.d.sync += c.eq(prev)
+            return c
+
+        ctl0 = Signal(ctl_layout)
+        m.d.comb += [ctl0.valid.eq(self.i.valid), ctl0.layer.eq(self.i.payload.layer),
+                     ctl0.channel.eq(self.i.payload.channel)]
+        if self.tag_width:
+            m.d.comb += ctl0.tag.eq(self.i.payload.tag)
+
+        # 1: table read; the accumulator waits beside it.
+        ctl = stage(ctl0, "ctl_table")
+        acc1 = Signal(signed(self.acc_width))
+        with m.If(en):
+            m.d.sync += acc1.eq(self.i.payload.acc)
+        mult = rd.data[:mb]
+        bias = rd.data[mb:].as_signed()
+
+        # 2: partial products (or the product) and the bias, registered.
+        items = []
+        if self.multiplier == "logic":
+            for b in range(mb):
+                pp = Signal(signed(self.acc_width + b + 1), name=f"pp{b}")
+                with m.If(en):
+                    m.d.sync += pp.eq(Mux(mult[b], acc1 << b, 0))
+                items.append(pp)
+        else:
+            prod = Signal(signed(self.acc_width + mb + 1))
+            with m.If(en):
+                m.d.sync += prod.eq(acc1 * mult)
+            items.append(prod)
+        b2 = Signal(signed(bw), name="bias2")
+        with m.If(en):
+            m.d.sync += b2.eq(bias)
+        items.append(b2)
+        ctl = stage(ctl, "ctl_prod")
+
+        # 3: adder tree, one register per level; widths capped at t_width (exact).
+        for t in range(self.tree_levels):
+            nxt = []
+            for j in range(0, len(items), 2):
+                width = min(tw, max(len(x) for x in items[j:j + 2]) + 1)
+                s = Signal(signed(width), name=f"sum{t}_{j // 2}")
+                with m.If(en):
+                    m.d.sync += s.eq(items[j] + items[j + 1] if j + 1 < len(items) else items[j])
+                nxt.append(s)
+            items = nxt
+            ctl = stage(ctl, f"ctl_tree{t}")
+        total = items[0]
+
+        # 4: per-layer constant shift (arithmetic, flooring).
+        shifted = Signal(signed(tw), name="shifted")
+        with m.If(en):
+            with m.Switch(ctl.layer):
+                for li, L in enumerate(self.model.layers):
+                    with m.Case(li):
+                        m.d.sync += shifted.eq(total >> L.shift)
+        ctl = stage(ctl, "ctl_shift")
+
+        # 5: wrap (sine layers) or clamp (output layer).
+        pmax = (1 << self.model.pixel_bits) - 1
+        clamped = Mux(shifted < 0, 0, Mux(shifted > pmax, pmax, shifted[:self.model.pixel_bits]))
+        phase = shifted[:self.model.phase_bits]
+        with m.If(en):
+            m.d.sync += [
+                self.o.valid.eq(ctl.valid),
+                self.o.payload.value.eq(Mux(ctl.layer == self.n_layers - 1, clamped, phase)),
+                self.o.payload.layer.eq(ctl.layer),
+                self.o.payload.channel.eq(ctl.channel),
+            ]
+            if self.tag_width:
+                m.d.sync += self.o.payload.tag.eq(ctl.tag)
+        return m

@@ -1,0 +1,171 @@
+"""ChannelScaler: bit-exact against fixedpoint.phase_scale / output_scale."""
+
+import random
+
+import numpy as np
+import pytest
+
+from dhq_rtl.gateware.scaler import ChannelScaler, scaler_reference
+from dhq_rtl.golden import GoldenModel, pixel_coordinates
+from dhq_rtl.synthetic import random_model
+
+from gateware_util import ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model(width=8, depth=2, channels=3, seed=11)
+
+
+def _beats(model, rng, n, acc_width, tag_width=0):
+    lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
+    beats = []
+    for j in range(n):
+        layer = int(rng.integers(0, len(model.layers)))
+        ch = int(rng.integers(0, model.layers[layer].out_features))
+        b = {"acc": int(rng.integers(lo, hi + 1)), "layer": layer, "channel": ch}
+        if tag_width:
+            b["tag"] = j % (1 << tag_width)
+        beats.append(b)
+    return beats
+
+
+def _want(model, beats):
+    return [int(scaler_reference(model, b["layer"], b["channel"], b["acc"])) for b in beats]
+
+
+def _run(dut, beats, seed=0, stall=0.3):
+    got = {}
+
+    async def src(ctx):
+        await stream_source(ctx, dut.i, beats, random.Random(seed), stall_prob=stall)
+
+    async def snk(ctx):
+        got["o"] = await stream_sink(ctx, dut.o, len(beats), random.Random(seed + 1), stall_prob=stall)
+
+    run_sim(dut, [src, snk])
+    return got["o"]
+
+
+def _check(model, dut, beats, got):
+    assert field(got, "value") == _want(model, beats)
+    assert field(got, "layer") == [b["layer"] for b in beats]
+    assert field(got, "channel") == [b["channel"] for b in beats]
+    if dut.tag_width:
+        assert field(got, "tag") == [b["tag"] for b in beats]
+
+
+@pytest.mark.parametrize("multiplier", ["logic", "dsp"])
+def test_random_with_stalls(model, multiplier):
+    dut = ChannelScaler(model, tag_width=4, multiplier=multiplier)
+    rng = np.random.default_rng(1)
+    beats = _beats(model, rng, 150, dut.acc_width, 4)
+    _check(model, dut, beats, _run(dut, beats))
+
+
+def test_corner_accumulators(model):
+    """Every (layer, channel) with acc = min, max, alternating bits, 0, ±1,
+    and accs that land exactly on and around the pixel clamp limits."""
+    dut = ChannelScaler(model, acc_width=24)
+    w = dut.acc_width
+    alt = int("01" * (w // 2), 2) if w % 2 == 0 else int("10" * (w // 2), 2)
+    corner = [-(1 << (w - 1)), (1 << (w - 1)) - 1, alt, -alt - 1, 0, 1, -1]
+    beats = [{"acc": a, "layer": li, "channel": k}
+             for li, L in enumerate(model.layers) for k in range(L.out_features) for a in corner]
+    last = len(model.layers) - 1
+    L = model.layers[last]
+    for k in range(L.out_features):  # around pixel 0 and 255 (mult > 0 in a random model)
+        for target in (0, 255):
+            t0 = (target << L.shift) - int(L.bias[k])
+            a0 = t0 // int(L.mult[k])
+            beats += [{"acc": a0 + d, "layer": last, "channel": k} for d in (-2, -1, 0, 1, 2)]
+    got = _run(dut, beats, stall=0.2)
+    _check(model, dut, beats, got)
+    values = field(got, "value")
+    out = [v for v, b in zip(values, beats) if b["layer"] == last]
+    assert 0 in out and 255 in out  # the clamp was exercised on both sides
+
+
+def test_golden_trace_every_layer(model):
+    """The scaler turns the golden model's accumulators into its phases and pixels."""
+    dut = ChannelScaler(model, tag_width=0)
+    xs, ys = pixel_coordinates(model.height, model.width, (0, 0, 3, 2))
+    trace = GoldenModel(model).trace(xs, ys)
+    beats, want = [], []
+    for li, step in enumerate(trace):
+        key = "pixel" if li == len(trace) - 1 else "phase"
+        for p in range(len(xs)):
+            for k in range(model.layers[li].out_features):
+                beats.append({"acc": int(step["acc"][p, k]), "layer": li, "channel": k})
+                want.append(int(step[key][p, k]))
+    got = _run(dut, beats, stall=0.1)
+    assert field(got, "value") == want
+
+
+def test_full_rate_and_latency(model):
+    dut = ChannelScaler(model)
+    assert dut.latency == 4 + 4  # mult_bits 8 → 9 tree items → 4 levels
+    beats = _beats(model, np.random.default_rng(2), 40, dut.acc_width)
+    res = {}
+
+    async def tb(ctx):
+        res["r"] = await stream_full_rate(ctx, dut.i, dut.o, beats, len(beats))
+
+    run_sim(dut, [tb])
+    accepted, emitted = res["r"]
+    assert accepted == list(range(len(beats)))
+    assert [c for c, _ in emitted] == [c + dut.latency for c in accepted]
+    assert field([p for _, p in emitted], "value") == _want(model, beats)
+
+
+def test_reset_mid_stream(model):
+    dut = ChannelScaler(model, tag_width=3)
+    top = ResetWrapper(dut)
+    rng = np.random.default_rng(4)
+    before = _beats(model, rng, 6, dut.acc_width, 3)
+    after = _beats(model, rng, 30, dut.acc_width, 3)
+    got = {}
+
+    async def tb(ctx):
+        ctx.set(dut.o.ready, 0)
+        for b in before:
+            ctx.set(dut.i.payload, b)
+            ctx.set(dut.i.valid, 1)
+            await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        ctx.set(top.rst, 1)
+        await ctx.tick()
+        ctx.set(top.rst, 0)
+        assert ctx.get(dut.o.valid) == 0
+        await stream_source(ctx, dut.i, after, random.Random(5), stall_prob=0.2)
+
+    async def snk(ctx):
+        for _ in range(len(before) + 1):
+            await ctx.tick()
+        got["o"] = await stream_sink(ctx, dut.o, len(after), random.Random(6), stall_prob=0.3)
+
+    run_sim(top, [tb, snk])
+    _check(model, dut, after, got["o"])
+
+
+def test_widths(model):
+    dut = ChannelScaler(model)
+    assert dut.acc_width == max(model.accumulator_bits(i) for i in range(len(model.layers)))
+    assert dut.value_width == max(model.phase_bits, model.pixel_bits)
+    assert dut.layer_width == 2 and dut.channel_width == 3  # 3 layers, up to 8 channels
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    ({"model": "m"}, TypeError, "ModelImage"),
+    ({"multiplier": "fpga"}, ValueError, "multiplier"),
+    ({"acc_width": 1.5}, TypeError, "acc_width"),
+    ({"acc_width": 1}, ValueError, "acc_width"),
+    ({"acc_width": 65}, ValueError, "acc_width"),
+    ({"tag_width": "x"}, TypeError, "tag_width"),
+    ({"tag_width": -2}, ValueError, "tag_width"),
+])
+def test_constructor_validation(model, kwargs, exc, match):
+    args = {"model": model}
+    args.update(kwargs)
+    with pytest.raises(exc, match=match):
+        ChannelScaler(args.pop("model"), **args)
