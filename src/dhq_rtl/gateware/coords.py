@@ -33,8 +33,7 @@ time with ``next`` and must accept every phase it then emits):
   ``index``/``last``, starting 2 cycles after ``next``.
 """
 
-import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out

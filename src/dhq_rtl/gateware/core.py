@@ -62,6 +62,7 @@ from ..model_image import ModelImage
 from .butterfly import HadamardButterfly
 from .coords import FirstLayerPhases
 from .mac import MacArray, layer_weight_rows
+from .scaler import ChannelScaler
 from .requant import Requantizer
 from .sine_lut import SineLUT, is_quarter_wave_symmetric
 
@@ -197,34 +198,6 @@ class CorePlan:
         }
 
 
-def _tree(m, terms, name):
-    """Sum ``terms`` with a registered adder tree; returns ``(sum, levels)``."""
-    level = 0
-    terms = list(terms)
-    while len(terms) > 1:
-        nxt = []
-        for j in range(0, len(terms) - 1, 2):
-            s = Signal(signed(max(len(terms[j]), len(terms[j + 1])) + 1), name=f"{name}_l{level}_{j // 2}")
-            m.d.sync += s.eq(terms[j] + terms[j + 1])
-            nxt.append(s)
-        if len(terms) % 2:
-            s = Signal(signed(len(terms[-1])), name=f"{name}_l{level}_{len(terms) // 2}")
-            m.d.sync += s.eq(terms[-1])
-            nxt.append(s)
-        terms = nxt
-        level += 1
-    return terms[0], level
-
-
-def _delay(m, sig, n, name):
-    """``sig`` delayed by ``n`` clock cycles (registers)."""
-    for j in range(n):
-        d = Signal.like(sig, name=f"{name}_d{j}")
-        m.d.sync += d.eq(sig)
-        sig = d
-    return sig
-
-
 def _switch(m, sel, cases, target, default=0):
     """``target = cases[sel]`` (comb) for a list of constants or expressions."""
     with m.Switch(sel):
@@ -298,13 +271,6 @@ class InrCore(wiring.Component):
         m.submodules.mac = mac = MacArray(wrows, act_bits=ab, weight_bits=wb, acc_width=accw, tag_width=lw,
                                           dsp=self.dsp)
 
-        mb, bb = plan.mult_bits, plan.bias_bits
-        srows = []
-        for i in range(1, L):
-            for k in range(layers[i].out_features):
-                srows.append(int(layers[i].mult[k]) | ((int(layers[i].bias[k]) & ((1 << bb) - 1)) << mb))
-        m.submodules.scale_rom = srom = Memory(shape=unsigned(mb + bb), depth=len(srows), init=srows)
-        s_rd = srom.read_port()
 
         # ------------------------------------------------------------ control state
         active = Signal()            # a region is being rendered
@@ -490,53 +456,31 @@ class InrCore(wiring.Component):
             m.d.comb += [rot_inc.eq(vec_next_rot), dir_inc.eq(~vec_next_rot)]
 
         # ------------------------------------------------------------ scaler
-        # Stage A: item registered, scale ROM addressed.
-        obase_sig = Signal(range(max(2, plan.scale_rows + 1)))
-        _switch(m, it_layer, plan.obase, obase_sig)
-        m.d.comb += s_rd.addr.eq(obase_sig + it_k)
-        sa_valid, sa_coord = Signal(), Signal()
-        sa_layer, sa_k, sa_dest = Signal(lw), Signal(kw), Signal(bw)
-        sa_val = Signal.like(it_val)
-        m.d.sync += [sa_valid.eq(it_valid), sa_coord.eq(it_coord), sa_layer.eq(it_layer), sa_k.eq(it_k),
-                     sa_dest.eq(it_dest), sa_val.eq(it_val)]
-        s_mult = s_rd.data[:mb]
-        s_bias = s_rd.data[mb:].as_signed()
-        acc_a = sa_val[:accw].as_signed()
-        terms = [Mux(s_mult[b], acc_a << b, 0) for b in range(mb)]
-        # Register the partial products, then the adder tree.
-        pp = []
-        for b, t in enumerate(terms + [s_bias]):
-            s = Signal(signed(accw + mb + 1) if b < mb else signed(bb), name=f"pp{b}")
-            m.d.sync += s.eq(t)
-            pp.append(s)
-        tsum, tlev = _tree(m, pp, "scale")
-        sdelay = 1 + tlev
-        sb_valid = _delay(m, sa_valid, sdelay, "sc_v")
-        sb_coord = _delay(m, sa_coord, sdelay, "sc_c")
-        sb_layer = _delay(m, sa_layer, sdelay, "sc_l")
-        sb_k = _delay(m, sa_k, sdelay, "sc_k")
-        sb_dest = _delay(m, sa_dest, sdelay, "sc_d")
-        sb_val = _delay(m, sa_val, sdelay, "sc_val")
-        # Stage C: shift → phase (mod 2**K) or clamped pixel.
-        sc_valid, sc_pixel = Signal(), Signal()
-        sc_layer, sc_k, sc_dest = Signal(lw), Signal(kw), Signal(bw)
+        # Accumulators become phases / pixels; layer-0 phases (already scaled
+        # by the running sums) ride along in the tag so that every vector
+        # keeps its place in the stream.
+        stag_w = 1 + K + bw
+        m.submodules.scaler = scaler = ChannelScaler(model, acc_width=accw, tag_width=stag_w)
+        m.d.comb += [
+            scaler.i.valid.eq(it_valid),
+            scaler.i.payload.acc.eq(Mux(it_coord, 0, it_val[:accw].as_signed())),
+            scaler.i.payload.layer.eq(it_layer),
+            scaler.i.payload.channel.eq(it_k),
+            scaler.i.payload.tag.eq(Cat(it_coord, it_val[:K], it_dest)),
+            scaler.o.ready.eq(1),
+        ]
+        so = scaler.o.payload
+        sc_valid = scaler.o.valid
+        sc_coord = so.tag[0]
+        sc_layer = so.layer
+        sc_k = so.channel
+        sc_dest = so.tag[1 + K:]
+        sc_pixel = Signal()
         sc_phase = Signal(K)
-        sc_pix = Signal(pb)
-        phase_c = Signal(K)
-        pix_c = Signal(pb)
-        with m.Switch(sb_layer):
-            for i in range(1, L):
-                with m.Case(i):
-                    shifted = tsum >> layers[i].shift
-                    if i == last_layer:
-                        top = (1 << pb) - 1
-                        m.d.comb += pix_c.eq(Mux(shifted < 0, 0, Mux(shifted > top, top, shifted)))
-                    else:
-                        m.d.comb += phase_c.eq(shifted[:K])
-        m.d.sync += [
-            sc_valid.eq(sb_valid), sc_pixel.eq(sb_layer == last_layer),
-            sc_layer.eq(sb_layer), sc_k.eq(sb_k), sc_dest.eq(sb_dest),
-            sc_phase.eq(Mux(sb_coord, sb_val[:K], phase_c)), sc_pix.eq(pix_c),
+        sc_pix = so.value[:pb]
+        m.d.comb += [
+            sc_pixel.eq(~sc_coord & (sc_layer == last_layer)),
+            sc_phase.eq(Mux(sc_coord, so.tag[1:1 + K], so.value[:K])),
         ]
 
         # ------------------------------------------------------------ pixel collector
