@@ -55,9 +55,9 @@ def _check(model, dut, beats, got):
         assert field(got, "tag") == [b["tag"] for b in beats]
 
 
-@pytest.mark.parametrize("multiplier", ["logic", "dsp"])
-def test_random_with_stalls(model, multiplier):
-    dut = ChannelScaler(model, tag_width=4, multiplier=multiplier)
+@pytest.mark.parametrize("multiplier,table", [("logic", "bram"), ("dsp", "logic")])
+def test_random_with_stalls(model, multiplier, table):
+    dut = ChannelScaler(model, tag_width=4, multiplier=multiplier, table_memory=table)
     rng = np.random.default_rng(1)
     beats = _beats(model, rng, 150, dut.acc_width, 4)
     _check(model, dut, beats, _run(dut, beats))
@@ -158,6 +158,7 @@ def test_widths(model):
 @pytest.mark.parametrize("kwargs,exc,match", [
     ({"model": "m"}, TypeError, "ModelImage"),
     ({"multiplier": "fpga"}, ValueError, "multiplier"),
+    ({"table_memory": "spram"}, ValueError, "table_memory"),
     ({"acc_width": 1.5}, TypeError, "acc_width"),
     ({"acc_width": 1}, ValueError, "acc_width"),
     ({"acc_width": 65}, ValueError, "acc_width"),

@@ -225,7 +225,7 @@ class MacArray(wiring.Component):
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
 
         m.submodules.weights = mem = memory.Memory(shape=unsigned(P * wb), depth=self.depth,
-                                                   init=self._word_init())
+                                                   init=self._word_init(), attrs={"ram_style": "block"})
         rd = mem.read_port(domain="sync")
         m.d.comb += [rd.addr.eq(self.i.payload.addr), rd.en.eq(en)]
 

@@ -16,7 +16,7 @@ Pipeline (one result per cycle; a stalled output stalls the whole pipeline,
 ``i.ready = ~o.valid | o.ready``):
 
 1. table read: ``{mult, bias}`` at address ``Cat(channel, layer)`` from a
-   ``lib.memory.Memory`` ROM (EBR on iCE40);
+   ``lib.memory.Memory`` ROM (EBR on iCE40 unless ``table_memory="logic"``);
 2. products: ``multiplier="logic"``: the ``mult_bits`` shift-add partial
    products ``mult[i] ? acc << i : 0`` (no DSP); ``"dsp"``: ``acc * mult``
    with ``*`` (Yosys ``synth_ice40 -dsp`` maps it to SB_MAC16s);
@@ -57,6 +57,7 @@ from ..model_image import ModelImage
 __all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference"]
 
 MULTIPLIER_KINDS = ("logic", "dsp")
+TABLE_KINDS = ("bram", "logic")
 
 
 def scaler_in_layout(acc_width, layer_width, channel_width, tag_width=0):
@@ -97,14 +98,20 @@ class ChannelScaler(wiring.Component):
     tag_width : int
         Width of the pass-through ``tag`` field (0: none).
     multiplier : ``"logic"`` (shift-add in LUTs) or ``"dsp"`` (``*``).
+    table_memory : ``"bram"`` (Yosys ``ram_style = "block"``: EBR on iCE40,
+        ``ceil((mult_bits + bias_width) / 16)`` blocks for up to 256 entries)
+        or ``"logic"`` (Yosys decides; a small table becomes LUTs).
     """
 
-    def __init__(self, model, *, acc_width=None, tag_width=0, multiplier="logic"):
+    def __init__(self, model, *, acc_width=None, tag_width=0, multiplier="logic", table_memory="bram"):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, not {type(model).__name__}")
         model.validate()
         if not isinstance(multiplier, str) or multiplier not in MULTIPLIER_KINDS:
             raise ValueError(f"multiplier must be one of {MULTIPLIER_KINDS}, got {multiplier!r}")
+        if not isinstance(table_memory, str) or table_memory not in TABLE_KINDS:
+            raise ValueError(f"table_memory must be one of {TABLE_KINDS}, got {table_memory!r}")
+        self.table_memory = table_memory
         n = len(model.layers)
         min_acc = max(model.accumulator_bits(i) for i in range(n))
         if acc_width is None:
@@ -161,7 +168,9 @@ class ChannelScaler(wiring.Component):
         m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
 
         depth, words = self._table()
-        m.submodules.table = mem = memory.Memory(shape=unsigned(mb + bw), depth=depth, init=words)
+        m.submodules.table = mem = memory.Memory(
+            shape=unsigned(mb + bw), depth=depth, init=words,
+            attrs={"ram_style": "block"} if self.table_memory == "bram" else None)
         rd = mem.read_port(domain="sync")
         m.d.comb += [rd.addr.eq(Cat(self.i.payload.channel, self.i.payload.layer)), rd.en.eq(en)]
 
