@@ -34,9 +34,9 @@ from .simulate.stimulus import check_region, stall_threshold, unpack_pixels
 
 __all__ = ["main", "default_model", "build_core", "simulate", "PYSIM_CYCLES_PER_SECOND"]
 
-#: Rough speed of the Python simulator on the default core (bench/simspeed.py,
-#: 2-core CI machine); used only to warn how long a pysim run will take.
-PYSIM_CYCLES_PER_SECOND = 2000.0
+#: Rough speed of the Python simulator on the default core (bench/simspeed.py:
+#: 440–730 cycles/s on the 2-core machine); only used to warn how long pysim will take.
+PYSIM_CYCLES_PER_SECOND = 500.0
 #: Mismatches listed one per line before the rest are only counted.
 MAX_LISTED = 20
 

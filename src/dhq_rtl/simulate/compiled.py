@@ -252,7 +252,7 @@ class CompiledSim:
         # headers, so a unity build compiles several times faster than one
         # g++ run per file on this design.
         sources = sorted((tmp / "obj").glob("*.cpp"))
-        (tmp / "unity.cpp").write_text("".join(f'#include "{s}"\n' for s in sources) + '#include "driver.cpp"\n')
+        (tmp / "unity.cpp").write_text("".join(f'#include "obj/{s.name}"\n' for s in sources) + '#include "driver.cpp"\n')
         runtime = self._timed("runtime", self._verilator_runtime)
         self.log(f"compiling the simulator with {Path(tc.cxx).name}")
         inc = root / "include"

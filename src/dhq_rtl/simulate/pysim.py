@@ -36,10 +36,15 @@ def run_pysim(core, region, *, stall=0.0, seed=1, idle_limit=1_000_000, progress
         n = last_beat = 0
         t0 = time.perf_counter()
         ctx.set(region_port, word)
+        ctx.set(core.start, 1)
+        ready = None
         while len(payloads) < npix:
-            ready = ready_pattern(seed, threshold, n)
-            ctx.set(core.start, n == 0)
-            ctx.set(core.pixels.ready, ready)
+            if n == 1:
+                ctx.set(core.start, 0)
+            now = ready_pattern(seed, threshold, n)
+            if now != ready:  # writing only changes keeps the testbench out of the way
+                ready = now
+                ctx.set(core.pixels.ready, ready)
             if ready and ctx.get(core.pixels.valid):
                 beat_cycles.append(n)
                 payloads.append(ctx.get(core.pixels.payload))
