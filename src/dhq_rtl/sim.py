@@ -238,12 +238,12 @@ def main(argv=None, *, core_factory=None):
 
     try:
         orig, path = _original_image(model, args.image)
-    except ImageError as e:
+        from .images import psnr
+    except (ImageError, ImportError) as e:
         if args.image:
             raise
         orig, path = None, None
         print(f"PSNR vs original: not computed ({e})")
-    from .images import psnr
     if orig is not None:
         p = psnr(orig[y0:y1, x0:x1], got)
         print(f"PSNR vs original ({Path(path).name}): {p:.2f} dB")
