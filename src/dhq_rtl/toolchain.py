@@ -41,7 +41,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from amaranth.hdl import Cat, Const, Elaboratable, Module, Signal
+from amaranth.hdl import Cat, Const, Elaboratable, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -315,7 +315,7 @@ class _Harness(wiring.Component):
         m.submodules.dut = dut = self.dut
         ins, outs = [], []
         for path, member, value in dut.signature.flatten(dut):
-            (ins if member.flow == In else outs).append(value)
+            (ins if member.flow == In else outs).append(Value.cast(value))
         n_in = sum(len(v) for v in ins)
         chain = Signal(max(n_in, 1))
         m.d.sync += chain.eq(Cat(self.si, chain[:-1]) if n_in > 1 else self.si)
