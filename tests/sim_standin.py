@@ -8,13 +8,13 @@ simulation harness (export, compiled build, drivers, cycle bookkeeping,
 back-pressure) be tested independently of the real datapath.
 
 Timing: ``start`` in cycle 0 latches the region; the first pixel is valid
-from cycle ``cycles_per_pixel``; after each accepted pixel the next one is
-valid ``cycles_per_pixel`` cycles later. Throughput: one pixel per
-``cycles_per_pixel`` cycles without back-pressure. ``busy`` is high from
-the cycle after ``start`` until the cycle after the last pixel is accepted.
+from cycle ``cycles_per_pixel + 1``; after each accepted pixel the next one
+is valid ``cycles_per_pixel + 1`` cycles later. Throughput: one pixel per
+``cycles_per_pixel + 1`` cycles without back-pressure. ``busy`` is high from
+cycle 1 through the cycle in which the last pixel is accepted.
 """
 
-from amaranth.hdl import Elaboratable, Module, Signal, unsigned
+from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
