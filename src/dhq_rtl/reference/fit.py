@@ -1,0 +1,310 @@
+"""The training flow: fit an image, quantize (PTQ or QAT), export, measure.
+
+:func:`fit_image` runs, for one :class:`FitConfig`:
+
+1. full-batch float training of a :class:`~.siren.Siren` on every pixel
+   (Adam, cosine learning-rate decay) for ``steps`` steps — ``steps +
+   qat_steps`` for ``fp32``, so every method gets the same training budget;
+2. the choice of which layer inputs to rotate (``dhq``: all, ``naive`` and
+   ``wonly``: none, ``dhq-auto``: per tensor, where the measured
+   quantization error of the layer output drops, see :func:`rotation_errors`);
+3. step initialisation (clipping-aware MSE steps for ``lsq``, ``max|x|/m``
+   for ``minmax``), then ``qat_steps`` of quantization-aware training with
+   straight-through gradients (``qat_steps = 0`` is post-training
+   quantization);
+4. export with :func:`dhq_rtl.export.export_model` and evaluation of the
+   float model, the fake-quant model (:func:`dhq_rtl.synthetic.fakequant_forward`
+   on the exported layers) and the integer golden model.
+
+``fp32`` and ``wonly`` have float activations: they export with
+:data:`~.qmodel.WIDE_BITS`-bit (16) activations, no rotation (``fp32`` also
+with 16-bit weights), a wide integer baseline for the hardware.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from ..export import export_model, first_layer_input_matrix
+from ..golden import GoldenModel
+from ..images import psnr, to_pixels, to_signed
+from ..synthetic import fakequant_forward
+from .hadamard_torch import hadamard_orthonormal
+from .qmodel import LayerSpec, QuantSiren, integer_coords
+from .quantizers import fake_quant, minmax_step, mse_step, qmax
+from .siren import Siren
+
+__all__ = ["METHODS", "DEFAULT_METHOD", "FitConfig", "FitResult", "fit_image", "parse_bits", "rotation_errors",
+           "method_specs"]
+
+#: Quantization methods (``best`` is an alias of :data:`DEFAULT_METHOD`).
+METHODS = ("dhq-auto", "dhq", "naive", "wonly", "fp32", "best")
+#: The method ``best`` stands for (chosen by measurement, docs/quantization.md).
+DEFAULT_METHOD = "dhq-auto"
+
+
+def parse_bits(text):
+    """``"w8a8"`` → ``(8, 8)``; both widths in 2..16. Raises ``ValueError``."""
+    import re
+
+    m = re.fullmatch(r"\s*[wW](\d+)[aA](\d+)\s*", str(text))
+    if not m:
+        raise ValueError(f"bits must look like w8a8 (weight and activation bits), got {text!r}")
+    w, a = int(m.group(1)), int(m.group(2))
+    for name, b in (("weight", w), ("activation", a)):
+        if not 2 <= b <= 16:
+            raise ValueError(f"{name} bits must be in 2..16, got {b}")
+    return w, a
+
+
+@dataclass
+class FitConfig:
+    """Everything that determines a fit (the run is reproducible from it)."""
+
+    method: str = "best"
+    w_bits: int = 8
+    a_bits: int = 8
+    width: int = 32
+    depth: int = 3
+    omega0: float = 30.0
+    steps: int = 2000
+    qat_steps: int = 500
+    seed: int = 0
+    lr: float = 1e-3
+    qat_lr: float = 1e-4
+    step_lr: float = 1e-3
+    quantizer: str = "lsq"
+    per_channel: bool = True
+    simulate_phase: bool = False
+    phase_bits: int = 10
+    lut_bits: int = 12
+    mult_bits: int = 8
+    rotate: list | None = None  # explicit per-layer rotations (overrides the method's choice)
+
+    def resolved_method(self):
+        return DEFAULT_METHOD if self.method == "best" else self.method
+
+    def check(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {', '.join(METHODS)}")
+        for name in ("w_bits", "a_bits"):
+            qmax(getattr(self, name))
+        for name in ("width", "depth"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        for name in ("steps", "qat_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an integer ≥ 0, got {v!r}")
+        if not (isinstance(self.omega0, (int, float)) and math.isfinite(self.omega0) and self.omega0 > 0):
+            raise ValueError(f"omega0 must be a positive number, got {self.omega0!r}")
+        if self.quantizer not in ("lsq", "minmax"):
+            raise ValueError(f"quantizer must be lsq or minmax, got {self.quantizer!r}")
+        rot_methods = ("dhq", "dhq-auto")
+        if self.resolved_method() in rot_methods and self.width & (self.width - 1):
+            raise ValueError(f"method {self.method} rotates hidden activations: width must be a power of two, "
+                             f"got {self.width}")
+        return self
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_image` produced and measured."""
+
+    config: FitConfig
+    model: object  # ModelImage
+    float_layers: list
+    rotations: list
+    psnr_fp32: float
+    psnr_fakequant: float
+    psnr_golden: float
+    golden_pixels: np.ndarray
+    fakequant_pixels: np.ndarray
+    fp32_pixels: np.ndarray
+    rotation_report: list = field(default_factory=list)
+    seconds: dict = field(default_factory=dict)
+
+    def summary(self):
+        """JSON-friendly dict of the numbers."""
+        m = self.model
+        return {
+            "method": self.config.resolved_method(),
+            "bits": f"w{self.config.w_bits}a{self.config.a_bits}",
+            "exported_bits": [[l.weight_bits, l.act_bits] for l in m.layers],
+            "rotations": self.rotations,
+            "psnr_fp32": round(self.psnr_fp32, 3),
+            "psnr_fakequant": round(self.psnr_fakequant, 3),
+            "psnr_golden": round(self.psnr_golden, 3),
+            "max_abs_diff_golden_fakequant": int(np.abs(self.golden_pixels.astype(int)
+                                                        - self.fakequant_pixels.astype(int)).max()),
+            "size": [m.height, m.width], "channels": m.channels, "width": self.config.width,
+            "depth": self.config.depth, "omega0": self.config.omega0, "phase_bits": m.phase_bits,
+            "lut_bits": self.config.lut_bits, "steps": self.config.steps, "qat_steps": self.config.qat_steps,
+            "quantizer": self.config.quantizer, "per_channel": self.config.per_channel, "seed": self.config.seed,
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+        }
+
+
+def method_specs(method, n_layers, w_bits, a_bits, per_channel, rotations=None):
+    """Per-layer :class:`~.qmodel.LayerSpec` of a method (``rotations`` for
+    ``dhq-auto``: the measured choice)."""
+    if method == "fp32":
+        return [LayerSpec(None, None, False, True) for _ in range(n_layers)]
+    if method == "wonly":
+        return [LayerSpec(w_bits, None, False, per_channel) for _ in range(n_layers)]
+    if method == "naive":
+        rot = [False] * n_layers
+    elif method == "dhq":
+        rot = [True] * n_layers
+    else:
+        rot = list(rotations)
+    return [LayerSpec(w_bits, a_bits, bool(r), per_channel) for r in rot]
+
+
+@torch.no_grad()
+def rotation_errors(siren, coords_v, w_bits, a_bits, per_channel=True, quantizer="lsq", height=None, width=None):
+    """For each layer, the relative quantization error of its output
+    ``‖Q(x)·Q(W)ᵀ − x·Wᵀ‖² / ‖x·Wᵀ‖²`` without and with the Hadamard
+    rotation (clipping-aware MSE steps for ``lsq``, min-max for ``minmax``),
+    plus the activation and weight errors alone. ``coords_v``: the unrotated
+    integer coordinates of every pixel. Returns a list of dicts."""
+    pick = mse_step if quantizer == "lsq" else minmax_step
+    rep = []
+    c = coords_v @ torch.tensor(first_layer_input_matrix(height, width, False), dtype=torch.float32).T
+    _, inputs = siren(c, return_hidden=True)
+    for i, lin in enumerate(siren.linears):
+        rec = {"layer": i}
+        for rot in (False, True):
+            key = "rot" if rot else "plain"
+            if i == 0:
+                v = coords_v if not rot else torch.stack([coords_v[:, 0] + coords_v[:, 1],
+                                                          coords_v[:, 0] - coords_v[:, 1]], dim=1)
+                w = lin.weight @ torch.tensor(first_layer_input_matrix(height, width, rot), dtype=torch.float32)
+                x, xq = v, v
+            else:
+                a = inputs[i]
+                if rot:
+                    h = hadamard_orthonormal(a.shape[1])
+                    x, w = a @ h.T, lin.weight @ h.T
+                else:
+                    x, w = a, lin.weight
+                sx = pick(x, a_bits)
+                xq = fake_quant(x, sx, a_bits)
+                rec[f"act_err_{key}"] = float(((xq - x) ** 2).mean() / (x ** 2).mean())
+            sw = pick(w, w_bits, per_row=per_channel)
+            wq = fake_quant(w, sw, w_bits)
+            rec[f"w_err_{key}"] = float(((wq - w) ** 2).mean() / (w ** 2).mean())
+            ref = x @ w.T
+            out = xq @ wq.T
+            rec[f"out_err_{key}"] = float(((out - ref) ** 2).mean() / (ref ** 2).mean())
+        rec["rotate"] = rec["out_err_rot"] < rec["out_err_plain"]
+        rep.append(rec)
+    return rep
+
+
+def _cosine(opt, base_lrs, k, total, floor=0.01):
+    f = floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(k, total) / max(total, 1)))
+    for g, lr in zip(opt.param_groups, base_lrs):
+        g["lr"] = lr * f
+
+
+def _progress(total, desc, enabled):
+    from tqdm import tqdm
+
+    return tqdm(range(total), desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
+
+
+def fit_image(pixels, config=None, progress=False):
+    """Fit ``pixels`` (uint8 ``(H, W, C)``) with ``config`` and return a :class:`FitResult`."""
+    cfg = (config or FitConfig()).check()
+    method = cfg.resolved_method()
+    pixels = np.asarray(pixels)
+    if pixels.ndim != 3 or pixels.dtype != np.uint8:
+        raise ValueError("pixels must be a uint8 array (H, W, C)")
+    height, width, channels = pixels.shape
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.use_deterministic_algorithms(True)
+    t0 = time.perf_counter()
+    seconds = {}
+
+    target = torch.tensor(to_signed(pixels).reshape(-1, channels))
+    v_plain = torch.tensor(integer_coords(height, width, False), dtype=torch.float32)
+    c = v_plain @ torch.tensor(first_layer_input_matrix(height, width, False), dtype=torch.float32).T
+    siren = Siren(cfg.width, cfg.depth, channels, cfg.omega0)
+
+    # 1. float training
+    fp_steps = cfg.steps + (cfg.qat_steps if method == "fp32" else 0)
+    opt = torch.optim.Adam(siren.parameters(), lr=cfg.lr)
+    for k in _progress(fp_steps, "fit fp32", progress):
+        _cosine(opt, [cfg.lr], k, fp_steps)
+        opt.zero_grad()
+        loss = torch.mean((siren(c) - target) ** 2)
+        loss.backward()
+        opt.step()
+    seconds["fit"] = time.perf_counter() - t0
+    with torch.no_grad():
+        fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
+
+    # 2. rotations
+    report = rotation_errors(siren, v_plain, cfg.w_bits, cfg.a_bits, cfg.per_channel, cfg.quantizer,
+                             height, width) if method not in ("fp32", "wonly") else []
+    auto = [r["rotate"] for r in report] if report else None
+    specs = method_specs(method, siren.n_layers, cfg.w_bits, cfg.a_bits, cfg.per_channel, auto)
+    if cfg.rotate is not None and method not in ("fp32", "wonly"):
+        if len(cfg.rotate) != siren.n_layers:
+            raise ValueError(f"rotate needs {siren.n_layers} entries")
+        for s, r in zip(specs, cfg.rotate):
+            s.rotate = bool(r)
+
+    # 3. quantize: PTQ initialisation, then QAT
+    t1 = time.perf_counter()
+    qm = QuantSiren(siren, specs, height=height, width=width, quantizer=cfg.quantizer,
+                    phase_bits=cfg.phase_bits, mult_bits=cfg.mult_bits, simulate_phase=cfg.simulate_phase)
+    qm.init_steps("mse" if cfg.quantizer == "lsq" else "minmax")
+    if method != "fp32" and cfg.qat_steps > 0:
+        groups = [{"params": list(siren.parameters()), "lr": cfg.qat_lr}]
+        if cfg.quantizer == "lsq":
+            groups.append({"params": list(qm.log_w_step) + list(qm.log_a_step), "lr": cfg.step_lr})
+        opt = torch.optim.Adam(groups)
+        base = [g["lr"] for g in groups]
+        for k in _progress(cfg.qat_steps, f"QAT {method} w{cfg.w_bits}a{cfg.a_bits}", progress):
+            _cosine(opt, base, k, cfg.qat_steps)
+            opt.zero_grad()
+            loss = torch.mean((qm() - target) ** 2)
+            loss.backward()
+            opt.step()
+    if cfg.quantizer == "minmax":
+        with torch.no_grad():
+            qm()  # refresh the min-max activation steps for export
+    seconds["qat"] = time.perf_counter() - t1
+    if method == "fp32":
+        with torch.no_grad():
+            fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
+
+    # 4. export and measure
+    t2 = time.perf_counter()
+    layers = qm.float_layers()
+    meta = {"source": "dhq_rtl.train", "method": method, "bits": f"w{cfg.w_bits}a{cfg.a_bits}",
+            "quantizer": cfg.quantizer, "per_channel": cfg.per_channel, "width": cfg.width, "depth": cfg.depth,
+            "steps": cfg.steps, "qat_steps": cfg.qat_steps, "seed": cfg.seed}
+    model = export_model(layers, height=height, width=width, channels=channels, omega0=cfg.omega0,
+                         phase_bits=cfg.phase_bits, lut_bits=cfg.lut_bits, mult_bits=cfg.mult_bits, meta=meta)
+    v_model = integer_coords(height, width, layers[0].rotate)
+    fq = fakequant_forward(layers, v_model, cfg.omega0, model.pixel_bits)
+    fq_pixels = np.clip(np.floor(fq + 0.5), 0, 255).astype(np.uint8).reshape(height, width, channels)
+    golden = GoldenModel(model).render()
+    seconds["export_eval"] = time.perf_counter() - t2
+    seconds["total"] = time.perf_counter() - t0
+    return FitResult(config=cfg, model=model, float_layers=layers, rotations=[bool(s.rotate) for s in specs],
+                     psnr_fp32=psnr(pixels, fp32_pixels), psnr_fakequant=psnr(pixels, fq_pixels),
+                     psnr_golden=psnr(pixels, golden), golden_pixels=golden, fakequant_pixels=fq_pixels,
+                     fp32_pixels=fp32_pixels, rotation_report=report, seconds=seconds)
+
+
+def config_dict(cfg):
+    return asdict(cfg)

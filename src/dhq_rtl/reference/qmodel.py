@@ -1,0 +1,249 @@
+"""The fake-quant SIREN: what the integer golden model computes, in float.
+
+:class:`QuantSiren` wraps a trained :class:`~.siren.Siren` and computes, per
+layer ``i`` (see ``docs/datapath.md`` and ``docs/quantization.md``):
+
+* layer 0 acts on the exact integer centred coordinates ``v`` (never
+  quantized; ``(u_x+u_y, u_x−u_y)`` when rotated) with the weight ``W₀·F``
+  (:func:`dhq_rtl.export.first_layer_input_matrix`), quantized per output
+  channel (or per tensor);
+* a later layer takes ``a = sin(ω0·z)`` of the previous layer, rotates it
+  (``x = H·a``, orthonormal Sylvester ``H``) if the layer is rotated, and
+  quantizes ``x`` with one per-tensor step ``s_a``; its weight is ``W·Hᵀ``
+  when rotated, else ``W``;
+* ``z = q·Wqᵀ + b``; hidden layers output ``sin(ω0·z)``, the last ``y = z``.
+
+Weight steps are always the exporter's snapped steps
+(:func:`~.quantizers.snap_weight_step`), so :meth:`QuantSiren.float_layers`
+exported with :func:`dhq_rtl.export.export_model` gives an integer model that
+agrees with this forward pass up to phase and sine-table rounding. Optionally
+the forward pass also rounds the phase as the hardware does
+(``simulate_phase``), with a straight-through gradient.
+
+Steps are learned (LSQ) in the log domain, ``s = exp(θ)``, so one Adam
+learning rate suits steps of every magnitude; the ``minmax`` quantizer
+instead recomputes ``max|x|/m`` at every forward pass (no learned step).
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..export import FloatLayer, first_layer_input_matrix, output_unit, sine_unit
+from .hadamard_torch import hadamard_orthonormal
+from .quantizers import fake_quant, minmax_step, mse_step, qmax, round_ste, snap_weight_step
+
+__all__ = ["LayerSpec", "QuantSiren", "integer_coords", "WIDE_BITS"]
+
+#: Bit width used to export float (unquantized) weights or activations.
+WIDE_BITS = 16
+
+
+@dataclass
+class LayerSpec:
+    """How one layer is quantized.
+
+    ``w_bits``/``a_bits``: bit widths, or ``None`` for float (then the export
+    uses :data:`WIDE_BITS`). ``rotate``: Hadamard rotation of the layer's
+    input. ``per_channel``: one weight step per output channel (else one per
+    tensor). ``a_bits`` of layer 0 is ignored (its input is exact).
+    """
+
+    w_bits: int | None = 8
+    a_bits: int | None = 8
+    rotate: bool = False
+    per_channel: bool = True
+
+
+def integer_coords(height, width, rotate):
+    """The first layer's integer input ``v`` for every pixel in raster order,
+    exactly as :meth:`dhq_rtl.golden.GoldenModel.first_layer_input` builds it
+    (int64 array ``(H·W, 2)``)."""
+    ys, xs = np.mgrid[0:height, 0:width]
+    ux = 2 * xs.ravel().astype(np.int64) - (width - 1)
+    uy = 2 * ys.ravel().astype(np.int64) - (height - 1)
+    return np.stack([ux + uy, ux - uy] if rotate else [ux, uy], axis=-1)
+
+
+class QuantSiren(nn.Module):
+    """Fake-quant forward pass of a :class:`~.siren.Siren` under per-layer :class:`LayerSpec`s."""
+
+    def __init__(self, siren, specs, *, height, width, quantizer="lsq", phase_bits=10, mult_bits=8,
+                 simulate_phase=False, pixel_bits=8):
+        super().__init__()
+        if len(specs) != siren.n_layers:
+            raise ValueError(f"need one LayerSpec per layer ({siren.n_layers}), got {len(specs)}")
+        if quantizer not in ("lsq", "minmax"):
+            raise ValueError(f"quantizer must be 'lsq' or 'minmax', got {quantizer!r}")
+        for i, s in enumerate(specs):
+            if s.rotate and i > 0 and siren.linears[i].in_features & (siren.linears[i].in_features - 1):
+                raise ValueError(f"layer {i} cannot be rotated: its input width is not a power of two")
+            for b in (s.w_bits, s.a_bits):
+                if b is not None:
+                    qmax(b)
+        self.siren = siren
+        self.specs = list(specs)
+        self.height, self.width = height, width
+        self.quantizer = quantizer
+        self.phase_bits, self.mult_bits, self.pixel_bits = phase_bits, mult_bits, pixel_bits
+        self.simulate_phase = simulate_phase
+        self.omega0 = siren.omega0
+        n = siren.n_layers
+        self.register_buffer("first_matrix", torch.tensor(
+            first_layer_input_matrix(height, width, specs[0].rotate), dtype=torch.float32))
+        self.register_buffer("coords", torch.tensor(integer_coords(height, width, specs[0].rotate),
+                                                    dtype=torch.float32))
+        self.rot = {}
+        for i in range(1, n):
+            if specs[i].rotate:
+                k = siren.linears[i].in_features
+                if k not in self.rot:
+                    self.rot[k] = hadamard_orthonormal(k)
+        self.log_w_step = nn.ParameterList()
+        self.log_a_step = nn.ParameterList()
+        for i, lin in enumerate(siren.linears):
+            rows = lin.out_features if specs[i].per_channel else 1
+            self.log_w_step.append(nn.Parameter(torch.zeros(rows, 1)))
+            self.log_a_step.append(nn.Parameter(torch.zeros(())))
+
+    # ------------------------------------------------------------ pieces
+    def unit(self, i):
+        """Phase steps (hidden) or grey levels (output) per unit of ``z``."""
+        return output_unit(self.pixel_bits) if i == self.siren.n_layers - 1 else sine_unit(self.omega0, self.phase_bits)
+
+    def effective_weight(self, i):
+        """The float weight in the domain the integer layer computes in."""
+        w = self.siren.linears[i].weight
+        if i == 0:
+            return w @ self.first_matrix
+        if self.specs[i].rotate:
+            return w @ self.rot[w.shape[1]].T
+        return w
+
+    def act_step(self, i):
+        """The step of layer ``i``'s input activation (1 for the exact coordinates;
+        ``1/(2**15−1)`` for a float activation, as exported)."""
+        spec = self.specs[i]
+        if i == 0:
+            return torch.ones(())
+        if spec.a_bits is None:
+            return torch.tensor(1.0 / qmax(WIDE_BITS))
+        return torch.exp(self.log_a_step[i])
+
+    def layer_input(self, i, a):
+        """Rotate (if the layer is rotated) and quantize a sine output ``a``."""
+        spec = self.specs[i]
+        x = a @ self.rot[a.shape[1]].T if spec.rotate else a
+        if spec.a_bits is None:
+            return x
+        if self.quantizer == "minmax":
+            step = minmax_step(x, spec.a_bits)
+            with torch.no_grad():
+                self.log_a_step[i].copy_(torch.log(step))  # the step the export will use
+            return fake_quant(x, step, spec.a_bits)
+        return fake_quant(x, self.act_step(i), spec.a_bits)
+
+    def weight_step(self, i, w_eff=None):
+        """Layer ``i``'s snapped weight step, shape ``(rows, 1)``."""
+        spec = self.specs[i]
+        if self.quantizer == "minmax":
+            w_eff = self.effective_weight(i) if w_eff is None else w_eff
+            step = minmax_step(w_eff, spec.w_bits, per_row=spec.per_channel)
+            step = step.reshape(-1, 1)
+        else:
+            step = torch.exp(self.log_w_step[i])
+        a_step = self.act_step(i)
+        if self.quantizer == "minmax" and i > 0 and spec.a_bits is not None:
+            # min-max activation steps depend on the data: use the calibrated one for snapping
+            a_step = torch.exp(self.log_a_step[i])
+        return snap_weight_step(step, float(a_step.detach()), self.unit(i), self.mult_bits)
+
+    def quant_weight(self, i):
+        w = self.effective_weight(i)
+        spec = self.specs[i]
+        if spec.w_bits is None:
+            return w
+        return fake_quant(w, self.weight_step(i, w), spec.w_bits)
+
+    # ------------------------------------------------------------ forward
+    def forward(self, v=None, return_inputs=False):
+        """``v``: integer first-layer inputs ``(P, 2)`` (default: every pixel).
+        Returns ``y`` ``(P, channels)``; with ``return_inputs`` also each
+        layer's (rotated, quantized) input."""
+        h = self.coords if v is None else v
+        n = self.siren.n_layers
+        inputs = []
+        for i, lin in enumerate(self.siren.linears):
+            x = h if i == 0 else self.layer_input(i, h)
+            inputs.append(x)
+            z = x @ self.quant_weight(i).T + lin.bias
+            if i == n - 1:
+                h = z
+            else:
+                if self.simulate_phase:
+                    u = self.unit(i)
+                    z = (round_ste(z * u - 0.5) + 0.5) / u  # floor(z·u) + ½, straight-through
+                h = torch.sin(self.omega0 * z)
+        return (h, inputs) if return_inputs else h
+
+    # ------------------------------------------------------------ initialisation
+    @torch.no_grad()
+    def init_steps(self, method="mse"):
+        """Initialise every step from the float model's weights and activations
+        on all pixels: ``method = 'mse'`` (clipping-aware) or ``'minmax'``."""
+        pick = mse_step if method == "mse" else minmax_step
+        c = self.coords @ self.first_matrix.T
+        _, fp_inputs = self.siren(c, return_hidden=True)
+        for i in range(self.siren.n_layers):
+            spec = self.specs[i]
+            if i > 0 and spec.a_bits is not None:
+                a = fp_inputs[i]
+                x = a @ self.rot[a.shape[1]].T if spec.rotate else a
+                self.log_a_step[i].copy_(torch.log(pick(x, spec.a_bits)))
+            if spec.w_bits is not None:
+                w = self.effective_weight(i)
+                s = pick(w, spec.w_bits, per_row=spec.per_channel)
+                self.log_w_step[i].copy_(torch.log(s).reshape(self.log_w_step[i].shape))
+
+    # ------------------------------------------------------------ export
+    @torch.no_grad()
+    def float_layers(self):
+        """The :class:`~dhq_rtl.export.FloatLayer` list for :func:`~dhq_rtl.export.export_model`
+        (float64; float weights or activations are given :data:`WIDE_BITS` bits)."""
+        out = []
+        for i, lin in enumerate(self.siren.linears):
+            spec = self.specs[i]
+            w = lin.weight.detach().double().numpy()
+            if i == 0:
+                w = w @ first_layer_input_matrix(self.height, self.width, spec.rotate)
+            elif spec.rotate:
+                k = w.shape[1]
+                from ..hadamard import hadamard_matrix
+                w = w @ (hadamard_matrix(k).astype(np.float64) / math.sqrt(k)).T
+            w_bits = spec.w_bits if spec.w_bits is not None else WIDE_BITS
+            a_bits = spec.a_bits if spec.a_bits is not None else WIDE_BITS
+            if i == 0:
+                a_step = 1.0
+            elif spec.a_bits is None:
+                a_step = 1.0 / qmax(WIDE_BITS)
+            elif self.quantizer == "minmax":
+                a_step = float(torch.exp(self.log_a_step[i]))
+            else:
+                a_step = float(self.act_step(i))
+            if spec.w_bits is None:
+                step = np.abs(w).max(axis=1) / qmax(WIDE_BITS)
+                step = np.maximum(step, 1e-30)
+                st = torch.tensor(step, dtype=torch.float64).reshape(-1, 1)
+            elif self.quantizer == "minmax":
+                st = minmax_step(torch.tensor(w), spec.w_bits, per_row=spec.per_channel).reshape(-1, 1)
+            else:
+                st = torch.exp(self.log_w_step[i]).double()
+            snapped = snap_weight_step(st.double(), a_step, self.unit(i), self.mult_bits)
+            step = snapped.numpy().reshape(-1)
+            out.append(FloatLayer(weight=w, bias=lin.bias.detach().double().numpy(), weight_bits=w_bits,
+                                  act_bits=a_bits, rotate=bool(spec.rotate),
+                                  weight_step=step if step.size > 1 else float(step[0]), act_step=a_step))
+        return out

@@ -1,0 +1,128 @@
+"""Uniform fake quantizers for training, and the step choices around them.
+
+All quantizers are symmetric and signed: ``q = clamp(round(x / s), −m, m)``
+with ``m = 2**(b−1) − 1``, and the fake-quant value is ``q·s``.
+
+* :func:`round_ste` — rounding with a straight-through estimator (identity
+  gradient).
+* :func:`fake_quant` — the quantizer; gradients follow LSQ (Esser et al.
+  2020): ``∂/∂x`` is 1 inside the range and 0 outside (clipped values get
+  no gradient), and ``∂/∂s = round(x/s) − x/s`` inside, ``±m`` outside.
+* :func:`mse_step` — clipping-aware initial step: the step that minimises the
+  quantization MSE over a grid of clipping ratios (per tensor or per row).
+* :func:`minmax_step` — plain ``max|x| / m``.
+* :func:`snap_weight_step` — the weight step as the exporter will snap it
+  (:func:`dhq_rtl.export.snap_scales` itself, so training and export agree
+  exactly), with a straight-through gradient to the unsnapped step.
+"""
+
+import numpy as np
+import torch
+
+from ..export import snap_scales
+from ..fixedpoint import signed_max
+
+__all__ = ["qmax", "round_ste", "grad_scale", "fake_quant", "quant_error", "mse_step", "minmax_step",
+           "snap_weight_step"]
+
+
+def qmax(bits):
+    """``2**(bits−1) − 1``; ``bits`` must be in 2..16."""
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 2 <= bits <= 16:
+        raise ValueError(f"bit width must be an integer in [2, 16], got {bits!r}")
+    return signed_max(bits)
+
+
+def round_ste(x):
+    """``round(x)`` forward (half to even, as numpy), identity gradient backward."""
+    return x + (torch.round(x) - x).detach()
+
+
+def grad_scale(x, g):
+    """Value ``x``, gradient multiplied by ``g`` (LSQ's step-gradient scaling)."""
+    return (x - x * g).detach() + x * g
+
+
+def fake_quant(x, step, bits):
+    """``clamp(round(x/step), −m, m)·step`` with LSQ gradients for ``x`` and ``step``.
+
+    ``step`` broadcasts against ``x`` (a scalar, or ``(n_out, 1)`` per row).
+    """
+    return _FakeQuant.apply(x, step, float(qmax(bits)))
+
+
+class _FakeQuant(torch.autograd.Function):
+    """The quantizer as one autograd op (fewer passes over the data than the
+    composite ``clamp(round_ste(x/s))·s``; same LSQ gradients)."""
+
+    @staticmethod
+    def forward(ctx, x, step, m):
+        xs = x / step
+        q = torch.clamp(torch.round(xs), -m, m)
+        ctx.save_for_backward(xs, q, step)
+        ctx.m = m
+        return q * step
+
+    @staticmethod
+    def backward(ctx, g):
+        xs, q, step = ctx.saved_tensors
+        inside = xs.abs() <= ctx.m
+        gx = gs = None
+        if ctx.needs_input_grad[0]:
+            gx = g * inside
+        if ctx.needs_input_grad[1]:
+            gs = g * torch.where(inside, q - xs, q)
+            # reduce to the step's (broadcast) shape
+            while gs.dim() > step.dim():
+                gs = gs.sum(dim=0)
+            for d, n in enumerate(step.shape):
+                if n == 1 and gs.shape[d] != 1:
+                    gs = gs.sum(dim=d, keepdim=True)
+        return gx, gs, None
+
+
+def quant_error(x, step, bits, dim=None):
+    """Mean squared quantization error of ``x`` with ``step`` (no gradient);
+    over everything, or per row when ``dim`` is given (mean over ``dim``)."""
+    with torch.no_grad():
+        m = qmax(bits)
+        e = (torch.clamp(torch.round(x / step), -m, m) * step - x) ** 2
+        return e.mean() if dim is None else e.mean(dim=dim)
+
+
+def minmax_step(x, bits, per_row=False):
+    """``max|x| / m`` over the tensor, or per row (shape ``(rows, 1)``)."""
+    with torch.no_grad():
+        a = x.abs().amax(dim=1, keepdim=True) if per_row else x.abs().max()
+        return torch.clamp(a, min=1e-12) / qmax(bits)
+
+
+def mse_step(x, bits, per_row=False, ratios=None):
+    """Clipping-aware step: ``α·max|x|/m`` with the ``α ∈ (0, 1]`` (a grid of
+    ``ratios``, default 100 values from 0.2 to 1) that minimises the mean
+    squared quantization error, per tensor or per row (``(rows, 1)``)."""
+    with torch.no_grad():
+        base = minmax_step(x, bits, per_row)
+        ratios = torch.linspace(0.2, 1.0, 100, dtype=x.dtype) if ratios is None else ratios
+        if per_row:
+            errs = torch.stack([quant_error(x, base * r, bits, dim=1) for r in ratios])  # (R, rows)
+            best = ratios[errs.argmin(dim=0)].unsqueeze(1)
+            return base * best
+        errs = torch.stack([quant_error(x, base * r, bits) for r in ratios])
+        return base * ratios[errs.argmin()]
+
+
+def snap_weight_step(step, act_step, unit, mult_bits):
+    """The weight step after the exporter's scale snapping.
+
+    The exporter represents ``step·act_step·unit`` per output channel as
+    ``mult / 2**shift`` (``mult`` of ``mult_bits`` bits, one ``shift`` per
+    layer) and uses the snapped step for the integer weights; this returns
+    that snapped step (same shape as ``step``), with the gradient of ``step``
+    passed straight through. ``act_step`` and ``unit`` are floats.
+    """
+    flat = step.detach().double().reshape(-1).cpu().numpy()
+    gain = flat * float(act_step) * float(unit)
+    _, _, snapped = snap_scales(gain, mult_bits)
+    snapped = torch.as_tensor(np.asarray(snapped) / (float(act_step) * float(unit)), dtype=step.dtype)
+    return step + (snapped.reshape(step.shape) - step).detach()

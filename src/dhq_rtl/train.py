@@ -1,0 +1,155 @@
+"""``python -m dhq_rtl.train``: fit an image, quantize, export a model image.
+
+Fits a SIREN-style INR to the image, quantizes it with the chosen method
+(QAT with straight-through gradients, or PTQ with ``--qat-steps 0``), exports
+the integer model with :func:`dhq_rtl.export.export_model`, and reports the
+PSNR of the float model, the fake-quant model and the integer golden model
+(:class:`dhq_rtl.golden.GoldenModel`), writing the golden reconstruction as a
+PNG next to the model file. ``fp32`` exports a wide W16A16 integer model and
+``wonly`` a W<b>A16 one (float activations → 16 bits), both without rotation,
+so the hardware gets a full-precision baseline.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from .cli import ArgumentParser, run_main
+from .errors import DhqError
+
+__all__ = ["main", "build_parser"]
+
+
+def _bits(text):
+    import argparse
+
+    from .reference.fit import parse_bits
+
+    try:
+        return parse_bits(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def _int_range(lo, hi, what):
+    import argparse
+
+    def conv(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
+        if not lo <= v <= hi:
+            raise argparse.ArgumentTypeError(f"{what} must be in {lo}..{hi}, got {v}")
+        return v
+    return conv
+
+
+def _positive_float(text):
+    import argparse
+    import math
+
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return v
+
+
+def build_parser():
+    from .reference.fit import DEFAULT_METHOD, METHODS
+
+    p = ArgumentParser(prog="python -m dhq_rtl.train",
+                       description="Fit a sine-MLP (SIREN-style INR) to an image, quantize it and export an "
+                                   "integer model image for the accelerator.")
+    p.add_argument("--image", default=None,
+                   help="PNG/JPEG to fit (default: the bundled 512x512 camera.png); centre-cropped to a square "
+                        "and resized with a Lanczos filter")
+    p.add_argument("--out", required=True, help="model image to write (.dhq); the golden reconstruction goes "
+                                                "next to it as <out>.png")
+    p.add_argument("--method", default="best", choices=METHODS,
+                   help=f"quantizer: dhq (rotate every layer input), dhq-auto (rotate where the measured "
+                        f"error drops), naive (no rotation), wonly (weights only), fp32; best = {DEFAULT_METHOD}")
+    p.add_argument("--bits", type=_bits, default=(8, 8), metavar="wXaY",
+                   help="weight and activation bits, each 2..16 (default w8a8)")
+    p.add_argument("--size", type=_int_range(2, 1024, "--size"), default=128, help="image side N (default 128)")
+    p.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto",
+                   help="grayscale or RGB target (default: auto from the file)")
+    p.add_argument("--width", type=_int_range(1, 1024, "--width"), default=32, help="hidden width (default 32)")
+    p.add_argument("--depth", type=_int_range(1, 16, "--depth"), default=3,
+                   help="number of sine layers; an output layer follows (default 3)")
+    p.add_argument("--omega0", type=_positive_float, default=30.0, help="sine frequency ω0 (default 30)")
+    p.add_argument("--steps", type=_int_range(0, 10**7, "--steps"), default=2000,
+                   help="float training steps (default 2000; fp32 also gets the --qat-steps)")
+    p.add_argument("--qat-steps", type=_int_range(0, 10**7, "--qat-steps"), default=500,
+                   help="quantization-aware training steps, 0 = post-training quantization (default 500)")
+    p.add_argument("--quantizer", choices=("lsq", "minmax"), default="lsq",
+                   help="lsq: clipping-aware initial steps, learned during QAT; minmax: max|x| steps")
+    p.add_argument("--per-tensor", action="store_true", help="one weight step per tensor (default: per channel)")
+    p.add_argument("--phase-bits", type=_int_range(4, 16, "--phase-bits"), default=10,
+                   help="sine-table address bits (default 10)")
+    p.add_argument("--lut-bits", type=_int_range(2, 16, "--lut-bits"), default=12,
+                   help="sine-table width of rotated layers (default 12)")
+    p.add_argument("--simulate-phase", action="store_true",
+                   help="round the phase in QAT as the hardware does (straight-through gradient)")
+    p.add_argument("--seed", type=_int_range(0, 2**31 - 1, "--seed"), default=0, help="random seed (default 0)")
+    p.add_argument("--threads", type=_int_range(1, 2, "--threads"), default=1, help="torch CPU threads (1 or 2)")
+    p.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    import torch
+
+    from . import model_image
+    from .images import default_image_path, load_image, save_png
+    from .reference.fit import FitConfig, fit_image
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise DhqError(f"--out {out} is a directory; give a file name such as model.dhq")
+    if not out.parent.exists():
+        raise DhqError(f"--out: folder {out.parent} does not exist")
+    image = Path(args.image) if args.image else default_image_path()
+    pixels = load_image(image, args.size, args.color)
+    torch.set_num_threads(args.threads)
+    w_bits, a_bits = args.bits
+    cfg = FitConfig(method=args.method, w_bits=w_bits, a_bits=a_bits, width=args.width, depth=args.depth,
+                    omega0=args.omega0, steps=args.steps, qat_steps=args.qat_steps, seed=args.seed,
+                    quantizer=args.quantizer, per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
+                    phase_bits=args.phase_bits, lut_bits=args.lut_bits)
+    try:
+        cfg.check()
+        res = fit_image(pixels, cfg, progress=not (args.quiet or args.json) and sys.stderr.isatty())
+    except ValueError as e:
+        raise DhqError(str(e)) from None
+    res.model.meta["image"] = image.name
+    model_image.save(res.model, out)
+    png = out.with_suffix(".png") if out.suffix != ".png" else out.with_name(out.name + ".png")
+    save_png(res.golden_pixels, png)
+    summary = res.summary()
+    summary.update(image=str(image), model=str(out), golden_png=str(png))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    method = summary["method"]
+    wide = method in ("fp32", "wonly")
+    print(f"image     {image} -> {pixels.shape[0]}x{pixels.shape[1]}, {pixels.shape[2]} channel(s)")
+    print(f"model     width {args.width}, depth {args.depth} (+ output layer), omega0 {args.omega0:g}, "
+          f"method {method}, {args.quantizer}, {'per-tensor' if args.per_tensor else 'per-channel'} weight steps")
+    if wide:
+        print(f"export    {method}: float activations, exported as a wide W{res.model.layers[1].weight_bits}"
+              f"A16 integer model without rotation (full-precision baseline for the hardware)")
+    print(f"rotation  {''.join('R' if r else '-' for r in res.rotations)} (layer 0..{len(res.rotations) - 1})")
+    print(f"PSNR      fp32 {res.psnr_fp32:.2f} dB | fake-quant {res.psnr_fakequant:.2f} dB | "
+          f"golden integer {res.psnr_golden:.2f} dB")
+    print(f"wrote     {out} and {png} ({summary['seconds']['total']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,67 @@
+"""The integer golden model agrees with the fake-quant model of the same export.
+
+They differ only by the hardware's phase rounding (``phase_bits``) and the
+sine-table rounding (``lut_bits``); the bounds below were measured on tiny
+trained models (32×32 camera, width 16, depth 2, 200 + 100 steps; measured
+|ΔPSNR| ≤ 0.04 dB everywhere, max per-pixel difference 1 (W16A16),
+2–3 (W8A8), 5–10 (W6A6), 11–48 (W4A4): at 4 bits one phase step can move an
+activation across a quantization threshold) and carry a margin.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from dhq_rtl import model_image
+from dhq_rtl.golden import GoldenModel
+from dhq_rtl.images import default_image_path, load_image
+from dhq_rtl.reference.fit import FitConfig, fit_image
+from dhq_rtl.reference.qmodel import integer_coords
+from dhq_rtl.synthetic import fakequant_forward, random_float_layers
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def camera32():
+    return load_image(default_image_path(), 32)
+
+
+#  method, bits, quantizer, max |ΔPSNR| dB, max pixel diff, mean pixel diff
+CASES = [
+    ("fp32", (8, 8), "lsq", 0.05, 3, 0.3),
+    ("naive", (8, 8), "lsq", 0.1, 8, 0.6),
+    ("dhq", (8, 8), "lsq", 0.1, 8, 0.8),
+    ("dhq-auto", (6, 6), "lsq", 0.15, 20, 1.0),
+    ("dhq", (4, 4), "minmax", 0.3, 96, 1.5),
+]
+
+
+@pytest.mark.parametrize("method, bits, quantizer, dpsnr, dmax, dmean", CASES)
+def test_golden_matches_fakequant(camera32, tmp_path, method, bits, quantizer, dpsnr, dmax, dmean):
+    cfg = FitConfig(method=method, w_bits=bits[0], a_bits=bits[1], width=16, depth=2, steps=200, qat_steps=100,
+                    quantizer=quantizer)
+    r = fit_image(camera32, cfg)
+    assert abs(r.psnr_golden - r.psnr_fakequant) <= dpsnr
+    diff = np.abs(r.golden_pixels.astype(int) - r.fakequant_pixels.astype(int))
+    assert diff.max() <= dmax and diff.mean() <= dmean
+    # the model is real: far better than a flat grey picture
+    assert r.psnr_golden > 16.0
+    # and what was written is what was measured
+    path = tmp_path / "m.dhq"
+    model_image.save(r.model, path)
+    assert np.array_equal(GoldenModel(model_image.load(path)).render(), r.golden_pixels)
+
+
+@pytest.mark.parametrize("phase_bits, lut_bits, bound", [(10, 12, 3), (12, 14, 1), (8, 12, 8)])
+def test_random_rotated_model_golden_vs_fakequant(phase_bits, lut_bits, bound):
+    """No training: a SIREN-initialised W8A8 model with every layer rotated."""
+    from dhq_rtl.export import export_model
+
+    layers = random_float_layers(width=16, depth=3, size=24, rotate=True, rotate_first=True,
+                                 phase_bits=phase_bits, seed=5)
+    m = export_model(layers, height=24, width=24, channels=1, omega0=30.0, phase_bits=phase_bits, lut_bits=lut_bits)
+    fq = fakequant_forward(layers, integer_coords(24, 24, True), 30.0)
+    fq = np.clip(np.floor(fq + 0.5), 0, 255).reshape(24, 24, 1)
+    diff = np.abs(GoldenModel(m).render().astype(int) - fq)
+    assert diff.max() <= bound
