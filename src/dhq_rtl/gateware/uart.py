@@ -1,0 +1,106 @@
+"""A minimal 8N1 UART: transmitter and receiver with stream interfaces.
+
+Both run at ``divisor`` clock cycles per bit (``divisor = round(f_clk /
+baud)``, at least 4). :class:`UartTx` takes bytes from a stream (``ready`` is
+high while idle; one byte takes ``10 · divisor`` cycles: start bit, 8 data
+bits LSB first, stop bit). :class:`UartRx` synchronises the line with two
+flip-flops, waits for a start bit, samples every bit in its middle and emits
+each byte on a stream (``valid`` for one cycle per byte, no back-pressure: a
+byte not taken is dropped, and a bad stop bit drops the byte).
+"""
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["UartTx", "UartRx", "uart_divisor"]
+
+
+def uart_divisor(clk_hz, baud):
+    """Clock cycles per bit; raises ``ValueError`` when the baud rate is too
+    fast for the clock or the rounding error exceeds 2 %."""
+    if baud <= 0 or clk_hz <= 0:
+        raise ValueError("clock and baud rate must be positive")
+    div = round(clk_hz / baud)
+    if div < 4:
+        raise ValueError(f"{baud} baud is too fast for a {clk_hz / 1e6:g} MHz clock")
+    if abs(clk_hz / div - baud) / baud > 0.02:
+        raise ValueError(f"{baud} baud cannot be made from {clk_hz / 1e6:g} MHz within 2 %")
+    return div
+
+
+def _check_divisor(divisor):
+    if not isinstance(divisor, int) or isinstance(divisor, bool):
+        raise TypeError(f"divisor must be an integer, got {divisor!r}")
+    if divisor < 4:
+        raise ValueError(f"divisor must be at least 4, got {divisor}")
+
+
+class UartTx(wiring.Component):
+    """8N1 transmitter. Ports: ``data`` (byte stream in), ``tx`` (line, idle high)."""
+
+    data: In(stream.Signature(8))
+    tx: Out(1, init=1)
+
+    def __init__(self, divisor):
+        _check_divisor(divisor)
+        self.divisor = divisor
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(range(self.divisor))
+        bits = Signal(10)       # start, 8 data, stop: shifted out LSB first
+        left = Signal(range(11))
+        m.d.comb += self.data.ready.eq(left == 0)
+        with m.If(self.data.valid & self.data.ready):
+            m.d.sync += [bits.eq(Cat(0, self.data.payload, 1)), left.eq(10), count.eq(0)]
+        with m.Elif(left != 0):
+            m.d.comb += self.tx.eq(bits[0])
+            m.d.sync += count.eq(count + 1)
+            with m.If(count == self.divisor - 1):
+                m.d.sync += [count.eq(0), bits.eq(bits >> 1), left.eq(left - 1)]
+        with m.Else():
+            m.d.comb += self.tx.eq(1)
+        with m.If(left != 0):
+            m.d.comb += self.tx.eq(bits[0])
+        return m
+
+
+class UartRx(wiring.Component):
+    """8N1 receiver. Ports: ``rx`` (line), ``data`` (byte stream out, no back-pressure)."""
+
+    rx: In(1, init=1)
+    data: Out(stream.Signature(8))
+
+    def __init__(self, divisor):
+        _check_divisor(divisor)
+        self.divisor = divisor
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        sync1 = Signal(init=1)
+        line = Signal(init=1)
+        m.d.sync += [sync1.eq(self.rx), line.eq(sync1)]
+        count = Signal(range(self.divisor + self.divisor // 2 + 1))
+        shift = Signal(8)
+        nbit = Signal(range(9))
+        m.d.sync += self.data.valid.eq(0)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(~line):
+                    # First sample in the middle of data bit 0: 1.5 bit times.
+                    m.d.sync += [count.eq(self.divisor + self.divisor // 2 - 1), nbit.eq(0)]
+                    m.next = "BITS"
+            with m.State("BITS"):
+                m.d.sync += count.eq(count - 1)
+                with m.If(count == 0):
+                    m.d.sync += count.eq(self.divisor - 1)
+                    with m.If(nbit == 8):
+                        with m.If(line):
+                            m.d.sync += [self.data.valid.eq(1), self.data.payload.eq(shift)]
+                        m.next = "IDLE"
+                    with m.Else():
+                        m.d.sync += [shift.eq(Cat(shift[1:], line)), nbit.eq(nbit + 1)]
+        return m

@@ -1,0 +1,121 @@
+"""Build reports: ``utilization.json`` and the human-readable ``utilization.log``.
+
+:func:`make_report` combines the nextpnr report (used/available per resource,
+Fmax per clock), the Yosys cell counts, the fit estimate and the core's
+schedule into one dict; :func:`write_reports` writes both files;
+:func:`summary_lines` is the short summary the build prints.
+"""
+
+import json
+from pathlib import Path
+
+__all__ = ["make_report", "write_reports", "summary_lines", "format_log"]
+
+
+def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_hz, build_seconds):
+    """The content of ``utilization.json`` (see module docstring).
+
+    ``pnr``: a :class:`dhq_rtl.toolchain.NextpnrReport`; ``plan``: the
+    core's :class:`~dhq_rtl.gateware.core.CorePlan`.
+    """
+    resources = {}
+    for key, avail in board.budget.items():
+        name = board.pnr_names.get(key)
+        used, available = pnr.utilization.get(name, (0, avail)) if name else (0, avail)
+        est = estimate.get(key)
+        entry = {"nextpnr_name": name, "used": used, "available": available,
+                 "percent": round(100.0 * used / available, 1) if available else 0.0,
+                 "estimated": est}
+        if est is not None and used:
+            entry["estimate_error_percent"] = round(100.0 * (est - used) / used, 1)
+        resources[key] = entry
+    target_mhz = clock_hz / 1e6
+    clocks = {}
+    for clk, fmax in pnr.fmax.items():
+        constraint = pnr.constraint.get(clk)
+        clocks[clk] = {"fmax_mhz": round(fmax, 2), "constraint_mhz": round(constraint, 2) if constraint else None,
+                       "met": constraint is None or fmax >= constraint}
+    timing_met = all(c["met"] for c in clocks.values())
+    core_fmax = min((c["fmax_mhz"] for c in clocks.values()
+                     if c["constraint_mhz"] and abs(c["constraint_mhz"] - target_mhz) < 0.5),
+                    default=min((c["fmax_mhz"] for c in clocks.values()), default=0.0))
+    cpp = plan.cycles_per_pixel()
+    npix = plan.model.width * plan.model.height
+    run_mhz = min(core_fmax, target_mhz) if core_fmax else target_mhz
+    perf = {
+        "cycles_per_pixel": cpp,
+        "ideal_cycles_per_pixel": plan.ideal_cycles_per_pixel(),
+        "macs_per_pixel": plan.macs_per_pixel(),
+        "first_layer": "running sums, no multiplier (0 MACs)",
+        "multipliers": plan.multipliers,
+        "multiplier_efficiency": round(plan.efficiency(), 4),
+        "clock_mhz": target_mhz,
+        "core_fmax_mhz": core_fmax,
+        "pixels_per_second_at_fmax": round(core_fmax * 1e6 / cpp) if core_fmax else None,
+        "pixels_per_second_at_clock": round(run_mhz * 1e6 / cpp),
+        "ms_per_image_at_clock": round(1e3 * npix * cpp / (run_mhz * 1e6), 3),
+        "ms_per_image_at_fmax": round(1e3 * npix * cpp / (core_fmax * 1e6), 3) if core_fmax else None,
+        "uart_baud": params.get("baud"),
+        "uart_ms_per_image": round(1e3 * npix * plan.model.channels
+                                   * (1 if plan.model.pixel_bits <= 8 else 2) * 10 / params["baud"], 1)
+        if params.get("baud") else None,
+    }
+    return {
+        "board": board.name, "device": board.device, "model": model_info, "parameters": params,
+        "resources": resources, "cells": cells, "clocks": clocks, "timing_met": timing_met,
+        "performance": perf, "estimate_details": estimate.get("details", []),
+        "build_seconds": round(build_seconds, 1),
+    }
+
+
+def format_log(report):
+    """The human-readable utilization log."""
+    lines = [f"dhq_rtl build report — {report['board']} ({report['device']})", ""]
+    mi = report["model"]
+    lines.append("model: " + ", ".join(f"{k}={v}" for k, v in mi.items()))
+    lines.append("parameters: " + ", ".join(f"{k}={v}" for k, v in report["parameters"].items()))
+    lines += ["", f"{'resource':<10}{'used':>8}{'avail':>8}{'% dev':>8}{'estim.':>9}{'est.err':>9}"]
+    for key, r in report["resources"].items():
+        err = r.get("estimate_error_percent")
+        lines.append(f"{key:<10}{r['used']:>8}{r['available']:>8}{r['percent']:>7.1f}%"
+                     f"{'' if r['estimated'] is None else r['estimated']:>9}"
+                     f"{'' if err is None else f'{err:+.1f}%':>9}")
+    lines += ["", "clocks:"]
+    for clk, c in report["clocks"].items():
+        verdict = "met" if c["met"] else "FAILED"
+        lines.append(f"  {clk}: fmax {c['fmax_mhz']:.2f} MHz vs constraint {c['constraint_mhz']} MHz — {verdict}")
+    if not report["timing_met"]:
+        lines.append("  *** TIMING FAILED: the design is not guaranteed to work at the constrained clock ***")
+    p = report["performance"]
+    lines += ["", "performance:",
+              f"  cycles/pixel {p['cycles_per_pixel']} (ideal {p['ideal_cycles_per_pixel']:.1f} = "
+              f"{p['macs_per_pixel']} MACs / {p['multipliers']} multipliers; first layer: {p['first_layer']})",
+              f"  multiplier efficiency {p['multiplier_efficiency']:.3f}",
+              f"  {p['pixels_per_second_at_clock']} pixels/s at {p['clock_mhz']:g} MHz, "
+              f"{p['ms_per_image_at_clock']} ms per image (compute); UART {p['uart_baud']} baud: "
+              f"{p['uart_ms_per_image']} ms per image",
+              f"  at achieved fmax {p['core_fmax_mhz']} MHz: {p['pixels_per_second_at_fmax']} pixels/s",
+              "", "cells (yosys): " + ", ".join(f"{k} {v}" for k, v in sorted(report["cells"].items())),
+              f"build time: {report['build_seconds']} s"]
+    return "\n".join(lines) + "\n"
+
+
+def write_reports(report, out_dir):
+    out = Path(out_dir)
+    (out / "utilization.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "utilization.log").write_text(format_log(report))
+    return out / "utilization.json", out / "utilization.log"
+
+
+def summary_lines(report):
+    r = report["resources"]
+    p = report["performance"]
+    parts = [f"{k.upper()} {v['used']}/{v['available']} ({v['percent']:.0f}%)" for k, v in r.items()]
+    lines = [f"{report['board']}: " + ", ".join(parts)]
+    for clk, c in report["clocks"].items():
+        lines.append(f"clock {clk}: fmax {c['fmax_mhz']:.1f} MHz (target {c['constraint_mhz']} MHz)"
+                     + ("" if c["met"] else "  *** TIMING FAILED ***"))
+    lines.append(f"{p['cycles_per_pixel']} cycles/pixel (ideal {p['ideal_cycles_per_pixel']:.1f}), "
+                 f"multiplier efficiency {p['multiplier_efficiency']:.2f}, "
+                 f"{p['ms_per_image_at_clock']} ms/image at {p['clock_mhz']:g} MHz")
+    return lines

@@ -1,0 +1,39 @@
+"""Fit estimate: block RAM / DSP / logic from the model before place-and-route."""
+
+import pytest
+
+from dhq_rtl.boards import get_board
+from dhq_rtl.errors import FitError
+from dhq_rtl.fit import check_fit, estimate
+from dhq_rtl.synthetic import random_model
+
+
+def test_default_model_fits_icebreaker():
+    model = random_model(width=32, depth=3, size=128)
+    board = get_board("icebreaker")
+    est = estimate(model, board)
+    assert est["dsp"] == 8                 # 16 lanes in dual 8×8 mode
+    assert 20 <= est["ebr"] <= 30
+    assert 1500 <= est["lc"] <= 5280
+    assert check_fit(est, board)
+
+
+def test_too_large_model_raises_fit_error_naming_the_resource():
+    model = random_model(width=128, depth=4, size=64, seed=1)
+    board = get_board("icebreaker")
+    est = estimate(model, board)
+    with pytest.raises(FitError, match=r"EBR needs \d+ of 30 \(over by \d+\)"):
+        check_fit(est, board)
+
+
+def test_too_many_lanes_overflows_dsps():
+    model = random_model(width=64, depth=2, size=32, seed=1, weight_bits=16, act_bits=16, rotate=False)
+    board = get_board("icebreaker")
+    with pytest.raises(FitError, match=r"DSP needs 16 of 8 \(over by 8\)"):
+        check_fit(estimate(model, board, lanes=16), board)
+
+
+def test_large_model_fits_the_ecp5_board():
+    model = random_model(width=128, depth=4, size=64, seed=1)
+    board = get_board("ulx3s")
+    assert check_fit(estimate(model, board), board)
