@@ -106,7 +106,7 @@ def estimate(model, board, *, lanes=None, buffers=6):
             bfly += 4 * w + 30 + (w * depth * 2 if depth * w < MIN_RAM_BITS else 0)
     requant = 3 * (plan.lut_bits + int(math.log2(max(plan.rot_n, 1))) + 8)
     coords = 4 * first_layer_constants(m)[3] + 60
-    control = 450 + 12 * plan.buffers
+    control = 1100 + 12 * plan.buffers   # calibrated: iCEBreaker build of the default model
     uart_top = 150
     lc = int(mac + scaler + bfly + requant + coords + control + uart_top + ff_bits)
     est = {"ebr": ebr, "dsp": dsp, "pll": 1 if board.pll else 0, "details": details}

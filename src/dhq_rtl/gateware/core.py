@@ -341,8 +341,9 @@ class InrCore(wiring.Component):
         _switch(m, job_layer, [out_feat[i] - 1 for i in range(L)], job_last_k)
 
         inflight = Signal(range(acc_depth + 1))   # accumulators issued, not yet in the FIFO
+        # Registered (timing): one cycle stale, hence the margin of 2 more.
         credit = Signal()
-        m.d.comb += credit.eq(accq.level + inflight + 1 < acc_depth)
+        m.d.sync += credit.eq(accq.level + inflight + 3 < acc_depth)
 
         issue = self.mac_issue
         beat_first = Signal()
@@ -424,6 +425,10 @@ class InrCore(wiring.Component):
         path_ok_head = Mux(head_next_rot, dir_cnt == 0, rot_cnt == 0)
         path_ok_coord = (dir_cnt == 0) if rot[1] else (rot_cnt == 0)
 
+        # Registered (timing): may a new pixel enter? Stale by one cycle only
+        # right after an admission, when the arbiter is busy anyway.
+        coord_ok = Signal()
+        m.d.sync += coord_ok.eq(active & coords.ready & (outstanding < NB - 1) & ~admit)
         with m.FSM(name="arbiter"):
             with m.State("IDLE"):
                 with m.If(accq.r_rdy):
@@ -434,8 +439,7 @@ class InrCore(wiring.Component):
                         m.d.comb += free_clr.eq(Const(1, NB) << alloc_id)
                         m.d.sync += [vec_layer.eq(head_layer), vec_k.eq(0), vec_dest.eq(alloc_id)]
                         m.next = "MAC"
-                with m.Elif(active & coords.ready & (outstanding < NB - 1)
-                            & alloc_ok & path_ok_coord):
+                with m.Elif(coord_ok & alloc_ok & path_ok_coord):
                     m.d.comb += [free_clr.eq(Const(1, NB) << alloc_id), coords.next.eq(1), admit.eq(1)]
                     m.d.sync += [vec_layer.eq(0), vec_dest.eq(alloc_id)]
                     m.next = "COORD"
