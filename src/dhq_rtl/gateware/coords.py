@@ -26,7 +26,7 @@ Interface (valid-only, no back-pressure: the consumer asks for one pixel at a
 time with ``next`` and must accept every phase it then emits):
 
 * ``start`` (pulse) samples ``region`` (x0, y0, x1) and runs the region set-up:
-  ``(bits + 1) · n`` cycles where ``bits`` is the coordinate width. ``ready``
+  ``(2·bits + 1) · n`` cycles where ``bits`` is the coordinate width. ``ready``
   is high when a pixel may be requested.
 * ``next`` (pulse, only while ``ready``) emits the ``n`` phases of the next
   pixel of the region in raster order, one per cycle, on ``valid``/``phase``/
@@ -121,11 +121,12 @@ class FirstLayerPhases(wiring.Component):
         row_start = Signal()     # next pixel starts a row
 
         k = Signal(self.kw)
+        half = Signal()          # Horner: 0 = x half, 1 = y half of a bit
         bit = Signal(range(self.cbits + 1))
         # Stage-2 control (aligned with the memories' read data).
         s2_valid = Signal()
         s2_k = Signal(self.kw)
-        s2_mode = Signal(3)      # 0 idle, 1 horner, 2 add base, 3 first pixel, 4 row start, 5 step
+        s2_mode = Signal(3)      # 0 idle, 1 horner x, 6 horner y, 2 add base, 3 first pixel, 4 row start, 5 step
         s2_xb = Signal()
         s2_yb = Signal()
         s2_zero = Signal()       # first Horner pass: R is taken as 0
@@ -139,28 +140,35 @@ class FirstLayerPhases(wiring.Component):
         base = rom_rd.data[2 * M:]
         rv = r_rd.data
         tv = t_rd.data
+        # One two-input adder for every mode (timing: a multiplexer in front
+        # of a single carry chain). Horner's step is split into an x half
+        # (R = 2R + x_b·DX) and a y half (R = R + y_b·DY).
+        op_a = Signal(M)
+        op_b = Signal(M)
         new = Signal(M)
         with m.Switch(s2_mode):
             with m.Case(1):
-                m.d.comb += new.eq((Mux(s2_zero, 0, rv) << 1)
-                                   + Mux(s2_xb, dx, 0) + Mux(s2_yb, dy, 0))
+                m.d.comb += [op_a.eq(Mux(s2_zero, 0, rv << 1)), op_b.eq(Mux(s2_xb, dx, 0))]
+            with m.Case(6):
+                m.d.comb += [op_a.eq(rv), op_b.eq(Mux(s2_yb, dy, 0))]
             with m.Case(2):
-                m.d.comb += new.eq(rv + base)
+                m.d.comb += [op_a.eq(rv), op_b.eq(base)]
             with m.Case(3):
-                m.d.comb += new.eq(rv)
+                m.d.comb += [op_a.eq(rv), op_b.eq(0)]
             with m.Case(4):
-                m.d.comb += new.eq(rv + dy)
+                m.d.comb += [op_a.eq(rv), op_b.eq(dy)]
             with m.Case(5):
-                m.d.comb += new.eq(tv + dx)
+                m.d.comb += [op_a.eq(tv), op_b.eq(dx)]
+        m.d.comb += new.eq(op_a + op_b)
         # Writes of stage 2.
         m.d.comb += [
             r_wr.addr.eq(s2_k), t_wr.addr.eq(s2_k),
             r_wr.data.eq(new), t_wr.data.eq(new),
-            r_wr.en.eq(s2_valid & ((s2_mode == 1) | (s2_mode == 2) | (s2_mode == 4))),
-            t_wr.en.eq(s2_valid & (s2_mode >= 3)),
+            r_wr.en.eq(s2_valid & ((s2_mode == 1) | (s2_mode == 2) | (s2_mode == 4) | (s2_mode == 6))),
+            t_wr.en.eq(s2_valid & (s2_mode >= 3) & (s2_mode <= 5)),
         ]
         m.d.sync += [
-            self.valid.eq(s2_valid & (s2_mode >= 3)),
+            self.valid.eq(s2_valid & (s2_mode >= 3) & (s2_mode <= 5)),
             self.phase.eq(new[shift:shift + K]),
             self.index.eq(s2_k),
             self.last.eq(s2_k == n - 1),
@@ -176,21 +184,22 @@ class FirstLayerPhases(wiring.Component):
                 m.d.comb += self.done.eq(1)
                 with m.If(self.start):
                     m.d.sync += [x0.eq(self.x0), y0.eq(self.y0), x1.eq(self.x1), y1.eq(self.y1),
-                                 bit.eq(self.cbits), k.eq(0), finished.eq(0)]
+                                 bit.eq(self.cbits), k.eq(0), half.eq(0), finished.eq(0)]
                     m.next = "HORNER"
             with m.State("HORNER"):
                 # bit == cbits: first pass (R taken as 0, bit index cbits-1).
                 idx = Signal(range(self.cbits))
                 m.d.comb += idx.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
-                m.d.comb += [issue.eq(1), mode.eq(1), zero.eq(bit == self.cbits),
+                m.d.comb += [issue.eq(1), mode.eq(Mux(half, 6, 1)), zero.eq((bit == self.cbits) & ~half),
                              xb.eq(x0.bit_select(idx, 1)), yb.eq(y0.bit_select(idx, 1))]
                 m.d.sync += k.eq(k + 1)
                 with m.If(k == n - 1):
-                    m.d.sync += k.eq(0)
-                    with m.If((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))):
-                        m.next = "BASE"
-                    with m.Else():
-                        m.d.sync += bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
+                    m.d.sync += [k.eq(0), half.eq(~half)]
+                    with m.If(half):
+                        with m.If((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))):
+                            m.next = "BASE"
+                        with m.Else():
+                            m.d.sync += bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
             with m.State("BASE"):
                 m.d.comb += [issue.eq(1), mode.eq(2)]
                 m.d.sync += k.eq(k + 1)
@@ -204,7 +213,7 @@ class FirstLayerPhases(wiring.Component):
                 m.d.comb += [self.ready.eq(~finished), self.done.eq(finished)]
                 with m.If(self.start):
                     m.d.sync += [x0.eq(self.x0), y0.eq(self.y0), x1.eq(self.x1), y1.eq(self.y1),
-                                 bit.eq(self.cbits), k.eq(0), finished.eq(0)]
+                                 bit.eq(self.cbits), k.eq(0), half.eq(0), finished.eq(0)]
                     m.next = "HORNER"
                 with m.Elif(self.next & ~finished):
                     m.next = "EMIT"
