@@ -26,11 +26,11 @@ Interface (valid-only, no back-pressure: the consumer asks for one pixel at a
 time with ``next`` and must accept every phase it then emits):
 
 * ``start`` (pulse) samples ``region`` (x0, y0, x1) and runs the region set-up:
-  ``(2·bits + 1) · n`` cycles where ``bits`` is the coordinate width. ``ready``
+  ``(2·bits + 1) · (n + 2)`` cycles where ``bits`` is the coordinate width. ``ready``
   is high when a pixel may be requested.
 * ``next`` (pulse, only while ``ready``) emits the ``n`` phases of the next
   pixel of the region in raster order, one per cycle, on ``valid``/``phase``/
-  ``index``/``last``, starting 2 cycles after ``next``.
+  ``index``/``last``, starting 3 cycles after ``next``.
 """
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
@@ -69,7 +69,7 @@ class FirstLayerPhases(wiring.Component):
 
     Widths: ``phase`` is ``model.phase_bits`` wide; the running sums are
     ``layer0.shift + phase_bits`` bits. Throughput: one phase per cycle while a
-    pixel is being emitted; latency 2 cycles from ``next`` to the first phase.
+    pixel is being emitted; latency 3 cycles from ``next`` to the first phase.
     """
 
     def __init__(self, model):
@@ -83,6 +83,7 @@ class FirstLayerPhases(wiring.Component):
         self.yw = max(1, (model.height - 1).bit_length())
         self.cbits = max(self.xw, self.yw)
         self.kw = max(1, (self.n - 1).bit_length())
+        self.cw = max(2, (self.n + 1).bit_length())
         super().__init__({
             "start": In(1),
             "x0": In(self.xw), "y0": In(self.yw), "x1": In(max(1, model.width.bit_length())), "y1": In(max(1, model.height.bit_length())),
@@ -120,7 +121,7 @@ class FirstLayerPhases(wiring.Component):
         first_pixel = Signal()   # next pixel is the region's first
         row_start = Signal()     # next pixel starts a row
 
-        k = Signal(self.kw)
+        k = Signal(self.cw)
         half = Signal()          # Horner: 0 = x half, 1 = y half of a bit
         bit = Signal(range(self.cbits + 1))
         # Stage-2 control (aligned with the memories' read data).
@@ -159,24 +160,27 @@ class FirstLayerPhases(wiring.Component):
                 m.d.comb += [op_a.eq(rv), op_b.eq(dy)]
             with m.Case(5):
                 m.d.comb += [op_a.eq(tv), op_b.eq(dx)]
-        m.d.comb += new.eq(op_a + op_b)
-        # Writes of stage 2.
+        # Stage 3: the operands are registered, the adder runs from flip-flops.
+        s3_a, s3_b = Signal(M), Signal(M)
+        s3_valid, s3_k, s3_mode = Signal(), Signal(self.kw), Signal(3)
+        m.d.sync += [s3_a.eq(op_a), s3_b.eq(op_b), s3_valid.eq(s2_valid), s3_k.eq(s2_k), s3_mode.eq(s2_mode)]
+        m.d.comb += new.eq(s3_a + s3_b)
         m.d.comb += [
-            r_wr.addr.eq(s2_k), t_wr.addr.eq(s2_k),
+            r_wr.addr.eq(s3_k), t_wr.addr.eq(s3_k),
             r_wr.data.eq(new), t_wr.data.eq(new),
-            r_wr.en.eq(s2_valid & ((s2_mode == 1) | (s2_mode == 2) | (s2_mode == 4) | (s2_mode == 6))),
-            t_wr.en.eq(s2_valid & (s2_mode >= 3) & (s2_mode <= 5)),
+            r_wr.en.eq(s3_valid & ((s3_mode == 1) | (s3_mode == 2) | (s3_mode == 4) | (s3_mode == 6))),
+            t_wr.en.eq(s3_valid & (s3_mode >= 3) & (s3_mode <= 5)),
         ]
         m.d.sync += [
-            self.valid.eq(s2_valid & (s2_mode >= 3) & (s2_mode <= 5)),
+            self.valid.eq(s3_valid & (s3_mode >= 3) & (s3_mode <= 5)),
             self.phase.eq(new[shift:shift + K]),
-            self.index.eq(s2_k),
-            self.last.eq(s2_k == n - 1),
+            self.index.eq(s3_k),
+            self.last.eq(s3_k == n - 1),
         ]
         # Stage 1: addresses.
         issue = Signal()
         m.d.comb += [rom_rd.addr.eq(k), r_rd.addr.eq(k), t_rd.addr.eq(k)]
-        m.d.sync += [s2_valid.eq(issue), s2_k.eq(k), s2_mode.eq(mode), s2_xb.eq(xb), s2_yb.eq(yb),
+        m.d.sync += [s2_valid.eq(issue), s2_k.eq(k[:self.kw]), s2_mode.eq(mode), s2_xb.eq(xb), s2_yb.eq(yb),
                      s2_zero.eq(zero)]
 
         with m.FSM():
@@ -190,10 +194,12 @@ class FirstLayerPhases(wiring.Component):
                 # bit == cbits: first pass (R taken as 0, bit index cbits-1).
                 idx = Signal(range(self.cbits))
                 m.d.comb += idx.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
-                m.d.comb += [issue.eq(1), mode.eq(Mux(half, 6, 1)), zero.eq((bit == self.cbits) & ~half),
+                # Each pass is followed by two idle cycles, so that its last
+                # write lands before the next pass reads (short vectors).
+                m.d.comb += [issue.eq(k < n), mode.eq(Mux(half, 6, 1)), zero.eq((bit == self.cbits) & ~half),
                              xb.eq(x0.bit_select(idx, 1)), yb.eq(y0.bit_select(idx, 1))]
                 m.d.sync += k.eq(k + 1)
-                with m.If(k == n - 1):
+                with m.If(k == n + 1):
                     m.d.sync += [k.eq(0), half.eq(~half)]
                     with m.If(half):
                         with m.If((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))):
@@ -205,10 +211,14 @@ class FirstLayerPhases(wiring.Component):
                 m.d.sync += k.eq(k + 1)
                 with m.If(k == n - 1):
                     m.d.sync += [k.eq(0), first_pixel.eq(1), row_start.eq(1), x.eq(x0), y.eq(y0)]
+                    m.d.sync += k.eq(0)
                     m.next = "GAP"
             with m.State("GAP"):
-                # One idle cycle so that the last write lands before the next read.
-                m.next = "READY"
+                # Idle cycles so that the last write lands before the next read.
+                m.d.sync += k.eq(k + 1)
+                with m.If(k == 2):
+                    m.d.sync += k.eq(0)
+                    m.next = "READY"
             with m.State("READY"):
                 m.d.comb += [self.ready.eq(~finished), self.done.eq(finished)]
                 with m.If(self.start):
