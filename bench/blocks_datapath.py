@@ -7,6 +7,7 @@ nextpnr-ice40 (up5k, sg48) for Fmax; prints a Markdown table.
 
     python bench/blocks_datapath.py            # every point, with Fmax
     python bench/blocks_datapath.py --no-fmax  # cell counts only (faster)
+    python bench/blocks_datapath.py --only HadamardButterfly  # one block's rows
 """
 
 import argparse
@@ -89,11 +90,15 @@ def measure(factory, fmax=True):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-fmax", action="store_true", help="skip place and route (cell counts only)")
+    parser.add_argument("--only", metavar="BLOCK", choices=sorted({c[0] for c in configs()}),
+                        help="measure only this block's rows")
     args = parser.parse_args(argv)
     print("| block | parameters | latency | SB_LUT4 | DFF | SB_CARRY | SB_RAM40_4K | SB_MAC16 | Fmax (MHz) |")
     print("|---|---|---|---|---|---|---|---|---|")
     start = time.time()
     for block, params, factory in configs():
+        if args.only and block != args.only:
+            continue
         row = measure(factory, fmax=not args.no_fmax)
         fmax = "—" if row["fmax"] is None else f"{row['fmax']:.1f}"
         print(f"| {block} | {params} | {row['latency']} | {row['lut']} | {row['dff']} | {row['carry']} | "

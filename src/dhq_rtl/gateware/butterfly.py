@@ -59,7 +59,7 @@ the tag of the input beats of its vector (give every beat of a vector the
 same tag).
 """
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -88,7 +88,20 @@ def _check_int(name, value, lo, hi=None):
 
 class _SdfStage(wiring.Component):
     """One SDF stage: combines elements ``delay`` apart; input ``width`` bits,
-    output ``width + 1`` bits, one registered output. Latency ``delay + 1``."""
+    output ``width + 1`` bits, one registered output. Latency ``delay + 1``.
+
+    Timing structure (what keeps every register-to-register path short):
+
+    * every control decision (``pop``, ``i.ready``) is one LUT of registered
+      flags (half, "differences pending", "delay line full", skid full) and
+      the input ``valid``; counter comparisons are registered flags computed
+      one cycle early;
+    * the head of the delay line is a register (flip-flop line: a shift
+      register read at entry 0; RAM line: the synchronous read port, whose
+      address is ``head`` or a precomputed ``head + 1``), so the adder and the
+      subtractor start from flip-flops; their results pass one 2:1 mux before
+      the output register or the delay line.
+    """
 
     def __init__(self, delay, width, tag_width, min_ram_depth):
         self.delay = delay
@@ -104,98 +117,174 @@ class _SdfStage(wiring.Component):
         m = Module()
         depth = self.delay
         entry = butterfly_layout(self.width + 1, self.tag_width)
+        x = self.i.payload
 
+        # Block position: ``second`` = second half of a block of 2D inputs;
+        # ``at_end`` = the next input is the last of its half (registered
+        # ``index == depth - 1``).
+        second = Signal()
+        index = Signal(range(depth))
+        at_end = Signal(init=depth == 1)
+        # Differences of the previous block still in the delay line:
+        # ``has_diff`` = ``ndiff != 0``, ``last_diff`` = ``ndiff == 1``.
+        ndiff = Signal(range(depth + 1))
+        has_diff = Signal()
+        last_diff = Signal()
+        # Fill level of the delay line, ``full`` = ``count == depth``.
+        count = Signal(range(depth + 1))
+        full = Signal()
+        # Output buffer: two registers used in turn (a two-entry FIFO); the
+        # stage may produce a result whenever one of them is free, so
+        # ``ready`` is registered at every stage and no combinational path
+        # runs through the chain of stages. ``obuf_full``: both entries hold
+        # results not yet taken.
+        obuf_full = Signal()
+        pop = Signal()
+        push = Signal()
+        head = Signal(entry)        # oldest entry of the delay line
+        tail_in = Signal(entry)     # what enters the delay line this cycle
+        out_payload = Signal(self.o.payload.shape())
+
+        # First half: inputs go into the delay line; the previous block's
+        # differences leave it, independently of the input. Second half: the
+        # line is full of this block's first half, the partner of every input
+        # is at its head; the sum leaves, the difference goes in.
+        m.d.comb += [
+            pop.eq(~obuf_full & Mux(second, self.i.valid, has_diff)),
+            self.i.ready.eq(Mux(second, ~obuf_full, ~full | (has_diff & ~obuf_full))),
+            push.eq(self.i.valid & self.i.ready),
+            out_payload.data.eq(Mux(second, head.data + x.data, head.data)),
+            tail_in.data.eq(Mux(second, head.data - x.data, x.data)),
+        ]
+        if self.tag_width:
+            m.d.comb += [
+                out_payload.tag.eq(Mux(second, x.tag, head.tag)),
+                tail_in.tag.eq(x.tag),
+            ]
+
+        if self.use_ram:
+            self._ram_line(m, entry, head, tail_in, push, pop)
+        else:
+            self._ff_line(m, entry, head, tail_in, push, pop)
+
+        # Fill level and its registered comparison.
+        with m.If(push ^ pop):
+            m.d.sync += [
+                count.eq(Mux(push, count + 1, count - 1)),
+                full.eq(push & (count == depth - 1)),
+            ]
+
+        # Position within the block (the data of every update below depends on
+        # registers only; the handshake only enables it).
+        with m.If(push):
+            m.d.sync += [
+                index.eq(Mux(at_end, 0, index + 1)),
+                at_end.eq(Mux(at_end, depth == 1, index == depth - 2)),
+                second.eq(second ^ at_end),
+            ]
+
+        # Pending differences: all ``depth`` of them once the second half
+        # ends; one fewer for every pop in the first half.
+        end_block = Signal()   # last input of a block taken (second half: ready = ~obuf_full)
+        diff_pop = Signal()    # a difference leaves (first half)
+        m.d.comb += [
+            end_block.eq(second & at_end & self.i.valid & ~obuf_full),
+            diff_pop.eq(~second & has_diff & ~obuf_full),
+        ]
+        with m.If(end_block | diff_pop):
+            m.d.sync += [
+                ndiff.eq(Mux(second, depth, ndiff - 1)),
+                has_diff.eq(second | ~last_diff),
+                last_diff.eq(Mux(second, depth == 1, ndiff == 2)),
+            ]
+
+        # Output buffer; a result is produced exactly when an entry of the
+        # delay line is popped (``pop = ~obuf_full & offer``). Results are
+        # written straight from the adder into a free register (no mux on the
+        # adder's output); the read side selects one of the two registers.
+        # Flags are next-state equations of registered flags, each a couple
+        # of LUT levels deep (one of them the next stage's ``ready``).
+        offer = Mux(second, self.i.valid, has_diff)
+        obuf = [Signal(self.o.payload.shape(), name=f"obuf{k}") for k in range(2)]
+        obuf_nonempty = Signal()
+        rd_sel = Signal()
+        wr_sel = Signal()
+        deq = self.o.valid & self.o.ready
+        m.d.comb += [
+            self.o.valid.eq(obuf_nonempty),
+            self.o.payload.eq(Mux(rd_sel, obuf[1], obuf[0])),
+        ]
+        m.d.sync += [
+            obuf_nonempty.eq(obuf_full | (~obuf_full & offer) | (obuf_nonempty & ~deq)),
+            obuf_full.eq(~deq & (obuf_full | (obuf_nonempty & offer))),
+            rd_sel.eq(rd_sel ^ deq),
+            wr_sel.eq(wr_sel ^ pop),
+        ]
+        for k, reg in enumerate(obuf):
+            # A free register follows the result; when the result is popped,
+            # the register at ``wr_sel`` becomes occupied and holds it.
+            with m.If(~obuf_full & ~(obuf_nonempty & (rd_sel == k))):
+                m.d.sync += reg.eq(out_payload)
+        return m
+
+    def _ff_line(self, m, entry, head, tail_in, push, pop):
+        """Delay line in flip-flops: a shift register, oldest entry in slot 0.
+
+        A pop shifts every slot down by one; a pushed entry lands in the first
+        free slot. Free slots are loaded with the incoming entry whenever they
+        would otherwise hold garbage, so each slot has one 2:1 data mux (next
+        slot or incoming entry) and one enable."""
+        depth = self.delay
+        slots = [Signal(entry, name=f"slot{k}") for k in range(depth)]
+        m.d.comb += head.eq(slots[0])
+        # Only the last slot ever takes a difference (in the second half the
+        # line is full, so the pushed entry lands there); the others take
+        # inputs, sign-extended.
+        x_entry = Signal(entry)
+        m.d.comb += x_entry.data.eq(self.i.payload.data)
+        if self.tag_width:
+            m.d.comb += x_entry.tag.eq(self.i.payload.tag)
+        # Occupancy as a thermometer code (``used[k]``: slot ``k`` holds an
+        # entry), so every slot's enable and select is one LUT of ``pop``
+        # and a flip-flop, with no counter comparison.
+        used = Signal(depth)
+        with m.If(push & ~pop):
+            m.d.sync += used.eq(Cat(1, used[:-1]))
+        with m.Elif(pop & ~push):
+            m.d.sync += used.eq(used >> 1)
+        for k, slot in enumerate(slots):
+            if k == depth - 1:
+                nxt = tail_in
+            else:
+                # After a pop, slot k takes slot k + 1 unless that one is free.
+                nxt = Mux(~pop | ~used[k + 1], x_entry, slots[k + 1])
+            with m.If(pop | ~used[k]):
+                m.d.sync += slot.eq(nxt)
+
+    def _ram_line(self, m, entry, head, tail_in, push, pop):
+        """Delay line in a synchronous-read memory (block RAM), a circular
+        buffer. The read port addresses the entry that is the head after this
+        cycle (``head`` or the precomputed ``head + 1``); it needs no
+        transparency: an entry is never read back in the cycle after it was
+        written (``depth ≥ 2`` other beats separate a write from its use)."""
+        depth = self.delay
         m.submodules.line = line = Memory(shape=entry, depth=depth, init=[])
         wr = line.write_port()
-        rd = line.read_port(transparent_for=(wr,)) if self.use_ram else line.read_port(domain="comb")
-
-        ptr_bits = ceil_log2(depth)
-        head = Signal(ptr_bits)          # oldest entry (read side)
-        tail = Signal(ptr_bits)          # next free slot (write side)
-        count = Signal(range(depth + 1))  # entries in the delay line
-        ndiff = Signal(range(depth + 1))  # differences still to send (first half)
-        second = Signal()                # in the second half of a block of 2D inputs
-        index = Signal(range(depth))     # input position within the half
-
-        push = Signal()
-        pop = Signal()
-        push_entry = Signal(entry)
-        out_valid = Signal()
-        out_payload = Signal(self.o.payload.shape())
-        # Output skid buffer: the stage may load a result whenever the skid
-        # register is empty, so ``ready`` is registered at every stage and no
-        # combinational path runs through the whole chain of stages.
-        skid_valid = Signal()
-        skid_payload = Signal(self.o.payload.shape())
-        can_load = Signal()
-        m.d.comb += can_load.eq(~skid_valid)
-
-        x = self.i.payload.data
-        head_entry = rd.data
-        with m.If(~second):
-            # First half: inputs go into the delay line; the previous block's
-            # differences leave it, independently of the input.
-            m.d.comb += [
-                out_valid.eq(ndiff != 0),
-                out_payload.data.eq(head_entry.data),
-                pop.eq(out_valid & can_load),
-                self.i.ready.eq((count != depth) | pop),
-                push.eq(self.i.valid & self.i.ready),
-                push_entry.data.eq(x),
-            ]
-            if self.tag_width:
-                m.d.comb += out_payload.tag.eq(head_entry.tag)
-        with m.Else():
-            # Second half: the delay line is full of this block's first half.
-            m.d.comb += [
-                out_valid.eq(self.i.valid),
-                out_payload.data.eq(head_entry.data + x),
-                self.i.ready.eq(can_load),
-                pop.eq(self.i.valid & can_load),
-                push.eq(self.i.valid & can_load),
-                push_entry.data.eq(head_entry.data - x),
-            ]
-            if self.tag_width:
-                m.d.comb += out_payload.tag.eq(self.i.payload.tag)
-        if self.tag_width:
-            m.d.comb += push_entry.tag.eq(self.i.payload.tag)
-
+        rd = line.read_port()
+        rd_ptr = Signal(ceil_log2(depth))
+        rd_next = Signal(ceil_log2(depth), init=1)
+        wr_ptr = Signal(ceil_log2(depth))
         m.d.comb += [
-            wr.addr.eq(tail),
-            wr.data.eq(push_entry),
+            head.eq(rd.data),
+            rd.addr.eq(Mux(pop, rd_next, rd_ptr)),
+            wr.addr.eq(wr_ptr),
+            wr.data.eq(tail_in),
             wr.en.eq(push),
         ]
-        if self.use_ram:
-            # Address the entry that will be the head after this cycle; the
-            # transparent port shows a value written to it in the same cycle.
-            m.d.comb += rd.addr.eq(head + pop)
-        else:
-            m.d.comb += rd.addr.eq(head)
-
-        m.d.sync += [
-            head.eq(head + pop),
-            tail.eq(tail + push),
-            count.eq(count + push - pop),
-        ]
+        with m.If(pop):
+            m.d.sync += [rd_ptr.eq(rd_next), rd_next.eq(rd_next + 1)]
         with m.If(push):
-            with m.If(index == depth - 1):
-                m.d.sync += [index.eq(0), second.eq(~second)]
-                with m.If(second):
-                    m.d.sync += ndiff.eq(depth)
-            with m.Else():
-                m.d.sync += index.eq(index + 1)
-        with m.If(pop & ~second):
-            m.d.sync += ndiff.eq(ndiff - 1)
-
-        load = out_valid & can_load
-        with m.If(~self.o.valid | self.o.ready):
-            with m.If(skid_valid):
-                m.d.sync += [self.o.payload.eq(skid_payload), skid_valid.eq(0)]
-            with m.Else():
-                m.d.sync += [self.o.valid.eq(load), self.o.payload.eq(out_payload)]
-        with m.Elif(load):
-            m.d.sync += [skid_payload.eq(out_payload), skid_valid.eq(1)]
-        return m
+            m.d.sync += wr_ptr.eq(wr_ptr + 1)
 
 
 class HadamardButterfly(wiring.Component):
