@@ -305,18 +305,23 @@ class InrCore(wiring.Component):
 
         # ------------------------------------------------------------ coordinates
         m.submodules.coords = coords = FirstLayerPhases(model)
-        reg = self.region
-        empty = (reg.x1 <= reg.x0) | (reg.y1 <= reg.y0)
+        # The start command and the region are registered first (timing).
         begin = Signal()
+        start_q = Signal()
+        reg = Signal(region_layout(model))
+        m.d.comb += begin.eq(self.start & ~self.busy)
+        m.d.sync += start_q.eq(begin)
+        with m.If(begin):
+            m.d.sync += reg.eq(self.region)
+        empty = (reg.x1 <= reg.x0) | (reg.y1 <= reg.y0)
         m.d.comb += [
-            begin.eq(self.start & ~self.busy),
-            coords.start.eq(begin & ~empty),
+            coords.start.eq(start_q & ~empty),
             coords.x0.eq(reg.x0), coords.y0.eq(reg.y0), coords.x1.eq(reg.x1), coords.y1.eq(reg.y1),
         ]
-        m.d.comb += self.busy.eq(active)
+        m.d.comb += self.busy.eq(active | start_q)
         admit = Signal()
         m.d.sync += outstanding.eq(outstanding + admit - accepted)
-        with m.If(begin & ~empty):
+        with m.If(start_q & ~empty):
             m.d.sync += active.eq(1)
         with m.Elif(coords.done & (outstanding == 0)):
             m.d.sync += active.eq(0)
