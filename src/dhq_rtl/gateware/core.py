@@ -337,18 +337,36 @@ class InrCore(wiring.Component):
         job_active = Signal()
         job_buf = Signal(bw)
         job_layer = Signal(lw)
-        job_k = Signal(kw)
         job_c = Signal(cw)
+        c_rem = Signal(cw)       # chunks left in this neuron's dot product, minus one
+        k_rem = Signal(kw)       # neurons left in this job, minus one
         waddr = Signal(mac.addr_width)
-        job_last_c = Signal(cw)
-        job_last_k = Signal(kw)
-        _switch(m, job_layer, [plan.chunks[i] - 1 if i else 0 for i in range(L)], job_last_c)
-        _switch(m, job_layer, [out_feat[i] - 1 for i in range(L)], job_last_k)
 
         inflight = Signal(range(acc_depth + 1))   # accumulators issued, not yet in the FIFO
         # Registered (timing): one cycle stale, hence the margin of 2 more.
         credit = Signal()
         m.d.sync += credit.eq(accq.level + inflight + 3 < acc_depth)
+
+        # The next job waits in registers (loaded from the ready queue as soon
+        # as they are free), with its constants looked up in advance, so that
+        # it starts in the cycle after the current job's last beat.
+        nxt_valid = Signal()
+        nxt_buf = Signal(bw)
+        nxt_layer = Signal(lw)
+        nxt_wbase = Signal.like(waddr)
+        nxt_last_c = Signal(cw)
+        nxt_last_k = Signal(kw)
+        head_wbase = Signal.like(waddr)
+        head_last_c = Signal(cw)
+        head_last_k = Signal(kw)
+        head_l = readyq.r_data[bw:]
+        _switch(m, head_l, plan.wbase, head_wbase)
+        _switch(m, head_l, [plan.chunks[i] - 1 if i else 0 for i in range(L)], head_last_c)
+        _switch(m, head_l, [out_feat[i] - 1 for i in range(L)], head_last_k)
+        m.d.comb += readyq.r_en.eq(~nxt_valid)
+        with m.If(~nxt_valid & readyq.r_rdy):
+            m.d.sync += [nxt_valid.eq(1), nxt_buf.eq(readyq.r_data[:bw]), nxt_layer.eq(head_l),
+                         nxt_wbase.eq(head_wbase), nxt_last_c.eq(head_last_c), nxt_last_k.eq(head_last_k)]
 
         issue = self.mac_issue
         beat_first = Signal()
@@ -356,30 +374,28 @@ class InrCore(wiring.Component):
         m.d.comb += [
             issue.eq(job_active & credit),
             beat_first.eq(job_c == 0),
-            beat_last.eq(job_c == job_last_c),
+            beat_last.eq(c_rem == 0),
             act_rd.addr.eq(Cat(job_c, job_buf) if plan.cpow > 1 else job_buf),
         ]
-        wbase_sig = Signal.like(waddr)
-        # The next job is taken from the ready queue in the cycle of the
-        # current job's last beat, so jobs follow each other without a gap.
         job_end = Signal()
         take = Signal()
+        job_last_c = Signal(cw)
+        _switch(m, job_layer, [plan.chunks[i] - 1 if i else 0 for i in range(L)], job_last_c)
         m.d.comb += [
-            job_end.eq(issue & beat_last & (job_k == job_last_k)),
-            take.eq((~job_active | job_end) & readyq.r_rdy),
-            readyq.r_en.eq(~job_active | job_end),
+            job_end.eq(issue & beat_last & (k_rem == 0)),
+            take.eq((~job_active | job_end) & nxt_valid),
         ]
-        _switch(m, readyq.r_data[bw:], plan.wbase, wbase_sig)
         with m.If(issue):
-            m.d.sync += [waddr.eq(waddr + 1), job_c.eq(job_c + 1)]
+            m.d.sync += [waddr.eq(waddr + 1), job_c.eq(job_c + 1), c_rem.eq(c_rem - 1)]
             with m.If(beat_last):
-                m.d.sync += [job_c.eq(0), job_k.eq(job_k + 1)]
+                m.d.sync += [job_c.eq(0), c_rem.eq(job_last_c), k_rem.eq(k_rem - 1)]
         with m.If(job_end):
             m.d.sync += job_active.eq(0)
             m.d.comb += free_set.eq(Const(1, NB) << job_buf)   # buffer read for the last time now
         with m.If(take):
-            m.d.sync += [job_active.eq(1), job_buf.eq(readyq.r_data[:bw]), job_layer.eq(readyq.r_data[bw:]),
-                         job_k.eq(0), job_c.eq(0), waddr.eq(wbase_sig)]
+            m.d.sync += [job_active.eq(1), job_buf.eq(nxt_buf), job_layer.eq(nxt_layer),
+                         job_c.eq(0), c_rem.eq(nxt_last_c), k_rem.eq(nxt_last_k), waddr.eq(nxt_wbase),
+                         nxt_valid.eq(0)]
 
         # Beat: activation word read (1 cycle), then into the MAC array.
         m.d.sync += [
