@@ -604,13 +604,19 @@ class InrCore(wiring.Component):
                          wr_layer.eq(rq_layer), rot_dec.eq(1)]
         wr_last_k = Signal(kw)
         _switch(m, wr_layer, [out_feat[i] - 1 for i in range(L)], wr_last_k)
-        lane = wr_k[:lp] if lp else Const(0, 1)
-        chunk = wr_k[lp:] if kw > lp else Const(0, 1)
+        # Registered (timing), then written; the vector's last element also
+        # puts (buffer, next layer) into the ready queue.
+        w_valid, w_last = Signal(), Signal()
+        w_q, w_k, w_dest, w_next = Signal(signed(ab)), Signal(kw), Signal(bw), Signal(lw)
+        m.d.sync += [w_valid.eq(wr_valid), w_last.eq(wr_valid & (wr_k == wr_last_k)), w_q.eq(wr_q),
+                     w_k.eq(wr_k), w_dest.eq(wr_dest), w_next.eq(wr_layer + 1)]
+        lane = w_k[:lp] if lp else Const(0, 1)
+        chunk = w_k[lp:] if kw > lp else Const(0, 1)
         m.d.comb += [
-            act_wr.addr.eq(Cat(chunk[:cw], wr_dest) if plan.cpow > 1 else wr_dest),
-            act_wr.data.eq(Cat(*([wr_q] * P))),
-            act_wr.en.eq(Mux(wr_valid, Const(1, P) << lane, 0)),
-            readyq.w_en.eq(wr_valid & (wr_k == wr_last_k)),
-            readyq.w_data.eq(Cat(wr_dest, wr_layer + 1)),
+            act_wr.addr.eq(Cat(chunk[:cw], w_dest) if plan.cpow > 1 else w_dest),
+            act_wr.data.eq(Cat(*([w_q] * P))),
+            act_wr.en.eq(Mux(w_valid, Const(1, P) << lane, 0)),
+            readyq.w_en.eq(w_last),
+            readyq.w_data.eq(Cat(w_dest, w_next)),
         ]
         return m
