@@ -126,10 +126,11 @@ class _SdfStage(wiring.Component):
         index = Signal(range(depth))
         at_end = Signal(init=depth == 1)
         # Differences of the previous block still in the delay line:
-        # ``has_diff`` = ``ndiff != 0``, ``last_diff`` = ``ndiff == 1``.
-        ndiff = Signal(range(depth + 1))
+        # ``has_diff``: some are left; ``last_diff``: the next one is the
+        # last (registered ``dsent == depth - 1``).
+        dsent = Signal(range(depth))
         has_diff = Signal()
-        last_diff = Signal()
+        last_diff = Signal(init=depth == 1)
         # Fill level of the delay line, ``full`` = ``count == depth``.
         count = Signal(range(depth + 1))
         full = Signal()
@@ -139,6 +140,10 @@ class _SdfStage(wiring.Component):
         # runs through the chain of stages. ``obuf_full``: both entries hold
         # results not yet taken.
         obuf_full = Signal()
+        # ``ready`` (= ``Mux(second, ~obuf_full, ~full | (has_diff &
+        # ~obuf_full))``) is itself a register, computed from the next
+        # values of those flags, so ``push`` is one LUT deep.
+        ready = Signal(init=1)
         pop = Signal()
         push = Signal()
         head = Signal(entry)        # oldest entry of the delay line
@@ -151,7 +156,7 @@ class _SdfStage(wiring.Component):
         # is at its head; the sum leaves, the difference goes in.
         m.d.comb += [
             pop.eq(~obuf_full & Mux(second, self.i.valid, has_diff)),
-            self.i.ready.eq(Mux(second, ~obuf_full, ~full | (has_diff & ~obuf_full))),
+            self.i.ready.eq(ready),
             push.eq(self.i.valid & self.i.ready),
             out_payload.data.eq(Mux(second, head.data + x.data, head.data)),
             tail_in.data.eq(Mux(second, head.data - x.data, x.data)),
@@ -167,20 +172,26 @@ class _SdfStage(wiring.Component):
         else:
             self._ff_line(m, entry, head, tail_in, push, pop)
 
+        # Next values of the flags ``ready`` depends on.
+        second_n = Signal()
+        full_n = Signal()
+        has_diff_n = Signal()
+        obuf_full_n = Signal()
+
         # Fill level and its registered comparison.
+        m.d.comb += full_n.eq(Mux(push ^ pop, push & (count == depth - 1), full))
+        m.d.sync += full.eq(full_n)
         with m.If(push ^ pop):
-            m.d.sync += [
-                count.eq(Mux(push, count + 1, count - 1)),
-                full.eq(push & (count == depth - 1)),
-            ]
+            m.d.sync += count.eq(Mux(push, count + 1, count - 1))
 
         # Position within the block (the data of every update below depends on
         # registers only; the handshake only enables it).
+        m.d.comb += second_n.eq(second ^ (push & at_end))
+        m.d.sync += second.eq(second_n)
         with m.If(push):
             m.d.sync += [
                 index.eq(Mux(at_end, 0, index + 1)),
                 at_end.eq(Mux(at_end, depth == 1, index == depth - 2)),
-                second.eq(second ^ at_end),
             ]
 
         # Pending differences: all ``depth`` of them once the second half
@@ -190,12 +201,15 @@ class _SdfStage(wiring.Component):
         m.d.comb += [
             end_block.eq(second & at_end & self.i.valid & ~obuf_full),
             diff_pop.eq(~second & has_diff & ~obuf_full),
+            has_diff_n.eq(Mux(end_block | diff_pop, second | ~last_diff, has_diff)),
         ]
-        with m.If(end_block | diff_pop):
+        m.d.sync += has_diff.eq(has_diff_n)
+        # ``dsent`` counts the differences sent, modulo ``depth`` (a power of
+        # two): it is enabled by ``diff_pop`` alone (one LUT).
+        with m.If(diff_pop):
             m.d.sync += [
-                ndiff.eq(Mux(second, depth, ndiff - 1)),
-                has_diff.eq(second | ~last_diff),
-                last_diff.eq(Mux(second, depth == 1, ndiff == 2)),
+                dsent.eq(dsent + 1),
+                last_diff.eq(dsent == depth - 2 if depth > 1 else 1),
             ]
 
         # Output buffer; a result is produced exactly when an entry of the
@@ -213,10 +227,12 @@ class _SdfStage(wiring.Component):
         m.d.comb += [
             self.o.valid.eq(obuf_nonempty),
             self.o.payload.eq(Mux(rd_sel, obuf[1], obuf[0])),
+            obuf_full_n.eq(~deq & (obuf_full | (obuf_nonempty & offer))),
         ]
         m.d.sync += [
             obuf_nonempty.eq(obuf_full | (~obuf_full & offer) | (obuf_nonempty & ~deq)),
-            obuf_full.eq(~deq & (obuf_full | (obuf_nonempty & offer))),
+            obuf_full.eq(obuf_full_n),
+            ready.eq(Mux(second_n, ~obuf_full_n, ~full_n | (has_diff_n & ~obuf_full_n))),
             rd_sel.eq(rd_sel ^ deq),
             wr_sel.eq(wr_sel ^ pop),
         ]
