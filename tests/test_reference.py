@@ -106,17 +106,35 @@ def test_mse_step_beats_minmax_on_gaussian_and_matches_on_uniform():
 
 
 @pytest.mark.parametrize("unit", [sine_unit(30.0, 10), sine_unit(10.0, 12), output_unit()])
-def test_snapping_equals_export(unit):
+@pytest.mark.parametrize("mult_bits", [4, 8, 12])
+def test_snapping_is_on_the_export_grid_and_never_clips(unit, mult_bits):
     g = torch.Generator().manual_seed(3)
     step = torch.rand(16, 1, generator=g, dtype=torch.float64) * 1e-3 + 1e-5
     act = 1.0 / 127
-    snapped = snap_weight_step(step, act, unit, 8)
-    _, _, ref = snap_scales(step.numpy().ravel() * act * unit, 8)
-    assert np.array_equal(snapped.detach().numpy().ravel(), ref / (act * unit))
+    snapped = snap_weight_step(step, act, unit, mult_bits).detach().numpy().ravel()
+    # never smaller than asked (a min-max step keeps clipping nothing) ...
+    assert np.all(snapped >= step.numpy().ravel())
+    # ... exactly what the exporter makes of it (a fixed point of snap_scales) ...
+    mult, shift, again = snap_scales(snapped * act * unit, mult_bits)
+    assert np.array_equal(again / (act * unit), snapped)
+    assert mult.max() < 1 << mult_bits and mult.max() >= 1 << (mult_bits - 1)
+    # ... and at most one grid step above the exporter's own rounding
+    _, shift0, ref = snap_scales(step.numpy().ravel() * act * unit, mult_bits)
+    assert np.all(snapped * act * unit - ref <= 2.0 ** -shift0 * (1 + 1e-9) * 2)
     # the gradient passes straight through the snapping
     step.requires_grad_(True)
-    snap_weight_step(step, act, unit, 8).sum().backward()
+    snap_weight_step(step, act, unit, mult_bits).sum().backward()
     assert torch.equal(step.grad, torch.ones_like(step))
+
+
+def test_minmax_export_clips_no_weight():
+    torch.manual_seed(0)
+    s = Siren(16, 2, 1)
+    qm = QuantSiren(s, method_specs("fp32", 3, 8, 8, True), height=16, width=16)
+    qm.init_steps("minmax")
+    for fl in qm.float_layers():
+        step = np.broadcast_to(fl.weight_step, (fl.weight.shape[0],))
+        assert np.all(np.abs(fl.weight).max(axis=1) / step <= 2 ** (fl.weight_bits - 1) - 1 + 1e-9)
 
 
 def test_parse_bits():

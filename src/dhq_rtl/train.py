@@ -23,7 +23,7 @@ __all__ = ["main", "build_parser"]
 def _bits(text):
     import argparse
 
-    from .reference.fit import parse_bits
+    from .reference.methods import parse_bits
 
     try:
         return parse_bits(text)
@@ -59,7 +59,7 @@ def _positive_float(text):
 
 
 def build_parser():
-    from .reference.fit import DEFAULT_METHOD, METHODS
+    from .reference.methods import DEFAULT_METHOD, METHODS
 
     p = ArgumentParser(prog="python -m dhq_rtl.train",
                        description="Fit a sine-MLP (SIREN-style INR) to an image, quantize it and export an "
@@ -103,19 +103,26 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    import torch
-
-    from . import model_image
     from .images import default_image_path, load_image, save_png
-    from .reference.fit import FitConfig, fit_image
+    from .reference.methods import DEFAULT_METHOD
 
     out = Path(args.out)
     if out.is_dir():
         raise DhqError(f"--out {out} is a directory; give a file name such as model.dhq")
     if not out.parent.exists():
         raise DhqError(f"--out: folder {out.parent} does not exist")
+    method = DEFAULT_METHOD if args.method == "best" else args.method
+    if method in ("dhq", "dhq-auto") and args.width & (args.width - 1):
+        raise DhqError(f"--method {args.method} rotates hidden activations: --width must be a power of two, "
+                       f"got {args.width}")
     image = Path(args.image) if args.image else default_image_path()
     pixels = load_image(image, args.size, args.color)
+
+    import torch  # only now: argument and file errors are reported without loading PyTorch
+
+    from . import model_image
+    from .reference.fit import FitConfig, fit_image
+
     torch.set_num_threads(args.threads)
     w_bits, a_bits = args.bits
     cfg = FitConfig(method=args.method, w_bits=w_bits, a_bits=a_bits, width=args.width, depth=args.depth,

@@ -10,8 +10,19 @@
 * :mod:`.fit` — the whole flow: fit, choose rotations, PTQ/QAT, export, measure.
 """
 
-from .fit import METHODS, FitConfig, FitResult, fit_image, parse_bits
-from .qmodel import LayerSpec, QuantSiren
-from .siren import Siren
+from .methods import DEFAULT_METHOD, METHODS, parse_bits
 
-__all__ = ["Siren", "QuantSiren", "LayerSpec", "FitConfig", "FitResult", "fit_image", "parse_bits", "METHODS"]
+__all__ = ["Siren", "QuantSiren", "LayerSpec", "FitConfig", "FitResult", "fit_image", "train_float", "parse_bits",
+           "METHODS", "DEFAULT_METHOD"]
+
+_LAZY = {"Siren": "siren", "QuantSiren": "qmodel", "LayerSpec": "qmodel", "FitConfig": "fit", "FitResult": "fit",
+         "fit_image": "fit", "train_float": "fit"}
+
+
+def __getattr__(name):
+    # torch is imported only when a model class is first used
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,26 +38,9 @@ from .quantizers import fake_quant, minmax_step, mse_step, qmax
 from .siren import Siren
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "FitConfig", "FitResult", "fit_image", "parse_bits", "rotation_errors",
-           "method_specs"]
+           "method_specs", "train_float"]
 
-#: Quantization methods (``best`` is an alias of :data:`DEFAULT_METHOD`).
-METHODS = ("dhq-auto", "dhq", "naive", "wonly", "fp32", "best")
-#: The method ``best`` stands for (chosen by measurement, docs/quantization.md).
-DEFAULT_METHOD = "dhq-auto"
-
-
-def parse_bits(text):
-    """``"w8a8"`` → ``(8, 8)``; both widths in 2..16. Raises ``ValueError``."""
-    import re
-
-    m = re.fullmatch(r"\s*[wW](\d+)[aA](\d+)\s*", str(text))
-    if not m:
-        raise ValueError(f"bits must look like w8a8 (weight and activation bits), got {text!r}")
-    w, a = int(m.group(1)), int(m.group(2))
-    for name, b in (("weight", w), ("activation", a)):
-        if not 2 <= b <= 16:
-            raise ValueError(f"{name} bits must be in 2..16, got {b}")
-    return w, a
+from .methods import DEFAULT_METHOD, METHODS, parse_bits  # noqa: E402  (re-exported)
 
 
 @dataclass
@@ -74,7 +57,7 @@ class FitConfig:
     qat_steps: int = 500
     seed: int = 0
     lr: float = 1e-3
-    qat_lr: float = 1e-4
+    qat_lr: float | None = None  # None: 1e-4·2**-(b−4) for b = the smaller bit width (see qat_lr_for)
     step_lr: float = 1e-3
     quantizer: str = "lsq"
     per_channel: bool = True
@@ -83,6 +66,17 @@ class FitConfig:
     lut_bits: int = 12
     mult_bits: int = 8
     rotate: list | None = None  # explicit per-layer rotations (overrides the method's choice)
+
+    def qat_lr_for(self):
+        """QAT learning rate of the network weights. Measured (docs/quantization.md):
+        low bit widths need large steps to move weights across quantization
+        levels, high ones are hurt by them (an 8-bit model is already close to the
+        float optimum), so the default halves per extra bit: 1e-4 at 4 bits,
+        2.5e-5 at 6, 6.25e-6 at 8, never below 1e-6."""
+        if self.qat_lr is not None:
+            return self.qat_lr
+        b = self.w_bits if self.resolved_method() == "wonly" else min(self.w_bits, self.a_bits)
+        return max(1e-6, min(1e-4, 1e-4 * 2.0 ** -(b - 4)))
 
     def resolved_method(self):
         return DEFAULT_METHOD if self.method == "best" else self.method
@@ -218,34 +212,61 @@ def _progress(total, desc, enabled):
     return tqdm(range(total), desc=desc, disable=not enabled, leave=False, dynamic_ncols=True)
 
 
-def fit_image(pixels, config=None, progress=False):
-    """Fit ``pixels`` (uint8 ``(H, W, C)``) with ``config`` and return a :class:`FitResult`."""
+def _grid(height, width):
+    v = torch.tensor(integer_coords(height, width, False), dtype=torch.float32)
+    c = v @ torch.tensor(first_layer_input_matrix(height, width, False), dtype=torch.float32).T
+    return v, c
+
+
+def train_float(pixels, cfg, steps, progress=False):
+    """Seeded full-batch float training of a :class:`~.siren.Siren` on ``pixels``
+    for ``steps`` Adam steps (cosine decay from ``cfg.lr`` to 1 % of it)."""
+    height, width, channels = pixels.shape
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.use_deterministic_algorithms(True)
+    target = torch.tensor(to_signed(pixels).reshape(-1, channels))
+    _, c = _grid(height, width)
+    siren = Siren(cfg.width, cfg.depth, channels, cfg.omega0)
+    opt = torch.optim.Adam(siren.parameters(), lr=cfg.lr)
+    for k in _progress(steps, "fit fp32", progress):
+        _cosine(opt, [cfg.lr], k, steps)
+        opt.zero_grad()
+        loss = torch.mean((siren(c) - target) ** 2)
+        loss.backward()
+        opt.step()
+    return siren
+
+
+def fit_image(pixels, config=None, progress=False, pretrained=None):
+    """Fit ``pixels`` (uint8 ``(H, W, C)``) with ``config`` and return a :class:`FitResult`.
+
+    ``pretrained``: a float :class:`~.siren.Siren` already trained by
+    :func:`train_float` with the same config and ``config.steps`` steps (a copy
+    is used; lets a benchmark share one float fit between methods). Not used
+    for ``fp32``, which trains ``steps + qat_steps`` itself.
+    """
+    import copy
+
     cfg = (config or FitConfig()).check()
     method = cfg.resolved_method()
     pixels = np.asarray(pixels)
     if pixels.ndim != 3 or pixels.dtype != np.uint8:
         raise ValueError("pixels must be a uint8 array (H, W, C)")
     height, width, channels = pixels.shape
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.use_deterministic_algorithms(True)
     t0 = time.perf_counter()
     seconds = {}
-
     target = torch.tensor(to_signed(pixels).reshape(-1, channels))
-    v_plain = torch.tensor(integer_coords(height, width, False), dtype=torch.float32)
-    c = v_plain @ torch.tensor(first_layer_input_matrix(height, width, False), dtype=torch.float32).T
-    siren = Siren(cfg.width, cfg.depth, channels, cfg.omega0)
+    v_plain, c = _grid(height, width)
 
     # 1. float training
-    fp_steps = cfg.steps + (cfg.qat_steps if method == "fp32" else 0)
-    opt = torch.optim.Adam(siren.parameters(), lr=cfg.lr)
-    for k in _progress(fp_steps, "fit fp32", progress):
-        _cosine(opt, [cfg.lr], k, fp_steps)
-        opt.zero_grad()
-        loss = torch.mean((siren(c) - target) ** 2)
-        loss.backward()
-        opt.step()
+    if pretrained is not None and method != "fp32":
+        siren = copy.deepcopy(pretrained)
+        torch.manual_seed(cfg.seed)
+        torch.use_deterministic_algorithms(True)
+    else:
+        fp_steps = cfg.steps + (cfg.qat_steps if method == "fp32" else 0)
+        siren = train_float(pixels, cfg, fp_steps, progress)
     seconds["fit"] = time.perf_counter() - t0
     with torch.no_grad():
         fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
@@ -267,7 +288,7 @@ def fit_image(pixels, config=None, progress=False):
                     phase_bits=cfg.phase_bits, mult_bits=cfg.mult_bits, simulate_phase=cfg.simulate_phase)
     qm.init_steps("mse" if cfg.quantizer == "lsq" else "minmax")
     if method != "fp32" and cfg.qat_steps > 0:
-        groups = [{"params": list(siren.parameters()), "lr": cfg.qat_lr}]
+        groups = [{"params": list(siren.parameters()), "lr": cfg.qat_lr_for()}]
         if cfg.quantizer == "lsq":
             groups.append({"params": list(qm.log_w_step) + list(qm.log_a_step), "lr": cfg.step_lr})
         opt = torch.optim.Adam(groups)

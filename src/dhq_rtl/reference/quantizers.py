@@ -11,9 +11,10 @@ with ``m = 2**(b−1) − 1``, and the fake-quant value is ``q·s``.
 * :func:`mse_step` — clipping-aware initial step: the step that minimises the
   quantization MSE over a grid of clipping ratios (per tensor or per row).
 * :func:`minmax_step` — plain ``max|x| / m``.
-* :func:`snap_weight_step` — the weight step as the exporter will snap it
-  (:func:`dhq_rtl.export.snap_scales` itself, so training and export agree
-  exactly), with a straight-through gradient to the unsnapped step.
+* :func:`snap_weight_step` — the weight step on the exporter's scale grid
+  (:func:`dhq_rtl.export.snap_scales`), rounded up so that it never clips a
+  weight the unsnapped step kept; the exporter leaves it unchanged, so
+  training and export agree exactly. Straight-through gradient.
 """
 
 import numpy as np
@@ -23,7 +24,7 @@ from ..export import snap_scales
 from ..fixedpoint import signed_max
 
 __all__ = ["qmax", "round_ste", "grad_scale", "fake_quant", "quant_error", "mse_step", "minmax_step",
-           "snap_weight_step"]
+           "snap_up", "snap_weight_step"]
 
 
 def qmax(bits):
@@ -112,17 +113,37 @@ def mse_step(x, bits, per_row=False, ratios=None):
         return base * ratios[errs.argmin()]
 
 
+def snap_up(gain, mult_bits):
+    """Snap positive gains onto the exporter's ``mult / 2**shift`` grid, rounding
+    **up** (never below ``gain``), so a snapped min-max step clips nothing.
+
+    Returns the snapped gains (float64). They are fixed points of
+    :func:`dhq_rtl.export.snap_scales`: exporting them changes nothing.
+    """
+    gain = np.atleast_1d(np.asarray(gain, dtype=np.float64))
+    limit = (1 << mult_bits) - 1
+    _, shift, _ = snap_scales(gain, mult_bits)
+    while True:
+        mult = np.maximum(np.ceil(gain * 2.0 ** shift - 1e-9), 1)
+        if mult.max() <= limit or shift == 0:
+            break
+        shift -= 1
+    if mult.max() > limit:
+        raise ValueError(f"a scale gain of {gain.max():.3g} needs more than {mult_bits} multiplier bits")
+    return mult / 2.0 ** shift
+
+
 def snap_weight_step(step, act_step, unit, mult_bits):
-    """The weight step after the exporter's scale snapping.
+    """The weight step after scale snapping, as the integer model will use it.
 
     The exporter represents ``step·act_step·unit`` per output channel as
     ``mult / 2**shift`` (``mult`` of ``mult_bits`` bits, one ``shift`` per
-    layer) and uses the snapped step for the integer weights; this returns
-    that snapped step (same shape as ``step``), with the gradient of ``step``
-    passed straight through. ``act_step`` and ``unit`` are floats.
+    layer). This snaps onto that grid rounding up (:func:`snap_up`), so the
+    exporter's own snapping leaves the step unchanged and the integer weights
+    are exactly the fake-quant ones; the gradient of ``step`` passes straight
+    through. ``act_step`` and ``unit`` are floats.
     """
     flat = step.detach().double().reshape(-1).cpu().numpy()
-    gain = flat * float(act_step) * float(unit)
-    _, _, snapped = snap_scales(gain, mult_bits)
-    snapped = torch.as_tensor(np.asarray(snapped) / (float(act_step) * float(unit)), dtype=step.dtype)
+    snapped = snap_up(flat * float(act_step) * float(unit), mult_bits)
+    snapped = torch.as_tensor(snapped / (float(act_step) * float(unit)), dtype=step.dtype)
     return step + (snapped.reshape(step.shape) - step).detach()
