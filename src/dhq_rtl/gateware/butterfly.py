@@ -30,14 +30,18 @@ register: the differences of a block leave as soon as the output is ready,
 without waiting for the next vector, so the last vector of a stream is
 flushed by itself and any valid/ready stall anywhere is honoured. Delay
 lines of at least ``min_ram_depth`` entries use a
-:class:`~amaranth.lib.memory.Memory` with a synchronous, transparent read
-port (block RAM on an FPGA); shorter ones use a Memory with an asynchronous
-read port, which synthesis maps to flip-flops.
+:class:`~amaranth.lib.memory.Memory` with a synchronous read port (block RAM
+on an FPGA), a circular buffer; shorter ones are a flip-flop shift register
+read at slot 0, whose occupancy is a thermometer code. Either way the head of
+the line comes from a register, so the adder and subtractor start at
+flip-flops.
 
-Every stage registers its output (one cycle), so no adder chain spans two
-stages, and has a one-entry skid buffer behind that register, so its input
-``ready`` comes from a flip-flop: no combinational path runs from the block's
-``o.ready`` through the chain of stages.
+Every stage writes its result into a two-entry output buffer (one cycle), so
+no adder chain spans two stages, and its input ``ready`` is a flip-flop
+(computed from the next values of the stage's flags): no combinational path
+runs from the block's ``o.ready`` through the chain of stages, and every
+handshake decision is one or two LUTs of registered flags. The block's
+``o.payload`` is a 2:1 mux of the last stage's two output registers.
 
 Latency, throughput, widths
 ---------------------------
@@ -48,7 +52,7 @@ Latency, throughput, widths
   (``V`` vectors take ``V·n + latency`` cycles).
 * Widths: input ``signed(width)``, output ``signed(width + log2(n))``.
 * Storage: ``2**s`` entries of ``width + s + 1`` bits (plus the tag) in stage
-  ``s``, plus two output registers (result and skid) of that width.
+  ``s``, plus two output registers of that width.
 
 Stream payloads
 ---------------
@@ -92,10 +96,10 @@ class _SdfStage(wiring.Component):
 
     Timing structure (what keeps every register-to-register path short):
 
-    * every control decision (``pop``, ``i.ready``) is one LUT of registered
-      flags (half, "differences pending", "delay line full", skid full) and
-      the input ``valid``; counter comparisons are registered flags computed
-      one cycle early;
+    * ``i.ready`` is a register; ``pop`` and ``push`` are one LUT of
+      registered flags (half, "differences pending", "delay line full",
+      "output buffer full") and the input ``valid``; counter comparisons are
+      registered flags computed one cycle early;
     * the head of the delay line is a register (flip-flop line: a shift
       register read at entry 0; RAM line: the synchronous read port, whose
       address is ``head`` or a precomputed ``head + 1``), so the adder and the
