@@ -149,7 +149,9 @@ class BoardTop(Elaboratable):
             m.d.por += count.eq(0)
         with m.Elif(count != 255):
             m.d.por += count.eq(count + 1)
-        m.d.comb += cd.rst.eq(count != 255)
+        rst = Signal(init=1)
+        m.d.por += rst.eq(count != 255)        # registered: the reset net fans out everywhere
+        m.d.comb += cd.rst.eq(rst)
         return lock
 
     def elaborate(self, platform):
