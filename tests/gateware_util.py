@@ -20,7 +20,8 @@ from a list of them.
 from amaranth.hdl import Elaboratable, Module, ResetInserter, Signal
 from amaranth.sim import Simulator
 
-__all__ = ["stream_source", "stream_sink", "stream_full_rate", "field", "run_sim", "ResetWrapper"]
+__all__ = ["stream_source", "stream_sink", "stream_full_rate", "stream_through", "tagged_beats",
+           "field", "run_sim", "ResetWrapper"]
 
 
 async def stream_source(ctx, stream, payloads, rng=None, stall_prob=0.0):
@@ -154,3 +155,40 @@ def _run(sim, deadline):
         sim.run()
     else:
         sim.run_until(deadline)
+
+
+def tagged_beats(dut, fields, tag_every=1):
+    """Payload dicts from ``fields`` (a list of dicts); where the DUT has a
+    ``tag`` field, beat ``k`` gets tag ``(k // tag_every) mod 2**tag_width``."""
+    beats = []
+    for k, beat in enumerate(fields):
+        beat = dict(beat)
+        if getattr(dut, "tag_width", 0):
+            beat["tag"] = (k // tag_every) % (1 << dut.tag_width)
+        beats.append(beat)
+    return beats
+
+
+def stream_through(dut, beats, rng, in_stall=0.3, out_stall=0.3, drain=None):
+    """Push ``beats`` into ``dut.i`` and collect as many beats from ``dut.o``,
+    both with random stalls; then hold ``ready`` high for ``drain`` cycles
+    (default ``dut.latency + 4``) and assert that nothing more comes out, so a
+    duplicated beat fails. Returns the output payloads in arrival order."""
+    out = {}
+    drain = dut.latency + 4 if drain is None else drain
+
+    async def source(ctx):
+        await stream_source(ctx, dut.i, beats, rng, in_stall)
+
+    async def sink(ctx):
+        out["beats"] = await stream_sink(ctx, dut.o, len(beats), rng, out_stall)
+        ctx.set(dut.o.ready, 1)
+        extra = 0
+        for _ in range(drain):
+            _, _, valid = await ctx.tick().sample(dut.o.valid)
+            extra += int(valid)
+        out["extra"] = extra
+
+    run_sim(dut, [source, sink])
+    assert out["extra"] == 0, f"{out['extra']} extra beats after the stream"
+    return out["beats"]

@@ -8,7 +8,8 @@ from amaranth.hdl import signed
 from dhq_rtl.gateware.butterfly import HadamardButterfly
 from dhq_rtl.hadamard import fwht_int, hadamard_matrix
 
-from gateware_util import ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source
+from gateware_util import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
+                           stream_through, tagged_beats)
 
 
 def corner_vectors(n, width):
@@ -28,31 +29,10 @@ def corner_vectors(n, width):
 def run_vectors(dut, vectors, rng, in_stall, out_stall, tags=True):
     """Stream the vectors through ``dut`` with random stalls; return (data, tags)."""
     n = dut.n
-    beats = []
-    for k, vec in enumerate(vectors):
-        for v in vec:
-            beat = {"data": int(v)}
-            if dut.tag_width:
-                beat["tag"] = k % (1 << dut.tag_width)
-            beats.append(beat)
-    out = {}
-
-    async def source(ctx):
-        await stream_source(ctx, dut.i, beats, rng, in_stall)
-
-    async def sink(ctx):
-        out["beats"] = await stream_sink(ctx, dut.o, len(beats), rng, out_stall)
-        # Nothing more may come out: the stream is exactly len(beats) long.
-        ctx.set(dut.o.ready, 1)
-        for _ in range(dut.latency + 4):
-            _, _, valid = await ctx.tick().sample(dut.o.valid)
-            out.setdefault("extra", 0)
-            out["extra"] += int(valid)
-
-    run_sim(dut, [source, sink])
-    assert out["extra"] == 0
-    got = np.array(field(out["beats"], "data")).reshape(len(vectors), n)
-    got_tags = field(out["beats"], "tag") if dut.tag_width else None
+    beats = tagged_beats(dut, [{"data": int(v)} for vec in vectors for v in vec], tag_every=n)
+    got_beats = stream_through(dut, beats, rng, in_stall, out_stall)
+    got = np.array(field(got_beats, "data")).reshape(len(vectors), n)
+    got_tags = field(got_beats, "tag") if dut.tag_width else None
     return got, got_tags
 
 

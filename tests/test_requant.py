@@ -8,7 +8,8 @@ from amaranth.hdl import signed
 from dhq_rtl.fixedpoint import requantize, signed_max
 from dhq_rtl.gateware.requant import Requantizer
 
-from gateware_util import ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source
+from gateware_util import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
+                           stream_through, tagged_beats)
 
 
 def expected(xs, sels, pairs, out_bits):
@@ -20,29 +21,8 @@ def expected(xs, sels, pairs, out_bits):
 
 
 def stream(dut, xs, sels, rng, in_stall=0.3, out_stall=0.3):
-    beats = []
-    for k, (x, s) in enumerate(zip(xs, sels)):
-        beat = {"data": int(x), "sel": int(s)}
-        if dut.tag_width:
-            beat["tag"] = k % (1 << dut.tag_width)
-        beats.append(beat)
-    out = {}
-
-    async def source(ctx):
-        await stream_source(ctx, dut.i, beats, rng, in_stall)
-
-    async def sink(ctx):
-        out["beats"] = await stream_sink(ctx, dut.o, len(beats), rng, out_stall)
-        ctx.set(dut.o.ready, 1)
-        extra = 0
-        for _ in range(dut.latency + 3):
-            _, _, valid = await ctx.tick().sample(dut.o.valid)
-            extra += int(valid)
-        out["extra"] = extra
-
-    run_sim(dut, [source, sink])
-    assert out["extra"] == 0
-    return out["beats"]
+    beats = tagged_beats(dut, [{"data": int(x), "sel": int(s)} for x, s in zip(xs, sels)])
+    return stream_through(dut, beats, rng, in_stall, out_stall, drain=dut.latency + 3)
 
 
 def tie_and_edge_inputs(in_width, pairs, out_bits):

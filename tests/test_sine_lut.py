@@ -9,33 +9,13 @@ from dhq_rtl.export import sine_table
 from dhq_rtl.gateware.sine_lut import SineLUT, is_quarter_wave_symmetric
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source
+from gateware_util import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
+                           stream_through, tagged_beats)
 
 
 def stream(dut, phases, sels, rng, in_stall=0.3, out_stall=0.3):
-    beats = []
-    for k, (p, s) in enumerate(zip(phases, sels)):
-        beat = {"phase": int(p), "sel": int(s)}
-        if dut.tag_width:
-            beat["tag"] = k % (1 << dut.tag_width)
-        beats.append(beat)
-    out = {}
-
-    async def source(ctx):
-        await stream_source(ctx, dut.i, beats, rng, in_stall)
-
-    async def sink(ctx):
-        out["beats"] = await stream_sink(ctx, dut.o, len(beats), rng, out_stall)
-        ctx.set(dut.o.ready, 1)
-        extra = 0
-        for _ in range(dut.latency + 3):
-            _, _, valid = await ctx.tick().sample(dut.o.valid)
-            extra += int(valid)
-        out["extra"] = extra
-
-    run_sim(dut, [source, sink])
-    assert out["extra"] == 0
-    return out["beats"]
+    beats = tagged_beats(dut, [{"phase": int(p), "sel": int(s)} for p, s in zip(phases, sels)])
+    return stream_through(dut, beats, rng, in_stall, out_stall, drain=dut.latency + 3)
 
 
 def expected(tables, phases, sels):
