@@ -63,23 +63,21 @@ the tag of the input beats of its vector (give every beat of a vector the
 same tag).
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..hadamard import is_power_of_two
+from .layouts import tagged_layout
 
 __all__ = ["HadamardButterfly", "butterfly_layout"]
 
 
 def butterfly_layout(width, tag_width=0):
     """Payload layout ``{"data": signed(width)[, "tag": unsigned(tag_width)]}``."""
-    fields = {"data": signed(width)}
-    if tag_width:
-        fields["tag"] = unsigned(tag_width)
-    return data.StructLayout(fields)
+    return tagged_layout({"data": signed(width)}, tag_width)
 
 
 def _check_int(name, value, lo, hi=None):

@@ -70,6 +70,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from . import ice40_dsp
+from .layouts import tagged_layout
 
 __all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "mac_reference"]
 
@@ -78,18 +79,12 @@ MEMORY_KINDS = ("bram",)
 
 
 def mac_in_layout(lanes, act_bits, addr_width, tag_width=0):
-    fields = {"act": data.ArrayLayout(signed(act_bits), lanes), "addr": unsigned(addr_width),
-              "first": unsigned(1), "last": unsigned(1)}
-    if tag_width:
-        fields["tag"] = unsigned(tag_width)
-    return data.StructLayout(fields)
+    return tagged_layout({"act": data.ArrayLayout(signed(act_bits), lanes), "addr": unsigned(addr_width),
+              "first": unsigned(1), "last": unsigned(1)}, tag_width)
 
 
 def mac_out_layout(acc_width, tag_width=0):
-    fields = {"acc": signed(acc_width)}
-    if tag_width:
-        fields["tag"] = unsigned(tag_width)
-    return data.StructLayout(fields)
+    return tagged_layout({"acc": signed(acc_width)}, tag_width)
 
 
 def layer_weight_rows(weight, lanes):

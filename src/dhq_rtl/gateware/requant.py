@@ -42,6 +42,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..fixedpoint import signed_bits, signed_max
+from .layouts import tagged_layout
 
 __all__ = ["Requantizer", "requant_in_layout", "requant_out_layout"]
 
@@ -50,17 +51,11 @@ MAX_SHIFT = 62
 
 
 def requant_in_layout(in_width, sel_width, tag_width=0):
-    fields = {"data": signed(in_width), "sel": unsigned(sel_width)}
-    if tag_width:
-        fields["tag"] = unsigned(tag_width)
-    return data.StructLayout(fields)
+    return tagged_layout({"data": signed(in_width), "sel": unsigned(sel_width)}, tag_width)
 
 
 def requant_out_layout(out_bits, tag_width=0):
-    fields = {"data": signed(out_bits)}
-    if tag_width:
-        fields["tag"] = unsigned(tag_width)
-    return data.StructLayout(fields)
+    return tagged_layout({"data": signed(out_bits)}, tag_width)
 
 
 def _is_int(v):

@@ -53,6 +53,7 @@ from amaranth.utils import ceil_log2
 
 from ..fixedpoint import output_scale, phase_scale, signed_bits
 from ..model_image import ModelImage
+from .layouts import tagged_layout
 
 __all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference"]
 
@@ -61,18 +62,12 @@ TABLE_KINDS = ("bram", "logic")
 
 
 def scaler_in_layout(acc_width, layer_width, channel_width, tag_width=0):
-    fields = {"acc": signed(acc_width), "layer": unsigned(layer_width), "channel": unsigned(channel_width)}
-    if tag_width:
-        fields["tag"] = unsigned(tag_width)
-    return data.StructLayout(fields)
+    return tagged_layout({"acc": signed(acc_width), "layer": unsigned(layer_width), "channel": unsigned(channel_width)}, tag_width)
 
 
 def scaler_out_layout(value_width, layer_width, channel_width, tag_width=0):
-    fields = {"value": unsigned(value_width), "layer": unsigned(layer_width),
-              "channel": unsigned(channel_width)}
-    if tag_width:
-        fields["tag"] = unsigned(tag_width)
-    return data.StructLayout(fields)
+    return tagged_layout({"value": unsigned(value_width), "layer": unsigned(layer_width),
+              "channel": unsigned(channel_width)}, tag_width)
 
 
 def scaler_reference(model, layer, channel, acc):

@@ -39,26 +39,22 @@ max(1, ceil_log2(len(tables)))``; ``o.payload = {"data": signed(lut_bits)[,
 
 import numpy as np
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
+
+from .layouts import tagged_layout
 
 __all__ = ["SineLUT", "sine_lut_in_layout", "sine_lut_out_layout", "is_quarter_wave_symmetric"]
 
 
 def sine_lut_in_layout(phase_bits, sel_width, tag_width=0):
-    fields = {"phase": unsigned(phase_bits), "sel": unsigned(sel_width)}
-    if tag_width:
-        fields["tag"] = unsigned(tag_width)
-    return data.StructLayout(fields)
+    return tagged_layout({"phase": unsigned(phase_bits), "sel": unsigned(sel_width)}, tag_width)
 
 
 def sine_lut_out_layout(lut_bits, tag_width=0):
-    fields = {"data": signed(lut_bits)}
-    if tag_width:
-        fields["tag"] = unsigned(tag_width)
-    return data.StructLayout(fields)
+    return tagged_layout({"data": signed(lut_bits)}, tag_width)
 
 
 def is_quarter_wave_symmetric(table):
