@@ -11,7 +11,6 @@ Needs pyserial (``pip install dhq_rtl[host]``); on the iCEBreaker the
 accelerator's UART is the FTDI's second port (``/dev/ttyUSB1`` on Linux).
 """
 
-import sys
 import time
 
 import numpy as np

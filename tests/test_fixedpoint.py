@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from dhq_rtl.fixedpoint import (output_scale, phase_scale, requantize, round_half_away, round_shift,
                                 saturate_signed, signed_bits)

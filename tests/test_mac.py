@@ -4,7 +4,6 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
 
 from dhq_rtl.gateware.mac import MacArray, layer_weight_rows, mac_reference
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
@@ -137,7 +136,6 @@ def test_reset_mid_stream_recovers():
         await ctx.tick()
         ctx.set(top.rst, 0)
         assert ctx.get(dut.o.valid) == 0
-        n = sum(b["last"] for b in after)
         rng2 = random.Random(9)
         src = stream_source(ctx, dut.i, after, rng2, stall_prob=0.2)
         # Run source and sink interleaved: push everything first is impossible with a

@@ -16,7 +16,6 @@ Examples::
     python -m dhq_rtl.sim --region 0,0,32,8 --stall 0.3 --engine pysim
 """
 
-import math
 import sys
 import time
 from importlib import resources
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .cli import ArgumentParser, run_main
-from .errors import DhqError, ImageError, ToolchainError
+from .errors import DhqError, ImageError
 from .golden import GoldenModel
 from .model_image import load
 from .simulate import compiled as compiled_engine

@@ -37,7 +37,7 @@ through unchanged.
 """
 
 from amaranth.hdl import Const, Module, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
