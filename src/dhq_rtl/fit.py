@@ -58,8 +58,9 @@ def memories(plan):
             out.append((f"butterfly stage {s}", plan.lut_bits + s + 1 + lw + bw, 1 << s))
     n0 = m.layers[0].out_features
     mod_bits = first_layer_constants(m)[3]
-    out += [("first-layer constants (ROM)", 3 * mod_bits, n0), ("first-layer row sums", mod_bits, n0),
-            ("first-layer sums", mod_bits, n0)]
+    kw0 = max(1, (n0 - 1).bit_length())
+    out += [("first-layer constants (ROM)", 3 * mod_bits, n0),
+            ("first-layer running sums (R and T)", mod_bits, 2 << kw0)]
     acc_depth = 1 << max(0, (plan.out_max + 4 - 1).bit_length())
     out.append(("accumulator FIFO", plan.acc_bits + max(1, (L - 1).bit_length()), acc_depth))
     return out

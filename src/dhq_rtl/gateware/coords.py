@@ -19,8 +19,12 @@ DX`` and ``t(x0, y+1) = t(x0, y) + DY``. The start of a region,
 bits of ``x0`` and ``y0`` (double and add, no multiplier). **The first layer
 therefore uses no multiplier at all.**
 
-Storage: a constant table ``(DX, DY, base)`` and two ``n``-entry memories
-``R`` (row start) and ``T`` (current pixel), ``M = shift + K`` bits each.
+Storage: a constant table ``(DX, DY, base)`` and one ``2·n``-entry memory
+of ``M = shift + K`` bits holding ``R`` (row start, lower half) and ``T``
+(current pixel, upper half): one memory with one write port, so that it
+takes one block-RAM column (2 EBR for ``M ≤ 32``) instead of two. A row's
+first pixel only updates ``R``; the pixel after it reads ``R`` in place of
+``T``.
 
 Interface (valid-only, no back-pressure: the consumer asks for one pixel at a
 time with ``next`` and must accept every phase it then emits):
@@ -103,13 +107,11 @@ class FirstLayerPhases(wiring.Component):
 
         consts = [d | (e << M) | (b << 2 * M) for d, e, b in zip(self.dx, self.dy, self.base)]
         m.submodules.rom = rom = Memory(shape=unsigned(3 * M), depth=n, init=consts)
-        m.submodules.rmem = rmem = Memory(shape=unsigned(M), depth=n, init=[])
-        m.submodules.tmem = tmem = Memory(shape=unsigned(M), depth=n, init=[])
+        # R at address k, T at address k + 2**kw.
+        m.submodules.smem = smem = Memory(shape=unsigned(M), depth=2 << self.kw, init=[])
         rom_rd = rom.read_port()
-        r_wr = rmem.write_port()
-        t_wr = tmem.write_port()
-        r_rd = rmem.read_port(transparent_for=(r_wr,))
-        t_rd = tmem.read_port(transparent_for=(t_wr,))
+        s_wr = smem.write_port()
+        s_rd = smem.read_port(transparent_for=(s_wr,))
 
         x0 = Signal.like(self.x0)
         y0 = Signal.like(self.y0)
@@ -120,6 +122,8 @@ class FirstLayerPhases(wiring.Component):
         x = Signal.like(self.x0)
         first_pixel = Signal()   # next pixel is the region's first
         row_start = Signal()     # next pixel starts a row
+        t_from_r = Signal()      # next pixel follows a row start: its T is still in R
+        rd_t = Signal()          # stage 1 reads T (not R)
 
         k = Signal(self.cw)
         half = Signal()          # Horner: 0 = x half, 1 = y half of a bit
@@ -139,8 +143,8 @@ class FirstLayerPhases(wiring.Component):
         dx = rom_rd.data[:M]
         dy = rom_rd.data[M:2 * M]
         base = rom_rd.data[2 * M:]
-        rv = r_rd.data
-        tv = t_rd.data
+        rv = s_rd.data
+        tv = s_rd.data
         # One two-input adder for every mode (timing: a multiplexer in front
         # of a single carry chain). Horner's step is split into an x half
         # (R = 2R + x_b·DX) and a y half (R = R + y_b·DY).
@@ -165,11 +169,12 @@ class FirstLayerPhases(wiring.Component):
         s3_valid, s3_k, s3_mode = Signal(), Signal(self.kw), Signal(3)
         m.d.sync += [s3_a.eq(op_a), s3_b.eq(op_b), s3_valid.eq(s2_valid), s3_k.eq(s2_k), s3_mode.eq(s2_mode)]
         m.d.comb += new.eq(s3_a + s3_b)
+        # Mode 3 (first pixel: T = R) writes nothing, mode 4 (row start)
+        # writes R only, mode 5 (step) writes T.
         m.d.comb += [
-            r_wr.addr.eq(s3_k), t_wr.addr.eq(s3_k),
-            r_wr.data.eq(new), t_wr.data.eq(new),
-            r_wr.en.eq(s3_valid & ((s3_mode == 1) | (s3_mode == 2) | (s3_mode == 4) | (s3_mode == 6))),
-            t_wr.en.eq(s3_valid & (s3_mode >= 3) & (s3_mode <= 5)),
+            s_wr.addr.eq(s3_k | ((s3_mode == 5) << self.kw)),
+            s_wr.data.eq(new),
+            s_wr.en.eq(s3_valid & (s3_mode != 3)),
         ]
         m.d.sync += [
             self.valid.eq(s3_valid & (s3_mode >= 3) & (s3_mode <= 5)),
@@ -179,7 +184,7 @@ class FirstLayerPhases(wiring.Component):
         ]
         # Stage 1: addresses.
         issue = Signal()
-        m.d.comb += [rom_rd.addr.eq(k), r_rd.addr.eq(k), t_rd.addr.eq(k)]
+        m.d.comb += [rom_rd.addr.eq(k), s_rd.addr.eq(k[:self.kw] | (rd_t << self.kw))]
         m.d.sync += [s2_valid.eq(issue), s2_k.eq(k[:self.kw]), s2_mode.eq(mode), s2_xb.eq(xb), s2_yb.eq(yb),
                      s2_zero.eq(zero)]
 
@@ -229,10 +234,11 @@ class FirstLayerPhases(wiring.Component):
                     m.next = "EMIT"
             with m.State("EMIT"):
                 m.d.comb += [issue.eq(1),
-                             mode.eq(Mux(first_pixel, 3, Mux(row_start, 4, 5)))]
+                             mode.eq(Mux(first_pixel, 3, Mux(row_start, 4, 5))),
+                             rd_t.eq(~first_pixel & ~row_start & ~t_from_r)]
                 m.d.sync += k.eq(k + 1)
                 with m.If(k == n - 1):
-                    m.d.sync += [k.eq(0), first_pixel.eq(0)]
+                    m.d.sync += [k.eq(0), first_pixel.eq(0), t_from_r.eq(first_pixel | row_start)]
                     with m.If(x + 1 == x1):
                         m.d.sync += [x.eq(x0), row_start.eq(1), y.eq(y + 1)]
                         with m.If(y + 1 == y1):

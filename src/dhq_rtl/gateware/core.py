@@ -356,6 +356,8 @@ class InrCore(wiring.Component):
         nxt_wbase = Signal.like(waddr)
         nxt_last_c = Signal(cw)
         nxt_last_k = Signal(kw)
+        nxt_c1 = Signal()         # the next job has one chunk per neuron
+        nxt_k1 = Signal()         # the next job has one neuron
         head_wbase = Signal.like(waddr)
         head_last_c = Signal(cw)
         head_last_k = Signal(kw)
@@ -366,36 +368,52 @@ class InrCore(wiring.Component):
         m.d.comb += readyq.r_en.eq(~nxt_valid)
         with m.If(~nxt_valid & readyq.r_rdy):
             m.d.sync += [nxt_valid.eq(1), nxt_buf.eq(readyq.r_data[:bw]), nxt_layer.eq(head_l),
-                         nxt_wbase.eq(head_wbase), nxt_last_c.eq(head_last_c), nxt_last_k.eq(head_last_k)]
+                         nxt_wbase.eq(head_wbase), nxt_last_c.eq(head_last_c), nxt_last_k.eq(head_last_k),
+                         nxt_c1.eq(head_last_c == 0), nxt_k1.eq(head_last_k == 0)]
 
+        # Every decision of the beat loop is a registered flag (timing): the
+        # current beat ends a neuron's dot product (c_last), the job's last
+        # neuron is running (k_last), the current beat is the job's last
+        # (j_last); they are computed one beat ahead from registers only.
         issue = self.mac_issue
         beat_first = Signal()
-        beat_last = Signal()
+        c_last = Signal()
+        k_last = Signal()
+        j_last = Signal()
+        job_c1 = Signal()         # the running job has one chunk per neuron
+        job_last_c = Signal(cw)
         m.d.comb += [
             issue.eq(job_active & credit),
             beat_first.eq(job_c == 0),
-            beat_last.eq(c_rem == 0),
             act_rd.addr.eq(Cat(job_c, job_buf) if plan.cpow > 1 else job_buf),
         ]
+        beat_last = c_last
         job_end = Signal()
         take = Signal()
-        job_last_c = Signal(cw)
-        _switch(m, job_layer, [plan.chunks[i] - 1 if i else 0 for i in range(L)], job_last_c)
         m.d.comb += [
-            job_end.eq(issue & beat_last & (k_rem == 0)),
-            take.eq((~job_active | job_end) & nxt_valid),
+            job_end.eq(issue & j_last),
+            take.eq(nxt_valid & (~job_active | job_end)),
         ]
-        with m.If(issue):
-            m.d.sync += [waddr.eq(waddr + 1), job_c.eq(job_c + 1), c_rem.eq(c_rem - 1)]
-            with m.If(beat_last):
-                m.d.sync += [job_c.eq(0), c_rem.eq(job_last_c), k_rem.eq(k_rem - 1)]
-        with m.If(job_end):
-            m.d.sync += job_active.eq(0)
-            m.d.comb += free_set.eq(Const(1, NB) << job_buf)   # buffer read for the last time now
+        c_one = Signal()          # c_rem == 1: the next beat ends the neuron
+        k_one = Signal()          # k_rem == 1: the next neuron is the job's last
+        m.d.comb += [c_one.eq(c_rem == 1), k_one.eq(k_rem == 1)]
         with m.If(take):
             m.d.sync += [job_active.eq(1), job_buf.eq(nxt_buf), job_layer.eq(nxt_layer),
                          job_c.eq(0), c_rem.eq(nxt_last_c), k_rem.eq(nxt_last_k), waddr.eq(nxt_wbase),
+                         job_last_c.eq(nxt_last_c), job_c1.eq(nxt_c1),
+                         c_last.eq(nxt_c1), k_last.eq(nxt_k1), j_last.eq(nxt_c1 & nxt_k1),
                          nxt_valid.eq(0)]
+        with m.Elif(job_end):
+            m.d.sync += job_active.eq(0)
+        with m.Elif(issue):
+            m.d.sync += [waddr.eq(waddr + 1), job_c.eq(job_c + 1), c_rem.eq(c_rem - 1)]
+            with m.If(c_last):
+                m.d.sync += [job_c.eq(0), c_rem.eq(job_last_c), k_rem.eq(k_rem - 1),
+                             c_last.eq(job_c1), k_last.eq(k_one), j_last.eq(job_c1 & k_one)]
+            with m.Else():
+                m.d.sync += [c_last.eq(c_one), j_last.eq(c_one & k_last)]
+        with m.If(job_end):
+            m.d.comb += free_set.eq(Const(1, NB) << job_buf)   # buffer read for the last time now
 
         # Beat: activation word read (1 cycle), then into the MAC array.
         m.d.sync += [
