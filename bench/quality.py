@@ -1,9 +1,10 @@
 """PSNR of every quantization method at several bit widths (the Quality table).
 
-For each image, one float model is fitted for ``--steps`` steps and shared by
-all quantized rows, which then get ``--qat-steps`` of QAT each; the ``fp32``
-row trains a float model for ``--steps + --qat-steps`` steps (the same
-budget). Every row is exported and rendered by the integer golden model; the
+For each image, two float models are fitted and shared by all rows: one of
+``--steps`` steps (QAT rows then get ``--qat-steps`` of QAT each) and one of
+``--steps + --qat-steps`` steps (the ``fp32`` row, and the rows quantized
+without QAT: at ≥ 8 bits, see ``FitConfig.is_ptq``) — every row has the same
+budget. Every row is exported and rendered by the integer golden model; the
 table shows the golden PSNR (fake-quant PSNR in the JSON). Runs on CPU
 (``--jobs`` worker processes, one torch thread each).
 
@@ -39,15 +40,15 @@ def _load(name, size):
     return load_image(p, size)
 
 
-def _fp(args, image):
+def _fp(args, image, steps):
     _setup()
     from dhq_rtl.reference.fit import FitConfig, train_float
 
     px = _load(image, args.size)
     cfg = FitConfig(width=args.width, depth=args.depth, omega0=args.omega0, seed=args.seed)
     t = time.perf_counter()
-    siren = train_float(px, cfg, args.steps)
-    return image, siren.state_dict(), time.perf_counter() - t
+    siren = train_float(px, cfg, steps)
+    return image, steps, siren.state_dict(), time.perf_counter() - t
 
 
 def _row(args, image, method, bits, state):
@@ -61,10 +62,10 @@ def _row(args, image, method, bits, state):
                     steps=args.steps, qat_steps=args.qat_steps, seed=args.seed, quantizer=args.quantizer,
                     per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
                     phase_bits=args.phase_bits, lut_bits=args.lut_bits)
-    pre = None
-    if state is not None and method != "fp32":
-        pre = Siren(args.width, args.depth, px.shape[2], args.omega0)
-        pre.load_state_dict(state)
+    pre = {}
+    for steps, st in (state or {}).items():
+        pre[steps] = Siren(args.width, args.depth, px.shape[2], args.omega0)
+        pre[steps].load_state_dict(st)
     r = fit_image(px, cfg, pretrained=pre)
     s = r.summary()
     s.update(image=image, requested_bits=bits)
@@ -96,12 +97,15 @@ def main(argv=None):
     t0 = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        fps = {img: (st, sec) for img, st, sec in pool.map(_fp, [args] * len(args.images), args.images)}
+        jobs = [(img, n) for img in args.images for n in sorted({args.steps, args.steps + args.qat_steps})]
+        fps = {img: {} for img in args.images}
+        for img, n, st, _ in pool.map(_fp, [args] * len(jobs), [j[0] for j in jobs], [j[1] for j in jobs]):
+            fps[img][n] = st
         futs = []
         for img in args.images:
             for m in args.methods:
                 for b in (["w16a16"] if m == "fp32" else args.bits):
-                    futs.append(pool.submit(_row, args, img, m, b, fps[img][0]))
+                    futs.append(pool.submit(_row, args, img, m, b, fps[img]))
         for f in futs:
             rows.append(f.result())
             r = rows[-1]
@@ -128,7 +132,8 @@ def format_table(rows, args):
     for img in args.images:
         ref = next((r["psnr_golden"] for r in rows if r["image"] == img and r["method"] == "fp32"), None)
         lines.append(f"\n**{img}** ({args.size}², width {args.width}, depth {args.depth}, "
-                     f"{args.steps}+{args.qat_steps} steps, golden-model PSNR in dB, Δ to fp32)\n")
+                     f"{args.steps + args.qat_steps} steps per row ({args.steps} float + {args.qat_steps} QAT; "
+                     f"PTQ rows `*`: {args.steps + args.qat_steps} float), golden-model PSNR in dB, Δ to fp32)\n")
         lines.append("| method | " + " | ".join(args.bits) + " |")
         lines.append("|---|" + "---|" * len(args.bits))
         for m in args.methods:
@@ -146,7 +151,8 @@ def format_table(rows, args):
                     continue
                 rot = "".join("R" if x else "-" for x in r["rotations"])
                 d = f" ({r['psnr_golden'] - ref:+.2f})" if ref is not None else ""
-                cells.append(f"{r['psnr_golden']:.2f}{d}" + (f" `{rot}`" if m == "dhq-auto" else ""))
+                star = "*" if r.get("ptq") else ""
+                cells.append(f"{r['psnr_golden']:.2f}{star}{d}" + (f" `{rot}`" if m == "dhq-auto" else ""))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -239,3 +239,42 @@ def test_quantsiren_validation():
         QuantSiren(s, [LayerSpec()] * 3, height=8, width=8, quantizer="log")
     with pytest.raises(ValueError, match="bit width"):
         QuantSiren(s, [LayerSpec(1, 8)] * 3, height=8, width=8)
+
+
+@pytest.mark.parametrize("bits", [8, 6, 4])
+def test_first_layer_grid_search_is_exact_on_the_export_grid_and_never_worse(bits):
+    """The searched layer-0 steps: less weight error than the MSE steps, the
+    exporter keeps them exactly, and the training forward pass still equals the
+    numpy fake-quant model of the export."""
+    torch.manual_seed(1)
+    s = Siren(16, 2, 1, 30.0)
+    with torch.no_grad():
+        s.linears[0].weight.mul_(8)  # trained first layers are far wider than the init
+    qm = QuantSiren(s, [LayerSpec(bits, bits) for _ in range(3)], height=16, width=16)
+    qm.init_steps("mse")
+    w = qm.effective_weight(0).detach().double().numpy()
+    m = 2 ** (bits - 1) - 1
+
+    def err(step):
+        return ((np.clip(np.round(w / step[:, None]), -m, m) * step[:, None] - w) ** 2).sum()
+
+    before_step = qm.float_layers()[0].weight_step
+    before, after = qm.search_first_layer_step()
+    fl = qm.float_layers()[0]
+    assert after <= before and after < 0.5 * before
+    assert np.isclose(err(before_step), before) and np.isclose(err(fl.weight_step), after)
+    gain = fl.weight_step * qm.unit(0)
+    _, _, again = snap_scales(gain, qm.mult_bits)
+    assert np.allclose(again, gain, rtol=1e-12, atol=0)
+    with torch.no_grad():
+        y = qm().double().numpy()
+    ref = fakequant_forward(qm.float_layers(), integer_coords(16, 16, False), 30.0) / output_unit() - 1.0
+    assert np.allclose(y, ref, atol=2e-4)
+
+
+def test_ptq_config_gets_the_whole_budget():
+    assert FitConfig(w_bits=8, a_bits=8).is_ptq() and FitConfig(w_bits=8, a_bits=8).float_steps() == 2500
+    assert not FitConfig(w_bits=6, a_bits=6).is_ptq() and FitConfig(w_bits=6, a_bits=6).float_steps() == 2000
+    assert FitConfig(w_bits=6, a_bits=6, qat_steps=0).float_steps() == 2000
+    assert FitConfig(method="fp32", w_bits=4, a_bits=4).float_steps() == 2500
+    assert FitConfig(w_bits=6, a_bits=6, ptq_bits=6).is_ptq()

@@ -82,9 +82,17 @@ def build_parser():
                    help="number of sine layers; an output layer follows (default 3)")
     p.add_argument("--omega0", type=_positive_float, default=30.0, help="sine frequency ω0 (default 30)")
     p.add_argument("--steps", type=_int_range(0, 10**7, "--steps"), default=2000,
-                   help="float training steps (default 2000; fp32 also gets the --qat-steps)")
+                   help="float training steps (default 2000; fp32, and configs quantized without QAT, also get "
+                        "the --qat-steps: every method has the same budget)")
     p.add_argument("--qat-steps", type=_int_range(0, 10**7, "--qat-steps"), default=500,
-                   help="quantization-aware training steps, 0 = post-training quantization (default 500)")
+                   help="quantization-aware training steps, 0 = post-training quantization (default 500; at "
+                        "≥ --ptq-bits bits no QAT is run and the float fit gets these steps)")
+    p.add_argument("--ptq-bits", type=_int_range(2, 17, "--ptq-bits"), default=8,
+                   help="from this many bits (the smaller of weight and activation bits) on, quantize the float "
+                        "model trained for the whole budget without QAT (default 8; 17 = always QAT)")
+    p.add_argument("--no-first-layer-search", action="store_true",
+                   help="keep the MSE weight steps of layer 0 (default: grid-search them on the exporter's scale "
+                        "grid, then freeze them)")
     p.add_argument("--quantizer", choices=("lsq", "minmax"), default="lsq",
                    help="lsq: clipping-aware initial steps, learned during QAT; minmax: max|x| steps")
     p.add_argument("--per-tensor", action="store_true", help="one weight step per tensor (default: per channel)")
@@ -128,7 +136,8 @@ def main(argv=None):
     cfg = FitConfig(method=args.method, w_bits=w_bits, a_bits=a_bits, width=args.width, depth=args.depth,
                     omega0=args.omega0, steps=args.steps, qat_steps=args.qat_steps, seed=args.seed,
                     quantizer=args.quantizer, per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
-                    phase_bits=args.phase_bits, lut_bits=args.lut_bits)
+                    phase_bits=args.phase_bits, lut_bits=args.lut_bits, ptq_bits=args.ptq_bits,
+                    first_layer_search=not args.no_first_layer_search)
     try:
         cfg.check()
         res = fit_image(pixels, cfg, progress=not (args.quiet or args.json) and sys.stderr.isatty())

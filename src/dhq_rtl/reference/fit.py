@@ -4,12 +4,15 @@
 
 1. full-batch float training of a :class:`~.siren.Siren` on every pixel
    (Adam, cosine learning-rate decay) for ``steps`` steps — ``steps +
-   qat_steps`` for ``fp32``, so every method gets the same training budget;
+   qat_steps`` for ``fp32`` and for configs quantized without QAT (at ≥
+   ``ptq_bits`` bits, :meth:`FitConfig.is_ptq`), so every method gets the
+   same training budget;
 2. the choice of which layer inputs to rotate (``dhq``: all, ``naive`` and
    ``wonly``: none, ``dhq-auto``: per tensor, where the measured
    quantization error of the layer output drops, see :func:`rotation_errors`);
 3. step initialisation (clipping-aware MSE steps for ``lsq``, ``max|x|/m``
-   for ``minmax``), then ``qat_steps`` of quantization-aware training with
+   for ``minmax``; layer 0's steps grid-searched on the exporter's scale grid
+   and frozen, ``first_layer_search``), then ``qat_steps`` of quantization-aware training with
    straight-through gradients (``qat_steps = 0`` is post-training
    quantization);
 4. export with :func:`dhq_rtl.export.export_model` and evaluation of the
@@ -66,6 +69,25 @@ class FitConfig:
     lut_bits: int = 12
     mult_bits: int = 8
     rotate: list | None = None  # explicit per-layer rotations (overrides the method's choice)
+    first_layer_search: bool = True  # grid-search layer 0's weight steps (lsq only), then freeze them
+    ptq_bits: int = 8  # at ≥ this many bits: no QAT, the float fit gets the whole budget (steps + qat_steps)
+
+    def is_ptq(self):
+        """True when this config quantizes without QAT: ``qat_steps = 0``, or the
+        smaller bit width is ≥ ``ptq_bits`` (then the float fit gets all
+        ``steps + qat_steps`` steps). Measured (docs/quantization.md): at 8 bits
+        every QAT schedule tried lost to PTQ of a float model trained for the
+        whole budget."""
+        if self.qat_steps == 0:
+            return True
+        b = self.w_bits if self.resolved_method() == "wonly" else min(self.w_bits, self.a_bits)
+        return b >= self.ptq_bits
+
+    def float_steps(self):
+        """Float training steps: ``steps + qat_steps`` for fp32 and PTQ configs, else ``steps``."""
+        if self.resolved_method() == "fp32" or (self.is_ptq() and self.qat_steps > 0):
+            return self.steps + self.qat_steps
+        return self.steps
 
     def qat_lr_for(self):
         """QAT learning rate of the network weights. Measured (docs/quantization.md):
@@ -138,6 +160,8 @@ class FitResult:
             "size": [m.height, m.width], "channels": m.channels, "width": self.config.width,
             "depth": self.config.depth, "omega0": self.config.omega0, "phase_bits": m.phase_bits,
             "lut_bits": self.config.lut_bits, "steps": self.config.steps, "qat_steps": self.config.qat_steps,
+            "float_steps": self.config.float_steps(), "ptq": self.config.is_ptq(),
+            "first_layer_search": self.config.first_layer_search,
             "quantizer": self.config.quantizer, "per_channel": self.config.per_channel, "seed": self.config.seed,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
@@ -241,10 +265,11 @@ def train_float(pixels, cfg, steps, progress=False):
 def fit_image(pixels, config=None, progress=False, pretrained=None):
     """Fit ``pixels`` (uint8 ``(H, W, C)``) with ``config`` and return a :class:`FitResult`.
 
-    ``pretrained``: a float :class:`~.siren.Siren` already trained by
-    :func:`train_float` with the same config and ``config.steps`` steps (a copy
-    is used; lets a benchmark share one float fit between methods). Not used
-    for ``fp32``, which trains ``steps + qat_steps`` itself.
+    ``pretrained``: float :class:`~.siren.Siren` models already trained by
+    :func:`train_float` with the same config (a copy is used; lets a benchmark
+    share float fits between methods): a dict ``{steps: siren}``, or one model
+    trained for ``config.steps`` steps. Used only when it holds a model of
+    ``config.float_steps()`` steps; otherwise the float model is trained here.
     """
     import copy
 
@@ -260,12 +285,14 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     v_plain, c = _grid(height, width)
 
     # 1. float training
-    if pretrained is not None and method != "fp32":
-        siren = copy.deepcopy(pretrained)
+    fp_steps = cfg.float_steps()
+    if pretrained is not None and not isinstance(pretrained, dict):
+        pretrained = {cfg.steps: pretrained}
+    if pretrained and fp_steps in pretrained:
+        siren = copy.deepcopy(pretrained[fp_steps])
         torch.manual_seed(cfg.seed)
         torch.use_deterministic_algorithms(True)
     else:
-        fp_steps = cfg.steps + (cfg.qat_steps if method == "fp32" else 0)
         siren = train_float(pixels, cfg, fp_steps, progress)
     seconds["fit"] = time.perf_counter() - t0
     with torch.no_grad():
@@ -287,10 +314,12 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     qm = QuantSiren(siren, specs, height=height, width=width, quantizer=cfg.quantizer,
                     phase_bits=cfg.phase_bits, mult_bits=cfg.mult_bits, simulate_phase=cfg.simulate_phase)
     qm.init_steps("mse" if cfg.quantizer == "lsq" else "minmax")
-    if method != "fp32" and cfg.qat_steps > 0:
+    searched = method != "fp32" and cfg.first_layer_search and qm.search_first_layer_step() is not None
+    if method != "fp32" and not cfg.is_ptq():
         groups = [{"params": list(siren.parameters()), "lr": cfg.qat_lr_for()}]
         if cfg.quantizer == "lsq":
-            groups.append({"params": list(qm.log_w_step) + list(qm.log_a_step), "lr": cfg.step_lr})
+            w_steps = list(qm.log_w_step)[1 if searched else 0:]  # a searched step stays frozen
+            groups.append({"params": w_steps + list(qm.log_a_step), "lr": cfg.step_lr})
         opt = torch.optim.Adam(groups)
         base = [g["lr"] for g in groups]
         for k in _progress(cfg.qat_steps, f"QAT {method} w{cfg.w_bits}a{cfg.a_bits}", progress):
@@ -312,7 +341,8 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     layers = qm.float_layers()
     meta = {"source": "dhq_rtl.train", "method": method, "bits": f"w{cfg.w_bits}a{cfg.a_bits}",
             "quantizer": cfg.quantizer, "per_channel": cfg.per_channel, "width": cfg.width, "depth": cfg.depth,
-            "steps": cfg.steps, "qat_steps": cfg.qat_steps, "seed": cfg.seed}
+            "steps": cfg.steps, "qat_steps": cfg.qat_steps, "seed": cfg.seed, "float_steps": cfg.float_steps(),
+            "ptq": cfg.is_ptq(), "first_layer_search": cfg.first_layer_search}
     model = export_model(layers, height=height, width=width, channels=channels, omega0=cfg.omega0,
                          phase_bits=cfg.phase_bits, lut_bits=cfg.lut_bits, mult_bits=cfg.mult_bits, meta=meta)
     v_model = integer_coords(height, width, layers[0].rotate)

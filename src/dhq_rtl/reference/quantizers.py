@@ -15,6 +15,10 @@ with ``m = 2**(b−1) − 1``, and the fake-quant value is ``q·s``.
   (:func:`dhq_rtl.export.snap_scales`), rounded up so that it never clips a
   weight the unsnapped step kept; the exporter leaves it unchanged, so
   training and export agree exactly. Straight-through gradient.
+* :func:`grid_search_steps` — per row, the step on the exporter's grid
+  (one shared shift, every ``mult``) with the smallest quantization error:
+  for a row of 2 weights (the first layer) this error is far below that of
+  the smallest non-clipping step.
 """
 
 import numpy as np
@@ -24,7 +28,7 @@ from ..export import snap_scales
 from ..fixedpoint import signed_max
 
 __all__ = ["qmax", "round_ste", "grad_scale", "fake_quant", "quant_error", "mse_step", "minmax_step",
-           "snap_up", "snap_weight_step"]
+           "snap_up", "snap_weight_step", "grid_search_steps"]
 
 
 def qmax(bits):
@@ -147,3 +151,29 @@ def snap_weight_step(step, act_step, unit, mult_bits):
     snapped = snap_up(flat * float(act_step) * float(unit), mult_bits)
     snapped = torch.as_tensor(snapped / (float(act_step) * float(unit)), dtype=step.dtype)
     return step + (snapped.reshape(step.shape) - step).detach()
+
+
+def grid_search_steps(w, bits, gain_per_step, mult_bits, start_steps):
+    """Per row of ``w`` (float64 ``(rows, n)``), the weight step on the exporter's
+    ``mult / 2**shift`` grid that minimises ``Σ_j (Q(w_j) − w_j)²``.
+
+    ``gain_per_step``: the scale gain of a unit step (``act_step · unit``);
+    ``start_steps`` (per row) fix the layer's shift: the one
+    :func:`snap_up` gives them. Every ``mult`` in ``1 … 2**mult_bits − 1`` is
+    tried (clipping included in the error), so the chosen gains are fixed
+    points of :func:`dhq_rtl.export.snap_scales`. With 2 weights per row there
+    are hundreds of candidate steps and usually one puts both weights almost
+    exactly on the grid (docs/quantization.md: 37× less error than the MSE
+    step for the camera model's first layer). Returns ``(steps, err_before,
+    err_after)`` (float64 steps per row; summed squared errors).
+    """
+    w = np.asarray(w, dtype=np.float64)
+    m = qmax(bits)
+    start = snap_up(np.asarray(start_steps, dtype=np.float64).reshape(-1) * gain_per_step, mult_bits)
+    _, shift, _ = snap_scales(start, mult_bits)
+    cand = np.arange(1, 1 << mult_bits, dtype=np.float64) / 2.0 ** shift / gain_per_step  # (M,)
+    q = np.clip(np.round(w[:, None, :] / cand[None, :, None]), -m, m) * cand[None, :, None]
+    err = ((q - w[:, None, :]) ** 2).sum(-1)  # (rows, M)
+    s0 = start / gain_per_step
+    before = ((np.clip(np.round(w / s0[:, None]), -m, m) * s0[:, None] - w) ** 2).sum()
+    return cand[err.argmin(1)], float(before), float(err.min(1).sum())
