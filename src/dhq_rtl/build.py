@@ -4,7 +4,7 @@
 
     python -m dhq_rtl.build [--board icebreaker|upduino_v3|ulx3s|list] [--model FILE]
                             [--out DIR] [--seed N] [--toolchain yowasp|system]
-                            [--lanes N] [--freq MHZ] [--baud N]
+                            [--lanes N] [--freq MHZ] [--baud N] [--fixed-clock]
 
 Steps: load the model (default: the bundled ``dhq_rtl.firmware/default.dhq``),
 estimate its resources and stop with a :class:`~dhq_rtl.errors.FitError` if
@@ -13,9 +13,11 @@ Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``) and nextpnr through Amaranth's
 platform build with the selected tools (YoWASP by default), then write
 ``utilization.json`` and ``utilization.log`` next to the bitstream and the
 tool logs (``top.rpt``: Yosys, ``top.tim``: nextpnr) and print a summary.
-A timing failure does not stop the build (the bitstream is still written) but
-is reported loudly, in the summary and in the JSON (``timing_met: false``),
-and the exit status is 1.
+If timing fails at the requested clock on a board with a PLL, the build runs
+once more at the fastest PLL clock not above the achieved Fmax (``--fixed-clock``
+turns this off); the report lists both attempts. A final timing failure does
+not stop the build (the bitstream is still written) but is reported loudly, in
+the summary and in the JSON (``timing_met: false``), and the exit status is 1.
 """
 
 import json
@@ -31,6 +33,15 @@ from .errors import ModelImageError, ToolchainError
 __all__ = ["main", "load_default_model", "build", "board_table"]
 
 TOOLS = {"ice40": ("yosys", "nextpnr-ice40", "icepack"), "ecp5": ("yosys", "nextpnr-ecp5", "ecppack")}
+
+#: Yosys commands run after ``read_rtlil`` for ECP5 boards. Amaranth names the
+#: element wires of an array view ``x[0]``, ``x[1]``, ... beside the whole wire
+#: ``x``; the ABC9 LUT mapping of ``synth_ecp5`` (Yosys 0.70) names bit k of
+#: ``x`` ``x[k]`` as well, so two different nets meet under one name: it merges
+#: them or stops on an internal assertion (rtlil.cc:3091). Giving the element
+#: wires private ``$`` names (ports are never renamed) removes the clash; the
+#: logic is unchanged. iCE40 synthesis (ABC, not ABC9) does not need it.
+ECP5_SCRIPT_AFTER_READ = "rename -hide w:*]"
 
 
 def load_default_model():
@@ -68,26 +79,69 @@ def model_info(model, source):
 
 
 def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1_000_000, seed=1,
-          toolchain="yowasp", buffers=6, log=print):
-    """Build ``model`` for ``board`` into ``out_dir``; returns the report dict."""
+          toolchain="yowasp", buffers=6, fallback=True, log=print):
+    """Build ``model`` for ``board`` into ``out_dir``; returns the report dict.
+
+    Clock: the first attempt runs at ``freq_mhz`` (default: the board's
+    target). If it fails timing, the board has a PLL and ``fallback`` is
+    true, the build is run once more at the highest frequency the PLL can
+    make at or below the achieved Fmax (the fastest clock that meets timing,
+    unless place-and-route lands lower the second time). Both attempts are
+    in the report (``clock_attempts``); the first attempt's nextpnr log is
+    kept as ``top.attempt1.tim``.
+    """
     from . import fit
-    from .gateware.top import BoardTop
-    from .reports import make_report, summary_lines, write_reports
-    from .toolchain import parse_nextpnr_report, parse_yosys_stat, toolchain_env
+    from .gateware.top import pll_frequency_at_most
 
     lanes = board.default_lanes if lanes is None else lanes
     est = fit.estimate(model, board, lanes=lanes, buffers=buffers)
     fit.check_fit(est, board)
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "top.attempt1.tim").unlink(missing_ok=True)
+    freq_hz = freq_mhz * 1e6 if freq_mhz else None
+    attempts = []
+    t_start = time.monotonic()
+    while True:
+        report = _build_once(model, board, out, est, source=source, lanes=lanes, freq_hz=freq_hz, baud=baud,
+                             seed=seed, toolchain=toolchain, buffers=buffers, log=log)
+        core_fmax = report["performance"]["core_fmax_mhz"]
+        attempts.append({"clock_mhz": report["parameters"]["clock_mhz"], "fmax_mhz": core_fmax,
+                         "timing_met": report["timing_met"],
+                         "build_seconds": report["build_seconds"]})
+        if report["timing_met"] or not fallback or board.pll is None or len(attempts) > 1 or not core_fmax:
+            break
+        f_new = pll_frequency_at_most(board.pll, board.ref_hz, core_fmax * 1e6)
+        if not f_new:
+            break
+        log(f"timing failed at {report['parameters']['clock_mhz']:g} MHz (fmax {core_fmax:g} MHz); "
+            f"rebuilding at {f_new / 1e6:g} MHz, the fastest PLL clock not above the achieved fmax")
+        (out / "top.tim").replace(out / "top.attempt1.tim")
+        freq_hz = f_new
+    from .reports import summary_lines, write_reports
+    report["clock_attempts"] = attempts
+    report["build_seconds"] = round(time.monotonic() - t_start, 1)
+    write_reports(report, out)
+    for line in summary_lines(report):
+        log(line)
+    log(f"bitstream {out / report['bitstream']}, reports utilization.json / utilization.log "
+        f"({report['build_seconds']:.0f} s)")
+    return report
+
+
+def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, toolchain, buffers, log):
+    """One synthesis + place-and-route run at ``freq_hz`` (None: the board's default)."""
+    from .gateware.top import BoardTop
+    from .reports import make_report
+    from .toolchain import parse_nextpnr_report, parse_yosys_stat, toolchain_env
+
     environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
     env = dict(environ, **toolchain_env(TOOLS[board.family], environ))
 
     t0 = time.monotonic()
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
     for stale in ("top.stat.json", "top.report.json", "top.bin", "top.bit"):
         (out / stale).unlink(missing_ok=True)
-    top = BoardTop(model, board, lanes=lanes, freq_hz=freq_mhz * 1e6 if freq_mhz else None,
-                   baud=baud, buffers=buffers)
+    top = BoardTop(model, board, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers)
     platform = board.platform()
     overrides = {
         "script_after_synth": "tee -q -o top.stat.json stat -json",
@@ -95,6 +149,8 @@ def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1
     }
     if board.family == "ice40":
         overrides["synth_opts"] = "-dsp"
+    elif board.family == "ecp5":
+        overrides["script_after_read"] = ECP5_SCRIPT_AFTER_READ
     log(f"building {board.name} ({board.device}), {lanes} lanes, {top.freq_hz / 1e6:g} MHz, "
         f"tools: {toolchain}, into {out}")
     plan = platform.build(top, name="top", build_dir=str(out), do_build=False, **overrides)
@@ -118,16 +174,12 @@ def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1
         raise ToolchainError(f"the build wrote no bitstream {bitstream.name} (logs in {out})")
     pnr = parse_nextpnr_report(out / "top.report.json")
     cells = parse_yosys_stat(out / "top.stat.json") if (out / "top.stat.json").exists() else {}
-    params = {"lanes": lanes, "buffers": buffers, "dsp": board.dsp, "clock_mhz": top.freq_hz / 1e6,
+    params = {"lanes": lanes, "buffers": buffers, "dsp": board.dsp, "clock_mhz": top.pll_hz / 1e6,
               "baud": baud, "seed": seed, "toolchain": toolchain}
     report = make_report(board=board, model_info=model_info(model, source), params=params, pnr=pnr,
-                         cells=cells, estimate=est, plan=top.core.plan, clock_hz=top.freq_hz,
+                         cells=cells, estimate=est, plan=top.core.plan, clock_hz=top.pll_hz,
                          build_seconds=seconds)
     report["bitstream"] = bitstream.name
-    write_reports(report, out)
-    for line in summary_lines(report):
-        log(line)
-    log(f"bitstream {bitstream}, reports utilization.json / utilization.log ({seconds:.0f} s)")
     return report
 
 
@@ -143,6 +195,8 @@ def main(argv=None):
     p.add_argument("--lanes", type=int, help="multipliers of the MAC array (default: per board)")
     p.add_argument("--freq", type=float, help="core clock in MHz (default: per board)")
     p.add_argument("--baud", type=int, default=1_000_000, help="UART baud rate (default 1000000)")
+    p.add_argument("--fixed-clock", action="store_true",
+                   help="do not rebuild at a lower PLL clock when timing fails")
     args = p.parse_args(argv)
     if args.board == "list":
         print(board_table())
@@ -155,7 +209,7 @@ def main(argv=None):
     out = args.out or os.path.join("build", board.name)
     try:
         report = build(model, board, out, source=source, lanes=args.lanes, freq_mhz=args.freq, baud=args.baud,
-                       seed=args.seed, toolchain=args.toolchain)
+                       seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock)
     except ValueError as e:
         # Parameter errors (lanes, clock, baud) from the constructors.
         from .errors import DhqError

@@ -40,7 +40,7 @@ def memories(plan):
     L = plan.n_layers
     P = plan.lanes
     out = [
-        ("activation buffers", P * plan.act_bits, plan.buffers * plan.cpow),
+        ("activation buffers", plan.act_word * plan.act_bits, plan.buffers * plan.load_words),
         ("weights", P * plan.weight_bits, plan.weight_rows),
     ]
     # Scaler table: one word per (layer, channel slot) of every layer.
@@ -108,8 +108,11 @@ def estimate(model, board, *, lanes=None, buffers=6):
     requant = 3 * (plan.lut_bits + int(math.log2(max(plan.rot_n, 1))) + 8)
     coords = 4 * first_layer_constants(m)[3] + 60
     control = 1100 + 12 * plan.buffers   # calibrated: iCEBreaker build of the default model
+    # The running job's input vector, the next one's (flip-flops) and the
+    # registered chunk that feeds the MAC array.
+    vector_regs = 2 * plan.cpow * P * plan.act_bits + P * plan.act_bits
     uart_top = 150
-    lc = int(mac + scaler + bfly + requant + coords + control + uart_top + ff_bits)
+    lc = int(mac + scaler + bfly + requant + coords + control + vector_regs + uart_top + ff_bits)
     est = {"ebr": ebr, "dsp": dsp, "pll": 1 if board.pll else 0, "details": details}
     if board.family == "ice40":
         est["lc"] = lc

@@ -123,6 +123,14 @@ class FirstLayerPhases(wiring.Component):
         first_pixel = Signal()   # next pixel is the region's first
         row_start = Signal()     # next pixel starts a row
         t_from_r = Signal()      # next pixel follows a row start: its T is still in R
+        # Registered decisions of EMIT (timing): the phase being issued is
+        # the pixel's last, the pixel ends its row, the row is the region's
+        # last. x, y and x1, y1 change only outside EMIT, and EMIT is always
+        # entered from READY, so the one-cycle-stale flags are exact.
+        k_last = Signal()
+        x_last = Signal()
+        y_last = Signal()
+        m.d.sync += [x_last.eq(x + 1 == x1), y_last.eq(y + 1 == y1)]
         rd_t = Signal()          # stage 1 reads T (not R)
 
         k = Signal(self.cw)
@@ -231,17 +239,18 @@ class FirstLayerPhases(wiring.Component):
                                  bit.eq(self.cbits), k.eq(0), half.eq(0), finished.eq(0)]
                     m.next = "HORNER"
                 with m.Elif(self.next & ~finished):
+                    m.d.sync += k_last.eq(n == 1)
                     m.next = "EMIT"
             with m.State("EMIT"):
                 m.d.comb += [issue.eq(1),
                              mode.eq(Mux(first_pixel, 3, Mux(row_start, 4, 5))),
                              rd_t.eq(~first_pixel & ~row_start & ~t_from_r)]
-                m.d.sync += k.eq(k + 1)
-                with m.If(k == n - 1):
+                m.d.sync += [k.eq(k + 1), k_last.eq(k == n - 2) if n >= 2 else k_last.eq(1)]
+                with m.If(k_last):
                     m.d.sync += [k.eq(0), first_pixel.eq(0), t_from_r.eq(first_pixel | row_start)]
-                    with m.If(x + 1 == x1):
+                    with m.If(x_last):
                         m.d.sync += [x.eq(x0), row_start.eq(1), y.eq(y + 1)]
-                        with m.If(y + 1 == y1):
+                        with m.If(y_last):
                             m.d.sync += finished.eq(1)
                     with m.Else():
                         m.d.sync += [x.eq(x + 1), row_start.eq(0)]

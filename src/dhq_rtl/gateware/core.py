@@ -15,8 +15,14 @@ Architecture
         └──────── ready queue (buffer, layer) ◄──────────────────────────────────────────────┘
 
 * **Activation buffers.** ``buffers`` vectors of the hidden width, stored
-  ``lanes`` values per word (one memory, write granularity one activation).
-  A buffer holds the input vector of one layer of one pixel.
+  ``act_word`` values per word (the most that fit ``act_word_bits``, default
+  32 bits: 2 EBR on iCE40 instead of one EBR per 16 bits of ``lanes``
+  values; one memory, write granularity one activation). A buffer holds the
+  input vector of one layer of one pixel. When a job is staged, its vector is
+  copied word by word into flip-flops (``load_words`` reads) and the buffer
+  is freed; the running job reads its chunk of ``lanes`` values from a
+  second vector register (copied at the job's start), registered once more
+  before the MAC array.
 * **MAC array** (input parallel): a job is one layer of one pixel. For each
   output neuron ``k`` and each chunk ``c`` of ``lanes`` inputs, one word of the
   buffer and one word of the weight ROM are read, ``lanes`` products formed
@@ -31,13 +37,16 @@ Architecture
   takes its next job. Output-layer accumulators become pixels instead.
 * **Latency hiding.** Up to ``buffers − 1`` pixels are in flight; while the
   MAC array works on one pixel's layer the others are being post-processed,
-  so the MAC array is idle only when no vector is ready (jobs follow each
-  other without a gap). Pixels leave in raster order (jobs are served in readiness order).
+  so the MAC array is idle only when no vector is ready, or when a job is
+  shorter than the copy of the next job's vector (``load_words + 2`` cycles;
+  the default model's 2-beat output-layer job takes 10 cycles). Pixels leave in raster order (jobs are served in readiness order).
 
 Schedule and throughput
 -----------------------
-With ``C_i = ceil(in_i / lanes)``, the MAC array needs ``Σ_{i≥1} out_i·C_i``
-cycles per pixel (:meth:`CorePlan.cycles_per_pixel`); the first layer
+With ``C_i = ceil(in_i / lanes)``, the MAC array issues ``Σ_{i≥1} out_i·C_i``
+beats per pixel (:meth:`CorePlan.beats_per_pixel`) and needs
+``Σ_{i≥1} max(out_i·C_i, load_words + 2)`` cycles per pixel
+(:meth:`CorePlan.cycles_per_pixel`, measured in ``tests/test_core.py``); the first layer
 costs no MAC cycle at all (running sums in :mod:`.coords`). The ideal is
 ``MACs per pixel (layers ≥ 1) / lanes``; multiplier efficiency is their
 ratio. Latency of one pixel (start → pixel) is a few hundred cycles; the
@@ -93,7 +102,7 @@ class CorePlan:
     parameters, computed without elaborating anything (used by the core, the
     fit estimator and the reports)."""
 
-    def __init__(self, model, lanes=16, dsp="generic", buffers=6):
+    def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
         if not isinstance(lanes, int) or isinstance(lanes, bool):
@@ -106,6 +115,10 @@ class CorePlan:
             raise TypeError(f"buffers must be an integer, got {buffers!r}")
         if buffers < 2:
             raise ValueError(f"buffers must be at least 2, got {buffers}")
+        if not isinstance(act_word_bits, int) or isinstance(act_word_bits, bool):
+            raise TypeError(f"act_word_bits must be an integer, got {act_word_bits!r}")
+        if act_word_bits < 1:
+            raise ValueError(f"act_word_bits must be positive, got {act_word_bits}")
         model.validate()
         self.model = m = model
         self.lanes = P = lanes
@@ -126,6 +139,17 @@ class CorePlan:
         self.chunks = [0] + [math.ceil(l.in_features / P) for l in mac]
         self.cpow = _pow2_ceil(max(self.chunks[1:]))
         self.vec_max = max(l.in_features for l in mac)
+        # Activation buffers: `act_word` activations per memory word (the
+        # largest power of two that fits act_word_bits, at least 1); a job's
+        # whole input vector (cpow·lanes activations, `load_words` words) is
+        # copied into flip-flops before the job starts.
+        self.act_word_bits = act_word_bits
+        vp = self.cpow * P
+        r = 1
+        while r * 2 * self.act_bits <= act_word_bits and r * 2 <= vp:
+            r *= 2
+        self.act_word = r
+        self.load_words = vp // r
         self.out_max = max(l.out_features for l in m.layers)
         # Weight ROM: one row of `lanes` weights per (layer, neuron, chunk).
         self.wbase = [0] * L
@@ -165,13 +189,24 @@ class CorePlan:
 
     # ---------------------------------------------------------- performance
     def job_cycles(self, i):
-        """MAC-array cycles of layer ``i`` (≥ 1) of one pixel (jobs follow
-        each other without a gap)."""
+        """MAC-array beats of layer ``i`` (≥ 1) of one pixel."""
         return self.model.layers[i].out_features * self.chunks[i]
 
-    def cycles_per_pixel(self):
-        """Steady-state cycles per pixel (MAC-bound schedule)."""
+    def job_slot(self, i):
+        """Cycles the MAC array spends on layer ``i`` of one pixel: its beats,
+        or, for a job shorter than the copy of the next job's input vector
+        (``load_words + 2`` cycles from the job's start: staging, one read
+        per word, the last word's write), that copy."""
+        return max(self.job_cycles(i), self.load_words + 2)
+
+    def beats_per_pixel(self):
+        """MAC-array beats per pixel (each beat: ``lanes`` multiplier slots)."""
         return sum(self.job_cycles(i) for i in range(1, self.n_layers))
+
+    def cycles_per_pixel(self):
+        """Steady-state cycles per pixel (MAC-bound schedule, including the
+        cycles in which a short job waits for the next input vector)."""
+        return sum(self.job_slot(i) for i in range(1, self.n_layers))
 
     def macs_per_pixel(self):
         """Multiplications per pixel done by the MAC array (layer 0 is free)."""
@@ -189,6 +224,8 @@ class CorePlan:
         return {
             "lanes": self.lanes, "multipliers": self.multipliers, "dsp_blocks": self.dsp_blocks,
             "dual_8x8": self.dual, "buffers": self.buffers,
+            "activation_word": self.act_word, "vector_load_cycles": self.load_words + 2,
+            "beats_per_pixel": self.beats_per_pixel(),
             "macs_per_pixel": self.macs_per_pixel(),
             "first_layer_macs_per_pixel": 0,
             "first_layer": "running sums (additions only, no multiplier)",
@@ -221,6 +258,9 @@ class InrCore(wiring.Component):
         ``generic``: plain ``*``; ``ice40``: ``SB_MAC16`` instances.
     buffers : int
         Activation buffers (≥ 2); up to ``buffers − 1`` pixels in flight.
+    act_word_bits : int
+        Width of the activation-buffer memory word (≥ 1; activations per word:
+        the largest power of two that fits, at least one).
 
     Ports: ``start`` (pulse, samples ``region``), ``region``, ``busy``,
     ``pixels`` (stream of ``pixel_bits · channels`` bits, channel ``c`` in
@@ -229,8 +269,8 @@ class InrCore(wiring.Component):
     ``y1 ≤ y0``) produces no pixel.
     """
 
-    def __init__(self, model, *, lanes=16, dsp="generic", buffers=6):
-        self.plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers)
+    def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32):
+        self.plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits)
         self.model = model
         self.lanes = lanes
         self.dsp = dsp
@@ -262,7 +302,11 @@ class InrCore(wiring.Component):
         last_layer = L - 1
 
         # ------------------------------------------------------------ memories
-        act_mem = Memory(shape=unsigned(P * ab), depth=NB * plan.cpow, init=[])
+        R, Wv = plan.act_word, plan.load_words
+        lr = (R - 1).bit_length()
+        ww = (Wv - 1).bit_length()
+        Vp = plan.cpow * P
+        act_mem = Memory(shape=unsigned(R * ab), depth=NB * Wv, init=[])
         m.submodules.act_mem = act_mem
         act_wr = act_mem.write_port(granularity=ab)
         act_rd = act_mem.read_port()
@@ -365,11 +409,44 @@ class InrCore(wiring.Component):
         _switch(m, head_l, plan.wbase, head_wbase)
         _switch(m, head_l, [plan.chunks[i] - 1 if i else 0 for i in range(L)], head_last_c)
         _switch(m, head_l, [out_feat[i] - 1 for i in range(L)], head_last_k)
-        m.d.comb += readyq.r_en.eq(~nxt_valid)
-        with m.If(~nxt_valid & readyq.r_rdy):
-            m.d.sync += [nxt_valid.eq(1), nxt_buf.eq(readyq.r_data[:bw]), nxt_layer.eq(head_l),
+        take = Signal()
+        # The staged job is replaced from the ready queue when empty or taken.
+        stage = Signal()
+        m.d.comb += [stage.eq(~nxt_valid | take), readyq.r_en.eq(stage)]
+        # Its input vector is copied word by word into `shd` (flip-flops); the
+        # buffer is free as soon as the last word has been read.
+        ld_run = Signal()
+        ld_w = Signal(max(1, ww))
+        rd_v, rd_last = Signal(), Signal()
+        rd_w = Signal(max(1, ww))
+        shd_full = Signal()
+        shd = Signal(Vp * ab)
+        cur = Signal(Vp * ab)     # the running job's input vector
+        with m.If(stage):
+            m.d.sync += [nxt_valid.eq(readyq.r_rdy), ld_run.eq(readyq.r_rdy), ld_w.eq(0),
+                         nxt_buf.eq(readyq.r_data[:bw]), nxt_layer.eq(head_l),
                          nxt_wbase.eq(head_wbase), nxt_last_c.eq(head_last_c), nxt_last_k.eq(head_last_k),
                          nxt_c1.eq(head_last_c == 0), nxt_k1.eq(head_last_k == 0)]
+        with m.Elif(ld_run):
+            m.d.sync += ld_w.eq(ld_w + 1)
+            with m.If(ld_w == Wv - 1):
+                m.d.sync += ld_run.eq(0)
+        m.d.comb += act_rd.addr.eq(Cat(ld_w[:ww], nxt_buf) if ww else nxt_buf)
+        # (While loading, the staged job cannot be taken: no `stage` then.)
+        m.d.sync += [rd_v.eq(ld_run), rd_w.eq(ld_w), rd_last.eq(ld_run & (ld_w == Wv - 1))]
+        with m.If(rd_v):
+            if ww:
+                with m.Switch(rd_w):
+                    for w in range(Wv):
+                        with m.Case(w):
+                            m.d.sync += shd.word_select(w, R * ab).eq(act_rd.data)
+            else:
+                m.d.sync += shd.eq(act_rd.data)
+        with m.If(rd_last):
+            m.d.sync += shd_full.eq(1)
+            m.d.comb += free_set.eq(Const(1, NB) << nxt_buf)   # buffer read for the last time now
+        with m.If(take):
+            m.d.sync += [shd_full.eq(0), cur.eq(shd)]
 
         # Every decision of the beat loop is a registered flag (timing): the
         # current beat ends a neuron's dot product (c_last), the job's last
@@ -385,14 +462,12 @@ class InrCore(wiring.Component):
         m.d.comb += [
             issue.eq(job_active & credit),
             beat_first.eq(job_c == 0),
-            act_rd.addr.eq(Cat(job_c, job_buf) if plan.cpow > 1 else job_buf),
         ]
         beat_last = c_last
         job_end = Signal()
-        take = Signal()
         m.d.comb += [
             job_end.eq(issue & j_last),
-            take.eq(nxt_valid & (~job_active | job_end)),
+            take.eq(nxt_valid & shd_full & (~job_active | job_end)),
         ]
         c_one = Signal()          # c_rem == 1: the next beat ends the neuron
         k_one = Signal()          # k_rem == 1: the next neuron is the job's last
@@ -401,8 +476,7 @@ class InrCore(wiring.Component):
             m.d.sync += [job_active.eq(1), job_buf.eq(nxt_buf), job_layer.eq(nxt_layer),
                          job_c.eq(0), c_rem.eq(nxt_last_c), k_rem.eq(nxt_last_k), waddr.eq(nxt_wbase),
                          job_last_c.eq(nxt_last_c), job_c1.eq(nxt_c1),
-                         c_last.eq(nxt_c1), k_last.eq(nxt_k1), j_last.eq(nxt_c1 & nxt_k1),
-                         nxt_valid.eq(0)]
+                         c_last.eq(nxt_c1), k_last.eq(nxt_k1), j_last.eq(nxt_c1 & nxt_k1)]
         with m.Elif(job_end):
             m.d.sync += job_active.eq(0)
         with m.Elif(issue):
@@ -412,10 +486,11 @@ class InrCore(wiring.Component):
                              c_last.eq(job_c1), k_last.eq(k_one), j_last.eq(job_c1 & k_one)]
             with m.Else():
                 m.d.sync += [c_last.eq(c_one), j_last.eq(c_one & k_last)]
-        with m.If(job_end):
-            m.d.comb += free_set.eq(Const(1, NB) << job_buf)   # buffer read for the last time now
 
-        # Beat: activation word read (1 cycle), then into the MAC array.
+        # Beat: the chunk of the job's vector is registered (1 cycle, aligned
+        # with the weight read address), then goes into the MAC array.
+        beat_act = Signal(P * ab)
+        m.d.sync += beat_act.eq(cur.word_select(job_c, P * ab) if plan.cpow > 1 else cur)
         m.d.sync += [
             mac.i.valid.eq(issue),
             mac.i.payload.addr.eq(waddr),
@@ -424,7 +499,7 @@ class InrCore(wiring.Component):
             mac.i.payload.tag.eq(job_layer),
         ]
         for j in range(P):
-            m.d.comb += mac.i.payload.act[j].eq(act_rd.data[j * ab:(j + 1) * ab].as_signed())
+            m.d.comb += mac.i.payload.act[j].eq(beat_act[j * ab:(j + 1) * ab].as_signed())
         push = Signal()
         m.d.comb += [
             mac.o.ready.eq(1),
@@ -628,12 +703,13 @@ class InrCore(wiring.Component):
         w_q, w_k, w_dest, w_next = Signal(signed(ab)), Signal(kw), Signal(bw), Signal(lw)
         m.d.sync += [w_valid.eq(wr_valid), w_last.eq(wr_valid & (wr_k == wr_last_k)), w_q.eq(wr_q),
                      w_k.eq(wr_k), w_dest.eq(wr_dest), w_next.eq(wr_layer + 1)]
-        lane = w_k[:lp] if lp else Const(0, 1)
-        chunk = w_k[lp:] if kw > lp else Const(0, 1)
+        wk = Signal(max(kw, lr + ww))
+        m.d.comb += wk.eq(w_k)
+        lane = wk[:lr] if lr else Const(0, 1)
         m.d.comb += [
-            act_wr.addr.eq(Cat(chunk[:cw], w_dest) if plan.cpow > 1 else w_dest),
-            act_wr.data.eq(Cat(*([w_q] * P))),
-            act_wr.en.eq(Mux(w_valid, Const(1, P) << lane, 0)),
+            act_wr.addr.eq(Cat(wk[lr:lr + ww], w_dest) if ww else w_dest),
+            act_wr.data.eq(Cat(*([w_q] * R))),
+            act_wr.en.eq(Mux(w_valid, Const(1, R) << lane, 0)),
             readyq.w_en.eq(w_last),
             readyq.w_data.eq(Cat(w_dest, w_next)),
         ]

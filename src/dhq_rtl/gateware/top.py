@@ -18,13 +18,15 @@ the board oscillator's pin; ECP5 boards ``EHXPLLL``; a board without PLL setting
 runs from its default clock.
 """
 
+import math
+
 from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal
 from amaranth.lib import fifo
 
 from .core import InrCore
 from .uart import UartRx, UartTx, uart_divisor
 
-__all__ = ["BoardTop", "ice40_pll_params", "ecp5_pll_params", "CMD_INFO", "CMD_RENDER", "info_bytes"]
+__all__ = ["BoardTop", "ice40_pll_params", "ecp5_pll_params", "pll_frequency_at_most", "CMD_INFO", "CMD_RENDER", "info_bytes"]
 
 CMD_INFO = ord("I")
 CMD_RENDER = ord("R")
@@ -34,6 +36,48 @@ def info_bytes(model):
     """The 9-byte answer to ``CMD_INFO`` for ``model``."""
     return (b"DHQ" + model.width.to_bytes(2, "little") + model.height.to_bytes(2, "little")
             + bytes([model.channels, model.pixel_bits]))
+
+
+def _ice40_pll_settings(f_in_hz):
+    """Every legal ``SB_PLL40`` setting ``(divr, divf, divq, filter_range, f_out_hz)``."""
+    for divr in range(16):
+        pfd = f_in_hz / (divr + 1)
+        if not 10e6 <= pfd <= 133e6:
+            continue
+        fr = 1 if pfd < 17e6 else 2 if pfd < 26e6 else 3 if pfd < 44e6 else \
+            4 if pfd < 66e6 else 5 if pfd < 101e6 else 6
+        for divf in range(128):
+            vco = pfd * (divf + 1)
+            if not 533e6 <= vco <= 1066e6:
+                continue
+            for divq in range(1, 7):
+                yield divr, divf, divq, fr, vco / (1 << divq)
+
+
+def _ecp5_pll_settings(f_in_hz):
+    """Every ``EHXPLLL`` setting ``(clki_div, clkfb_div, clkop_div, f_out_hz)`` (VCO 400…800 MHz)."""
+    for clki in range(1, 129):
+        pfd = f_in_hz / clki
+        if pfd < 10e6:
+            break
+        for fb in range(1, 81):
+            f = pfd * fb
+            if f > 400e6:
+                break
+            op_lo = max(1, math.ceil(400e6 / f))
+            op_hi = min(128, math.floor(800e6 / f))
+            if op_lo <= op_hi:
+                yield clki, fb, op_lo, f
+
+
+def pll_frequency_at_most(pll, f_in_hz, f_max_hz):
+    """The highest core clock (Hz) the ``pll`` kind (``"ice40"`` / ``"ecp5"``)
+    makes from ``f_in_hz`` that is not above ``f_max_hz``; ``None`` if none."""
+    gen = {"ice40": _ice40_pll_settings, "ecp5": _ecp5_pll_settings}.get(pll)
+    if gen is None:
+        raise ValueError(f"unknown PLL kind {pll!r}")
+    freqs = [s[-1] for s in gen(f_in_hz) if s[-1] <= f_max_hz]
+    return max(freqs) if freqs else None
 
 
 def ice40_pll_params(f_in_hz, f_out_hz):
@@ -97,8 +141,16 @@ class BoardTop(Elaboratable):
         self.board = board
         self.lanes = board.default_lanes if lanes is None else lanes
         self.freq_hz = board.clock_hz(freq_hz)
+        #: The clock the PLL really makes (the UART divisor, the timing
+        #: constraint and the reports use it).
+        if board.pll == "ice40":
+            self.pll_hz = ice40_pll_params(board.ref_hz, self.freq_hz)[-1]
+        elif board.pll == "ecp5":
+            self.pll_hz = ecp5_pll_params(board.ref_hz, self.freq_hz)[-1]
+        else:
+            self.pll_hz = self.freq_hz
         self.baud = baud
-        self.divisor = uart_divisor(self.freq_hz, baud)
+        self.divisor = uart_divisor(self.pll_hz, baud)
         self.core = InrCore(model, lanes=self.lanes, dsp=board.dsp, buffers=buffers)
 
     def _clock(self, m, platform):
@@ -134,13 +186,13 @@ class BoardTop(Elaboratable):
                 i_PHASESTEP=Const(1, 1), i_PHASELOADREG=Const(1, 1), i_PLLWAKESYNC=Const(0, 1),
                 i_ENCLKOP=Const(0, 1),
                 o_CLKOP=pll_out, o_LOCK=lock,
-                a_FREQUENCY_PIN_CLKI=str(b.ref_hz / 1e6), a_FREQUENCY_PIN_CLKOP=str(self.freq_hz / 1e6),
+                a_FREQUENCY_PIN_CLKI=str(b.ref_hz / 1e6), a_FREQUENCY_PIN_CLKOP=str(self.pll_hz / 1e6),
                 a_ICP_CURRENT="12", a_LPF_RESISTOR="8", a_MFG_ENABLE_FILTEROPAMP="1",
                 a_MFG_GMCREF_SEL="2")
         else:
             raise ValueError(f"unknown PLL kind {b.pll!r}")
         m.d.comb += cd.clk.eq(pll_out)
-        platform.add_clock_constraint(cd.clk, self.freq_hz)
+        platform.add_clock_constraint(cd.clk, self.pll_hz)
         # Hold reset until the PLL has been locked for a while.
         m.domains.por = por = ClockDomain("por", reset_less=True)
         m.d.comb += por.clk.eq(pll_out)
