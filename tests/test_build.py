@@ -37,7 +37,14 @@ def test_icebreaker_build_default_model(tmp_path):
     assert abs(res["ebr"]["estimated"] - res["ebr"]["used"]) <= 3
     assert abs(res["lc"]["estimate_error_percent"]) <= 40
     perf = data["performance"]
-    assert perf["cycles_per_pixel"] == 130 and perf["multiplier_efficiency"] >= 0.85
+    assert perf["cycles_per_pixel"] == 138 and perf["multiplier_efficiency"] >= 0.85
+    # Every clock tried is recorded; the report describes the last one.
+    attempts = data["clock_attempts"]
+    assert 1 <= len(attempts) <= 2
+    assert attempts[-1]["clock_mhz"] == data["parameters"]["clock_mhz"] == perf["clock_mhz"]
+    assert attempts[-1]["timing_met"] == data["timing_met"]
+    if len(attempts) == 2:
+        assert not attempts[0]["timing_met"] and attempts[1]["clock_mhz"] <= attempts[0]["fmax_mhz"]
     assert data["clocks"] and all(c["fmax_mhz"] > 0 for c in data["clocks"].values())
     assert isinstance(data["timing_met"], bool)
     log = (tmp_path / "utilization.log").read_text()
@@ -60,3 +67,44 @@ def test_cli_one_line_errors(tmp_path):
         assert proc.returncode == 2
         assert text in proc.stderr and "Traceback" not in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_pll_fallback_frequency_is_the_fastest_at_or_below_fmax():
+    from dhq_rtl.gateware.top import ecp5_pll_params, ice40_pll_params, pll_frequency_at_most
+    for fmax in (41.83e6, 46.75e6, 48e6, 30.1e6):
+        f = pll_frequency_at_most("ice40", 12e6, fmax)
+        assert f <= fmax and ice40_pll_params(12e6, f)[-1] == f
+        # Nothing the PLL makes lies in (f, fmax].
+        finer = [pll_frequency_at_most("ice40", 12e6, fmax - d) for d in (0, 1)]
+        assert finer[0] == f
+    assert pll_frequency_at_most("ice40", 12e6, 41.83e6) == 41.25e6
+    assert pll_frequency_at_most("ice40", 12e6, 1e6) is None
+    f = pll_frequency_at_most("ecp5", 25e6, 61.3e6)
+    assert f <= 61.3e6 and ecp5_pll_params(25e6, f)[-1] == f
+
+
+def test_report_figures_name_their_clock():
+    """Pixels/s and ms/image at the core clock are computed at that clock,
+    those at the achieved fmax at fmax (not one at the other)."""
+    from dhq_rtl import fit
+    from dhq_rtl.gateware.core import CorePlan
+    from dhq_rtl.reports import format_log, make_report, summary_lines
+    from dhq_rtl.toolchain import NextpnrReport
+    model, source = load_default_model()
+    board = get_board("icebreaker")
+    plan = CorePlan(model, lanes=16, dsp="ice40")
+    pnr = NextpnrReport(utilization={"ICESTORM_LC": (2500, 5280)}, fmax={"clk": 41.83}, constraint={"clk": 48.0})
+    report = make_report(board=board, model_info={}, params={"baud": 1_000_000}, pnr=pnr, cells={},
+                         estimate=fit.estimate(model, board), plan=plan, clock_hz=48e6, build_seconds=1.0)
+    p = report["performance"]
+    cpp = plan.cycles_per_pixel()
+    npix = model.width * model.height
+    assert p["pixels_per_second_at_clock"] == round(48e6 / cpp)
+    assert p["pixels_per_second_at_fmax"] == round(41.83e6 / cpp)
+    assert p["ms_per_image_at_clock"] == pytest.approx(1e3 * npix * cpp / 48e6, abs=1e-3)
+    assert p["ms_per_image_at_fmax"] == pytest.approx(1e3 * npix * cpp / 41.83e6, abs=1e-3)
+    assert not report["timing_met"]
+    log = format_log(report)
+    assert f"at the core clock 48 MHz (TIMING FAILED: not guaranteed): {round(48e6 / cpp)} pixels/s" in log
+    assert f"at the achieved fmax 41.83 MHz (timing limit): {round(41.83e6 / cpp)} pixels/s" in log
+    assert any("TIMING FAILED" in line for line in summary_lines(report))
