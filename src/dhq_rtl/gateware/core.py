@@ -543,6 +543,11 @@ class InrCore(wiring.Component):
         # right after an admission, when the arbiter is busy anyway.
         coord_ok = Signal()
         m.d.sync += coord_ok.eq(active & coords.ready & (outstanding < NB - 1) & ~admit)
+        # The request for the next pixel's phases is registered (timing: the
+        # arbiter's decision does not run into the generator's control).
+        coord_next = Signal()
+        m.d.sync += coord_next.eq(0)
+        m.d.comb += coords.next.eq(coord_next)
         with m.FSM(name="arbiter"):
             with m.State("IDLE"):
                 with m.If(accq.r_rdy):
@@ -554,7 +559,8 @@ class InrCore(wiring.Component):
                         m.d.sync += [vec_layer.eq(head_layer), vec_k.eq(0), vec_dest.eq(alloc_id)]
                         m.next = "MAC"
                 with m.Elif(coord_ok & alloc_ok & path_ok_coord):
-                    m.d.comb += [free_clr.eq(Const(1, NB) << alloc_id), coords.next.eq(1), admit.eq(1)]
+                    m.d.comb += [free_clr.eq(Const(1, NB) << alloc_id), admit.eq(1)]
+                    m.d.sync += coord_next.eq(1)
                     m.d.sync += [vec_layer.eq(0), vec_dest.eq(alloc_id)]
                     m.next = "COORD"
             with m.State("MAC"):
