@@ -127,7 +127,6 @@ class FirstLayerPhases(wiring.Component):
         # the pixel's last, the pixel ends its row, the row is the region's
         # last. x, y and x1, y1 change only outside EMIT, and EMIT is always
         # entered from READY, so the one-cycle-stale flags are exact.
-        k_last = Signal()
         x_last = Signal()
         y_last = Signal()
         m.d.sync += [x_last.eq(x + 1 == x1), y_last.eq(y + 1 == y1)]
@@ -196,13 +195,35 @@ class FirstLayerPhases(wiring.Component):
         m.d.sync += [s2_valid.eq(issue), s2_k.eq(k[:self.kw]), s2_mode.eq(mode), s2_xb.eq(xb), s2_yb.eq(yb),
                      s2_zero.eq(zero)]
 
+        # Registered comparisons of the step counter k (timing): k counts up
+        # by one per cycle in HORNER/BASE/GAP/EMIT and restarts at 0, so each
+        # flag is computed from k + 1 (or set for k = 0 on a restart).
+        at_n1 = Signal()      # k == n - 1
+        at_np1 = Signal()     # k == n + 1
+        at_2 = Signal()       # k == 2
+        # The Horner pass being run is the last one (bit and half change only
+        # at the end of a pass, n + 2 ≥ 3 cycles apart: the flag is exact).
+        last_pass = Signal()
+        m.d.sync += last_pass.eq(half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))))
+
+        def k_step():
+            m.d.sync += [k.eq(k + 1), at_n1.eq(k == n - 2) if n >= 2 else at_n1.eq(0),
+                         at_np1.eq(k == n), at_2.eq(k == 1)]
+
+        def k_zero():
+            m.d.sync += [k.eq(0), at_n1.eq(n == 1), at_np1.eq(0), at_2.eq(0)]
+
+        def begin():
+            m.d.sync += [x0.eq(self.x0), y0.eq(self.y0), x1.eq(self.x1), y1.eq(self.y1),
+                         bit.eq(self.cbits), half.eq(0), finished.eq(0)]
+            k_zero()
+            m.next = "HORNER"
+
         with m.FSM():
             with m.State("IDLE"):
                 m.d.comb += self.done.eq(1)
                 with m.If(self.start):
-                    m.d.sync += [x0.eq(self.x0), y0.eq(self.y0), x1.eq(self.x1), y1.eq(self.y1),
-                                 bit.eq(self.cbits), k.eq(0), half.eq(0), finished.eq(0)]
-                    m.next = "HORNER"
+                    begin()
             with m.State("HORNER"):
                 # bit == cbits: first pass (R taken as 0, bit index cbits-1).
                 idx = Signal(range(self.cbits))
@@ -211,43 +232,41 @@ class FirstLayerPhases(wiring.Component):
                 # write lands before the next pass reads (short vectors).
                 m.d.comb += [issue.eq(k < n), mode.eq(Mux(half, 6, 1)), zero.eq((bit == self.cbits) & ~half),
                              xb.eq(x0.bit_select(idx, 1)), yb.eq(y0.bit_select(idx, 1))]
-                m.d.sync += k.eq(k + 1)
-                with m.If(k == n + 1):
-                    m.d.sync += [k.eq(0), half.eq(~half)]
-                    with m.If(half):
-                        with m.If((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))):
-                            m.next = "BASE"
-                        with m.Else():
-                            m.d.sync += bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
+                k_step()
+                with m.If(at_np1):
+                    k_zero()
+                    m.d.sync += half.eq(~half)
+                    with m.If(last_pass):
+                        m.next = "BASE"
+                    with m.Elif(half):
+                        m.d.sync += bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
             with m.State("BASE"):
                 m.d.comb += [issue.eq(1), mode.eq(2)]
-                m.d.sync += k.eq(k + 1)
-                with m.If(k == n - 1):
-                    m.d.sync += [k.eq(0), first_pixel.eq(1), row_start.eq(1), x.eq(x0), y.eq(y0)]
-                    m.d.sync += k.eq(0)
+                k_step()
+                with m.If(at_n1):
+                    k_zero()
+                    m.d.sync += [first_pixel.eq(1), row_start.eq(1), x.eq(x0), y.eq(y0)]
                     m.next = "GAP"
             with m.State("GAP"):
                 # Idle cycles so that the last write lands before the next read.
-                m.d.sync += k.eq(k + 1)
-                with m.If(k == 2):
-                    m.d.sync += k.eq(0)
+                k_step()
+                with m.If(at_2):
+                    k_zero()
                     m.next = "READY"
             with m.State("READY"):
                 m.d.comb += [self.ready.eq(~finished), self.done.eq(finished)]
                 with m.If(self.start):
-                    m.d.sync += [x0.eq(self.x0), y0.eq(self.y0), x1.eq(self.x1), y1.eq(self.y1),
-                                 bit.eq(self.cbits), k.eq(0), half.eq(0), finished.eq(0)]
-                    m.next = "HORNER"
+                    begin()
                 with m.Elif(self.next & ~finished):
-                    m.d.sync += k_last.eq(n == 1)
                     m.next = "EMIT"
             with m.State("EMIT"):
                 m.d.comb += [issue.eq(1),
                              mode.eq(Mux(first_pixel, 3, Mux(row_start, 4, 5))),
                              rd_t.eq(~first_pixel & ~row_start & ~t_from_r)]
-                m.d.sync += [k.eq(k + 1), k_last.eq(k == n - 2) if n >= 2 else k_last.eq(1)]
-                with m.If(k_last):
-                    m.d.sync += [k.eq(0), first_pixel.eq(0), t_from_r.eq(first_pixel | row_start)]
+                k_step()
+                with m.If(at_n1):
+                    k_zero()
+                    m.d.sync += [first_pixel.eq(0), t_from_r.eq(first_pixel | row_start)]
                     with m.If(x_last):
                         m.d.sync += [x.eq(x0), row_start.eq(1), y.eq(y + 1)]
                         with m.If(y_last):
