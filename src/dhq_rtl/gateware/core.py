@@ -519,8 +519,11 @@ class InrCore(wiring.Component):
         vec_layer = Signal(lw)
         vec_dest = Signal(bw)
         vec_k = Signal(kw)
-        vec_last_k = Signal(kw)
-        _switch(m, vec_layer, [out_feat[i] - 1 for i in range(L)], vec_last_k)
+        # Registered (timing): the element taken next is the vector's last.
+        vec_rem = Signal(kw)      # elements left after the next one
+        vec_end = Signal()
+        head_last_n = Signal(kw)
+        _switch(m, accq.r_data[accw:], [out_feat[i] - 1 for i in range(L)], head_last_n)
 
         # Elements of vectors headed for the butterfly / for the direct path.
         rot_cnt = Signal(range(4 * plan.vec_max + 64))
@@ -536,8 +539,12 @@ class InrCore(wiring.Component):
         _switch(m, head_layer, [rot[i + 1] if i + 1 < L else 0 for i in range(L)], head_next_rot)
         vec_next_rot = Signal()
         _switch(m, vec_layer, [rot[i + 1] if i + 1 < L else 0 for i in range(L)], vec_next_rot)
-        path_ok_head = Mux(head_next_rot, dir_cnt == 0, rot_cnt == 0)
-        path_ok_coord = (dir_cnt == 0) if rot[1] else (rot_cnt == 0)
+        # Registered (timing) and conservative: "empty now" is known one cycle
+        # late when the last element leaves, never claimed while one enters.
+        rot_zero, dir_zero = Signal(init=1), Signal(init=1)
+        m.d.sync += [rot_zero.eq((rot_cnt == 0) & ~rot_inc), dir_zero.eq((dir_cnt == 0) & ~dir_inc)]
+        path_ok_head = Mux(head_next_rot, dir_zero, rot_zero)
+        path_ok_coord = dir_zero if rot[1] else rot_zero
 
         # Registered (timing): may a new pixel enter? Stale by one cycle only
         # right after an admission, when the arbiter is busy anyway.
@@ -552,11 +559,13 @@ class InrCore(wiring.Component):
             with m.State("IDLE"):
                 with m.If(accq.r_rdy):
                     with m.If(head_layer == last_layer):
-                        m.d.sync += [vec_layer.eq(head_layer), vec_k.eq(0)]
+                        m.d.sync += [vec_layer.eq(head_layer), vec_k.eq(0), vec_rem.eq(head_last_n),
+                                     vec_end.eq(head_last_n == 0)]
                         m.next = "MAC"
                     with m.Elif(alloc_ok & path_ok_head):
                         m.d.comb += free_clr.eq(Const(1, NB) << alloc_id)
-                        m.d.sync += [vec_layer.eq(head_layer), vec_k.eq(0), vec_dest.eq(alloc_id)]
+                        m.d.sync += [vec_layer.eq(head_layer), vec_k.eq(0), vec_dest.eq(alloc_id),
+                                     vec_rem.eq(head_last_n), vec_end.eq(head_last_n == 0)]
                         m.next = "MAC"
                 with m.Elif(coord_ok & alloc_ok & path_ok_coord):
                     m.d.comb += [free_clr.eq(Const(1, NB) << alloc_id), admit.eq(1)]
@@ -567,8 +576,8 @@ class InrCore(wiring.Component):
                 m.d.comb += accq.r_en.eq(1)
                 with m.If(accq.r_rdy):
                     m.d.comb += [it_valid.eq(1), it_val.eq(accq.r_data[:accw].as_signed())]
-                    m.d.sync += vec_k.eq(vec_k + 1)
-                    with m.If(vec_k == vec_last_k):
+                    m.d.sync += [vec_k.eq(vec_k + 1), vec_rem.eq(vec_rem - 1), vec_end.eq(vec_rem == 1)]
+                    with m.If(vec_end):
                         m.next = "IDLE"
                 m.d.comb += [it_coord.eq(0), it_layer.eq(vec_layer), it_k.eq(vec_k), it_dest.eq(vec_dest)]
             with m.State("COORD"):
