@@ -4,6 +4,9 @@ Clock: 25 MHz oscillator (G2) → ``EHXPLLL`` → core clock (default 50 MHz).
 UART: the FTDI (FT231X) on the USB port, RX M1 / TX L4 (``uart_tx_enable``
 L3 driven high). LEDs: LED 0 (rendering), LED 1 (idle, PLL locked).
 Multipliers: Yosys ``synth_ecp5`` maps each product onto a MULT18X18D.
+Synthesis: the build renames Amaranth's array-element wires (``x[k]``)
+before ``synth_ecp5`` — their names clash with ABC9's per-bit names
+(``dhq_rtl.build.ECP5_SCRIPT_AFTER_READ``; docs/RESULTS.md, "ECP5").
 """
 
 from . import Board
