@@ -355,9 +355,10 @@ class InrCore(wiring.Component):
         reg = Signal(region_layout(model))
         m.d.comb += begin.eq(self.start & ~self.busy)
         m.d.sync += start_q.eq(begin)
+        empty = Signal()          # registered with the region (timing)
         with m.If(begin):
-            m.d.sync += reg.eq(self.region)
-        empty = (reg.x1 <= reg.x0) | (reg.y1 <= reg.y0)
+            m.d.sync += [reg.eq(self.region),
+                         empty.eq((self.region.x1 <= self.region.x0) | (self.region.y1 <= self.region.y0))]
         m.d.comb += [
             coords.start.eq(start_q & ~empty),
             coords.x0.eq(reg.x0), coords.y0.eq(reg.y0), coords.x1.eq(reg.x1), coords.y1.eq(reg.y1),
