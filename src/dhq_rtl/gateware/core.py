@@ -324,12 +324,17 @@ class InrCore(wiring.Component):
         free_clr = Signal(NB)
         m.d.sync += free.eq((free | free_set) & ~free_clr)
 
-        # Lowest free buffer.
+        # Lowest free buffer, registered (timing). One cycle stale, which is
+        # safe: only the arbiter takes buffers, and after taking one it spends
+        # at least one cycle outside IDLE, by which time this has caught up;
+        # a buffer that has just been freed is merely offered a cycle late.
         alloc_ok = Signal()
         alloc_id = Signal(bw)
         for b in reversed(range(NB)):
             with m.If(free[b]):
-                m.d.comb += [alloc_ok.eq(1), alloc_id.eq(b)]
+                m.d.sync += [alloc_ok.eq(1), alloc_id.eq(b)]
+        with m.If(free == 0):
+            m.d.sync += alloc_ok.eq(0)
 
         # Ready queue of (buffer, layer) vectors that a MAC job may consume.
         m.submodules.readyq = readyq = fifo.SyncFIFOBuffered(width=bw + lw, depth=NB)
