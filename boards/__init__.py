@@ -9,10 +9,24 @@ oscillator, PLL kind, default core clock), the pins the accelerator uses
 import importlib
 from dataclasses import dataclass, field
 
-__all__ = ["Board", "BOARD_NAMES", "get_board", "all_boards"]
+__all__ = ["Board", "BOARD_NAMES", "ICE40UP5K", "get_board", "all_boards"]
 
 #: Board modules, the default first.
 BOARD_NAMES = ("icebreaker", "upduino_v3", "ulx3s")
+
+
+#: Facts of the iCE40UP5K device shared by every board that carries it:
+#: resources, memory sizes, and nextpnr's names for them.
+ICE40UP5K = dict(
+    family="ice40",
+    device="iCE40UP5K",
+    dsp="ice40",
+    budget={"lc": 5280, "ebr": 30, "spram": 4, "dsp": 8, "pll": 1},
+    ebr_bits=4096,
+    spram_bits=256 * 1024,
+    pnr_names={"lc": "ICESTORM_LC", "ebr": "ICESTORM_RAM", "spram": "ICESTORM_SPRAM",
+               "dsp": "ICESTORM_DSP", "pll": "ICESTORM_PLL"},
+)
 
 
 @dataclass(frozen=True)

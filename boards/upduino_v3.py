@@ -10,7 +10,7 @@ pin 3 (J1). LEDs: RGB LED red (rendering) and green (idle).
 from amaranth.build import Attrs
 from amaranth_boards.resources import UARTResource
 
-from . import Board
+from . import ICE40UP5K, Board
 
 #: Resources the board file does not have: the UART on header pins.
 RESOURCES = [
@@ -18,23 +18,16 @@ RESOURCES = [
 ]
 
 BOARD = Board(
+    **ICE40UP5K,
     name="upduino_v3",
     description="tinyVision.ai UPduino v3, Lattice iCE40UP5K-SG48",
-    family="ice40",
-    device="iCE40UP5K",
     platform_module="amaranth_boards.upduino_v3",
     platform_class="UpduinoV3Platform",
     ref_hz=48e6,
     clock_resource="clk12",
     pll=None,
     default_mhz=48.0,
-    dsp="ice40",
     default_lanes=16,
-    budget={"lc": 5280, "ebr": 30, "spram": 4, "dsp": 8, "pll": 1},
-    ebr_bits=4096,
-    spram_bits=256 * 1024,
-    pnr_names={"lc": "ICESTORM_LC", "ebr": "ICESTORM_RAM", "spram": "ICESTORM_SPRAM",
-               "dsp": "ICESTORM_DSP", "pll": "ICESTORM_PLL"},
     leds=(("rgb_led", 0),),
     extra_resources="RESOURCES",
     pins="SB_HFOSC 48 MHz, uart rx 4 / tx 3 (header J1, external USB-serial), rgb_led r 41 / g 39",
