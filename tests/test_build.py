@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from dhq_rtl.boards import get_board
-from dhq_rtl.build import build, load_default_model, main
+from dhq_rtl.build import build, load_default_model
 from dhq_rtl.errors import FitError
 
 

@@ -12,7 +12,7 @@ from dhq_rtl.golden import GoldenModel
 from dhq_rtl.model_image import load
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import run_sim, stream_sink
+from gateware_util import run_sim
 
 
 def default_model():

@@ -20,15 +20,13 @@ not stop the build (the bitstream is still written) but is reported loudly, in
 the summary and in the JSON (``timing_met: false``), and the exit status is 1.
 """
 
-import json
 import os
-import sys
 import time
 from importlib import resources
 from pathlib import Path
 
 from .cli import ArgumentParser, run_main
-from .errors import ModelImageError, ToolchainError
+from .errors import ToolchainError
 
 __all__ = ["main", "load_default_model", "build", "board_table"]
 

@@ -20,8 +20,7 @@ runs from its default clock.
 
 import math
 
-from amaranth.hdl import Cat, ClockDomain, ClockSignal, Const, Elaboratable, Instance, Module, Mux, Signal
-from amaranth.lib import fifo
+from amaranth.hdl import Cat, ClockDomain, Const, Elaboratable, Instance, Module, Signal
 
 from .core import InrCore
 from .uart import UartRx, UartTx, uart_divisor
