@@ -1,0 +1,134 @@
+"""A synchronous first-word-fall-through FIFO whose handshake flags are registers.
+
+:class:`FlagFIFO` has the port names of :class:`amaranth.lib.fifo.SyncFIFOBuffered`
+(``w_data``/``w_en``/``w_rdy``, ``r_data``/``r_en``/``r_rdy``, ``level``) and
+can replace it. Unlike that FIFO, every flag it drives is a flip-flop and
+every flag it reads internally is a flip-flop too, so no comparator on an
+occupancy counter sits between a register and ``r_rdy``, ``w_rdy`` or the
+output-register enable:
+
+* ``r_rdy`` is the valid bit of the output register (the read port's data
+  register of the memory);
+* the memory's not-empty flag is a register, updated from flags
+  precomputed from the registered memory count (``count == 1``), selected by
+  the push/pop strobes only;
+* ``w_rdy`` is a register (``level < depth`` of the next cycle, precomputed
+  from the registered level in the same way);
+* ``level`` is a registered count of all words held (memory + output
+  register).
+
+Widths: ``w_data``/``r_data`` are ``width`` bits; ``level`` is
+``range(depth + 1)``. Capacity: exactly ``depth`` words (``w_rdy`` is low
+at ``level == depth``); the memory has ``depth`` entries, one more than the
+words it can hold while the output register is full, so it never overflows.
+
+Latency: a word written in cycle *t* is offered on ``r_data`` with ``r_rdy``
+from cycle *t + 2* (memory write, then the read into the output register).
+Throughput: one word per cycle in and out at the same time, sustained.
+A write with ``w_rdy`` low and a read with ``r_rdy`` low are ignored.
+"""
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["FlagFIFO"]
+
+
+class FlagFIFO(wiring.Component):
+    """First-word-fall-through FIFO of ``depth`` words of ``width`` bits.
+
+    Parameters
+    ----------
+    width : int
+        Word width in bits, at least 1.
+    depth : int
+        Capacity in words, at least 1.
+    """
+
+    def __init__(self, *, width, depth):
+        if not isinstance(width, int) or isinstance(width, bool):
+            raise TypeError(f"FIFO width must be an int, not {width!r}")
+        if width < 1:
+            raise ValueError(f"FIFO width must be at least 1, not {width}")
+        if not isinstance(depth, int) or isinstance(depth, bool):
+            raise TypeError(f"FIFO depth must be an int, not {depth!r}")
+        if depth < 1:
+            raise ValueError(f"FIFO depth must be at least 1, not {depth}")
+        self.width = width
+        self.depth = depth
+        super().__init__({
+            "w_data": In(width),
+            "w_en": In(1),
+            "w_rdy": Out(1, init=1),
+            "r_data": Out(width),
+            "r_en": In(1),
+            "r_rdy": Out(1),
+            "level": Out(range(depth + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        D = self.depth
+        m.submodules.mem = mem = Memory(shape=self.width, depth=D, init=[])
+        wr = mem.write_port()
+        rd = mem.read_port(domain="sync", transparent_for=())
+
+        wptr = Signal(range(D))
+        rptr = Signal(range(D))
+        mcount = Signal(range(D + 1))    # words in the memory
+        mne = Signal()                   # registered: mcount != 0
+        mone = Signal()                  # registered: mcount == 1
+
+        push = Signal()
+        pop = Signal()       # a word leaves the output register
+        load = Signal()      # the output register takes a word from memory
+        m.d.comb += [
+            push.eq(self.w_en & self.w_rdy),
+            pop.eq(self.r_en & self.r_rdy),
+            load.eq((~self.r_rdy | self.r_en) & mne),
+            wr.en.eq(push),
+            wr.addr.eq(wptr),
+            wr.data.eq(self.w_data),
+            rd.en.eq(load),
+            rd.addr.eq(rptr),
+            self.r_data.eq(rd.data),
+        ]
+
+        def advance(ptr):
+            if D == 1:
+                return
+            if D & (D - 1) == 0:
+                m.d.sync += ptr.eq(ptr + 1)
+            else:
+                with m.If(ptr == D - 1):
+                    m.d.sync += ptr.eq(0)
+                with m.Else():
+                    m.d.sync += ptr.eq(ptr + 1)
+
+        with m.If(push):
+            advance(wptr)
+        with m.If(load):
+            advance(rptr)
+
+        # Output register valid bit.
+        with m.If(load):
+            m.d.sync += self.r_rdy.eq(1)
+        with m.Elif(self.r_en):
+            m.d.sync += self.r_rdy.eq(0)
+
+        # Memory count and its flags: the flags for "one more" and "one less"
+        # depend on the registered count only; push/load merely select.
+        with m.If(push & ~load):
+            m.d.sync += [mcount.eq(mcount + 1), mne.eq(1), mone.eq(~mne)]
+        with m.Elif(load & ~push):
+            m.d.sync += [mcount.eq(mcount - 1), mne.eq(~mone),
+                         mone.eq(mcount == 2)]
+
+        # Total level and the registered write-ready flag.
+        with m.If(push & ~pop):
+            m.d.sync += [self.level.eq(self.level + 1), self.w_rdy.eq(self.level + 1 < D)]
+        with m.Elif(pop & ~push):
+            m.d.sync += [self.level.eq(self.level - 1), self.w_rdy.eq(1)]
+        return m
