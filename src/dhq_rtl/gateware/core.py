@@ -62,7 +62,7 @@ import math
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -70,6 +70,7 @@ from ..fixedpoint import signed_bits, signed_max
 from ..model_image import ModelImage
 from .butterfly import HadamardButterfly
 from .coords import FirstLayerPhases
+from .fifo import FlagFIFO
 from .mac import MacArray, layer_weight_rows
 from .scaler import ChannelScaler
 from .requant import Requantizer
@@ -337,12 +338,12 @@ class InrCore(wiring.Component):
             m.d.sync += alloc_ok.eq(0)
 
         # Ready queue of (buffer, layer) vectors that a MAC job may consume.
-        m.submodules.readyq = readyq = fifo.SyncFIFOBuffered(width=bw + lw, depth=NB)
+        m.submodules.readyq = readyq = FlagFIFO(width=bw + lw, depth=NB)
         # Accumulators of MAC jobs: (acc, layer).
         acc_depth = _pow2_ceil(plan.out_max + 4)
-        m.submodules.accq = accq = fifo.SyncFIFOBuffered(width=accw + lw, depth=acc_depth)
+        m.submodules.accq = accq = FlagFIFO(width=accw + lw, depth=acc_depth)
         # Finished pixels.
-        m.submodules.outq = outq = fifo.SyncFIFOBuffered(width=pb * C, depth=NB)
+        m.submodules.outq = outq = FlagFIFO(width=pb * C, depth=NB)
 
         m.d.comb += [
             self.pixels.payload.eq(outq.r_data),
