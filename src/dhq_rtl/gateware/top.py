@@ -69,6 +69,15 @@ def _ecp5_pll_settings(f_in_hz):
                 yield clki, fb, op_lo, f
 
 
+def _closest_setting(settings, f_out_hz, family, f_in_hz):
+    """The first of ``settings`` (tuples ending in the output frequency) closest
+    to ``f_out_hz``; ``ValueError`` if none is within 1 %."""
+    best = min(settings, key=lambda setting: abs(setting[-1] - f_out_hz), default=None)
+    if best is None or abs(best[-1] - f_out_hz) > 0.01 * f_out_hz:
+        raise ValueError(f"the {family} PLL cannot make {f_out_hz / 1e6:g} MHz from {f_in_hz / 1e6:g} MHz")
+    return best
+
+
 def pll_frequency_at_most(pll, f_in_hz, f_max_hz):
     """The highest core clock (Hz) the ``pll`` kind (``"ice40"`` / ``"ecp5"``)
     makes from ``f_in_hz`` that is not above ``f_max_hz``; ``None`` if none."""
@@ -86,45 +95,13 @@ def ice40_pll_params(f_in_hz, f_out_hz):
     and the VCO in 533…1066 MHz (iCE40 sysCLOCK PLL rules, as icepll uses).
     Raises ``ValueError`` when no setting is within 1 % of ``f_out_hz``.
     """
-    best = None
-    for divr in range(16):
-        pfd = f_in_hz / (divr + 1)
-        if not 10e6 <= pfd <= 133e6:
-            continue
-        for divf in range(128):
-            vco = pfd * (divf + 1)
-            if not 533e6 <= vco <= 1066e6:
-                continue
-            for divq in range(1, 7):
-                f = vco / (1 << divq)
-                if best is None or abs(f - f_out_hz) < abs(best[4] - f_out_hz):
-                    fr = 1 if pfd < 17e6 else 2 if pfd < 26e6 else 3 if pfd < 44e6 else \
-                        4 if pfd < 66e6 else 5 if pfd < 101e6 else 6
-                    best = (divr, divf, divq, fr, f)
-    if best is None or abs(best[4] - f_out_hz) > 0.01 * f_out_hz:
-        raise ValueError(f"the iCE40 PLL cannot make {f_out_hz / 1e6:g} MHz from {f_in_hz / 1e6:g} MHz")
-    return best
+    return _closest_setting(_ice40_pll_settings(f_in_hz), f_out_hz, "iCE40", f_in_hz)
 
 
 def ecp5_pll_params(f_in_hz, f_out_hz):
     """``EHXPLLL`` settings ``(clki_div, clkfb_div, clkop_div, f_achieved_hz)``
     with the VCO in 400…800 MHz and the PFD ≥ 10 MHz (ecppll's rules)."""
-    best = None
-    for clki in range(1, 129):
-        pfd = f_in_hz / clki
-        if pfd < 10e6:
-            break
-        for fb in range(1, 81):
-            f = pfd * fb
-            if f > 400e6:
-                break
-            for op in range(1, 129):
-                vco = f * op
-                if 400e6 <= vco <= 800e6 and (best is None or abs(f - f_out_hz) < abs(best[3] - f_out_hz)):
-                    best = (clki, fb, op, f)
-    if best is None or abs(best[3] - f_out_hz) > 0.01 * f_out_hz:
-        raise ValueError(f"the ECP5 PLL cannot make {f_out_hz / 1e6:g} MHz from {f_in_hz / 1e6:g} MHz")
-    return best
+    return _closest_setting(_ecp5_pll_settings(f_in_hz), f_out_hz, "ECP5", f_in_hz)
 
 
 class BoardTop(Elaboratable):
