@@ -20,7 +20,7 @@ from a list of them.
 from amaranth.hdl import Elaboratable, Module, ResetInserter, Signal
 from amaranth.sim import Simulator
 
-__all__ = ["stream_source", "stream_sink", "stream_full_rate", "stream_through", "tagged_beats",
+__all__ = ["stream_source", "stream_sink", "stream_full_rate", "stream_through", "tagged_beats", "reset_mid_stream",
            "field", "run_sim", "ResetWrapper"]
 
 
@@ -191,4 +191,40 @@ def stream_through(dut, beats, rng, in_stall=0.3, out_stall=0.3, drain=None):
 
     run_sim(dut, [source, sink])
     assert out["extra"] == 0, f"{out['extra']} extra beats after the stream"
+    return out["beats"]
+
+
+def reset_mid_stream(top, dut, junk, fresh, rng, out_count=None, in_stall=0.3, out_stall=0.3,
+                     expect_busy=False):
+    """Push ``junk`` beats into ``dut`` (wrapped in ``top``, a
+    :class:`ResetWrapper`) while its output is blocked, pulse the reset, check
+    that the output went invalid, then stream ``fresh`` through with random
+    stalls and return the ``out_count`` (default ``len(fresh)``) output
+    payloads. ``expect_busy``: also check that the junk reached the output
+    before the reset, so the reset really had something to discard."""
+    out = {}
+
+    async def source(ctx):
+        ctx.set(dut.o.ready, 0)
+        ctx.set(dut.i.valid, 1)
+        for beat in junk:
+            ctx.set(dut.i.payload, beat)
+            await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        if expect_busy:
+            assert ctx.get(dut.o.valid) == 1
+        ctx.set(top.rst, 1)
+        await ctx.tick()
+        ctx.set(top.rst, 0)
+        assert ctx.get(dut.o.valid) == 0
+        out["reset_done"] = True
+        await stream_source(ctx, dut.i, fresh, rng, in_stall)
+
+    async def sink(ctx):
+        while not out.get("reset_done"):
+            await ctx.tick()
+        out["beats"] = await stream_sink(ctx, dut.o, len(fresh) if out_count is None else out_count,
+                                         rng, out_stall)
+
+    run_sim(top, [source, sink])
     return out["beats"]

@@ -9,7 +9,8 @@ from dhq_rtl.gateware.mac import MacArray, layer_weight_rows, mac_reference
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source
+from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
+                           stream_source)
 
 
 def _beats(rng, depth, lanes, act_bits, n_sums, max_len=4, tag_width=0, acts=None):
@@ -122,33 +123,10 @@ def test_reset_mid_stream_recovers():
     top = ResetWrapper(dut)
     before = _beats(rng, 6, 4, 8, 10, tag_width=3)
     after = _beats(rng, 6, 4, 8, 12, tag_width=3)
-    got = {}
-
-    async def tb(ctx):
-        # Push part of a stream, reset while sums are in flight, stall the sink meanwhile.
-        ctx.set(dut.o.ready, 0)
-        for b in before[:5]:
-            ctx.set(dut.i.payload, b)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick()
-        ctx.set(dut.i.valid, 0)
-        ctx.set(top.rst, 1)
-        await ctx.tick()
-        ctx.set(top.rst, 0)
-        assert ctx.get(dut.o.valid) == 0
-        rng2 = random.Random(9)
-        src = stream_source(ctx, dut.i, after, rng2, stall_prob=0.2)
-        # Run source and sink interleaved: push everything first is impossible with a
-        # stalled sink, so collect in a second testbench instead.
-        got["src"] = await src
-
-    async def sink(ctx):
-        for _ in range(6):
-            await ctx.tick()
-        got["o"] = await stream_sink(ctx, dut.o, sum(b["last"] for b in after), random.Random(4), stall_prob=0.3)
-
-    run_sim(top, [tb, sink])
-    _check(dut, after, got["o"])
+    # Part of a stream goes in while the sink is stalled; reset while sums are in flight.
+    got = reset_mid_stream(top, dut, before[:5], after, random.Random(9),
+                           out_count=sum(b["last"] for b in after), in_stall=0.2)
+    _check(dut, after, got)
 
 
 @pytest.mark.parametrize("lanes", [16, 4])

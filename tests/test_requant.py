@@ -8,8 +8,8 @@ from amaranth.hdl import signed
 from dhq_rtl.fixedpoint import requantize, signed_max
 from dhq_rtl.gateware.requant import Requantizer
 
-from gateware_util import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
-                           stream_through, tagged_beats)
+from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
+                           tagged_beats)
 
 
 def expected(xs, sels, pairs, out_bits):
@@ -126,31 +126,10 @@ def test_reset_mid_stream_recovers():
     rng = np.random.default_rng(9)
     xs = rng.integers(-512, 512, size=60)
     sels = rng.integers(0, 2, size=60)
-    out = {}
-
-    async def source(ctx):
-        # Junk goes in while the output is blocked, then a reset.
-        ctx.set(dut.o.ready, 0)
-        ctx.set(dut.i.valid, 1)
-        for x in (511, -512, 300):
-            ctx.set(dut.i.payload, {"data": x, "sel": 1})
-            await ctx.tick()
-        ctx.set(dut.i.valid, 0)
-        assert ctx.get(dut.o.valid) == 1
-        ctx.set(top.rst, 1)
-        await ctx.tick()
-        ctx.set(top.rst, 0)
-        assert ctx.get(dut.o.valid) == 0
-        out["reset_done"] = True
-        await stream_source(ctx, dut.i, [{"data": int(x), "sel": int(s)} for x, s in zip(xs, sels)], rng, 0.3)
-
-    async def sink(ctx):
-        while not out.get("reset_done"):
-            await ctx.tick()
-        out["beats"] = await stream_sink(ctx, dut.o, len(xs), rng, 0.3)
-
-    run_sim(top, [source, sink])
-    assert field(out["beats"], "data") == expected(xs, sels, pairs, 6)
+    junk = [{"data": x, "sel": 1} for x in (511, -512, 300)]
+    fresh = [{"data": int(x), "sel": int(s)} for x, s in zip(xs, sels)]
+    got = reset_mid_stream(top, dut, junk, fresh, rng, expect_busy=True)
+    assert field(got, "data") == expected(xs, sels, pairs, 6)
 
 
 def test_ports_and_widths():

@@ -9,7 +9,8 @@ from dhq_rtl.gateware.scaler import ChannelScaler, scaler_reference
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source
+from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
+                           stream_source)
 
 
 @pytest.fixture(scope="module")
@@ -124,28 +125,8 @@ def test_reset_mid_stream(model):
     rng = np.random.default_rng(4)
     before = _beats(model, rng, 6, dut.acc_width, 3)
     after = _beats(model, rng, 30, dut.acc_width, 3)
-    got = {}
-
-    async def tb(ctx):
-        ctx.set(dut.o.ready, 0)
-        for b in before:
-            ctx.set(dut.i.payload, b)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick()
-        ctx.set(dut.i.valid, 0)
-        ctx.set(top.rst, 1)
-        await ctx.tick()
-        ctx.set(top.rst, 0)
-        assert ctx.get(dut.o.valid) == 0
-        await stream_source(ctx, dut.i, after, random.Random(5), stall_prob=0.2)
-
-    async def snk(ctx):
-        for _ in range(len(before) + 1):
-            await ctx.tick()
-        got["o"] = await stream_sink(ctx, dut.o, len(after), random.Random(6), stall_prob=0.3)
-
-    run_sim(top, [tb, snk])
-    _check(model, dut, after, got["o"])
+    got = reset_mid_stream(top, dut, before, after, random.Random(5), in_stall=0.2)
+    _check(model, dut, after, got)
 
 
 def test_widths(model):

@@ -9,8 +9,8 @@ from dhq_rtl.export import sine_table
 from dhq_rtl.gateware.sine_lut import SineLUT, is_quarter_wave_symmetric
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
-                           stream_through, tagged_beats)
+from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
+                           tagged_beats)
 
 
 def stream(dut, phases, sels, rng, in_stall=0.3, out_stall=0.3):
@@ -96,30 +96,10 @@ def test_reset_mid_stream_recovers():
     rng = np.random.default_rng(4)
     phases = rng.integers(0, 64, size=80)
     sels = rng.integers(0, 2, size=80)
-    out = {}
-
-    async def source(ctx):
-        ctx.set(dut.o.ready, 0)
-        ctx.set(dut.i.valid, 1)
-        for p in (5, 40, 63):
-            ctx.set(dut.i.payload, {"phase": p, "sel": 1})
-            await ctx.tick()
-        ctx.set(dut.i.valid, 0)
-        assert ctx.get(dut.o.valid) == 1
-        ctx.set(top.rst, 1)
-        await ctx.tick()
-        ctx.set(top.rst, 0)
-        assert ctx.get(dut.o.valid) == 0
-        out["reset_done"] = True
-        await stream_source(ctx, dut.i, [{"phase": int(p), "sel": int(s)} for p, s in zip(phases, sels)], rng, 0.3)
-
-    async def sink(ctx):
-        while not out.get("reset_done"):
-            await ctx.tick()
-        out["beats"] = await stream_sink(ctx, dut.o, len(phases), rng, 0.3)
-
-    run_sim(top, [source, sink])
-    assert field(out["beats"], "data") == expected(tables, phases, sels)
+    junk = [{"phase": p, "sel": 1} for p in (5, 40, 63)]
+    fresh = [{"phase": int(p), "sel": int(s)} for p, s in zip(phases, sels)]
+    got = reset_mid_stream(top, dut, junk, fresh, rng, expect_busy=True)
+    assert field(got, "data") == expected(tables, phases, sels)
 
 
 def test_ports_memory_and_widths():
