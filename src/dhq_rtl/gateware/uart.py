@@ -56,12 +56,10 @@ class UartTx(wiring.Component):
         with m.If(self.data.valid & self.data.ready):
             m.d.sync += [bits.eq(Cat(0, self.data.payload, 1)), left.eq(10), count.eq(0)]
         with m.Elif(left != 0):
-            m.d.comb += self.tx.eq(bits[0])
             m.d.sync += count.eq(count + 1)
             with m.If(count == self.divisor - 1):
                 m.d.sync += [count.eq(0), bits.eq(bits >> 1), left.eq(left - 1)]
-        with m.Else():
-            m.d.comb += self.tx.eq(1)
+        # The line idles high (the port's reset value) whenever no frame is in flight.
         with m.If(left != 0):
             m.d.comb += self.tx.eq(bits[0])
         return m
