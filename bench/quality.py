@@ -1,10 +1,12 @@
 """PSNR of every quantization method at several bit widths (the Quality table).
 
-For each image, two float models are fitted and shared by all rows: one of
-``--steps`` steps (QAT rows then get ``--qat-steps`` of QAT each) and one of
-``--steps + --qat-steps`` steps (the ``fp32`` row, and the rows quantized
-without QAT: at ≥ 8 bits, see ``FitConfig.is_ptq``) — every row has the same
-budget. Every row is exported and rendered by the integer golden model; the
+For each image, one float fit of ``--steps + --qat-steps`` steps (one cosine
+learning-rate decay over that budget) is shared by all rows: its end is the
+``fp32`` row and the model of the rows quantized without QAT (at ≥ 8 bits,
+``FitConfig.is_ptq``); its state after ``--steps`` starts the QAT rows
+(``--qat-steps`` of QAT each), its state after the warm-up the rows trained
+quantized from the start (at ≤ 4 bits, ``FitConfig.is_from_start``) — every
+row has the same budget. Every row is exported and rendered by the integer golden model; the
 table shows the golden PSNR (fake-quant PSNR in the JSON). Runs on CPU
 (``--jobs`` worker processes, one torch thread each).
 
@@ -40,15 +42,19 @@ def _load(name, size):
     return load_image(p, size)
 
 
-def _fp(args, image, steps):
+def _fp(args, image):
+    """One float fit over the whole budget; its snapshots at every float-step
+    count a row needs (the QAT rows start from the state after ``--steps``,
+    the from-start rows after the warm-up)."""
     _setup()
     from dhq_rtl.reference.fit import FitConfig, train_float
 
     px = _load(image, args.size)
     cfg = FitConfig(width=args.width, depth=args.depth, omega0=args.omega0, seed=args.seed)
+    total = args.steps + args.qat_steps
     t = time.perf_counter()
-    siren = train_float(px, cfg, steps)
-    return image, steps, siren.state_dict(), time.perf_counter() - t
+    kept = train_float(px, cfg, total, snapshots={args.steps, min(cfg.warmup_steps, args.steps)})
+    return image, {k: m.state_dict() for k, m in kept.items()}, time.perf_counter() - t
 
 
 def _row(args, image, method, bits, state):
@@ -61,7 +67,7 @@ def _row(args, image, method, bits, state):
     cfg = FitConfig(method=method, w_bits=w, a_bits=a, width=args.width, depth=args.depth, omega0=args.omega0,
                     steps=args.steps, qat_steps=args.qat_steps, seed=args.seed, quantizer=args.quantizer,
                     per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
-                    phase_bits=args.phase_bits, lut_bits=args.lut_bits)
+                    phase_bits=args.phase_bits, lut_bits=args.lut_bits, rounding=args.rounding)
     pre = {}
     for steps, st in (state or {}).items():
         pre[steps] = Siren(args.width, args.depth, px.shape[2], args.omega0)
@@ -84,6 +90,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--qat-steps", type=int, default=500)
     p.add_argument("--quantizer", default="lsq", choices=("lsq", "minmax"))
+    p.add_argument("--rounding", default="gptq", choices=("gptq", "nearest"))
     p.add_argument("--per-tensor", action="store_true")
     p.add_argument("--simulate-phase", action="store_true")
     p.add_argument("--phase-bits", type=int, default=10)
@@ -97,10 +104,9 @@ def main(argv=None):
     t0 = time.perf_counter()
     rows = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        jobs = [(img, n) for img in args.images for n in sorted({args.steps, args.steps + args.qat_steps})]
-        fps = {img: {} for img in args.images}
-        for img, n, st, _ in pool.map(_fp, [args] * len(jobs), [j[0] for j in jobs], [j[1] for j in jobs]):
-            fps[img][n] = st
+        fps = {}
+        for img, states, _ in pool.map(_fp, [args] * len(args.images), args.images):
+            fps[img] = states
         futs = []
         for img in args.images:
             for m in args.methods:
@@ -133,7 +139,8 @@ def format_table(rows, args):
         ref = next((r["psnr_golden"] for r in rows if r["image"] == img and r["method"] == "fp32"), None)
         lines.append(f"\n**{img}** ({args.size}², width {args.width}, depth {args.depth}, "
                      f"{args.steps + args.qat_steps} steps per row ({args.steps} float + {args.qat_steps} QAT; "
-                     f"PTQ rows `*`: {args.steps + args.qat_steps} float), golden-model PSNR in dB, Δ to fp32)\n")
+                     f"PTQ rows `*`: {args.steps + args.qat_steps} float; from-start rows `†`: warm-up + QAT), "
+                     f"golden-model PSNR in dB, Δ to fp32)\n")
         lines.append("| method | " + " | ".join(args.bits) + " |")
         lines.append("|---|" + "---|" * len(args.bits))
         for m in args.methods:
@@ -151,7 +158,7 @@ def format_table(rows, args):
                     continue
                 rot = "".join("R" if x else "-" for x in r["rotations"])
                 d = f" ({r['psnr_golden'] - ref:+.2f})" if ref is not None else ""
-                star = "*" if r.get("ptq") else ""
+                star = "*" if r.get("ptq") else "†" if r.get("from_start") else ""
                 cells.append(f"{r['psnr_golden']:.2f}{star}{d}" + (f" `{rot}`" if m == "dhq-auto" else ""))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -90,6 +90,14 @@ def build_parser():
     p.add_argument("--ptq-bits", type=_int_range(2, 17, "--ptq-bits"), default=8,
                    help="from this many bits (the smaller of weight and activation bits) on, quantize the float "
                         "model trained for the whole budget without QAT (default 8; 17 = always QAT)")
+    p.add_argument("--from-start-bits", type=_int_range(1, 16, "--from-start-bits"), default=4,
+                   help="up to this many bits, train quantized from the start: a float warm-up of --warmup-steps, "
+                        "QAT for the rest of the budget (default 4; 1 = never)")
+    p.add_argument("--warmup-steps", type=_int_range(0, 10**7, "--warmup-steps"), default=100,
+                   help="float steps before a from-start QAT (default 100)")
+    p.add_argument("--rounding", choices=("gptq", "nearest"), default="gptq",
+                   help="weight rounding after the float fit: gptq = layer by layer with error compensation "
+                        "(default), nearest = round each weight to the nearest level")
     p.add_argument("--no-first-layer-search", action="store_true",
                    help="keep the MSE weight steps of layer 0 (default: grid-search them on the exporter's scale "
                         "grid, then freeze them)")
@@ -137,7 +145,8 @@ def main(argv=None):
                     omega0=args.omega0, steps=args.steps, qat_steps=args.qat_steps, seed=args.seed,
                     quantizer=args.quantizer, per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
                     phase_bits=args.phase_bits, lut_bits=args.lut_bits, ptq_bits=args.ptq_bits,
-                    first_layer_search=not args.no_first_layer_search)
+                    first_layer_search=not args.no_first_layer_search, rounding=args.rounding,
+                    from_start_bits=args.from_start_bits, warmup_steps=args.warmup_steps)
     try:
         cfg.check()
         res = fit_image(pixels, cfg, progress=not (args.quiet or args.json) and sys.stderr.isatty())

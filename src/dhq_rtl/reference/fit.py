@@ -5,16 +5,21 @@
 1. full-batch float training of a :class:`~.siren.Siren` on every pixel
    (Adam, cosine learning-rate decay) for ``steps`` steps — ``steps +
    qat_steps`` for ``fp32`` and for configs quantized without QAT (at ≥
-   ``ptq_bits`` bits, :meth:`FitConfig.is_ptq`), so every method gets the
-   same training budget;
+   ``ptq_bits`` bits, :meth:`FitConfig.is_ptq`), only ``warmup_steps`` for
+   configs trained quantized from the start (at ≤ ``from_start_bits`` bits,
+   :meth:`FitConfig.is_from_start`), so every method gets the same training
+   budget of ``steps + qat_steps``;
 2. the choice of which layer inputs to rotate (``dhq``: all, ``naive`` and
    ``wonly``: none, ``dhq-auto``: per tensor, where the measured
    quantization error of the layer output drops, see :func:`rotation_errors`);
 3. step initialisation (clipping-aware MSE steps for ``lsq``, ``max|x|/m``
-   for ``minmax``; layer 0's steps grid-searched on the exporter's scale grid
-   and frozen, ``first_layer_search``), then ``qat_steps`` of quantization-aware training with
-   straight-through gradients (``qat_steps = 0`` is post-training
-   quantization);
+   for ``minmax``; layer 0's steps grid-searched on the exporter's scale grid,
+   ``first_layer_search``, and not learned), error-compensating rounding of
+   the weights (``rounding = "gptq"``, :mod:`.gptq`; not for a from-start
+   fit), then the rest of the budget as quantization-aware training with
+   straight-through gradients (none: post-training quantization); a long
+   from-start QAT re-searches layer 0's steps every ``first_layer_research``
+   steps (its weights move far; with frozen steps camera W4A4 lost 2 dB);
 4. export with :func:`dhq_rtl.export.export_model` and evaluation of the
    float model, the fake-quant model (:func:`dhq_rtl.synthetic.fakequant_forward`
    on the exported layers) and the integer golden model.
@@ -35,6 +40,7 @@ from ..export import export_model, first_layer_input_matrix
 from ..golden import GoldenModel
 from ..images import psnr, to_pixels, to_signed
 from ..synthetic import fakequant_forward
+from .gptq import gptq_quantize
 from .hadamard_torch import hadamard_orthonormal
 from .qmodel import LayerSpec, QuantSiren, integer_coords
 from .quantizers import fake_quant, minmax_step, mse_step, qmax
@@ -71,6 +77,10 @@ class FitConfig:
     rotate: list | None = None  # explicit per-layer rotations (overrides the method's choice)
     first_layer_search: bool = True  # grid-search layer 0's weight steps (lsq only), then freeze them
     ptq_bits: int = 8  # at ≥ this many bits: no QAT, the float fit gets the whole budget (steps + qat_steps)
+    rounding: str = "gptq"  # weight rounding after the float fit: "nearest" or "gptq" (error-compensating)
+    from_start_bits: int = 4  # at ≤ this many bits: QAT from (almost) the start, see is_from_start
+    warmup_steps: int = 100  # float steps before QAT in a from-start fit
+    first_layer_research: int = 100  # from-start QAT: re-search layer 0's steps every this many steps (0: never)
 
     def is_ptq(self):
         """True when this config quantizes without QAT: ``qat_steps = 0``, or the
@@ -80,14 +90,35 @@ class FitConfig:
         whole budget."""
         if self.qat_steps == 0:
             return True
-        b = self.w_bits if self.resolved_method() == "wonly" else min(self.w_bits, self.a_bits)
-        return b >= self.ptq_bits
+        return self._low_bits() >= self.ptq_bits
+
+    def _low_bits(self):
+        return self.w_bits if self.resolved_method() == "wonly" else min(self.w_bits, self.a_bits)
+
+    def is_from_start(self):
+        """True when QAT runs from (almost) the start: a QAT config at ≤
+        ``from_start_bits`` bits. The float fit then gets only ``warmup_steps``
+        and QAT the rest of the budget, at the float learning rate. Measured
+        (docs/quantization.md): at 4 bits a short QAT after a full float fit
+        cannot move the weights far enough (camera W4A4 24.2 dB, from the
+        start 25.7 dB); at 6 bits it loses (28.6 vs 28.2 dB)."""
+        return (self.resolved_method() != "fp32" and not self.is_ptq()
+                and self._low_bits() <= self.from_start_bits)
 
     def float_steps(self):
-        """Float training steps: ``steps + qat_steps`` for fp32 and PTQ configs, else ``steps``."""
+        """Float training steps: ``steps + qat_steps`` for fp32 and PTQ configs,
+        ``min(warmup_steps, steps)`` from the start (:meth:`is_from_start`), else ``steps``."""
         if self.resolved_method() == "fp32" or (self.is_ptq() and self.qat_steps > 0):
             return self.steps + self.qat_steps
+        if self.is_from_start():
+            return min(self.warmup_steps, self.steps)
         return self.steps
+
+    def train_qat_steps(self):
+        """QAT steps actually run: the rest of the ``steps + qat_steps`` budget."""
+        if self.resolved_method() == "fp32" or self.is_ptq():
+            return 0
+        return self.steps + self.qat_steps - self.float_steps()
 
     def qat_lr_for(self):
         """QAT learning rate of the network weights. Measured (docs/quantization.md):
@@ -97,7 +128,9 @@ class FitConfig:
         2.5e-5 at 6, 6.25e-6 at 8, never below 1e-6."""
         if self.qat_lr is not None:
             return self.qat_lr
-        b = self.w_bits if self.resolved_method() == "wonly" else min(self.w_bits, self.a_bits)
+        if self.is_from_start():
+            return self.lr
+        b = self._low_bits()
         return max(1e-6, min(1e-4, 1e-4 * 2.0 ** -(b - 4)))
 
     def resolved_method(self):
@@ -120,6 +153,12 @@ class FitConfig:
             raise ValueError(f"omega0 must be a positive number, got {self.omega0!r}")
         if self.quantizer not in ("lsq", "minmax"):
             raise ValueError(f"quantizer must be lsq or minmax, got {self.quantizer!r}")
+        if self.rounding not in ("nearest", "gptq"):
+            raise ValueError(f"rounding must be nearest or gptq, got {self.rounding!r}")
+        for name in ("warmup_steps", "first_layer_research"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an integer ≥ 0, got {v!r}")
         rot_methods = ("dhq", "dhq-auto")
         if self.resolved_method() in rot_methods and self.width & (self.width - 1):
             raise ValueError(f"method {self.method} rotates hidden activations: width must be a power of two, "
@@ -160,7 +199,8 @@ class FitResult:
             "size": [m.height, m.width], "channels": m.channels, "width": self.config.width,
             "depth": self.config.depth, "omega0": self.config.omega0, "phase_bits": m.phase_bits,
             "lut_bits": self.config.lut_bits, "steps": self.config.steps, "qat_steps": self.config.qat_steps,
-            "float_steps": self.config.float_steps(), "ptq": self.config.is_ptq(),
+            "float_steps": self.config.float_steps(), "train_qat_steps": self.config.train_qat_steps(),
+            "ptq": self.config.is_ptq(), "from_start": self.config.is_from_start(), "rounding": self.config.rounding,
             "first_layer_search": self.config.first_layer_search,
             "quantizer": self.config.quantizer, "per_channel": self.config.per_channel, "seed": self.config.seed,
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
@@ -242,9 +282,18 @@ def _grid(height, width):
     return v, c
 
 
-def train_float(pixels, cfg, steps, progress=False):
+def train_float(pixels, cfg, steps, progress=False, horizon=None, snapshots=()):
     """Seeded full-batch float training of a :class:`~.siren.Siren` on ``pixels``
-    for ``steps`` Adam steps (cosine decay from ``cfg.lr`` to 1 % of it)."""
+    for ``steps`` Adam steps, the learning rate on a cosine from ``cfg.lr`` to
+    1 % of it over ``horizon`` steps (default ``steps``: a fit that is the
+    start of a longer budget decays over the whole budget, so that its
+    snapshots are the states the longer fit passes through).
+
+    Returns the model; with ``snapshots`` (step counts ≤ ``steps``), a dict
+    ``{k: copy of the model after k steps}`` that also holds ``steps``.
+    """
+    import copy
+
     height, width, channels = pixels.shape
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -253,12 +302,18 @@ def train_float(pixels, cfg, steps, progress=False):
     _, c = _grid(height, width)
     siren = Siren(cfg.width, cfg.depth, channels, cfg.omega0)
     opt = torch.optim.Adam(siren.parameters(), lr=cfg.lr)
+    kept = {0: copy.deepcopy(siren)} if 0 in snapshots else {}
     for k in _progress(steps, "fit fp32", progress):
-        _cosine(opt, [cfg.lr], k, steps)
+        _cosine(opt, [cfg.lr], k, steps if horizon is None else horizon)
         opt.zero_grad()
         loss = torch.mean((siren(c) - target) ** 2)
         loss.backward()
         opt.step()
+        if k + 1 in snapshots:
+            kept[k + 1] = copy.deepcopy(siren)
+    if snapshots:
+        kept[steps] = siren
+        return kept
     return siren
 
 
@@ -266,10 +321,12 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     """Fit ``pixels`` (uint8 ``(H, W, C)``) with ``config`` and return a :class:`FitResult`.
 
     ``pretrained``: float :class:`~.siren.Siren` models already trained by
-    :func:`train_float` with the same config (a copy is used; lets a benchmark
-    share float fits between methods): a dict ``{steps: siren}``, or one model
-    trained for ``config.steps`` steps. Used only when it holds a model of
-    ``config.float_steps()`` steps; otherwise the float model is trained here.
+    :func:`train_float` with the same config and a horizon of ``steps +
+    qat_steps`` (a copy is used; lets a benchmark share float fits between
+    methods): a dict ``{steps: siren}`` (the snapshots of one run), or one
+    model trained for ``config.steps`` steps. Used only when it holds a model
+    of ``config.float_steps()`` steps; otherwise the float model is trained
+    here.
     """
     import copy
 
@@ -293,7 +350,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
         torch.manual_seed(cfg.seed)
         torch.use_deterministic_algorithms(True)
     else:
-        siren = train_float(pixels, cfg, fp_steps, progress)
+        siren = train_float(pixels, cfg, fp_steps, progress, horizon=cfg.steps + cfg.qat_steps)
     seconds["fit"] = time.perf_counter() - t0
     with torch.no_grad():
         fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
@@ -315,19 +372,30 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
                     phase_bits=cfg.phase_bits, mult_bits=cfg.mult_bits, simulate_phase=cfg.simulate_phase)
     qm.init_steps("mse" if cfg.quantizer == "lsq" else "minmax")
     searched = method != "fp32" and cfg.first_layer_search and qm.search_first_layer_step() is not None
-    if method != "fp32" and not cfg.is_ptq():
+    from_start = cfg.is_from_start()
+    if method != "fp32" and cfg.rounding == "gptq" and cfg.quantizer == "lsq" and not from_start:
+        gptq_quantize(qm, copy.deepcopy(siren))
+    qat_steps = cfg.train_qat_steps()
+    if qat_steps:
         groups = [{"params": list(siren.parameters()), "lr": cfg.qat_lr_for()}]
         if cfg.quantizer == "lsq":
-            w_steps = list(qm.log_w_step)[1 if searched else 0:]  # a searched step stays frozen
+            w_steps = list(qm.log_w_step)[1 if searched else 0:]  # a searched step is not learned
             groups.append({"params": w_steps + list(qm.log_a_step), "lr": cfg.step_lr})
         opt = torch.optim.Adam(groups)
         base = [g["lr"] for g in groups]
-        for k in _progress(cfg.qat_steps, f"QAT {method} w{cfg.w_bits}a{cfg.a_bits}", progress):
-            _cosine(opt, base, k, cfg.qat_steps)
+        # from the start: one cosine over the whole budget, continued from the float warm-up
+        offset, horizon = (cfg.float_steps(), cfg.steps + cfg.qat_steps) if from_start else (0, qat_steps)
+        research = cfg.first_layer_research if searched and from_start else 0
+        for k in _progress(qat_steps, f"QAT {method} w{cfg.w_bits}a{cfg.a_bits}", progress):
+            if research and k and k % research == 0:
+                qm.search_first_layer_step()  # layer 0's weights moved: follow them with its steps
+            _cosine(opt, base, offset + k, horizon)
             opt.zero_grad()
             loss = torch.mean((qm() - target) ** 2)
             loss.backward()
             opt.step()
+        if research:
+            qm.search_first_layer_step()
     if cfg.quantizer == "minmax":
         with torch.no_grad():
             qm()  # refresh the min-max activation steps for export
@@ -342,7 +410,8 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     meta = {"source": "dhq_rtl.train", "method": method, "bits": f"w{cfg.w_bits}a{cfg.a_bits}",
             "quantizer": cfg.quantizer, "per_channel": cfg.per_channel, "width": cfg.width, "depth": cfg.depth,
             "steps": cfg.steps, "qat_steps": cfg.qat_steps, "seed": cfg.seed, "float_steps": cfg.float_steps(),
-            "ptq": cfg.is_ptq(), "first_layer_search": cfg.first_layer_search}
+            "ptq": cfg.is_ptq(), "first_layer_search": cfg.first_layer_search, "rounding": cfg.rounding,
+            "from_start": cfg.is_from_start()}
     model = export_model(layers, height=height, width=width, channels=channels, omega0=cfg.omega0,
                          phase_bits=cfg.phase_bits, lut_bits=cfg.lut_bits, mult_bits=cfg.mult_bits, meta=meta)
     v_model = integer_coords(height, width, layers[0].rotate)
