@@ -59,6 +59,9 @@ BAD = [
     (["--method", "magic"], "invalid choice"),
     (["--width", "24", "--method", "dhq"], "power of two"),
     (["--steps", "-3"], "--steps"),
+    (["--rounding", "floor"], "invalid choice"),
+    (["--warmup-steps", "-1"], "--warmup-steps"),
+    (["--from-start-bits", "0"], "--from-start-bits"),
 ]
 
 
