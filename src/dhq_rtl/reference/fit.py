@@ -386,16 +386,25 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
         # from the start: one cosine over the whole budget, continued from the float warm-up
         offset, horizon = (cfg.float_steps(), cfg.steps + cfg.qat_steps) if from_start else (0, qat_steps)
         research = cfg.first_layer_research if searched and from_start else 0
+        # QAT with straight-through gradients does not descend monotonically (the
+        # quantized model jumps when weights cross levels): keep the best iterate.
+        # The loss is the fitting objective itself (every pixel of the image).
+        best = (math.inf, None)
         for k in _progress(qat_steps, f"QAT {method} w{cfg.w_bits}a{cfg.a_bits}", progress):
             if research and k and k % research == 0:
                 qm.search_first_layer_step()  # layer 0's weights moved: follow them with its steps
             _cosine(opt, base, offset + k, horizon)
             opt.zero_grad()
             loss = torch.mean((qm() - target) ** 2)
+            if loss.item() < best[0]:
+                best = (loss.item(), copy.deepcopy(qm.state_dict()))
             loss.backward()
             opt.step()
         if research:
             qm.search_first_layer_step()
+        with torch.no_grad():
+            if torch.mean((qm() - target) ** 2).item() > best[0]:
+                qm.load_state_dict(best[1])
     if cfg.quantizer == "minmax":
         with torch.no_grad():
             qm()  # refresh the min-max activation steps for export

@@ -1,0 +1,170 @@
+"""One low-bit training schedule, measured end to end (the ablations of docs/quantization.md).
+
+A float SIREN is trained for ``--warm`` steps on a cosine learning-rate decay
+over the whole budget ``--total``, then quantized (``naive``: no rotation;
+per-channel LSQ steps, clipping-aware init, layer 0 grid-searched) and
+trained quantized for the rest of the budget. Knobs, each one an ablation:
+the QAT learning rate (``--qlr``; default: continue the float cosine), step
+learning rate, layer-0 step re-search, GPTQ rounding before QAT, an EMA of
+the weights, bit-width annealing, a float-to-quantized blend, quantization
+noise during the float fit, per-layer bit widths and the scale multiplier
+width. Prints one JSON line: PSNR of the float model at the switch, the
+fake-quant model, the exported model's numpy fake-quant and the integer
+golden model.
+
+    python bench/lowbit_ablation.py --bits 4,4 --warm 100 --research 100     # QAT from the start
+    python bench/lowbit_ablation.py --bits 6,6 --warm 2000 --gptq --qlr 2.5e-5
+"""
+
+import argparse
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--image", default="camera", help="name in bench/images or a path")
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--bits", default="4,4", help="weight,activation bits")
+    p.add_argument("--lw", help="per-layer weight bits, e.g. 16,6,6,6 (16 = float)")
+    p.add_argument("--la", help="per-layer activation bits (16 = float)")
+    p.add_argument("--total", type=int, default=2500, help="training budget (steps)")
+    p.add_argument("--warm", type=int, default=2000, help="float steps before quantizing")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--qlr", type=float, help="QAT weight learning rate on a fresh cosine (default: continue)")
+    p.add_argument("--slr", type=float, default=1e-3, help="LSQ step learning rate")
+    p.add_argument("--research", type=int, default=0, help="re-search layer 0's steps every N QAT steps")
+    p.add_argument("--l0learn", action="store_true", help="learn layer 0's steps instead (LSQ)")
+    p.add_argument("--gptq", action="store_true", help="GPTQ rounding before QAT")
+    p.add_argument("--ema", type=float, default=0, help="EMA decay of the weights during QAT (0: off)")
+    p.add_argument("--sched", help="bit annealing, b:step,b:step (QAT step where b bits start)")
+    p.add_argument("--blend", type=float, default=0,
+                   help="fraction of QAT over which the forward pass moves from float to quantized")
+    p.add_argument("--noise", type=float, default=0,
+                   help="uniform noise of this many quantization steps on weights and activations in the float fit")
+    p.add_argument("--mult-bits", type=int, default=8)
+    p.add_argument("--omega0", type=float, default=30.0)
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log", type=int, default=0, help="print the fake-quant PSNR every N QAT steps")
+    p.add_argument("--tag", default="")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+
+    import dhq_rtl.reference.qmodel as qmodel
+    from dhq_rtl.export import export_model
+    from dhq_rtl.golden import GoldenModel
+    from dhq_rtl.images import load_image, psnr, to_pixels, to_signed
+    from dhq_rtl.reference.fit import _cosine, _grid, method_specs
+    from dhq_rtl.reference.gptq import gptq_quantize
+    from dhq_rtl.reference.quantizers import fake_quant, qmax
+    from dhq_rtl.reference.siren import Siren
+    from dhq_rtl.synthetic import fakequant_forward
+
+    wb, ab = map(int, a.bits.split(","))
+    path = Path(a.image) if Path(a.image).exists() else HERE / "images" / f"{a.image}.png"
+    px = load_image(path, a.size)
+    h, w, ch = px.shape
+    torch.manual_seed(a.seed)
+    np.random.seed(a.seed)
+    torch.use_deterministic_algorithms(True)
+    target = torch.tensor(to_signed(px).reshape(-1, ch))
+    _, c = _grid(h, w)
+    siren = Siren(a.width, 3, ch, a.omega0)
+
+    def measure(model):
+        with torch.no_grad():
+            return psnr(px, to_pixels(model().numpy()).reshape(h, w, ch))
+
+    def noisy_forward():
+        x = c
+        for i, lin in enumerate(siren.linears):
+            wt = lin.weight
+            step = wt.detach().abs().amax(1, keepdim=True) / qmax(wb)
+            wt = wt + a.noise * step * (torch.rand_like(wt) - 0.5)
+            if i > 0:
+                x = x + a.noise / qmax(ab) * (torch.rand_like(x) - 0.5)
+            z = x @ wt.T + lin.bias
+            x = z if i == siren.n_layers - 1 else torch.sin(siren.omega0 * z)
+        return x
+
+    t0 = time.time()
+    opt = torch.optim.Adam(siren.parameters(), lr=a.lr)
+    for k in range(a.warm):
+        _cosine(opt, [a.lr], k, a.total)
+        opt.zero_grad()
+        loss = torch.mean(((noisy_forward() if a.noise else siren(c)) - target) ** 2)
+        loss.backward()
+        opt.step()
+    fp_at_switch = measure(lambda: siren(c))
+
+    specs = method_specs("naive", siren.n_layers, wb, ab, True)
+    for spec, b in zip(specs, (a.lw or "").split(",") if a.lw else []):
+        spec.w_bits = None if int(b) >= 16 else int(b)
+    for spec, b in zip(specs, (a.la or "").split(",") if a.la else []):
+        spec.a_bits = None if int(b) >= 16 else int(b)
+    qm = qmodel.QuantSiren(siren, specs, height=h, width=w, mult_bits=a.mult_bits)
+    qm.init_steps("mse")
+    qm.search_first_layer_step()
+    if a.gptq:
+        gptq_quantize(qm, copy.deepcopy(siren))
+    q_steps = a.total - a.warm
+    w_steps = list(qm.log_w_step) if a.l0learn else list(qm.log_w_step)[1:]
+    groups = [{"params": list(siren.parameters()), "lr": a.qlr or a.lr},
+              {"params": w_steps + list(qm.log_a_step), "lr": a.slr}]
+    qopt = torch.optim.Adam(groups)
+    base = [g["lr"] for g in groups]
+    ema = copy.deepcopy(qm) if a.ema else None
+    sched = {int(x.split(":")[1]): int(x.split(":")[0]) for x in a.sched.split(",")} if a.sched else {}
+    blend = [1.0]
+    if a.blend:  # the forward pass sees x + λ·(Q(x) − x), λ ramping 0 → 1
+        qmodel.fake_quant = lambda x, s, b: x + blend[0] * (fake_quant(x, s, b) - x)
+    for k in range(q_steps):
+        if a.qlr:
+            _cosine(qopt, base, k, q_steps)
+        else:
+            _cosine(qopt, base, a.warm + k, a.total)
+        if a.blend:
+            blend[0] = min(1.0, k / (a.blend * q_steps))
+        if k in sched:
+            for spec in qm.specs:
+                spec.w_bits, spec.a_bits = max(sched[k], wb), max(sched[k], ab)
+            qm.init_steps("mse")
+            qm.search_first_layer_step()
+        if a.research and k and k % a.research == 0:
+            qm.search_first_layer_step()
+        qopt.zero_grad()
+        torch.mean((qm() - target) ** 2).backward()
+        qopt.step()
+        if ema is not None:
+            with torch.no_grad():
+                for pe, pm in zip(ema.parameters(), qm.parameters()):
+                    pe.mul_(a.ema).add_(pm, alpha=1 - a.ema)
+        if a.log and k % a.log == 0:
+            print(k, round(measure(qm), 2), file=sys.stderr, flush=True)
+    qmodel.fake_quant = fake_quant
+    if ema is not None:
+        qm = ema
+    if a.research:
+        qm.search_first_layer_step()
+    layers = qm.float_layers()
+    model = export_model(layers, height=h, width=w, channels=ch, omega0=a.omega0, mult_bits=a.mult_bits)
+    fq = fakequant_forward(layers, qmodel.integer_coords(h, w, layers[0].rotate), a.omega0, model.pixel_bits)
+    fq_px = np.clip(np.floor(fq + 0.5), 0, 255).astype(np.uint8).reshape(h, w, ch)
+    golden = GoldenModel(model).render()
+    print(json.dumps({"tag": a.tag, "args": vars(a), "fp_at_switch": round(fp_at_switch, 2),
+                      "fakequant_torch": round(measure(qm), 2), "fakequant": round(psnr(px, fq_px), 2),
+                      "golden": round(psnr(px, golden), 2), "seconds": round(time.time() - t0)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
