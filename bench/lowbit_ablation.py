@@ -29,6 +29,51 @@ import torch
 HERE = Path(__file__).resolve().parent
 
 
+class OscillationFreezer:
+    """Freezes hidden/output weights whose integer keeps changing direction
+    (an oscillation between two levels under straight-through gradients):
+    per weight, an EMA of "the integer moved opposite to its last move"; above
+    ``threshold`` the weight is fixed to its running-average integer."""
+
+    def __init__(self, qm, threshold, start=0.5, momentum=0.99):
+        self.qm, self.threshold, self.start, self.momentum = qm, threshold, start, momentum
+        self.layers = [i for i in range(1, qm.siren.n_layers) if qm.specs[i].w_bits is not None]
+        self.state = {}
+        for i in self.layers:
+            q = self._ints(i)
+            z = torch.zeros_like(q)
+            self.state[i] = {"q": q, "dir": z.clone(), "freq": z.clone(), "avg": q.clone(),
+                             "frozen": torch.zeros_like(q, dtype=torch.bool)}
+
+    @torch.no_grad()
+    def _ints(self, i):
+        step = self.qm.weight_step(i).detach()
+        return torch.round(self.qm.effective_weight(i) / step)
+
+    @torch.no_grad()
+    def after_step(self, progress):
+        m = self.momentum
+        for i in self.layers:
+            st = self.state[i]
+            q = self._ints(i)
+            move = torch.sign(q - st["q"])
+            flipped = (move != 0) & (st["dir"] != 0) & (move != st["dir"])
+            st["dir"] = torch.where(move != 0, move, st["dir"])
+            st["freq"] = m * st["freq"] + (1 - m) * flipped.to(q.dtype)
+            st["avg"] = m * st["avg"] + (1 - m) * q
+            newly = (st["freq"] > self.threshold) & ~st["frozen"] & (progress >= self.start)
+            st["frozen"] |= newly
+            st["q"] = torch.where(st["frozen"], st["q"], q)
+            st["q"] = torch.where(newly, torch.round(st["avg"]), st["q"])
+            lin = self.qm.siren.linears[i]
+            step = self.qm.weight_step(i).detach()
+            lin.weight.copy_(torch.where(st["frozen"], st["q"] * step, lin.weight))
+
+    def frozen_fraction(self):
+        n = sum(self.state[i]["frozen"].numel() for i in self.layers)
+        return sum(int(self.state[i]["frozen"].sum()) for i in self.layers) / max(n, 1)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--image", default="camera", help="name in bench/images or a path")
@@ -50,6 +95,12 @@ def main(argv=None):
                    help="fraction of QAT over which the forward pass moves from float to quantized")
     p.add_argument("--noise", type=float, default=0,
                    help="uniform noise of this many quantization steps on weights and activations in the float fit")
+    p.add_argument("--best", action="store_true", help="keep the QAT iterate with the lowest loss")
+    p.add_argument("--floor", type=float, default=0.01, help="the cosine's final fraction of the learning rate")
+    p.add_argument("--freeze", type=float, default=0,
+                   help="freeze a hidden weight whose integer oscillates more often than this (EMA of "
+                        "direction changes per step; Nagel et al. 2022); 0: off")
+    p.add_argument("--freeze-after", type=float, default=0.5, help="fraction of QAT before freezing starts")
     p.add_argument("--mult-bits", type=int, default=8)
     p.add_argument("--omega0", type=float, default=30.0)
     p.add_argument("--width", type=int, default=32)
@@ -62,23 +113,17 @@ def main(argv=None):
     import dhq_rtl.reference.qmodel as qmodel
     from dhq_rtl.export import export_model
     from dhq_rtl.golden import GoldenModel
-    from dhq_rtl.images import load_image, psnr, to_pixels, to_signed
-    from dhq_rtl.reference.fit import _cosine, _grid, method_specs
+    from dhq_rtl.images import load_image, psnr, to_pixels
+    from dhq_rtl.reference.fit import FitConfig, _cosine, method_specs, seeded_start
     from dhq_rtl.reference.gptq import gptq_quantize
     from dhq_rtl.reference.quantizers import fake_quant, qmax
-    from dhq_rtl.reference.siren import Siren
     from dhq_rtl.synthetic import fakequant_forward
 
     wb, ab = map(int, a.bits.split(","))
     path = Path(a.image) if Path(a.image).exists() else HERE / "images" / f"{a.image}.png"
     px = load_image(path, a.size)
     h, w, ch = px.shape
-    torch.manual_seed(a.seed)
-    np.random.seed(a.seed)
-    torch.use_deterministic_algorithms(True)
-    target = torch.tensor(to_signed(px).reshape(-1, ch))
-    _, c = _grid(h, w)
-    siren = Siren(a.width, 3, ch, a.omega0)
+    siren, target, c = seeded_start(px, FitConfig(width=a.width, depth=3, omega0=a.omega0, seed=a.seed))
 
     def measure(model):
         with torch.no_grad():
@@ -99,7 +144,7 @@ def main(argv=None):
     t0 = time.time()
     opt = torch.optim.Adam(siren.parameters(), lr=a.lr)
     for k in range(a.warm):
-        _cosine(opt, [a.lr], k, a.total)
+        _cosine(opt, [a.lr], k, a.total, a.floor)
         opt.zero_grad()
         loss = torch.mean(((noisy_forward() if a.noise else siren(c)) - target) ** 2)
         loss.backward()
@@ -124,14 +169,16 @@ def main(argv=None):
     base = [g["lr"] for g in groups]
     ema = copy.deepcopy(qm) if a.ema else None
     sched = {int(x.split(":")[1]): int(x.split(":")[0]) for x in a.sched.split(",")} if a.sched else {}
+    damper = OscillationFreezer(qm, a.freeze, a.freeze_after) if a.freeze else None
     blend = [1.0]
+    best = (float("inf"), None)
     if a.blend:  # the forward pass sees x + λ·(Q(x) − x), λ ramping 0 → 1
         qmodel.fake_quant = lambda x, s, b: x + blend[0] * (fake_quant(x, s, b) - x)
     for k in range(q_steps):
         if a.qlr:
-            _cosine(qopt, base, k, q_steps)
+            _cosine(qopt, base, k, q_steps, a.floor)
         else:
-            _cosine(qopt, base, a.warm + k, a.total)
+            _cosine(qopt, base, a.warm + k, a.total, a.floor)
         if a.blend:
             blend[0] = min(1.0, k / (a.blend * q_steps))
         if k in sched:
@@ -142,8 +189,13 @@ def main(argv=None):
         if a.research and k and k % a.research == 0:
             qm.search_first_layer_step()
         qopt.zero_grad()
-        torch.mean((qm() - target) ** 2).backward()
+        loss = torch.mean((qm() - target) ** 2)
+        if a.best and loss.item() < best[0]:
+            best = (loss.item(), copy.deepcopy(qm.state_dict()))
+        loss.backward()
         qopt.step()
+        if a.freeze:
+            damper.after_step(k / q_steps)
         if ema is not None:
             with torch.no_grad():
                 for pe, pm in zip(ema.parameters(), qm.parameters()):
@@ -155,12 +207,17 @@ def main(argv=None):
         qm = ema
     if a.research:
         qm.search_first_layer_step()
+    if a.best:
+        with torch.no_grad():
+            if torch.mean((qm() - target) ** 2).item() > best[0]:
+                qm.load_state_dict(best[1])
     layers = qm.float_layers()
     model = export_model(layers, height=h, width=w, channels=ch, omega0=a.omega0, mult_bits=a.mult_bits)
     fq = fakequant_forward(layers, qmodel.integer_coords(h, w, layers[0].rotate), a.omega0, model.pixel_bits)
     fq_px = np.clip(np.floor(fq + 0.5), 0, 255).astype(np.uint8).reshape(h, w, ch)
     golden = GoldenModel(model).render()
     print(json.dumps({"tag": a.tag, "args": vars(a), "fp_at_switch": round(fp_at_switch, 2),
+                      "frozen": round(damper.frozen_fraction(), 4) if damper else 0.0,
                       "fakequant_torch": round(measure(qm), 2), "fakequant": round(psnr(px, fq_px), 2),
                       "golden": round(psnr(px, golden), 2), "seconds": round(time.time() - t0)}), flush=True)
     return 0

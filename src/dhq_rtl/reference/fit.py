@@ -282,6 +282,19 @@ def _grid(height, width):
     return v, c
 
 
+def seeded_start(pixels, cfg):
+    """The start of every fit: seeds set (deterministic algorithms), a fresh
+    :class:`~.siren.Siren` of ``cfg``'s shape, the target values ``(P, C)`` in
+    ``[-1, 1]`` and the real coordinates ``(P, 2)`` of every pixel."""
+    height, width, channels = pixels.shape
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.use_deterministic_algorithms(True)
+    target = torch.tensor(to_signed(pixels).reshape(-1, channels))
+    _, c = _grid(height, width)
+    return Siren(cfg.width, cfg.depth, channels, cfg.omega0), target, c
+
+
 def train_float(pixels, cfg, steps, progress=False, horizon=None, snapshots=()):
     """Seeded full-batch float training of a :class:`~.siren.Siren` on ``pixels``
     for ``steps`` Adam steps, the learning rate on a cosine from ``cfg.lr`` to
@@ -294,13 +307,7 @@ def train_float(pixels, cfg, steps, progress=False, horizon=None, snapshots=()):
     """
     import copy
 
-    height, width, channels = pixels.shape
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.use_deterministic_algorithms(True)
-    target = torch.tensor(to_signed(pixels).reshape(-1, channels))
-    _, c = _grid(height, width)
-    siren = Siren(cfg.width, cfg.depth, channels, cfg.omega0)
+    siren, target, c = seeded_start(pixels, cfg)
     opt = torch.optim.Adam(siren.parameters(), lr=cfg.lr)
     kept = {0: copy.deepcopy(siren)} if 0 in snapshots else {}
     for k in _progress(steps, "fit fp32", progress):
