@@ -78,6 +78,21 @@ def test_pll_fallback_frequency_is_the_fastest_at_or_below_fmax():
     assert f <= 61.3e6 and ecp5_pll_params(25e6, f)[-1] == f
 
 
+def test_fallback_clock_leaves_a_margin_below_fmax():
+    from dhq_rtl.boards import get_board
+    from dhq_rtl.build import FALLBACK_MARGIN, fallback_clock_hz
+    from dhq_rtl.gateware.top import pll_frequency_at_most
+
+    icebreaker = get_board("icebreaker")
+    for fmax in (44.25, 42.89, 38.25, 48.96):
+        f = fallback_clock_hz(icebreaker, fmax)
+        assert f <= fmax * (1 - FALLBACK_MARGIN) * 1e6
+        assert f == pll_frequency_at_most("ice40", icebreaker.ref_hz, fmax * (1 - FALLBACK_MARGIN) * 1e6)
+    assert fallback_clock_hz(icebreaker, 44.25, margin=0) == pll_frequency_at_most("ice40", 12e6, 44.25e6)
+    assert fallback_clock_hz(get_board("upduino_v3"), 40.0) is None  # no PLL: no rebuild
+    assert fallback_clock_hz(icebreaker, 0) is None
+
+
 def test_report_figures_name_their_clock():
     """Pixels/s and ms/image at the core clock are computed at that clock,
     those at the achieved fmax at fmax (not one at the other)."""
