@@ -70,6 +70,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..hadamard import is_power_of_two
+from .args import check_int
 from .layouts import tagged_layout
 
 __all__ = ["HadamardButterfly", "butterfly_layout"]
@@ -78,14 +79,6 @@ __all__ = ["HadamardButterfly", "butterfly_layout"]
 def butterfly_layout(width, tag_width=0):
     """Payload layout ``{"data": signed(width)[, "tag": unsigned(tag_width)]}``."""
     return tagged_layout({"data": signed(width)}, tag_width)
-
-
-def _check_int(name, value, lo, hi=None):
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if value < lo or (hi is not None and value > hi):
-        bound = f"at least {lo}" if hi is None else f"in [{lo}, {hi}]"
-        raise ValueError(f"{name} must be {bound}, got {value}")
 
 
 class _SdfStage(wiring.Component):
@@ -329,12 +322,12 @@ class HadamardButterfly(wiring.Component):
     """
 
     def __init__(self, n, width, *, tag_width=0, min_ram_depth=16):
-        _check_int("n", n, 2, 4096)
+        check_int("n", n, 2, 4096)
         if not is_power_of_two(n):
             raise ValueError(f"n must be a power of two, got {n}")
-        _check_int("width", width, 1, 48)
-        _check_int("tag_width", tag_width, 0, 64)
-        _check_int("min_ram_depth", min_ram_depth, 2)
+        check_int("width", width, 1, 48)
+        check_int("tag_width", tag_width, 0, 64)
+        check_int("min_ram_depth", min_ram_depth, 2)
         self.n = n
         self.stages = n.bit_length() - 1
         self.width = width

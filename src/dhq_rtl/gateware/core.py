@@ -68,6 +68,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixedpoint import signed_bits, signed_max
 from ..model_image import ModelImage
+from .args import check_int, is_int
 from .butterfly import HadamardButterfly
 from .coords import FirstLayerPhases
 from .fifo import FlagFIFO
@@ -106,20 +107,14 @@ class CorePlan:
     def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
-        if not isinstance(lanes, int) or isinstance(lanes, bool):
-            raise TypeError(f"lanes must be an integer, got {lanes!r}")
+        if not is_int(lanes):
+            raise TypeError(f"lanes must be an integer, not {lanes!r}")
         if lanes < 1 or lanes & (lanes - 1) or lanes > 256:
             raise ValueError(f"lanes must be a power of two in [1, 256], got {lanes}")
         if dsp not in DSP_KINDS:
             raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
-        if not isinstance(buffers, int) or isinstance(buffers, bool):
-            raise TypeError(f"buffers must be an integer, got {buffers!r}")
-        if buffers < 2:
-            raise ValueError(f"buffers must be at least 2, got {buffers}")
-        if not isinstance(act_word_bits, int) or isinstance(act_word_bits, bool):
-            raise TypeError(f"act_word_bits must be an integer, got {act_word_bits!r}")
-        if act_word_bits < 1:
-            raise ValueError(f"act_word_bits must be positive, got {act_word_bits}")
+        check_int("buffers", buffers, 2)
+        check_int("act_word_bits", act_word_bits, 1)
         model.validate()
         self.model = m = model
         self.lanes = P = lanes
@@ -299,7 +294,6 @@ class InrCore(wiring.Component):
         bw = _bits(NB - 1)
         kw = _bits(plan.out_max - 1)
         cw = _bits(plan.cpow - 1)
-        lp = (P - 1).bit_length()
         last_layer = L - 1
 
         # ------------------------------------------------------------ memories

@@ -33,6 +33,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .args import check_int
+
 __all__ = ["FlagFIFO"]
 
 
@@ -48,14 +50,8 @@ class FlagFIFO(wiring.Component):
     """
 
     def __init__(self, *, width, depth):
-        if not isinstance(width, int) or isinstance(width, bool):
-            raise TypeError(f"FIFO width must be an int, not {width!r}")
-        if width < 1:
-            raise ValueError(f"FIFO width must be at least 1, not {width}")
-        if not isinstance(depth, int) or isinstance(depth, bool):
-            raise TypeError(f"FIFO depth must be an int, not {depth!r}")
-        if depth < 1:
-            raise ValueError(f"FIFO depth must be at least 1, not {depth}")
+        check_int("FIFO width", width, 1)
+        check_int("FIFO depth", depth, 1)
         self.width = width
         self.depth = depth
         super().__init__({

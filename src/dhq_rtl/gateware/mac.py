@@ -70,6 +70,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from . import ice40_dsp
+from .args import check_int
 from .layouts import tagged_layout
 
 __all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "mac_reference"]
@@ -126,17 +127,6 @@ def _wrap(v, bits):
     return v - (1 << bits) if v >> (bits - 1) else v
 
 
-def _is_int(v):
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-
-
-def _check_int(name, value, lo, hi):
-    if not _is_int(value):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
-
-
 class MacArray(wiring.Component):
     """``lanes``-wide pipelined multiply-accumulate over weights in memory.
 
@@ -172,10 +162,10 @@ class MacArray(wiring.Component):
         if not isinstance(weight_memory, str) or weight_memory not in MEMORY_KINDS:
             raise ValueError(f"weight_memory must be one of {MEMORY_KINDS}, got {weight_memory!r}")
         max_op = ice40_dsp.MAX_SINGLE_BITS if dsp == "ice40" else 32
-        _check_int("act_bits", act_bits, 2, max_op)
-        _check_int("weight_bits", weight_bits, 2, max_op)
-        _check_int("acc_width", acc_width, 2, 64)
-        _check_int("tag_width", tag_width, 0, 64)
+        check_int("act_bits", act_bits, 2, max_op, numpy=True)
+        check_int("weight_bits", weight_bits, 2, max_op, numpy=True)
+        check_int("acc_width", acc_width, 2, 64, numpy=True)
+        check_int("tag_width", tag_width, 0, 64, numpy=True)
         w = w.astype(np.int64)
         lo, hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
         if w.min() < lo or w.max() > hi:

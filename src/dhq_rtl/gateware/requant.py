@@ -42,6 +42,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..fixedpoint import signed_bits, signed_max
+from .args import check_int
 from .layouts import tagged_layout
 
 __all__ = ["Requantizer", "requant_in_layout", "requant_out_layout"]
@@ -56,17 +57,6 @@ def requant_in_layout(in_width, sel_width, tag_width=0):
 
 def requant_out_layout(out_bits, tag_width=0):
     return tagged_layout({"data": signed(out_bits)}, tag_width)
-
-
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _check_int(name, value, lo, hi):
-    if not _is_int(value):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in [{lo}, {hi}], got {value}")
 
 
 class Requantizer(wiring.Component):
@@ -89,9 +79,9 @@ class Requantizer(wiring.Component):
     """
 
     def __init__(self, in_width, pairs, out_bits, *, tag_width=0):
-        _check_int("in_width", in_width, 1, 48)
-        _check_int("out_bits", out_bits, 2, 32)
-        _check_int("tag_width", tag_width, 0, 64)
+        check_int("in_width", in_width, 1, 48)
+        check_int("out_bits", out_bits, 2, 32)
+        check_int("tag_width", tag_width, 0, 64)
         if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
             raise TypeError(f"pairs must be a sequence of (mult, shift) pairs, not {pairs!r}")
         pairs = list(pairs)
@@ -104,8 +94,8 @@ class Requantizer(wiring.Component):
             except (TypeError, ValueError):
                 raise TypeError(f"pairs[{k}] must be a (mult, shift) pair, not {pair!r}") from None
             mult, shift = _as_int(mult), _as_int(shift)
-            _check_int(f"pairs[{k}] mult", mult, 0, (1 << 24) - 1)
-            _check_int(f"pairs[{k}] shift", shift, 0, MAX_SHIFT)
+            check_int(f"pairs[{k}] mult", mult, 0, (1 << 24) - 1)
+            check_int(f"pairs[{k}] shift", shift, 0, MAX_SHIFT)
             checked.append((mult, shift))
         self.in_width = in_width
         self.pairs = checked

@@ -53,6 +53,7 @@ from amaranth.utils import ceil_log2
 
 from ..fixedpoint import output_scale, phase_scale, signed_bits
 from ..model_image import ModelImage
+from .args import check_int
 from .layouts import tagged_layout
 
 __all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference"]
@@ -111,14 +112,8 @@ class ChannelScaler(wiring.Component):
         min_acc = max(model.accumulator_bits(i) for i in range(n))
         if acc_width is None:
             acc_width = min_acc
-        if not isinstance(acc_width, int) or isinstance(acc_width, bool):
-            raise TypeError(f"acc_width must be an integer, not {acc_width!r}")
-        if not 2 <= acc_width <= 64:
-            raise ValueError(f"acc_width must be in [2, 64], got {acc_width}")
-        if not isinstance(tag_width, int) or isinstance(tag_width, bool):
-            raise TypeError(f"tag_width must be an integer, not {tag_width!r}")
-        if not 0 <= tag_width <= 64:
-            raise ValueError(f"tag_width must be in [0, 64], got {tag_width}")
+        check_int("acc_width", acc_width, 2, 64)
+        check_int("tag_width", tag_width, 0, 64)
         self.model = model
         self.acc_width = acc_width
         self.tag_width = tag_width

@@ -44,6 +44,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from .args import check_int
 from .layouts import tagged_layout
 
 __all__ = ["SineLUT", "sine_lut_in_layout", "sine_lut_out_layout", "is_quarter_wave_symmetric"]
@@ -68,10 +69,6 @@ def is_quarter_wave_symmetric(table):
     return bool(np.array_equal(half[::-1], half) and np.array_equal(t[n // 2:], -half))
 
 
-def _is_int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 class SineLUT(wiring.Component):
     """Phase → sine-table value, several tables selected per beat.
 
@@ -93,16 +90,10 @@ class SineLUT(wiring.Component):
     """
 
     def __init__(self, tables, lut_bits, *, quarter_wave=False, tag_width=0):
-        if not _is_int(lut_bits):
-            raise TypeError(f"lut_bits must be an integer, not {lut_bits!r}")
-        if not 2 <= lut_bits <= 32:
-            raise ValueError(f"lut_bits must be in [2, 32], got {lut_bits}")
+        check_int("lut_bits", lut_bits, 2, 32)
         if not isinstance(quarter_wave, bool):
             raise TypeError(f"quarter_wave must be True or False, not {quarter_wave!r}")
-        if not _is_int(tag_width):
-            raise TypeError(f"tag_width must be an integer, not {tag_width!r}")
-        if not 0 <= tag_width <= 64:
-            raise ValueError(f"tag_width must be in [0, 64], got {tag_width}")
+        check_int("tag_width", tag_width, 0, 64)
         if isinstance(tables, np.ndarray) and tables.ndim == 1:
             raise TypeError("tables must be a sequence of tables (wrap a single table in a list)")
         if isinstance(tables, (str, bytes)) or not hasattr(tables, "__iter__"):

@@ -13,6 +13,8 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .args import check_int
+
 __all__ = ["UartTx", "UartRx", "uart_divisor"]
 
 
@@ -30,10 +32,7 @@ def uart_divisor(clk_hz, baud):
 
 
 def _check_divisor(divisor):
-    if not isinstance(divisor, int) or isinstance(divisor, bool):
-        raise TypeError(f"divisor must be an integer, got {divisor!r}")
-    if divisor < 4:
-        raise ValueError(f"divisor must be at least 4, got {divisor}")
+    check_int("divisor", divisor, 4)
 
 
 class UartTx(wiring.Component):
