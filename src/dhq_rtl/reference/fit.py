@@ -403,15 +403,16 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
             _cosine(opt, base, offset + k, horizon)
             opt.zero_grad()
             loss = torch.mean((qm() - target) ** 2)
-            if loss.item() < best[0]:
-                best = (loss.item(), copy.deepcopy(qm.state_dict()))
+            if loss.item() < best[0]:  # parameters only: the coordinate buffers never change
+                best = (loss.item(), [p.detach().clone() for p in qm.parameters()])
             loss.backward()
             opt.step()
         if research:
             qm.search_first_layer_step()
         with torch.no_grad():
             if torch.mean((qm() - target) ** 2).item() > best[0]:
-                qm.load_state_dict(best[1])
+                for p, kept in zip(qm.parameters(), best[1]):
+                    p.copy_(kept)
     if cfg.quantizer == "minmax":
         with torch.no_grad():
             qm()  # refresh the min-max activation steps for export
