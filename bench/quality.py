@@ -67,7 +67,8 @@ def _row(args, image, method, bits, state):
     cfg = FitConfig(method=method, w_bits=w, a_bits=a, width=args.width, depth=args.depth, omega0=args.omega0,
                     steps=args.steps, qat_steps=args.qat_steps, seed=args.seed, quantizer=args.quantizer,
                     per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
-                    phase_bits=args.phase_bits, lut_bits=args.lut_bits, rounding=args.rounding)
+                    phase_bits=args.phase_bits, lut_bits=args.lut_bits, rounding=args.rounding,
+                    act_grid=args.act_grid)
     pre = {}
     for steps, st in (state or {}).items():
         pre[steps] = Siren(args.width, args.depth, px.shape[2], args.omega0)
@@ -91,6 +92,7 @@ def main(argv=None):
     p.add_argument("--qat-steps", type=int, default=500)
     p.add_argument("--quantizer", default="lsq", choices=("lsq", "minmax"))
     p.add_argument("--rounding", default="gptq", choices=("gptq", "nearest"))
+    p.add_argument("--act-grid", default="midrise", choices=("midrise", "midtread"))
     p.add_argument("--per-tensor", action="store_true")
     p.add_argument("--simulate-phase", action="store_true")
     p.add_argument("--phase-bits", type=int, default=10)

@@ -90,6 +90,9 @@ SMALL = [
     (dict(width=8, depth=3, size=12, seed=4, rotate_first=True, weight_bits=6, act_bits=6), 2, [(0, 9, 12, 12)]),
     (dict(width=4, depth=2, size=9, seed=5, weight_bits=4, act_bits=4, channels=2), 1, [(2, 0, 9, 3)]),
     (dict(width=8, depth=2, size=8, seed=6, weight_bits=16, act_bits=16, rotate=False), 4, [(0, 0, 8, 3)]),
+    # mid-rise activations: codes down to −2**(b−1), complemented quarter-wave tables
+    (dict(width=8, depth=2, size=8, seed=8, weight_bits=4, act_bits=4, rotate=False, act_midrise=True), 4,
+     [(0, 0, 8, 3)]),
 ]
 
 
@@ -105,7 +108,8 @@ def test_mixed_rotation_flags_and_few_buffers():
     model.layers[2].lut = model.layers[2].lut  # keep the table; fix widths below
     from dhq_rtl.export import sine_table
     model.layers[2].lut_bits = model.layers[2].act_bits
-    model.layers[2].lut = sine_table(model.phase_bits, 100.0, model.layers[2].act_bits)
+    # a mid-rise table (complemented second half) among the rotated layers' negated ones
+    model.layers[2].lut = sine_table(model.phase_bits, 100.0, model.layers[2].act_bits, midrise=True)
     model.layers[2].req_mult, model.layers[2].req_shift = 1, 0
     model.validate()
     check(model, [(0, 0, 10, 2)], lanes=4, stall=0.2, buffers=2)

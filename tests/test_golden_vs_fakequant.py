@@ -27,21 +27,31 @@ def camera32():
     return load_image(default_image_path(), 32)
 
 
-#  method, bits, quantizer, max |ΔPSNR| dB, max pixel diff, mean pixel diff
+#  method, bits, quantizer, activation grid, max |ΔPSNR| dB, max pixel diff, mean pixel diff
 CASES = [
-    ("fp32", (8, 8), "lsq", 0.05, 3, 0.3),
-    ("naive", (8, 8), "lsq", 0.1, 8, 0.6),
-    ("dhq", (8, 8), "lsq", 0.1, 8, 0.8),
-    ("dhq-auto", (6, 6), "lsq", 0.15, 20, 1.0),
-    ("dhq", (4, 4), "minmax", 0.3, 96, 1.5),
+    ("fp32", (8, 8), "lsq", "midrise", 0.05, 3, 0.3),
+    ("naive", (8, 8), "lsq", "midrise", 0.1, 8, 0.6),
+    ("naive", (8, 8), "lsq", "midtread", 0.1, 8, 0.6),
+    ("dhq", (8, 8), "lsq", "midrise", 0.1, 8, 0.8),
+    ("dhq-auto", (6, 6), "lsq", "midrise", 0.15, 20, 1.0),
+    ("dhq-auto", (6, 6), "lsq", "midtread", 0.15, 20, 1.0),
+    ("naive", (4, 4), "lsq", "midrise", 0.3, 96, 1.5),
+    ("dhq", (4, 4), "minmax", "midrise", 0.3, 96, 1.5),
 ]
 
 
-@pytest.mark.parametrize("method, bits, quantizer, dpsnr, dmax, dmean", CASES)
-def test_golden_matches_fakequant(camera32, tmp_path, method, bits, quantizer, dpsnr, dmax, dmean):
+@pytest.mark.parametrize("method, bits, quantizer, grid, dpsnr, dmax, dmean", CASES)
+def test_golden_matches_fakequant(camera32, tmp_path, method, bits, quantizer, grid, dpsnr, dmax, dmean):
     cfg = FitConfig(method=method, w_bits=bits[0], a_bits=bits[1], width=16, depth=2, steps=200, qat_steps=100,
-                    quantizer=quantizer)
+                    quantizer=quantizer, act_grid=grid)
     r = fit_image(camera32, cfg)
+    unrotated = [i > 0 and not rot and method != "fp32" for i, rot in enumerate(r.rotations)]
+    lows = [int(l.lut.min()) for l, u in zip(r.model.layers, unrotated) if u]
+    assert bool(lows) == (method in ("naive", "dhq-auto"))  # dhq rotates every layer, fp32 none quantized
+    if grid == "midrise":  # the tables hold the mid-rise codes: the whole signed range
+        assert all(lo == -(1 << (bits[1] - 1)) for lo in lows)
+    else:
+        assert all(lo == 1 - (1 << (bits[1] - 1)) for lo in lows)
     assert abs(r.psnr_golden - r.psnr_fakequant) <= dpsnr
     diff = np.abs(r.golden_pixels.astype(int) - r.fakequant_pixels.astype(int))
     assert diff.max() <= dmax and diff.mean() <= dmean

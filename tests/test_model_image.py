@@ -159,3 +159,24 @@ def test_fuzz_header_fields(blob, value, key):
         model_image.loads(_reseal(body))
     except ModelImageError:
         pass
+
+
+def test_midrise_table_range_and_accumulator_bound():
+    """An unrotated layer's table holds its input codes: on the mid-rise grid
+    −2**(act_bits−1) is one of them, and the accumulator bound counts it; a
+    rotated layer's table (which feeds the butterfly) stays symmetric."""
+    m = random_model(width=8, depth=2, size=8, rotate=False, weight_bits=4, act_bits=4, act_midrise=True, seed=2)
+    lut = m.layers[1].lut
+    assert lut.min() == -8 and lut.max() == 7
+    row = int(np.abs(m.layers[1].weight).sum(axis=1).max())
+    assert m.accumulator_bounds(1) == (-8 * row, 8 * row)
+    bad = _mutated(m, lambda x: x.layers[1].lut.__setitem__(0, -9))
+    with pytest.raises(ModelImageError, match=r"lut has values in \[-9"):
+        bad.validate()
+    rot = random_model(width=8, depth=2, size=8, rotate=True, seed=2)
+    lim = (1 << (rot.layers[1].lut_bits - 1)) - 1
+    with pytest.raises(ModelImageError, match="lut has values"):
+        _mutated(rot, lambda x: x.layers[1].lut.__setitem__(0, -lim - 1)).validate()
+    # and the mid-rise model runs through the golden model and the file format unchanged
+    again = model_image.loads(model_image.dumps(m))
+    assert np.array_equal(GoldenModel(again).render(), GoldenModel(m).render())

@@ -6,7 +6,7 @@ import pytest
 from amaranth.hdl import signed
 
 from dhq_rtl.export import sine_table
-from dhq_rtl.gateware.sine_lut import SineLUT, is_quarter_wave_symmetric
+from dhq_rtl.gateware.sine_lut import SineLUT, is_quarter_wave_symmetric, quarter_wave_symmetry
 from dhq_rtl.synthetic import random_model
 
 from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
@@ -53,6 +53,28 @@ def test_small_tables_all_phases(phase_bits, lut_bits, amplitudes, quarter_wave)
     sels = np.repeat(np.arange(1 << dut.sel_width), 1 << phase_bits)
     got = stream(dut, phases, sels, rng, 0.4, 0.4)
     assert field(got, "data") == expected(tables, phases, sels)
+
+
+@pytest.mark.parametrize("phase_bits, lut_bits, amplitudes", [
+    (10, 4, [7.5, 6.1, 20.0]),     # mid-rise 4-bit codes, one clamped
+    (4, 6, [33.0, 3.3]),           # coarse phase: the largest entry is clamped
+])
+def test_midrise_tables_quarter_wave_every_phase(phase_bits, lut_bits, amplitudes):
+    """Mid-rise tables (second half = bitwise complement of the first) stored
+    as a quarter, alone and mixed with ordinary (negated) tables."""
+    rise = [sine_table(phase_bits, a, lut_bits, midrise=True) for a in amplitudes]
+    assert all(quarter_wave_symmetry(t) == "complement" for t in rise)
+    assert rise[0].min() == -(1 << (lut_bits - 1))  # the whole signed range is used
+    tread = sine_table(phase_bits, amplitudes[0], lut_bits)
+    assert quarter_wave_symmetry(tread) == "negate"
+    rng = np.random.default_rng(phase_bits)
+    for tables in (rise, [tread] + rise):
+        dut = SineLUT(tables, lut_bits, quarter_wave=True)
+        assert dut.depth * 4 == len(tables) << phase_bits
+        phases = np.tile(np.arange(1 << phase_bits), 1 << dut.sel_width)
+        sels = np.repeat(np.arange(1 << dut.sel_width), 1 << phase_bits)
+        got = stream(dut, phases, sels, rng, 0.3, 0.3)
+        assert field(got, "data") == expected(tables, phases, sels)
 
 
 def test_quarter_wave_symmetric_non_sine_table():

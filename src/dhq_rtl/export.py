@@ -38,6 +38,10 @@ class FloatLayer:
     ``W·Hᵀ`` with orthonormal ``H``). ``weight_step`` (per output channel, or
     a scalar) must already be snapped with :func:`snap_scales`. ``act_step`` is
     the real value of one step of the input activation (1 for the first layer).
+    ``act_midrise``: the input is on the mid-rise grid (code ``q`` means
+    ``(q + ½)·act_step``; unrotated inputs of later layers only): the table
+    holds ``floor`` codes and the ``½·act_step`` of every input is folded
+    into the bias.
     """
 
     weight: np.ndarray
@@ -47,6 +51,7 @@ class FloatLayer:
     rotate: bool
     weight_step: np.ndarray
     act_step: float
+    act_midrise: bool = False
 
 
 def first_layer_input_matrix(height, width, rotate):
@@ -92,14 +97,27 @@ def snap_scales(gain, mult_bits):
     return mult, shift, mult / 2.0 ** shift
 
 
-def sine_table(phase_bits, amplitude, bits):
+def sine_table(phase_bits, amplitude, bits, midrise=False):
     """``round_half_away(amplitude · sin(2π (p + ½) / 2**phase_bits))``, clamped
     to ``±(2**(bits-1) − 1)``. The half-step offset makes the table exactly
-    quarter-wave symmetric and makes ``floor`` the right rounding of the phase."""
-    p = np.arange(1 << phase_bits, dtype=np.float64)
-    v = round_half_away(amplitude * np.sin(2 * np.pi * (p + 0.5) / (1 << phase_bits)))
+    quarter-wave symmetric and makes ``floor`` the right rounding of the phase.
+
+    ``midrise``: the mid-rise codes ``floor(amplitude · sin(…))`` clamped to
+    ``[−2**(bits−1), 2**(bits−1) − 1]`` (code ``q`` stands for ``q + ½``); the
+    second half is then the bitwise complement of the first (``−q − 1``)."""
+    n = 1 << phase_bits
+    p = np.arange(n, dtype=np.float64)
+    s = amplitude * np.sin(2 * np.pi * (p + 0.5) / n)
     m = signed_max(bits)
-    return np.clip(v, -m, m)
+    if midrise:
+        if n < 4:
+            return np.clip(np.floor(s), -m - 1, m).astype(np.int64)
+        # from the first quarter by symmetry, so the table is exactly
+        # quarter-wave symmetric whatever the last bit of the float sine
+        quarter = np.clip(np.floor(s[: n // 4]), -m - 1, m).astype(np.int64)
+        half = np.concatenate([quarter, quarter[::-1]])
+        return np.concatenate([half, ~half])
+    return np.clip(round_half_away(s), -m, m)
 
 
 def export_model(layers, *, height, width, channels, omega0, phase_bits=10, lut_bits=12,
@@ -118,10 +136,15 @@ def export_model(layers, *, height, width, channels, omega0, phase_bits=10, lut_
         wmax = signed_max(fl.weight_bits)
         wq = np.clip(round_half_away(w / wstep[:, None]), -wmax, wmax)
         b = np.asarray(fl.bias, dtype=np.float64)
+        midrise = bool(fl.act_midrise)
+        if midrise and (i == 0 or fl.rotate):
+            raise ValueError(f"layer {i}: only an unrotated input of a later layer can be mid-rise")
+        # mid-rise input: Σ_j w_j·(q_j + ½) = acc + ½·Σ_j w_j, a constant per channel
+        fold = mult * wq.sum(axis=1) / 2.0 if midrise else 0.0
         if last:
-            bias = round_half_away(((b + 1.0) * unit + 0.5) * 2.0 ** shift)
+            bias = round_half_away(((b + 1.0) * unit + 0.5) * 2.0 ** shift + fold)
         else:
-            bias = np.mod(round_half_away(b * unit * 2.0 ** shift), 1 << (phase_bits + shift))
+            bias = np.mod(round_half_away(b * unit * 2.0 ** shift + fold), 1 << (phase_bits + shift))
         kw = dict(in_features=n_in, out_features=n_out, weight_bits=fl.weight_bits, rotate=bool(fl.rotate),
                   mult_bits=mult_bits, shift=shift, weight=wq, mult=mult, bias=bias)
         if i == 0:
@@ -141,7 +164,7 @@ def export_model(layers, *, height, width, channels, omega0, phase_bits=10, lut_
                 kw.update(lut=sine_table(phase_bits, amplitude, lut_bits), lut_bits=lut_bits,
                           req_mult=1, req_shift=r)
             else:
-                kw.update(lut=sine_table(phase_bits, 1.0 / fl.act_step, fl.act_bits), lut_bits=fl.act_bits)
+                kw.update(lut=sine_table(phase_bits, 1.0 / fl.act_step, fl.act_bits, midrise), lut_bits=fl.act_bits)
         out.append(LayerImage(**kw))
     model = ModelImage(height=height, width=width, channels=channels, phase_bits=phase_bits,
                        omega0=float(omega0), layers=out, pixel_bits=pixel_bits, meta=dict(meta or {}))

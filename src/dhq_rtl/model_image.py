@@ -123,13 +123,19 @@ class ModelImage:
     def accumulator_bounds(self, index):
         """Worst-case ``(lo, hi)`` of layer ``index``'s accumulator over all
         inputs its activation range allows, computed per output row and
-        maximised: ``Σ_j |W[k, j]| · max|q|``."""
+        maximised: ``Σ_j |W[k, j]| · max|q|``. ``max|q|``: the coordinates'
+        range (layer 0), the requantizer's saturation ``2**(act_bits−1) − 1``
+        (rotated), else the larger of that and the sine table's largest
+        magnitude (an unrotated table holds the codes themselves, and
+        ``−2**(act_bits−1)`` is one of them on the mid-rise grid)."""
         layer = self.layers[index]
         if index == 0:
             lo, hi = self.coordinate_range()
             qmax = max(-lo, hi)
-        else:
+        elif layer.rotate or layer.lut is None or not layer.lut.size:
             qmax = signed_max(layer.act_bits)
+        else:
+            qmax = max(signed_max(layer.act_bits), int(np.abs(layer.lut.astype(np.int64)).max()))
         row = np.abs(layer.weight.astype(np.int64)).sum(axis=1).max(initial=0)
         return -int(row) * qmax, int(row) * qmax
 
@@ -222,7 +228,8 @@ def _validate(m):
                 if l.req_mult != 1 or l.req_shift != 0:
                     _fail(f"{p} is not rotated, so it has no requantizer (req_mult 1, req_shift 0)")
             lmax = signed_max(l.lut_bits)
-            _check_array(f"{p} lut", l.lut, (lut_size,), -lmax, lmax)
+            # an unrotated table holds the input codes: the whole signed range (mid-rise grid)
+            _check_array(f"{p} lut", l.lut, (lut_size,), -lmax - (0 if l.rotate else 1), lmax)
         # Overflow proof: every intermediate must fit MAX_INTERMEDIATE_BITS.
         widths = {"accumulator": m.accumulator_bits(i)}
         widths["scaled accumulator"] = widths["accumulator"] + l.mult_bits + 1

@@ -26,10 +26,12 @@ def _snapped_step(w, bits, act_step, unit, mult_bits):
 
 
 def random_float_layers(*, width=16, depth=3, channels=1, size=32, weight_bits=8, act_bits=8,
-                        rotate=True, rotate_first=False, omega0=30.0, phase_bits=10, mult_bits=8, seed=0):
+                        rotate=True, rotate_first=False, omega0=30.0, phase_bits=10, mult_bits=8, seed=0,
+                        act_midrise=False):
     """SIREN-initialised layers (``depth`` sine layers + output layer) with
     min-max weight steps (snapped) and activation steps covering the sine
-    (unrotated) or three standard deviations of the rotated sine (rotated)."""
+    (unrotated) or three standard deviations of the rotated sine (rotated).
+    ``act_midrise``: unrotated activations on the mid-rise grid."""
     rng = np.random.default_rng(seed)
     dims = [2] + [width] * depth + [channels]
     layers = []
@@ -51,11 +53,12 @@ def random_float_layers(*, width=16, depth=3, channels=1, size=32, weight_bits=8
                 w = w @ (np.eye(n_in) @ _hadamard_orthonormal(n_in).T)
                 act_step = 3.0 * math.sqrt(0.5) / signed_max(act_bits)
             else:
-                act_step = 1.0 / signed_max(act_bits)
+                act_step = 1.0 / (signed_max(act_bits) + (0.5 if act_midrise else 0.0))
         unit = output_unit() if last else sine_unit(omega0, phase_bits)
         step = _snapped_step(w, weight_bits, act_step, unit, mult_bits)
         layers.append(FloatLayer(weight=w, bias=b, weight_bits=weight_bits, act_bits=act_bits,
-                                 rotate=rot, weight_step=step, act_step=act_step))
+                                 rotate=rot, weight_step=step, act_step=act_step,
+                                 act_midrise=bool(act_midrise and i > 0 and not rot)))
     return layers
 
 
@@ -88,7 +91,10 @@ def fakequant_forward(layers, v, omega0, pixel_bits=8):
         else:
             x = fwht_float(h) if fl.rotate else h
             m = signed_max(fl.act_bits)
-            x = np.clip(np.round(x / fl.act_step), -m, m) * fl.act_step
+            if fl.act_midrise:
+                x = (np.clip(np.floor(x / fl.act_step), -m - 1, m) + 0.5) * fl.act_step
+            else:
+                x = np.clip(np.round(x / fl.act_step), -m, m) * fl.act_step
         z = x @ wq.T + fl.bias
         h = z if last else np.sin(omega0 * z)
     return (h + 1.0) * output_unit(pixel_bits)

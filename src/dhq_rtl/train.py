@@ -98,6 +98,9 @@ def build_parser():
     p.add_argument("--rounding", choices=("gptq", "nearest"), default="gptq",
                    help="weight rounding after the float fit: gptq = layer by layer with error compensation "
                         "(default), nearest = round each weight to the nearest level")
+    p.add_argument("--act-grid", choices=("midrise", "midtread"), default="midrise",
+                   help="grid of the unrotated sine outputs: midrise = all 2**b codes, each meaning code + 1/2 "
+                        "(default; the 1/2 folds into the bias), midtread = 2**b - 1 levels with zero")
     p.add_argument("--no-first-layer-search", action="store_true",
                    help="keep the MSE weight steps of layer 0 (default: grid-search them on the exporter's scale "
                         "grid, then freeze them)")
@@ -146,7 +149,8 @@ def main(argv=None):
                     quantizer=args.quantizer, per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
                     phase_bits=args.phase_bits, lut_bits=args.lut_bits, ptq_bits=args.ptq_bits,
                     first_layer_search=not args.no_first_layer_search, rounding=args.rounding,
-                    from_start_bits=args.from_start_bits, warmup_steps=args.warmup_steps)
+                    from_start_bits=args.from_start_bits, warmup_steps=args.warmup_steps,
+                    act_grid=args.act_grid)
     try:
         cfg.check()
         res = fit_image(pixels, cfg, progress=not (args.quiet or args.json) and sys.stderr.isatty())

@@ -20,11 +20,16 @@ half-step offset ``sin(2π(p + ½)/N)``) are exactly quarter-wave symmetric::
     T[N/2 − 1 − p] == T[p]        (0 ≤ p < N/2)
     T[p + N/2]     == −T[p]       (0 ≤ p < N/2)
 
+and mid-rise tables (``sine_table(..., midrise=True)``: codes ``floor(A·sin)``
+standing for ``q + ½``) have the first symmetry and, in the second half, the
+bitwise complement ``T[p + N/2] == −T[p] − 1 == ~T[p]``
+(:func:`quarter_wave_symmetry` tells which).
+
 With ``quarter_wave=True`` only the first quarter (``N/4`` entries per table)
 is stored; the second quarter is read mirrored (the low ``phase_bits − 2``
-address bits inverted) and the second half negated. The results are
-identical; the memory is a quarter. The constructor raises ``ValueError`` for a
-table that is not symmetric.
+address bits inverted) and the second half negated (complemented, for a
+mid-rise table). The results are identical; the memory is a quarter. The
+constructor raises ``ValueError`` for a table with neither symmetry.
 
 Latency 2 cycles (input beat → output beat: one for the synchronous ROM read,
 one output register that also holds the negation), throughput one element per
@@ -38,7 +43,7 @@ max(1, ceil_log2(len(tables)))``; ``o.payload = {"data": signed(lut_bits)[,
 """
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -47,7 +52,8 @@ from amaranth.utils import ceil_log2
 from .args import check_int
 from .layouts import tagged_layout
 
-__all__ = ["SineLUT", "sine_lut_in_layout", "sine_lut_out_layout", "is_quarter_wave_symmetric"]
+__all__ = ["SineLUT", "sine_lut_in_layout", "sine_lut_out_layout", "is_quarter_wave_symmetric",
+           "quarter_wave_symmetry"]
 
 
 def sine_lut_in_layout(phase_bits, sel_width, tag_width=0):
@@ -58,15 +64,28 @@ def sine_lut_out_layout(lut_bits, tag_width=0):
     return tagged_layout({"data": signed(lut_bits)}, tag_width)
 
 
-def is_quarter_wave_symmetric(table):
-    """Whether ``table`` (length ``N``, a power of two ≥ 4) satisfies
-    ``T[N/2−1−p] == T[p]`` and ``T[p+N/2] == −T[p]`` for ``0 ≤ p < N/2``."""
+def quarter_wave_symmetry(table):
+    """How the second half of ``table`` (length ``N``, a power of two ≥ 4)
+    follows from its first quarter: ``"negate"`` (``T[p+N/2] == −T[p]``),
+    ``"complement"`` (``T[p+N/2] == −T[p] − 1``, a mid-rise table), or
+    ``None``; both kinds also need ``T[N/2−1−p] == T[p]`` (``0 ≤ p < N/2``)."""
     t = np.asarray(table, dtype=np.int64)
     n = t.shape[0]
     if n < 4:
-        return False
+        return None
     half = t[: n // 2]
-    return bool(np.array_equal(half[::-1], half) and np.array_equal(t[n // 2:], -half))
+    if not np.array_equal(half[::-1], half):
+        return None
+    if np.array_equal(t[n // 2:], -half):
+        return "negate"
+    if np.array_equal(t[n // 2:], -half - 1):
+        return "complement"
+    return None
+
+
+def is_quarter_wave_symmetric(table):
+    """Whether ``table`` can be stored as its first quarter (:func:`quarter_wave_symmetry`)."""
+    return quarter_wave_symmetry(table) is not None
 
 
 class SineLUT(wiring.Component):
@@ -125,8 +144,10 @@ class SineLUT(wiring.Component):
             for k, t in enumerate(arrays):
                 if not is_quarter_wave_symmetric(t):
                     raise ValueError(f"tables[{k}] is not quarter-wave symmetric "
-                                     f"(T[N/2-1-p] == T[p] and T[p+N/2] == -T[p]), "
+                                     f"(T[N/2-1-p] == T[p] and T[p+N/2] == -T[p] or -T[p]-1), "
                                      f"so quarter_wave=True would change its values")
+        # per table: is the second half the complement (mid-rise) rather than the negation
+        self.complement = [quarter_wave and quarter_wave_symmetry(t) == "complement" for t in arrays]
         self.tables = arrays
         self.lut_bits = lut_bits
         self.phase_bits = phase_bits
@@ -168,12 +189,17 @@ class SineLUT(wiring.Component):
         with m.If(self.i.payload.sel < ntab):
             m.d.comb += sel.eq(self.i.payload.sel)
         index_bits = ceil_log2(self.stored)
-        negate = Signal()
+        negate, complement = Signal(), Signal()
         if self.quarter_wave:
             k = self.phase_bits
             low = phase[: k - 2]
             index = Mux(phase[k - 2], ~low, low)
             m.d.comb += negate.eq(phase[k - 1])
+            if all(self.complement):
+                m.d.comb += complement.eq(1)
+            elif any(self.complement):
+                mask = sum(1 << t for t, c in enumerate(self.complement) if c)
+                m.d.comb += complement.eq(Const(mask, ntab).bit_select(sel, 1))
         else:
             index = phase
         m.d.comb += [
@@ -181,12 +207,16 @@ class SineLUT(wiring.Component):
             rd.en.eq(advance),
         ]
 
-        valid1, negate1 = Signal(), Signal()
+        valid1, negate1, complement1 = Signal(), Signal(), Signal()
+        if any(self.complement) and not all(self.complement):
+            second_half = Mux(complement1, ~rd.data, -rd.data)
+        else:
+            second_half = ~rd.data if any(self.complement) else -rd.data
         with m.If(advance):
             m.d.sync += [
-                valid1.eq(self.i.valid), negate1.eq(negate),
+                valid1.eq(self.i.valid), negate1.eq(negate), complement1.eq(complement),
                 self.o.valid.eq(valid1),
-                self.o.payload.data.eq(Mux(negate1, -rd.data, rd.data)),
+                self.o.payload.data.eq(Mux(negate1, second_half, rd.data)),
             ]
             if self.tag_width:
                 tag1 = Signal(self.tag_width)

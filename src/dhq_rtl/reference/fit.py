@@ -51,6 +51,9 @@ __all__ = ["METHODS", "DEFAULT_METHOD", "FitConfig", "FitResult", "fit_image", "
 
 from .methods import DEFAULT_METHOD, METHODS, parse_bits  # noqa: E402  (re-exported)
 
+#: Grids of the unrotated sine outputs (:mod:`.quantizers`).
+ACT_GRIDS = ("midrise", "midtread")
+
 
 @dataclass
 class FitConfig:
@@ -81,6 +84,7 @@ class FitConfig:
     from_start_bits: int = 4  # at ≤ this many bits: QAT from (almost) the start, see is_from_start
     warmup_steps: int = 100  # float steps before QAT in a from-start fit
     first_layer_research: int = 100  # from-start QAT: re-search layer 0's steps every this many steps (0: never)
+    act_grid: str = "midrise"  # grid of the unrotated sine outputs: "midrise" (2**b levels) or "midtread" (2**b − 1)
 
     def is_ptq(self):
         """True when this config quantizes without QAT: ``qat_steps = 0``, or the
@@ -155,6 +159,8 @@ class FitConfig:
             raise ValueError(f"quantizer must be lsq or minmax, got {self.quantizer!r}")
         if self.rounding not in ("nearest", "gptq"):
             raise ValueError(f"rounding must be nearest or gptq, got {self.rounding!r}")
+        if self.act_grid not in ACT_GRIDS:
+            raise ValueError(f"act_grid must be {' or '.join(ACT_GRIDS)}, got {self.act_grid!r}")
         for name in ("warmup_steps", "first_layer_research"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -207,9 +213,10 @@ class FitResult:
         }
 
 
-def method_specs(method, n_layers, w_bits, a_bits, per_channel, rotations=None):
+def method_specs(method, n_layers, w_bits, a_bits, per_channel, rotations=None, act_midrise=False):
     """Per-layer :class:`~.qmodel.LayerSpec` of a method (``rotations`` for
-    ``dhq-auto``: the measured choice)."""
+    ``dhq-auto``: the measured choice; ``act_midrise``: unrotated quantized
+    activations on the mid-rise grid)."""
     if method == "fp32":
         return [LayerSpec(None, None, False, True) for _ in range(n_layers)]
     if method == "wonly":
@@ -220,16 +227,20 @@ def method_specs(method, n_layers, w_bits, a_bits, per_channel, rotations=None):
         rot = [True] * n_layers
     else:
         rot = list(rotations)
-    return [LayerSpec(w_bits, a_bits, bool(r), per_channel) for r in rot]
+    return [LayerSpec(w_bits, a_bits, bool(r), per_channel, act_midrise=bool(act_midrise and i > 0 and not r))
+            for i, r in enumerate(rot)]
 
 
 @torch.no_grad()
-def rotation_errors(siren, coords_v, w_bits, a_bits, per_channel=True, quantizer="lsq", height=None, width=None):
+def rotation_errors(siren, coords_v, w_bits, a_bits, per_channel=True, quantizer="lsq", height=None, width=None,
+                    act_midrise=False):
     """For each layer, the relative quantization error of its output
     ``‖Q(x)·Q(W)ᵀ − x·Wᵀ‖² / ‖x·Wᵀ‖²`` without and with the Hadamard
     rotation (clipping-aware MSE steps for ``lsq``, min-max for ``minmax``),
     plus the activation and weight errors alone. ``coords_v``: the unrotated
-    integer coordinates of every pixel. Returns a list of dicts."""
+    integer coordinates of every pixel; ``act_midrise``: the unrotated
+    activations are on the mid-rise grid (the rotated ones never are).
+    Returns a list of dicts."""
     pick = mse_step if quantizer == "lsq" else minmax_step
     rep = []
     c = coords_v @ torch.tensor(first_layer_input_matrix(height, width, False), dtype=torch.float32).T
@@ -250,8 +261,9 @@ def rotation_errors(siren, coords_v, w_bits, a_bits, per_channel=True, quantizer
                     x, w = a @ h.T, lin.weight @ h.T
                 else:
                     x, w = a, lin.weight
-                sx = pick(x, a_bits)
-                xq = fake_quant(x, sx, a_bits)
+                mr = act_midrise and not rot
+                sx = pick(x, a_bits, midrise=mr)
+                xq = fake_quant(x, sx, a_bits, mr)
                 rec[f"act_err_{key}"] = float(((xq - x) ** 2).mean() / (x ** 2).mean())
             sw = pick(w, w_bits, per_row=per_channel)
             wq = fake_quant(w, sw, w_bits)
@@ -363,15 +375,17 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
         fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
 
     # 2. rotations
+    midrise = cfg.act_grid == "midrise"
     report = rotation_errors(siren, v_plain, cfg.w_bits, cfg.a_bits, cfg.per_channel, cfg.quantizer,
-                             height, width) if method not in ("fp32", "wonly") else []
+                             height, width, midrise) if method not in ("fp32", "wonly") else []
     auto = [r["rotate"] for r in report] if report else None
-    specs = method_specs(method, siren.n_layers, cfg.w_bits, cfg.a_bits, cfg.per_channel, auto)
+    specs = method_specs(method, siren.n_layers, cfg.w_bits, cfg.a_bits, cfg.per_channel, auto, midrise)
     if cfg.rotate is not None and method not in ("fp32", "wonly"):
         if len(cfg.rotate) != siren.n_layers:
             raise ValueError(f"rotate needs {siren.n_layers} entries")
-        for s, r in zip(specs, cfg.rotate):
+        for i, (s, r) in enumerate(zip(specs, cfg.rotate)):
             s.rotate = bool(r)
+            s.act_midrise = midrise and i > 0 and not s.rotate and s.a_bits is not None
 
     # 3. quantize: PTQ initialisation, then QAT
     t1 = time.perf_counter()
@@ -428,7 +442,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
             "quantizer": cfg.quantizer, "per_channel": cfg.per_channel, "width": cfg.width, "depth": cfg.depth,
             "steps": cfg.steps, "qat_steps": cfg.qat_steps, "seed": cfg.seed, "float_steps": cfg.float_steps(),
             "ptq": cfg.is_ptq(), "first_layer_search": cfg.first_layer_search, "rounding": cfg.rounding,
-            "from_start": cfg.is_from_start()}
+            "from_start": cfg.is_from_start(), "act_grid": cfg.act_grid}
     model = export_model(layers, height=height, width=width, channels=channels, omega0=cfg.omega0,
                          phase_bits=cfg.phase_bits, lut_bits=cfg.lut_bits, mult_bits=cfg.mult_bits, meta=meta)
     v_model = integer_coords(height, width, layers[0].rotate)

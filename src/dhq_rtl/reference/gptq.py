@@ -105,7 +105,7 @@ def gptq_quantize(qm, float_siren, damp=0.01):
             a = h.float()
             if spec.a_bits is not None:
                 x = a @ qm.rot[a.shape[1]].T if spec.rotate else a
-                qm.log_a_step[i].copy_(torch.log(mse_step(x, spec.a_bits)))
+                qm.log_a_step[i].copy_(torch.log(mse_step(x, spec.a_bits, midrise=spec.act_midrise)))
             x_q = qm.layer_input(i, a).double()
             x_f, w_f = float_inputs[i].double(), flin.weight.double()
             if spec.rotate:

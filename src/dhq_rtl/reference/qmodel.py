@@ -9,8 +9,9 @@ layer ``i`` (see ``docs/datapath.md`` and ``docs/quantization.md``):
   channel (or per tensor);
 * a later layer takes ``a = sin(ω0·z)`` of the previous layer, rotates it
   (``x = H·a``, orthonormal Sylvester ``H``) if the layer is rotated, and
-  quantizes ``x`` with one per-tensor step ``s_a``; its weight is ``W·Hᵀ``
-  when rotated, else ``W``;
+  quantizes ``x`` with one per-tensor step ``s_a`` (mid-rise grid for an
+  unrotated input when ``act_midrise``, see :mod:`.quantizers`); its weight
+  is ``W·Hᵀ`` when rotated, else ``W``;
 * ``z = q·Wqᵀ + b``; hidden layers output ``sin(ω0·z)``, the last ``y = z``.
 
 Weight steps are always the exporter's snapped steps
@@ -50,12 +51,16 @@ class LayerSpec:
     uses :data:`WIDE_BITS`). ``rotate``: Hadamard rotation of the layer's
     input. ``per_channel``: one weight step per output channel (else one per
     tensor). ``a_bits`` of layer 0 is ignored (its input is exact).
+    ``act_midrise``: quantize the input on the mid-rise grid (all ``2**b``
+    codes; the sine table produces them directly, so only an unrotated input
+    of a layer after the first can use it).
     """
 
     w_bits: int | None = 8
     a_bits: int | None = 8
     rotate: bool = False
     per_channel: bool = True
+    act_midrise: bool = False
 
 
 def integer_coords(height, width, rotate):
@@ -84,6 +89,9 @@ class QuantSiren(nn.Module):
             for b in (s.w_bits, s.a_bits):
                 if b is not None:
                     qmax(b)
+            if s.act_midrise and (i == 0 or s.rotate):
+                raise ValueError(f"layer {i}: only an unrotated sine input can use the mid-rise grid "
+                                 f"({'the coordinates are exact' if i == 0 else 'the requantizer rounds to mid-tread'})")
         self.siren = siren
         self.specs = list(specs)
         self.height, self.width = height, width
@@ -140,11 +148,11 @@ class QuantSiren(nn.Module):
         if spec.a_bits is None:
             return x
         if self.quantizer == "minmax":
-            step = minmax_step(x, spec.a_bits)
+            step = minmax_step(x, spec.a_bits, midrise=spec.act_midrise)
             with torch.no_grad():
                 self.log_a_step[i].copy_(torch.log(step))  # the step the export will use
-            return fake_quant(x, step, spec.a_bits)
-        return fake_quant(x, self.act_step(i), spec.a_bits)
+            return fake_quant(x, step, spec.a_bits, spec.act_midrise)
+        return fake_quant(x, self.act_step(i), spec.a_bits, spec.act_midrise)
 
     def weight_step(self, i, w_eff=None):
         """Layer ``i``'s snapped weight step, shape ``(rows, 1)``."""
@@ -202,7 +210,7 @@ class QuantSiren(nn.Module):
             if i > 0 and spec.a_bits is not None:
                 a = fp_inputs[i]
                 x = a @ self.rot[a.shape[1]].T if spec.rotate else a
-                self.log_a_step[i].copy_(torch.log(pick(x, spec.a_bits)))
+                self.log_a_step[i].copy_(torch.log(pick(x, spec.a_bits, midrise=spec.act_midrise)))
             if spec.w_bits is not None:
                 w = self.effective_weight(i)
                 s = pick(w, spec.w_bits, per_row=spec.per_channel)
@@ -265,5 +273,6 @@ class QuantSiren(nn.Module):
             step = snapped.numpy().reshape(-1)
             out.append(FloatLayer(weight=w, bias=lin.bias.detach().double().numpy(), weight_bits=w_bits,
                                   act_bits=a_bits, rotate=bool(spec.rotate),
+                                  act_midrise=bool(spec.act_midrise and spec.a_bits is not None),
                                   weight_step=step if step.size > 1 else float(step[0]), act_step=a_step))
         return out

@@ -1,7 +1,17 @@
 """Uniform fake quantizers for training, and the step choices around them.
 
-All quantizers are symmetric and signed: ``q = clamp(round(x / s), −m, m)``
-with ``m = 2**(b−1) − 1``, and the fake-quant value is ``q·s``.
+All quantizers are symmetric and signed, on one of two grids of a ``b``-bit
+code ``q`` (``m = 2**(b−1) − 1``):
+
+* mid-tread (the default): ``q = clamp(round(x / s), −m, m)``, value ``q·s``
+  (``2m + 1`` levels, zero among them);
+* mid-rise (``midrise=True``): ``q = clamp(floor(x / s), −m − 1, m)``, value
+  ``(q + ½)·s`` (all ``2**b`` codes, ``±½s … ±(m + ½)s``, no zero level).
+  The hardware multiplies the code ``q``; the ``½·s`` per input is a constant
+  per output channel that the exporter folds into the bias
+  (:func:`dhq_rtl.export.export_model`), so the grid is free in hardware. It
+  suits the sine outputs (bounded, arcsine-distributed: mass at ±1), where
+  it has one level more than mid-tread at the same bit width.
 
 * :func:`round_ste` — rounding with a straight-through estimator (identity
   gradient).
@@ -48,12 +58,20 @@ def grad_scale(x, g):
     return (x - x * g).detach() + x * g
 
 
-def fake_quant(x, step, bits):
-    """``clamp(round(x/step), −m, m)·step`` with LSQ gradients for ``x`` and ``step``.
+def fake_quant(x, step, bits, midrise=False):
+    """``clamp(round(x/step), −m, m)·step`` (mid-rise: ``(clamp(floor(x/step),
+    −m−1, m) + ½)·step``) with LSQ gradients for ``x`` and ``step``.
 
     ``step`` broadcasts against ``x`` (a scalar, or ``(n_out, 1)`` per row).
     """
-    return _FakeQuant.apply(x, step, float(qmax(bits)))
+    return _FakeQuant.apply(x, step, float(qmax(bits)), bool(midrise))
+
+
+def _codes(xs, m, midrise):
+    """The grid value (in steps) of ``xs = x/step``: see the module docstring."""
+    if midrise:
+        return torch.clamp(torch.floor(xs), -m - 1, m) + 0.5
+    return torch.clamp(torch.round(xs), -m, m)
 
 
 class _FakeQuant(torch.autograd.Function):
@@ -61,17 +79,17 @@ class _FakeQuant(torch.autograd.Function):
     composite ``clamp(round_ste(x/s))·s``; same LSQ gradients)."""
 
     @staticmethod
-    def forward(ctx, x, step, m):
+    def forward(ctx, x, step, m, midrise):
         xs = x / step
-        q = torch.clamp(torch.round(xs), -m, m)
+        q = _codes(xs, m, midrise)
         ctx.save_for_backward(xs, q, step)
-        ctx.m = m
+        ctx.limit = m + 1 if midrise else m  # the grid covers |x/step| ≤ limit
         return q * step
 
     @staticmethod
     def backward(ctx, g):
         xs, q, step = ctx.saved_tensors
-        inside = xs.abs() <= ctx.m
+        inside = xs.abs() <= ctx.limit
         gx = gs = None
         if ctx.needs_input_grad[0]:
             gx = g * inside
@@ -83,37 +101,37 @@ class _FakeQuant(torch.autograd.Function):
             for d, n in enumerate(step.shape):
                 if n == 1 and gs.shape[d] != 1:
                     gs = gs.sum(dim=d, keepdim=True)
-        return gx, gs, None
+        return gx, gs, None, None
 
 
-def quant_error(x, step, bits, dim=None):
+def quant_error(x, step, bits, dim=None, midrise=False):
     """Mean squared quantization error of ``x`` with ``step`` (no gradient);
     over everything, or per row when ``dim`` is given (mean over ``dim``)."""
     with torch.no_grad():
-        m = qmax(bits)
-        e = (torch.clamp(torch.round(x / step), -m, m) * step - x) ** 2
+        e = (_codes(x / step, qmax(bits), midrise) * step - x) ** 2
         return e.mean() if dim is None else e.mean(dim=dim)
 
 
-def minmax_step(x, bits, per_row=False):
-    """``max|x| / m`` over the tensor, or per row (shape ``(rows, 1)``)."""
+def minmax_step(x, bits, per_row=False, midrise=False):
+    """``max|x| / m`` (mid-rise: ``/ (m + ½)``, the outermost level) over the
+    tensor, or per row (shape ``(rows, 1)``)."""
     with torch.no_grad():
         a = x.abs().amax(dim=1, keepdim=True) if per_row else x.abs().max()
-        return torch.clamp(a, min=1e-12) / qmax(bits)
+        return torch.clamp(a, min=1e-12) / (qmax(bits) + (0.5 if midrise else 0.0))
 
 
-def mse_step(x, bits, per_row=False, ratios=None):
+def mse_step(x, bits, per_row=False, ratios=None, midrise=False):
     """Clipping-aware step: ``α·max|x|/m`` with the ``α ∈ (0, 1]`` (a grid of
     ``ratios``, default 100 values from 0.2 to 1) that minimises the mean
     squared quantization error, per tensor or per row (``(rows, 1)``)."""
     with torch.no_grad():
-        base = minmax_step(x, bits, per_row)
+        base = minmax_step(x, bits, per_row, midrise)
         ratios = torch.linspace(0.2, 1.0, 100, dtype=x.dtype) if ratios is None else ratios
         if per_row:
-            errs = torch.stack([quant_error(x, base * r, bits, dim=1) for r in ratios])  # (R, rows)
+            errs = torch.stack([quant_error(x, base * r, bits, dim=1, midrise=midrise) for r in ratios])  # (R, rows)
             best = ratios[errs.argmin(dim=0)].unsqueeze(1)
             return base * best
-        errs = torch.stack([quant_error(x, base * r, bits) for r in ratios])
+        errs = torch.stack([quant_error(x, base * r, bits, midrise=midrise) for r in ratios])
         return base * ratios[errs.argmin()]
 
 
