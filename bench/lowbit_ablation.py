@@ -8,7 +8,8 @@ the QAT learning rate (``--qlr``; default: continue the float cosine), step
 learning rate, layer-0 step re-search, GPTQ rounding before QAT, an EMA of
 the weights, bit-width annealing, a float-to-quantized blend, quantization
 noise during the float fit, per-layer bit widths and the scale multiplier
-width. Prints one JSON line: PSNR of the float model at the switch, the
+width, the grid of the sine outputs (``--act-grid``) and integer-code
+refinement after QAT (``--refine``). Prints one JSON line: PSNR of the float model at the switch, the
 fake-quant model, the exported model's numpy fake-quant and the integer
 golden model.
 
@@ -18,6 +19,7 @@ golden model.
 
 import argparse
 import copy
+import math
 import json
 import sys
 import time
@@ -106,6 +108,12 @@ def main(argv=None):
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", type=int, default=0, help="print the fake-quant PSNR every N QAT steps")
+    p.add_argument("--act-grid", default="midtread", choices=("midtread", "midrise"),
+                   help="grid of the unrotated sine outputs (the tables above: midtread)")
+    p.add_argument("--refine", type=int, default=0, help="rounds of integer-code refinement after QAT")
+    p.add_argument("--dampen", type=float, default=0,
+                   help="oscillation dampening: weight of Σ((w − Q(w))/s)², ramped up over QAT (0: off)")
+    p.add_argument("--hlr", type=float, default=1.0, help="learning-rate factor of the hidden and output weights")
     p.add_argument("--tag", default="")
     a = p.parse_args(argv)
     torch.set_num_threads(1)
@@ -116,6 +124,7 @@ def main(argv=None):
     from dhq_rtl.images import load_image, psnr, to_pixels
     from dhq_rtl.reference.fit import FitConfig, _cosine, method_specs, seeded_start
     from dhq_rtl.reference.gptq import gptq_quantize
+    from dhq_rtl.reference.refine import refine_codes
     from dhq_rtl.reference.quantizers import fake_quant, qmax
     from dhq_rtl.synthetic import fakequant_forward
 
@@ -156,6 +165,8 @@ def main(argv=None):
         spec.w_bits = None if int(b) >= 16 else int(b)
     for spec, b in zip(specs, (a.la or "").split(",") if a.la else []):
         spec.a_bits = None if int(b) >= 16 else int(b)
+    for i, spec in enumerate(specs):
+        spec.act_midrise = a.act_grid == "midrise" and i > 0 and not spec.rotate and spec.a_bits is not None
     qm = qmodel.QuantSiren(siren, specs, height=h, width=w, mult_bits=a.mult_bits)
     qm.init_steps("mse")
     qm.search_first_layer_step()
@@ -163,8 +174,11 @@ def main(argv=None):
         gptq_quantize(qm, copy.deepcopy(siren))
     q_steps = a.total - a.warm
     w_steps = list(qm.log_w_step) if a.l0learn else list(qm.log_w_step)[1:]
-    groups = [{"params": list(siren.parameters()), "lr": a.qlr or a.lr},
-              {"params": w_steps + list(qm.log_a_step), "lr": a.slr}]
+    hidden = [lin.weight for lin in siren.linears[1:]]
+    rest = [q for q in siren.parameters() if all(q is not h for h in hidden)]
+    groups = [{"params": rest, "lr": a.qlr or a.lr},
+              {"params": w_steps + list(qm.log_a_step), "lr": a.slr},
+              {"params": hidden, "lr": (a.qlr or a.lr) * a.hlr}]
     qopt = torch.optim.Adam(groups)
     base = [g["lr"] for g in groups]
     ema = copy.deepcopy(qm) if a.ema else None
@@ -189,9 +203,16 @@ def main(argv=None):
         if a.research and k and k % a.research == 0:
             qm.search_first_layer_step()
         qopt.zero_grad()
-        loss = torch.mean((qm() - target) ** 2)
-        if a.best and loss.item() < best[0]:
-            best = (loss.item(), copy.deepcopy(qm.state_dict()))
+        loss = fit = torch.mean((qm() - target) ** 2)
+        if a.dampen:  # oscillation dampening: pull the latent weights to their bin centres
+            ramp = a.dampen * 0.5 * (1 - math.cos(math.pi * k / q_steps))
+            for i in range(1, siren.n_layers):
+                st = qm.weight_step(i).detach()
+                wl = qm.effective_weight(i)
+                centre = torch.clamp(torch.round(wl / st), -qmax(wb), qmax(wb)).detach() * st
+                loss = loss + ramp * torch.mean(((wl - centre) / st) ** 2) * fit.detach()
+        if a.best and fit.item() < best[0]:
+            best = (fit.item(), copy.deepcopy(qm.state_dict()))
         loss.backward()
         qopt.step()
         if a.freeze:
@@ -211,6 +232,8 @@ def main(argv=None):
         with torch.no_grad():
             if torch.mean((qm() - target) ** 2).item() > best[0]:
                 qm.load_state_dict(best[1])
+    before_refine = measure(qm)
+    refined = refine_codes(qm, target, a.refine) if a.refine else None
     layers = qm.float_layers()
     model = export_model(layers, height=h, width=w, channels=ch, omega0=a.omega0, mult_bits=a.mult_bits)
     fq = fakequant_forward(layers, qmodel.integer_coords(h, w, layers[0].rotate), a.omega0, model.pixel_bits)
@@ -218,6 +241,8 @@ def main(argv=None):
     golden = GoldenModel(model).render()
     print(json.dumps({"tag": a.tag, "args": vars(a), "fp_at_switch": round(fp_at_switch, 2),
                       "frozen": round(damper.frozen_fraction(), 4) if damper else 0.0,
+                      "fakequant_torch_before_refine": round(before_refine, 2),
+                      "refined_moves": refined["moves"] if refined else 0,
                       "fakequant_torch": round(measure(qm), 2), "fakequant": round(psnr(px, fq_px), 2),
                       "golden": round(psnr(px, golden), 2), "seconds": round(time.time() - t0)}), flush=True)
     return 0

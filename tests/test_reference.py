@@ -311,3 +311,16 @@ def test_ptq_config_gets_the_whole_budget():
     assert FitConfig(w_bits=6, a_bits=6, qat_steps=0).float_steps() == 2000
     assert FitConfig(method="fp32", w_bits=4, a_bits=4).float_steps() == 2500
     assert FitConfig(w_bits=6, a_bits=6, ptq_bits=6).is_ptq()
+
+
+def test_bin_offset_penalty_values_and_pull_to_centres():
+    from dhq_rtl.reference.quantizers import bin_offset_penalty
+    s = torch.tensor(0.5)
+    x = torch.tensor([0.0, 0.25, 0.2, -0.6, 9.0], requires_grad=True)
+    # offsets in steps: 0, ½ (a tie: round half to even → 0), 0.4, −0.2, and 18 − 7 = 11 clipped at 4 bits
+    pen = bin_offset_penalty(x, s, 4)
+    assert pen.item() == pytest.approx((0 + 0.25 + 0.16 + 0.04 + 121) / 5)
+    pen.backward()
+    # the gradient pushes every weight toward its (fixed) grid point
+    centre = torch.tensor([0.0, 0.0, 0.0, -0.5, 3.5])
+    assert torch.all(torch.sign(x.grad) == torch.sign(x.detach() - centre))

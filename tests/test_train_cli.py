@@ -62,6 +62,11 @@ BAD = [
     (["--rounding", "floor"], "invalid choice"),
     (["--warmup-steps", "-1"], "--warmup-steps"),
     (["--from-start-bits", "0"], "--from-start-bits"),
+    (["--refine-rounds", "-1"], "--refine-rounds"),
+    (["--dampening", "-0.5"], "number ≥ 0"),
+    (["--dampening", "x"], "must be a number"),
+    (["--omega0", "0"], "positive number"),
+    (["--act-grid", "odd"], "invalid choice"),
 ]
 
 

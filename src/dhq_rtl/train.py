@@ -45,7 +45,7 @@ def _int_range(lo, hi, what):
     return conv
 
 
-def _positive_float(text):
+def _float(text, allow_zero):
     import argparse
     import math
 
@@ -53,9 +53,18 @@ def _positive_float(text):
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if not math.isfinite(v) or v <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
+        raise argparse.ArgumentTypeError(f"must be a {'' if allow_zero else 'positive '}number"
+                                         f"{' ≥ 0' if allow_zero else ''}, got {text!r}")
     return v
+
+
+def _positive_float(text):
+    return _float(text, False)
+
+
+def _non_negative_float(text):
+    return _float(text, True)
 
 
 def build_parser():
@@ -98,6 +107,11 @@ def build_parser():
     p.add_argument("--rounding", choices=("gptq", "nearest"), default="gptq",
                    help="weight rounding after the float fit: gptq = layer by layer with error compensation "
                         "(default), nearest = round each weight to the nearest level")
+    p.add_argument("--dampening", type=_non_negative_float, default=0.3,
+                   help="QAT from the start: weight of the penalty that pulls weights to the centres of their "
+                        "levels, ramped up over QAT (default 0.3; 0 = none)")
+    p.add_argument("--refine-rounds", type=_int_range(0, 10**4, "--refine-rounds"), default=20,
+                   help="after QAT, rounds of greedy integer-code refinement on the exact loss (default 20; 0 = none)")
     p.add_argument("--act-grid", choices=("midrise", "midtread"), default="midrise",
                    help="grid of the unrotated sine outputs: midrise = all 2**b codes, each meaning code + 1/2 "
                         "(default; the 1/2 folds into the bias), midtread = 2**b - 1 levels with zero")
@@ -150,7 +164,7 @@ def main(argv=None):
                     phase_bits=args.phase_bits, lut_bits=args.lut_bits, ptq_bits=args.ptq_bits,
                     first_layer_search=not args.no_first_layer_search, rounding=args.rounding,
                     from_start_bits=args.from_start_bits, warmup_steps=args.warmup_steps,
-                    act_grid=args.act_grid)
+                    act_grid=args.act_grid, refine_rounds=args.refine_rounds, dampening=args.dampening)
     try:
         cfg.check()
         res = fit_image(pixels, cfg, progress=not (args.quiet or args.json) and sys.stderr.isatty())

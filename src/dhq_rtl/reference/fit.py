@@ -41,9 +41,10 @@ from ..golden import GoldenModel
 from ..images import psnr, to_pixels, to_signed
 from ..synthetic import fakequant_forward
 from .gptq import gptq_quantize
+from .refine import refine_codes
 from .hadamard_torch import hadamard_orthonormal
 from .qmodel import LayerSpec, QuantSiren, integer_coords
-from .quantizers import fake_quant, minmax_step, mse_step, qmax
+from .quantizers import bin_offset_penalty, fake_quant, minmax_step, mse_step, qmax
 from .siren import Siren
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "FitConfig", "FitResult", "fit_image", "parse_bits", "rotation_errors",
@@ -85,6 +86,9 @@ class FitConfig:
     warmup_steps: int = 100  # float steps before QAT in a from-start fit
     first_layer_research: int = 100  # from-start QAT: re-search layer 0's steps every this many steps (0: never)
     act_grid: str = "midrise"  # grid of the unrotated sine outputs: "midrise" (2**b levels) or "midtread" (2**b − 1)
+    dampening: float = 0.3  # from-start QAT: weight of the bin-offset penalty, ramped up from 0 (0: none)
+    refine_rounds: int = 20  # after QAT: rounds of greedy code refinement (refine.py; 0: none)
+    refine_candidates: int = 512  # moves tried per refinement round
 
     def is_ptq(self):
         """True when this config quantizes without QAT: ``qat_steps = 0``, or the
@@ -161,10 +165,16 @@ class FitConfig:
             raise ValueError(f"rounding must be nearest or gptq, got {self.rounding!r}")
         if self.act_grid not in ACT_GRIDS:
             raise ValueError(f"act_grid must be {' or '.join(ACT_GRIDS)}, got {self.act_grid!r}")
-        for name in ("warmup_steps", "first_layer_research"):
+        for name in ("warmup_steps", "first_layer_research", "refine_rounds"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be an integer ≥ 0, got {v!r}")
+        if isinstance(self.dampening, bool) or not isinstance(self.dampening, (int, float)) \
+                or not math.isfinite(self.dampening) or self.dampening < 0:
+            raise ValueError(f"dampening must be a number ≥ 0, got {self.dampening!r}")
+        if isinstance(self.refine_candidates, bool) or not isinstance(self.refine_candidates, int) \
+                or self.refine_candidates < 1:
+            raise ValueError(f"refine_candidates must be a positive integer, got {self.refine_candidates!r}")
         rot_methods = ("dhq", "dhq-auto")
         if self.resolved_method() in rot_methods and self.width & (self.width - 1):
             raise ValueError(f"method {self.method} rotates hidden activations: width must be a power of two, "
@@ -188,6 +198,7 @@ class FitResult:
     fp32_pixels: np.ndarray
     rotation_report: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
+    refinement: dict | None = None  # refine_codes' report (None: not run)
 
     def summary(self):
         """JSON-friendly dict of the numbers."""
@@ -209,6 +220,9 @@ class FitResult:
             "ptq": self.config.is_ptq(), "from_start": self.config.is_from_start(), "rounding": self.config.rounding,
             "first_layer_search": self.config.first_layer_search,
             "quantizer": self.config.quantizer, "per_channel": self.config.per_channel, "seed": self.config.seed,
+            "act_grid": self.config.act_grid,
+            "refinement": None if self.refinement is None else {
+                k: round(v, 6) if isinstance(v, float) else v for k, v in self.refinement.items()},
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
         }
 
@@ -407,6 +421,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
         # from the start: one cosine over the whole budget, continued from the float warm-up
         offset, horizon = (cfg.float_steps(), cfg.steps + cfg.qat_steps) if from_start else (0, qat_steps)
         research = cfg.first_layer_research if searched and from_start else 0
+        dampen = cfg.dampening if from_start and cfg.quantizer == "lsq" else 0.0
         # QAT with straight-through gradients does not descend monotonically (the
         # quantized model jumps when weights cross levels): keep the best iterate.
         # The loss is the fitting objective itself (every pixel of the image).
@@ -416,9 +431,15 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
                 qm.search_first_layer_step()  # layer 0's weights moved: follow them with its steps
             _cosine(opt, base, offset + k, horizon)
             opt.zero_grad()
-            loss = torch.mean((qm() - target) ** 2)
-            if loss.item() < best[0]:  # parameters only: the coordinate buffers never change
-                best = (loss.item(), [p.detach().clone() for p in qm.parameters()])
+            loss = fit = torch.mean((qm() - target) ** 2)
+            if dampen:
+                # oscillation dampening, ramped up on a half cosine, relative to the fit loss
+                ramp = dampen * 0.5 * (1 - math.cos(math.pi * k / qat_steps))
+                pen = sum(bin_offset_penalty(qm.effective_weight(i), qm.weight_step(i).detach(), s.w_bits)
+                          for i, s in enumerate(specs) if i > 0 and s.w_bits is not None)
+                loss = fit + ramp * pen * fit.detach()
+            if fit.item() < best[0]:  # parameters only: the coordinate buffers never change
+                best = (fit.item(), [p.detach().clone() for p in qm.parameters()])
             loss.backward()
             opt.step()
         if research:
@@ -427,6 +448,12 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
             if torch.mean((qm() - target) ** 2).item() > best[0]:
                 for p, kept in zip(qm.parameters(), best[1]):
                     p.copy_(kept)
+    refined = None
+    if qat_steps and cfg.refine_rounds and cfg.quantizer == "lsq":
+        # QAT ends on the rounding of its latent weights: search the codes themselves
+        t_r = time.perf_counter()
+        refined = refine_codes(qm, target, cfg.refine_rounds, cfg.refine_candidates)
+        seconds["refine"] = time.perf_counter() - t_r
     if cfg.quantizer == "minmax":
         with torch.no_grad():
             qm()  # refresh the min-max activation steps for export
@@ -442,7 +469,9 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
             "quantizer": cfg.quantizer, "per_channel": cfg.per_channel, "width": cfg.width, "depth": cfg.depth,
             "steps": cfg.steps, "qat_steps": cfg.qat_steps, "seed": cfg.seed, "float_steps": cfg.float_steps(),
             "ptq": cfg.is_ptq(), "first_layer_search": cfg.first_layer_search, "rounding": cfg.rounding,
-            "from_start": cfg.is_from_start(), "act_grid": cfg.act_grid}
+            "from_start": cfg.is_from_start(), "act_grid": cfg.act_grid,
+            "refine_rounds": cfg.refine_rounds if refined else 0,
+            "dampening": cfg.dampening if from_start else 0.0}
     model = export_model(layers, height=height, width=width, channels=channels, omega0=cfg.omega0,
                          phase_bits=cfg.phase_bits, lut_bits=cfg.lut_bits, mult_bits=cfg.mult_bits, meta=meta)
     v_model = integer_coords(height, width, layers[0].rotate)
@@ -454,7 +483,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     return FitResult(config=cfg, model=model, float_layers=layers, rotations=[bool(s.rotate) for s in specs],
                      psnr_fp32=psnr(pixels, fp32_pixels), psnr_fakequant=psnr(pixels, fq_pixels),
                      psnr_golden=psnr(pixels, golden), golden_pixels=golden, fakequant_pixels=fq_pixels,
-                     fp32_pixels=fp32_pixels, rotation_report=report, seconds=seconds)
+                     fp32_pixels=fp32_pixels, rotation_report=report, seconds=seconds, refinement=refined)
 
 
 def config_dict(cfg):

@@ -182,20 +182,30 @@ class QuantSiren(nn.Module):
         Returns ``y`` ``(P, channels)``; with ``return_inputs`` also each
         layer's (rotated, quantized) input."""
         h = self.coords if v is None else v
-        n = self.siren.n_layers
         inputs = []
-        for i, lin in enumerate(self.siren.linears):
+        for i in range(self.siren.n_layers):
             x = h if i == 0 else self.layer_input(i, h)
             inputs.append(x)
-            z = x @ self.quant_weight(i).T + lin.bias
-            if i == n - 1:
-                h = z
-            else:
-                if self.simulate_phase:
-                    u = self.unit(i)
-                    z = (round_ste(z * u - 0.5) + 0.5) / u  # floor(z·u) + ½, straight-through
-                h = torch.sin(self.omega0 * z)
+            h = self.layer_output(i, x)
         return (h, inputs) if return_inputs else h
+
+    def layer_output(self, i, x, weight=None):
+        """Layer ``i`` on its (rotated, quantized) input ``x``: ``sin(ω0·z)``
+        for a hidden layer (phase rounded first with ``simulate_phase``), ``z``
+        for the last, with ``z = x·Wᵀ + b`` and ``W`` = ``weight`` or the
+        quantized weight :meth:`quant_weight`."""
+        return self.activation(i, x @ (self.quant_weight(i) if weight is None else weight).T
+                               + self.siren.linears[i].bias)
+
+    def activation(self, i, z):
+        """Layer ``i``'s output for pre-activation ``z``: ``sin(ω0·z)`` (hidden),
+        ``z`` (last layer)."""
+        if i == self.siren.n_layers - 1:
+            return z
+        if self.simulate_phase:
+            u = self.unit(i)
+            z = (round_ste(z * u - 0.5) + 0.5) / u  # floor(z·u) + ½, straight-through
+        return torch.sin(self.omega0 * z)
 
     # ------------------------------------------------------------ initialisation
     @torch.no_grad()

@@ -37,7 +37,7 @@ import torch
 from ..export import snap_scales
 from ..fixedpoint import signed_max
 
-__all__ = ["qmax", "round_ste", "grad_scale", "fake_quant", "quant_error", "mse_step", "minmax_step",
+__all__ = ["qmax", "round_ste", "grad_scale", "fake_quant", "bin_offset_penalty", "quant_error", "mse_step", "minmax_step",
            "snap_up", "snap_weight_step", "grid_search_steps"]
 
 
@@ -102,6 +102,17 @@ class _FakeQuant(torch.autograd.Function):
                 if n == 1 and gs.shape[d] != 1:
                     gs = gs.sum(dim=d, keepdim=True)
         return gx, gs, None, None
+
+
+def bin_offset_penalty(x, step, bits):
+    """``mean(((x − Q(x)) / step)²)`` with the grid point ``Q(x)`` held fixed:
+    how far latent weights sit from the centres of their bins, in steps
+    (at most ¼ each inside the range; more for a clipped weight). Its gradient pulls each weight to its centre — oscillation
+    dampening (Nagel et al. 2022): a weight near a bin edge flips level at
+    every small update under straight-through gradients."""
+    m = qmax(bits)
+    centre = (torch.clamp(torch.round(x / step), -m, m) * step).detach()
+    return torch.mean(((x - centre) / step) ** 2)
 
 
 def quant_error(x, step, bits, dim=None, midrise=False):

@@ -1,0 +1,130 @@
+"""Greedy integer-code refinement (reference/refine.py)."""
+
+import numpy as np
+import pytest
+import torch
+
+from dhq_rtl.export import export_model, output_unit
+from dhq_rtl.reference.fit import FitConfig
+from dhq_rtl.reference.qmodel import LayerSpec, QuantSiren, integer_coords
+from dhq_rtl.reference.refine import refine_codes
+from dhq_rtl.reference.siren import Siren
+from dhq_rtl.synthetic import fakequant_forward
+
+torch.set_num_threads(1)
+SIZE = 12
+
+
+def _target():
+    ys, xs = np.mgrid[0:SIZE, 0:SIZE]
+    img = np.sin(xs / 2.0) * np.cos(ys / 3.0) * 0.8
+    return torch.tensor(img.reshape(-1, 1), dtype=torch.float32)
+
+
+def _model(rot=(False, False, False, False), bits=(4, 4), seed=0):
+    torch.manual_seed(seed)
+    specs = [LayerSpec(bits[0], bits[1], r, True, act_midrise=i > 0 and not r) for i, r in enumerate(rot)]
+    qm = QuantSiren(Siren(8, 3, 1, 30.0), specs, height=SIZE, width=SIZE)
+    qm.init_steps("mse")
+    qm.search_first_layer_step()
+    return qm
+
+
+def _codes(qm):
+    return [torch.round(qm.effective_weight(i).detach() / qm.weight_step(i).detach()) for i in range(4)]
+
+
+def _loss(qm, target):
+    with torch.no_grad():
+        return torch.mean((qm() - target) ** 2).item()
+
+
+@pytest.mark.parametrize("rot", [(False,) * 4, (True, False, True, False), (True,) * 4])
+def test_refinement_lowers_the_exact_loss_and_exports_its_codes(rot):
+    target = _target()
+    qm = _model(rot)
+    before = _loss(qm, target)
+    rep = refine_codes(qm, target, rounds=10, candidates=64)
+    after = _loss(qm, target)
+    # an untrained quantized model is far from a local optimum over its codes
+    assert rep["moves"] > 0 and after < 0.9 * before
+    assert rep["loss_before"] == pytest.approx(before, rel=1e-5)
+    assert rep["loss_after"] == pytest.approx(after, rel=1e-5)
+    assert 0 < rep["evaluations"] <= 64 * rep["rounds"]
+    for i, q in enumerate(_codes(qm)):
+        assert q.abs().max() <= 7
+    # the latent weights sit at the codes' bin centres: the export is exactly the refined model
+    layers = qm.float_layers()
+    with torch.no_grad():
+        y = qm().double().numpy()
+    ref = fakequant_forward(layers, integer_coords(SIZE, SIZE, rot[0]), 30.0) / output_unit() - 1.0
+    assert np.allclose(y, ref, atol=1e-5)
+    export_model(layers, height=SIZE, width=SIZE, channels=1, omega0=30.0)
+
+
+def test_refinement_never_raises_the_loss_and_stops_at_a_local_optimum():
+    target = _target()
+    qm = _model(seed=3)
+    first = refine_codes(qm, target, rounds=50, candidates=2000)
+    assert first["rounds"] < 50  # stopped: a round kept nothing
+    codes = _codes(qm)
+    again = refine_codes(qm, target, rounds=5, candidates=2000)
+    assert again["moves"] == 0 and again["rounds"] == 1
+    assert again["loss_after"] == pytest.approx(first["loss_after"], rel=1e-5)
+    assert all(torch.equal(a, b) for a, b in zip(codes, _codes(qm)))
+
+
+def test_zero_rounds_changes_nothing():
+    target = _target()
+    qm = _model(seed=1)
+    codes, before = _codes(qm), _loss(qm, target)
+    rep = refine_codes(qm, target, rounds=0)
+    assert rep["moves"] == rep["evaluations"] == rep["rounds"] == 0
+    assert all(torch.equal(a, b) for a, b in zip(codes, _codes(qm)))
+    assert _loss(qm, target) == pytest.approx(before, rel=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(rounds=-1), "rounds"),
+    (dict(rounds=1.5), "rounds"),
+    (dict(candidates=0), "candidates"),
+    (dict(candidates=True), "candidates"),
+])
+def test_argument_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        refine_codes(_model(), _target(), **kwargs)
+
+
+def test_minmax_quantizer_is_refused():
+    torch.manual_seed(0)
+    qm = QuantSiren(Siren(8, 3, 1, 30.0), [LayerSpec(4, 4)] * 4, height=SIZE, width=SIZE, quantizer="minmax")
+    with pytest.raises(ValueError, match="lsq"):
+        refine_codes(qm, _target())
+
+
+@pytest.mark.parametrize("field, value", [("refine_rounds", -1), ("refine_candidates", 0), ("dampening", -1.0),
+                                          ("dampening", float("nan")),
+                                          ("refine_candidates", 2.0), ("act_grid", "odd")])
+def test_config_checks_refinement_fields(field, value):
+    with pytest.raises(ValueError, match=field):
+        FitConfig(**{field: value}).check()
+
+
+def test_fit_image_refines_after_qat_and_records_it():
+    """A from-start 4-bit fit runs dampened QAT, then refinement (never
+    worse on the loss), and the model's metadata says so; the 8-bit PTQ
+    path has no QAT and no refinement."""
+    from dhq_rtl.images import default_image_path, load_image
+    from dhq_rtl.reference.fit import fit_image
+
+    px = load_image(default_image_path(), 24)
+    cfg = dict(method="naive", width=8, depth=2, steps=150, qat_steps=50)
+    r = fit_image(px, FitConfig(w_bits=4, a_bits=4, **cfg))
+    rep = r.refinement
+    assert rep is not None and rep["loss_after"] <= rep["loss_before"] and rep["rounds"] >= 1
+    assert r.model.meta["dampening"] == 0.3 and r.model.meta["refine_rounds"] == 20
+    assert r.summary()["refinement"]["moves"] == rep["moves"]
+    plain = fit_image(px, FitConfig(w_bits=4, a_bits=4, refine_rounds=0, dampening=0.0, **cfg))
+    assert plain.refinement is None and plain.model.meta["dampening"] == 0.0
+    ptq = fit_image(px, FitConfig(w_bits=8, a_bits=8, **cfg))
+    assert ptq.refinement is None and ptq.model.meta["refine_rounds"] == 0
