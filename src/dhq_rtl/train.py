@@ -188,6 +188,10 @@ def main(argv=None):
         print(f"export    {method}: float activations, exported as a wide W{res.model.layers[1].weight_bits}"
               f"A16 integer model without rotation (full-precision baseline for the hardware)")
     print(f"rotation  {''.join('R' if r else '-' for r in res.rotations)} (layer 0..{len(res.rotations) - 1})")
+    if res.refinement:
+        rf = res.refinement
+        print(f"refined   {rf['moves']} weight codes moved one level in {rf['rounds']} rounds "
+              f"({rf['psnr_gain_db']:+.2f} dB on the fitting loss, {summary['seconds']['refine']:.0f} s)")
     print(f"PSNR      fp32 {res.psnr_fp32:.2f} dB | fake-quant {res.psnr_fakequant:.2f} dB | "
           f"golden integer {res.psnr_golden:.2f} dB")
     print(f"wrote     {out} and {png} ({summary['seconds']['total']:.0f} s)")

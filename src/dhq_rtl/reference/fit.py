@@ -19,7 +19,12 @@
    fit), then the rest of the budget as quantization-aware training with
    straight-through gradients (none: post-training quantization); a long
    from-start QAT re-searches layer 0's steps every ``first_layer_research``
-   steps (its weights move far; with frozen steps camera W4A4 lost 2 dB);
+   steps (its weights move far; with frozen steps camera W4A4 lost 2 dB)
+   and pulls the weights toward the centres of their levels (oscillation
+   dampening, ``dampening``); after any QAT the integer codes are refined
+   on the exact loss (:mod:`.refine`, ``refine_rounds``). Unrotated sine
+   outputs are quantized on the mid-rise grid (``act_grid``, see
+   :mod:`.quantizers`);
 4. export with :func:`dhq_rtl.export.export_model` and evaluation of the
    float model, the fake-quant model (:func:`dhq_rtl.synthetic.fakequant_forward`
    on the exported layers) and the integer golden model.
@@ -41,10 +46,10 @@ from ..golden import GoldenModel
 from ..images import psnr, to_pixels, to_signed
 from ..synthetic import fakequant_forward
 from .gptq import gptq_quantize
-from .refine import refine_codes
 from .hadamard_torch import hadamard_orthonormal
 from .qmodel import LayerSpec, QuantSiren, integer_coords
 from .quantizers import bin_offset_penalty, fake_quant, minmax_step, mse_step, qmax
+from .refine import refine_codes
 from .siren import Siren
 
 __all__ = ["METHODS", "DEFAULT_METHOD", "FitConfig", "FitResult", "fit_image", "parse_bits", "rotation_errors",
