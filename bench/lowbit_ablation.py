@@ -125,7 +125,7 @@ def main(argv=None):
     from dhq_rtl.reference.fit import FitConfig, _cosine, method_specs, seeded_start
     from dhq_rtl.reference.gptq import gptq_quantize
     from dhq_rtl.reference.refine import refine_codes
-    from dhq_rtl.reference.quantizers import fake_quant, qmax
+    from dhq_rtl.reference.quantizers import bin_offset_penalty, fake_quant, qmax
     from dhq_rtl.synthetic import fakequant_forward
 
     wb, ab = map(int, a.bits.split(","))
@@ -165,8 +165,7 @@ def main(argv=None):
         spec.w_bits = None if int(b) >= 16 else int(b)
     for spec, b in zip(specs, (a.la or "").split(",") if a.la else []):
         spec.a_bits = None if int(b) >= 16 else int(b)
-    for i, spec in enumerate(specs):
-        spec.act_midrise = a.act_grid == "midrise" and i > 0 and not spec.rotate and spec.a_bits is not None
+    qmodel.set_act_grid(specs, a.act_grid == "midrise")
     qm = qmodel.QuantSiren(siren, specs, height=h, width=w, mult_bits=a.mult_bits)
     qm.init_steps("mse")
     qm.search_first_layer_step()
@@ -206,11 +205,9 @@ def main(argv=None):
         loss = fit = torch.mean((qm() - target) ** 2)
         if a.dampen:  # oscillation dampening: pull the latent weights to their bin centres
             ramp = a.dampen * 0.5 * (1 - math.cos(math.pi * k / q_steps))
-            for i in range(1, siren.n_layers):
-                st = qm.weight_step(i).detach()
-                wl = qm.effective_weight(i)
-                centre = torch.clamp(torch.round(wl / st), -qmax(wb), qmax(wb)).detach() * st
-                loss = loss + ramp * torch.mean(((wl - centre) / st) ** 2) * fit.detach()
+            pen = sum(bin_offset_penalty(qm.effective_weight(i), qm.weight_step(i).detach(), s.w_bits)
+                      for i, s in enumerate(qm.specs) if i > 0 and s.w_bits is not None)
+            loss = fit + ramp * pen * fit.detach()
         if a.best and fit.item() < best[0]:
             best = (fit.item(), copy.deepcopy(qm.state_dict()))
         loss.backward()

@@ -47,7 +47,7 @@ from ..images import psnr, to_pixels, to_signed
 from ..synthetic import fakequant_forward
 from .gptq import gptq_quantize
 from .hadamard_torch import hadamard_orthonormal
-from .qmodel import LayerSpec, QuantSiren, integer_coords
+from .qmodel import LayerSpec, QuantSiren, integer_coords, set_act_grid
 from .quantizers import bin_offset_penalty, fake_quant, minmax_step, mse_step, qmax
 from .refine import refine_codes
 from .siren import Siren
@@ -232,10 +232,10 @@ class FitResult:
         }
 
 
-def method_specs(method, n_layers, w_bits, a_bits, per_channel, rotations=None, act_midrise=False):
+def method_specs(method, n_layers, w_bits, a_bits, per_channel, rotations=None):
     """Per-layer :class:`~.qmodel.LayerSpec` of a method (``rotations`` for
-    ``dhq-auto``: the measured choice; ``act_midrise``: unrotated quantized
-    activations on the mid-rise grid)."""
+    ``dhq-auto``: the measured choice), every input on the mid-tread grid
+    (:func:`~.qmodel.set_act_grid` chooses the grid)."""
     if method == "fp32":
         return [LayerSpec(None, None, False, True) for _ in range(n_layers)]
     if method == "wonly":
@@ -246,8 +246,7 @@ def method_specs(method, n_layers, w_bits, a_bits, per_channel, rotations=None, 
         rot = [True] * n_layers
     else:
         rot = list(rotations)
-    return [LayerSpec(w_bits, a_bits, bool(r), per_channel, act_midrise=bool(act_midrise and i > 0 and not r))
-            for i, r in enumerate(rot)]
+    return [LayerSpec(w_bits, a_bits, bool(r), per_channel) for r in rot]
 
 
 @torch.no_grad()
@@ -398,13 +397,13 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     report = rotation_errors(siren, v_plain, cfg.w_bits, cfg.a_bits, cfg.per_channel, cfg.quantizer,
                              height, width, midrise) if method not in ("fp32", "wonly") else []
     auto = [r["rotate"] for r in report] if report else None
-    specs = method_specs(method, siren.n_layers, cfg.w_bits, cfg.a_bits, cfg.per_channel, auto, midrise)
+    specs = method_specs(method, siren.n_layers, cfg.w_bits, cfg.a_bits, cfg.per_channel, auto)
     if cfg.rotate is not None and method not in ("fp32", "wonly"):
         if len(cfg.rotate) != siren.n_layers:
             raise ValueError(f"rotate needs {siren.n_layers} entries")
-        for i, (s, r) in enumerate(zip(specs, cfg.rotate)):
+        for s, r in zip(specs, cfg.rotate):
             s.rotate = bool(r)
-            s.act_midrise = midrise and i > 0 and not s.rotate and s.a_bits is not None
+    set_act_grid(specs, midrise)
 
     # 3. quantize: PTQ initialisation, then QAT
     t1 = time.perf_counter()

@@ -130,15 +130,8 @@ def gptq_quantize(qm, float_siren, damp=0.01):
                 qm.log_w_step[i].copy_(torch.log(mse_step(wb[:, :k].float(), spec.w_bits, per_row=True)))
                 step = qm.weight_step(i).detach().double().reshape(-1)
                 wb = gptq_round(wb, hess, step, spec.w_bits, k, damp)
-        w_eff, bias = wb[:, :k], wb[:, k]
-        if i == 0:
-            w = w_eff @ torch.linalg.inv(first)
-        elif spec.rotate:
-            w = w_eff @ qm.rot[k].double()  # W·Hᵀ·H = W (H orthonormal)
-        else:
-            w = w_eff
-        lin.weight.copy_(w.float())
-        lin.bias.copy_(bias.float())
+        qm.set_effective_weight(i, wb[:, :k])
+        lin.bias.copy_(wb[:, k].float())
         z = x_q @ qm.quant_weight(i).double().T + lin.bias.double()
         errors.append(float(((z - target) ** 2).sum() / (target ** 2).sum()))
         h = z if i == n - 1 else torch.sin(qm.omega0 * z)

@@ -37,7 +37,7 @@ from ..export import FloatLayer, first_layer_input_matrix, output_unit, sine_uni
 from .hadamard_torch import hadamard_orthonormal
 from .quantizers import fake_quant, grid_search_steps, minmax_step, mse_step, qmax, round_ste, snap_weight_step
 
-__all__ = ["LayerSpec", "QuantSiren", "integer_coords", "WIDE_BITS"]
+__all__ = ["LayerSpec", "QuantSiren", "integer_coords", "set_act_grid", "WIDE_BITS"]
 
 #: Bit width used to export float (unquantized) weights or activations.
 WIDE_BITS = 16
@@ -61,6 +61,15 @@ class LayerSpec:
     rotate: bool = False
     per_channel: bool = True
     act_midrise: bool = False
+
+
+def set_act_grid(specs, midrise):
+    """Put every input that can be mid-rise (a quantized, unrotated input of a
+    layer after the first) on the mid-rise grid when ``midrise``, every input
+    on the mid-tread grid otherwise; ``specs`` is changed in place and returned."""
+    for i, s in enumerate(specs):
+        s.act_midrise = bool(midrise and i > 0 and not s.rotate and s.a_bits is not None)
+    return specs
 
 
 def integer_coords(height, width, rotate):
@@ -130,6 +139,18 @@ class QuantSiren(nn.Module):
         if self.specs[i].rotate:
             return w @ self.rot[w.shape[1]].T
         return w
+
+    @torch.no_grad()
+    def set_effective_weight(self, i, eff):
+        """Set layer ``i``'s float weight so that :meth:`effective_weight` is
+        ``eff`` (the inverse map, computed in ``eff``'s precision)."""
+        if i == 0:
+            w = eff @ torch.linalg.inv(self.first_matrix.to(eff.dtype))
+        elif self.specs[i].rotate:
+            w = eff @ self.rot[eff.shape[1]].to(eff.dtype)  # W·Hᵀ·H = W (H orthonormal)
+        else:
+            w = eff
+        self.siren.linears[i].weight.copy_(w)
 
     def act_step(self, i):
         """The step of layer ``i``'s input activation (1 for the exact coordinates;

@@ -59,12 +59,17 @@ def refine_codes(qm, target, rounds=20, candidates=512, tolerance=1e-6):
         raise ValueError("code refinement needs the lsq quantizer (min-max steps follow the weights)")
     n = qm.siren.n_layers
     layers = [i for i in range(n) if qm.specs[i].w_bits is not None]
-    codes, steps = {}, {}
+    codes, steps, wts = {}, {}, {}
     for i in layers:
         codes[i], steps[i] = _codes(qm, i)
+        wts[i] = codes[i] * steps[i]  # kept in step with the codes, one element per move
 
     def weight(i):
-        return codes[i] * steps[i] if i in codes else qm.quant_weight(i).detach()
+        return wts[i] if i in wts else qm.quant_weight(i).detach()
+
+    def set_code(i, row, col, code):
+        codes[i][row, col] = code
+        wts[i][row, col] = code * steps[i][row if steps[i].shape[0] > 1 else 0, 0]
 
     def run(start, inputs, outputs):
         """Recompute layers ``start …`` into ``inputs``/``outputs`` (lists, updated in place)."""
@@ -84,7 +89,7 @@ def refine_codes(qm, target, rounds=20, candidates=512, tolerance=1e-6):
         done += 1
         # 1. rank the moves by the gradient of the loss in each quantized weight
         with torch.enable_grad():
-            leaves = {i: weight(i).requires_grad_(True) for i in layers}
+            leaves = {i: weight(i).clone().requires_grad_(True) for i in layers}
             torch.mean((_full(qm, lambda i: leaves[i] if i in leaves else weight(i)) - target) ** 2).backward()
         ranked = []
         for i in layers:
@@ -108,11 +113,11 @@ def refine_codes(qm, target, rounds=20, candidates=512, tolerance=1e-6):
             i, _, d = ranked[k]
             flat = t - offset[k]
             row, col = divmod(flat, codes[i].shape[1])
-            delta = float(d[flat])
+            old = float(codes[i][row, col])
             trial_in, trial_out = list(inputs), list(outputs)
-            codes[i][row, col] += delta
+            set_code(i, row, col, old + float(d[flat]))
             # only output channel `row` of layer i changes
-            z_row = inputs[i] @ weight(i)[row] + qm.siren.linears[i].bias[row]
+            z_row = inputs[i] @ wts[i][row] + qm.siren.linears[i].bias[row]
             out = outputs[i].clone()
             out[:, row] = qm.activation(i, z_row)
             trial_out[i] = out
@@ -123,22 +128,14 @@ def refine_codes(qm, target, rounds=20, candidates=512, tolerance=1e-6):
                 cur, inputs, outputs = new, trial_in, trial_out
                 kept += 1
             else:
-                codes[i][row, col] -= delta
+                set_code(i, row, col, old)
         moves += kept
         if not kept:
             break
     cur = loss(_full(qm, weight))  # the exact loss of the result, not the running one
     # 3. latent weights at the centres of the refined codes' bins
     for i in layers:
-        eff = codes[i] * steps[i]
-        lin = qm.siren.linears[i]
-        if i == 0:
-            w = eff @ torch.linalg.inv(qm.first_matrix)
-        elif qm.specs[i].rotate:
-            w = eff @ qm.rot[eff.shape[1]]  # W·Hᵀ·H = W (H orthonormal)
-        else:
-            w = eff
-        lin.weight.copy_(w)
+        qm.set_effective_weight(i, wts[i])
     return {"loss_before": start_loss, "loss_after": cur, "moves": moves, "evaluations": evaluations,
             "rounds": done, "psnr_gain_db": 10 * math.log10(start_loss / cur) if cur > 0 else 0.0}
 
