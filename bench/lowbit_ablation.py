@@ -110,6 +110,8 @@ def main(argv=None):
     p.add_argument("--log", type=int, default=0, help="print the fake-quant PSNR every N QAT steps")
     p.add_argument("--act-grid", default="midtread", choices=("midtread", "midrise"),
                    help="grid of the unrotated sine outputs (the tables above: midtread)")
+    p.add_argument("--first-weight-grid", default="midtread", choices=("midtread", "midrise"),
+                   help="grid of layer 0's weights (the tables above: midtread)")
     p.add_argument("--refine", type=int, default=0, help="rounds of integer-code refinement after QAT")
     p.add_argument("--dampen", type=float, default=0,
                    help="oscillation dampening: weight of Σ((w − Q(w))/s)², ramped up over QAT (0: off)")
@@ -166,6 +168,7 @@ def main(argv=None):
     for spec, b in zip(specs, (a.la or "").split(",") if a.la else []):
         spec.a_bits = None if int(b) >= 16 else int(b)
     qmodel.set_act_grid(specs, a.act_grid == "midrise")
+    qmodel.set_first_weight_grid(specs, a.first_weight_grid == "midrise")
     qm = qmodel.QuantSiren(siren, specs, height=h, width=w, mult_bits=a.mult_bits)
     qm.init_steps("mse")
     qm.search_first_layer_step()

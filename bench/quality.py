@@ -68,7 +68,8 @@ def _row(args, image, method, bits, state):
                     steps=args.steps, qat_steps=args.qat_steps, seed=args.seed, quantizer=args.quantizer,
                     per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
                     phase_bits=args.phase_bits, lut_bits=args.lut_bits, rounding=args.rounding,
-                    act_grid=args.act_grid, refine_rounds=args.refine_rounds, dampening=args.dampening)
+                    act_grid=args.act_grid, first_weight_grid=args.first_weight_grid,
+                    refine_rounds=args.refine_rounds, dampening=args.dampening)
     pre = {}
     for steps, st in (state or {}).items():
         pre[steps] = Siren(args.width, args.depth, px.shape[2], args.omega0)
@@ -93,6 +94,7 @@ def main(argv=None):
     p.add_argument("--quantizer", default="lsq", choices=("lsq", "minmax"))
     p.add_argument("--rounding", default="gptq", choices=("gptq", "nearest"))
     p.add_argument("--act-grid", default="midrise", choices=("midrise", "midtread"))
+    p.add_argument("--first-weight-grid", default="midrise", choices=("midrise", "midtread"))
     p.add_argument("--refine-rounds", type=int, default=20)
     p.add_argument("--dampening", type=float, default=0.3)
     p.add_argument("--per-tensor", action="store_true")

@@ -93,6 +93,9 @@ SMALL = [
     # mid-rise activations: codes down to −2**(b−1), complemented quarter-wave tables
     (dict(width=8, depth=2, size=8, seed=8, weight_bits=4, act_bits=4, rotate=False, act_midrise=True), 4,
      [(0, 0, 8, 3)]),
+    # mid-rise first-layer weights: odd running-sum constants up to ±(2**b − 1), rotated coordinates
+    (dict(width=8, depth=2, size=8, seed=9, weight_bits=4, act_bits=4, rotate=False, act_midrise=True,
+          first_weight_midrise=True, rotate_first=True), 4, [(0, 0, 8, 3)]),
 ]
 
 

@@ -27,7 +27,7 @@ def camera32():
     return load_image(default_image_path(), 32)
 
 
-#  method, bits, quantizer, activation grid, max |ΔPSNR| dB, max pixel diff, mean pixel diff
+#  method, bits, quantizer, grid (sine outputs and layer-0 weights), max |ΔPSNR| dB, max pixel diff, mean pixel diff
 CASES = [
     ("fp32", (8, 8), "lsq", "midrise", 0.05, 3, 0.3),
     ("naive", (8, 8), "lsq", "midrise", 0.1, 8, 0.6),
@@ -43,8 +43,12 @@ CASES = [
 @pytest.mark.parametrize("method, bits, quantizer, grid, dpsnr, dmax, dmean", CASES)
 def test_golden_matches_fakequant(camera32, tmp_path, method, bits, quantizer, grid, dpsnr, dmax, dmean):
     cfg = FitConfig(method=method, w_bits=bits[0], a_bits=bits[1], width=16, depth=2, steps=200, qat_steps=100,
-                    quantizer=quantizer, act_grid=grid)
+                    quantizer=quantizer, act_grid=grid, first_weight_grid=grid)
     r = fit_image(camera32, cfg)
+    first = r.model.layers[0]
+    assert first.weight_midrise == (grid == "midrise" and method != "fp32")
+    if first.weight_midrise:  # odd integers 2q + 1, the outermost levels used
+        assert np.all(first.weight % 2 == 1) and np.abs(first.weight).max() > (1 << (bits[0] - 1))
     unrotated = [i > 0 and not rot and method != "fp32" for i, rot in enumerate(r.rotations)]
     lows = [int(l.lut.min()) for l, u in zip(r.model.layers, unrotated) if u]
     assert bool(lows) == (method in ("naive", "dhq-auto"))  # dhq rotates every layer, fp32 none quantized

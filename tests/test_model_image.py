@@ -180,3 +180,56 @@ def test_midrise_table_range_and_accumulator_bound():
     # and the mid-rise model runs through the golden model and the file format unchanged
     again = model_image.loads(model_image.dumps(m))
     assert np.array_equal(GoldenModel(again).render(), GoldenModel(m).render())
+
+
+def test_midrise_first_layer_weights_range_parity_and_roundtrip():
+    """Mid-rise first-layer weights are stored as the odd integers 2q + 1:
+    |w| ≤ 2**weight_bits − 1, every one odd, the first layer only; the
+    accumulator bound follows the stored values, and the file round trip is
+    exact."""
+    m = random_model(width=8, depth=2, size=8, rotate=False, weight_bits=4, act_bits=4, first_weight_midrise=True,
+                     seed=2)
+    w = m.layers[0].weight.astype(np.int64)
+    assert m.layers[0].weight_midrise and not any(l.weight_midrise for l in m.layers[1:])
+    assert np.all(w % 2 == 1) and np.abs(w).max() == 15  # min-max step: the outermost level is used
+    row = int(np.abs(w).sum(axis=1).max())
+    assert m.accumulator_bounds(0) == (-row * 7, row * 7)  # coordinates of an 8×8 image: |v| ≤ 7
+    again = model_image.loads(model_image.dumps(m))
+    assert again.layers[0].weight_midrise and np.array_equal(again.layers[0].weight, w)
+    assert np.array_equal(GoldenModel(again).render(), GoldenModel(m).render())
+    with pytest.raises(ModelImageError, match="must be odd"):
+        _mutated(m, lambda x: x.layers[0].weight.__setitem__((0, 0), 2)).validate()
+    with pytest.raises(ModelImageError, match=r"weight has values in \[.*17"):
+        _mutated(m, lambda x: x.layers[0].weight.__setitem__((0, 0), 17)).validate()
+    with pytest.raises(ModelImageError, match="only the first layer"):
+        _mutated(m, lambda x: setattr(x.layers[1], "weight_midrise", True)).validate()
+    with pytest.raises(ModelImageError, match="true or false"):
+        _mutated(m, lambda x: setattr(x.layers[0], "weight_midrise", 1)).validate()
+    # the same odd values without the flag are out of the mid-tread range
+    with pytest.raises(ModelImageError, match="weight has values"):
+        _mutated(m, lambda x: setattr(x.layers[0], "weight_midrise", False)).validate()
+
+
+def _as_version_1(blob):
+    """The same model written as format version 1 (no weight_midrise field)."""
+    import json
+    (hlen,) = struct.unpack_from("<I", blob, 6)
+    header = json.loads(blob[10:10 + hlen])
+    for layer in header["layers"]:
+        assert layer.pop("weight_midrise") is False
+    h = json.dumps(header).encode()
+    body = blob[:4] + struct.pack("<HI", 1, len(h)) + h + blob[10 + hlen:-4]
+    return _reseal(body)
+
+
+def test_reads_version_1_files(model, blob):
+    """Version 1 (before mid-rise first-layer weights) still loads, with every
+    weight on the mid-tread grid; a version-2 file without the field does not."""
+    old = model_image.loads(_as_version_1(blob))
+    assert not any(l.weight_midrise for l in old.layers)
+    assert np.array_equal(GoldenModel(old).render(), GoldenModel(model).render())
+    v2_without = bytearray(_as_version_1(blob)[:-4])
+    struct.pack_into("<H", v2_without, 4, 2)
+    with pytest.raises(ModelImageError, match="weight_midrise"):
+        model_image.loads(_reseal(bytes(v2_without)))
+    assert model_image.FORMAT_VERSION == 2 and blob[4:6] == struct.pack("<H", 2)

@@ -7,6 +7,7 @@ import torch
 from dhq_rtl.export import export_model, output_unit
 from dhq_rtl.reference.fit import FitConfig
 from dhq_rtl.reference.qmodel import LayerSpec, QuantSiren, integer_coords
+from dhq_rtl.reference.quantizers import grid_values
 from dhq_rtl.reference.refine import refine_codes
 from dhq_rtl.reference.siren import Siren
 from dhq_rtl.synthetic import fakequant_forward
@@ -21,9 +22,10 @@ def _target():
     return torch.tensor(img.reshape(-1, 1), dtype=torch.float32)
 
 
-def _model(rot=(False, False, False, False), bits=(4, 4), seed=0):
+def _model(rot=(False, False, False, False), bits=(4, 4), seed=0, first_midrise=False):
     torch.manual_seed(seed)
-    specs = [LayerSpec(bits[0], bits[1], r, True, act_midrise=i > 0 and not r) for i, r in enumerate(rot)]
+    specs = [LayerSpec(bits[0], bits[1], r, True, act_midrise=i > 0 and not r, w_midrise=first_midrise and i == 0)
+             for i, r in enumerate(rot)]
     qm = QuantSiren(Siren(8, 3, 1, 30.0), specs, height=SIZE, width=SIZE)
     qm.init_steps("mse")
     qm.search_first_layer_step()
@@ -31,7 +33,9 @@ def _model(rot=(False, False, False, False), bits=(4, 4), seed=0):
 
 
 def _codes(qm):
-    return [torch.round(qm.effective_weight(i).detach() / qm.weight_step(i).detach()) for i in range(4)]
+    """Each layer's weights in steps (half-integers on the mid-rise grid)."""
+    return [grid_values(qm.effective_weight(i).detach() / qm.weight_step(i).detach(), 7, qm.specs[i].w_midrise)
+            for i in range(4)]
 
 
 def _loss(qm, target):
@@ -39,10 +43,12 @@ def _loss(qm, target):
         return torch.mean((qm() - target) ** 2).item()
 
 
-@pytest.mark.parametrize("rot", [(False,) * 4, (True, False, True, False), (True,) * 4])
-def test_refinement_lowers_the_exact_loss_and_exports_its_codes(rot):
+@pytest.mark.parametrize("rot, first_midrise", [((False,) * 4, False), ((True, False, True, False), False),
+                                                ((True,) * 4, False), ((False,) * 4, True),
+                                                ((True, False, True, False), True)])
+def test_refinement_lowers_the_exact_loss_and_exports_its_codes(rot, first_midrise):
     target = _target()
-    qm = _model(rot)
+    qm = _model(rot, first_midrise=first_midrise)
     before = _loss(qm, target)
     rep = refine_codes(qm, target, rounds=10, candidates=64)
     after = _loss(qm, target)
@@ -52,14 +58,17 @@ def test_refinement_lowers_the_exact_loss_and_exports_its_codes(rot):
     assert rep["loss_after"] == pytest.approx(after, rel=1e-5)
     assert 0 < rep["evaluations"] <= 64 * rep["rounds"]
     for i, q in enumerate(_codes(qm)):
-        assert q.abs().max() <= 7
+        assert q.abs().max() <= (7.5 if qm.specs[i].w_midrise else 7)
+        # on the grid: the latent weights are the values themselves
+        assert torch.allclose(q * qm.weight_step(i).detach(), qm.effective_weight(i).detach(), rtol=1e-5, atol=1e-7)
     # the latent weights sit at the codes' bin centres: the export is exactly the refined model
     layers = qm.float_layers()
     with torch.no_grad():
         y = qm().double().numpy()
     ref = fakequant_forward(layers, integer_coords(SIZE, SIZE, rot[0]), 30.0) / output_unit() - 1.0
     assert np.allclose(y, ref, atol=1e-5)
-    export_model(layers, height=SIZE, width=SIZE, channels=1, omega0=30.0)
+    m = export_model(layers, height=SIZE, width=SIZE, channels=1, omega0=30.0)
+    assert m.layers[0].weight_midrise == first_midrise
 
 
 def test_refinement_never_raises_the_loss_and_stops_at_a_local_optimum():
@@ -104,7 +113,8 @@ def test_minmax_quantizer_is_refused():
 
 @pytest.mark.parametrize("field, value", [("refine_rounds", -1), ("refine_candidates", 0), ("dampening", -1.0),
                                           ("dampening", float("nan")),
-                                          ("refine_candidates", 2.0), ("act_grid", "odd")])
+                                          ("refine_candidates", 2.0), ("act_grid", "odd"),
+                                          ("first_weight_grid", "even")])
 def test_config_checks_refinement_fields(field, value):
     with pytest.raises(ValueError, match=field):
         FitConfig(**{field: value}).check()
@@ -124,7 +134,10 @@ def test_fit_image_refines_after_qat_and_records_it():
     assert rep is not None and rep["loss_after"] <= rep["loss_before"] and rep["rounds"] >= 1
     assert r.model.meta["dampening"] == 0.3 and r.model.meta["refine_rounds"] == 20
     assert r.summary()["refinement"]["moves"] == rep["moves"]
-    plain = fit_image(px, FitConfig(w_bits=4, a_bits=4, refine_rounds=0, dampening=0.0, **cfg))
+    assert r.model.meta["first_weight_grid"] == "midrise" and r.model.layers[0].weight_midrise
+    plain = fit_image(px, FitConfig(w_bits=4, a_bits=4, refine_rounds=0, dampening=0.0,
+                                    first_weight_grid="midtread", **cfg))
     assert plain.refinement is None and plain.model.meta["dampening"] == 0.0
+    assert plain.model.meta["first_weight_grid"] == "midtread" and not plain.model.layers[0].weight_midrise
     ptq = fit_image(px, FitConfig(w_bits=8, a_bits=8, **cfg))
     assert ptq.refinement is None and ptq.model.meta["refine_rounds"] == 0

@@ -67,6 +67,7 @@ BAD = [
     (["--dampening", "x"], "must be a number"),
     (["--omega0", "0"], "positive number"),
     (["--act-grid", "odd"], "invalid choice"),
+    (["--first-weight-grid", "even"], "invalid choice"),
 ]
 
 

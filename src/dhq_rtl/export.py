@@ -41,7 +41,8 @@ class FloatLayer:
     ``act_midrise``: the input is on the mid-rise grid (code ``q`` means
     ``(q + ½)·act_step``; unrotated inputs of later layers only): the table
     holds ``floor`` codes and the ``½·act_step`` of every input is folded
-    into the bias.
+    into the bias. ``weight_midrise``: the weights are on the mid-rise grid
+    (first layer only; see :func:`export_model`).
     """
 
     weight: np.ndarray
@@ -52,6 +53,7 @@ class FloatLayer:
     weight_step: np.ndarray
     act_step: float
     act_midrise: bool = False
+    weight_midrise: bool = False
 
 
 def first_layer_input_matrix(height, width, rotate):
@@ -131,10 +133,18 @@ def export_model(layers, *, height, width, channels, omega0, phase_bits=10, lut_
         n_out, n_in = w.shape
         unit = output_unit(pixel_bits) if last else sine_unit(omega0, phase_bits)
         step = np.broadcast_to(np.asarray(fl.weight_step, dtype=np.float64), (n_out,))
-        mult, shift, snapped = snap_scales(step * fl.act_step * unit, mult_bits)
+        w_midrise = bool(fl.weight_midrise)
+        if w_midrise and i > 0:
+            raise ValueError(f"layer {i}: only the first layer's weights can be mid-rise")
+        # a mid-rise weight (q + ½)·s is the odd integer 2q + 1 of the half step s/2
+        half = 0.5 if w_midrise else 1.0
+        mult, shift, snapped = snap_scales(step * half * fl.act_step * unit, mult_bits)
         wstep = snapped / (fl.act_step * unit)
         wmax = signed_max(fl.weight_bits)
-        wq = np.clip(round_half_away(w / wstep[:, None]), -wmax, wmax)
+        if w_midrise:
+            wq = 2 * np.clip(np.floor(w / (2 * wstep[:, None])), -wmax - 1, wmax) + 1
+        else:
+            wq = np.clip(round_half_away(w / wstep[:, None]), -wmax, wmax)
         b = np.asarray(fl.bias, dtype=np.float64)
         midrise = bool(fl.act_midrise)
         if midrise and (i == 0 or fl.rotate):
@@ -146,7 +156,7 @@ def export_model(layers, *, height, width, channels, omega0, phase_bits=10, lut_
         else:
             bias = np.mod(round_half_away(b * unit * 2.0 ** shift + fold), 1 << (phase_bits + shift))
         kw = dict(in_features=n_in, out_features=n_out, weight_bits=fl.weight_bits, rotate=bool(fl.rotate),
-                  mult_bits=mult_bits, shift=shift, weight=wq, mult=mult, bias=bias)
+                  mult_bits=mult_bits, shift=shift, weight=wq, mult=mult, bias=bias, weight_midrise=w_midrise)
         if i == 0:
             m = max(height, width) - 1
             kw["act_bits"] = signed_bits(-2 * m, 2 * m) if fl.rotate else signed_bits(-m, m)

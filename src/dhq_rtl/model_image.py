@@ -33,10 +33,13 @@ from .errors import ModelImageError
 from .fixedpoint import signed_bits, signed_max
 from .hadamard import is_power_of_two, log2_exact
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "LayerImage", "ModelImage", "load", "loads", "save", "dumps"]
+__all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "MAGIC", "LayerImage", "ModelImage", "load", "loads", "save", "dumps"]
 
 MAGIC = b"DHQM"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions :func:`loads` reads. Version 1 has no ``weight_midrise`` field
+#: (every weight on the mid-tread grid).
+READABLE_VERSIONS = (1, 2)
 
 _PREAMBLE = struct.Struct("<4sHI")
 _CRC = struct.Struct("<I")
@@ -68,7 +71,10 @@ class LayerImage:
     input passes through the Hadamard butterfly (and, after the first layer,
     the requantizer ``req_mult``/``req_shift``). ``lut`` (absent for the first
     layer) is the sine table that turns the previous layer's phase into this
-    layer's input, ``lut_bits`` wide.
+    layer's input, ``lut_bits`` wide. ``weight_midrise`` (first layer only):
+    the ``weight_bits``-bit weight codes ``q`` are on the mid-rise grid and
+    ``weight`` holds ``2q + 1`` (odd, ``|w| ≤ 2**weight_bits − 1``); ``mult``
+    is the scale of one ``weight`` unit, half a step.
     """
 
     in_features: int
@@ -85,6 +91,7 @@ class LayerImage:
     lut_bits: int = 0
     req_mult: int = 1
     req_shift: int = 0
+    weight_midrise: bool = False
 
 
 @dataclass
@@ -206,8 +213,18 @@ def _validate(m):
                 _fail(f"{p} act_bits must be {signed_bits(lo, hi)} (the width of the coordinates), got {l.act_bits}")
         else:
             _check_int(f"{p} act_bits", l.act_bits, *BITS_RANGE)
-        wmax = signed_max(l.weight_bits)
-        _check_array(f"{p} weight", l.weight, (l.out_features, l.in_features), -wmax, wmax)
+        if not isinstance(l.weight_midrise, bool):
+            _fail(f"{p} weight_midrise must be true or false")
+        if l.weight_midrise:
+            if not first:
+                _fail(f"{p} has mid-rise weights; only the first layer may (the MACs multiply the code itself)")
+            wmax = (1 << l.weight_bits) - 1
+            _check_array(f"{p} weight", l.weight, (l.out_features, l.in_features), -wmax, wmax)
+            if np.any(l.weight % 2 == 0):
+                _fail(f"{p} has mid-rise weights, so every weight must be odd (2q + 1)")
+        else:
+            wmax = signed_max(l.weight_bits)
+            _check_array(f"{p} weight", l.weight, (l.out_features, l.in_features), -wmax, wmax)
         _check_array(f"{p} mult", l.mult, (l.out_features,), 0, (1 << l.mult_bits) - 1)
         if last:
             blim = 1 << MAX_INTERMEDIATE_BITS
@@ -244,7 +261,10 @@ def _validate(m):
 # ---------------------------------------------------------------- serialisation
 
 _LAYER_SCALARS = ("in_features", "out_features", "weight_bits", "act_bits", "rotate",
-                  "mult_bits", "shift", "lut_bits", "req_mult", "req_shift")
+                  "mult_bits", "shift", "lut_bits", "req_mult", "req_shift", "weight_midrise")
+_BOOL_SCALARS = ("rotate", "weight_midrise")
+#: Fields a version-1 file does not have, with the value they mean there.
+_ADDED_IN_2 = {"weight_midrise": False}
 
 
 def dumps(model):
@@ -253,7 +273,7 @@ def dumps(model):
     payload = bytearray()
     layers = []
     for l in model.layers:
-        entry = {k: (bool(v) if k == "rotate" else int(v)) for k in _LAYER_SCALARS for v in [getattr(l, k)]}
+        entry = {k: (bool(v) if k in _BOOL_SCALARS else int(v)) for k in _LAYER_SCALARS for v in [getattr(l, k)]}
         arrays = {}
         for name, (dtype, _) in _ARRAYS.items():
             arr = getattr(l, name)
@@ -307,8 +327,9 @@ def loads(data, source="model image"):
     if magic != MAGIC:
         _fail(f"{source} is not a dhq_rtl model image (bad magic {magic!r}); "
               f"make one with `python -m dhq_rtl.train`")
-    if version != FORMAT_VERSION:
-        _fail(f"{source} has format version {version}, this dhq_rtl reads version {FORMAT_VERSION}; "
+    if version not in READABLE_VERSIONS:
+        _fail(f"{source} has format version {version}, this dhq_rtl reads versions "
+              f"{', '.join(map(str, READABLE_VERSIONS))}; "
               f"re-export it with `python -m dhq_rtl.train`")
     body, (crc,) = data[:-_CRC.size], _CRC.unpack_from(data, len(data) - _CRC.size)
     if _PREAMBLE.size + hlen > len(body):
@@ -327,7 +348,8 @@ def loads(data, source="model image"):
     layers = []
     for i, entry in enumerate(_get(header, "layers", list, "header")):
         where = f"layer {i}"
-        kw = {k: _get(entry, k, bool if k == "rotate" else int, where) for k in _LAYER_SCALARS}
+        kw = {k: (_ADDED_IN_2[k] if version < 2 and k in _ADDED_IN_2
+                  else _get(entry, k, bool if k in _BOOL_SCALARS else int, where)) for k in _LAYER_SCALARS}
         arrays = _get(entry, "arrays", dict, where)
         for name, (dtype, in_first) in _ARRAYS.items():
             if name not in arrays:

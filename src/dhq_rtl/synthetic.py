@@ -18,20 +18,22 @@ from .hadamard import fwht_float
 __all__ = ["random_float_layers", "random_model", "fakequant_forward"]
 
 
-def _snapped_step(w, bits, act_step, unit, mult_bits):
-    step = np.abs(w).max(axis=1) / signed_max(bits)
+def _snapped_step(w, bits, act_step, unit, mult_bits, midrise=False):
+    half = 0.5 if midrise else 1.0  # a mid-rise weight's integer scale is the half step
+    step = np.abs(w).max(axis=1) / (signed_max(bits) + (0.5 if midrise else 0.0))
     step = np.maximum(step, 1e-12)
-    _, _, snapped = snap_scales(step * act_step * unit, mult_bits)
-    return snapped / (act_step * unit)
+    _, _, snapped = snap_scales(step * half * act_step * unit, mult_bits)
+    return snapped / (act_step * unit * half)
 
 
 def random_float_layers(*, width=16, depth=3, channels=1, size=32, weight_bits=8, act_bits=8,
                         rotate=True, rotate_first=False, omega0=30.0, phase_bits=10, mult_bits=8, seed=0,
-                        act_midrise=False):
+                        act_midrise=False, first_weight_midrise=False):
     """SIREN-initialised layers (``depth`` sine layers + output layer) with
     min-max weight steps (snapped) and activation steps covering the sine
     (unrotated) or three standard deviations of the rotated sine (rotated).
-    ``act_midrise``: unrotated activations on the mid-rise grid."""
+    ``act_midrise``: unrotated activations on the mid-rise grid;
+    ``first_weight_midrise``: the first layer's weights on the mid-rise grid."""
     rng = np.random.default_rng(seed)
     dims = [2] + [width] * depth + [channels]
     layers = []
@@ -55,10 +57,11 @@ def random_float_layers(*, width=16, depth=3, channels=1, size=32, weight_bits=8
             else:
                 act_step = 1.0 / (signed_max(act_bits) + (0.5 if act_midrise else 0.0))
         unit = output_unit() if last else sine_unit(omega0, phase_bits)
-        step = _snapped_step(w, weight_bits, act_step, unit, mult_bits)
+        w_midrise = bool(first_weight_midrise and i == 0)
+        step = _snapped_step(w, weight_bits, act_step, unit, mult_bits, w_midrise)
         layers.append(FloatLayer(weight=w, bias=b, weight_bits=weight_bits, act_bits=act_bits,
                                  rotate=rot, weight_step=step, act_step=act_step,
-                                 act_midrise=bool(act_midrise and i > 0 and not rot)))
+                                 act_midrise=bool(act_midrise and i > 0 and not rot), weight_midrise=w_midrise))
     return layers
 
 
@@ -84,7 +87,11 @@ def fakequant_forward(layers, v, omega0, pixel_bits=8):
     for i, fl in enumerate(layers):
         last = i == len(layers) - 1
         step = np.broadcast_to(np.asarray(fl.weight_step, dtype=np.float64), (fl.weight.shape[0],))
-        wq = np.clip(np.round(fl.weight / step[:, None]), -signed_max(fl.weight_bits), signed_max(fl.weight_bits))
+        wm = signed_max(fl.weight_bits)
+        if fl.weight_midrise:
+            wq = np.clip(np.floor(fl.weight / step[:, None]), -wm - 1, wm) + 0.5
+        else:
+            wq = np.clip(np.round(fl.weight / step[:, None]), -wm, wm)
         wq = wq * step[:, None]
         if i == 0:
             x = h

@@ -115,6 +115,10 @@ def build_parser():
     p.add_argument("--act-grid", choices=("midrise", "midtread"), default="midrise",
                    help="grid of the unrotated sine outputs: midrise = all 2**b codes, each meaning code + 1/2 "
                         "(default; the 1/2 folds into the bias), midtread = 2**b - 1 levels with zero")
+    p.add_argument("--first-weight-grid", choices=("midrise", "midtread"), default="midrise",
+                   help="grid of layer 0's weights: midrise = all 2**b codes, exported as the odd integers "
+                        "2*code + 1 of half a step (default; layer 0 is running sums in hardware, so free), "
+                        "midtread = 2**b - 1 levels with zero")
     p.add_argument("--no-first-layer-search", action="store_true",
                    help="keep the MSE weight steps of layer 0 (default: grid-search them on the exporter's scale "
                         "grid, then freeze them)")
@@ -164,7 +168,8 @@ def main(argv=None):
                     phase_bits=args.phase_bits, lut_bits=args.lut_bits, ptq_bits=args.ptq_bits,
                     first_layer_search=not args.no_first_layer_search, rounding=args.rounding,
                     from_start_bits=args.from_start_bits, warmup_steps=args.warmup_steps,
-                    act_grid=args.act_grid, refine_rounds=args.refine_rounds, dampening=args.dampening)
+                    act_grid=args.act_grid, first_weight_grid=args.first_weight_grid,
+                    refine_rounds=args.refine_rounds, dampening=args.dampening)
     try:
         cfg.check()
         res = fit_image(pixels, cfg, progress=not (args.quiet or args.json) and sys.stderr.isatty())

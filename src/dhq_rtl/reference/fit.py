@@ -24,7 +24,7 @@
    dampening, ``dampening``); after any QAT the integer codes are refined
    on the exact loss (:mod:`.refine`, ``refine_rounds``). Unrotated sine
    outputs are quantized on the mid-rise grid (``act_grid``, see
-   :mod:`.quantizers`);
+   :mod:`.quantizers`), and so are layer 0's weights (``first_weight_grid``);
 4. export with :func:`dhq_rtl.export.export_model` and evaluation of the
    float model, the fake-quant model (:func:`dhq_rtl.synthetic.fakequant_forward`
    on the exported layers) and the integer golden model.
@@ -47,7 +47,7 @@ from ..images import psnr, to_pixels, to_signed
 from ..synthetic import fakequant_forward
 from .gptq import gptq_quantize
 from .hadamard_torch import hadamard_orthonormal
-from .qmodel import LayerSpec, QuantSiren, integer_coords, set_act_grid
+from .qmodel import LayerSpec, QuantSiren, integer_coords, set_act_grid, set_first_weight_grid
 from .quantizers import bin_offset_penalty, fake_quant, minmax_step, mse_step, qmax
 from .refine import refine_codes
 from .siren import Siren
@@ -57,8 +57,9 @@ __all__ = ["METHODS", "DEFAULT_METHOD", "FitConfig", "FitResult", "fit_image", "
 
 from .methods import DEFAULT_METHOD, METHODS, parse_bits  # noqa: E402  (re-exported)
 
-#: Grids of the unrotated sine outputs (:mod:`.quantizers`).
-ACT_GRIDS = ("midrise", "midtread")
+#: Quantization grids (:mod:`.quantizers`): of the unrotated sine outputs
+#: (``act_grid``) and of the first layer's weights (``first_weight_grid``).
+GRIDS = ("midrise", "midtread")
 
 
 @dataclass
@@ -91,6 +92,7 @@ class FitConfig:
     warmup_steps: int = 100  # float steps before QAT in a from-start fit
     first_layer_research: int = 100  # from-start QAT: re-search layer 0's steps every this many steps (0: never)
     act_grid: str = "midrise"  # grid of the unrotated sine outputs: "midrise" (2**b levels) or "midtread" (2**b − 1)
+    first_weight_grid: str = "midrise"  # grid of layer 0's weights (odd integers in the export when midrise)
     dampening: float = 0.3  # from-start QAT: weight of the bin-offset penalty, ramped up from 0 (0: none)
     refine_rounds: int = 20  # after QAT: rounds of greedy code refinement (refine.py; 0: none)
     refine_candidates: int = 512  # moves tried per refinement round
@@ -168,8 +170,9 @@ class FitConfig:
             raise ValueError(f"quantizer must be lsq or minmax, got {self.quantizer!r}")
         if self.rounding not in ("nearest", "gptq"):
             raise ValueError(f"rounding must be nearest or gptq, got {self.rounding!r}")
-        if self.act_grid not in ACT_GRIDS:
-            raise ValueError(f"act_grid must be {' or '.join(ACT_GRIDS)}, got {self.act_grid!r}")
+        for name in ("act_grid", "first_weight_grid"):
+            if getattr(self, name) not in GRIDS:
+                raise ValueError(f"{name} must be {' or '.join(GRIDS)}, got {getattr(self, name)!r}")
         for name in ("warmup_steps", "first_layer_research", "refine_rounds"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
@@ -225,7 +228,7 @@ class FitResult:
             "ptq": self.config.is_ptq(), "from_start": self.config.is_from_start(), "rounding": self.config.rounding,
             "first_layer_search": self.config.first_layer_search,
             "quantizer": self.config.quantizer, "per_channel": self.config.per_channel, "seed": self.config.seed,
-            "act_grid": self.config.act_grid,
+            "act_grid": self.config.act_grid, "first_weight_grid": self.config.first_weight_grid,
             "refinement": None if self.refinement is None else {
                 k: round(v, 6) if isinstance(v, float) else v for k, v in self.refinement.items()},
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
@@ -251,13 +254,14 @@ def method_specs(method, n_layers, w_bits, a_bits, per_channel, rotations=None):
 
 @torch.no_grad()
 def rotation_errors(siren, coords_v, w_bits, a_bits, per_channel=True, quantizer="lsq", height=None, width=None,
-                    act_midrise=False):
+                    act_midrise=False, first_weight_midrise=False):
     """For each layer, the relative quantization error of its output
     ``‖Q(x)·Q(W)ᵀ − x·Wᵀ‖² / ‖x·Wᵀ‖²`` without and with the Hadamard
     rotation (clipping-aware MSE steps for ``lsq``, min-max for ``minmax``),
     plus the activation and weight errors alone. ``coords_v``: the unrotated
     integer coordinates of every pixel; ``act_midrise``: the unrotated
-    activations are on the mid-rise grid (the rotated ones never are).
+    activations are on the mid-rise grid (the rotated ones never are);
+    ``first_weight_midrise``: so are the first layer's weights.
     Returns a list of dicts."""
     pick = mse_step if quantizer == "lsq" else minmax_step
     rep = []
@@ -283,8 +287,9 @@ def rotation_errors(siren, coords_v, w_bits, a_bits, per_channel=True, quantizer
                 sx = pick(x, a_bits, midrise=mr)
                 xq = fake_quant(x, sx, a_bits, mr)
                 rec[f"act_err_{key}"] = float(((xq - x) ** 2).mean() / (x ** 2).mean())
-            sw = pick(w, w_bits, per_row=per_channel)
-            wq = fake_quant(w, sw, w_bits)
+            wm = first_weight_midrise and i == 0
+            sw = pick(w, w_bits, per_row=per_channel, midrise=wm)
+            wq = fake_quant(w, sw, w_bits, wm)
             rec[f"w_err_{key}"] = float(((wq - w) ** 2).mean() / (w ** 2).mean())
             ref = x @ w.T
             out = xq @ wq.T
@@ -394,8 +399,9 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
 
     # 2. rotations
     midrise = cfg.act_grid == "midrise"
+    first_midrise = cfg.first_weight_grid == "midrise"
     report = rotation_errors(siren, v_plain, cfg.w_bits, cfg.a_bits, cfg.per_channel, cfg.quantizer,
-                             height, width, midrise) if method not in ("fp32", "wonly") else []
+                             height, width, midrise, first_midrise) if method not in ("fp32", "wonly") else []
     auto = [r["rotate"] for r in report] if report else None
     specs = method_specs(method, siren.n_layers, cfg.w_bits, cfg.a_bits, cfg.per_channel, auto)
     if cfg.rotate is not None and method not in ("fp32", "wonly"):
@@ -404,6 +410,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
         for s, r in zip(specs, cfg.rotate):
             s.rotate = bool(r)
     set_act_grid(specs, midrise)
+    set_first_weight_grid(specs, first_midrise)
 
     # 3. quantize: PTQ initialisation, then QAT
     t1 = time.perf_counter()
@@ -474,6 +481,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
             "steps": cfg.steps, "qat_steps": cfg.qat_steps, "seed": cfg.seed, "float_steps": cfg.float_steps(),
             "ptq": cfg.is_ptq(), "first_layer_search": cfg.first_layer_search, "rounding": cfg.rounding,
             "from_start": cfg.is_from_start(), "act_grid": cfg.act_grid,
+            "first_weight_grid": "midrise" if specs[0].w_midrise else "midtread",
             "refine_rounds": cfg.refine_rounds if refined else 0,
             "dampening": cfg.dampening if from_start else 0.0}
     model = export_model(layers, height=height, width=width, channels=channels, omega0=cfg.omega0,

@@ -28,7 +28,7 @@ W6A6 PTQ 27.90 → 28.44 dB, W4A4 PTQ 19.39 → 20.75 dB, W8A8 unchanged.
 
 import torch
 
-from .quantizers import mse_step, qmax
+from .quantizers import grid_values, mse_step, qmax
 
 __all__ = ["gptq_round", "gptq_quantize"]
 
@@ -123,8 +123,7 @@ def gptq_quantize(qm, float_siren, damp=0.01):
         if spec.w_bits is not None:
             if i == 0:
                 step = qm.weight_step(0).detach().double().reshape(-1)  # the grid-searched steps
-                m = qmax(spec.w_bits)
-                wb[:, :k] = torch.clamp(torch.round(wb[:, :k] / step[:, None]), -m, m) * step[:, None]
+                wb[:, :k] = grid_values(wb[:, :k] / step[:, None], qmax(spec.w_bits), spec.w_midrise) * step[:, None]
                 wb[:, k] = (target - x_q @ wb[:, :k].T).mean(dim=0)
             else:
                 qm.log_w_step[i].copy_(torch.log(mse_step(wb[:, :k].float(), spec.w_bits, per_row=True)))

@@ -6,7 +6,7 @@ layer ``i`` (see ``docs/datapath.md`` and ``docs/quantization.md``):
 * layer 0 acts on the exact integer centred coordinates ``v`` (never
   quantized; ``(u_x+u_y, u_x−u_y)`` when rotated) with the weight ``W₀·F``
   (:func:`dhq_rtl.export.first_layer_input_matrix`), quantized per output
-  channel (or per tensor);
+  channel (or per tensor), on the mid-rise grid when ``w_midrise``;
 * a later layer takes ``a = sin(ω0·z)`` of the previous layer, rotates it
   (``x = H·a``, orthonormal Sylvester ``H``) if the layer is rotated, and
   quantizes ``x`` with one per-tensor step ``s_a`` (mid-rise grid for an
@@ -37,7 +37,7 @@ from ..export import FloatLayer, first_layer_input_matrix, output_unit, sine_uni
 from .hadamard_torch import hadamard_orthonormal
 from .quantizers import fake_quant, grid_search_steps, minmax_step, mse_step, qmax, round_ste, snap_weight_step
 
-__all__ = ["LayerSpec", "QuantSiren", "integer_coords", "set_act_grid", "WIDE_BITS"]
+__all__ = ["LayerSpec", "QuantSiren", "integer_coords", "set_act_grid", "set_first_weight_grid", "WIDE_BITS"]
 
 #: Bit width used to export float (unquantized) weights or activations.
 WIDE_BITS = 16
@@ -53,7 +53,10 @@ class LayerSpec:
     tensor). ``a_bits`` of layer 0 is ignored (its input is exact).
     ``act_midrise``: quantize the input on the mid-rise grid (all ``2**b``
     codes; the sine table produces them directly, so only an unrotated input
-    of a layer after the first can use it).
+    of a layer after the first can use it). ``w_midrise``: quantize the
+    weights on the mid-rise grid (the first layer only: its weights are
+    constants of running sums in hardware, exported as odd integers; a MAC
+    layer would need one more multiplier bit).
     """
 
     w_bits: int | None = 8
@@ -61,6 +64,7 @@ class LayerSpec:
     rotate: bool = False
     per_channel: bool = True
     act_midrise: bool = False
+    w_midrise: bool = False
 
 
 def set_act_grid(specs, midrise):
@@ -69,6 +73,15 @@ def set_act_grid(specs, midrise):
     on the mid-tread grid otherwise; ``specs`` is changed in place and returned."""
     for i, s in enumerate(specs):
         s.act_midrise = bool(midrise and i > 0 and not s.rotate and s.a_bits is not None)
+    return specs
+
+
+def set_first_weight_grid(specs, midrise):
+    """Put the first layer's (quantized) weights on the mid-rise grid when
+    ``midrise``, on the mid-tread grid otherwise; every later layer's weights
+    on the mid-tread grid. ``specs`` is changed in place and returned."""
+    for i, s in enumerate(specs):
+        s.w_midrise = bool(midrise and i == 0 and s.w_bits is not None)
     return specs
 
 
@@ -101,6 +114,9 @@ class QuantSiren(nn.Module):
             if s.act_midrise and (i == 0 or s.rotate):
                 raise ValueError(f"layer {i}: only an unrotated sine input can use the mid-rise grid "
                                  f"({'the coordinates are exact' if i == 0 else 'the requantizer rounds to mid-tread'})")
+            if s.w_midrise and i > 0:
+                raise ValueError(f"layer {i}: only the first layer's weights can use the mid-rise grid "
+                                 f"(the MACs multiply the code itself)")
         self.siren = siren
         self.specs = list(specs)
         self.height, self.width = height, width
@@ -180,7 +196,7 @@ class QuantSiren(nn.Module):
         spec = self.specs[i]
         if self.quantizer == "minmax":
             w_eff = self.effective_weight(i) if w_eff is None else w_eff
-            step = minmax_step(w_eff, spec.w_bits, per_row=spec.per_channel)
+            step = minmax_step(w_eff, spec.w_bits, per_row=spec.per_channel, midrise=spec.w_midrise)
             step = step.reshape(-1, 1)
         else:
             step = torch.exp(self.log_w_step[i])
@@ -188,14 +204,14 @@ class QuantSiren(nn.Module):
         if self.quantizer == "minmax" and i > 0 and spec.a_bits is not None:
             # min-max activation steps depend on the data: use the calibrated one for snapping
             a_step = torch.exp(self.log_a_step[i])
-        return snap_weight_step(step, float(a_step.detach()), self.unit(i), self.mult_bits)
+        return snap_weight_step(step, float(a_step.detach()), self.unit(i), self.mult_bits, spec.w_midrise)
 
     def quant_weight(self, i):
         w = self.effective_weight(i)
         spec = self.specs[i]
         if spec.w_bits is None:
             return w
-        return fake_quant(w, self.weight_step(i, w), spec.w_bits)
+        return fake_quant(w, self.weight_step(i, w), spec.w_bits, spec.w_midrise)
 
     # ------------------------------------------------------------ forward
     def forward(self, v=None, return_inputs=False):
@@ -244,7 +260,7 @@ class QuantSiren(nn.Module):
                 self.log_a_step[i].copy_(torch.log(pick(x, spec.a_bits, midrise=spec.act_midrise)))
             if spec.w_bits is not None:
                 w = self.effective_weight(i)
-                s = pick(w, spec.w_bits, per_row=spec.per_channel)
+                s = pick(w, spec.w_bits, per_row=spec.per_channel, midrise=spec.w_midrise)
                 self.log_w_step[i].copy_(torch.log(s).reshape(self.log_w_step[i].shape))
 
     @torch.no_grad()
@@ -261,7 +277,7 @@ class QuantSiren(nn.Module):
             return None
         w = self.effective_weight(0).double().numpy()
         start = torch.exp(self.log_w_step[0]).double().numpy().reshape(-1)
-        steps, before, after = grid_search_steps(w, spec.w_bits, self.unit(0), self.mult_bits, start)
+        steps, before, after = grid_search_steps(w, spec.w_bits, self.unit(0), self.mult_bits, start, spec.w_midrise)
         # stored as log(float32): a hair below the grid point, so that snapping up
         # (which rounds the float32 round trip up) lands exactly on it
         self.log_w_step[0].copy_(torch.log(torch.tensor(steps * (1 - 1e-5), dtype=torch.float32)).reshape(-1, 1))
@@ -297,13 +313,16 @@ class QuantSiren(nn.Module):
                 step = np.maximum(step, 1e-30)
                 st = torch.tensor(step, dtype=torch.float64).reshape(-1, 1)
             elif self.quantizer == "minmax":
-                st = minmax_step(torch.tensor(w), spec.w_bits, per_row=spec.per_channel).reshape(-1, 1)
+                st = minmax_step(torch.tensor(w), spec.w_bits, per_row=spec.per_channel,
+                                 midrise=spec.w_midrise).reshape(-1, 1)
             else:
                 st = torch.exp(self.log_w_step[i]).double()
-            snapped = snap_weight_step(st.double(), a_step, self.unit(i), self.mult_bits)
+            w_midrise = bool(spec.w_midrise and spec.w_bits is not None)
+            snapped = snap_weight_step(st.double(), a_step, self.unit(i), self.mult_bits, w_midrise)
             step = snapped.numpy().reshape(-1)
             out.append(FloatLayer(weight=w, bias=lin.bias.detach().double().numpy(), weight_bits=w_bits,
                                   act_bits=a_bits, rotate=bool(spec.rotate),
                                   act_midrise=bool(spec.act_midrise and spec.a_bits is not None),
+                                  weight_midrise=w_midrise,
                                   weight_step=step if step.size > 1 else float(step[0]), act_step=a_step))
         return out

@@ -11,7 +11,11 @@ code ``q`` (``m = 2**(b−1) − 1``):
   per output channel that the exporter folds into the bias
   (:func:`dhq_rtl.export.export_model`), so the grid is free in hardware. It
   suits the sine outputs (bounded, arcsine-distributed: mass at ±1), where
-  it has one level more than mid-tread at the same bit width.
+  it has one level more than mid-tread at the same bit width. The first
+  layer's weights use it too: they are build-time constants of running sums
+  in hardware, exported as the odd integers ``2q + 1`` of half a step
+  (:func:`snap_weight_step`), and a weight pair of 4-bit mid-rise codes
+  spans more directions (spatial frequencies) than a mid-tread pair.
 
 * :func:`round_ste` — rounding with a straight-through estimator (identity
   gradient).
@@ -37,7 +41,7 @@ import torch
 from ..export import snap_scales
 from ..fixedpoint import signed_max
 
-__all__ = ["qmax", "round_ste", "grad_scale", "fake_quant", "bin_offset_penalty", "quant_error", "mse_step", "minmax_step",
+__all__ = ["qmax", "round_ste", "grad_scale", "fake_quant", "grid_values", "bin_offset_penalty", "quant_error", "mse_step", "minmax_step",
            "snap_up", "snap_weight_step", "grid_search_steps"]
 
 
@@ -67,8 +71,10 @@ def fake_quant(x, step, bits, midrise=False):
     return _FakeQuant.apply(x, step, float(qmax(bits)), bool(midrise))
 
 
-def _codes(xs, m, midrise):
-    """The grid value (in steps) of ``xs = x/step``: see the module docstring."""
+def grid_values(xs, m, midrise=False):
+    """The grid value, in steps, of ``xs = x/step`` (``m = 2**(b−1) − 1``):
+    ``clamp(round(xs), −m, m)``, or mid-rise ``clamp(floor(xs), −m−1, m) + ½``
+    (see the module docstring). No gradient of its own."""
     if midrise:
         return torch.clamp(torch.floor(xs), -m - 1, m) + 0.5
     return torch.clamp(torch.round(xs), -m, m)
@@ -81,7 +87,7 @@ class _FakeQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, step, m, midrise):
         xs = x / step
-        q = _codes(xs, m, midrise)
+        q = grid_values(xs, m, midrise)
         ctx.save_for_backward(xs, q, step)
         ctx.limit = m + 1 if midrise else m  # the grid covers |x/step| ≤ limit
         return q * step
@@ -119,7 +125,7 @@ def quant_error(x, step, bits, dim=None, midrise=False):
     """Mean squared quantization error of ``x`` with ``step`` (no gradient);
     over everything, or per row when ``dim`` is given (mean over ``dim``)."""
     with torch.no_grad():
-        e = (_codes(x / step, qmax(bits), midrise) * step - x) ** 2
+        e = (grid_values(x / step, qmax(bits), midrise) * step - x) ** 2
         return e.mean() if dim is None else e.mean(dim=dim)
 
 
@@ -166,7 +172,7 @@ def snap_up(gain, mult_bits):
     return mult / 2.0 ** shift
 
 
-def snap_weight_step(step, act_step, unit, mult_bits):
+def snap_weight_step(step, act_step, unit, mult_bits, midrise=False):
     """The weight step after scale snapping, as the integer model will use it.
 
     The exporter represents ``step·act_step·unit`` per output channel as
@@ -174,15 +180,18 @@ def snap_weight_step(step, act_step, unit, mult_bits):
     layer). This snaps onto that grid rounding up (:func:`snap_up`), so the
     exporter's own snapping leaves the step unchanged and the integer weights
     are exactly the fake-quant ones; the gradient of ``step`` passes straight
-    through. ``act_step`` and ``unit`` are floats.
+    through. ``act_step`` and ``unit`` are floats. ``midrise``: the weights
+    are on the mid-rise grid, exported as the odd integers ``2q + 1`` of half
+    a step, so it is the half step that is snapped.
     """
-    flat = step.detach().double().reshape(-1).cpu().numpy()
+    half = 0.5 if midrise else 1.0
+    flat = step.detach().double().reshape(-1).cpu().numpy() * half
     snapped = snap_up(flat * float(act_step) * float(unit), mult_bits)
-    snapped = torch.as_tensor(snapped / (float(act_step) * float(unit)), dtype=step.dtype)
+    snapped = torch.as_tensor(snapped / (float(act_step) * float(unit) * half), dtype=step.dtype)
     return step + (snapped.reshape(step.shape) - step).detach()
 
 
-def grid_search_steps(w, bits, gain_per_step, mult_bits, start_steps):
+def grid_search_steps(w, bits, gain_per_step, mult_bits, start_steps, midrise=False):
     """Per row of ``w`` (float64 ``(rows, n)``), the weight step on the exporter's
     ``mult / 2**shift`` grid that minimises ``Σ_j (Q(w_j) − w_j)²``.
 
@@ -193,16 +202,23 @@ def grid_search_steps(w, bits, gain_per_step, mult_bits, start_steps):
     points of :func:`dhq_rtl.export.snap_scales`. With 2 weights per row there
     are hundreds of candidate steps and usually one puts both weights almost
     exactly on the grid (docs/quantization.md: 37× less error than the MSE
-    step for the camera model's first layer). Returns ``(steps, err_before,
-    err_after)`` (float64 steps per row; summed squared errors).
+    step for the camera model's first layer). ``midrise``: the weights are on
+    the mid-rise grid (:func:`snap_weight_step`: the half step is on the
+    exporter's grid). Returns ``(steps, err_before, err_after)`` (float64
+    steps per row; summed squared errors).
     """
     w = np.asarray(w, dtype=np.float64)
     m = qmax(bits)
-    start = snap_up(np.asarray(start_steps, dtype=np.float64).reshape(-1) * gain_per_step, mult_bits)
+    half = 0.5 if midrise else 1.0
+    start = snap_up(np.asarray(start_steps, dtype=np.float64).reshape(-1) * half * gain_per_step, mult_bits)
     _, shift, _ = snap_scales(start, mult_bits)
-    cand = np.arange(1, 1 << mult_bits, dtype=np.float64) / 2.0 ** shift / gain_per_step  # (M,)
-    q = np.clip(np.round(w[:, None, :] / cand[None, :, None]), -m, m) * cand[None, :, None]
+    cand = np.arange(1, 1 << mult_bits, dtype=np.float64) / 2.0 ** shift / gain_per_step / half  # (M,)
+
+    def grid(x):
+        return grid_values(torch.from_numpy(x), m, midrise).numpy()
+
+    q = grid(w[:, None, :] / cand[None, :, None]) * cand[None, :, None]
     err = ((q - w[:, None, :]) ** 2).sum(-1)  # (rows, M)
-    s0 = start / gain_per_step
-    before = ((np.clip(np.round(w / s0[:, None]), -m, m) * s0[:, None] - w) ** 2).sum()
+    s0 = start / gain_per_step / half
+    before = ((grid(w / s0[:, None]) * s0[:, None] - w) ** 2).sum()
     return cand[err.argmin(1)], float(before), float(err.min(1).sum())

@@ -9,7 +9,7 @@ straight-through gradient only approximates what a whole-level jump does.
 
 1. with every code fixed, the gradient ``g`` of the loss (mean squared error
    over every pixel, the fitting objective) with respect to each quantized
-   weight ranks the moves: code ``q → q − sign(g)`` (inside ``±m``), predicted
+   weight ranks the moves: code ``q → q − sign(g)`` (inside the grid), predicted
    gain ``|g|·step``;
 2. the ``candidates`` best-ranked moves are tried one after the other on the
    exact quantized forward pass, and each is kept only if the loss drops
@@ -29,15 +29,19 @@ import math
 
 import torch
 
-from .quantizers import qmax
+from .quantizers import grid_values, qmax
 
 __all__ = ["refine_codes"]
 
 
 def _codes(qm, i):
+    """Layer ``i``'s grid values in steps (half-integers on the mid-rise
+    grid), its steps, and the largest grid value's magnitude."""
+    spec = qm.specs[i]
     step = qm.weight_step(i).detach().clone()
-    m = qmax(qm.specs[i].w_bits)
-    return torch.clamp(torch.round(qm.effective_weight(i).detach() / step), -m, m), step
+    m = qmax(spec.w_bits)
+    values = grid_values(qm.effective_weight(i).detach() / step, m, spec.w_midrise)
+    return values, step, m + (0.5 if spec.w_midrise else 0.0)
 
 
 @torch.no_grad()
@@ -59,9 +63,9 @@ def refine_codes(qm, target, rounds=20, candidates=512, tolerance=1e-6):
         raise ValueError("code refinement needs the lsq quantizer (min-max steps follow the weights)")
     n = qm.siren.n_layers
     layers = [i for i in range(n) if qm.specs[i].w_bits is not None]
-    codes, steps, wts = {}, {}, {}
+    codes, steps, wts, limit = {}, {}, {}, {}
     for i in layers:
-        codes[i], steps[i] = _codes(qm, i)
+        codes[i], steps[i], limit[i] = _codes(qm, i)
         wts[i] = codes[i] * steps[i]  # kept in step with the codes, one element per move
 
     def weight(i):
@@ -94,9 +98,9 @@ def refine_codes(qm, target, rounds=20, candidates=512, tolerance=1e-6):
         ranked = []
         for i in layers:
             g = leaves[i].grad
-            m = qmax(qm.specs[i].w_bits)
             d = -torch.sign(g)
-            gain = torch.where((d != 0) & ((codes[i] + d).abs() <= m), g.abs() * steps[i], torch.zeros_like(g))
+            gain = torch.where((d != 0) & ((codes[i] + d).abs() <= limit[i]), g.abs() * steps[i],
+                               torch.zeros_like(g))
             ranked.append((i, gain.reshape(-1), d.reshape(-1)))
         gains = torch.cat([r[1] for r in ranked])
         owner = torch.cat([torch.full((r[1].numel(),), k) for k, r in enumerate(ranked)])
