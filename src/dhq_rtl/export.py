@@ -142,7 +142,7 @@ def export_model(layers, *, height, width, channels, omega0, phase_bits=10, lut_
         wstep = snapped / (fl.act_step * unit)
         wmax = signed_max(fl.weight_bits)
         if w_midrise:
-            wq = 2 * np.clip(np.floor(w / (2 * wstep[:, None])), -wmax - 1, wmax) + 1
+            wq = 2 * np.clip(np.floor(w / (2 * wstep[:, None])), -wmax - 1, wmax).astype(np.int64) + 1
         else:
             wq = np.clip(round_half_away(w / wstep[:, None]), -wmax, wmax)
         b = np.asarray(fl.bias, dtype=np.float64)
