@@ -205,6 +205,8 @@ def test_midrise_first_layer_weights_range_parity_and_roundtrip():
         _mutated(m, lambda x: setattr(x.layers[1], "weight_midrise", True)).validate()
     with pytest.raises(ModelImageError, match="true or false"):
         _mutated(m, lambda x: setattr(x.layers[0], "weight_midrise", 1)).validate()
+    with pytest.raises(ModelImageError, match="16-bit mid-rise weights; at most 15"):
+        _mutated(m, lambda x: setattr(x.layers[0], "weight_bits", 16)).validate()
     # the same odd values without the flag are out of the mid-tread range
     with pytest.raises(ModelImageError, match="weight has values"):
         _mutated(m, lambda x: setattr(x.layers[0], "weight_midrise", False)).validate()

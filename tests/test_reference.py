@@ -286,6 +286,16 @@ def test_quantsiren_validation():
         QuantSiren(s, [LayerSpec(), LayerSpec(8, 8, w_midrise=True), LayerSpec()], height=8, width=8)
 
 
+def test_first_weight_grid_only_on_quantized_first_layers_that_fit():
+    from dhq_rtl.reference.qmodel import set_first_weight_grid
+    specs = set_first_weight_grid([LayerSpec(4, 4), LayerSpec(4, 4), LayerSpec(4, 4)], True)
+    assert [s.w_midrise for s in specs] == [True, False, False]
+    assert not set_first_weight_grid([LayerSpec(None, None)], True)[0].w_midrise  # float weights
+    assert not set_first_weight_grid([LayerSpec(16, 16)], True)[0].w_midrise  # 2q + 1 would not fit int16
+    assert set_first_weight_grid([LayerSpec(15, 16)], True)[0].w_midrise
+    assert not set_first_weight_grid([LayerSpec(4, 4)], False)[0].w_midrise
+
+
 @pytest.mark.parametrize("midrise", [False, True])
 @pytest.mark.parametrize("bits", [8, 6, 4])
 def test_first_layer_grid_search_is_exact_on_the_export_grid_and_never_worse(bits, midrise):

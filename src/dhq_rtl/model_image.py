@@ -53,6 +53,9 @@ _ARRAYS = {
 }
 
 BITS_RANGE = (2, 16)
+#: Widest mid-rise first-layer weight: its stored ``2q + 1`` needs one bit
+#: more than the code, and the weight array is int16.
+MAX_MIDRISE_WEIGHT_BITS = 15
 PHASE_BITS_RANGE = (4, 16)
 MAX_SHIFT = 48
 MAX_DIM = 4096
@@ -218,6 +221,9 @@ def _validate(m):
         if l.weight_midrise:
             if not first:
                 _fail(f"{p} has mid-rise weights; only the first layer may (the MACs multiply the code itself)")
+            if l.weight_bits > MAX_MIDRISE_WEIGHT_BITS:
+                _fail(f"{p} has {l.weight_bits}-bit mid-rise weights; at most {MAX_MIDRISE_WEIGHT_BITS} "
+                      f"(2q + 1 is stored as int16)")
             wmax = (1 << l.weight_bits) - 1
             _check_array(f"{p} weight", l.weight, (l.out_features, l.in_features), -wmax, wmax)
             if np.any(l.weight % 2 == 0):

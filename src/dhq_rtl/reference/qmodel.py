@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from ..export import FloatLayer, first_layer_input_matrix, output_unit, sine_unit
+from ..model_image import MAX_MIDRISE_WEIGHT_BITS
 from .hadamard_torch import hadamard_orthonormal
 from .quantizers import fake_quant, grid_search_steps, minmax_step, mse_step, qmax, round_ste, snap_weight_step
 
@@ -77,11 +78,13 @@ def set_act_grid(specs, midrise):
 
 
 def set_first_weight_grid(specs, midrise):
-    """Put the first layer's (quantized) weights on the mid-rise grid when
-    ``midrise``, on the mid-tread grid otherwise; every later layer's weights
-    on the mid-tread grid. ``specs`` is changed in place and returned."""
+    """Put the first layer's quantized weights on the mid-rise grid when
+    ``midrise`` (up to :data:`~dhq_rtl.model_image.MAX_MIDRISE_WEIGHT_BITS`
+    bits; wider ones, where the grid makes no difference, stay mid-tread),
+    on the mid-tread grid otherwise; every later layer's weights on the
+    mid-tread grid. ``specs`` is changed in place and returned."""
     for i, s in enumerate(specs):
-        s.w_midrise = bool(midrise and i == 0 and s.w_bits is not None)
+        s.w_midrise = bool(midrise and i == 0 and s.w_bits is not None and s.w_bits <= MAX_MIDRISE_WEIGHT_BITS)
     return specs
 
 
