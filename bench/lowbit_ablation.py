@@ -77,6 +77,8 @@ class OscillationFreezer:
 
 
 def main(argv=None):
+    from dhq_rtl.reference.methods import GRIDS
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--image", default="camera", help="name in bench/images or a path")
     p.add_argument("--size", type=int, default=128)
@@ -108,9 +110,9 @@ def main(argv=None):
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log", type=int, default=0, help="print the fake-quant PSNR every N QAT steps")
-    p.add_argument("--act-grid", default="midtread", choices=("midtread", "midrise"),
+    p.add_argument("--act-grid", default="midtread", choices=GRIDS,
                    help="grid of the unrotated sine outputs (the tables above: midtread)")
-    p.add_argument("--first-weight-grid", default="midtread", choices=("midtread", "midrise"),
+    p.add_argument("--first-weight-grid", default="midtread", choices=GRIDS,
                    help="grid of layer 0's weights (the tables above: midtread)")
     p.add_argument("--refine", type=int, default=0, help="rounds of integer-code refinement after QAT")
     p.add_argument("--dampen", type=float, default=0,

@@ -81,6 +81,8 @@ def _row(args, image, method, bits, state):
 
 
 def main(argv=None):
+    from dhq_rtl.reference.methods import GRIDS  # no torch: the parser stays light
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", nargs="+", default=["camera", "astronaut"])
     p.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
@@ -93,8 +95,8 @@ def main(argv=None):
     p.add_argument("--qat-steps", type=int, default=500)
     p.add_argument("--quantizer", default="lsq", choices=("lsq", "minmax"))
     p.add_argument("--rounding", default="gptq", choices=("gptq", "nearest"))
-    p.add_argument("--act-grid", default="midrise", choices=("midrise", "midtread"))
-    p.add_argument("--first-weight-grid", default="midrise", choices=("midrise", "midtread"))
+    p.add_argument("--act-grid", default="midrise", choices=GRIDS)
+    p.add_argument("--first-weight-grid", default="midrise", choices=GRIDS)
     p.add_argument("--refine-rounds", type=int, default=20)
     p.add_argument("--dampening", type=float, default=0.3)
     p.add_argument("--per-tensor", action="store_true")

@@ -24,7 +24,8 @@ import numpy as np
 from .fixedpoint import round_half_away, signed_bits, signed_max
 from .model_image import LayerImage, ModelImage
 
-__all__ = ["FloatLayer", "first_layer_input_matrix", "sine_unit", "output_unit",
+__all__ = ["FloatLayer", "first_layer_input_matrix", "sine_unit", "output_unit", "stored_weight_unit", "grid_max",
+           "np_grid_values",
            "snap_scales", "sine_table", "export_model"]
 
 
@@ -76,6 +77,29 @@ def sine_unit(omega0, phase_bits):
 def output_unit(pixel_bits=8):
     """Grey levels per unit of output ``y ∈ [-1, 1]`` (``pixel = (y + 1)·unit``)."""
     return ((1 << pixel_bits) - 1) / 2
+
+
+def stored_weight_unit(midrise):
+    """One unit of a stored integer weight, in quantizer steps: ½ for a
+    mid-rise weight (code ``q`` is stored as ``2q + 1``), else 1. The scale
+    the exporter snaps is the step times this."""
+    return 0.5 if midrise else 1.0
+
+
+def grid_max(bits, midrise=False):
+    """The largest magnitude of a ``bits``-bit grid, in steps: ``2**(b−1) − 1``
+    (mid-tread), or ``2**(b−1) − ½`` (mid-rise: code ``q`` means ``q + ½``)."""
+    return signed_max(bits) + (0.5 if midrise else 0.0)
+
+
+def np_grid_values(xs, bits, midrise):
+    """The numpy twin of :func:`dhq_rtl.reference.quantizers.grid_values`:
+    ``xs = x/step`` on the mid-tread grid ``clamp(round(xs), ±m)`` (half to
+    even, as torch) or the mid-rise grid ``clamp(floor(xs), −m−1, m) + ½``."""
+    m = signed_max(bits)
+    if midrise:
+        return np.clip(np.floor(xs), -m - 1, m) + 0.5
+    return np.clip(np.round(xs), -m, m)
 
 
 def snap_scales(gain, mult_bits):
@@ -137,13 +161,12 @@ def export_model(layers, *, height, width, channels, omega0, phase_bits=10, lut_
         if w_midrise and i > 0:
             raise ValueError(f"layer {i}: only the first layer's weights can be mid-rise")
         # a mid-rise weight (q + ½)·s is the odd integer 2q + 1 of the half step s/2
-        half = 0.5 if w_midrise else 1.0
-        mult, shift, snapped = snap_scales(step * half * fl.act_step * unit, mult_bits)
+        mult, shift, snapped = snap_scales(step * stored_weight_unit(w_midrise) * fl.act_step * unit, mult_bits)
         wstep = snapped / (fl.act_step * unit)
-        wmax = signed_max(fl.weight_bits)
         if w_midrise:
-            wq = 2 * np.clip(np.floor(w / (2 * wstep[:, None])), -wmax - 1, wmax).astype(np.int64) + 1
+            wq = (2 * np_grid_values(w / (2 * wstep[:, None]), fl.weight_bits, True)).astype(np.int64)
         else:
+            wmax = signed_max(fl.weight_bits)
             wq = np.clip(round_half_away(w / wstep[:, None]), -wmax, wmax)
         b = np.asarray(fl.bias, dtype=np.float64)
         midrise = bool(fl.act_midrise)

@@ -11,7 +11,8 @@ import math
 
 import numpy as np
 
-from .export import FloatLayer, export_model, first_layer_input_matrix, output_unit, sine_unit, snap_scales
+from .export import (FloatLayer, export_model, first_layer_input_matrix, grid_max, np_grid_values, output_unit,
+                     sine_unit, snap_scales, stored_weight_unit)
 from .fixedpoint import signed_max
 from .hadamard import fwht_float
 
@@ -19,8 +20,8 @@ __all__ = ["random_float_layers", "random_model", "fakequant_forward"]
 
 
 def _snapped_step(w, bits, act_step, unit, mult_bits, midrise=False):
-    half = 0.5 if midrise else 1.0  # a mid-rise weight's integer scale is the half step
-    step = np.abs(w).max(axis=1) / (signed_max(bits) + (0.5 if midrise else 0.0))
+    half = stored_weight_unit(midrise)
+    step = np.abs(w).max(axis=1) / grid_max(bits, midrise)
     step = np.maximum(step, 1e-12)
     _, _, snapped = snap_scales(step * half * act_step * unit, mult_bits)
     return snapped / (act_step * unit * half)
@@ -55,7 +56,7 @@ def random_float_layers(*, width=16, depth=3, channels=1, size=32, weight_bits=8
                 w = w @ (np.eye(n_in) @ _hadamard_orthonormal(n_in).T)
                 act_step = 3.0 * math.sqrt(0.5) / signed_max(act_bits)
             else:
-                act_step = 1.0 / (signed_max(act_bits) + (0.5 if act_midrise else 0.0))
+                act_step = 1.0 / grid_max(act_bits, act_midrise)
         unit = output_unit() if last else sine_unit(omega0, phase_bits)
         w_midrise = bool(first_weight_midrise and i == 0)
         step = _snapped_step(w, weight_bits, act_step, unit, mult_bits, w_midrise)
@@ -87,21 +88,12 @@ def fakequant_forward(layers, v, omega0, pixel_bits=8):
     for i, fl in enumerate(layers):
         last = i == len(layers) - 1
         step = np.broadcast_to(np.asarray(fl.weight_step, dtype=np.float64), (fl.weight.shape[0],))
-        wm = signed_max(fl.weight_bits)
-        if fl.weight_midrise:
-            wq = np.clip(np.floor(fl.weight / step[:, None]), -wm - 1, wm) + 0.5
-        else:
-            wq = np.clip(np.round(fl.weight / step[:, None]), -wm, wm)
-        wq = wq * step[:, None]
+        wq = np_grid_values(fl.weight / step[:, None], fl.weight_bits, fl.weight_midrise) * step[:, None]
         if i == 0:
             x = h
         else:
             x = fwht_float(h) if fl.rotate else h
-            m = signed_max(fl.act_bits)
-            if fl.act_midrise:
-                x = (np.clip(np.floor(x / fl.act_step), -m - 1, m) + 0.5) * fl.act_step
-            else:
-                x = np.clip(np.round(x / fl.act_step), -m, m) * fl.act_step
+            x = np_grid_values(x / fl.act_step, fl.act_bits, fl.act_midrise) * fl.act_step
         z = x @ wq.T + fl.bias
         h = z if last else np.sin(omega0 * z)
     return (h + 1.0) * output_unit(pixel_bits)

@@ -68,7 +68,7 @@ def _non_negative_float(text):
 
 
 def build_parser():
-    from .reference.methods import DEFAULT_METHOD, METHODS
+    from .reference.methods import DEFAULT_METHOD, GRIDS, METHODS
 
     p = ArgumentParser(prog="python -m dhq_rtl.train",
                        description="Fit a sine-MLP (SIREN-style INR) to an image, quantize it and export an "
@@ -112,10 +112,10 @@ def build_parser():
                         "levels, ramped up over QAT (default 0.3; 0 = none)")
     p.add_argument("--refine-rounds", type=_int_range(0, 10**4, "--refine-rounds"), default=20,
                    help="after QAT, rounds of greedy integer-code refinement on the exact loss (default 20; 0 = none)")
-    p.add_argument("--act-grid", choices=("midrise", "midtread"), default="midrise",
+    p.add_argument("--act-grid", choices=GRIDS, default="midrise",
                    help="grid of the unrotated sine outputs: midrise = all 2**b codes, each meaning code + 1/2 "
                         "(default; the 1/2 folds into the bias), midtread = 2**b - 1 levels with zero")
-    p.add_argument("--first-weight-grid", choices=("midrise", "midtread"), default="midrise",
+    p.add_argument("--first-weight-grid", choices=GRIDS, default="midrise",
                    help="grid of layer 0's weights: midrise = all 2**b codes, exported as the odd integers "
                         "2*code + 1 of half a step (default; layer 0 is running sums in hardware, so free), "
                         "midtread = 2**b - 1 levels with zero")

@@ -55,11 +55,7 @@ from .siren import Siren
 __all__ = ["METHODS", "DEFAULT_METHOD", "FitConfig", "FitResult", "fit_image", "parse_bits", "rotation_errors",
            "method_specs", "train_float"]
 
-from .methods import DEFAULT_METHOD, METHODS, parse_bits  # noqa: E402  (re-exported)
-
-#: Quantization grids (:mod:`.quantizers`): of the unrotated sine outputs
-#: (``act_grid``) and of the first layer's weights (``first_weight_grid``).
-GRIDS = ("midrise", "midtread")
+from .methods import DEFAULT_METHOD, GRIDS, METHODS, parse_bits  # noqa: E402  (re-exported)
 
 
 @dataclass

@@ -3,12 +3,15 @@ arguments before it loads PyTorch)."""
 
 import re
 
-__all__ = ["METHODS", "DEFAULT_METHOD", "parse_bits"]
+__all__ = ["METHODS", "DEFAULT_METHOD", "GRIDS", "parse_bits"]
 
 #: Quantization methods (``best`` is an alias of :data:`DEFAULT_METHOD`).
 METHODS = ("dhq-auto", "dhq", "naive", "wonly", "fp32", "best")
 #: The method ``best`` stands for (chosen by measurement, docs/quantization.md).
 DEFAULT_METHOD = "dhq-auto"
+#: Quantization grids (:mod:`.quantizers`): of the unrotated sine outputs
+#: (``act_grid``) and of the first layer's weights (``first_weight_grid``).
+GRIDS = ("midrise", "midtread")
 
 
 def parse_bits(text):

@@ -38,7 +38,7 @@ code ``q`` (``m = 2**(b−1) − 1``):
 import numpy as np
 import torch
 
-from ..export import snap_scales
+from ..export import grid_max, np_grid_values, snap_scales, stored_weight_unit
 from ..fixedpoint import signed_max
 
 __all__ = ["qmax", "round_ste", "grad_scale", "fake_quant", "grid_values", "bin_offset_penalty", "quant_error", "mse_step", "minmax_step",
@@ -74,7 +74,8 @@ def fake_quant(x, step, bits, midrise=False):
 def grid_values(xs, m, midrise=False):
     """The grid value, in steps, of ``xs = x/step`` (``m = 2**(b−1) − 1``):
     ``clamp(round(xs), −m, m)``, or mid-rise ``clamp(floor(xs), −m−1, m) + ½``
-    (see the module docstring). No gradient of its own."""
+    (see the module docstring). No gradient of its own. Numpy twin:
+    :func:`dhq_rtl.export.np_grid_values`."""
     if midrise:
         return torch.clamp(torch.floor(xs), -m - 1, m) + 0.5
     return torch.clamp(torch.round(xs), -m, m)
@@ -116,8 +117,7 @@ def bin_offset_penalty(x, step, bits):
     (at most ¼ each inside the range; more for a clipped weight). Its gradient pulls each weight to its centre — oscillation
     dampening (Nagel et al. 2022): a weight near a bin edge flips level at
     every small update under straight-through gradients."""
-    m = qmax(bits)
-    centre = (torch.clamp(torch.round(x / step), -m, m) * step).detach()
+    centre = (grid_values(x / step, qmax(bits)) * step).detach()
     return torch.mean(((x - centre) / step) ** 2)
 
 
@@ -134,7 +134,8 @@ def minmax_step(x, bits, per_row=False, midrise=False):
     tensor, or per row (shape ``(rows, 1)``)."""
     with torch.no_grad():
         a = x.abs().amax(dim=1, keepdim=True) if per_row else x.abs().max()
-        return torch.clamp(a, min=1e-12) / (qmax(bits) + (0.5 if midrise else 0.0))
+        qmax(bits)  # raises for a width outside 2..16
+        return torch.clamp(a, min=1e-12) / grid_max(bits, midrise)
 
 
 def mse_step(x, bits, per_row=False, ratios=None, midrise=False):
@@ -184,7 +185,7 @@ def snap_weight_step(step, act_step, unit, mult_bits, midrise=False):
     are on the mid-rise grid, exported as the odd integers ``2q + 1`` of half
     a step, so it is the half step that is snapped.
     """
-    half = 0.5 if midrise else 1.0
+    half = stored_weight_unit(midrise)
     flat = step.detach().double().reshape(-1).cpu().numpy() * half
     snapped = snap_up(flat * float(act_step) * float(unit), mult_bits)
     snapped = torch.as_tensor(snapped / (float(act_step) * float(unit) * half), dtype=step.dtype)
@@ -208,17 +209,13 @@ def grid_search_steps(w, bits, gain_per_step, mult_bits, start_steps, midrise=Fa
     steps per row; summed squared errors).
     """
     w = np.asarray(w, dtype=np.float64)
-    m = qmax(bits)
-    half = 0.5 if midrise else 1.0
+    qmax(bits)  # raises for a width outside 2..16
+    half = stored_weight_unit(midrise)
     start = snap_up(np.asarray(start_steps, dtype=np.float64).reshape(-1) * half * gain_per_step, mult_bits)
     _, shift, _ = snap_scales(start, mult_bits)
     cand = np.arange(1, 1 << mult_bits, dtype=np.float64) / 2.0 ** shift / gain_per_step / half  # (M,)
-
-    def grid(x):
-        return grid_values(torch.from_numpy(x), m, midrise).numpy()
-
-    q = grid(w[:, None, :] / cand[None, :, None]) * cand[None, :, None]
+    q = np_grid_values(w[:, None, :] / cand[None, :, None], bits, midrise) * cand[None, :, None]
     err = ((q - w[:, None, :]) ** 2).sum(-1)  # (rows, M)
     s0 = start / gain_per_step / half
-    before = ((grid(w / s0[:, None]) * s0[:, None] - w) ** 2).sum()
+    before = ((np_grid_values(w / s0[:, None], bits, midrise) * s0[:, None] - w) ** 2).sum()
     return cand[err.argmin(1)], float(before), float(err.min(1).sum())

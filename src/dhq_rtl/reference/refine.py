@@ -29,6 +29,7 @@ import math
 
 import torch
 
+from ..export import grid_max
 from .quantizers import grid_values, qmax
 
 __all__ = ["refine_codes"]
@@ -39,9 +40,8 @@ def _codes(qm, i):
     grid), its steps, and the largest grid value's magnitude."""
     spec = qm.specs[i]
     step = qm.weight_step(i).detach().clone()
-    m = qmax(spec.w_bits)
-    values = grid_values(qm.effective_weight(i).detach() / step, m, spec.w_midrise)
-    return values, step, m + (0.5 if spec.w_midrise else 0.0)
+    values = grid_values(qm.effective_weight(i).detach() / step, qmax(spec.w_bits), spec.w_midrise)
+    return values, step, grid_max(spec.w_bits, spec.w_midrise)
 
 
 @torch.no_grad()
