@@ -18,7 +18,7 @@ from amaranth.hdl import Module, Shape, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from dhq_rtl.export import sine_table
+from dhq_rtl.numerics import sine_table
 from dhq_rtl.gateware.butterfly import HadamardButterfly
 from dhq_rtl.gateware.requant import Requantizer
 from dhq_rtl.gateware.sine_lut import SineLUT

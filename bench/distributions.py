@@ -40,7 +40,7 @@ def main(argv=None):
     import matplotlib.pyplot as plt
     import torch
 
-    from dhq_rtl.export import first_layer_input_matrix
+    from dhq_rtl.numerics import first_layer_input_matrix
     from dhq_rtl.images import load_image
     from dhq_rtl.reference.fit import FitConfig, train_float
     from dhq_rtl.reference.hadamard_torch import hadamard_orthonormal

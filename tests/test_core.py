@@ -109,7 +109,7 @@ def test_mixed_rotation_flags_and_few_buffers():
     model = random_model(width=8, depth=3, size=10, seed=7)
     model.layers[2].rotate = False
     model.layers[2].lut = model.layers[2].lut  # keep the table; fix widths below
-    from dhq_rtl.export import sine_table
+    from dhq_rtl.numerics import sine_table
     model.layers[2].lut_bits = model.layers[2].act_bits
     # a mid-rise table (complemented second half) among the rotated layers' negated ones
     model.layers[2].lut = sine_table(model.phase_bits, 100.0, model.layers[2].act_bits, midrise=True)

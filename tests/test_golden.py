@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from dhq_rtl.export import export_model, sine_table, snap_scales
+from dhq_rtl.export import export_model
+from dhq_rtl.numerics import sine_table, snap_scales
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
 from dhq_rtl.synthetic import fakequant_forward, random_float_layers, random_model
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dhq_rtl.export import export_model, output_unit
+from dhq_rtl.export import export_model
+from dhq_rtl.numerics import output_unit
 from dhq_rtl.images import load_image
 from dhq_rtl.reference.fit import FitConfig, method_specs, train_float
 from dhq_rtl.reference.gptq import gptq_quantize, gptq_round

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dhq_rtl.export import export_model, output_unit, sine_unit, snap_scales
+from dhq_rtl.export import export_model
+from dhq_rtl.numerics import output_unit, sine_unit, snap_scales
 from dhq_rtl.golden import GoldenModel
 from dhq_rtl.reference.fit import FitConfig, method_specs, parse_bits, rotation_errors
 from dhq_rtl.reference.hadamard_torch import hadamard_orthonormal, rotate

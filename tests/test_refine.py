@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from dhq_rtl.export import export_model, output_unit
+from dhq_rtl.export import export_model
+from dhq_rtl.numerics import output_unit
 from dhq_rtl.reference.fit import FitConfig
 from dhq_rtl.reference.qmodel import LayerSpec, QuantSiren, integer_coords
 from dhq_rtl.reference.quantizers import grid_values

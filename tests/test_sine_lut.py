@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from amaranth.hdl import signed
 
-from dhq_rtl.export import sine_table
+from dhq_rtl.numerics import sine_table
 from dhq_rtl.gateware.sine_lut import SineLUT, is_quarter_wave_symmetric, quarter_wave_symmetry
 from dhq_rtl.synthetic import random_model
 

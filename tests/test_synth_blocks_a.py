@@ -5,7 +5,7 @@ against what the architecture promises (bench/blocks_datapath.py measures
 more points and Fmax).
 """
 
-from dhq_rtl.export import sine_table
+from dhq_rtl.numerics import sine_table
 from dhq_rtl.gateware.butterfly import HadamardButterfly
 from dhq_rtl.gateware.requant import Requantizer
 from dhq_rtl.gateware.sine_lut import SineLUT

@@ -11,8 +11,9 @@ import math
 
 import numpy as np
 
-from .export import (FloatLayer, export_model, first_layer_input_matrix, grid_max, np_grid_values, output_unit,
-                     sine_unit, snap_scales, stored_weight_unit)
+from .export import FloatLayer, export_model
+from .numerics import (first_layer_input_matrix, grid_max, np_grid_values, output_unit, sine_unit, snap_scales,
+                       stored_weight_unit)
 from .fixedpoint import signed_max
 from .hadamard import fwht_float
 

@@ -14,7 +14,7 @@ field of each input beat picks the table (``sel = k`` → ``tables[k]``; with
 the list reads table 0). One shared ROM is what a core that runs the layers one
 after the other needs, and it packs small tables into few RAM blocks.
 
-Quarter-wave option: tables made by :func:`dhq_rtl.export.sine_table` (the
+Quarter-wave option: tables made by :func:`dhq_rtl.numerics.sine_table` (the
 half-step offset ``sin(2π(p + ½)/N)``) are exactly quarter-wave symmetric::
 
     T[N/2 − 1 − p] == T[p]        (0 ≤ p < N/2)

@@ -41,7 +41,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from ..export import export_model, first_layer_input_matrix
+from ..export import export_model
+from ..numerics import first_layer_input_matrix
 from ..golden import GoldenModel
 from ..images import psnr, to_pixels, to_signed
 from ..synthetic import fakequant_forward

@@ -5,7 +5,7 @@ layer ``i`` (see ``docs/datapath.md`` and ``docs/quantization.md``):
 
 * layer 0 acts on the exact integer centred coordinates ``v`` (never
   quantized; ``(u_x+u_y, u_x−u_y)`` when rotated) with the weight ``W₀·F``
-  (:func:`dhq_rtl.export.first_layer_input_matrix`), quantized per output
+  (:func:`dhq_rtl.numerics.first_layer_input_matrix`), quantized per output
   channel (or per tensor), on the mid-rise grid when ``w_midrise``;
 * a later layer takes ``a = sin(ω0·z)`` of the previous layer, rotates it
   (``x = H·a``, orthonormal Sylvester ``H``) if the layer is rotated, and
@@ -33,7 +33,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..export import FloatLayer, first_layer_input_matrix, output_unit, sine_unit
+from ..export import FloatLayer
+from ..numerics import first_layer_input_matrix, output_unit, sine_unit
 from ..model_image import MAX_MIDRISE_WEIGHT_BITS
 from .hadamard_torch import hadamard_orthonormal
 from .quantizers import fake_quant, grid_search_steps, minmax_step, mse_step, qmax, round_ste, snap_weight_step

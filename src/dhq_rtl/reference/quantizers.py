@@ -9,7 +9,7 @@ code ``q`` (``m = 2**(b−1) − 1``):
   ``(q + ½)·s`` (all ``2**b`` codes, ``±½s … ±(m + ½)s``, no zero level).
   The hardware multiplies the code ``q``; the ``½·s`` per input is a constant
   per output channel that the exporter folds into the bias
-  (:func:`dhq_rtl.export.export_model`), so the grid is free in hardware. It
+  (:func:`dhq_rtl.numerics.export_model`), so the grid is free in hardware. It
   suits the sine outputs (bounded, arcsine-distributed: mass at ±1), where
   it has one level more than mid-tread at the same bit width. The first
   layer's weights use it too: they are build-time constants of running sums
@@ -26,7 +26,7 @@ code ``q`` (``m = 2**(b−1) − 1``):
   quantization MSE over a grid of clipping ratios (per tensor or per row).
 * :func:`minmax_step` — plain ``max|x| / m``.
 * :func:`snap_weight_step` — the weight step on the exporter's scale grid
-  (:func:`dhq_rtl.export.snap_scales`), rounded up so that it never clips a
+  (:func:`dhq_rtl.numerics.snap_scales`), rounded up so that it never clips a
   weight the unsnapped step kept; the exporter leaves it unchanged, so
   training and export agree exactly. Straight-through gradient.
 * :func:`grid_search_steps` — per row, the step on the exporter's grid
@@ -38,11 +38,11 @@ code ``q`` (``m = 2**(b−1) − 1``):
 import numpy as np
 import torch
 
-from ..export import grid_max, np_grid_values, snap_scales, stored_weight_unit
+from ..numerics import grid_max, np_grid_values, snap_scales, snap_up, stored_weight_unit
 from ..fixedpoint import signed_max
 
 __all__ = ["qmax", "round_ste", "grad_scale", "fake_quant", "grid_values", "bin_offset_penalty", "quant_error", "mse_step", "minmax_step",
-           "snap_up", "snap_weight_step", "grid_search_steps"]
+           "snap_weight_step", "grid_search_steps"]
 
 
 def qmax(bits):
@@ -75,7 +75,7 @@ def grid_values(xs, m, midrise=False):
     """The grid value, in steps, of ``xs = x/step`` (``m = 2**(b−1) − 1``):
     ``clamp(round(xs), −m, m)``, or mid-rise ``clamp(floor(xs), −m−1, m) + ½``
     (see the module docstring). No gradient of its own. Numpy twin:
-    :func:`dhq_rtl.export.np_grid_values`."""
+    :func:`dhq_rtl.numerics.np_grid_values`."""
     if midrise:
         return torch.clamp(torch.floor(xs), -m - 1, m) + 0.5
     return torch.clamp(torch.round(xs), -m, m)
@@ -153,26 +153,6 @@ def mse_step(x, bits, per_row=False, ratios=None, midrise=False):
         return base * ratios[errs.argmin()]
 
 
-def snap_up(gain, mult_bits):
-    """Snap positive gains onto the exporter's ``mult / 2**shift`` grid, rounding
-    **up** (never below ``gain``), so a snapped min-max step clips nothing.
-
-    Returns the snapped gains (float64). They are fixed points of
-    :func:`dhq_rtl.export.snap_scales`: exporting them changes nothing.
-    """
-    gain = np.atleast_1d(np.asarray(gain, dtype=np.float64))
-    limit = (1 << mult_bits) - 1
-    _, shift, _ = snap_scales(gain, mult_bits)
-    while True:
-        mult = np.maximum(np.ceil(gain * 2.0 ** shift - 1e-9), 1)
-        if mult.max() <= limit or shift == 0:
-            break
-        shift -= 1
-    if mult.max() > limit:
-        raise ValueError(f"a scale gain of {gain.max():.3g} needs more than {mult_bits} multiplier bits")
-    return mult / 2.0 ** shift
-
-
 def snap_weight_step(step, act_step, unit, mult_bits, midrise=False):
     """The weight step after scale snapping, as the integer model will use it.
 
@@ -200,7 +180,7 @@ def grid_search_steps(w, bits, gain_per_step, mult_bits, start_steps, midrise=Fa
     ``start_steps`` (per row) fix the layer's shift: the one
     :func:`snap_up` gives them. Every ``mult`` in ``1 … 2**mult_bits − 1`` is
     tried (clipping included in the error), so the chosen gains are fixed
-    points of :func:`dhq_rtl.export.snap_scales`. With 2 weights per row there
+    points of :func:`dhq_rtl.numerics.snap_scales`. With 2 weights per row there
     are hundreds of candidate steps and usually one puts both weights almost
     exactly on the grid (docs/quantization.md: 37× less error than the MSE
     step for the camera model's first layer). ``midrise``: the weights are on

@@ -29,7 +29,7 @@ import math
 
 import torch
 
-from ..export import grid_max
+from ..numerics import grid_max
 from .quantizers import grid_values, qmax
 
 __all__ = ["refine_codes"]
