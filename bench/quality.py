@@ -66,7 +66,7 @@ def _row(args, image, method, bits, state):
     w, a = parse_bits(bits)
     cfg = FitConfig(method=method, w_bits=w, a_bits=a, width=args.width, depth=args.depth, omega0=args.omega0,
                     steps=args.steps, qat_steps=args.qat_steps, seed=args.seed, quantizer=args.quantizer,
-                    per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
+                    per_channel=not args.per_tensor, qat_forward=args.qat_forward,
                     phase_bits=args.phase_bits, lut_bits=args.lut_bits, rounding=args.rounding,
                     act_grid=args.act_grid, first_weight_grid=args.first_weight_grid,
                     refine_rounds=args.refine_rounds, dampening=args.dampening)
@@ -100,7 +100,7 @@ def main(argv=None):
     p.add_argument("--refine-rounds", type=int, default=20)
     p.add_argument("--dampening", type=float, default=0.3)
     p.add_argument("--per-tensor", action="store_true")
-    p.add_argument("--simulate-phase", action="store_true")
+    p.add_argument("--qat-forward", default="hardware", choices=("hardware", "float"))
     p.add_argument("--phase-bits", type=int, default=10)
     p.add_argument("--lut-bits", type=int, default=12)
     p.add_argument("--seed", type=int, default=0)

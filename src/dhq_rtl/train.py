@@ -129,8 +129,6 @@ def build_parser():
                    help="sine-table address bits (default 10)")
     p.add_argument("--lut-bits", type=_int_range(2, 16, "--lut-bits"), default=12,
                    help="sine-table width of rotated layers (default 12)")
-    p.add_argument("--simulate-phase", action="store_true",
-                   help="round the phase in QAT as the hardware does (straight-through gradient)")
     p.add_argument("--seed", type=_int_range(0, 2**31 - 1, "--seed"), default=0, help="random seed (default 0)")
     p.add_argument("--threads", type=_int_range(1, 2, "--threads"), default=1, help="torch CPU threads (1 or 2)")
     p.add_argument("--json", action="store_true", help="print one JSON object with the results")
@@ -164,7 +162,7 @@ def main(argv=None):
     w_bits, a_bits = args.bits
     cfg = FitConfig(method=args.method, w_bits=w_bits, a_bits=a_bits, width=args.width, depth=args.depth,
                     omega0=args.omega0, steps=args.steps, qat_steps=args.qat_steps, seed=args.seed,
-                    quantizer=args.quantizer, per_channel=not args.per_tensor, simulate_phase=args.simulate_phase,
+                    quantizer=args.quantizer, per_channel=not args.per_tensor,
                     phase_bits=args.phase_bits, lut_bits=args.lut_bits, ptq_bits=args.ptq_bits,
                     first_layer_search=not args.no_first_layer_search, rounding=args.rounding,
                     from_start_bits=args.from_start_bits, warmup_steps=args.warmup_steps,

@@ -26,8 +26,12 @@
    outputs are quantized on the mid-rise grid (``act_grid``, see
    :mod:`.quantizers`), and so are layer 0's weights (``first_weight_grid``);
 4. export with :func:`dhq_rtl.export.export_model` and evaluation of the
-   float model, the fake-quant model (:func:`dhq_rtl.synthetic.fakequant_forward`
-   on the exported layers) and the integer golden model.
+   float model, the fake-quant model that training optimised (``qat_forward
+   = "hardware"``, the default: the exported integer model itself, emulated
+   in torch by :class:`~.emulate.DatapathEmulator`, so it equals the golden
+   model; ``"float"``: the float pass without phase, table and bias rounding),
+   the float fake-quant pass (``psnr_float_fakequant``: what the integer
+   model's rounding costs) and the integer golden model.
 
 ``fp32`` and ``wonly`` have float activations: they export with
 :data:`~.qmodel.WIDE_BITS`-bit (16) activations, no rotation (``fp32`` also
@@ -41,13 +45,12 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from ..export import export_model
-from ..numerics import first_layer_input_matrix
 from ..golden import GoldenModel
 from ..images import psnr, to_pixels, to_signed
-from ..synthetic import fakequant_forward
+from ..numerics import first_layer_input_matrix
 from .gptq import gptq_quantize
 from .hadamard_torch import hadamard_orthonormal
+from .emulate import DatapathEmulator
 from .qmodel import LayerSpec, QuantSiren, integer_coords, set_act_grid, set_first_weight_grid
 from .quantizers import bin_offset_penalty, fake_quant, minmax_step, mse_step, qmax
 from .refine import refine_codes
@@ -77,7 +80,7 @@ class FitConfig:
     step_lr: float = 1e-3
     quantizer: str = "lsq"
     per_channel: bool = True
-    simulate_phase: bool = False
+    qat_forward: str = "hardware"  # QAT's forward values: "hardware" (the integer model, exact) or "float"
     phase_bits: int = 10
     lut_bits: int = 12
     mult_bits: int = 8
@@ -165,6 +168,8 @@ class FitConfig:
             raise ValueError(f"omega0 must be a positive number, got {self.omega0!r}")
         if self.quantizer not in ("lsq", "minmax"):
             raise ValueError(f"quantizer must be lsq or minmax, got {self.quantizer!r}")
+        if self.qat_forward not in ("hardware", "float"):
+            raise ValueError(f"qat_forward must be hardware or float, got {self.qat_forward!r}")
         if self.rounding not in ("nearest", "gptq"):
             raise ValueError(f"rounding must be nearest or gptq, got {self.rounding!r}")
         for name in ("act_grid", "first_weight_grid"):
@@ -204,6 +209,8 @@ class FitResult:
     rotation_report: list = field(default_factory=list)
     seconds: dict = field(default_factory=dict)
     refinement: dict | None = None  # refine_codes' report (None: not run)
+    psnr_float_fakequant: float = math.nan  # the float fake-quant pass (no phase, table or bias rounding)
+    emulated_pixels: np.ndarray | None = None  # the torch emulation of the integer model (= golden_pixels)
 
     def summary(self):
         """JSON-friendly dict of the numbers."""
@@ -215,6 +222,7 @@ class FitResult:
             "rotations": self.rotations,
             "psnr_fp32": round(self.psnr_fp32, 3),
             "psnr_fakequant": round(self.psnr_fakequant, 3),
+            "psnr_float_fakequant": round(self.psnr_float_fakequant, 3),
             "psnr_golden": round(self.psnr_golden, 3),
             "max_abs_diff_golden_fakequant": int(np.abs(self.golden_pixels.astype(int)
                                                         - self.fakequant_pixels.astype(int)).max()),
@@ -226,6 +234,7 @@ class FitResult:
             "first_layer_search": self.config.first_layer_search,
             "quantizer": self.config.quantizer, "per_channel": self.config.per_channel, "seed": self.config.seed,
             "act_grid": self.config.act_grid, "first_weight_grid": self.config.first_weight_grid,
+            "qat_forward": self.config.qat_forward,
             "refinement": None if self.refinement is None else {
                 k: round(v, 6) if isinstance(v, float) else v for k, v in self.refinement.items()},
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
@@ -412,7 +421,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     # 3. quantize: PTQ initialisation, then QAT
     t1 = time.perf_counter()
     qm = QuantSiren(siren, specs, height=height, width=width, quantizer=cfg.quantizer,
-                    phase_bits=cfg.phase_bits, mult_bits=cfg.mult_bits, simulate_phase=cfg.simulate_phase)
+                    phase_bits=cfg.phase_bits, mult_bits=cfg.mult_bits, lut_bits=cfg.lut_bits)
     qm.init_steps("mse" if cfg.quantizer == "lsq" else "minmax")
     searched = method != "fp32" and cfg.first_layer_search and qm.search_first_layer_step() is not None
     from_start = cfg.is_from_start()
@@ -434,12 +443,13 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
         # quantized model jumps when weights cross levels): keep the best iterate.
         # The loss is the fitting objective itself (every pixel of the image).
         best = (math.inf, None)
+        hardware = cfg.qat_forward == "hardware"
         for k in _progress(qat_steps, f"QAT {method} w{cfg.w_bits}a{cfg.a_bits}", progress):
             if research and k and k % research == 0:
                 qm.search_first_layer_step()  # layer 0's weights moved: follow them with its steps
             _cosine(opt, base, offset + k, horizon)
             opt.zero_grad()
-            loss = fit = torch.mean((qm() - target) ** 2)
+            loss = fit = torch.mean((qm(hardware=hardware) - target) ** 2)
             if dampen:
                 # oscillation dampening, ramped up on a half cosine, relative to the fit loss
                 ramp = dampen * 0.5 * (1 - math.cos(math.pi * k / qat_steps))
@@ -453,7 +463,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
         if research:
             qm.search_first_layer_step()
         with torch.no_grad():
-            if torch.mean((qm() - target) ** 2).item() > best[0]:
+            if torch.mean((qm(hardware=hardware) - target) ** 2).item() > best[0]:
                 for p, kept in zip(qm.parameters(), best[1]):
                     p.copy_(kept)
     refined = None
@@ -472,7 +482,6 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
 
     # 4. export and measure
     t2 = time.perf_counter()
-    layers = qm.float_layers()
     meta = {"source": "dhq_rtl.train", "method": method, "bits": f"w{cfg.w_bits}a{cfg.a_bits}",
             "quantizer": cfg.quantizer, "per_channel": cfg.per_channel, "width": cfg.width, "depth": cfg.depth,
             "steps": cfg.steps, "qat_steps": cfg.qat_steps, "seed": cfg.seed, "float_steps": cfg.float_steps(),
@@ -480,19 +489,20 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
             "from_start": cfg.is_from_start(), "act_grid": cfg.act_grid,
             "first_weight_grid": "midrise" if specs[0].w_midrise else "midtread",
             "refine_rounds": cfg.refine_rounds if refined else 0,
-            "dampening": cfg.dampening if from_start else 0.0}
-    model = export_model(layers, height=height, width=width, channels=channels, omega0=cfg.omega0,
-                         phase_bits=cfg.phase_bits, lut_bits=cfg.lut_bits, mult_bits=cfg.mult_bits, meta=meta)
-    v_model = integer_coords(height, width, layers[0].rotate)
-    fq = fakequant_forward(layers, v_model, cfg.omega0, model.pixel_bits)
-    fq_pixels = np.clip(np.floor(fq + 0.5), 0, 255).astype(np.uint8).reshape(height, width, channels)
+            "dampening": cfg.dampening if from_start else 0.0, "qat_forward": cfg.qat_forward}
+    model, layers = qm.export(channels, meta)
+    with torch.no_grad():
+        hw_pixels = DatapathEmulator(model).render().numpy().astype(np.uint8)
+        float_fq = to_pixels(qm().numpy()).reshape(height, width, channels)
+    fq_pixels = hw_pixels if cfg.qat_forward == "hardware" else float_fq
     golden = GoldenModel(model).render()
     seconds["export_eval"] = time.perf_counter() - t2
     seconds["total"] = time.perf_counter() - t0
     return FitResult(config=cfg, model=model, float_layers=layers, rotations=[bool(s.rotate) for s in specs],
                      psnr_fp32=psnr(pixels, fp32_pixels), psnr_fakequant=psnr(pixels, fq_pixels),
                      psnr_golden=psnr(pixels, golden), golden_pixels=golden, fakequant_pixels=fq_pixels,
-                     fp32_pixels=fp32_pixels, rotation_report=report, seconds=seconds, refinement=refined)
+                     fp32_pixels=fp32_pixels, rotation_report=report, seconds=seconds, refinement=refined,
+                     psnr_float_fakequant=psnr(pixels, float_fq), emulated_pixels=hw_pixels)
 
 
 def config_dict(cfg):

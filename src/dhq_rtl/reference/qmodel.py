@@ -16,10 +16,15 @@ layer ``i`` (see ``docs/datapath.md`` and ``docs/quantization.md``):
 
 Weight steps are always the exporter's snapped steps
 (:func:`~.quantizers.snap_weight_step`), so :meth:`QuantSiren.float_layers`
-exported with :func:`dhq_rtl.export.export_model` gives an integer model that
-agrees with this forward pass up to phase and sine-table rounding. Optionally
-the forward pass also rounds the phase as the hardware does
-(``simulate_phase``), with a straight-through gradient.
+exported with :func:`dhq_rtl.export.export_model` (:meth:`QuantSiren.export`)
+gives an integer model that agrees with this float forward pass up to phase,
+sine-table and bias rounding. ``forward(hardware=True)`` removes even that
+difference: it exports the model as it stands, runs the integer datapath on
+it (:class:`~.emulate.DatapathEmulator`, bit-exact with the golden model) and
+gives every layer the integer model's input values and the integer model's
+output, with the float pass's gradients (straight-through). Training,
+best-iterate selection and code refinement use it, so what they optimise is
+the exported integer model.
 
 Steps are learned (LSQ) in the log domain, ``s = exp(θ)``, so one Adam
 learning rate suits steps of every magnitude; the ``minmax`` quantizer
@@ -33,11 +38,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..export import FloatLayer
+from ..export import FloatLayer, export_model
 from ..numerics import first_layer_input_matrix, output_unit, sine_unit
 from ..model_image import MAX_MIDRISE_WEIGHT_BITS
+from .emulate import DatapathEmulator
 from .hadamard_torch import hadamard_orthonormal
-from .quantizers import fake_quant, grid_search_steps, minmax_step, mse_step, qmax, round_ste, snap_weight_step
+from .quantizers import fake_quant, grid_search_steps, minmax_step, mse_step, qmax, snap_weight_step
 
 __all__ = ["LayerSpec", "QuantSiren", "integer_coords", "set_act_grid", "set_first_weight_grid", "WIDE_BITS"]
 
@@ -103,7 +109,7 @@ class QuantSiren(nn.Module):
     """Fake-quant forward pass of a :class:`~.siren.Siren` under per-layer :class:`LayerSpec`s."""
 
     def __init__(self, siren, specs, *, height, width, quantizer="lsq", phase_bits=10, mult_bits=8,
-                 simulate_phase=False, pixel_bits=8):
+                 lut_bits=12, pixel_bits=8):
         super().__init__()
         if len(specs) != siren.n_layers:
             raise ValueError(f"need one LayerSpec per layer ({siren.n_layers}), got {len(specs)}")
@@ -125,8 +131,7 @@ class QuantSiren(nn.Module):
         self.specs = list(specs)
         self.height, self.width = height, width
         self.quantizer = quantizer
-        self.phase_bits, self.mult_bits, self.pixel_bits = phase_bits, mult_bits, pixel_bits
-        self.simulate_phase = simulate_phase
+        self.phase_bits, self.mult_bits, self.lut_bits, self.pixel_bits = phase_bits, mult_bits, lut_bits, pixel_bits
         self.omega0 = siren.omega0
         n = siren.n_layers
         self.register_buffer("first_matrix", torch.tensor(
@@ -218,23 +223,34 @@ class QuantSiren(nn.Module):
         return fake_quant(w, self.weight_step(i, w), spec.w_bits, spec.w_midrise)
 
     # ------------------------------------------------------------ forward
-    def forward(self, v=None, return_inputs=False):
+    def forward(self, v=None, return_inputs=False, hardware=False, weights=None):
         """``v``: integer first-layer inputs ``(P, 2)`` (default: every pixel).
         Returns ``y`` ``(P, channels)``; with ``return_inputs`` also each
-        layer's (rotated, quantized) input."""
+        layer's (rotated, quantized) input.
+
+        ``hardware``: the values are the exported integer model's (``True``:
+        :meth:`hardware_values` of the current parameters; or given, as
+        :meth:`hardware_dequantize` returns them), the gradients the float
+        pass's (straight-through). ``weights``: per layer, a quantized weight
+        to use instead of :meth:`quant_weight` (``None`` entries: the layer's
+        own)."""
+        hw = self.hardware_values(v) if hardware is True else (hardware or None)
         h = self.coords if v is None else v
         inputs = []
         for i in range(self.siren.n_layers):
             x = h if i == 0 else self.layer_input(i, h)
+            if hw is not None and i > 0:
+                x = x + (hw[0][i] - x).detach()
             inputs.append(x)
-            h = self.layer_output(i, x)
+            h = self.layer_output(i, x, None if weights is None else weights[i])
+        if hw is not None:
+            h = h + (hw[1] - h).detach()
         return (h, inputs) if return_inputs else h
 
     def layer_output(self, i, x, weight=None):
         """Layer ``i`` on its (rotated, quantized) input ``x``: ``sin(ω0·z)``
-        for a hidden layer (phase rounded first with ``simulate_phase``), ``z``
-        for the last, with ``z = x·Wᵀ + b`` and ``W`` = ``weight`` or the
-        quantized weight :meth:`quant_weight`."""
+        for a hidden layer, ``z`` for the last, with ``z = x·Wᵀ + b`` and
+        ``W`` = ``weight`` or the quantized weight :meth:`quant_weight`."""
         return self.activation(i, x @ (self.quant_weight(i) if weight is None else weight).T
                                + self.siren.linears[i].bias)
 
@@ -243,10 +259,44 @@ class QuantSiren(nn.Module):
         ``z`` (last layer)."""
         if i == self.siren.n_layers - 1:
             return z
-        if self.simulate_phase:
-            u = self.unit(i)
-            z = (round_ste(z * u - 0.5) + 0.5) / u  # floor(z·u) + ½, straight-through
         return torch.sin(self.omega0 * z)
+
+    # ------------------------------------------------------------ the integer model
+    @torch.no_grad()
+    def export(self, channels=None, meta=None):
+        """The integer model of the current parameters: ``(model, layers)``,
+        the :class:`~dhq_rtl.model_image.ModelImage` that
+        :func:`dhq_rtl.export.export_model` makes of :meth:`float_layers`."""
+        if self.quantizer == "minmax":
+            self.forward()  # min-max activation steps follow the data: calibrate them
+        layers = self.float_layers()
+        model = export_model(layers, height=self.height, width=self.width,
+                             channels=self.siren.linears[-1].out_features if channels is None else channels,
+                             omega0=self.omega0, phase_bits=self.phase_bits, lut_bits=self.lut_bits,
+                             mult_bits=self.mult_bits, pixel_bits=self.pixel_bits, meta=meta)
+        return model, layers
+
+    def hardware_dequantize(self, layers, trace):
+        """Real values of an integer trace (:meth:`~.emulate.DatapathEmulator.trace`):
+        per layer ``i ≥ 1`` its input ``(q + ½·midrise)·s_a`` (``None`` for
+        layer 0, whose input is exact), and the output ``y = level/unit − 1``
+        before the pixel's rounding, as float32 tensors."""
+        inputs = [None]
+        for i in range(1, len(layers)):
+            fl = layers[i]
+            q = trace[i]["q"].to(torch.float64)
+            inputs.append(((q + 0.5 if fl.act_midrise else q) * fl.act_step).to(torch.float32))
+        y = trace[-1]["level"] / output_unit(self.pixel_bits) - 1.0
+        return inputs, y.to(torch.float32)
+
+    @torch.no_grad()
+    def hardware_values(self, v=None):
+        """``(inputs, y)`` of the exported integer model on ``v`` (default:
+        every pixel): see :meth:`hardware_dequantize`."""
+        model, layers = self.export()
+        emu = DatapathEmulator(model)
+        vi = None if v is None else torch.round(v).to(torch.int64)
+        return self.hardware_dequantize(layers, emu.trace(vi))
 
     # ------------------------------------------------------------ initialisation
     @torch.no_grad()
