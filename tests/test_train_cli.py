@@ -93,7 +93,7 @@ def test_unreadable_image_and_bad_out(tmp_path, capsys):
     bad.write_text("hello")
     for args, needle in ((["--image", str(bad), "--out", str(tmp_path / "m.dhq")], "readable"),
                          (["--out", str(tmp_path / "nodir" / "m.dhq")], "does not exist"),
-                         (["--out", str(tmp_path)], "directory")):
+                         (["--out", str(tmp_path)], "is a folder")):
         with pytest.raises(SystemExit) as e:
             run_main(main, args)
         assert e.value.code == 2

@@ -28,3 +28,8 @@ class ToolchainError(DhqError):
 
 class BoardError(DhqError):
     """An unknown board name or an inconsistent board description."""
+
+
+class OutputError(DhqError):
+    """An output path is unusable (a folder, under a file, unwritable, or one
+    of the command's inputs), or writing an output failed."""
