@@ -74,14 +74,15 @@ def _check_writable_folder(folder, what, *, must_exist):
     answers for permissions, read-only file systems and root alike."""
     existing = _first_existing(folder)
     if not existing.is_dir():
-        raise OutputError(f"{what}: {existing} is a file, not a folder; choose a path in an existing folder")
+        problem = f"{existing} is a file, not a folder"
+        raise OutputError(f"{what}: {problem}; choose a path in an existing folder", problem)
     if existing != Path(os.path.abspath(folder)) and must_exist:
         raise OutputError(f"{what}: folder {folder} does not exist; create it first or choose another path")
     try:
         fd, probe = tempfile.mkstemp(dir=existing, prefix=".dhq_rtl-probe-")
     except OSError as e:
-        raise OutputError(f"{what}: folder {existing} is not writable ({_reason(e)}); "
-                          f"choose another path") from None
+        problem = f"folder {existing} is not writable ({_reason(e)})"
+        raise OutputError(f"{what}: {problem}; choose another path", problem) from None
     os.close(fd)
     os.unlink(probe)
 
