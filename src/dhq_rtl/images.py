@@ -211,15 +211,26 @@ def to_pixels(y):
     return np.clip(np.floor((np.asarray(y, dtype=np.float64) + 1.0) * 127.5 + 0.5), 0, 255).astype(np.uint8)
 
 
-def save_png(pixels, path):
-    """Write ``(H, W, 1|3)`` uint8 pixels as a PNG, atomically (a failed write
-    leaves a previous file unchanged), marked as written by this package."""
+def save_png(pixels, path, pixel_bits=8):
+    """Write ``(H, W, 1|3)`` pixels as a PNG, atomically (a failed write
+    leaves a previous file unchanged), marked as written by this package.
+
+    ``pixel_bits ≤ 8``: an 8-bit PNG of the values; wider pixels: a 16-bit
+    PNG, scaled to its full range (``v · 65535 / (2**pixel_bits − 1)``).
+    """
     from PIL import Image, PngImagePlugin
 
     from .outputs import write_file
 
     arr = np.asarray(pixels)
-    if arr.ndim == 3 and arr.shape[2] == 1:
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if pixel_bits > 8:
+        wide = np.clip(arr.astype(np.float64), 0, (1 << pixel_bits) - 1) * (65535 / ((1 << pixel_bits) - 1))
+        data = _png16(np.floor(wide + 0.5).astype(">u2"))
+        write_file(path, data)
+        return
+    if arr.shape[2] == 1:
         arr = arr[:, :, 0]
     if arr.dtype != np.uint8:
         arr = np.clip(arr, 0, 255).astype(np.uint8)
@@ -227,6 +238,22 @@ def save_png(pixels, path):
     info.add_text("Software", SOFTWARE)
     image = Image.fromarray(arr)
     write_file(path, lambda f: image.save(f, format="PNG", pnginfo=info))
+
+
+def _png16(samples):
+    """A 16-bit grayscale or RGB PNG of big-endian ``(H, W, 1|3)`` samples
+    (Pillow writes 16-bit grayscale only)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    h, w, c = samples.shape
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), samples.reshape(h, w * c).view(np.uint8)], axis=1)
+    header = struct.pack(">IIBBBBB", w, h, 16, 0 if c == 1 else 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"tEXt", b"Software\0" + SOFTWARE.encode())
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
 
 
 def written_by_dhq_rtl(path):

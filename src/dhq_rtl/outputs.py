@@ -139,9 +139,9 @@ def check_output_folder(path, what, *, inputs=None, products=()):
     return p
 
 
-def _open_temp(fd):
-    """The temporary file as a binary file object (a seam for the tests,
-    which simulate a full disk here)."""
+def _open_temp(fd, path):
+    """The temporary file ``path`` (open as ``fd``) as a binary file object;
+    the tests simulate a full disk here."""
     return os.fdopen(fd, "wb")
 
 
@@ -185,7 +185,7 @@ def write_file(path, content):
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with _open_temp(fd) as f:
+        with _open_temp(fd, tmp) as f:
             if callable(content):
                 content(f)
             else:

@@ -265,7 +265,7 @@ def main(argv=None, *, core_factory=None):
         print(f"recorded in the model: {k} = {v:.2f} dB")
 
     if args.out is not None:
-        save_png(got, args.out)
+        save_png(got, args.out, model.pixel_bits)
         print(f"wrote {args.out}")
     if nbad:
         print(f"FAIL: {nbad} of {npix} pixels differ from the golden model")
