@@ -48,13 +48,14 @@ class BuildFolder:
     """The output folder of ``python -m dhq_rtl.build`` (see the module docstring)."""
 
     def __init__(self, path):
+        self.given = str(path)      # as the user wrote it: Path("") would be "."
         self.path = Path(path)
 
     def check(self, inputs=None):
-        """Refuse, before any work, a folder path that is a file, lies under a
-        file or cannot be written, or a build whose files would replace one of
-        ``inputs`` (label → path)."""
-        check_output_folder(self.path, f"--out {self.path}", inputs=inputs, products=KNOWN_PRODUCTS)
+        """Refuse, before any work, a folder path that is empty or a file,
+        lies under a file or cannot be written, or a build whose files would
+        replace one of ``inputs`` (label → path)."""
+        check_output_folder(self.given, f"--out {self.given}", inputs=inputs, products=KNOWN_PRODUCTS)
 
     def previous(self):
         """The build now in the folder: its report (a dict), ``{}`` for a
