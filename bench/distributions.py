@@ -9,8 +9,6 @@ coordinates) and ``W·Hᵀ``, and the layer input ``a`` and ``H·a``. Saves
     python bench/distributions.py [--image bench/images/camera.png] [--steps 2000]
 """
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,10 @@ def excess_kurtosis(x):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    from dhq_rtl.cli import ArgumentParser
+    from dhq_rtl.outputs import check_output_file, write_file
+
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--image", default=str(ROOT / "bench" / "images" / "camera.png"))
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--width", type=int, default=32)
@@ -34,6 +35,7 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--out", default=str(ROOT / "docs" / "img" / "distributions.png"))
     args = p.parse_args(argv)
+    check_output_file(args.out, f"--out {args.out}", inputs={"--image": args.image}, create_folder=True)
 
     import matplotlib
     matplotlib.use("Agg")
@@ -80,7 +82,7 @@ def main(argv=None):
                  f"(excess kurtosis: 0 Gaussian, −1.2 uniform, −1.5 arcsine/U-shaped)", fontsize=10)
     fig.tight_layout()
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=80)
+    write_file(args.out, lambda f: fig.savefig(f, format="png", dpi=80))
     print("| layer | W | W·Hᵀ | input a | H·a |\n|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['layer']} | {r['W']:+.2f} | {r['W·Hᵀ']:+.2f} | {r['input a']:+.2f} | {r['H·a']:+.2f} |")
@@ -89,4 +91,6 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from dhq_rtl.cli import run_main
+
+    run_main(main)

@@ -17,7 +17,6 @@ the golden reconstruction against the training image for the trained
 default model. Results also go to ``<out>/hardware.json``.
 """
 
-import argparse
 import json
 import platform
 import sys
@@ -28,6 +27,8 @@ import numpy as np
 
 from dhq_rtl.boards import get_board
 from dhq_rtl.build import build, load_default_model
+from dhq_rtl.cli import ArgumentParser, run_main
+from dhq_rtl.outputs import check_output_folder, write_file
 from dhq_rtl.synthetic import random_model
 
 
@@ -58,18 +59,21 @@ def psnr_of_default(model):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="bench/out/hardware")
+    p = ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="bench/out/hardware", help="folder of the builds and hardware.json")
     p.add_argument("--board", default="icebreaker")
     p.add_argument("--only", nargs="*")
     args = p.parse_args(argv)
     board = get_board(args.board)
+    chosen = [c for c in configs() if not args.only or any(o.lower() in c[0].lower() for o in args.only)]
+    # Every folder is checked before the first build starts.
+    check_output_folder(args.out, f"--out {args.out}", products=["hardware.json"])
+    for name, _, _ in chosen:
+        check_output_folder(Path(args.out) / _folder(name), f"--out {args.out}")
     rows = []
-    for name, make, lanes in configs():
-        if args.only and not any(o.lower() in name.lower() for o in args.only):
-            continue
+    for name, make, lanes in chosen:
         model = make()
-        out = Path(args.out) / name.split()[0].lower()
+        out = Path(args.out) / _folder(name)
         t = time.monotonic()
         rep = build(model, board, out, source=name, lanes=lanes, log=lambda *a: None)
         wall = time.monotonic() - t
@@ -97,8 +101,14 @@ def main(argv=None):
         print("| " + " | ".join("" if row[k] is None else str(row[k]) for k in keys) + " |")
     print(f"\nmachine: {platform.machine()} {platform.processor() or ''} python {sys.version.split()[0]}")
     Path(args.out).mkdir(parents=True, exist_ok=True)
-    (Path(args.out) / "hardware.json").write_text(json.dumps(rows, indent=2) + "\n")
+    write_file(Path(args.out) / "hardware.json", json.dumps(rows, indent=2) + "\n")
+    return 0
+
+
+def _folder(name):
+    """The build folder of a configuration: its first word."""
+    return name.split()[0].lower()
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -14,7 +14,6 @@ table shows the golden PSNR (fake-quant PSNR in the JSON). Runs on CPU
     python bench/quality.py --jobs 16 --json out.json --markdown out.md
 """
 
-import argparse
 import json
 import os
 import sys
@@ -33,13 +32,16 @@ def _setup():
     torch.set_num_threads(1)
 
 
+def _image_path(name):
+    """A picture given by path, or by name in ``bench/images``."""
+    p = Path(name)
+    return p if p.exists() else HERE / "images" / f"{name}.png"
+
+
 def _load(name, size):
     from dhq_rtl.images import load_image
 
-    p = Path(name)
-    if not p.exists():
-        p = HERE / "images" / f"{name}.png"
-    return load_image(p, size)
+    return load_image(_image_path(name), size)
 
 
 def _fp(args, image):
@@ -81,9 +83,12 @@ def _row(args, image, method, bits, state):
 
 
 def main(argv=None):
+    from dhq_rtl.cli import ArgumentParser
+    from dhq_rtl.errors import OutputError
+    from dhq_rtl.outputs import check_output_file, same_file, write_file
     from dhq_rtl.reference.methods import GRIDS  # no torch: the parser stays light
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", nargs="+", default=["camera", "astronaut"])
     p.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
     p.add_argument("--bits", nargs="+", default=DEFAULT_BITS)
@@ -108,6 +113,12 @@ def main(argv=None):
     p.add_argument("--json", help="write every row (all numbers) to this JSON file")
     p.add_argument("--markdown", help="write the table to this file")
     args = p.parse_args(argv)
+    inputs = {f"--images {name}": _image_path(name) for name in args.images}
+    for option in ("json", "markdown"):
+        if getattr(args, option) is not None:
+            check_output_file(getattr(args, option), f"--{option} {getattr(args, option)}", inputs=inputs)
+    if args.json is not None and args.markdown is not None and same_file(args.json, args.markdown):
+        raise OutputError(f"--json and --markdown name the same file {args.json}; give two files")
 
     t0 = time.perf_counter()
     rows = []
@@ -124,7 +135,7 @@ def main(argv=None):
             rows.append(f.result())
             r = rows[-1]
             if args.json:  # after every row, so a run cut short keeps what it measured
-                Path(args.json).write_text(json.dumps({"args": vars(args), "rows": rows}, indent=1))
+                write_file(args.json, json.dumps({"args": vars(args), "rows": rows}, indent=1))
             print(f"{r['image']:10s} {r['method']:9s} {r['requested_bits']:7s} rot {''.join('R' if x else '-' for x in r['rotations'])} "
                   f"fp {r['psnr_fp32']:.2f}  fq {r['psnr_fakequant']:.2f}  golden {r['psnr_golden']:.2f}",
                   file=sys.stderr, flush=True)
@@ -133,9 +144,9 @@ def main(argv=None):
     print(table)
     print(f"\nwall time {wall:.0f} s, {args.jobs} job(s), {os.cpu_count()} CPUs")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "wall_s": wall, "rows": rows}, indent=1))
+        write_file(args.json, json.dumps({"args": vars(args), "wall_s": wall, "rows": rows}, indent=1))
     if args.markdown:
-        Path(args.markdown).write_text(table + "\n")
+        write_file(args.markdown, table + "\n")
     return 0
 
 
@@ -173,4 +184,6 @@ def format_table(rows, args):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from dhq_rtl.cli import run_main
+
+    run_main(main)

@@ -14,7 +14,6 @@ Usage::
     python bench/simspeed.py [--model FILE] [--patch-pixels 32] [--json out.json]
 """
 
-import argparse
 import json
 import os
 import platform
@@ -26,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from dhq_rtl.cli import ArgumentParser, run_main
 from dhq_rtl.gateware.core import InrCore
 from dhq_rtl.golden import GoldenModel
 from dhq_rtl.model_image import load
+from dhq_rtl.outputs import check_output_file, write_file
 from dhq_rtl.sim import default_model
 from dhq_rtl.simulate import CompiledSim, run_pysim, unpack_pixels
 
@@ -49,15 +50,17 @@ def _set_cache(path):
     os.environ["DHQ_RTL_CACHE"] = str(path)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    ap = ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", help="model image (default: the bundled default model)")
     ap.add_argument("--lanes", type=int, default=16)
     ap.add_argument("--patch-pixels", type=int, default=32, help="pixels of the pysim patch (one row)")
     ap.add_argument("--backends", default="verilator,cxxrtl")
     ap.add_argument("--skip-cli", action="store_true", help="skip the end-to-end CLI timings")
     ap.add_argument("--json", help="write the numbers to this file")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if args.json is not None:
+        check_output_file(args.json, f"--json {args.json}", inputs={"--model": args.model})
 
     if args.model:
         model, name = load(args.model), args.model
@@ -120,8 +123,9 @@ def main():
         out["cli_command"] = " ".join(cmd[1:])
 
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        write_file(args.json, json.dumps(out, indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -49,7 +49,7 @@ def decode_pixels(data, width, height, channels, pixel_bits):
 
 
 def render_on_board(port, baud=1_000_000, timeout=10.0):
-    """Ask the board for its image; returns ``(image, seconds)``."""
+    """Ask the board for its image; returns ``(image, seconds, pixel_bits)``."""
     serial = _serial()
     try:
         ser = serial.Serial(port, baud, timeout=timeout)
@@ -66,18 +66,24 @@ def render_on_board(port, baud=1_000_000, timeout=10.0):
         seconds = time.monotonic() - t0
         if len(data) != n:
             raise DhqError(f"the board sent {len(data)} of {n} bytes before the {timeout} s timeout")
-    return decode_pixels(data, w, h, c, pb), seconds
+    return decode_pixels(data, w, h, c, pb), seconds, pb
 
 
 def main(argv=None):
+    from dhq_rtl.images import save_png
+    from dhq_rtl.outputs import check_output_file, is_png
+
     p = ArgumentParser(prog="python -m dhq_rtl.firmware.host", description=__doc__.split("\n")[0])
     p.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyUSB1)")
-    p.add_argument("--baud", type=int, default=1_000_000)
-    p.add_argument("--out", default="board.png")
+    p.add_argument("--baud", type=int, default=1_000_000, help="UART baud rate of the bitstream (default 1000000)")
+    p.add_argument("--out", default="board.png", help="PNG to write (default board.png)")
     args = p.parse_args(argv)
-    img, seconds = render_on_board(args.port, args.baud)
-    from PIL import Image
-    Image.fromarray(img[..., 0] if img.shape[2] == 1 else img).save(args.out)
+    if args.baud <= 0:
+        raise DhqError(f"--baud must be a positive integer, got {args.baud}")
+    # Checked before the board is asked: a bad path costs nothing.
+    check_output_file(args.out, f"--out {args.out}", inputs={"--port": args.port}, keeps=(is_png, "a PNG"))
+    img, seconds, pixel_bits = render_on_board(args.port, args.baud)
+    save_png(img, args.out, pixel_bits)
     print(f"{img.shape[1]}x{img.shape[0]} image in {seconds:.2f} s → {args.out}")
     return 0
 

@@ -118,3 +118,190 @@ def test_report_figures_name_their_clock():
     assert f"at the core clock 48 MHz (TIMING FAILED: not guaranteed): {round(48e6 / cpp)} pixels/s" in log
     assert f"at the achieved fmax 41.83 MHz (timing limit): {round(41.83e6 / cpp)} pixels/s" in log
     assert any("TIMING FAILED" in line for line in summary_lines(report))
+
+
+# ------------------------------------- a previous build is replaced only by a good one
+
+import json  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from dhq_rtl.build import main  # noqa: E402
+from dhq_rtl.model_image import save  # noqa: E402
+
+from fake_toolchain import install  # noqa: E402
+from safety_checks import assert_refused, digests, fill_disk, run_cli, under_a_file  # noqa: E402
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    """The fake tools, a tiny model file and an empty build folder path."""
+    from dhq_rtl.synthetic import random_model
+    install(tmp_path / "tools", monkeypatch)
+    model = tmp_path / "tiny.dhq"
+    save(random_model(size=8, width=8, depth=1, seed=0), model)
+    return {"model": model, "out": tmp_path / "build", "argv": ["--model", str(model), "--lanes", "4",
+                                                                "--out", str(tmp_path / "build")]}
+
+
+def _attempts(folder):
+    return sorted(p for p in folder.iterdir() if p.is_dir() and p.name.startswith("attempt-"))
+
+
+def _files(folder):
+    """Digests of the files directly in ``folder`` (the published build, not the attempts)."""
+    return digests(*(p for p in folder.iterdir() if p.is_file()))
+
+
+def test_fake_build_publishes_and_cleans_up(fake, capsys):
+    code, out, err = run_cli(main, fake["argv"], capsys)
+    assert code == 0, err
+    folder = fake["out"]
+    assert (folder / "top.bin").read_bytes() == b"fake bitstream "
+    report = json.loads((folder / "utilization.json").read_text())
+    assert report["timing_met"] and "top.bin" in report["files"] and "utilization.json" in report["files"]
+    assert report["parameters"]["toolchain"] == "system"      # DHQ_TOOLCHAIN is honoured
+    assert _attempts(folder) == []
+    assert f"bitstream {folder.resolve() / 'top.bin'}" in out
+
+
+@pytest.mark.parametrize("tool", ["yosys", "nextpnr-ice40", "icepack"])
+def test_failed_build_keeps_the_previous_build(fake, capsys, monkeypatch, tool):
+    folder = fake["out"]
+    assert run_cli(main, fake["argv"], capsys)[0] == 0
+    (folder / "my-notes.txt").write_text("kept")
+    before = _files(folder) | digests(fake["model"])
+    monkeypatch.setenv("FAKE_FAIL", tool)
+    monkeypatch.setenv("FAKE_TAG", "new")
+    result = run_cli(main, fake["argv"], capsys)
+    assert_refused(result, "build failed", f"the previous build in {folder} is unchanged")
+    assert _files(folder) | digests(fake["model"]) == before
+    (attempt,) = _attempts(folder)
+    assert f"logs in {attempt}" in result[2][0]          # where the failed attempt's logs are
+    assert (attempt / "top.rpt").exists()
+
+
+def test_failed_first_build_names_its_logs(fake, capsys, monkeypatch):
+    monkeypatch.setenv("FAKE_FAIL", "yosys")
+    result = run_cli(main, fake["argv"], capsys)
+    assert_refused(result, "build failed", "ERROR: synthesis failed on purpose", "logs in")
+    assert "unchanged" not in result[2][0]
+    (attempt,) = _attempts(fake["out"])
+    assert (attempt / "top.rpt").exists() and not (fake["out"] / "top.bin").exists()
+
+
+def test_interrupted_build_keeps_the_previous_build(fake, capsys, monkeypatch):
+    from amaranth.build import run as amaranth_run
+
+    folder = fake["out"]
+    assert run_cli(main, fake["argv"], capsys)[0] == 0
+    before = _files(folder)
+
+    def interrupted(self, root="build", **kwargs):
+        (Path(root) / "top.il").write_text("half written")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(amaranth_run.BuildPlan, "execute_local", interrupted)
+    code, out, err = run_cli(main, fake["argv"], capsys)
+    assert code == 130 and err == ["interrupted"]
+    assert f"interrupted; the previous build in {folder} is unchanged; the unfinished attempt is in" in out
+    assert _files(folder) == before
+
+
+def test_timing_failure_does_not_replace_a_build_that_met_timing(fake, capsys, monkeypatch):
+    folder = fake["out"]
+    assert run_cli(main, fake["argv"], capsys)[0] == 0
+    before = _files(folder)
+    monkeypatch.setenv("FAKE_FMAX", "30")
+    monkeypatch.setenv("FAKE_TAG", "slow")
+    code, out, err = run_cli(main, fake["argv"] + ["--fixed-clock"], capsys)
+    assert code == 1
+    (attempt,) = _attempts(folder)
+    assert f"which met timing, is kept; this build is in {attempt}" in out
+    assert _files(folder) == before and (attempt / "top.bin").read_bytes() == b"fake bitstream slow"
+    # One that fails timing replaces one that failed timing, though.
+    folder2 = folder.parent / "build2"
+    argv2 = fake["argv"][:-1] + [str(folder2), "--fixed-clock"]
+    assert run_cli(main, argv2, capsys)[0] == 1
+    monkeypatch.setenv("FAKE_TAG", "slow again")
+    assert run_cli(main, argv2, capsys)[0] == 1
+    assert (folder2 / "top.bin").read_bytes() == b"fake bitstream slow again" and _attempts(folder2) == []
+
+
+def test_files_of_the_previous_build_that_the_new_one_lacks_go(fake, capsys, monkeypatch):
+    folder = fake["out"]
+    monkeypatch.setenv("FAKE_FMAX", "30")       # fails timing twice: the first attempt's log is kept
+    code, out, err = run_cli(main, fake["argv"], capsys)
+    assert code == 1 and (folder / "top.attempt1.tim").exists()
+    (folder / "my-notes.txt").write_text("not a build file")
+    monkeypatch.setenv("FAKE_FMAX", "60")
+    assert run_cli(main, fake["argv"], capsys)[0] == 0
+    assert not (folder / "top.attempt1.tim").exists()
+    assert (folder / "my-notes.txt").read_text() == "not a build file"
+    report = json.loads((folder / "utilization.json").read_text())
+    assert report["timing_met"] and len(report["clock_attempts"]) == 1
+
+
+def test_full_disk_while_writing_the_reports_keeps_the_previous_build(fake, capsys, monkeypatch):
+    folder = fake["out"]
+    assert run_cli(main, fake["argv"], capsys)[0] == 0
+    before = _files(folder) | digests(fake["model"])
+    fill_disk(monkeypatch, room=100, under=folder)
+    result = run_cli(main, fake["argv"], capsys)
+    assert_refused(result, "cannot write", "No space left on device", f"the previous build in {folder} is unchanged")
+    assert _files(folder) | digests(fake["model"]) == before
+
+
+def test_bad_out_is_refused_before_any_work(fake, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    inside = tmp_path / "holder"
+    inside.mkdir()
+    model_in_folder = inside / "top.bin"
+    model_in_folder.write_bytes(fake["model"].read_bytes())
+    cases = [
+        (["--model", str(fake["model"]), "--out", str(fake["model"])], "is a file, not a folder"),
+        (["--out", str(under_a_file(tmp_path))], "is a file, not a folder"),
+        (["--out", ""], "the path is empty"),
+        (["--model", str(model_in_folder), "--out", str(inside)], "is the same file as --model"),
+    ]
+    for argv, needle in cases:
+        before = digests(tmp_path)
+        assert_refused(run_cli(main, argv + ["--lanes", "4"], capsys), needle)
+        assert digests(tmp_path) == before and not _attempts(inside)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--freq", "nan"], "--freq must be a positive number"),
+    (["--freq", "inf"], "--freq must be a positive number"),
+    (["--freq", "0"], "--freq must be a positive number"),
+    (["--freq", "-5"], "--freq must be a positive number"),
+    (["--freq", "1000"], "PLL cannot make 1000 MHz"),
+    (["--board", "upduino_v3", "--freq", "40"], "has no PLL and always runs at 48 MHz"),
+    (["--lanes", "3"], "--lanes must be a power of two"),
+    (["--lanes", "0"], "--lanes must be a power of two"),
+    (["--seed", "-1"], "--seed must be an integer"),
+    (["--baud", "0"], "--baud must be a positive integer"),
+    (["--baud", "20000000"], "too fast"),
+])
+def test_options_the_board_cannot_honour_are_refused(fake, capsys, argv, needle):
+    before = digests(fake["model"])
+    assert_refused(run_cli(main, ["--model", str(fake["model"]), "--out", str(fake["out"]), *argv], capsys),
+                   needle)
+    assert not fake["out"].exists() and digests(fake["model"]) == before
+
+
+def test_toolchain_selection(fake, capsys, monkeypatch):
+    from amaranth.build import run as amaranth_run
+
+    monkeypatch.setenv("DHQ_TOOLCHAIN", "bogus")
+    assert_refused(run_cli(main, fake["argv"], capsys), "DHQ_TOOLCHAIN='bogus' is not understood")
+    monkeypatch.setenv("DHQ_TOOLCHAIN", "system")
+    monkeypatch.setenv("YOSYS", str(fake["out"].parent / "no-such-yosys"))
+    assert_refused(run_cli(main, fake["argv"], capsys), "no-such-yosys", "not found")
+    assert not fake["out"].exists()                      # a missing tool is found before any work
+
+    def stop(self, root="build", **kwargs):
+        raise RuntimeError("not run in this test")
+
+    monkeypatch.setattr(amaranth_run.BuildPlan, "execute_local", stop)
+    code, out, err = run_cli(main, fake["argv"] + ["--toolchain", "yowasp"], capsys)   # the option wins
+    assert code == 2 and "tools: yowasp" in out

@@ -37,3 +37,22 @@ def test_large_model_fits_the_ecp5_board():
     model = random_model(width=128, depth=4, size=64, seed=1)
     board = get_board("ulx3s")
     assert check_fit(estimate(model, board), board)
+
+
+def test_fit_error_suggests_only_a_lane_count_that_fits():
+    from dhq_rtl.fit import lanes_that_fit
+
+    board = get_board("icebreaker")
+    wide = random_model(width=32, depth=3, size=128, seed=1, weight_bits=16, act_bits=16, rotate=False)
+    assert lanes_that_fit(wide, board, below=16) == 8
+    with pytest.raises(FitError, match=r"--lanes 8 fits"):
+        check_fit(estimate(wide, board, lanes=16), board,
+                  fitting_lanes=lambda: lanes_that_fit(wide, board, below=16))
+    big = random_model(width=128, depth=4, size=64, seed=1)
+    assert lanes_that_fit(big, board, below=16) is None
+    with pytest.raises(FitError, match="no lane count fits") as e:
+        check_fit(estimate(big, board), board, fitting_lanes=lambda: lanes_that_fit(big, board, below=16))
+    assert "--lanes" not in str(e.value)
+    with pytest.raises(FitError) as e:      # nothing searched: no lane advice either
+        check_fit(estimate(big, board), board)
+    assert "--lanes" not in str(e.value)

@@ -90,3 +90,116 @@ def test_save_png_round_trip(tmp_path):
     px = np.random.default_rng(1).integers(0, 256, (8, 8, 1), dtype=np.uint8)
     save_png(px, tmp_path / "o.png")
     assert np.array_equal(load_image(tmp_path / "o.png", 8), px)
+
+
+# -------------------------------------------- 16-bit, transparency, upscaling
+
+from safety_checks import png16_bytes  # noqa: E402
+
+from dhq_rtl.images import written_by_dhq_rtl  # noqa: E402
+
+
+def test_16bit_gray_gradient_keeps_precision(tmp_path):
+    """A 16-bit gradient is scaled (v·255/65535), not clipped to 255."""
+    ramp = np.tile(np.arange(0, 65536, 256, dtype=np.uint16), (256, 1))
+    p = tmp_path / "ramp16.png"
+    Image.fromarray(ramp).save(p)          # Pillow writes 16-bit grayscale
+    px = load_image(p, 256, note=lambda m: None)
+    assert px.dtype == np.float32 and px.shape == (256, 256, 1)
+    np.testing.assert_allclose(px[..., 0], ramp * (255 / 65535), atol=1e-3)
+    assert (px >= 254.5).mean() < 0.01     # 8-bit clipping made 98 % of it white
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 4])
+@pytest.mark.parametrize("interlace", [False, True])
+def test_16bit_png_every_colour_type_filter_and_interlace(tmp_path, channels, interlace):
+    rng = np.random.default_rng(channels)
+    samples = rng.integers(0, 65536, (11, 11, channels))
+    if channels in (2, 4):
+        samples[..., -1] = 65535           # opaque: values compare directly
+    p = tmp_path / "x.png"
+    p.write_bytes(png16_bytes(samples, filters=(0, 1, 2, 3, 4), interlace=interlace))
+    color = "rgb" if channels >= 3 else "gray"
+    px = load_image(p, 11, color)
+    want = samples[..., :3 if channels >= 3 else 1] * (255 / 65535)
+    np.testing.assert_allclose(px, want, atol=1e-3)
+
+
+def test_16bit_transparency_composited_over_black_with_a_note(tmp_path):
+    samples = np.full((8, 8, 4), 40000)
+    samples[..., 3] = 65535
+    samples[:, :4, 3] = 0                  # left half transparent
+    p = tmp_path / "a16.png"
+    p.write_bytes(png16_bytes(samples))
+    notes = []
+    px = load_image(p, 8, note=notes.append)
+    assert np.all(px[:, :4] == 0) and np.allclose(px[:, 4:], 40000 * 255 / 65535, atol=1e-3)
+    assert len(notes) == 1 and "transparent" in notes[0] and "over black" in notes[0] and "50%" in notes[0]
+
+
+def test_8bit_rgba_composited_over_black_with_a_note(tmp_path):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., :3] = (200, 100, 50)
+    rgba[..., 3] = 255
+    rgba[0, :, 3] = 0
+    rgba[1, :, 3] = 128
+    p = tmp_path / "a.png"
+    Image.fromarray(rgba).save(p)
+    notes = []
+    px = load_image(p, 8, note=notes.append)
+    assert px.dtype == np.uint8 and px.shape == (8, 8, 3)
+    assert np.all(px[0] == 0) and np.all(px[2:] == (200, 100, 50))
+    assert np.allclose(px[1], np.round(np.array([200, 100, 50]) * 128 / 255), atol=1)
+    assert len(notes) == 1 and "composited over black" in notes[0]
+
+
+def test_opaque_alpha_and_palette_transparency(tmp_path):
+    rgba = np.full((8, 8, 4), 255, np.uint8)
+    rgba[..., 0] = 10
+    p = tmp_path / "opaque.png"
+    Image.fromarray(rgba).save(p)
+    notes = []
+    assert load_image(p, 8, note=notes.append).shape == (8, 8, 3) and notes == []   # nothing lost, nothing said
+    pal = Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8) % 4, mode="P")
+    pal.putpalette([255, 255, 255, 0, 0, 0, 90, 90, 90, 30, 30, 30] + [0] * 756)
+    pal.info["transparency"] = 0
+    q = tmp_path / "pal.png"
+    pal.save(q, transparency=0)
+    px = load_image(q, 8, note=notes.append)
+    assert len(notes) == 1 and "25%" in notes[0]
+    assert px.shape == (8, 8, 1) and px[0, 0, 0] == 0     # index 0 (white) was transparent
+
+
+def test_smaller_than_size_is_upscaled_with_a_note(tmp_path):
+    p = tmp_path / "small.png"
+    Image.fromarray(np.zeros((10, 12), np.uint8)).save(p)
+    notes = []
+    assert load_image(p, 32, note=notes.append).shape == (32, 32, 1)
+    assert len(notes) == 1 and "10×10" in notes[0] and "upscaled" in notes[0]
+    notes.clear()
+    load_image(p, 8, note=notes.append)
+    assert notes == []
+
+
+def test_float_images_are_refused(tmp_path):
+    p = tmp_path / "f.tif"
+    Image.fromarray(np.zeros((4, 4), np.float32)).save(p)
+    with pytest.raises(ImageError, match="floating-point"):
+        load_image(p, 4)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_save_png_wide_pixels_round_trip(tmp_path, channels):
+    rng = np.random.default_rng(2)
+    px = rng.integers(0, 4096, (6, 6, channels))
+    save_png(px, tmp_path / "w.png", pixel_bits=12)
+    back = load_image(tmp_path / "w.png", 6, "gray" if channels == 1 else "rgb")
+    np.testing.assert_allclose(back, px * (255 / 4095), atol=0.005)
+    assert written_by_dhq_rtl(tmp_path / "w.png")
+
+
+def test_save_png_marks_its_files(tmp_path):
+    save_png(np.zeros((4, 4, 1), np.uint8), tmp_path / "ours.png")
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "theirs.png")
+    assert written_by_dhq_rtl(tmp_path / "ours.png") and not written_by_dhq_rtl(tmp_path / "theirs.png")
+    assert not written_by_dhq_rtl(tmp_path / "missing.png")

@@ -260,3 +260,88 @@ def test_cli_module_entry_point(tmp_path):
     assert out.returncode == 0, out.stderr
     assert "OK: all 64 pixels equal the golden model" in out.stdout
     assert "engine: compiled (verilator)" in out.stdout
+
+
+# ------------------------------------------------ inputs and results are kept
+
+from safety_checks import assert_refused, digests, fill_disk, run_cli, under_a_file  # noqa: E402
+
+
+def _never(model, lanes):
+    raise AssertionError("the core was built before the arguments were checked")
+
+
+@pytest.fixture
+def inputs(tmp_path, small_model):
+    model = tmp_path / "m.dhq"
+    save(small_model, model)
+    (tmp_path / "model-link.dhq").hardlink_to(model)
+    from PIL import Image
+    Image.fromarray(np.zeros((12, 12, 3), np.uint8)).save(tmp_path / "orig.png")
+    (tmp_path / "notes.txt").write_text("my notes")
+    return tmp_path
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--out", "m.dhq"], "--out m.dhq is the same file as --model m.dhq"),
+    (["--out", "model-link.dhq"], "is the same file as --model"),
+    (["--out", "orig.png"], "--out orig.png is the same file as --image orig.png"),
+    (["--out", "a-file/x.png"], "is a file, not a folder"),
+    (["--out", "notes.txt"], "exists and is not a PNG"),
+    (["--out", "."], "is a folder"),
+    (["--out", ""], "the path is empty"),
+    (["--image", "missing.png"], "image file not found"),
+    (["--region", ""], "--region must be x0,y0,x1,y1"),
+    (["--region", "-1,0,4,4"], "region -1,0,4,4 is not a non-empty rectangle"),
+    (["--stall", "nan"], "--stall"),
+])
+def test_sim_refuses_before_simulating(inputs, capsys, monkeypatch, extra, needle):
+    under_a_file(inputs)
+    monkeypatch.chdir(inputs)
+    before = digests(inputs)
+    argv = ["--model", "m.dhq", "--image", "orig.png", "--engine", "pysim", "--no-progress", *extra]
+    assert_refused(run_cli(lambda a: main(a, core_factory=_never), argv, capsys), needle)
+    assert digests(inputs) == before
+
+
+def test_sim_full_disk_keeps_the_previous_png(inputs, capsys, monkeypatch):
+    def argv(region):
+        return ["--model", str(inputs / "m.dhq"), "--engine", "pysim", "--region", region, "--no-progress",
+                "--out", str(inputs / "out.png")]
+
+    run = lambda a: main(a, core_factory=_standin_factory)  # noqa: E731
+    assert run_cli(run, argv("0,0,3,2"), capsys)[0] == 0
+    before = digests(inputs)
+    fill_disk(monkeypatch, room=40)
+    assert_refused(run_cli(run, argv("0,0,5,5"), capsys), "cannot write", "No space left on device", "unchanged")
+    assert digests(inputs) == before
+
+
+@needs_cxx
+def test_damaged_simulator_cache_is_rebuilt(inputs, capsys, monkeypatch):
+    monkeypatch.setenv("DHQ_RTL_CACHE", str(inputs / "cache"))
+    argv = ["--model", str(inputs / "m.dhq"), "--engine", "compiled", "--backend", "cxxrtl", "--region",
+            "0,0,4,3", "--no-progress"]
+    run = lambda a: main(a, core_factory=_standin_factory)  # noqa: E731
+    code, out, err = run_cli(run, argv, capsys)
+    assert code == 0 and "OK: all 12 pixels" in out, err
+    (binary,) = (inputs / "cache").rglob("simulator")
+    data = bytearray(binary.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    binary.write_bytes(bytes(data))
+    code, out, err = run_cli(run, argv, capsys)
+    assert code == 0 and "OK: all 12 pixels" in out, err
+    assert any("damaged" in line and "rebuilding" in line for line in err)
+    code, out, err = run_cli(run, argv, capsys)   # the rebuilt entry is used as it is
+    assert code == 0 and "simulator cached" in out and not any("damaged" in line for line in err)
+
+
+@needs_cxx
+def test_unwritable_simulator_cache_falls_back_to_a_temporary_folder(inputs, capsys, monkeypatch):
+    monkeypatch.setenv("DHQ_RTL_CACHE", str(under_a_file(inputs)))
+    argv = ["--model", str(inputs / "m.dhq"), "--engine", "compiled", "--backend", "cxxrtl", "--region",
+            "0,0,4,3", "--no-progress"]
+    code, out, err = run_cli(lambda a: main(a, core_factory=_standin_factory), argv, capsys)
+    assert code == 0 and "OK: all 12 pixels" in out, err
+    assert any(l.startswith("warning: cannot use the simulator cache") and "is a file, not a folder" in l
+               for l in err)

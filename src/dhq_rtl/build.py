@@ -13,12 +13,17 @@ Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``) and nextpnr through Amaranth's
 platform build with the selected tools (YoWASP by default), then write
 ``utilization.json`` and ``utilization.log`` next to the bitstream and the
 tool logs (``top.rpt``: Yosys, ``top.tim``: nextpnr) and print a summary.
-If timing fails at the requested clock on a board with a PLL, the build runs
+Output folder, options, fit and tools are checked before any tool runs. The
+tools run in a fresh attempt folder inside the output folder; a previous
+build there is replaced only when the new one succeeds, and a failed or
+interrupted build leaves it untouched and says where its logs are
+(:mod:`dhq_rtl.build_folder`). If timing fails at the requested clock on a board with a PLL, the build runs
 once more at the fastest PLL clock not above the achieved Fmax less a margin
 (:data:`FALLBACK_MARGIN`; ``--fixed-clock`` turns this off); the report lists
 both attempts. A final timing failure does
 not stop the build (the bitstream is still written) but is reported loudly, in
-the summary and in the JSON (``timing_met: false``), and the exit status is 1.
+the summary and in the JSON (``timing_met: false``), and the exit status is 1;
+such a build does not replace a previous one that met timing.
 """
 
 import os
@@ -27,7 +32,7 @@ from importlib import resources
 from pathlib import Path
 
 from .cli import ArgumentParser, run_main
-from .errors import ToolchainError
+from .errors import DhqError, ToolchainError
 
 __all__ = ["main", "load_default_model", "build", "board_table", "fallback_clock_hz", "FALLBACK_MARGIN"]
 
@@ -84,8 +89,16 @@ def model_info(model, source):
 
 
 def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1_000_000, seed=1,
-          toolchain="yowasp", buffers=6, fallback=True, log=print):
+          toolchain=None, buffers=6, fallback=True, inputs=None, log=print):
     """Build ``model`` for ``board`` into ``out_dir``; returns the report dict.
+
+    Everything that can be wrong with the arguments is checked before any
+    tool runs: the output folder (:class:`~dhq_rtl.build_folder.BuildFolder`;
+    none of its files may be one of ``inputs``, label → path), the options
+    (:func:`check_options`), the fit, and the tools (``toolchain``: ``"yowasp"``
+    or ``"system"``; default: ``DHQ_TOOLCHAIN``, else YoWASP). The tools run in
+    a fresh attempt folder; the previous build in ``out_dir`` is replaced only
+    when the new one succeeds (see :mod:`dhq_rtl.build_folder`).
 
     Clock: the first attempt runs at ``freq_mhz`` (default: the board's
     target). If it fails timing, the board has a PLL and ``fallback`` is
@@ -97,42 +110,101 @@ def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1
     kept as ``top.attempt1.tim``.
     """
     from . import fit
+    from .build_folder import BuildFolder
+    from .toolchain import toolchain_env, toolchain_kind
 
+    folder = BuildFolder(out_dir)
+    folder.check(inputs)
     lanes = board.default_lanes if lanes is None else lanes
+    check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)
     est = fit.estimate(model, board, lanes=lanes, buffers=buffers)
-    fit.check_fit(est, board)
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "top.attempt1.tim").unlink(missing_ok=True)
-    freq_hz = freq_mhz * 1e6 if freq_mhz else None
+    fit.check_fit(est, board, fitting_lanes=lambda: fit.lanes_that_fit(model, board, below=lanes,
+                                                                       buffers=buffers))
+    toolchain = toolchain or toolchain_kind()
+    environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
+    env = dict(environ, **toolchain_env(TOOLS[board.family], environ))  # a missing tool stops here
+    freq_hz = freq_mhz * 1e6 if freq_mhz is not None else None
     attempts = []
     t_start = time.monotonic()
-    while True:
-        report = _build_once(model, board, out, est, source=source, lanes=lanes, freq_hz=freq_hz, baud=baud,
-                             seed=seed, toolchain=toolchain, buffers=buffers, log=log)
-        core_fmax = report["performance"]["core_fmax_mhz"]
-        attempts.append({"clock_mhz": report["parameters"]["clock_mhz"], "fmax_mhz": core_fmax,
-                         "timing_met": report["timing_met"],
-                         "build_seconds": report["build_seconds"]})
-        if report["timing_met"] or not fallback or board.pll is None or len(attempts) > 1 or not core_fmax:
-            break
-        f_new = fallback_clock_hz(board, core_fmax)
-        if not f_new:
-            break
-        log(f"timing failed at {report['parameters']['clock_mhz']:g} MHz (fmax {core_fmax:g} MHz); "
-            f"rebuilding at {f_new / 1e6:g} MHz, the fastest PLL clock {FALLBACK_MARGIN:.0%} or more below "
-            f"the achieved fmax")
-        (out / "top.tim").replace(out / "top.attempt1.tim")
-        freq_hz = f_new
-    from .reports import summary_lines, write_reports
-    report["clock_attempts"] = attempts
-    report["build_seconds"] = round(time.monotonic() - t_start, 1)
-    write_reports(report, out)
+    attempt = folder.start_attempt()
+    try:
+        while True:
+            report = _build_once(model, board, attempt, est, source=source, lanes=lanes, freq_hz=freq_hz,
+                                 baud=baud, seed=seed, toolchain=toolchain, env=env, buffers=buffers, log=log)
+            core_fmax = report["performance"]["core_fmax_mhz"]
+            attempts.append({"clock_mhz": report["parameters"]["clock_mhz"], "fmax_mhz": core_fmax,
+                             "timing_met": report["timing_met"],
+                             "build_seconds": report["build_seconds"]})
+            if report["timing_met"] or not fallback or board.pll is None or len(attempts) > 1 or not core_fmax:
+                break
+            f_new = fallback_clock_hz(board, core_fmax)
+            if not f_new:
+                break
+            log(f"timing failed at {report['parameters']['clock_mhz']:g} MHz (fmax {core_fmax:g} MHz); "
+                f"rebuilding at {f_new / 1e6:g} MHz, the fastest PLL clock {FALLBACK_MARGIN:.0%} or more below "
+                f"the achieved fmax")
+            (attempt / "top.tim").replace(attempt / "top.attempt1.tim")
+            freq_hz = f_new
+        from .reports import summary_lines, write_reports
+        report["clock_attempts"] = attempts
+        report["build_seconds"] = round(time.monotonic() - t_start, 1)
+        report["files"] = sorted(set(folder.files(attempt)) | {"utilization.json", "utilization.log"})
+        write_reports(report, attempt)
+    except DhqError as e:       # a tool failed, a report could not be written, ...
+        folder.discard_if_empty(attempt)
+        raise type(e)(f"{e}{folder.kept_note()}") from None
+    except BaseException as e:
+        if folder.discard_if_empty(attempt):
+            raise
+        what = "interrupted" if isinstance(e, KeyboardInterrupt) else "the build stopped"
+        log(f"{what}{folder.kept_note()}; the unfinished attempt is in {attempt}")
+        raise
+    if report["timing_met"] or not folder.holds_timing_met_build():
+        folder.publish(attempt, report["files"])
+        where = folder.path.resolve()
+    else:
+        log(f"timing failed: the previous build in {folder.path}, which met timing, is kept; "
+            f"this build is in {attempt}")
+        where = attempt
     for line in summary_lines(report):
         log(line)
-    log(f"bitstream {out / report['bitstream']}, reports utilization.json / utilization.log "
+    log(f"bitstream {where / report['bitstream']}, reports utilization.json / utilization.log "
         f"({report['build_seconds']:.0f} s)")
     return report
+
+
+def check_options(board, *, lanes, freq_mhz, baud, seed):
+    """Refuse options that are not finite, out of range, or that ``board``
+    cannot honour (a clock on a board without a PLL, a clock its PLL cannot
+    make, a baud rate the clock cannot divide down to), before any work."""
+    import math
+
+    from .gateware.top import ecp5_pll_params, ice40_pll_params
+    from .gateware.uart import uart_divisor
+
+    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1 or lanes & (lanes - 1):
+        raise DhqError(f"--lanes must be a power of two ≥ 1, got {lanes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise DhqError(f"--seed must be an integer in 0..{2**31 - 1}, got {seed!r}")
+    if freq_mhz is not None:
+        if not isinstance(freq_mhz, (int, float)) or not math.isfinite(freq_mhz) or freq_mhz <= 0:
+            raise DhqError(f"--freq must be a positive number of MHz, got {freq_mhz!r}")
+        if board.pll is None and freq_mhz != board.default_mhz:
+            raise DhqError(f"--freq {freq_mhz:g}: the {board.name} has no PLL and always runs at "
+                           f"{board.default_mhz:g} MHz; leave out --freq")
+        params = {"ice40": ice40_pll_params, "ecp5": ecp5_pll_params}.get(board.pll)
+        if params is not None:
+            try:
+                params(board.ref_hz, freq_mhz * 1e6)
+            except ValueError as e:
+                raise DhqError(f"--freq {freq_mhz:g}: {e} (within 1 %); choose another clock") from None
+    if isinstance(baud, bool) or not isinstance(baud, int) or baud <= 0:
+        raise DhqError(f"--baud must be a positive integer, got {baud!r}")
+    clock_hz = board.default_mhz * 1e6 if freq_mhz is None else freq_mhz * 1e6
+    try:
+        uart_divisor(clock_hz, baud)
+    except ValueError as e:
+        raise DhqError(f"--baud {baud}: {e}") from None
 
 
 def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN):
@@ -146,14 +218,11 @@ def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN):
     return pll_frequency_at_most(board.pll, board.ref_hz, fmax_mhz * (1 - margin) * 1e6)
 
 
-def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, toolchain, buffers, log):
-    """One synthesis + place-and-route run at ``freq_hz`` (None: the board's default)."""
+def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, toolchain, env, buffers, log):
+    """One synthesis + place-and-route run in ``out`` at ``freq_hz`` (None: the board's default)."""
     from .gateware.top import BoardTop
     from .reports import make_report
-    from .toolchain import parse_nextpnr_report, parse_yosys_stat, toolchain_env
-
-    environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
-    env = dict(environ, **toolchain_env(TOOLS[board.family], environ))
+    from .toolchain import parse_nextpnr_report, parse_yosys_stat
 
     t0 = time.monotonic()
     for stale in ("top.stat.json", "top.report.json", "top.bin", "top.bit"):
@@ -189,8 +258,12 @@ def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, t
     bitstream = out / ("top.bin" if board.family == "ice40" else "top.bit")
     if not bitstream.exists():
         raise ToolchainError(f"the build wrote no bitstream {bitstream.name} (logs in {out})")
-    pnr = parse_nextpnr_report(out / "top.report.json")
-    cells = parse_yosys_stat(out / "top.stat.json") if (out / "top.stat.json").exists() else {}
+    try:
+        pnr = parse_nextpnr_report(out / "top.report.json")
+        cells = parse_yosys_stat(out / "top.stat.json") if (out / "top.stat.json").exists() else {}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise ToolchainError(f"the tools wrote no readable report ({type(e).__name__}: {e}) "
+                             f"(logs in {out})") from None
     params = {"lanes": lanes, "buffers": buffers, "dsp": board.dsp, "clock_mhz": top.pll_hz / 1e6,
               "baud": baud, "seed": seed, "toolchain": toolchain}
     report = make_report(board=board, model_info=model_info(model, source), params=params, pnr=pnr,
@@ -206,11 +279,14 @@ def main(argv=None):
     p = ArgumentParser(prog="python -m dhq_rtl.build", description="Build the INR accelerator for a board.")
     p.add_argument("--board", default="icebreaker", help="board name, or 'list' to show the boards")
     p.add_argument("--model", help="model image file (default: the bundled default model)")
-    p.add_argument("--out", help="output folder (default: build/<board>)")
+    p.add_argument("--out", help="output folder (default: build/<board>); a previous build there is replaced "
+                                 "only when the new one succeeds")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
-    p.add_argument("--toolchain", choices=("yowasp", "system"), default="yowasp")
-    p.add_argument("--lanes", type=int, help="multipliers of the MAC array (default: per board)")
-    p.add_argument("--freq", type=float, help="core clock in MHz (default: per board)")
+    p.add_argument("--toolchain", choices=("yowasp", "system"), default=None,
+                   help="yowasp (the PyPI builds) or system (yosys/nextpnr from PATH); default: "
+                        "$DHQ_TOOLCHAIN, else yowasp")
+    p.add_argument("--lanes", type=int, help="multipliers of the MAC array, a power of two (default: per board)")
+    p.add_argument("--freq", type=float, help="core clock in MHz (default: per board; boards with a PLL only)")
     p.add_argument("--baud", type=int, default=1_000_000, help="UART baud rate (default 1000000)")
     p.add_argument("--fixed-clock", action="store_true",
                    help="do not rebuild at a lower PLL clock when timing fails")
@@ -223,13 +299,13 @@ def main(argv=None):
         model, source = load(args.model), args.model
     else:
         model, source = load_default_model()
-    out = args.out or os.path.join("build", board.name)
+    out = args.out if args.out is not None else os.path.join("build", board.name)
     try:
         report = build(model, board, out, source=source, lanes=args.lanes, freq_mhz=args.freq, baud=args.baud,
-                       seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock)
+                       seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock,
+                       inputs={"--model": args.model})
     except ValueError as e:
-        # Parameter errors (lanes, clock, baud) from the constructors.
-        from .errors import DhqError
+        # Parameter errors the constructors find (a lane count this model's core cannot use).
         raise DhqError(str(e)) from None
     return 0 if report["timing_met"] else 1
 

@@ -28,3 +28,16 @@ class ToolchainError(DhqError):
 
 class BoardError(DhqError):
     """An unknown board name or an inconsistent board description."""
+
+
+class OutputError(DhqError):
+    """An output path is unusable (a folder, under a file, unwritable, or one
+    of the command's inputs), or writing an output failed.
+
+    ``problem``: what is wrong, without the advice of the message (for
+    callers that act on it themselves, such as the simulator cache).
+    """
+
+    def __init__(self, message, problem=None):
+        super().__init__(message)
+        self.problem = problem or message

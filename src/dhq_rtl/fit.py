@@ -17,7 +17,7 @@ from .errors import FitError
 from .gateware.core import CorePlan
 from .gateware.coords import first_layer_constants
 
-__all__ = ["estimate", "check_fit", "memories", "MIN_RAM_BITS"]
+__all__ = ["estimate", "check_fit", "lanes_that_fit", "memories", "MIN_RAM_BITS"]
 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256
@@ -123,14 +123,39 @@ def estimate(model, board, *, lanes=None, buffers=6):
     return est
 
 
-def check_fit(est, board):
-    """Raise :class:`FitError` if any estimated resource exceeds the budget."""
+def check_fit(est, board, fitting_lanes=None):
+    """Raise :class:`FitError` if any estimated resource exceeds the budget.
+
+    ``fitting_lanes``: a function returning the largest lane count that fits
+    (or None); the message suggests ``--lanes`` only when one does.
+    """
     over = []
     for key, avail in board.budget.items():
         need = est.get(key, 0)
         if need > avail:
             over.append(f"{key.upper()} needs {need} of {avail} (over by {need - avail})")
     if over:
-        raise FitError(f"the model does not fit the {board.name}: " + "; ".join(over)
-                       + " — use fewer lanes (--lanes), a smaller model, or a larger board")
+        lanes = fitting_lanes() if fitting_lanes is not None else None
+        if lanes is not None:
+            advice = f"--lanes {lanes} fits (slower), or use a smaller model or a larger board"
+        elif fitting_lanes is not None:
+            advice = "no lane count fits: use a smaller model or a larger board"
+        else:
+            advice = "use a smaller model or a larger board"
+        raise FitError(f"the model does not fit the {board.name}: " + "; ".join(over) + " — " + advice)
     return True
+
+
+def lanes_that_fit(model, board, *, below, buffers=6):
+    """The largest power-of-two lane count under ``below`` whose estimate
+    fits ``board``, or None."""
+    lanes = 1 << ((below - 1).bit_length() - 1) if below > 1 else 0
+    while lanes >= 1:
+        try:
+            est = estimate(model, board, lanes=lanes, buffers=buffers)
+        except ValueError:      # a lane count this model's core cannot use
+            est = None
+        if est is not None and all(est.get(k, 0) <= v for k, v in board.budget.items()):
+            return lanes
+        lanes //= 2
+    return None

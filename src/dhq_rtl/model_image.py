@@ -32,6 +32,7 @@ import numpy as np
 from .errors import ModelImageError
 from .fixedpoint import signed_bits, signed_max
 from .hadamard import is_power_of_two, log2_exact
+from .outputs import write_file
 
 __all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "MAGIC", "LayerImage", "ModelImage", "load", "loads", "save", "dumps"]
 
@@ -301,10 +302,9 @@ def dumps(model):
 
 
 def save(model, path):
-    """Write ``model`` to ``path`` (validated first; nothing is written if invalid)."""
-    data = dumps(model)
-    with open(path, "wb") as f:
-        f.write(data)
+    """Write ``model`` to ``path`` (validated first; nothing is written if
+    invalid) atomically: a failed write leaves a previous file unchanged."""
+    write_file(path, dumps(model))
 
 
 def _get(d, key, kind, where):

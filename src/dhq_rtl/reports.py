@@ -9,6 +9,8 @@ schedule into one dict; :func:`write_reports` writes both files;
 import json
 from pathlib import Path
 
+from .outputs import write_file
+
 __all__ = ["make_report", "write_reports", "summary_lines", "format_log"]
 
 
@@ -110,9 +112,10 @@ def format_log(report):
 
 
 def write_reports(report, out_dir):
+    """Write ``utilization.log``, then ``utilization.json`` (each atomically)."""
     out = Path(out_dir)
-    (out / "utilization.json").write_text(json.dumps(report, indent=2) + "\n")
-    (out / "utilization.log").write_text(format_log(report))
+    write_file(out / "utilization.log", format_log(report))
+    write_file(out / "utilization.json", json.dumps(report, indent=2) + "\n")
     return out / "utilization.json", out / "utilization.log"
 
 

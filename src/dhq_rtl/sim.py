@@ -26,7 +26,9 @@ import numpy as np
 from .cli import ArgumentParser, run_main
 from .errors import DhqError, ImageError
 from .golden import GoldenModel
+from .images import default_image_path, load_image, psnr, save_png
 from .model_image import load
+from .outputs import check_output_file, is_png
 from .simulate import compiled as compiled_engine
 from .simulate.pysim import run_pysim
 from .simulate.stimulus import check_region, stall_threshold, unpack_pixels
@@ -107,7 +109,7 @@ def simulate(core, region, *, engine="auto", backend="verilator", stall=0.0, see
             info["export_seconds"] = time.perf_counter() - t0
             info["cached"] = sim.cached
             if not sim.cached:
-                log(f"building the compiled simulator ({backend}); cached afterwards in {sim.folder}")
+                log(f"building the compiled simulator ({backend}); it is cached for the next runs")
             t0 = time.perf_counter()
             sim.build()
             info["build_seconds"] = time.perf_counter() - t0
@@ -146,20 +148,31 @@ def _mismatches(got, want, region):
     return len(bad), lines
 
 
-def _original_image(model, image_arg):
-    """The picture the model was fitted to (``--image``, else the model meta's
-    ``image`` if that file exists, else the bundled camera.png), resized to the
-    model's size; ``None`` when it cannot be compared (non-square model)."""
-    from .images import default_image_path, load_image
+def _original_image_or_reason(model, image_arg):
+    """The picture the model was fitted to, resized to the model's size:
+    ``(pixels, path, None)``, or ``(None, path, reason)`` when it cannot be
+    compared. It is ``--image`` (an error if unusable), else the model meta's
+    ``image`` if that file exists, else the bundled camera.png."""
     path = image_arg or model.meta.get("image")
     if not path or not Path(path).is_file():
         if image_arg:
             raise ImageError(f"image file not found: {image_arg}")
         path = default_image_path()
     if model.width != model.height:
-        return None, path
-    img = load_image(path, model.width, color="gray" if model.channels == 1 else "rgb")
-    return img, path
+        return None, path, "the model is not square"
+    try:
+        img = load_image(path, model.width, color="gray" if model.channels == 1 else "rgb")
+    except ImageError as e:
+        if image_arg:
+            raise
+        return None, path, str(e)
+    return img, path, None
+
+
+def bundled_model_path():
+    """Path of the bundled ``firmware/default.dhq``, or None."""
+    res = resources.files("dhq_rtl.firmware") / "default.dhq"
+    return Path(str(res)) if res.is_file() else None
 
 
 def _parse_region(text):
@@ -205,7 +218,13 @@ def main(argv=None, *, core_factory=None):
         model, model_name = load(args.model), args.model
     else:
         model, model_name = default_model()
-    region = check_region(model, _parse_region(args.region) if args.region else None)
+    region = check_region(model, _parse_region(args.region) if args.region is not None else None)
+    # Everything a user can get wrong is found before the simulation runs.
+    orig, orig_path, orig_error = _original_image_or_reason(model, args.image)
+    if args.out is not None:
+        check_output_file(args.out, f"--out {args.out}", keeps=(is_png, "a PNG"),
+                          inputs={"--model": args.model or bundled_model_path(), "--image": args.image,
+                                  "the original picture": orig_path})
     if args.engine == "compiled":
         compiled_engine.find_toolchain(args.backend)  # a missing compiler is reported before any work
     factory = core_factory or build_core
@@ -235,27 +254,18 @@ def main(argv=None, *, core_factory=None):
           f"(busy low at cycle {result.busy_cycles}); stall probability {args.stall}")
     print(f"simulation speed: {result.cycles_per_second:,.0f} cycles/s ({result.seconds:.3f} s)")
 
-    try:
-        orig, path = _original_image(model, args.image)
-        from .images import psnr
-    except (ImageError, ImportError) as e:
-        if args.image:
-            raise
-        orig, path = None, None
-        print(f"PSNR vs original: not computed ({e})")
     if orig is not None:
         p = psnr(orig[y0:y1, x0:x1], got)
-        print(f"PSNR vs original ({Path(path).name}): {p:.2f} dB")
-    elif path is not None:
-        print("PSNR vs original: not computed (the model is not square)")
+        print(f"PSNR vs original ({Path(orig_path).name}): {p:.2f} dB")
+    else:
+        print(f"PSNR vs original: not computed ({orig_error})")
     recorded = {k: v for k, v in model.meta.items()
                 if k.lower().startswith("psnr") and isinstance(v, (int, float)) and not isinstance(v, bool)}
     for k, v in sorted(recorded.items()):
         print(f"recorded in the model: {k} = {v:.2f} dB")
 
-    if args.out:
-        from .images import save_png
-        save_png(got, args.out)
+    if args.out is not None:
+        save_png(got, args.out, model.pixel_bits)
         print(f"wrote {args.out}")
     if nbad:
         print(f"FAIL: {nbad} of {npix} pixels differ from the golden model")

@@ -11,11 +11,12 @@ so the hardware gets a full-precision baseline.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
 from .cli import ArgumentParser, run_main
-from .errors import DhqError
+from .errors import DhqError, OutputError
 
 __all__ = ["main", "build_parser"]
 
@@ -136,26 +137,68 @@ def build_parser():
     return p
 
 
+def reconstruction_path(out):
+    """Where the golden reconstruction of the model ``out`` goes: ``<out>`` with
+    the suffix ``.png`` (``<out>.png`` if ``out`` is a PNG name already)."""
+    return out.with_suffix(".png") if out.suffix.lower() != ".png" else out.with_name(out.name + ".png")
+
+
+def _check_outputs(out, image):
+    """Check both outputs before any work: neither may be the input picture,
+    ``--out`` only replaces a model image, and the reconstruction next to it
+    only replaces a picture this package wrote or that of a model at ``--out``."""
+    from .images import written_by_dhq_rtl
+    from .outputs import check_output_file, is_model_image
+
+    check_output_file(out, f"--out {out}", inputs={"--image": image}, keeps=(is_model_image, "a model image"))
+    png = reconstruction_path(out)
+    ours = (lambda p: written_by_dhq_rtl(p) or is_model_image(out),
+            "a reconstruction written by dhq_rtl")
+    check_output_file(png, f"the reconstruction {png} (written next to --out)",
+                      inputs={"--image": image, "--out": out}, keeps=ours, fix="choose another --out name")
+    return out, png
+
+
+def _save_model(model, out):
+    """Write the trained model; if that fails, save it in the temporary folder
+    instead, so that a full disk does not throw away a finished training."""
+    import tempfile
+
+    from . import model_image
+
+    try:
+        model_image.save(model, out)
+    except OutputError as e:
+        rescue = None
+        try:
+            fd, rescue = tempfile.mkstemp(prefix=f"{out.stem}-", suffix=".dhq")
+            os.close(fd)
+            model_image.save(model, rescue)
+        except (OSError, OutputError):
+            if rescue:
+                Path(rescue).unlink(missing_ok=True)
+            raise OutputError(f"{e}; the trained model could not be saved anywhere") from None
+        raise OutputError(f"{e}; the trained model was saved to {rescue} instead") from None
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from .images import default_image_path, load_image, save_png
     from .reference.methods import DEFAULT_METHOD
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise DhqError(f"--out {out} is a directory; give a file name such as model.dhq")
-    if not out.parent.exists():
-        raise DhqError(f"--out: folder {out.parent} does not exist")
+    image = Path(args.image) if args.image else default_image_path()
+    out, png = _check_outputs(Path(args.out), image)
     method = DEFAULT_METHOD if args.method == "best" else args.method
     if method in ("dhq", "dhq-auto") and args.width & (args.width - 1):
         raise DhqError(f"--method {args.method} rotates hidden activations: --width must be a power of two, "
                        f"got {args.width}")
-    image = Path(args.image) if args.image else default_image_path()
     pixels = load_image(image, args.size, args.color)
+    if args.steps + args.qat_steps == 0:
+        print("warning: --steps 0 and --qat-steps 0: nothing is trained, the exported model is the random "
+              "initialization, quantized", file=sys.stderr)
 
     import torch  # only now: argument and file errors are reported without loading PyTorch
 
-    from . import model_image
     from .reference.fit import FitConfig, fit_image
 
     torch.set_num_threads(args.threads)
@@ -174,9 +217,11 @@ def main(argv=None):
     except ValueError as e:
         raise DhqError(str(e)) from None
     res.model.meta["image"] = image.name
-    model_image.save(res.model, out)
-    png = out.with_suffix(".png") if out.suffix != ".png" else out.with_name(out.name + ".png")
-    save_png(res.golden_pixels, png)
+    _save_model(res.model, out)
+    try:
+        save_png(res.golden_pixels, png)
+    except OutputError as e:
+        raise OutputError(f"wrote the model {out}, but {e}") from None
     summary = res.summary()
     summary.update(image=str(image), model=str(out), golden_png=str(png))
     if args.json:
@@ -184,7 +229,8 @@ def main(argv=None):
         return 0
     method = summary["method"]
     wide = method in ("fp32", "wonly")
-    print(f"image     {image} -> {pixels.shape[0]}x{pixels.shape[1]}, {pixels.shape[2]} channel(s)")
+    depth = "8-bit" if pixels.dtype == "uint8" else "16-bit"
+    print(f"image     {image} -> {pixels.shape[0]}x{pixels.shape[1]}, {pixels.shape[2]} channel(s), {depth}")
     print(f"model     width {args.width}, depth {args.depth} (+ output layer), omega0 {args.omega0:g}, "
           f"method {method}, {args.quantizer}, {'per-tensor' if args.per_tensor else 'per-channel'} weight steps")
     if wide:

@@ -366,7 +366,7 @@ def train_float(pixels, cfg, steps, progress=False, horizon=None, snapshots=()):
 
 
 def fit_image(pixels, config=None, progress=False, pretrained=None):
-    """Fit ``pixels`` (uint8 ``(H, W, C)``) with ``config`` and return a :class:`FitResult`.
+    """Fit ``pixels`` (``(H, W, C)``, uint8 or float on ``0..255``) with ``config`` and return a :class:`FitResult`.
 
     ``pretrained``: float :class:`~.siren.Siren` models already trained by
     :func:`train_float` with the same config and a horizon of ``steps +
@@ -381,8 +381,9 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     cfg = (config or FitConfig()).check()
     method = cfg.resolved_method()
     pixels = np.asarray(pixels)
-    if pixels.ndim != 3 or pixels.dtype != np.uint8:
-        raise ValueError("pixels must be a uint8 array (H, W, C)")
+    # uint8, or floats on the same 0..255 scale (a 16-bit picture keeps its precision).
+    if pixels.ndim != 3 or not (pixels.dtype == np.uint8 or np.issubdtype(pixels.dtype, np.floating)):
+        raise ValueError("pixels must be a uint8 or float array (H, W, C) on the 0..255 scale")
     height, width, channels = pixels.shape
     t0 = time.perf_counter()
     seconds = {}

@@ -15,10 +15,18 @@ RTLIL is generated in Python, and no tool runs on a cache hit. The Verilator
 runtime (``verilated.cpp``), the same for every design, is compiled once per
 compiler and cached separately.
 
+Every cache entry carries a stamp (``stamp.json``: the SHA-256 of each file
+that is used from it), checked before the entry is used: a damaged entry is
+rebuilt, not run. A cache folder that cannot be written is replaced by a
+temporary folder for the run (with a warning), so a read-only or broken
+cache costs a build, never the simulation.
+
 Environment: ``CXX`` names the C++ compiler (default ``g++``).
 """
 
+import atexit
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -34,7 +42,8 @@ from pathlib import Path
 import numpy as np
 from amaranth.back import rtlil
 
-from ..errors import ToolchainError
+from ..errors import OutputError, ToolchainError
+from ..outputs import check_output_folder, write_file
 from .stimulus import SimResult, pack_region, stall_threshold
 
 __all__ = ["BACKENDS", "Toolchain", "ToolchainUnavailable", "find_toolchain", "cache_root",
@@ -47,6 +56,11 @@ CXXFLAGS = ("-std=c++20", "-O2", "-DNDEBUG", "-w")
 VERILATOR_FLAGS = ("-O3", "--x-assign", "fast", "--x-initial", "fast", "--noassert",
                    "-Wno-fatal", "-Wno-lint", "-Wno-style")
 _RECORD = 16  # bytes per beat on the driver's stdout: u64 cycle, u64 payload
+#: Part of every cache key; raised when the layout of an entry changes
+#: (2: entries carry a stamp), so older entries are never read as newer ones.
+CACHE_FORMAT = 2
+#: The stamp of a cache entry: file name → SHA-256 of its content.
+STAMP = "stamp.json"
 
 
 class ToolchainUnavailable(ToolchainError):
@@ -119,6 +133,78 @@ def cache_root():
     return Path(base) / "dhq_rtl" / "sim"
 
 
+_temporary_root = None
+
+
+def _roots():
+    """Where cached files are looked up: the cache, then this run's temporary folder."""
+    return [cache_root()] + ([_temporary_root] if _temporary_root is not None else [])
+
+
+def _fallback_root():
+    """A temporary cache folder for this process, removed when it exits."""
+    global _temporary_root
+    if _temporary_root is None:
+        _temporary_root = Path(tempfile.mkdtemp(prefix="dhq_rtl-sim-"))
+        atexit.register(shutil.rmtree, _temporary_root, ignore_errors=True)
+    return _temporary_root
+
+
+def writable_cache_root(log):
+    """:func:`cache_root` if it can be created and written, else (with a
+    warning through ``log``) a temporary folder that lasts for this run."""
+    root = cache_root()
+    try:
+        check_output_folder(root, "the simulator cache")
+        root.mkdir(parents=True, exist_ok=True)
+        return root
+    except (OutputError, OSError) as e:
+        reason = e.problem if isinstance(e, OutputError) else e.strerror or str(e)
+        fallback = _fallback_root()
+        log(f"warning: cannot use the simulator cache {root} ({reason}); building in {fallback}, which is "
+            f"removed after this run (set DHQ_RTL_CACHE to a writable folder to keep simulators)")
+        return fallback
+
+
+def _sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _stamp(folder, names):
+    """Record the SHA-256 of ``names`` in ``folder``'s stamp."""
+    write_file(Path(folder) / STAMP, json.dumps({n: _sha256(Path(folder) / n) for n in names}, indent=1) + "\n")
+
+
+def _stamped(folder, names):
+    """True if every file of ``names`` in ``folder`` matches the stamp."""
+    try:
+        stamp = json.loads((Path(folder) / STAMP).read_text())
+        return all(stamp.get(n) == _sha256(Path(folder) / n) for n in names)
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _usable_or_discarded(folder, names, log, what):
+    """False only if ``folder`` holds a damaged entry that cannot be removed.
+
+    A damaged entry (files that do not match the stamp) is moved out of the
+    way, renamed first so that no other run picks it up half deleted."""
+    if not os.path.lexists(folder) or _stamped(folder, names):
+        return True
+    log(f"warning: the cached {what} in {folder} is damaged (it does not match its stamp); rebuilding it")
+    try:
+        doomed = Path(tempfile.mkdtemp(prefix=".damaged-", dir=folder.parent))
+        os.replace(folder, doomed / folder.name)
+    except OSError:
+        return False
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
+
+
 def driver_source():
     return (resources.files("dhq_rtl.simdrivers") / "driver.cpp").read_text()
 
@@ -144,8 +230,10 @@ def _yosys(script, cwd):
     return _run(cmd, cwd, "yosys")
 
 
-def _publish(tmp, final):
-    """Move a finished build folder into place (atomic; a concurrent winner is kept)."""
+def _publish(tmp, final, names):
+    """Stamp ``names`` in a finished build folder and move it into place
+    (atomic; a concurrent winner is kept)."""
+    _stamp(tmp, names)
     try:
         os.replace(tmp, final)
     except OSError:
@@ -170,18 +258,31 @@ class CompiledSim:
         self.log = log or (lambda msg: None)
         flags = " ".join(CXXFLAGS + (VERILATOR_FLAGS if self.backend == "verilator" else ()))
         h = hashlib.sha256()
-        for part in (self.toolchain.key, flags, self.driver, self.rtlil):
+        for part in (f"cache format {CACHE_FORMAT}", self.toolchain.key, flags, self.driver, self.rtlil):
             h.update(part.encode())
             h.update(b"\0")
         self.key = h.hexdigest()[:20]
-        self.folder = cache_root() / f"{self.backend}-{self.key}"
-        self.binary = self.folder / "simulator"
+        self._locate(cache_root())
+        self._checked = False
         #: Seconds spent in each build phase of the last :meth:`build` (empty on a cache hit).
         self.build_times = {}
 
     @property
     def cached(self):
-        return self.binary.is_file()
+        """True if the cache holds this simulator and it matches its stamp."""
+        if not self._checked:
+            for root in _roots():
+                self._locate(root)
+                if self.binary.is_file() and _stamped(self.folder, ["simulator"]):
+                    self._checked = True
+                    break
+            else:
+                self._locate(cache_root())
+        return self._checked
+
+    def _locate(self, root):
+        self.folder = root / f"{self.backend}-{self.key}"
+        self.binary = self.folder / "simulator"
 
     # ------------------------------------------------------------------ build
 
@@ -190,8 +291,10 @@ class CompiledSim:
         if self.cached:
             return self.binary
         self.build_times = {}
-        root = cache_root()
-        root.mkdir(parents=True, exist_ok=True)
+        root = writable_cache_root(self.log)
+        if not _usable_or_discarded(self.folder, ["simulator"], self.log, "simulator"):
+            root = _fallback_root()
+        self._locate(root)
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.key}-", dir=root))
         try:
             (tmp / f"{TOP}.il").write_text(self.rtlil)
@@ -203,7 +306,11 @@ class CompiledSim:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _publish(tmp, self.folder)
+        _publish(tmp, self.folder, ["simulator"])
+        self._checked = False
+        if not self.cached:
+            raise ToolchainError(f"the simulator in {self.folder} does not match its stamp right after the "
+                                 f"build (another run replaced it, or the disk is failing)")
         return self.binary
 
     def _timed(self, phase, fn, *args):
@@ -220,13 +327,19 @@ class CompiledSim:
         """``verilated.o`` and ``verilated_threads.o``: compiled once per compiler."""
         tc = self.toolchain
         inc = Path(tc.verilator_root) / "include"
-        key = hashlib.sha256(f"{tc.key}|{CXXFLAGS}".encode()).hexdigest()[:20]
-        folder = cache_root() / f"verilator-runtime-{key}"
-        objs = [folder / "verilated.o", folder / "verilated_threads.o"]
-        if all(o.is_file() for o in objs):
-            return objs
-        cache_root().mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=".runtime-", dir=cache_root()))
+        key = hashlib.sha256(f"{CACHE_FORMAT}|{tc.key}|{CXXFLAGS}".encode()).hexdigest()[:20]
+        names = ["verilated.o", "verilated_threads.o"]
+        for root in _roots():
+            folder = root / f"verilator-runtime-{key}"
+            if _stamped(folder, names):
+                return [folder / n for n in names]
+        root = writable_cache_root(self.log)
+        folder = root / f"verilator-runtime-{key}"
+        if not _usable_or_discarded(folder, names, self.log, "Verilator runtime"):
+            root = _fallback_root()
+            folder = root / f"verilator-runtime-{key}"
+        objs = [folder / n for n in names]
+        tmp = Path(tempfile.mkdtemp(prefix=".runtime-", dir=root))
         try:
             with ThreadPoolExecutor(max_workers=2) as pool:
                 list(pool.map(lambda o: self._cxx(
@@ -235,7 +348,7 @@ class CompiledSim:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _publish(tmp, folder)
+        _publish(tmp, folder, names)
         return objs
 
     def _build_verilator(self, tmp):

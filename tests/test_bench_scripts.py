@@ -1,0 +1,64 @@
+"""The bench scripts check their outputs before any work and never overwrite an input."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dhq_rtl.model_image import save
+from dhq_rtl.synthetic import random_model
+
+from safety_checks import assert_refused, digests, load_script, run_cli, under_a_file
+
+
+def _forbid(monkeypatch, module, name):
+    def forbidden(*a, **k):
+        raise AssertionError(f"{name} ran before the outputs were checked")
+    monkeypatch.setattr(module, name, forbidden)
+
+
+@pytest.fixture
+def files(tmp_path):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "pic.png")
+    save(random_model(size=8, width=8, depth=1, seed=0), tmp_path / "m.dhq")
+    under_a_file(tmp_path)
+    return tmp_path
+
+
+def test_quality(files, capsys, monkeypatch):
+    quality = load_script("quality")
+    _forbid(monkeypatch, quality, "ProcessPoolExecutor")
+    pic = str(files / "pic.png")
+    for argv, needle in ((["--json", pic], "is the same file as --images"),
+                         (["--markdown", str(files / "a-file" / "t.md")], "is a file, not a folder"),
+                         (["--json", str(files / "t"), "--markdown", str(files / "t")], "name the same file")):
+        before = digests(files)
+        assert_refused(run_cli(quality.main, ["--images", pic, *argv], capsys), needle)
+        assert digests(files) == before
+
+
+def test_hardware(files, capsys, monkeypatch):
+    hardware = load_script("hardware")
+    _forbid(monkeypatch, hardware, "build")
+    for out, needle in ((files / "pic.png", "is a file, not a folder"), (files / "a-file" / "x", "is a file")):
+        before = digests(files)
+        assert_refused(run_cli(hardware.main, ["--out", str(out), "--only", "W4A4"], capsys), needle)
+        assert digests(files) == before
+
+
+def test_simspeed(files, capsys, monkeypatch):
+    simspeed = load_script("simspeed")
+    _forbid(monkeypatch, simspeed, "InrCore")
+    before = digests(files)
+    model = str(files / "m.dhq")
+    assert_refused(run_cli(simspeed.main, ["--model", model, "--json", model], capsys),
+                   "is the same file as --model")
+    assert digests(files) == before
+
+
+def test_distributions(files, capsys):
+    distributions = load_script("distributions")
+    before = digests(files)
+    pic = str(files / "pic.png")
+    assert_refused(run_cli(distributions.main, ["--image", pic, "--out", pic], capsys),
+                   "is the same file as --image")
+    assert digests(files) == before
