@@ -1,24 +1,35 @@
-"""PSNR of every quantization method at several bit widths (the Quality table).
+"""PSNR of every quantization method at several bit widths, up a ladder of fidelities (the Quality tables).
 
-For each image, one float fit of ``--steps + --qat-steps`` steps (one cosine
+A *rung* is an image size and a hidden width (``--rungs 64:32 128:32
+128:64 128:128``: size:width; depth ``--depth`` for all). For each image,
+rung and seed, one float fit of ``--steps + --qat-steps`` steps (one cosine
 learning-rate decay over that budget) is shared by all rows: its end is the
-``fp32`` row and the model of the rows quantized without QAT (at ≥ 8 bits,
-``FitConfig.is_ptq``); its state after ``--steps`` starts the QAT rows
-(``--qat-steps`` of QAT each), its state after the warm-up the rows trained
-quantized from the start (at ≤ 4 bits, ``FitConfig.is_from_start``) — every
-row has the same budget. Every row is exported and rendered by the integer golden model; the
-table shows the golden PSNR (fake-quant PSNR in the JSON). Runs on CPU
-(``--jobs`` worker processes, one torch thread each).
+``fp32`` row; its state ``fine_tune_steps`` before the end starts the rows at
+≥ 8 bits (``FitConfig.is_ptq``: a short QAT on the integer model, then code
+refinement), its state after ``--steps`` the rows between (GPTQ, QAT), its
+state after the warm-up the rows trained quantized from the start (at ≤ 4
+bits) — every row has the same budget. Every row is exported and rendered
+by the integer golden model; the tables show the golden PSNR and its Δ to
+the float model of the same seed (``fp32``, pixels rounded as the output
+layer does). The JSON keeps every number of every row, including the
+emulated integer model training optimised (``psnr_fakequant``, equal to the
+golden one) and the float fake-quant pass (``psnr_float_fakequant``).
 
-    python bench/quality.py                       # camera + astronaut, 128², width 32, depth 3
-    python bench/quality.py --jobs 16 --json out.json --markdown out.md
+Rows go to ``--json`` as they finish; ``--resume`` skips rows already there,
+so a long ladder can be run in pieces. Runs on CPU (``--jobs`` worker
+processes, one torch thread each). ``bench/quality_table.py`` merges JSON
+files into the ladder tables (means over seeds).
+
+    python bench/quality.py                                    # camera + astronaut, 128², width 32
+    python bench/quality.py --images hopper chelsea --rungs 64:32 128:64 --seeds 0 1 2 \\
+        --methods fp32 best --json out.json --resume
 """
 
 import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -44,60 +55,101 @@ def _load(name, size):
     return load_image(_image_path(name), size)
 
 
-def _fp(args, image):
-    """One float fit over the whole budget; its snapshots at every float-step
-    count a row needs (the QAT rows start from the state after ``--steps``,
-    the from-start rows after the warm-up)."""
-    _setup()
-    from dhq_rtl.reference.fit import FitConfig, train_float
+def _rung(text):
+    size, _, width = text.partition(":")
+    return int(size), int(width)
 
-    px = _load(image, args.size)
-    cfg = FitConfig(width=args.width, depth=args.depth, omega0=args.omega0, seed=args.seed)
-    total = args.steps + args.qat_steps
+
+def _config(args, rung, seed, method="fp32", bits="w16a16", recipe="uniform"):
+    from dhq_rtl.reference.fit import FitConfig, parse_bits
+
+    w, a = parse_bits(bits)
+    return FitConfig(method=method, w_bits=w, a_bits=a, width=rung[1], depth=args.depth, omega0=args.omega0,
+                     steps=args.steps, qat_steps=args.qat_steps, seed=seed, quantizer=args.quantizer,
+                     per_channel=not args.per_tensor, qat_forward=args.qat_forward,
+                     phase_bits=args.phase_bits, lut_bits=args.lut_bits, rounding=args.rounding,
+                     act_grid=args.act_grid, first_weight_grid=args.first_weight_grid,
+                     refine_rounds=args.refine_rounds, dampening=args.dampening,
+                     fine_tune_steps=args.fine_tune_steps, recipe=recipe).check()
+
+
+def _float_fit(args, image, rung, seed, snapshot_steps):
+    """One float fit over the whole budget, and its states at ``snapshot_steps``."""
+    _setup()
+    from dhq_rtl.reference.fit import train_float
+
+    px = _load(image, rung[0])
+    cfg = _config(args, rung, seed)
     t = time.perf_counter()
-    kept = train_float(px, cfg, total, snapshots={args.steps, min(cfg.warmup_steps, args.steps)})
-    return image, {k: m.state_dict() for k, m in kept.items()}, time.perf_counter() - t
+    kept = train_float(px, cfg, args.steps + args.qat_steps, snapshots=set(snapshot_steps))
+    return {k: m.state_dict() for k, m in kept.items()}, time.perf_counter() - t
 
 
-def _row(args, image, method, bits, state):
+def _row(args, image, rung, seed, method, bits, recipe, states):
     _setup()
-    from dhq_rtl.reference.fit import FitConfig, fit_image, parse_bits
+    from dhq_rtl.reference.fit import fit_image
     from dhq_rtl.reference.siren import Siren
 
-    px = _load(image, args.size)
-    w, a = parse_bits(bits)
-    cfg = FitConfig(method=method, w_bits=w, a_bits=a, width=args.width, depth=args.depth, omega0=args.omega0,
-                    steps=args.steps, qat_steps=args.qat_steps, seed=args.seed, quantizer=args.quantizer,
-                    per_channel=not args.per_tensor, qat_forward=args.qat_forward,
-                    phase_bits=args.phase_bits, lut_bits=args.lut_bits, rounding=args.rounding,
-                    act_grid=args.act_grid, first_weight_grid=args.first_weight_grid,
-                    refine_rounds=args.refine_rounds, dampening=args.dampening)
+    px = _load(image, rung[0])
+    cfg = _config(args, rung, seed, method, bits, recipe)
     pre = {}
-    for steps, st in (state or {}).items():
-        pre[steps] = Siren(args.width, args.depth, px.shape[2], args.omega0)
+    for steps, st in states.items():
+        pre[steps] = Siren(rung[1], args.depth, px.shape[2], args.omega0)
         pre[steps].load_state_dict(st)
-    r = fit_image(px, cfg, pretrained=pre)
-    s = r.summary()
-    s.update(image=image, requested_bits=bits)
+    s = fit_image(px, cfg, pretrained=pre).summary()
+    s.update(image=image, requested_bits=bits, rung=f"{rung[0]}:{rung[1]}", recipe=recipe)
     return s
+
+
+def row_key(image, rung, seed, method, bits, recipe):
+    """What identifies a row (``--resume`` skips rows with a key already in the JSON)."""
+    return f"{image}|{rung}|{seed}|{method}|{bits}|{recipe}"
+
+
+def _key_of(r):
+    return row_key(r["image"], r["rung"], r["seed"], r["method"], r["requested_bits"], r.get("recipe", "uniform"))
+
+
+def _plan(args):
+    """The rows to run, grouped by the float fit they share: ``{(image, rung, seed): [row, …]}``."""
+    from dhq_rtl.reference.methods import DEFAULT_METHOD
+
+    plan = {}
+    for image in args.images:
+        for rung_text in args.rungs:
+            rung = _rung(rung_text)
+            for seed in args.seeds:
+                rows = []
+                for m in args.methods:
+                    method = DEFAULT_METHOD if m == "best" else m
+                    if m == "fp32":
+                        rows.append((method, "w16a16", "uniform"))
+                        continue
+                    for b in args.bits:
+                        for recipe in args.recipes:
+                            rows.append((method, b, recipe))
+                plan[(image, f"{rung[0]}:{rung[1]}", seed)] = rows
+    return plan
 
 
 def main(argv=None):
     from dhq_rtl.cli import ArgumentParser
     from dhq_rtl.errors import OutputError
     from dhq_rtl.outputs import check_output_file, same_file, write_file
-    from dhq_rtl.reference.methods import GRIDS  # no torch: the parser stays light
+    from dhq_rtl.reference.methods import GRIDS, RECIPES  # no torch: the parser stays light
 
     p = ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--images", nargs="+", default=["camera", "astronaut"])
     p.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
     p.add_argument("--bits", nargs="+", default=DEFAULT_BITS)
-    p.add_argument("--size", type=int, default=128)
-    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--recipes", nargs="+", default=["uniform"], choices=RECIPES)
+    p.add_argument("--rungs", nargs="+", default=["128:32"], help="size:width pairs")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
     p.add_argument("--depth", type=int, default=3)
     p.add_argument("--omega0", type=float, default=30.0)
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--qat-steps", type=int, default=500)
+    p.add_argument("--fine-tune-steps", type=int, default=100)
     p.add_argument("--quantizer", default="lsq", choices=("lsq", "minmax"))
     p.add_argument("--rounding", default="gptq", choices=("gptq", "nearest"))
     p.add_argument("--act-grid", default="midrise", choices=GRIDS)
@@ -108,82 +160,75 @@ def main(argv=None):
     p.add_argument("--qat-forward", default="hardware", choices=("hardware", "float"))
     p.add_argument("--phase-bits", type=int, default=10)
     p.add_argument("--lut-bits", type=int, default=12)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="worker processes (1 torch thread each)")
     p.add_argument("--json", help="write every row (all numbers) to this JSON file")
-    p.add_argument("--markdown", help="write the table to this file")
+    p.add_argument("--resume", action="store_true", help="keep the rows already in --json and skip them")
+    p.add_argument("--markdown", help="write the tables to this file")
     args = p.parse_args(argv)
+    for rung in args.rungs:
+        try:
+            size, width = _rung(rung)
+        except ValueError:
+            raise OutputError(f"--rungs {rung}: give size:width, e.g. 128:32") from None
     inputs = {f"--images {name}": _image_path(name) for name in args.images}
     for option in ("json", "markdown"):
         if getattr(args, option) is not None:
             check_output_file(getattr(args, option), f"--{option} {getattr(args, option)}", inputs=inputs)
     if args.json is not None and args.markdown is not None and same_file(args.json, args.markdown):
         raise OutputError(f"--json and --markdown name the same file {args.json}; give two files")
+    if args.resume and not args.json:
+        raise OutputError("--resume needs --json (the rows to keep)")
+
+    rows = []
+    if args.resume and Path(args.json).exists():
+        rows = json.loads(Path(args.json).read_text())["rows"]
+    done = {_key_of(r) for r in rows}
+    plan = {fit: [row for row in todo if row_key(*fit, *row) not in done] for fit, todo in _plan(args).items()}
+    plan = {fit: todo for fit, todo in plan.items() if todo}
+
+    def save(extra=None):
+        if args.json:  # after every row, so a run cut short keeps what it measured
+            write_file(args.json, json.dumps({"args": vars(args), "rows": rows, **(extra or {})}, indent=1))
 
     t0 = time.perf_counter()
-    rows = []
     with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        fps = {}
-        for img, states, _ in pool.map(_fp, [args] * len(args.images), args.images):
-            fps[img] = states
-        futs = []
-        for img in args.images:
-            for m in args.methods:
-                for b in (["w16a16"] if m == "fp32" else args.bits):
-                    futs.append(pool.submit(_row, args, img, m, b, fps[img]))
-        for f in futs:
-            rows.append(f.result())
-            r = rows[-1]
-            if args.json:  # after every row, so a run cut short keeps what it measured
-                write_file(args.json, json.dumps({"args": vars(args), "rows": rows}, indent=1))
-            print(f"{r['image']:10s} {r['method']:9s} {r['requested_bits']:7s} rot {''.join('R' if x else '-' for x in r['rotations'])} "
-                  f"fp {r['psnr_fp32']:.2f}  fq {r['psnr_fakequant']:.2f}  golden {r['psnr_golden']:.2f}",
-                  file=sys.stderr, flush=True)
+        pending = {}
+        for fit, todo in plan.items():
+            snaps = {_config(args, _rung(fit[1]), fit[2], m, b, rc).float_steps() for m, b, rc in todo}
+            pending[pool.submit(_float_fit, args, fit[0], _rung(fit[1]), fit[2], snaps)] = ("fit", fit, todo)
+        while pending:
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for f in finished:
+                kind, fit, todo = pending.pop(f)
+                if kind == "fit":
+                    states, _ = f.result()
+                    for m, b, rc in todo:
+                        steps = _config(args, _rung(fit[1]), fit[2], m, b, rc).float_steps()
+                        sub = {steps: states[steps]}
+                        pending[pool.submit(_row, args, fit[0], _rung(fit[1]), fit[2], m, b, rc, sub)] = \
+                            ("row", fit, None)
+                    continue
+                r = f.result()
+                rows.append(r)
+                save()
+                print(f"{r['image']:10s} {r['rung']:7s} s{r['seed']} {r['method']:9s} {r['requested_bits']:7s} "
+                      f"{r['recipe']:10s} rot {''.join('R' if x else '-' for x in r['rotations'])} "
+                      f"fp {r['psnr_fp32']:.2f}  fq {r['psnr_fakequant']:.2f}  golden {r['psnr_golden']:.2f}  "
+                      f"({r['seconds']['total']:.0f} s)", file=sys.stderr, flush=True)
     wall = time.perf_counter() - t0
-    table = format_table(rows, args)
+    from quality_table import format_tables  # noqa: E402  (bench/ is the script's folder)
+
+    table = format_tables(rows)
     print(table)
     print(f"\nwall time {wall:.0f} s, {args.jobs} job(s), {os.cpu_count()} CPUs")
-    if args.json:
-        write_file(args.json, json.dumps({"args": vars(args), "wall_s": wall, "rows": rows}, indent=1))
+    save({"wall_s": wall})
     if args.markdown:
         write_file(args.markdown, table + "\n")
     return 0
 
 
-def format_table(rows, args):
-    """Markdown: one row per (image, method), one column per bit width;
-    cells are golden PSNR (dB) and, in brackets, the difference to fp32."""
-    lines = []
-    for img in args.images:
-        ref = next((r["psnr_golden"] for r in rows if r["image"] == img and r["method"] == "fp32"), None)
-        lines.append(f"\n**{img}** ({args.size}², width {args.width}, depth {args.depth}, "
-                     f"{args.steps + args.qat_steps} steps per row ({args.steps} float + {args.qat_steps} QAT; "
-                     f"PTQ rows `*`: {args.steps + args.qat_steps} float; from-start rows `†`: warm-up + QAT), "
-                     f"golden-model PSNR in dB, Δ to fp32)\n")
-        lines.append("| method | " + " | ".join(args.bits) + " |")
-        lines.append("|---|" + "---|" * len(args.bits))
-        for m in args.methods:
-            if m == "fp32":
-                r = next((r for r in rows if r["image"] == img and r["method"] == m), None)
-                if r:
-                    lines.append(f"| fp32 (W16A16 export; float model {r['psnr_fp32']:.2f}) | "
-                                 + " | ".join(f"{r['psnr_golden']:.2f}" for _ in args.bits) + " |")
-                continue
-            cells = []
-            for b in args.bits:
-                r = next((r for r in rows if r["image"] == img and r["method"] == m and r["requested_bits"] == b), None)
-                if r is None:
-                    cells.append("")
-                    continue
-                rot = "".join("R" if x else "-" for x in r["rotations"])
-                d = f" ({r['psnr_golden'] - ref:+.2f})" if ref is not None else ""
-                star = "*" if r.get("ptq") else "†" if r.get("from_start") else ""
-                cells.append(f"{r['psnr_golden']:.2f}{star}{d}" + (f" `{rot}`" if m == "dhq-auto" else ""))
-            lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
     from dhq_rtl.cli import run_main
 
     run_main(main)

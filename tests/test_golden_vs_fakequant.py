@@ -1,11 +1,16 @@
-"""The integer golden model agrees with the fake-quant model of the same export.
+"""The model training optimises is the integer golden model, and the float
+fake-quant pass stays close to it.
 
-They differ only by the hardware's phase rounding (``phase_bits``) and the
-sine-table rounding (``lut_bits``); the bounds below were measured on tiny
-trained models (32×32 camera, width 16, depth 2, 200 + 100 steps; measured
-|ΔPSNR| ≤ 0.04 dB everywhere, max per-pixel difference 1 (W16A16),
-2–3 (W8A8), 5–10 (W6A6), 11–48 (W4A4): at 4 bits one phase step can move an
-activation across a quantization threshold) and carry a margin.
+Training's forward pass runs the exported integer model (bit-exact torch
+emulation, ``reference/emulate.py``): its pixels must equal the golden
+model's, every one, for every method, grid and bit width. The float
+fake-quant pass (no phase, sine-table or bias rounding) differs from it by
+the hardware's phase rounding (``phase_bits``) and the sine-table rounding
+(``lut_bits``); the bounds below were measured on tiny trained models (32×32
+camera, width 16, depth 2, 200 + 100 steps; measured |ΔPSNR| ≤ 0.04 dB
+everywhere, max per-pixel difference 1 (W16A16), 2–3 (W8A8), 5–10 (W6A6),
+11–48 (W4A4): at 4 bits one phase step can move an activation across a
+quantization threshold) and carry a margin.
 """
 
 import numpy as np
@@ -50,14 +55,18 @@ def test_golden_matches_fakequant(camera32, tmp_path, method, bits, quantizer, g
     if first.weight_midrise:  # odd integers 2q + 1, the outermost levels used
         assert np.all(first.weight % 2 == 1) and np.abs(first.weight).max() > (1 << (bits[0] - 1))
     unrotated = [i > 0 and not rot and method != "fp32" for i, rot in enumerate(r.rotations)]
-    lows = [int(l.lut.min()) for l, u in zip(r.model.layers, unrotated) if u]
-    assert bool(lows) == (method in ("naive", "dhq-auto"))  # dhq rotates every layer, fp32 none quantized
-    if grid == "midrise":  # the tables hold the mid-rise codes: the whole signed range
-        assert all(lo == -(1 << (bits[1] - 1)) for lo in lows)
-    else:
-        assert all(lo == 1 - (1 << (bits[1] - 1)) for lo in lows)
-    assert abs(r.psnr_golden - r.psnr_fakequant) <= dpsnr
-    diff = np.abs(r.golden_pixels.astype(int) - r.fakequant_pixels.astype(int))
+    luts = [l.lut for l, u in zip(r.model.layers, unrotated) if u]
+    assert bool(luts) == (method in ("naive", "dhq-auto"))  # dhq rotates every layer, fp32 none quantized
+    for lut in luts:
+        half = len(lut) // 2
+        if grid == "midrise":  # mid-rise codes: the second half is the complement of the first
+            assert np.array_equal(lut[half:], ~lut[:half]) and lut.min() >= -(1 << (bits[1] - 1))
+        else:  # mid-tread: negated, and -2**(b-1) never used
+            assert np.array_equal(lut[half:], -lut[:half]) and lut.min() >= 1 - (1 << (bits[1] - 1))
+    # training optimised the integer model itself
+    assert np.array_equal(r.fakequant_pixels, r.golden_pixels) and r.psnr_fakequant == r.psnr_golden
+    assert abs(r.psnr_golden - r.psnr_float_fakequant) <= dpsnr
+    diff = np.abs(r.golden_pixels.astype(int) - r.float_fakequant_pixels.astype(int))
     assert diff.max() <= dmax and diff.mean() <= dmean
     # the model is real: far better than a flat grey picture
     assert r.psnr_golden > 16.0

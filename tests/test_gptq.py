@@ -125,7 +125,11 @@ def test_schedules_share_one_budget():
     w4, w6, w8 = (FitConfig(w_bits=b, a_bits=b) for b in (4, 6, 8))
     assert w4.is_from_start() and (w4.float_steps(), w4.train_qat_steps()) == (100, 2400)
     assert not w6.is_from_start() and (w6.float_steps(), w6.train_qat_steps()) == (2000, 500)
-    assert w8.is_ptq() and (w8.float_steps(), w8.train_qat_steps()) == (2500, 0)
+    assert w8.is_ptq() and (w8.float_steps(), w8.train_qat_steps()) == (2400, 100)  # fine-tuned at the end
+    plain = FitConfig(w_bits=8, a_bits=8, fine_tune_steps=0)
+    assert plain.is_ptq() and (plain.float_steps(), plain.train_qat_steps()) == (2500, 0)
+    whole = FitConfig(w_bits=8, a_bits=8, steps=50, qat_steps=30, fine_tune_steps=500)
+    assert (whole.float_steps(), whole.train_qat_steps()) == (0, 80)  # never more than the budget
     fp = FitConfig(method="fp32", w_bits=4, a_bits=4)
     assert not fp.is_from_start() and (fp.float_steps(), fp.train_qat_steps()) == (2500, 0)
     off = FitConfig(w_bits=4, a_bits=4, from_start_bits=1)

@@ -334,7 +334,9 @@ def test_first_layer_grid_search_is_exact_on_the_export_grid_and_never_worse(bit
 
 
 def test_ptq_config_gets_the_whole_budget():
-    assert FitConfig(w_bits=8, a_bits=8).is_ptq() and FitConfig(w_bits=8, a_bits=8).float_steps() == 2500
+    w8 = FitConfig(w_bits=8, a_bits=8, fine_tune_steps=0)
+    assert w8.is_ptq() and w8.float_steps() == 2500
+    assert FitConfig(w_bits=8, a_bits=8).float_steps() == 2500 - FitConfig().fine_tune_steps
     assert not FitConfig(w_bits=6, a_bits=6).is_ptq() and FitConfig(w_bits=6, a_bits=6).float_steps() == 2000
     assert FitConfig(w_bits=6, a_bits=6, qat_steps=0).float_steps() == 2000
     assert FitConfig(method="fp32", w_bits=4, a_bits=4).float_steps() == 2500

@@ -121,8 +121,8 @@ def test_config_checks_refinement_fields(field, value):
 
 def test_fit_image_refines_after_qat_and_records_it():
     """A from-start 4-bit fit runs dampened QAT, then refinement (never
-    worse on the loss), and the model's metadata says so; the 8-bit PTQ
-    path has no QAT and no refinement."""
+    worse on the loss), and the model's metadata says so; the 8-bit path
+    fine-tunes and refines, plain PTQ does neither."""
     from dhq_rtl.images import default_image_path, load_image
     from dhq_rtl.reference.fit import fit_image
 
@@ -138,5 +138,8 @@ def test_fit_image_refines_after_qat_and_records_it():
                                     first_weight_grid="midtread", **cfg))
     assert plain.refinement is None and plain.model.meta["dampening"] == 0.0
     assert plain.model.meta["first_weight_grid"] == "midtread" and not plain.model.layers[0].weight_midrise
-    ptq = fit_image(px, FitConfig(w_bits=8, a_bits=8, **cfg))
-    assert ptq.refinement is None and ptq.model.meta["refine_rounds"] == 0
+    fine = fit_image(px, FitConfig(w_bits=8, a_bits=8, **cfg))  # 8 bits: a short QAT at the end, then refinement
+    assert fine.refinement is not None and fine.model.meta["fine_tune_steps"] == 100
+    assert fine.refinement["loss_after"] <= fine.refinement["loss_before"]
+    ptq = fit_image(px, FitConfig(w_bits=8, a_bits=8, fine_tune_steps=0, refine_rounds=0, **cfg))
+    assert ptq.refinement is None and ptq.model.meta["refine_rounds"] == 0 and ptq.model.meta["fine_tune_steps"] == 0

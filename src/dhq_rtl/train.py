@@ -3,9 +3,10 @@
 Fits a SIREN-style INR to the image, quantizes it with the chosen method
 (QAT with straight-through gradients, or PTQ with ``--qat-steps 0``), exports
 the integer model with :func:`dhq_rtl.export.export_model`, and reports the
-PSNR of the float model, the fake-quant model and the integer golden model
-(:class:`dhq_rtl.golden.GoldenModel`), writing the golden reconstruction as a
-PNG next to the model file. ``fp32`` exports a wide W16A16 integer model and
+PSNR of the float model, the integer golden model
+(:class:`dhq_rtl.golden.GoldenModel`), the model training optimised (the
+integer model itself, emulated bit for bit) and the float fake-quant pass,
+writing the golden reconstruction as a PNG next to the model file. ``fp32`` exports a wide W16A16 integer model and
 ``wonly`` a W<b>A16 one (float activations → 16 bits), both without rotation,
 so the hardware gets a full-precision baseline.
 """
@@ -69,7 +70,7 @@ def _non_negative_float(text):
 
 
 def build_parser():
-    from .reference.methods import DEFAULT_METHOD, GRIDS, METHODS
+    from .reference.methods import DEFAULT_METHOD, FIRST_WIDE_BITS, GRIDS, METHODS, RECIPES
 
     p = ArgumentParser(prog="python -m dhq_rtl.train",
                        description="Fit a sine-MLP (SIREN-style INR) to an image, quantize it and export an "
@@ -83,7 +84,12 @@ def build_parser():
                    help=f"quantizer: dhq (rotate every layer input), dhq-auto (rotate where the measured "
                         f"error drops), naive (no rotation), wonly (weights only), fp32; best = {DEFAULT_METHOD}")
     p.add_argument("--bits", type=_bits, default=(8, 8), metavar="wXaY",
-                   help="weight and activation bits, each 2..16 (default w8a8)")
+                   help="weight and activation bits, each 2..16 (default w8a8): with the uniform recipe every "
+                        "weight and activation has at most these many bits")
+    p.add_argument("--recipe", choices=RECIPES, default="uniform",
+                   help="per-layer bit widths: uniform = every tensor at --bits (default); first-wide = layer 0's "
+                        f"weights at {FIRST_WIDE_BITS} bits (no multipliers: running sums in hardware), the rest "
+                        "at --bits; the recipe and every layer's bits are recorded in the model image")
     p.add_argument("--size", type=_int_range(2, 1024, "--size"), default=128, help="image side N (default 128)")
     p.add_argument("--color", choices=("auto", "gray", "rgb"), default="auto",
                    help="grayscale or RGB target (default: auto from the file)")
@@ -99,7 +105,10 @@ def build_parser():
                         "≥ --ptq-bits bits no QAT is run and the float fit gets these steps)")
     p.add_argument("--ptq-bits", type=_int_range(2, 17, "--ptq-bits"), default=8,
                    help="from this many bits (the smaller of weight and activation bits) on, quantize the float "
-                        "model trained for the whole budget without QAT (default 8; 17 = always QAT)")
+                        "model trained for the whole budget but its last --fine-tune-steps, then fine-tune it "
+                        "with QAT on the integer model (default 8; 17 = never)")
+    p.add_argument("--fine-tune-steps", type=_int_range(0, 10**7, "--fine-tune-steps"), default=100,
+                   help="at >= --ptq-bits: QAT steps at the end of the budget (default 100; 0 = plain PTQ)")
     p.add_argument("--from-start-bits", type=_int_range(1, 16, "--from-start-bits"), default=4,
                    help="up to this many bits, train quantized from the start: a float warm-up of --warmup-steps, "
                         "QAT for the rest of the budget (default 4; 1 = never)")
@@ -159,6 +168,12 @@ def _check_outputs(out, image):
     return out, png
 
 
+def layer_bits_text(model):
+    """Every layer's weight and input bits, e.g. ``L0 W12 | L1 W8A8 | L2 W8A8``
+    (layer 0's input is the exact coordinate)."""
+    return " | ".join(f"L{i} W{l.weight_bits}" + (f"A{l.act_bits}" if i else "") for i, l in enumerate(model.layers))
+
+
 def _save_model(model, out):
     """Write the trained model; if that fails, save it in the temporary folder
     instead, so that a full disk does not throw away a finished training."""
@@ -210,7 +225,8 @@ def main(argv=None):
                     first_layer_search=not args.no_first_layer_search, rounding=args.rounding,
                     from_start_bits=args.from_start_bits, warmup_steps=args.warmup_steps,
                     act_grid=args.act_grid, first_weight_grid=args.first_weight_grid,
-                    refine_rounds=args.refine_rounds, dampening=args.dampening)
+                    refine_rounds=args.refine_rounds, dampening=args.dampening,
+                    fine_tune_steps=args.fine_tune_steps, recipe=args.recipe)
     try:
         cfg.check()
         res = fit_image(pixels, cfg, progress=not (args.quiet or args.json) and sys.stderr.isatty())
@@ -237,12 +253,13 @@ def main(argv=None):
         print(f"export    {method}: float activations, exported as a wide W{res.model.layers[1].weight_bits}"
               f"A16 integer model without rotation (full-precision baseline for the hardware)")
     print(f"rotation  {''.join('R' if r else '-' for r in res.rotations)} (layer 0..{len(res.rotations) - 1})")
+    print(f"bits      {layer_bits_text(res.model)} (recipe {args.recipe})")
     if res.refinement:
         rf = res.refinement
         print(f"refined   {rf['moves']} weight codes moved one level in {rf['rounds']} rounds "
-              f"({rf['psnr_gain_db']:+.2f} dB on the fitting loss, {summary['seconds']['refine']:.0f} s)")
-    print(f"PSNR      fp32 {res.psnr_fp32:.2f} dB | fake-quant {res.psnr_fakequant:.2f} dB | "
-          f"golden integer {res.psnr_golden:.2f} dB")
+              f"({rf['psnr_gain_db']:+.2f} dB on the integer model's loss, {summary['seconds']['refine']:.0f} s)")
+    print(f"PSNR      fp32 {res.psnr_fp32:.2f} dB | golden integer {res.psnr_golden:.2f} dB | trained model "
+          f"{res.psnr_fakequant:.2f} dB | float fake-quant {res.psnr_float_fakequant:.2f} dB")
     print(f"wrote     {out} and {png} ({summary['seconds']['total']:.0f} s)")
     return 0
 

@@ -59,7 +59,7 @@ from .siren import Siren
 __all__ = ["METHODS", "DEFAULT_METHOD", "FitConfig", "FitResult", "fit_image", "parse_bits", "rotation_errors",
            "method_specs", "train_float"]
 
-from .methods import DEFAULT_METHOD, GRIDS, METHODS, parse_bits  # noqa: E402  (re-exported)
+from .methods import DEFAULT_METHOD, GRIDS, METHODS, RECIPES, parse_bits, recipe_bits  # noqa: E402  (re-exported)
 
 
 @dataclass
@@ -86,7 +86,8 @@ class FitConfig:
     mult_bits: int = 8
     rotate: list | None = None  # explicit per-layer rotations (overrides the method's choice)
     first_layer_search: bool = True  # grid-search layer 0's weight steps (lsq only), then freeze them
-    ptq_bits: int = 8  # at ≥ this many bits: no QAT, the float fit gets the whole budget (steps + qat_steps)
+    ptq_bits: int = 8  # at ≥ this many bits: the float fit gets the budget but the last fine_tune_steps
+    fine_tune_steps: int = 100  # at ≥ ptq_bits: QAT steps at the end of the budget (0: plain PTQ)
     rounding: str = "gptq"  # weight rounding after the float fit: "nearest" or "gptq" (error-compensating)
     from_start_bits: int = 4  # at ≤ this many bits: QAT from (almost) the start, see is_from_start
     warmup_steps: int = 100  # float steps before QAT in a from-start fit
@@ -94,15 +95,18 @@ class FitConfig:
     act_grid: str = "midrise"  # grid of the unrotated sine outputs: "midrise" (2**b levels) or "midtread" (2**b − 1)
     first_weight_grid: str = "midrise"  # grid of layer 0's weights (odd integers in the export when midrise)
     dampening: float = 0.3  # from-start QAT: weight of the bin-offset penalty, ramped up from 0 (0: none)
-    refine_rounds: int = 20  # after QAT: rounds of greedy code refinement (refine.py; 0: none)
+    refine_rounds: int = 20  # after quantizing: rounds of greedy code refinement (refine.py; 0: none)
     refine_candidates: int = 512  # moves tried per refinement round
+    recipe: str = "uniform"  # per-layer bit widths (methods.RECIPES): uniform = every tensor at w_bits/a_bits
 
     def is_ptq(self):
-        """True when this config quantizes without QAT: ``qat_steps = 0``, or the
-        smaller bit width is ≥ ``ptq_bits`` (then the float fit gets all
-        ``steps + qat_steps`` steps). Measured (docs/quantization.md): at 8 bits
-        every QAT schedule tried lost to PTQ of a float model trained for the
-        whole budget."""
+        """True when this config quantizes a float model trained for (almost)
+        the whole budget: ``qat_steps = 0`` (plain PTQ after ``steps``), or the
+        smaller bit width is ≥ ``ptq_bits`` (the float fit gets ``steps +
+        qat_steps − fine_tune_steps`` steps, QAT the last ``fine_tune_steps``).
+        Measured (docs/quantization.md): at 8 bits a long QAT loses to a float
+        model trained for the whole budget, and a short QAT on the integer
+        model at its end gains."""
         if self.qat_steps == 0:
             return True
         return self._low_bits() >= self.ptq_bits
@@ -121,17 +125,22 @@ class FitConfig:
                 and self._low_bits() <= self.from_start_bits)
 
     def float_steps(self):
-        """Float training steps: ``steps + qat_steps`` for fp32 and PTQ configs,
-        ``min(warmup_steps, steps)`` from the start (:meth:`is_from_start`), else ``steps``."""
-        if self.resolved_method() == "fp32" or (self.is_ptq() and self.qat_steps > 0):
-            return self.steps + self.qat_steps
+        """Float training steps: ``steps + qat_steps`` for fp32, that less
+        ``fine_tune_steps`` for :meth:`is_ptq` configs (``steps`` when
+        ``qat_steps = 0``), ``min(warmup_steps, steps)`` from the start
+        (:meth:`is_from_start`), else ``steps``."""
+        total = self.steps + self.qat_steps
+        if self.resolved_method() == "fp32":
+            return total
+        if self.is_ptq() and self.qat_steps > 0:
+            return total - min(self.fine_tune_steps, total)
         if self.is_from_start():
             return min(self.warmup_steps, self.steps)
         return self.steps
 
     def train_qat_steps(self):
         """QAT steps actually run: the rest of the ``steps + qat_steps`` budget."""
-        if self.resolved_method() == "fp32" or self.is_ptq():
+        if self.resolved_method() == "fp32" or self.qat_steps == 0:
             return 0
         return self.steps + self.qat_steps - self.float_steps()
 
@@ -168,6 +177,8 @@ class FitConfig:
             raise ValueError(f"omega0 must be a positive number, got {self.omega0!r}")
         if self.quantizer not in ("lsq", "minmax"):
             raise ValueError(f"quantizer must be lsq or minmax, got {self.quantizer!r}")
+        if self.recipe not in RECIPES:
+            raise ValueError(f"unknown recipe {self.recipe!r}; choose one of {', '.join(RECIPES)}")
         if self.qat_forward not in ("hardware", "float"):
             raise ValueError(f"qat_forward must be hardware or float, got {self.qat_forward!r}")
         if self.rounding not in ("nearest", "gptq"):
@@ -175,7 +186,7 @@ class FitConfig:
         for name in ("act_grid", "first_weight_grid"):
             if getattr(self, name) not in GRIDS:
                 raise ValueError(f"{name} must be {' or '.join(GRIDS)}, got {getattr(self, name)!r}")
-        for name in ("warmup_steps", "first_layer_research", "refine_rounds"):
+        for name in ("warmup_steps", "first_layer_research", "refine_rounds", "fine_tune_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"{name} must be an integer ≥ 0, got {v!r}")
@@ -210,7 +221,7 @@ class FitResult:
     seconds: dict = field(default_factory=dict)
     refinement: dict | None = None  # refine_codes' report (None: not run)
     psnr_float_fakequant: float = math.nan  # the float fake-quant pass (no phase, table or bias rounding)
-    emulated_pixels: np.ndarray | None = None  # the torch emulation of the integer model (= golden_pixels)
+    float_fakequant_pixels: np.ndarray | None = None  # the float fake-quant pass's pixels
 
     def summary(self):
         """JSON-friendly dict of the numbers."""
@@ -234,7 +245,7 @@ class FitResult:
             "first_layer_search": self.config.first_layer_search,
             "quantizer": self.config.quantizer, "per_channel": self.config.per_channel, "seed": self.config.seed,
             "act_grid": self.config.act_grid, "first_weight_grid": self.config.first_weight_grid,
-            "qat_forward": self.config.qat_forward,
+            "qat_forward": self.config.qat_forward, "recipe": self.config.recipe,
             "refinement": None if self.refinement is None else {
                 k: round(v, 6) if isinstance(v, float) else v for k, v in self.refinement.items()},
             "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
@@ -411,6 +422,9 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
                              height, width, midrise, first_midrise) if method not in ("fp32", "wonly") else []
     auto = [r["rotate"] for r in report] if report else None
     specs = method_specs(method, siren.n_layers, cfg.w_bits, cfg.a_bits, cfg.per_channel, auto)
+    for s, (wb, _) in zip(specs, recipe_bits(cfg.recipe, siren.n_layers, cfg.w_bits, cfg.a_bits)):
+        if s.w_bits is not None:
+            s.w_bits = wb
     if cfg.rotate is not None and method not in ("fp32", "wonly"):
         if len(cfg.rotate) != siren.n_layers:
             raise ValueError(f"rotate needs {siren.n_layers} entries")
@@ -468,8 +482,8 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
                 for p, kept in zip(qm.parameters(), best[1]):
                     p.copy_(kept)
     refined = None
-    if qat_steps and cfg.refine_rounds and cfg.quantizer == "lsq":
-        # QAT ends on the rounding of its latent weights: search the codes themselves
+    if method != "fp32" and cfg.refine_rounds and cfg.quantizer == "lsq":
+        # QAT (or PTQ) ends on the rounding of its latent weights: search the codes themselves
         t_r = time.perf_counter()
         refined = refine_codes(qm, target, cfg.refine_rounds, cfg.refine_candidates)
         seconds["refine"] = time.perf_counter() - t_r
@@ -489,8 +503,10 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
             "ptq": cfg.is_ptq(), "first_layer_search": cfg.first_layer_search, "rounding": cfg.rounding,
             "from_start": cfg.is_from_start(), "act_grid": cfg.act_grid,
             "first_weight_grid": "midrise" if specs[0].w_midrise else "midtread",
-            "refine_rounds": cfg.refine_rounds if refined else 0,
-            "dampening": cfg.dampening if from_start else 0.0, "qat_forward": cfg.qat_forward}
+            "refine_rounds": cfg.refine_rounds if refined else 0, "fine_tune_steps": cfg.train_qat_steps()
+            if cfg.is_ptq() else 0,
+            "dampening": cfg.dampening if from_start else 0.0, "qat_forward": cfg.qat_forward,
+            "recipe": cfg.recipe}
     model, layers = qm.export(channels, meta)
     with torch.no_grad():
         hw_pixels = DatapathEmulator(model).render().numpy().astype(np.uint8)
@@ -503,7 +519,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
                      psnr_fp32=psnr(pixels, fp32_pixels), psnr_fakequant=psnr(pixels, fq_pixels),
                      psnr_golden=psnr(pixels, golden), golden_pixels=golden, fakequant_pixels=fq_pixels,
                      fp32_pixels=fp32_pixels, rotation_report=report, seconds=seconds, refinement=refined,
-                     psnr_float_fakequant=psnr(pixels, float_fq), emulated_pixels=hw_pixels)
+                     psnr_float_fakequant=psnr(pixels, float_fq), float_fakequant_pixels=float_fq)
 
 
 def config_dict(cfg):
