@@ -354,3 +354,15 @@ def test_bin_offset_penalty_values_and_pull_to_centres():
     # the gradient pushes every weight toward its (fixed) grid point
     centre = torch.tensor([0.0, 0.0, 0.0, -0.5, 3.5])
     assert torch.all(torch.sign(x.grad) == torch.sign(x.detach() - centre))
+
+
+def test_recipe_bits():
+    from dhq_rtl.reference.methods import FIRST_WIDE_BITS, recipe_bits
+
+    assert recipe_bits("uniform", 4, 6, 5) == [(6, 5)] * 4
+    assert recipe_bits("first-wide", 3, 4, 4) == [(FIRST_WIDE_BITS, 4), (4, 4), (4, 4)]
+    assert recipe_bits("first-wide", 2, 16, 16) == [(16, 16), (16, 16)]  # never narrower than asked
+    with pytest.raises(ValueError, match="unknown recipe"):
+        recipe_bits("fancy", 3, 8, 8)
+    with pytest.raises(ValueError, match="recipe"):
+        FitConfig(recipe="fancy").check()

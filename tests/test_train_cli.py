@@ -246,3 +246,30 @@ def test_upscaled_picture_is_noted(tmp_path, photo, capsys):
                                     "--quiet"], capsys)
     assert code == 0
     assert any("24×24" in l and "upscaled" in l for l in err)
+
+
+def test_recipe_first_wide_is_recorded_and_shown(tmp_path):
+    """``--bits`` keeps its meaning under the default recipe; a named recipe
+    widens only what it says, and the model image and the CLI say so."""
+    out = tmp_path / "r.dhq"
+    r = _run("--out", str(out), "--size", "16", "--width", "8", "--depth", "2", "--steps", "40", "--qat-steps", "20",
+             "--bits", "w6a6", "--method", "naive", "--recipe", "first-wide", "--quiet")
+    assert r.returncode == 0, r.stderr
+    m = model_image.load(out)
+    assert m.meta["recipe"] == "first-wide"
+    assert [l.weight_bits for l in m.layers] == [12, 6, 6]
+    assert all(l.act_bits == 6 for l in m.layers[1:])
+    assert "L0 W12 | L1 W6A6 | L2 W6A6 (recipe first-wide)" in r.stdout
+    plain = tmp_path / "u.dhq"
+    r = _run("--out", str(plain), "--size", "16", "--width", "8", "--depth", "2", "--steps", "40", "--qat-steps", "20",
+             "--bits", "w6a6", "--method", "naive", "--quiet")
+    assert r.returncode == 0, r.stderr
+    m = model_image.load(plain)
+    assert m.meta["recipe"] == "uniform" and all(l.weight_bits <= 6 for l in m.layers)
+    assert "(recipe uniform)" in r.stdout
+
+
+def test_unknown_recipe_is_refused_before_training(tmp_path):
+    r = _run("--out", str(tmp_path / "x.dhq"), "--recipe", "magic")
+    assert r.returncode == 2 and "invalid choice" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "x.dhq").exists()
