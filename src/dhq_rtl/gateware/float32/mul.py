@@ -17,22 +17,26 @@ signs.
 Datapath (widths from :mod:`dhq_rtl.float32_ref`: 23 fraction bits, 8
 exponent bits):
 
-1. unpack; classify zero (exponent field 0), Inf, NaN; ``e = ea + eb``;
-2. the 24 × 24-bit mantissa product, split into 16-bit pieces
-   (:mod:`.product`: 16×16, 16×8, 8×16, 8×8), each piece registered —
-   in ``SB_MAC16`` DSPs with ``dsp="ice40"``;
-3. sum of the pieces (48 bits);
-4. normalise: ``top = p[47]``; mantissa ``p[23 + top : 47 + top]``,
-   guard bit below, sticky = OR of the rest; exponent ``e − 127 + top``;
-5. round to nearest even (+1 exponent on carry), then overflow, underflow
-   (with the one case that rounds up to ``2**-126``: see the twin) and the
-   special classes select the output, which is registered.
+1. ``pieces`` (always registered): unpack; classify zero (exponent field 0),
+   Inf, NaN; ``ea + eb``; the 24 × 24-bit mantissa product as four pieces
+   (:mod:`.product`: 16×16, 16×8, 8×16, 8×8), each in its own registered
+   multiplier — an ``SB_MAC16`` with ``dsp="ice40"``;
+2. ``sum_mid``: the two middle pieces added; the exponent ``ea + eb − 127``
+   for both outcomes of the normalisation;
+3. ``sum``: the 48-bit product ``p``;
+4. ``normalise``: ``top = p[47]``; mantissa ``p[23 + top : 47 + top]``,
+   guard bit below, sticky = OR of the rest; exponent ``e``;
+5. ``round``: round to nearest even (:mod:`.rounding`), the exponent range
+   checks beside it;
+6. output register: overflow → ±Inf; ``e ≤ 0`` → ±0, except ``e == 0``
+   before rounding with all 23 fraction bits set: that product is at least
+   ``2**-126 − 2**-150``, which rounds to ``2**-126`` on the float32 grid
+   with subnormals, so the result is ``±2**-126`` (as numpy's, flushed);
+   the special classes override.
 
-Latency: ``latency`` cycles (input beat accepted → output beat valid),
-between 2 (the piece registers and the output register) and 4 (also a
-register after the sum and after normalising: the default). Throughput: one
-product per cycle. A stalled output stalls the pipeline (``i.ready =
-~o.valid | o.ready``).
+A register can follow each of steps 2–5 (``latency`` 2…6; the default 6
+registers all of them). Throughput: one product per cycle; a stalled output
+stalls the pipeline (``i.ready = ~o.valid | o.ready``).
 
 Payloads: ``i.payload = {"a": unsigned(32), "b": unsigned(32)[, "tag":
 unsigned(tag_width)]}``, ``o.payload = {"y": unsigned(32)[, "tag"]}``; the
@@ -54,7 +58,8 @@ from ..args import check_int
 from ..layouts import tagged_layout
 from .bits import float32_view
 from .pipeline import Pipeline, choose_cuts
-from .product import DSP_KINDS, dsp_pieces, product_terms, sum_terms
+from .product import DSP_KINDS, Products, multipliers_needed, sum_terms
+from .rounding import exponent_flags, final_exponent, round_step
 
 __all__ = ["Fp32Mul", "binary_in_layout", "float_out_layout"]
 
@@ -72,13 +77,21 @@ def float_out_layout(tag_width=0):
     return tagged_layout({"y": unsigned(32)}, tag_width)
 
 
+def classify(x):
+    """``(zero, inf, nan)`` of a :data:`~.bits.FLOAT32` view (zero: exponent
+    field 0, i.e. zeros and the subnormals that flush to them)."""
+    top = x.exp == ref.EXP_MAX
+    frac_zero = x.frac == 0
+    return x.exp == 0, top & frac_zero, top & ~frac_zero
+
+
 class Fp32Mul(wiring.Component):
     """float32 × float32 → float32, round to nearest even, flush to zero.
 
     Parameters
     ----------
     latency : int or None
-        Register stages from input to output, 2…4 (``None``: 4).
+        Register stages from input to output, 2…6 (``None``: 6).
     dsp : ``"generic"`` or ``"ice40"``
     logic_max_area : int
         With ``dsp="ice40"``: pieces of at most this many partial-product
@@ -86,11 +99,12 @@ class Fp32Mul(wiring.Component):
     tag_width : int
         Width of the pass-through ``tag`` (0: none).
 
+    Attributes: ``latency``, ``dsp_count`` (``SB_MAC16`` instances).
     See the module docstring for the arithmetic, payloads and timing.
     """
 
     #: Optional register cuts, most useful first.
-    CUTS = ("sum", "normalise")
+    CUTS = ("round", "normalise", "sum", "sum_mid")
     #: Register stages always present: the pieces and the output.
     FIXED_STAGES = 2
 
@@ -103,7 +117,7 @@ class Fp32Mul(wiring.Component):
         self.dsp = dsp
         self.logic_max_area = logic_max_area
         self.tag_width = tag_width
-        self.dsp_count = dsp_pieces(_W, _W, dsp, logic_max_area)
+        self.multipliers, self.dsp_count = multipliers_needed([(_W, _W)], dsp=dsp, logic_max_area=logic_max_area)
         super().__init__({
             "i": In(stream.Signature(binary_in_layout(tag_width))),
             "o": Out(stream.Signature(float_out_layout(tag_width))),
@@ -111,69 +125,71 @@ class Fp32Mul(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
-        pipe = Pipeline(m, en, self.cuts)
+        pipe = Pipeline(m, self.i, self.o, cuts=self.cuts)
+        products = Products(m, pipe, dsp=self.dsp, logic_max_area=self.logic_max_area)
 
+        # 1. unpack, classify, mantissa pieces
         a, b = float32_view(self.i.payload.a), float32_view(self.i.payload.b)
-        za, zb = a.exp == 0, b.exp == 0
-        ia, ib = (a.exp == ref.EXP_MAX) & (a.frac == 0), (b.exp == ref.EXP_MAX) & (b.frac == 0)
-        na, nb = (a.exp == ref.EXP_MAX) & (a.frac != 0), (b.exp == ref.EXP_MAX) & (b.frac != 0)
+        za, ia, na = classify(a)
+        zb, ib, nb = classify(b)
         nan = na | nb | (ia & zb) | (ib & za)
-        ctl = {"valid": self.i.valid, "sign": a.sign ^ b.sign, "nan": nan, "inf": (ia | ib) & ~nan,
-               "zero": (za | zb) & ~nan & ~(ia | ib), "esum": a.exp + b.exp}
+        v = {"valid": self.i.valid, "sign": a.sign ^ b.sign, "nan": nan, "inf": (ia | ib) & ~nan,
+             "zero": (za | zb) & ~(ia | ib | na | nb), "esum": a.exp + b.exp}
         if self.tag_width:
-            ctl["tag"] = self.i.payload.tag
+            v["tag"] = self.i.payload.tag
+        terms = products.product("mant", Cat(a.frac, Const(1, 1)), Cat(b.frac, Const(1, 1)))
+        products.finish()
+        v = pipe.stage("pieces", v)
+        (o00, p00), (o01, p01), (o10, p10), (o11, p11) = sorted(terms, key=lambda t: (t[0], len(t[1])))
 
-        # 2. mantissa product pieces (registered: DSP or fabric)
-        terms = product_terms(m, Cat(a.frac, Const(1, 1)), Cat(b.frac, Const(1, 1)), en=en, dsp=self.dsp,
-                              logic_max_area=self.logic_max_area, name="mant")
-        ctl = pipe.stage("pieces", ctl)
+        # 2. middle pieces; the exponent for both normalisations
+        mid = Signal(len(p01) + 1)
+        m.d.comb += mid.eq(p01 + p10)
+        esum = v.pop("esum")
+        e_lo, e_hi = Signal(signed(_E + 2)), Signal(signed(_E + 2))
+        m.d.comb += [e_lo.eq(esum - ref.BIAS), e_hi.eq(esum - (ref.BIAS - 1))]
+        v = pipe.cut("sum_mid", dict(v, mid=mid, e_lo=e_lo, e_hi=e_hi,
+                                     outer=sum_terms([(o00, p00), (o11, p11)])))
 
-        # 3. sum of the pieces
+        # 3. the 48-bit product
         p = Signal(2 * _W)
-        m.d.comb += p.eq(sum_terms(terms))
-        v = pipe.cut("sum", dict(ctl, p=p))
+        m.d.comb += p.eq(v.pop("outer") + (v.pop("mid") << o01))
+        v = pipe.cut("sum", dict(v, p=p))
 
         # 4. normalise
         p = v.pop("p")
         top = p[-1]
         sh = _W - 1
         mant = Mux(top, p[sh + 1:], p[sh:-1])
-        guard = Mux(top, p[sh], p[sh - 1])
-        sticky = Mux(top, p[:sh] != 0, p[:sh - 1] != 0)
-        e = Signal(signed(_E + 2))
-        m.d.comb += e.eq(v.pop("esum") - ref.BIAS + top)
-        v = pipe.cut("normalise", dict(v, mant=mant, guard=guard, sticky=sticky, e=e))
+        v = pipe.cut("normalise", dict(
+            v, mant=mant, guard=Mux(top, p[sh], p[sh - 1]), sticky=Mux(top, p[:sh] != 0, p[:sh - 1] != 0),
+            e=Mux(top, v.pop("e_hi"), v.pop("e_lo"))))
 
-        # 5. round, select, output register
-        mant, guard, sticky, e = v["mant"], v["guard"], v["sticky"], v["e"]
-        rounded = Signal(_W + 1)
-        m.d.comb += rounded.eq(mant + (guard & (sticky | mant[0])))
-        carry = rounded[_W]
-        e_r = Signal(signed(_E + 2))
-        m.d.comb += e_r.eq(e + carry)
+        # 5. round; exponent checks beside it
+        e = v.pop("e")
+        mant = v.pop("mant")
+        rounded = round_step(m, mant, v.pop("guard"), v.pop("sticky"))
         up_to_min = (e == 0) & (mant[:_W - 1] == (1 << (_W - 1)) - 1)
-        overflow = e_r >= ref.EXP_MAX
-        underflow = (e_r <= 0) & ~up_to_min
+        v = pipe.cut("round", dict(v, rounded=rounded, up_to_min=up_to_min, **exponent_flags(e)))
 
-        y = Signal(32)
+        # 6. select, output register
+        rounded = v["rounded"]
+        exp, overflow, underflow = final_exponent(v, rounded[_W])
         sign = v["sign"]
+        y = Signal(32)
         with m.If(v["nan"]):
             m.d.comb += y.eq(ref.QNAN)
         with m.Elif(v["inf"] | (overflow & ~v["zero"])):
             m.d.comb += y.eq(Cat(Const(0, _W - 1), Const(ref.EXP_MAX, _E), sign))
-        with m.Elif(v["zero"] | underflow):
+        with m.Elif(v["zero"] | (underflow & ~v["up_to_min"])):
             m.d.comb += y.eq(Cat(Const(0, 31), sign))
-        with m.Elif(up_to_min):
+        with m.Elif(underflow):
             m.d.comb += y.eq(Cat(Const(0, _W - 1), Const(1, _E), sign))
         with m.Else():
-            m.d.comb += y.eq(Cat(rounded[:_W - 1], e_r[:_E], sign))
-
-        with m.If(en):
-            m.d.sync += [self.o.valid.eq(v["valid"]), self.o.payload.y.eq(y)]
-            if self.tag_width:
-                m.d.sync += self.o.payload.tag.eq(v["tag"])
-        pipe.stages += 1
+            m.d.comb += y.eq(Cat(rounded[:_W - 1], exp, sign))
+        payload = {"y": y}
+        if self.tag_width:
+            payload["tag"] = v["tag"]
+        pipe.output(v["valid"], payload)
         assert pipe.stages == self.latency
         return m

@@ -1,33 +1,43 @@
 """Wide unsigned products built from 16×16 pieces (fabric or ``SB_MAC16``).
 
-:func:`product_terms` splits unsigned operands ``a`` and ``b`` into chunks
-of at most 16 bits (from the least significant bit), multiplies every pair of
-chunks in a registered multiplier, and returns the partial products with
-their bit offsets; :func:`sum_terms` adds them. ``Σ pᵢⱼ · 2**(offᵢ + offⱼ)``
-is the exact product, so the two together are a registered ``a * b``.
+:class:`Products` splits unsigned operands ``a`` and ``b`` into pieces of at
+most 16 bits (least significant first), multiplies every pair of pieces, and
+hands the partial products (with their bit offsets) to the next pipeline
+stage; :func:`sum_terms` adds them. ``Σ pᵢⱼ · 2**(offᵢ + offⱼ)`` is the
+exact product, so the two together are a registered ``a * b``: the pieces
+count as one register stage of the :class:`~.pipeline.Pipeline`.
 
-``dsp``:
+Where the pieces are multiplied:
 
-* ``"generic"``: every piece is a registered ``*`` (any simulator, any
-  FPGA; Yosys ``synth_ice40 -dsp`` maps each piece of a product of at least
-  11 bits to one ``SB_MAC16``, ``synth_ecp5`` to ``MULT18X18D`` blocks);
-* ``"ice40"``: every piece of more than ``logic_max_area`` partial-product
-  bits (``width_a · width_b``) is an explicit ``SB_MAC16`` in unsigned
-  16×16 mode (:func:`dhq_rtl.gateware.ice40_dsp.mul16x16`, output register
-  inside the DSP), the smaller ones a registered ``*`` in logic. Not
-  simulatable by Amaranth's simulator (the DSP is a black box); the tests
-  simulate it with Yosys's ``cells_sim.v`` under Verilator.
+* initiation interval 1: every piece has its own registered multiplier
+  (clock enable = the pipeline's), so a unit with ``P`` pieces has ``P``
+  multipliers;
+* initiation interval ``N ≥ 3``: the pieces of all products of the unit share
+  ``ceil(P / (N − 2))`` multipliers: in the window of ``N`` cycles that a
+  stage holds its operands, multiplier ``j`` takes piece ``p`` (``p mod M ==
+  j``) in cycle ``p // M``, its registered product is copied into a holding
+  register one cycle later, and the holding registers move into the next
+  stage when the pipeline advances (two spare cycles per window).
 
-Every piece is registered once (enable ``en``), so the generic and the
-iCE40 form have the same timing: one cycle from operands to partial
-products.
+What a multiplier is (``dsp``):
+
+* ``"generic"``: a registered ``*`` (any simulator, any FPGA; Yosys
+  ``synth_ice40 -dsp`` maps a product of at least 11 bits to one
+  ``SB_MAC16``, ``synth_ecp5`` to ``MULT18X18D`` blocks);
+* ``"ice40"``: an explicit ``SB_MAC16`` in unsigned 16×16 mode
+  (:func:`dhq_rtl.gateware.ice40_dsp.mul16x16`, its output register inside
+  the DSP); with initiation interval 1, a piece of at most
+  ``logic_max_area`` partial-product bits (``width_a · width_b``) stays a
+  ``*`` in logic. Not simulatable by Amaranth's simulator (the DSP is a
+  black box); the tests run it with Yosys's ``cells_sim.v`` under Verilator.
 """
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Const, Signal
 
 from .. import ice40_dsp
+from ..args import check_int
 
-__all__ = ["DSP_KINDS", "CHUNK_BITS", "chunks", "product_terms", "sum_terms", "dsp_pieces"]
+__all__ = ["DSP_KINDS", "CHUNK_BITS", "chunks", "Products", "sum_terms", "pieces_of", "multipliers_needed"]
 
 DSP_KINDS = ("generic", "ice40")
 #: Width of one piece (the 16×16 mode of ``SB_MAC16``).
@@ -40,38 +50,101 @@ def chunks(width):
     return [(off, min(CHUNK_BITS, width - off)) for off in range(0, width, CHUNK_BITS)]
 
 
-def dsp_pieces(a_width, b_width, dsp, logic_max_area=0):
-    """How many pieces of an ``a_width × b_width`` product go into DSPs
-    (``SB_MAC16`` instances) for ``dsp="ice40"`` (0 for ``"generic"``)."""
-    if dsp != "ice40":
-        return 0
-    return sum(1 for _, wa in chunks(a_width) for _, wb in chunks(b_width) if wa * wb > logic_max_area)
+def pieces_of(a_width, b_width):
+    """``[(width_a, width_b), …]`` of the pieces of an ``a_width × b_width`` product."""
+    return [(wa, wb) for _, wa in chunks(a_width) for _, wb in chunks(b_width)]
 
 
-def product_terms(m, a, b, *, en, dsp="generic", logic_max_area=0, name="mul"):
-    """Registered partial products of unsigned ``a × b`` (``a``, ``b``:
-    Values, read as unsigned). Returns ``[(offset, Signal), …]``."""
-    if dsp not in DSP_KINDS:
-        raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
-    terms = []
-    for oa, wa in chunks(len(a)):
-        for ob, wb in chunks(len(b)):
-            pa, pb = a[oa:oa + wa], b[ob:ob + wb]
-            label = f"{name}_{oa // CHUNK_BITS}_{ob // CHUNK_BITS}"
-            if dsp == "ice40" and wa * wb > logic_max_area:
-                p = ice40_dsp.mul16x16(m, pa, pb, ce=en, name=label, signed=False)[:wa + wb]
-            else:
-                p = Signal(wa + wb, name=label, reset_less=True)
-                with m.If(en):
-                    m.d.sync += p.eq(pa * pb)
-            terms.append((oa + ob, p))
-    return terms
+def multipliers_needed(shapes, *, ii=1, dsp="generic", logic_max_area=0):
+    """``(multipliers, dsps)`` for products of the operand widths ``shapes``
+    (a list of ``(a_width, b_width)``): how many multipliers
+    :class:`Products` builds, and how many of them are ``SB_MAC16`` with
+    ``dsp="ice40"`` (0 for ``"generic"``)."""
+    pieces = [p for a, b in shapes for p in pieces_of(a, b)]
+    if ii == 1:
+        dsps = sum(1 for wa, wb in pieces if wa * wb > logic_max_area) if dsp == "ice40" else 0
+        return len(pieces), dsps
+    mults = -(-len(pieces) // (ii - 2))
+    return mults, mults if dsp == "ice40" else 0
+
+
+class Products:
+    """The multiplications of one unit, built into module ``m`` beside
+    ``pipe`` (a :class:`~.pipeline.Pipeline`).
+
+    Call :meth:`product` for every multiplication (each returns its pieces,
+    which belong to the next register stage of ``pipe``: call
+    ``pipe.stage(...)`` right after it for the values travelling beside), then
+    :meth:`finish` once.
+    """
+
+    def __init__(self, m, pipe, *, dsp="generic", logic_max_area=0):
+        if not isinstance(dsp, str) or dsp not in DSP_KINDS:
+            raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
+        check_int("logic_max_area", logic_max_area, 0, CHUNK_BITS * CHUNK_BITS)
+        if pipe.ii == 2:
+            raise ValueError("products need an initiation interval of 1 or at least 3")
+        self.m, self.pipe, self.dsp, self.logic_max_area = m, pipe, dsp, logic_max_area
+        self.shared = []      # (a piece, b piece, stage register) for ii > 1
+        self.multipliers = 0
+        self.dsps = 0
+
+    def _multiply(self, a, b, *, ce, name, allow_logic=True):
+        wa, wb = len(a), len(b)
+        if self.dsp == "ice40" and not (allow_logic and wa * wb <= self.logic_max_area):
+            self.dsps += 1
+            return ice40_dsp.mul16x16(self.m, a, b, ce=ce, name=name, signed=False)[:wa + wb]
+        p = Signal(wa + wb, name=name, reset_less=True)
+        with self.m.If(ce):
+            self.m.d.sync += p.eq(a * b)
+        return p
+
+    def product(self, name, a, b):
+        """The pieces of unsigned ``a × b``: ``[(offset, Value), …]``."""
+        terms = []
+        for oa, wa in chunks(len(a)):
+            for ob, wb in chunks(len(b)):
+                pa, pb = a[oa:oa + wa], b[ob:ob + wb]
+                label = f"{name}_{oa // CHUNK_BITS}_{ob // CHUNK_BITS}"
+                if self.pipe.ii == 1:
+                    self.multipliers += 1
+                    p = self._multiply(pa, pb, ce=self.pipe.en, name=label)
+                else:
+                    p = Signal(wa + wb, name=label, reset_less=True)
+                    self.shared.append((pa, pb, p))
+                terms.append((oa + ob, p))
+        return terms
+
+    def finish(self):
+        """Build the shared multipliers (initiation interval > 1)."""
+        if self.pipe.ii == 1 or not self.shared:
+            return
+        m, pipe = self.m, self.pipe
+        slots = pipe.ii - 2
+        count = -(-len(self.shared) // slots)
+        for j in range(count):
+            mine = self.shared[j::count]          # piece p = j + s·count in slot s
+            wa = max(len(pa) for pa, _, _ in mine)
+            wb = max(len(pb) for _, pb, _ in mine)
+            op_a, op_b = Signal(wa, name=f"shared{j}_a"), Signal(wb, name=f"shared{j}_b")
+            with m.Switch(pipe.slot):
+                for s, (pa, pb, _) in enumerate(mine):
+                    with m.Case(s):
+                        m.d.comb += [op_a.eq(pa), op_b.eq(pb)]
+            prod = self._multiply(op_a, op_b, ce=Const(1, 1), name=f"shared{j}", allow_logic=False)
+            self.multipliers += 1
+            for s, (pa, pb, reg) in enumerate(mine):
+                hold = Signal(len(reg), name=f"{reg.name}_hold", reset_less=True)
+                with m.If(pipe.slot == s + 1):
+                    m.d.sync += hold.eq(prod[:len(reg)])
+                with m.If(pipe.en):
+                    m.d.sync += reg.eq(hold)
 
 
 def sum_terms(terms):
     """``Σ value · 2**offset`` of ``terms``. Terms that do not overlap are
     concatenated into one row first, so a 2×2 split needs two adders."""
-    rows = []  # [(offset, end, [(offset, value)])]
+    rows = []  # [offset, end, [(offset, value)]]
     for off, value in sorted(terms, key=lambda t: (t[0], -len(t[1]))):
         end = off + len(value)
         for row in rows:
