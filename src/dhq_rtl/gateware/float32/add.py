@@ -55,7 +55,7 @@ from ..args import check_int
 from .bits import float32_view
 from .mul import binary_in_layout, classify, float_out_layout
 from .pipeline import Pipeline, choose_cuts
-from .rounding import final_exponent, round_step
+from .rounding import output_decisions, round_step, select_output
 
 __all__ = ["Fp32Add"]
 
@@ -220,23 +220,13 @@ class Fp32Add(wiring.Component):
                  "unf0": neg | (small & (low <= z_lo)),
                  "unf1": neg | (small & (low < z_lo))}
         rounded = round_step(m, v.pop("mant"), v.pop("guard"), v.pop("sticky"))
-        v = pipe.cut("round", dict(v, rounded=rounded, **flags))
+        exact_zero, zero_sign = v.pop("exact_zero"), v.pop("zero_sign")
+        decisions = output_decisions(flags, inf=v.pop("inf"), zero=exact_zero)
+        v = pipe.cut("round", dict(v, rounded=rounded, e0=flags["e0"], e1=flags["e1"],
+                                   sign=Mux(exact_zero, zero_sign, v.pop("sign")), **decisions))
 
         # 9. select, output register
-        rounded = v["rounded"]
-        exp, overflow, underflow = final_exponent(v, rounded[_W])
-        sign = v["sign"]
-        y = Signal(32)
-        with m.If(v["nan"]):
-            m.d.comb += y.eq(ref.QNAN)
-        with m.Elif(v["inf"] | (~v["exact_zero"] & overflow)):
-            m.d.comb += y.eq(Cat(Const(0, _W - 1), Const(ref.EXP_MAX, _E), sign))
-        with m.Elif(v["exact_zero"]):
-            m.d.comb += y.eq(Cat(Const(0, 31), v["zero_sign"]))
-        with m.Elif(underflow):
-            m.d.comb += y.eq(Cat(Const(0, 31), sign))
-        with m.Else():
-            m.d.comb += y.eq(Cat(rounded[:_W - 1], exp, sign))
+        y = select_output(m, v, nan=v["nan"], sign=v["sign"])
         payload = {"y": y}
         if self.tag_width:
             payload["tag"] = v["tag"]

@@ -17,12 +17,14 @@ signs.
 Datapath (widths from :mod:`dhq_rtl.float32_ref`: 23 fraction bits, 8
 exponent bits):
 
-1. ``pieces`` (always registered): unpack; classify zero (exponent field 0),
-   Inf, NaN; ``ea + eb``; the 24 × 24-bit mantissa product as four pieces
+1. ``pieces`` (always registered): unpack; classify each operand (zero:
+   exponent field 0, Inf, NaN); ``ea + eb``; the 24 × 24-bit mantissa
+   product as four pieces
    (:mod:`.product`: 16×16, 16×8, 8×16, 8×8), each in its own registered
    multiplier — an ``SB_MAC16`` with ``dsp="ice40"``;
 2. ``sum_mid``: the two middle pieces added; the exponent ``ea + eb − 127``
-   for both outcomes of the normalisation;
+   for both outcomes of the normalisation; the special cases (NaN for a NaN
+   operand or ``0 · Inf``, Inf, zero);
 3. ``sum``: the 48-bit product ``p``;
 4. ``normalise``: ``top = p[47]``; mantissa ``p[23 + top : 47 + top]``,
    guard bit below, sticky = OR of the rest; exponent ``e``;
@@ -59,7 +61,7 @@ from ..layouts import tagged_layout
 from .bits import float32_view
 from .pipeline import Pipeline, choose_cuts
 from .product import DSP_KINDS, Products, multipliers_needed, sum_terms
-from .rounding import exponent_flags, final_exponent, round_step
+from .rounding import exponent_flags, output_decisions, round_step, select_output
 
 __all__ = ["Fp32Mul", "binary_in_layout", "float_out_layout"]
 
@@ -132,15 +134,17 @@ class Fp32Mul(wiring.Component):
         a, b = float32_view(self.i.payload.a), float32_view(self.i.payload.b)
         za, ia, na = classify(a)
         zb, ib, nb = classify(b)
-        nan = na | nb | (ia & zb) | (ib & za)
-        v = {"valid": self.i.valid, "sign": a.sign ^ b.sign, "nan": nan, "inf": (ia | ib) & ~nan,
-             "zero": (za | zb) & ~(ia | ib | na | nb), "esum": a.exp + b.exp}
+        v = {"valid": self.i.valid, "sign": a.sign ^ b.sign, "esum": a.exp + b.exp,
+             "za": za, "ia": ia, "na": na, "zb": zb, "ib": ib, "nb": nb}
         if self.tag_width:
             v["tag"] = self.i.payload.tag
         terms = products.product("mant", Cat(a.frac, Const(1, 1)), Cat(b.frac, Const(1, 1)))
         products.finish()
         v = pipe.stage("pieces", v)
         (o00, p00), (o01, p01), (o10, p10), (o11, p11) = sorted(terms, key=lambda t: (t[0], len(t[1])))
+        za, ia, na, zb, ib, nb = (v.pop(k) for k in ("za", "ia", "na", "zb", "ib", "nb"))
+        nan = na | nb | (ia & zb) | (ib & za)
+        v.update(nan=nan, inf=(ia | ib) & ~nan, zero=(za | zb) & ~(ia | ib | na | nb))
 
         # 2. middle pieces; the exponent for both normalisations
         mid = Signal(len(p01) + 1)
@@ -165,28 +169,17 @@ class Fp32Mul(wiring.Component):
             v, mant=mant, guard=Mux(top, p[sh], p[sh - 1]), sticky=Mux(top, p[:sh] != 0, p[:sh - 1] != 0),
             e=Mux(top, v.pop("e_hi"), v.pop("e_lo"))))
 
-        # 5. round; exponent checks beside it
+        # 5. round; exponent checks and output decisions beside it
         e = v.pop("e")
         mant = v.pop("mant")
         rounded = round_step(m, mant, v.pop("guard"), v.pop("sticky"))
         up_to_min = (e == 0) & (mant[:_W - 1] == (1 << (_W - 1)) - 1)
-        v = pipe.cut("round", dict(v, rounded=rounded, up_to_min=up_to_min, **exponent_flags(e)))
+        flags = exponent_flags(e)
+        decisions = output_decisions(flags, inf=v.pop("inf"), zero=v.pop("zero"), up_to_min=up_to_min)
+        v = pipe.cut("round", dict(v, rounded=rounded, e0=flags["e0"], e1=flags["e1"], **decisions))
 
         # 6. select, output register
-        rounded = v["rounded"]
-        exp, overflow, underflow = final_exponent(v, rounded[_W])
-        sign = v["sign"]
-        y = Signal(32)
-        with m.If(v["nan"]):
-            m.d.comb += y.eq(ref.QNAN)
-        with m.Elif(v["inf"] | (overflow & ~v["zero"])):
-            m.d.comb += y.eq(Cat(Const(0, _W - 1), Const(ref.EXP_MAX, _E), sign))
-        with m.Elif(v["zero"] | (underflow & ~v["up_to_min"])):
-            m.d.comb += y.eq(Cat(Const(0, 31), sign))
-        with m.Elif(underflow):
-            m.d.comb += y.eq(Cat(Const(0, _W - 1), Const(1, _E), sign))
-        with m.Else():
-            m.d.comb += y.eq(Cat(rounded[:_W - 1], exp, sign))
+        y = select_output(m, v, nan=v["nan"], sign=v["sign"])
         payload = {"y": y}
         if self.tag_width:
             payload["tag"] = v["tag"]
