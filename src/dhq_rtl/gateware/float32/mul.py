@@ -44,11 +44,9 @@ Payloads: ``i.payload = {"a": unsigned(32), "b": unsigned(32)[, "tag":
 unsigned(tag_width)]}``, ``o.payload = {"y": unsigned(32)[, "tag"]}``; the
 tag of an input beat comes out with its product.
 
-``dsp``: ``"generic"`` (``*``, simulates anywhere; ECP5 maps the pieces to
-``MULT18X18D``) or ``"ice40"`` (explicit ``SB_MAC16``; pieces with at most
-``logic_max_area`` partial-product bits, e.g. the 8×8 one with
-``logic_max_area=64``, stay in logic). :attr:`dsp_count` says how many DSPs
-the iCE40 form instantiates (4 by default).
+``dsp``: ``"generic"`` (``*``, simulates anywhere; Yosys maps each piece to
+one ``SB_MAC16`` on iCE40 with ``-dsp`` and to ``MULT18X18D`` on ECP5) or
+``"ice40"`` (four explicit ``SB_MAC16`` in 16×16 mode, :attr:`dsp_count`).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -95,9 +93,6 @@ class Fp32Mul(wiring.Component):
     latency : int or None
         Register stages from input to output, 2…6 (``None``: 6).
     dsp : ``"generic"`` or ``"ice40"``
-    logic_max_area : int
-        With ``dsp="ice40"``: pieces of at most this many partial-product
-        bits are multiplied in logic (0: every piece in a DSP).
     tag_width : int
         Width of the pass-through ``tag`` (0: none).
 
@@ -110,16 +105,14 @@ class Fp32Mul(wiring.Component):
     #: Register stages always present: the pieces and the output.
     FIXED_STAGES = 2
 
-    def __init__(self, *, latency=None, dsp="generic", logic_max_area=0, tag_width=0):
+    def __init__(self, *, latency=None, dsp="generic", tag_width=0):
         if not isinstance(dsp, str) or dsp not in DSP_KINDS:
             raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
-        check_int("logic_max_area", logic_max_area, 0, 256)
         check_int("tag_width", tag_width, 0, 64)
         self.cuts, self.latency = choose_cuts("Fp32Mul", self.CUTS, latency, self.FIXED_STAGES)
         self.dsp = dsp
-        self.logic_max_area = logic_max_area
         self.tag_width = tag_width
-        self.multipliers, self.dsp_count = multipliers_needed([(_W, _W)], dsp=dsp, logic_max_area=logic_max_area)
+        self.multipliers, self.dsp_count = multipliers_needed([(_W, _W)], dsp=dsp)
         super().__init__({
             "i": In(stream.Signature(binary_in_layout(tag_width))),
             "o": Out(stream.Signature(float_out_layout(tag_width))),
@@ -128,7 +121,7 @@ class Fp32Mul(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         pipe = Pipeline(m, self.i, self.o, cuts=self.cuts)
-        products = Products(m, pipe, dsp=self.dsp, logic_max_area=self.logic_max_area)
+        products = Products(m, pipe, dsp=self.dsp)
 
         # 1. unpack, classify, mantissa pieces
         a, b = float32_view(self.i.payload.a), float32_view(self.i.payload.b)

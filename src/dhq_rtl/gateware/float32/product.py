@@ -26,16 +26,16 @@ What a multiplier is (``dsp``):
   ``SB_MAC16``, ``synth_ecp5`` to ``MULT18X18D`` blocks);
 * ``"ice40"``: an explicit ``SB_MAC16`` in unsigned 16×16 mode
   (:func:`dhq_rtl.gateware.ice40_dsp.mul16x16`, its output register inside
-  the DSP); with initiation interval 1, a piece of at most
-  ``logic_max_area`` partial-product bits (``width_a · width_b``) stays a
-  ``*`` in logic. Not simulatable by Amaranth's simulator (the DSP is a
-  black box); the tests run it with Yosys's ``cells_sim.v`` under Verilator.
+  the DSP). Not simulatable by Amaranth's simulator (the DSP is a black box);
+  the tests run it with Yosys's ``cells_sim.v`` under Verilator.
+
+(A piece in logic is not offered: ``synth_ice40 -dsp`` maps every ``*`` of
+an 11-bit or wider product to an ``SB_MAC16`` anyway.)
 """
 
 from amaranth.hdl import Const, Signal
 
 from .. import ice40_dsp
-from ..args import check_int
 
 __all__ = ["DSP_KINDS", "CHUNK_BITS", "chunks", "Products", "sum_terms", "pieces_of", "multipliers_needed"]
 
@@ -55,16 +55,13 @@ def pieces_of(a_width, b_width):
     return [(wa, wb) for _, wa in chunks(a_width) for _, wb in chunks(b_width)]
 
 
-def multipliers_needed(shapes, *, ii=1, dsp="generic", logic_max_area=0):
+def multipliers_needed(shapes, *, ii=1, dsp="generic"):
     """``(multipliers, dsps)`` for products of the operand widths ``shapes``
     (a list of ``(a_width, b_width)``): how many multipliers
     :class:`Products` builds, and how many of them are ``SB_MAC16`` with
     ``dsp="ice40"`` (0 for ``"generic"``)."""
-    pieces = [p for a, b in shapes for p in pieces_of(a, b)]
-    if ii == 1:
-        dsps = sum(1 for wa, wb in pieces if wa * wb > logic_max_area) if dsp == "ice40" else 0
-        return len(pieces), dsps
-    mults = -(-len(pieces) // (ii - 2))
+    pieces = sum(len(pieces_of(a, b)) for a, b in shapes)
+    mults = pieces if ii == 1 else -(-pieces // (ii - 2))
     return mults, mults if dsp == "ice40" else 0
 
 
@@ -78,20 +75,19 @@ class Products:
     :meth:`finish` once.
     """
 
-    def __init__(self, m, pipe, *, dsp="generic", logic_max_area=0):
+    def __init__(self, m, pipe, *, dsp="generic"):
         if not isinstance(dsp, str) or dsp not in DSP_KINDS:
             raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
-        check_int("logic_max_area", logic_max_area, 0, CHUNK_BITS * CHUNK_BITS)
         if pipe.ii == 2:
             raise ValueError("products need an initiation interval of 1 or at least 3")
-        self.m, self.pipe, self.dsp, self.logic_max_area = m, pipe, dsp, logic_max_area
+        self.m, self.pipe, self.dsp = m, pipe, dsp
         self.shared = []      # (a piece, b piece, stage register) for ii > 1
         self.multipliers = 0
         self.dsps = 0
 
-    def _multiply(self, a, b, *, ce, name, allow_logic=True):
+    def _multiply(self, a, b, *, ce, name):
         wa, wb = len(a), len(b)
-        if self.dsp == "ice40" and not (allow_logic and wa * wb <= self.logic_max_area):
+        if self.dsp == "ice40":
             self.dsps += 1
             return ice40_dsp.mul16x16(self.m, a, b, ce=ce, name=name, signed=False)[:wa + wb]
         p = Signal(wa + wb, name=name, reset_less=True)
@@ -131,7 +127,7 @@ class Products:
                 for s, (pa, pb, _) in enumerate(mine):
                     with m.Case(s):
                         m.d.comb += [op_a.eq(pa), op_b.eq(pb)]
-            prod = self._multiply(op_a, op_b, ce=Const(1, 1), name=f"shared{j}", allow_logic=False)
+            prod = self._multiply(op_a, op_b, ce=Const(1, 1), name=f"shared{j}")
             self.multipliers += 1
             for s, (pa, pb, reg) in enumerate(mine):
                 hold = Signal(len(reg), name=f"{reg.name}_hold", reset_less=True)

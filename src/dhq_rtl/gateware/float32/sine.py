@@ -11,10 +11,11 @@ Algorithm (``k = spec.index_bits``, ``H = spec.h_bits``, ``F = H + 2``
 fraction bits of the reduced argument, ``D = F − k``):
 
 1. ``unpack``: shift amounts; classes (zero/subnormal, Inf/NaN);
-2. ``shift``: for ``|t| ≥ 1/4`` (exponent ``e ≥ 125``) the 24-bit mantissa
-   shifted left by ``min(e − 125, 25)``, 25 bits kept: ``4|t| mod 4`` with
-   23 fraction bits; for ``|t| < 1/4`` shifted right into the fixed-point
-   ``r = 4|t|`` (``F`` fraction bits, truncated);
+2. ``shift_hi``, ``shift``: for ``|t| ≥ 1/4`` (exponent ``e ≥ 125``) the
+   24-bit mantissa shifted left by ``e − 125``, 25 bits kept: ``4|t| mod 4``
+   with 23 fraction bits; for ``|t| < 1/4`` shifted right into the
+   fixed-point ``r = 4|t|`` (``F`` fraction bits, truncated); each shift by
+   the multiple of 4 first, then by the rest;
 3. ``fold``: quadrant ``q`` and fraction ``f``; the reduced argument (quarter
    turns, exact) is ``R = f`` or ``2**23 − f``; negative result for ``q ≥ 2``;
 4. ``norm_hi``, ``normalise``: ``R`` shifted up to its leading one (16, 8,
@@ -33,7 +34,7 @@ fraction bits of the reduced argument, ``D = F − k``):
     → ±0; ``r = 0`` → ±0 (the sign of ``t``); ``r = 1`` → ±1.
 
 Latency: ``latency`` windows, 5 (the ROM read, the three products and the
-output register) … 18 (a register after every step: the default). With
+output register) … 19 (a register after every step: the default). With
 ``ii = 1`` a window is one cycle and every 16×16 piece of the three products
 has its own multiplier (9 for the default widths: the ``dsp_count``
 ``SB_MAC16`` of ``dsp="ice40"``); with ``ii = N ≥ 3`` the unit accepts one
@@ -111,13 +112,10 @@ class Fp32Sine(wiring.Component):
     spec : :class:`dhq_rtl.float32_ref.SineSpec`
         Table size and precision (default: 256 segments, ``h`` to 27 bits).
     latency : int or None
-        Register stages from input to output, 5…18 (``None``: 18).
+        Register stages from input to output, 5…19 (``None``: 19).
     ii : int
         Initiation interval: cycles per phase, 1 or at least 3.
     dsp : ``"generic"`` or ``"ice40"``
-    logic_max_area : int
-        With ``dsp="ice40"`` and ``ii = 1``: product pieces of at most this
-        many partial-product bits stay in logic.
     tag_width : int
         Width of the pass-through ``tag`` (0: none).
 
@@ -126,11 +124,10 @@ class Fp32Sine(wiring.Component):
     """
 
     CUTS = ("round", "pnorm", "psum", "h", "u", "p2sum", "normalise", "fold", "shift", "unpack",
-            "norm_hi", "p3_mid", "p2_mid")
+            "norm_hi", "shift_hi", "p3_mid", "p2_mid")
     FIXED_STAGES = 5
 
-    def __init__(self, spec=ref.DEFAULT_SINE, *, latency=None, ii=1, dsp="generic", logic_max_area=0,
-                 tag_width=0):
+    def __init__(self, spec=ref.DEFAULT_SINE, *, latency=None, ii=1, dsp="generic", tag_width=0):
         if not isinstance(spec, ref.SineSpec):
             raise TypeError(f"spec must be a dhq_rtl.float32_ref.SineSpec, not {type(spec).__name__}")
         if not isinstance(dsp, str) or dsp not in DSP_KINDS:
@@ -138,13 +135,11 @@ class Fp32Sine(wiring.Component):
         check_int("ii", ii, 1, 64)
         if ii == 2:
             raise ValueError("ii must be 1 or at least 3 (the shared multipliers need two spare cycles)")
-        check_int("logic_max_area", logic_max_area, 0, 256)
         check_int("tag_width", tag_width, 0, 64)
         self.cuts, self.latency = choose_cuts("Fp32Sine", self.CUTS, latency, self.FIXED_STAGES)
         self.spec = spec
         self.ii = ii
         self.dsp = dsp
-        self.logic_max_area = logic_max_area
         self.tag_width = tag_width
         c0, c1, c2 = ref.sine_table(spec)
         self.table = (c0, c1, c2)
@@ -152,7 +147,7 @@ class Fp32Sine(wiring.Component):
         self.u_width = int(c1.max() + c2.max()).bit_length()
         self.depth = 1 << spec.index_bits
         shapes = [(self.c_widths[2], spec.delta2_bits), (self.u_width, spec.delta1_bits), (_W, spec.h_bits + 1)]
-        self.multipliers, self.dsp_count = multipliers_needed(shapes, ii=ii, dsp=dsp, logic_max_area=logic_max_area)
+        self.multipliers, self.dsp_count = multipliers_needed(shapes, ii=ii, dsp=dsp)
         super().__init__({
             "i": In(stream.Signature(sine_in_layout(tag_width))),
             "o": Out(stream.Signature(float_out_layout(tag_width))),
@@ -168,35 +163,50 @@ class Fp32Sine(wiring.Component):
         k, H, F, D = spec.index_bits, spec.h_bits, spec.r_bits, spec.delta_bits
         w0, w1, w2 = self.c_widths
         pipe = Pipeline(m, self.i, self.o, cuts=self.cuts, ii=self.ii)
-        products = Products(m, pipe, dsp=self.dsp, logic_max_area=self.logic_max_area)
+        products = Products(m, pipe, dsp=self.dsp)
 
         # 1. unpack: shift amounts
         t = float32_view(self.i.payload.t)
         e = t.exp
-        amt_bits = F.bit_length()
+        # Shift amounts: 5 bits, and a flag for 32 or more (then everything is
+        # shifted out; 25…31 left of 25 bits or F…31 right of F bits clear the
+        # value by themselves). The amount of the path not taken (negative)
+        # does not matter.
+        sh, amt = (e - _Q0)[:_E], ((_Q0 - 1) - e)[:_E]
         v = {"valid": self.i.valid, "sign": t.sign, "nan": e == ref.EXP_MAX, "zero_in": e == 0, "big": e >= _Q0,
-             "m": Cat(t.frac, Const(1, 1)),
-             "sh": Mux(e >= _Q0 + 25, 25, e - _Q0)[:5],
-             "amt": Mux(e + F >= _Q0 - 1, (_Q0 - 1) - e, F)[:amt_bits],
-             "er_small": (e - _Q0).as_signed()}
+             "m": Cat(t.frac, Const(1, 1)), "sh": sh[:5], "sh_kill": sh[5:] != 0,
+             "amt": amt[:5], "amt_kill": amt[5:] != 0, "er_small": (e - _Q0).as_signed()}
         if self.tag_width:
             v["tag"] = self.i.payload.tag
         v = pipe.cut("unpack", v)
 
         # 2. the two shifts
+        # 2a. shifts by the multiples of 4
+        mant, sh, amt = v["m"], v.pop("sh"), v.pop("amt")
+        x4, s4 = Signal(25), Signal(F)
+        m.d.comb += [x4.eq(mant << Cat(Const(0, 2), sh[2:])),
+                     s4.eq(Cat(Const(0, F - _W), mant) >> Cat(Const(0, 2), amt[2:]))]
+        v = pipe.cut("shift_hi", dict(v, x4=x4, s4=s4, sh_lo=sh[:2], amt_lo=amt[:2]))
+
+        # 2b. the rest; |t| < 1/4: the folded argument is the mantissa itself
+        # (q = 0, and the fold below puts the leading one back)
         x, small_fix = Signal(25), Signal(F)
-        mant = v["m"]
-        m.d.comb += [x.eq(mant << v.pop("sh")), small_fix.eq(Cat(Const(0, F - _W), mant) >> v.pop("amt"))]
+        mant = v.pop("m")
+        m.d.comb += [x.eq(Mux(v["big"], Mux(v.pop("sh_kill"), 0, v.pop("x4") << v.pop("sh_lo")), mant[:_W - 1])),
+                     small_fix.eq(Mux(v.pop("amt_kill"), 0, v.pop("s4") >> v.pop("amt_lo")))]
         v = pipe.cut("shift", dict(v, x=x, small_fix=small_fix))
 
         # 3. quadrant and folded argument
         x = v.pop("x")
         q, f = x[_W - 1:], x[:_W - 1]
-        r23 = Signal(_W)
-        m.d.comb += r23.eq(Mux(q[0], (1 << (_W - 1)) - f, f))
+        # R = 2**23 − f for odd q: its low 23 bits are −f, its top bit says f = 0
+        # (for |t| < 1/4 the top bit is the mantissa's leading one)
         big = v["big"]
-        v = pipe.cut("fold", dict(v, r23=r23, flip=big & q[1], one=big & q[0] & (f == 0),
-                                  zero_r=big & ~q[0] & (f == 0)))
+        f_zero = f == 0
+        r23 = Signal(_W)
+        m.d.comb += r23.eq(Cat(Mux(q[0], -f, f)[:_W - 1], (q[0] & f_zero) | ~big))
+        v = pipe.cut("fold", dict(v, r23=r23, flip=big & q[1], one=big & q[0] & f_zero,
+                                  zero_r=big & ~q[0] & f_zero))
 
         # 4. normalise R; fixed-point r; table address
         r23 = v.pop("r23")
@@ -205,41 +215,46 @@ class Fp32Sine(wiring.Component):
                                      rfix_big=r23 << (F - (_W - 1))))
         n_lo, f_lo = normalise_steps(m, v.pop("n_hi"), (4, 2, 1), "rnorm_lo")
         lz = Cat(f_lo[1], f_lo[2], f_lo[4], v.pop("z8"), v.pop("z16"))
-        big = v.pop("big")
-        mr = Mux(big, n_lo, v.pop("m"))
-        er = Mux(big, -lz, v.pop("er_small"))
+        big = v["big"]
+        mr = n_lo
         rfix = Signal(F)
         m.d.comb += rfix.eq(Mux(big, v.pop("rfix_big"), v.pop("small_fix")))
-        v = pipe.cut("normalise", dict(v, mr=mr, er=er, rfix=rfix))
+        v = pipe.cut("normalise", dict(v, mr=mr, lz=lz, rfix=rfix))
 
-        # 5. table read
+        # 5. table read; the biased exponent of r beside it
         rfix = v.pop("rfix")
         m.submodules.table = rom = memory.Memory(shape=unsigned(w0 + w1 + w2), depth=self.depth,
                                                  init=self._rom_init())
         rd = rom.read_port(domain="sync")
         m.d.comb += [rd.addr.eq(rfix[D:]), rd.en.eq(pipe.en)]
-        v = pipe.stage("table", dict(v, delta=rfix[:D]))
+        e_base = Signal(signed(_E + 2))      # er + 127 (er = −lz, or e − 125 for |t| < 1/4)
+        m.d.comb += e_base.eq(Mux(v.pop("big"), ref.BIAS - v.pop("lz"), v.pop("er_small") + ref.BIAS))
+        v = pipe.stage("table", dict(v, delta=rfix[:D], e_base=e_base))
         c0, c1, c2 = rd.data[:w0], rd.data[w0:w0 + w1], rd.data[w0 + w1:]
 
         # 6. curvature term, slope sum
         d2 = spec.delta2_bits
+        # round(x / 2**s) = floor(x / 2**s) + bit s−1 of x: the +1 is chosen
+        # between two operands computed a stage earlier, one carry chain remains
         t1 = products.product("p1", c2, v["delta"][D - d2:])
-        v = pipe.stage("p1", dict(v, c0=c0, c1=c1))
+        v = pipe.stage("p1", dict(v, c0=c0, c1=c1, c1p=c1 + 1))
         v, p1 = sum_pieces(m, pipe, v, t1, "p1")
         u = Signal(self.u_width)
-        m.d.comb += u.eq(v.pop("c1") + ((p1 + (1 << (d2 - 1))) >> d2))
+        c1, c1p = v.pop("c1"), v.pop("c1p")
+        m.d.comb += u.eq(Mux(p1[d2 - 1], c1p, c1) + (p1 >> d2))
         v = pipe.cut("u", dict(v, u=u))
 
         # 7. slope times offset; h
         s1 = spec.delta1_bits + spec.guard_bits
         t2 = products.product("p2", v.pop("u"), v.pop("delta")[D - spec.delta1_bits:])
-        v = pipe.stage("p2", v)
+        v = pipe.stage("p2", dict(v, c0m=v["c0"] - 1))
         v, p2 = sum_pieces(m, pipe, v, t2, "p2")
         p2r = Signal(self.u_width + spec.delta1_bits)
         m.d.comb += p2r.eq(p2)
         v = pipe.cut("p2sum", dict(v, p2=p2r))
         h = Signal(H + 1)
-        m.d.comb += h.eq(v.pop("c0") - ((v.pop("p2") + (1 << (s1 - 1))) >> s1))
+        p2, c0, c0m = v.pop("p2"), v.pop("c0"), v.pop("c0m")
+        m.d.comb += h.eq(Mux(p2[s1 - 1], c0m, c0) - (p2 >> s1))
         v = pipe.cut("h", dict(v, h=h))
 
         # 8. r times h
@@ -255,7 +270,7 @@ class Fp32Sine(wiring.Component):
         p = v.pop("p")
         top = p[_W + H]
         exp = Signal(signed(_E + 2))
-        m.d.comb += exp.eq(v.pop("er") + ref.BIAS + top)
+        m.d.comb += exp.eq(v.pop("e_base") + top)
         v = pipe.cut("pnorm", dict(v, mant=Mux(top, p[H + 1:H + 1 + _W], p[H:H + _W]),
                                    guard=Mux(top, p[H], p[H - 1]), sticky=Mux(top, p[:H] != 0, p[:H - 1] != 0),
                                    exp=exp))
