@@ -76,12 +76,12 @@ _HIDDEN = 1 << FRAC_BITS
 
 def to_bits(x):
     """float32 values (anything numpy casts to float32) → ``uint32`` bit patterns."""
-    return np.ascontiguousarray(np.asarray(x, dtype=np.float32)).view(np.uint32)
+    return np.asarray(x, dtype=np.float32).view(np.uint32)
 
 
 def from_bits(u):
     """``uint32`` bit patterns → float32 values."""
-    return np.ascontiguousarray(np.asarray(u, dtype=np.uint32)).view(np.float32)
+    return np.asarray(u, dtype=np.uint32).view(np.float32)
 
 
 def _u32(u):
@@ -327,9 +327,6 @@ class SineSpec:
                 raise TypeError(f"{name} must be an integer, not {v!r}")
             if not lo <= v <= hi:
                 raise ValueError(f"{name} must be in [{lo}, {hi}], got {v}")
-        if self.delta2_bits < 1:
-            raise ValueError(f"h_bits = {self.h_bits} is too small for index_bits = {self.index_bits} "
-                             f"(needs h_bits ≥ 2·index_bits − 1)")
 
     guard_bits = 2
 
