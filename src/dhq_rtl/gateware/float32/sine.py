@@ -33,8 +33,10 @@ fraction bits of the reduced argument, ``D = F − k``):
 10. output register: Inf/NaN → the canonical NaN; ±0 and subnormal inputs
     → ±0; ``r = 0`` → ±0 (the sign of ``t``); ``r = 1`` → ±1.
 
-Latency: ``latency`` windows, 5 (the ROM read, the three products and the
-output register) … 19 (a register after every step: the default). With
+Latency: ``latency`` register stages, 5 (the ROM read, the three products
+and the output register) … 19 (a register after every step: the default);
+a result is valid ``(latency − 1)·ii + 1`` cycles after its phase was
+accepted (``latency`` cycles for ``ii = 1``). With
 ``ii = 1`` a window is one cycle and every 16×16 piece of the three products
 has its own multiplier (9 for the default widths: the ``dsp_count``
 ``SB_MAC16`` of ``dsp="ice40"``); with ``ii = N ≥ 3`` the unit accepts one
@@ -119,7 +121,7 @@ class Fp32Sine(wiring.Component):
     tag_width : int
         Width of the pass-through ``tag`` (0: none).
 
-    Attributes: ``latency`` (in windows of ``ii`` cycles), ``multipliers``,
+    Attributes: ``latency`` (register stages), ``multipliers``,
     ``dsp_count``, ``depth`` (ROM words), ``c_widths`` (ROM fields).
     """
 
