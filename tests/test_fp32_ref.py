@@ -148,13 +148,14 @@ def test_sine_is_odd_and_periodic_exactly():
 
 
 def test_sine_error_bound():
-    """Below 0.62 ULP on random phases of every binade the model uses
-    (the exhaustive measurement is bench/fp32_units.py --sine-error)."""
+    """At most 0.631 ULP (the maximum of the exhaustive sweep in
+    bench/fp32_units.py --sine-error, docs/float32.md) on random phases of
+    every binade the model uses."""
     rng = np.random.default_rng(6)
     t = ref.to_bits(np.exp2(rng.uniform(-40, 8, 1_000_000)).astype(np.float32))
     y = ref.sin_turns(t)
     err = ref.ulp_error(y, ref.sin_turns_reference(t))
-    assert err.max() < 0.62
+    assert 0.5 < err.max() < 0.631
     assert np.all(np.abs(ref.from_bits(y)) <= 1.0)
 
 
@@ -172,7 +173,7 @@ def test_smaller_sine_spec_is_coarser_but_exact_in_reduction():
     rng = np.random.default_rng(9)
     t = ref.to_bits(np.exp2(rng.uniform(-10, 6, 100_000)).astype(np.float32))
     err = ref.ulp_error(ref.sin_turns(t, spec), ref.sin_turns_reference(t))
-    assert 0.62 < err.max() < 4
+    assert 0.7 < err.max() < 4
     assert ref.sin_turns(ref.to_bits(np.float32([0.25])), spec).tolist() == [0x3F800000]
 
 
