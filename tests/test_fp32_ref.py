@@ -111,6 +111,32 @@ def test_tree_sum_order():
         ref.tree_sum(np.zeros((3, 0), np.uint32))
 
 
+def test_lane_dot_order():
+    rng = np.random.default_rng(10)
+    w = ref.to_bits(rng.standard_normal((3, 7)).astype(np.float32))
+    x = ref.to_bits(rng.standard_normal((4, 7)).astype(np.float32))
+    got = ref.lane_dot(w, x, 3)
+    assert got.shape == (4, 3)
+    for p in range(4):
+        for k in range(3):
+            prods = [ref.mul(w[k, j], x[p, j]) for j in range(7)] + [np.uint32(0), np.uint32(0)]
+            beats = [ref.add(ref.add(prods[3 * b], prods[3 * b + 1]), prods[3 * b + 2]) for b in range(3)]
+            want = ref.add(ref.add(beats[0], beats[1]), beats[2])
+            assert int(got[p, k]) == int(want)
+    np.testing.assert_allclose(ref.from_bits(got), ref.from_bits(x) @ ref.from_bits(w).T, rtol=1e-5, atol=1e-5)
+    # one lane: a plain sequential sum; all lanes: one tree
+    assert np.array_equal(ref.lane_dot(w, x, 1)[:, 0], ref.add(ref.add(ref.add(ref.add(ref.add(ref.add(
+        ref.mul(w[0, 0], x[:, 0]), ref.mul(w[0, 1], x[:, 1])), ref.mul(w[0, 2], x[:, 2])), ref.mul(w[0, 3], x[:, 3])),
+        ref.mul(w[0, 4], x[:, 4])), ref.mul(w[0, 5], x[:, 5])), ref.mul(w[0, 6], x[:, 6])))
+    prods = ref.mul(w[None], x[:, None, :])                       # (4, 3, 7)
+    padded = np.concatenate([prods, np.zeros((4, 3, 1), np.uint32)], axis=-1)
+    assert np.array_equal(ref.lane_dot(w, x, 8), ref.tree_sum(padded))
+    with pytest.raises(ValueError, match="chain"):
+        ref.lane_dot(w, x[:, :5], 2)
+    with pytest.raises(ValueError, match="lanes"):
+        ref.lane_dot(w, x, 0)
+
+
 # ------------------------------------------------------------------------ sine
 
 def test_sine_table_is_deterministic():

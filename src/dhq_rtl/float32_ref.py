@@ -36,7 +36,9 @@ Functions:
   phase ``t`` in turns, exact range reduction, a quadratic table, RNE;
 * :func:`sin_turns_reference`, :func:`ulp_error` — the float64 reference
   and the error measure in units in the last place;
-* :func:`tree_sum`, :func:`to_bits`, :func:`from_bits`.
+* :func:`tree_sum`, :func:`lane_dot` — the summation order of lanes, an
+  adder tree and an accumulator;
+* :func:`to_bits`, :func:`from_bits`.
 """
 
 import functools
@@ -49,7 +51,7 @@ import numpy as np
 __all__ = [
     "FRAC_BITS", "EXP_BITS", "BIAS", "EXP_MAX", "QNAN", "INF", "SIGN", "MIN_NORMAL",
     "to_bits", "from_bits", "flush", "canonical_nan",
-    "mul_spec", "add_spec", "mul", "add", "tree_sum",
+    "mul_spec", "add_spec", "mul", "add", "tree_sum", "lane_dot",
     "SineSpec", "DEFAULT_SINE", "sine_table", "sin_turns", "sin_turns_reference", "ulp_error",
 ]
 
@@ -296,6 +298,34 @@ def tree_sum(values, axis=-1):
         pairs = add(v[..., 0:n - 1:2], v[..., 1:n:2])
         v = np.concatenate([pairs, v[..., n - 1:]], axis=-1) if n % 2 else pairs
     return v[..., 0]
+
+
+def lane_dot(weights, x, lanes):
+    """Dot products ``weights @ x`` in the order of ``lanes`` multipliers, an
+    adder tree and an accumulator: the input vector is cut into beats of
+    ``lanes`` elements (the last one padded with +0 weights and +0 inputs,
+    whose products are +0); per beat the products (:func:`mul`) are summed
+    with :func:`tree_sum`; the beat sums are added in beat order, the first
+    beat's sum being the start value. ``weights``: ``(n_out, n_in)``, ``x``:
+    ``(..., n_in)`` bit patterns; returns ``(..., n_out)``. The bias is not
+    added here (where it goes is the model's choice)."""
+    w = _u32(weights)
+    v = _u32(x)
+    if w.ndim != 2 or v.shape[-1] != w.shape[1]:
+        raise ValueError(f"weights {w.shape} and inputs {v.shape} do not chain")
+    if isinstance(lanes, bool) or not isinstance(lanes, (int, np.integer)) or lanes < 1:
+        raise ValueError(f"lanes must be a positive integer, got {lanes!r}")
+    n_out, n_in = w.shape
+    beats = -(-n_in // lanes)
+    pad = beats * lanes - n_in
+    w = np.concatenate([w, np.zeros((n_out, pad), np.uint32)], axis=1).reshape(n_out, beats, lanes)
+    v = np.concatenate([v, np.zeros(v.shape[:-1] + (pad,), np.uint32)], axis=-1)
+    v = v.reshape(v.shape[:-1] + (1, beats, lanes))
+    sums = tree_sum(mul(w, v))                       # (..., n_out, beats)
+    acc = sums[..., 0]
+    for b in range(1, beats):
+        acc = add(acc, sums[..., b])
+    return acc
 
 
 # ----------------------------------------------------------------------- sine
