@@ -26,7 +26,7 @@ def test_mul_ice40_four_sb_mac16(tmp_path):
         assert cells["SB_MAC16"] == 4
         assert 0 < cells["SB_LUT4"] < 400
     no_dsp = synth_ice40_cells(Fp32Mul(), dsp=False, workdir=tmp_path / "n")
-    assert "SB_MAC16" not in no_dsp and no_dsp["SB_LUT4"] > explicit["SB_LUT4"] + 300
+    assert "SB_MAC16" not in no_dsp and no_dsp["SB_LUT4"] > explicit["SB_LUT4"] + 1000
 
 
 def test_add_ice40_logic_only(tmp_path):
