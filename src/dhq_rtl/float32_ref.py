@@ -42,7 +42,6 @@ Functions:
 """
 
 import functools
-import math
 from dataclasses import dataclass
 from fractions import Fraction
 
