@@ -1,4 +1,4 @@
-"""Wide unsigned products built from 16×16 pieces (fabric or ``SB_MAC16``).
+"""Wide unsigned products built from 16×16 pieces (registered ``*`` or ``SB_MAC16``).
 
 :class:`Products` splits unsigned operands ``a`` and ``b`` into pieces of at
 most 16 bits (least significant first), multiplies every pair of pieces, and
