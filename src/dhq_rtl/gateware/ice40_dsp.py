@@ -10,8 +10,9 @@ and Lattice's "DSP Function Usage Guide for iCE40 Devices"):
   top product ``A[15:8]·B[15:8]`` (register F) appears on ``O[31:16]``, the
   bottom product ``A[7:0]·B[7:0]`` (register G) on ``O[15:0]``, each a 16-bit
   signed value, registered once inside the DSP (``TOP/BOT_8x8_MULT_REG``).
-* :func:`mul16x16` — ``MODE_8x8 = 0``, signed 16×16, product on ``O[31:0]``
-  through the second pipeline register (``PIPELINE_16x16_MULT_REG2``).
+* :func:`mul16x16` — ``MODE_8x8 = 0``, signed (or, with ``signed=False``,
+  unsigned) 16×16, product on ``O[31:0]`` through the second pipeline
+  register (``PIPELINE_16x16_MULT_REG2``).
 
 Both have a latency of exactly one clock (when ``ce`` is high), like a
 registered ``a * b`` in fabric, so the generic and iCE40 datapaths have the
@@ -42,12 +43,12 @@ def _instance(params, a, b, ce, o, domain):
                     o_O=o)
 
 
-def _common_params():
+def _common_params(signed=True):
     return {
         "NEG_TRIGGER": C(0, 1), "C_REG": C(0, 1), "A_REG": C(0, 1), "B_REG": C(0, 1), "D_REG": C(0, 1),
         "TOPADDSUB_LOWERINPUT": C(0, 2), "TOPADDSUB_UPPERINPUT": C(0, 1), "TOPADDSUB_CARRYSELECT": C(0, 2),
         "BOTADDSUB_LOWERINPUT": C(0, 2), "BOTADDSUB_UPPERINPUT": C(0, 1), "BOTADDSUB_CARRYSELECT": C(0, 2),
-        "A_SIGNED": C(1, 1), "B_SIGNED": C(1, 1),
+        "A_SIGNED": C(int(signed), 1), "B_SIGNED": C(int(signed), 1),
     }
 
 
@@ -81,17 +82,22 @@ def dual_mul8x8(m, a_lo, b_lo, a_hi, b_hi, *, ce, domain="sync", name=None):
     return o[:16].as_signed(), o[16:].as_signed()
 
 
-def mul16x16(m, a, b, *, ce, domain="sync", name=None):
-    """One registered signed 16×16 product in one ``SB_MAC16``: returns
-    ``a·b`` as ``signed(32)``, valid one clock after the operands."""
+def mul16x16(m, a, b, *, ce, domain="sync", name=None, signed=True):
+    """One registered 16×16 product in one ``SB_MAC16``: returns ``a·b``,
+    valid one clock after the operands. ``signed=True``: signed operands of
+    at most 16 bits, result ``signed(32)``; ``signed=False``: unsigned
+    operands of at most 16 bits (zero-extended), result ``unsigned(32)``."""
     ops = []
     for v in (a, b):
-        v = v.as_signed()
+        v = v.as_signed() if signed else v.as_unsigned()
         if len(v) > MAX_SINGLE_BITS:
             raise ValueError(f"16×16 mode needs operands of at most {MAX_SINGLE_BITS} bits, got {len(v)}")
-        ops.append(Cat(v, v[-1].replicate(MAX_SINGLE_BITS - len(v))) if len(v) < MAX_SINGLE_BITS else v)
+        if len(v) < MAX_SINGLE_BITS:
+            pad = v[-1].replicate(MAX_SINGLE_BITS - len(v)) if signed else C(0, MAX_SINGLE_BITS - len(v))
+            v = Cat(v, pad)
+        ops.append(v)
     o = Signal(32, name=f"{name}_o" if name else None)
-    params = _common_params()
+    params = _common_params(signed)
     params.update({
         "MODE_8x8": C(0, 1), "TOP_8x8_MULT_REG": C(0, 1), "BOT_8x8_MULT_REG": C(0, 1),
         "PIPELINE_16x16_MULT_REG1": C(0, 1), "PIPELINE_16x16_MULT_REG2": C(1, 1),
@@ -102,4 +108,4 @@ def mul16x16(m, a, b, *, ce, domain="sync", name=None):
         m.submodules += inst
     else:
         m.submodules[name] = inst
-    return o.as_signed()
+    return o.as_signed() if signed else o
