@@ -97,7 +97,7 @@ def test_report_figures_name_their_clock():
     """Pixels/s and ms/image at the core clock are computed at that clock,
     those at the achieved fmax at fmax (not one at the other)."""
     from dhq_rtl import fit
-    from dhq_rtl.gateware.core import CorePlan
+    from dhq_rtl.gateware.plan import CorePlan
     from dhq_rtl.reports import format_log, make_report, summary_lines
     from dhq_rtl.toolchain import NextpnrReport
     model, source = load_default_model()

@@ -47,7 +47,7 @@ def run_vectors(dut, vectors, rng, in_stall, out_stall, tags=True):
 ])
 def test_random_and_corner_vectors(n, width, min_ram_depth, in_stall, out_stall):
     rng = np.random.default_rng(n * 1000 + width)
-    dut = HadamardButterfly(n, width, tag_width=3, min_ram_depth=min_ram_depth)
+    dut = HadamardButterfly(n, width, tag_shape=3, min_ram_depth=min_ram_depth)
     lo, hi = -(1 << (width - 1)), (1 << (width - 1))
     vectors = np.concatenate([corner_vectors(n, width), rng.integers(lo, hi, size=(4, n))])
     got, tags = run_vectors(dut, vectors, rng, in_stall, out_stall)
@@ -126,7 +126,7 @@ def test_reset_mid_stream_recovers(n, min_ram_depth):
 
 
 def test_ports_and_widths():
-    dut = HadamardButterfly(64, 12, tag_width=5)
+    dut = HadamardButterfly(64, 12, tag_shape=5)
     assert dut.out_width == 18 and dut.stages == 6 and dut.latency == 63 + 6
     assert dut.i.payload.shape().members["data"] == signed(12)
     assert dut.o.payload.shape().members["data"] == signed(18)
@@ -142,7 +142,7 @@ def test_ports_and_widths():
     (dict(n=True, width=8), TypeError, "n must be an integer"),
     (dict(n=8, width=0), ValueError, "width must be"),
     (dict(n=8, width="8"), TypeError, "width must be an integer"),
-    (dict(n=8, width=8, tag_width=-1), ValueError, "tag_width"),
+    (dict(n=8, width=8, tag_shape=-1), ValueError, "tag_shape"),
     (dict(n=8, width=8, min_ram_depth=1), ValueError, "min_ram_depth"),
 ])
 def test_constructor_validation(kwargs, exc, match):

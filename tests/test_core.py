@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from amaranth.back import rtlil
 
-from dhq_rtl.gateware.core import CorePlan, InrCore
+from dhq_rtl.gateware.core import InrCore
+from dhq_rtl.gateware.plan import CorePlan
 from dhq_rtl.golden import GoldenModel
 from dhq_rtl.model_image import load
 from dhq_rtl.synthetic import random_model

@@ -13,7 +13,7 @@ from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, strea
                            stream_source)
 
 
-def _beats(rng, depth, lanes, act_bits, n_sums, max_len=4, tag_width=0, acts=None):
+def _beats(rng, depth, lanes, act_bits, n_sums, max_len=4, tag_shape=0, acts=None):
     """Random beat groups: each sum has 1..max_len beats at random addresses."""
     lo, hi = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
     beats = []
@@ -23,8 +23,8 @@ def _beats(rng, depth, lanes, act_bits, n_sums, max_len=4, tag_width=0, acts=Non
             act = acts(rng) if acts is not None else rng.integers(lo, hi + 1, size=lanes)
             b = {"act": [int(a) for a in act], "addr": int(rng.integers(0, depth)),
                  "first": int(j == 0), "last": int(j == n - 1)}
-            if tag_width:
-                b["tag"] = s % (1 << tag_width)
+            if tag_shape:
+                b["tag"] = s % (1 << tag_shape)
             beats.append(b)
     return beats
 
@@ -58,8 +58,8 @@ def test_random_with_stalls(lanes, act_bits, weight_bits):
     wlo, whi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
     weights = rng.integers(wlo, whi + 1, size=(depth, lanes))
     acc_width = act_bits + weight_bits + 6
-    dut = MacArray(weights, act_bits=act_bits, weight_bits=weight_bits, acc_width=acc_width, tag_width=5)
-    beats = _beats(rng, depth, lanes, act_bits, 40, tag_width=5)
+    dut = MacArray(weights, act_bits=act_bits, weight_bits=weight_bits, acc_width=acc_width, tag_shape=5)
+    beats = _beats(rng, depth, lanes, act_bits, 40, tag_shape=5)
     _check(dut, beats, _run_stream(dut, beats, seed=lanes))
 
 
@@ -119,10 +119,10 @@ def test_full_rate_and_latency():
 def test_reset_mid_stream_recovers():
     rng = np.random.default_rng(3)
     weights = rng.integers(-127, 128, size=(6, 4))
-    dut = MacArray(weights, act_bits=8, weight_bits=8, acc_width=20, tag_width=3)
+    dut = MacArray(weights, act_bits=8, weight_bits=8, acc_width=20, tag_shape=3)
     top = ResetWrapper(dut)
-    before = _beats(rng, 6, 4, 8, 10, tag_width=3)
-    after = _beats(rng, 6, 4, 8, 12, tag_width=3)
+    before = _beats(rng, 6, 4, 8, 10, tag_shape=3)
+    after = _beats(rng, 6, 4, 8, 12, tag_shape=3)
     # Part of a stream goes in while the sink is stalled; reset while sums are in flight.
     got = reset_mid_stream(top, dut, before[:5], after, random.Random(9),
                            out_count=sum(b["last"] for b in after), in_stall=0.2)
@@ -138,7 +138,7 @@ def test_hidden_layer_of_a_model(lanes):
     trace = GoldenModel(model).trace(xs, ys)[layer]
     rows, nb = layer_weight_rows(L.weight, lanes)
     dut = MacArray(rows, act_bits=L.act_bits, weight_bits=L.weight_bits,
-                   acc_width=model.accumulator_bits(layer), tag_width=4)
+                   acc_width=model.accumulator_bits(layer), tag_shape=4)
     beats = []
     for q in trace["q"]:
         for k in range(L.out_features):
@@ -167,7 +167,7 @@ def test_layer_weight_rows_pads():
     ({"act_bits": 1}, ValueError, "act_bits"),
     ({"weight_bits": 33}, ValueError, "weight_bits"),
     ({"acc_width": 65}, ValueError, "acc_width"),
-    ({"tag_width": -1}, ValueError, "tag_width"),
+    ({"tag_shape": -1}, ValueError, "tag_shape"),
     ({"dsp": "xilinx"}, ValueError, "dsp"),
     ({"dsp": "ice40", "act_bits": 17}, ValueError, "act_bits"),
     ({"weight_memory": "spram"}, ValueError, "weight_memory"),

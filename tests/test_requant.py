@@ -59,7 +59,7 @@ PAIRS = [(1, s) for s in range(0, 15)] + [(3, 1), (5, 2), (255, 9), (200, 0), (6
 
 def test_ties_edges_every_shift():
     in_width, out_bits = 14, 8
-    dut = Requantizer(in_width, PAIRS, out_bits, tag_width=6)
+    dut = Requantizer(in_width, PAIRS, out_bits, tag_shape=6)
     xs, sels = tie_and_edge_inputs(in_width, PAIRS, out_bits)
     exp = expected(xs, sels, PAIRS, out_bits)
     # The set really holds ties and both saturation edges of the reference.
@@ -133,7 +133,7 @@ def test_reset_mid_stream_recovers():
 
 
 def test_ports_and_widths():
-    dut = Requantizer(18, [(1, 7), (3, 2), (1, 0)], 8, tag_width=2)
+    dut = Requantizer(18, [(1, 7), (3, 2), (1, 0)], 8, tag_shape=2)
     assert dut.sel_width == 2
     members = dict(dut.i.payload.shape().members)
     assert members["data"] == signed(18) and members["sel"].width == 2
@@ -153,7 +153,7 @@ def test_ports_and_widths():
     ((8, [(1, -1)], 8), {}, ValueError, r"pairs\[0\] shift"),
     ((8, [(1, 63)], 8), {}, ValueError, r"pairs\[0\] shift"),
     ((8, [(1.5, 0)], 8), {}, TypeError, r"pairs\[0\] mult"),
-    ((8, [(1, 0)], 8), {"tag_width": -2}, ValueError, "tag_width"),
+    ((8, [(1, 0)], 8), {"tag_shape": -2}, ValueError, "tag_shape"),
 ])
 def test_constructor_validation(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """ChannelScaler: bit-exact against fixedpoint.phase_scale / output_scale."""
 
 import random
@@ -18,15 +19,15 @@ def model():
     return random_model(width=8, depth=2, channels=3, seed=11)
 
 
-def _beats(model, rng, n, acc_width, tag_width=0):
+def _beats(model, rng, n, acc_width, tag_shape=0):
     lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
     beats = []
     for j in range(n):
         layer = int(rng.integers(0, len(model.layers)))
         ch = int(rng.integers(0, model.layers[layer].out_features))
         b = {"acc": int(rng.integers(lo, hi + 1)), "layer": layer, "channel": ch}
-        if tag_width:
-            b["tag"] = j % (1 << tag_width)
+        if tag_shape:
+            b["tag"] = j % (1 << tag_shape)
         beats.append(b)
     return beats
 
@@ -58,7 +59,7 @@ def _check(model, dut, beats, got):
 
 @pytest.mark.parametrize("multiplier,table", [("logic", "bram"), ("dsp", "logic")])
 def test_random_with_stalls(model, multiplier, table):
-    dut = ChannelScaler(model, tag_width=4, multiplier=multiplier, table_memory=table)
+    dut = ChannelScaler(model, tag_shape=4, multiplier=multiplier, table_memory=table)
     rng = np.random.default_rng(1)
     beats = _beats(model, rng, 150, dut.acc_width, 4)
     _check(model, dut, beats, _run(dut, beats))
@@ -89,7 +90,7 @@ def test_corner_accumulators(model):
 
 def test_golden_trace_every_layer(model):
     """The scaler turns the golden model's accumulators into its phases and pixels."""
-    dut = ChannelScaler(model, tag_width=0)
+    dut = ChannelScaler(model, tag_shape=0)
     xs, ys = pixel_coordinates(model.height, model.width, (0, 0, 3, 2))
     trace = GoldenModel(model).trace(xs, ys)
     beats, want = [], []
@@ -120,7 +121,7 @@ def test_full_rate_and_latency(model):
 
 
 def test_reset_mid_stream(model):
-    dut = ChannelScaler(model, tag_width=3)
+    dut = ChannelScaler(model, tag_shape=3)
     top = ResetWrapper(dut)
     rng = np.random.default_rng(4)
     before = _beats(model, rng, 6, dut.acc_width, 3)
@@ -143,8 +144,8 @@ def test_widths(model):
     ({"acc_width": 1.5}, TypeError, "acc_width"),
     ({"acc_width": 1}, ValueError, "acc_width"),
     ({"acc_width": 65}, ValueError, "acc_width"),
-    ({"tag_width": "x"}, TypeError, "tag_width"),
-    ({"tag_width": -2}, ValueError, "tag_width"),
+    ({"tag_shape": "x"}, TypeError, "tag_shape"),
+    ({"tag_shape": -2}, ValueError, "tag_shape"),
 ])
 def test_constructor_validation(model, kwargs, exc, match):
     args = {"model": model}

@@ -26,7 +26,7 @@ def expected(tables, phases, sels):
 def test_model_tables_every_phase(quarter_wave):
     """Every phase of every table of a random model (10-bit phase, 3 tables)."""
     model = random_model(width=8, depth=3, seed=1)
-    dut = SineLUT.from_model(model, quarter_wave=quarter_wave, tag_width=4)
+    dut = SineLUT.from_model(model, quarter_wave=quarter_wave, tag_shape=4)
     tables = [layer.lut for layer in model.layers[1:]]
     assert len(tables) == 3 and dut.phase_bits == model.phase_bits
     rng = np.random.default_rng(11)
@@ -126,7 +126,7 @@ def test_reset_mid_stream_recovers():
 
 def test_ports_memory_and_widths():
     tables = [sine_table(10, 2000.0, 12) for _ in range(5)]
-    full = SineLUT(tables, 12, tag_width=3)
+    full = SineLUT(tables, 12, tag_shape=3)
     quarter = SineLUT(tables, 12, quarter_wave=True)
     assert full.sel_width == 3 and full.phase_bits == 10
     assert full.depth == 5 * 1024 and quarter.depth == 5 * 256
@@ -169,7 +169,7 @@ def _broken(kind):
     (([sine_table(6, 30.0, 8)], 1), {}, ValueError, "lut_bits"),
     (([sine_table(6, 30.0, 8)], 8.0), {}, TypeError, "lut_bits"),
     (([sine_table(6, 30.0, 8)], 8), {"quarter_wave": 1}, TypeError, "quarter_wave"),
-    (([sine_table(6, 30.0, 8)], 8), {"tag_width": -1}, ValueError, "tag_width"),
+    (([sine_table(6, 30.0, 8)], 8), {"tag_shape": -1}, ValueError, "tag_shape"),
 ])
 def test_constructor_validation(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):

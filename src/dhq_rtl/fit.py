@@ -14,7 +14,7 @@ resource that does not fit and by how much.
 import math
 
 from .errors import FitError
-from .gateware.core import CorePlan
+from .gateware.plan import CorePlan
 from .gateware.coords import first_layer_constants
 
 __all__ = ["estimate", "check_fit", "memories", "MIN_RAM_BITS"]
