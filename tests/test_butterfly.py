@@ -8,7 +8,7 @@ from amaranth.hdl import signed
 from dhq_rtl.gateware.butterfly import HadamardButterfly
 from dhq_rtl.hadamard import fwht_int, hadamard_matrix
 
-from gateware_util import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
+from tests.testbench import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
                            stream_through, tagged_beats)
 
 

@@ -8,7 +8,7 @@ from dhq_rtl.gateware.coords import FirstLayerPhases, first_layer_constants
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import run_sim
+from tests.testbench import run_sim
 
 
 def phases_of(model, regions, seed=0):
@@ -32,9 +32,11 @@ def phases_of(model, regions, seed=0):
                 await ctx.tick()
                 ctx.set(dut.source.next, 0)
                 vec = []
-                for _ in range(50):
+                for wait in range(50):
                     _, _, valid, beat = await ctx.tick().sample(dut.source.phases.valid, dut.source.phases.payload)
                     phase, index, last = beat.phase, beat.index, beat.last
+                    if valid and not vec:
+                        assert wait == 3, "the first phase comes 4 cycles after next"
                     if valid:
                         assert index == len(vec)
                         vec.append(phase)

@@ -9,7 +9,7 @@ from dhq_rtl.gateware.mac import MacArray, layer_weight_rows, mac_reference
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
+from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
                            stream_source)
 
 

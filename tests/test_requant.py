@@ -8,7 +8,7 @@ from amaranth.hdl import signed
 from dhq_rtl.fixedpoint import requantize, signed_max
 from dhq_rtl.gateware.requant import Requantizer
 
-from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
+from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
                            tagged_beats)
 
 

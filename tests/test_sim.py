@@ -22,9 +22,7 @@ from dhq_rtl.simulate import (CompiledSim, ToolchainUnavailable, find_toolchain,
                               ready_pattern, run_pysim, stall_threshold, unpack_pixels)
 from dhq_rtl.simulate.stimulus import check_region
 from dhq_rtl.synthetic import random_model
-
-sys.path.insert(0, str(Path(__file__).parent))
-from sim_standin import StandinCore  # noqa: E402
+from tests.standin_core import StandinCore
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ from dhq_rtl.export import sine_table
 from dhq_rtl.gateware.sine_lut import SineLUT, is_quarter_wave_symmetric, quarter_wave_symmetry
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
+from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
                            tagged_beats)
 
 

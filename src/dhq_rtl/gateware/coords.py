@@ -37,9 +37,10 @@ Interface:
   ``source.ready`` is high when a pixel may be requested; a ``source.next``
   pulse (only while ``ready``) emits the ``n`` phases of the next pixel of
   the region in raster order, one per cycle, on the ``always_ready`` stream
-  ``source.phases`` (payload ``{phase, index, last}``), starting 3 cycles
-  after ``next``. ``ready`` is low from the cycle after ``next`` until the
-  pixel's last phase has been issued.
+  ``source.phases`` (payload ``{phase, index, last}``), starting 4 cycles
+  after ``next`` (the cycle in which ``next`` is high). ``ready`` is low
+  from the cycle after ``next`` for ``n`` cycles (while the pixel's steps
+  are issued).
 """
 
 from types import SimpleNamespace
@@ -120,7 +121,7 @@ class FirstLayerPhases(wiring.Component):
 
     Widths: ``phase`` is ``model.phase_bits`` wide; the running sums are
     ``layer0.shift + phase_bits`` bits. Throughput: one phase per cycle while a
-    pixel is being emitted; latency 3 cycles from ``next`` to the first phase.
+    pixel is being emitted; latency 4 cycles from ``next`` to the first phase.
     """
 
     def __init__(self, model):

@@ -161,15 +161,15 @@ class InrCore(wiring.Component):
         count of pixels in flight that limits admissions."""
         nb = self.plan.buffers
         begin = Signal()
-        start_q = Signal()
+        start_q = Signal()        # the cycle after an accepted start
+        walk = Signal()           # the same cycle, for a region that is not empty
         region = Signal.like(self.region)
-        empty = Signal()          # registered with the region (timing)
+        empty = (self.region.x1 <= self.region.x0) | (self.region.y1 <= self.region.y0)
         m.d.comb += begin.eq(self.start & ~self.busy)
-        m.d.sync += start_q.eq(begin)
+        m.d.sync += [start_q.eq(begin), walk.eq(begin & ~empty)]
         with m.If(begin):
-            m.d.sync += [region.eq(self.region),
-                         empty.eq((self.region.x1 <= self.region.x0) | (self.region.y1 <= self.region.y0))]
-        m.d.comb += [coords.start.eq(start_q & ~empty), coords.region.eq(region)]
+            m.d.sync += region.eq(self.region)
+        m.d.comb += [coords.start.eq(walk), coords.region.eq(region)]
 
         active = Signal()            # a region is being rendered
         outstanding = Signal(range(nb + 1))
@@ -180,7 +180,7 @@ class InrCore(wiring.Component):
             arbiter.room.eq(active & (outstanding < nb - 1)),
         ]
         m.d.sync += outstanding.eq(outstanding + arbiter.admit - accepted)
-        with m.If(start_q & ~empty):
+        with m.If(walk):
             m.d.sync += active.eq(1)
         with m.Elif(coords.done & (outstanding == 0)):
             m.d.sync += active.eq(0)

@@ -12,11 +12,11 @@ coordinate generator). A state machine with three states:
 * ``MAC`` passes the vector's accumulators on as they arrive, one per cycle
   at most (the head may be a vector the MAC array is still producing);
 * ``COORD`` requests the pixel's phases (``coords.next``, registered) and
-  passes them on as the generator emits them (3 cycles later, one per cycle).
+  passes them on as the generator emits them (4 cycles later, one per cycle).
 
 A vector costs one ``IDLE`` cycle plus one cycle per element (an accumulator
-vector whose elements are all in the queue), and a pixel's phases ``n + 4``
-cycles (``IDLE``, the registered request, the generator's latency of 3).
+vector whose elements are all in the queue), and a pixel's phases ``n + 5``
+cycles (``IDLE``, the registered request, the generator's latency of 4).
 
 Paths: a vector whose next layer is rotated goes through the butterfly and
 the requantizer, any other straight from the sine table to its buffer. The
