@@ -10,15 +10,14 @@ import sys
 import pytest
 
 from dhq_rtl.boards import get_board
-from dhq_rtl.build import build, load_default_model
+from dhq_rtl.build import build
 from dhq_rtl.errors import FitError
-
-from build_checks import check_build_outputs
+from dhq_rtl.firmware import DEFAULT_MODEL_NAME
 
 
 @pytest.mark.slow
-def test_icebreaker_build_default_model(tmp_path):
-    model, source = load_default_model()
+def test_icebreaker_build_default_model(tmp_path, default_model, check_build_outputs):
+    model, source = default_model, DEFAULT_MODEL_NAME
     board = get_board("icebreaker")
     report = build(model, board, tmp_path, source=source, log=lambda *a: None)
     data = check_build_outputs(tmp_path, report, "top.bin")

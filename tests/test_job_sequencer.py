@@ -161,6 +161,10 @@ def test_accumulator_queue_order_and_credit():
             pop = bool(valid and ready)
             if pop:
                 got.append((int(entry.acc), int(entry.layer)))
+                # The layer's facts, looked up on the way in.
+                n = plan.out_features[int(entry.layer)]
+                assert (entry.last_index, entry.single, entry.output, entry.next_rotated) == (
+                    n - 1, n == 1, int(entry.layer) == plan.n_layers - 1, plan.next_rotated[int(entry.layer)])
             credit = int(level + reserved + CREDIT_MARGIN < depth)
             level += push - pop
             reserved += reserve - push

@@ -17,7 +17,8 @@ from dhq_rtl.cli import run_main
 from dhq_rtl.errors import DhqError, ToolchainError
 from dhq_rtl.golden import GoldenModel
 from dhq_rtl.model_image import load, save
-from dhq_rtl.sim import default_model, main
+from dhq_rtl.firmware import default_model
+from dhq_rtl.sim import main
 from dhq_rtl.simulate import (CompiledSim, ToolchainUnavailable, find_toolchain, pack_region,
                               ready_pattern, run_pysim, stall_threshold, unpack_pixels)
 from dhq_rtl.simulate.stimulus import check_region

@@ -48,7 +48,10 @@ def run(plan, acc_vectors, pixels, seed, *, acc_gap=0.3, alloc_prob=0.8, room_pr
             ctx.set(dut.acc.valid, head_valid)
             if accs:
                 layer, k, v, _ = accs[0]
-                ctx.set(dut.acc.payload, {"acc": v, "layer": layer})
+                n = plan.out_features[layer]
+                ctx.set(dut.acc.payload, {"acc": v, "layer": layer, "last_index": n - 1, "single": n == 1,
+                                          "output": layer == plan.n_layers - 1,
+                                          "next_rotated": plan.next_rotated[layer]})
             alloc = bool(free) and rng.random() < alloc_prob
             ctx.set(dut.alloc.valid, alloc)
             if free:

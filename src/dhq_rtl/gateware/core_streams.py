@@ -53,8 +53,15 @@ def write_layout(plan):
 
 
 def accumulator_layout(plan):
-    """A finished dot product and the layer it belongs to."""
-    return data.StructLayout({"acc": signed(plan.acc_bits), "layer": unsigned(plan.layer_width)})
+    """A finished dot product and the layer it belongs to, with what the
+    vector arbiter needs to know about that layer's vector (looked up when
+    the dot product enters the queue, so that the arbiter decides from the
+    queue's output register directly): the vector's ``last_index``, whether
+    it has a ``single`` element, goes to the ``output`` (pixels) or, when
+    ``next_rotated``, through the butterfly."""
+    return data.StructLayout({"acc": signed(plan.acc_bits), "layer": unsigned(plan.layer_width),
+                              "last_index": unsigned(plan.index_width), "single": unsigned(1),
+                              "output": unsigned(1), "next_rotated": unsigned(1)})
 
 
 def pixel_value_layout(plan):

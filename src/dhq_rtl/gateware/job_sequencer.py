@@ -28,7 +28,9 @@ Timing: a job of ``b = out·chunks`` beats occupies the MAC array for
 cycle a beat is issued (observation for efficiency measurements).
 
 :class:`AccumulatorQueue`: the FIFO of finished dot products
-(``accumulator_queue_depth`` entries of ``{acc, layer}``) between the MAC
+(``accumulator_queue_depth`` entries of :func:`~.core_streams.accumulator_layout`:
+the accumulator, its layer, and the layer's facts the arbiter decides on,
+looked up on the way in) between the MAC
 array and the vector arbiter, with a credit counter: ``credit`` (registered)
 is high while the queue, the dot products in flight in the MAC array
 (reserved by ``reserve`` when their last beat is issued) and a margin of 3
@@ -207,7 +209,7 @@ class AccumulatorQueue(wiring.Component):
     """The accumulator FIFO with its credit counter (module docstring).
 
     Ports: ``push`` (in, ``always_ready``: the MAC array's output), ``pop``
-    (out, ``{acc, layer}`` to the vector arbiter), ``credit`` (flipped
+    (out, :func:`~.core_streams.accumulator_layout` to the vector arbiter), ``credit`` (flipped
     :func:`~.core_streams.credit_signature`).
     """
 
@@ -221,16 +223,25 @@ class AccumulatorQueue(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        depth = self.plan.accumulator_queue_depth
-        m.submodules.fifo = fifo = FlagFIFO(width=self.plan.acc_bits + self.plan.layer_width, depth=depth)
+        plan = self.plan
+        depth = plan.accumulator_queue_depth
+        entry = Signal(accumulator_layout(plan))
+        m.submodules.fifo = fifo = FlagFIFO(width=len(entry.as_value()), depth=depth)
         inflight = Signal(range(depth + 1))   # dot products issued, not yet in the FIFO
         m.d.sync += [
             inflight.eq(inflight + self.credit.reserve - self.push.valid),
             self.credit.credit.eq(fifo.level + inflight + CREDIT_MARGIN < depth),
         ]
+        layer = self.push.payload.tag
+        lookup(m, layer, [n - 1 for n in plan.out_features], entry.last_index)
+        lookup(m, layer, [int(n == 1) for n in plan.out_features], entry.single)
+        lookup(m, layer, [int(i == plan.n_layers - 1) for i in range(plan.n_layers)], entry.output)
+        lookup(m, layer, plan.next_rotated, entry.next_rotated)
         m.d.comb += [
+            entry.acc.eq(self.push.payload.acc),
+            entry.layer.eq(layer),
             fifo.w_en.eq(self.push.valid),
-            fifo.w_data.eq(self.push.payload),
+            fifo.w_data.eq(entry),
             self.pop.valid.eq(fifo.r_rdy),
             self.pop.payload.eq(fifo.r_data),
             fifo.r_en.eq(self.pop.ready),

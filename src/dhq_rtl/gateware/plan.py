@@ -236,8 +236,8 @@ class CorePlan:
             MemoryPlan("buffers.ready_queue.mem", "ready queue", self.buffer_width + self.layer_width,
                        self.ready_queue_depth),
             MemoryPlan("mac.weights", "weights", P * self.weight_bits, self.weight_rows, rom=True, block_ram=True),
-            MemoryPlan("accumulators.fifo.mem", "accumulator FIFO", self.acc_bits + self.layer_width,
-                       self.accumulator_queue_depth),
+            MemoryPlan("accumulators.fifo.mem", "accumulator FIFO",
+                       self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth),
         ]
         sums = running_sum_memories(m)
         mems += [

@@ -26,7 +26,7 @@ path and the post-processing chain's ``path_done`` strobes count them out.
 "Empty" is registered and conservative: known one cycle late when the last
 element leaves, never claimed while one enters.
 
-Ports: ``acc`` (in stream of ``{acc, layer}``), ``alloc`` (in stream of
+Ports: ``acc`` (in stream of :func:`~.core_streams.accumulator_layout`), ``alloc`` (in stream of
 buffer numbers: a transfer takes the buffer), ``coords`` (the generator's
 :func:`~.coords.phase_source_signature`, flipped), ``room`` (in: the core
 can take another pixel), ``admit`` (out: a pixel enters now), ``path_done``
@@ -68,19 +68,14 @@ class VectorArbiter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self.plan
-        last_layer = plan.n_layers - 1
         head = self.acc.payload
         el = self.elements.payload
         # The vector being passed on.
         vec = Signal(el.shape())
         vec_rem = Signal(plan.index_width)    # elements left after the next one
         vec_end = Signal()                    # registered: the element taken next is the last
-        head_last = Signal(plan.index_width)
-        lookup(m, head.layer, [n - 1 for n in plan.out_features], head_last)
-        head_next_rot = Signal()
-        lookup(m, head.layer, plan.next_rotated, head_next_rot)
         path_free = self._paths(m, vec.layer)
-        head_path_free = Mux(head_next_rot, path_free["direct"], path_free["rotated"])
+        head_path_free = Mux(head.next_rotated, path_free["direct"], path_free["rotated"])
         coord_path_free = path_free["direct"] if plan.next_rotated[0] else path_free["rotated"]
 
         coord_ok = Signal()
@@ -91,9 +86,9 @@ class VectorArbiter(wiring.Component):
         phase = self.coords.phases
         with m.FSM(name="arbiter"):
             with m.State("IDLE"):
-                start = [vec.index.eq(0), vec_rem.eq(head_last), vec_end.eq(head_last == 0)]
+                start = [vec.index.eq(0), vec_rem.eq(head.last_index), vec_end.eq(head.single)]
                 with m.If(self.acc.valid):
-                    with m.If(head.layer == last_layer):
+                    with m.If(head.output):
                         m.d.sync += [vec.layer.eq(head.layer), *start]
                         m.next = "MAC"
                     with m.Elif(self.alloc.valid & head_path_free):
