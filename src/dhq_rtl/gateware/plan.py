@@ -17,8 +17,10 @@ Per pixel the MAC array runs one job per layer ``i ≥ 1`` (layer 0 is running
 sums, no multiplier); the vector arbiter feeds the post-processing chain one
 vector at a time (layer 0's phases, then each layer's accumulators). Up to
 ``buffers − 1`` pixels are in flight. :meth:`CorePlan.cycles_per_pixel` is
-the steady-state rate that results; :mod:`.schedule` explains how it is
-computed and ``tests/test_core.py`` measures it in simulation on many shapes.
+the steady-state rate that results, from :mod:`.schedule` (the core's
+control stepped cycle by cycle with the plan's latencies);
+``tests/test_core.py`` checks it against the RTL in simulation, pixel time
+for pixel time, on many shapes.
 """
 
 import math
@@ -125,7 +127,9 @@ class CorePlan:
         self._layer_tables()
         self._activation_words()
         self._dsps()
+        self._latencies()
         self.memories = self._memories()
+        self._cycles_per_pixel = None
 
     @classmethod
     def for_board(cls, model, board, *, lanes=None, buffers=6):
@@ -221,6 +225,15 @@ class CorePlan:
         # array when the credit check last passed.
         self.accumulator_queue_depth = _pow2_ceil(self.out_max + 4)
 
+    def _latencies(self):
+        """Latencies of the pipelines (the blocks' own ``latency``; checked in
+        ``tests/test_core.py``)."""
+        self.mac_latency = 3 + ceil_log2(self.lanes)
+        self.scaler_latency = 4 + ceil_log2(self.scaler_mult_bits + 1)
+        self.lut_latency = 2
+        self.requant_latency = 3
+        self.butterfly_stages = ceil_log2(self.rot_n) if self.rot_n >= 2 else 0
+
     def _dsps(self):
         self.dual = self.act_bits <= 8 and self.weight_bits <= 8
         if self.dsp == "ice40" and (self.act_bits > 16 or self.weight_bits > 16):
@@ -278,8 +291,14 @@ class CorePlan:
         return sum(self.job_slot(i) for i in range(1, self.n_layers))
 
     def cycles_per_pixel(self):
-        """Steady-state cycles per pixel."""
-        return self.mac_cycles_per_pixel()
+        """Steady-state cycles per pixel: the core's schedule stepped cycle by
+        cycle (:func:`.schedule.steady_cycles_per_pixel`; equal to
+        :meth:`mac_cycles_per_pixel` when the MAC array is the bottleneck, as
+        for the default model)."""
+        if self._cycles_per_pixel is None:
+            from .schedule import steady_cycles_per_pixel
+            self._cycles_per_pixel = steady_cycles_per_pixel(self)
+        return self._cycles_per_pixel
 
     def macs_per_pixel(self):
         """Multiplications per pixel done by the MAC array (layer 0 is free)."""
@@ -303,6 +322,7 @@ class CorePlan:
             "first_layer_macs_per_pixel": 0,
             "first_layer": "running sums (additions only, no multiplier)",
             "cycles_per_pixel": self.cycles_per_pixel(),
+            "mac_cycles_per_pixel": self.mac_cycles_per_pixel(),
             "ideal_cycles_per_pixel": self.ideal_cycles_per_pixel(),
             "multiplier_efficiency": self.efficiency(),
         }
