@@ -7,6 +7,7 @@ from amaranth.hdl import signed
 
 from dhq_rtl.gateware.butterfly import HadamardButterfly
 from dhq_rtl.hadamard import fwht_int, hadamard_matrix
+from dhq_rtl.synthesis import synth_ice40_cells
 
 from tests.testbench import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
                            stream_through, tagged_beats)
@@ -148,3 +149,18 @@ def test_ports_and_widths():
 def test_constructor_validation(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         HadamardButterfly(**kwargs)
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+@pytest.mark.slow
+def test_butterfly_64_is_sdf_sized():
+    n, width, stages = 64, 8, 6
+    cells = synth_ice40_cells(HadamardButterfly(n, width))
+    luts = cells.get("SB_LUT4", 0)
+    # A fully parallel transform has n·log2(n) = 384 adders of ~width+3 bits
+    # (≥ 4000 LUTs); the SDF pipeline has log2(n) add/sub pairs plus control.
+    assert 0 < luts < n * stages * (width + 3) // 4
+    # The 16- and 32-entry delay lines sit in block RAM, the short ones in flip-flops.
+    assert cells.get("SB_RAM40_4K", 0) == 2
+    assert cells.get("SB_MAC16", 0) == 0

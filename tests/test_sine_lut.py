@@ -7,6 +7,7 @@ from amaranth.hdl import signed
 
 from dhq_rtl.export import sine_table
 from dhq_rtl.gateware.sine_lut import SineLUT, is_quarter_wave_symmetric, quarter_wave_symmetry
+from dhq_rtl.synthesis import synth_ice40_cells
 from dhq_rtl.synthetic import random_model
 
 from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
@@ -181,3 +182,18 @@ def test_unsymmetric_table_is_fine_without_quarter_wave():
     dut = SineLUT([t], 8)
     got = stream(dut, np.arange(64), np.zeros(64, dtype=int), np.random.default_rng(0), 0.0, 0.0)
     assert field(got, "data") == t.tolist()
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+@pytest.mark.slow
+def test_sine_lut_quarter_wave_saves_ram():
+    table = sine_table(10, 2000.0, 12)
+    full = synth_ice40_cells(SineLUT([table], 12))
+    quarter = synth_ice40_cells(SineLUT([table], 12, quarter_wave=True))
+    # 1024 × 12 bits needs 3 EBRs (4 kbit each); 256 × 12 bits fits in one.
+    assert full.get("SB_RAM40_4K", 0) == 3
+    assert quarter.get("SB_RAM40_4K", 0) == 1
+    for cells in (full, quarter):
+        assert cells.get("SB_LUT4", 0) < 100
+        assert cells.get("SB_MAC16", 0) == 0

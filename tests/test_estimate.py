@@ -1,10 +1,10 @@
-"""Fit estimate: block RAM / DSP / logic from the model before place-and-route."""
+"""Resource estimate: block RAM / DSP / logic from the model before place-and-route."""
 
 import pytest
 
 from dhq_rtl.boards import get_board
 from dhq_rtl.errors import FitError
-from dhq_rtl.fit import check_fit, estimate
+from dhq_rtl.estimate import check_fit, estimate
 from dhq_rtl.synthetic import random_model
 
 
