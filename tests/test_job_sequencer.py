@@ -20,7 +20,8 @@ def expected_beats(plan, layer, vector):
     beats = []
     for k in range(plan.out_features[layer]):
         for c in range(chunks):
-            beats.append({"addr": plan.wbase[layer] + k * chunks + c, "act": [int(a) for a in vector[c * P:(c + 1) * P]],
+            beats.append({"addr": plan.wbase[layer] + k * chunks + c,
+                          "act": [int(a) for a in vector[c * P:(c + 1) * P]],
                           "first": int(c == 0), "last": int(c == chunks - 1), "tag": layer})
     return beats
 

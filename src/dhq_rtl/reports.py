@@ -126,7 +126,8 @@ def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_
     # (what the board runs at; guaranteed only when timing is met),
     # "at_fmax" = the achieved Fmax of place-and-route (the timing limit).
     perf = {
-        "cycles_per_pixel": cpp,
+        "cycles_per_pixel": round(cpp, 3),
+        "mac_cycles_per_pixel": plan.mac_cycles_per_pixel(),
         "ideal_cycles_per_pixel": plan.ideal_cycles_per_pixel(),
         "macs_per_pixel": plan.macs_per_pixel(),
         "first_layer": "running sums, no multiplier (0 MACs)",
@@ -171,8 +172,9 @@ def format_log(report):
         lines.append("  *** TIMING FAILED: the design is not guaranteed to work at the constrained clock ***")
     p = report["performance"]
     lines += ["", "performance:",
-              f"  cycles/pixel {p['cycles_per_pixel']} (ideal {p['ideal_cycles_per_pixel']:.1f} = "
-              f"{p['macs_per_pixel']} MACs / {p['multipliers']} multipliers; first layer: {p['first_layer']})",
+              f"  cycles/pixel {p['cycles_per_pixel']:g} (MAC array alone {p['mac_cycles_per_pixel']}, "
+              f"ideal {p['ideal_cycles_per_pixel']:.1f} = {p['macs_per_pixel']} MACs / {p['multipliers']} "
+              f"multipliers; first layer: {p['first_layer']})",
               f"  multiplier efficiency {p['multiplier_efficiency']:.3f}",
               f"  at the core clock {p['clock_mhz']:g} MHz"
               + ("" if report["timing_met"] else " (TIMING FAILED: not guaranteed)")
@@ -205,7 +207,7 @@ def summary_lines(report):
     for clk, c in report["clocks"].items():
         lines.append(f"clock {clk}: fmax {c['fmax_mhz']:.1f} MHz (target {c['constraint_mhz']} MHz)"
                      + ("" if c["met"] else "  *** TIMING FAILED ***"))
-    lines.append(f"{p['cycles_per_pixel']} cycles/pixel (ideal {p['ideal_cycles_per_pixel']:.1f}), "
+    lines.append(f"{p['cycles_per_pixel']:g} cycles/pixel (ideal {p['ideal_cycles_per_pixel']:.1f}), "
                  f"multiplier efficiency {p['multiplier_efficiency']:.2f}, "
                  f"{p['ms_per_image_at_clock']} ms/image at {p['clock_mhz']:g} MHz")
     attempts = report.get("clock_attempts", [])

@@ -10,11 +10,10 @@ The core is a composition of named parts, connected with
 :func:`amaranth.lib.wiring.connect`; every part takes its parameters from
 one :class:`~.plan.CorePlan`::
 
-    coords ───────────────────────────┐ (layer-0 phases, running sums, no multiplier)
-                                      ├─► arbiter ─► post ─┬─► buffers ─► ready queue ─► sequencer ─► mac ─┐
-    accumulators (queue + credit) ────┘      ▲             └─► pixel_queue ─► ``pixels``                   │
-         ▲                                   └──── alloc (free buffers)                                    │
-         └─────────────────────────────────────────────────────────────────────────────────────────────────┘
+    coords ─────────► arbiter ──► post ──┬──► buffers ──► sequencer ──► mac ──► accumulators ─┐
+    (layer-0 phases)   ▲    ▲            └──► pixel_queue ──► ``pixels``                       │
+                       │    └── alloc (free buffers)                                          │
+                       └──────────────────────────────────────────────────────────────────────┘
 
 * ``coords`` (:class:`~.coords.FirstLayerPhases`): layer 0 as running sums.
 * ``buffers`` (:class:`~.activation_buffers.ActivationBuffers`): the

@@ -3,9 +3,9 @@
 :class:`PostProcessing` takes the vector arbiter's elements, one per cycle at
 most, and turns each into what the next layer reads::
 
-    element ─► ChannelScaler ─┬─► output layer: pixel channel value ─────────────► pixels
-    (acc or phase)  (acc·M+B)>>S └─► SineLUT ─┬─► next layer not rotated ──────────┬─► write
-                                              └─► HadamardButterfly ─► Requantizer ─┘
+    element ─► ChannelScaler ─┬─► (output layer) pixel channel value ──────────────► pixels
+               (acc·M+B)≫S    └─► SineLUT ─┬─► (next layer not rotated) ─────────────┬─► write
+                                           └─► HadamardButterfly ─► Requantizer ─────┘
 
 * :class:`~.scaler.ChannelScaler` (latency ``4 + ceil_log2(mult_bits + 1)``,
   8 for 8-bit multipliers): ``(acc·M + B) ≫ S``, wrapped to a phase or, for

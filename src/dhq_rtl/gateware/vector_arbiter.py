@@ -108,7 +108,8 @@ class VectorArbiter(wiring.Component):
                     with m.If(vec_end):
                         m.next = "IDLE"
             with m.State("COORD"):
-                m.d.comb += [self.elements.valid.eq(phase.valid), el.coord.eq(1), el.value.phase.eq(phase.payload.phase),
+                m.d.comb += [self.elements.valid.eq(phase.valid), el.coord.eq(1),
+                             el.value.phase.eq(phase.payload.phase),
                              el.layer.eq(0), el.index.eq(phase.payload.index), el.buffer.eq(vec.buffer)]
                 with m.If(phase.valid & phase.payload.last):
                     m.next = "IDLE"
