@@ -137,20 +137,24 @@ class InrCore(wiring.Component):
         m.submodules.post = post = PostProcessing(plan)
         m.submodules.pixel_queue = pixel_queue = PixelQueue(plan)
 
-        wiring.connect(m, buffers.ready, sequencer.jobs)
-        wiring.connect(m, buffers.read, sequencer.read)
-        wiring.connect(m, sequencer.release, buffers.release)
-        wiring.connect(m, sequencer.beats, mac.i)
-        wiring.connect(m, sequencer.credit, accumulators.credit)
-        wiring.connect(m, mac.o, accumulators.push)
-        wiring.connect(m, accumulators.pop, arbiter.acc)
-        wiring.connect(m, buffers.alloc, arbiter.alloc)
-        wiring.connect(m, coords.source, arbiter.coords)
-        wiring.connect(m, arbiter.elements, post.elements)
-        wiring.connect(m, post.path_done, arbiter.path_done)
-        wiring.connect(m, post.write, buffers.write)
-        wiring.connect(m, post.pixels, pixel_queue.values)
-        wiring.connect(m, pixel_queue.pixels, wiring.flipped(self.pixels))
+        links = [
+            (buffers.ready, sequencer.jobs),            # ready queue → job staging
+            (buffers.read, sequencer.read),             # vector copy
+            (sequencer.release, buffers.release),       # buffer copied out
+            (sequencer.beats, mac.i),
+            (sequencer.credit, accumulators.credit),
+            (mac.o, accumulators.push),
+            (accumulators.pop, arbiter.acc),
+            (buffers.alloc, arbiter.alloc),             # destination of a hidden vector
+            (coords.source, arbiter.coords),            # layer-0 phases of the next pixel
+            (arbiter.elements, post.elements),
+            (post.path_done, arbiter.path_done),
+            (post.write, buffers.write),
+            (post.pixels, pixel_queue.values),
+            (pixel_queue.pixels, wiring.flipped(self.pixels)),
+        ]
+        for source, sink in links:
+            wiring.connect(m, source, sink)
         m.d.comb += self.mac_issue.eq(sequencer.issue)
         self._region_control(m, coords, arbiter)
         return m
