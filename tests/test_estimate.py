@@ -37,3 +37,18 @@ def test_large_model_fits_the_ecp5_board():
     model = random_model(width=128, depth=4, size=64, seed=1)
     board = get_board("ulx3s")
     assert check_fit(estimate(model, board), board)
+
+
+def test_estimate_counts_the_plans_memories():
+    """The estimate reads the memories from the core's plan (the list the
+    elaborated core is checked against), plus the butterfly's flip-flop delay lines."""
+    from dhq_rtl.gateware.plan import CorePlan
+    model = random_model(width=32, depth=3, size=64, seed=2)
+    board = get_board("icebreaker")
+    plan = CorePlan.for_board(model, board)
+    details = estimate(model, board)["details"]
+    counted = [(d["path"], d["width"], d["depth"]) for d in details]
+    planned = [(m.path, m.width, m.depth) for m in plan.memories]
+    planned += [(f"post.butterfly.stage{s}", w, d) for s, d, w, ram in plan.delay_lines if not ram]
+    assert counted == planned
+    assert any(d["blocks"] == 0 for d in details) and any(d["blocks"] > 0 for d in details)

@@ -86,8 +86,7 @@ def _logic_cells(plan, board, ff_bits):
 
 def estimate(model, board, *, lanes=None, buffers=6):
     """Estimated resources of the whole design on ``board``: a dict with the
-    board's budget keys plus ``"details"`` (per-memory block counts) and
-    ``"plan"`` (the core's schedule and DSP summary)."""
+    board's budget keys plus ``"details"`` (per-memory block counts)."""
     plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
     shapes = _ICE40_EBR if board.family == "ice40" else _ECP5_EBR
     ebr, ff_bits, details = _memory_blocks(plan, shapes)
@@ -102,7 +101,6 @@ def estimate(model, board, *, lanes=None, buffers=6):
         est["spram"] = 0
     else:
         est["lut"] = lc
-    est["plan"] = plan.summary()
     return est
 
 
