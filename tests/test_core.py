@@ -263,6 +263,7 @@ def test_plan_cycles_per_pixel_of_the_narrow_shapes():
 
 
 def test_plan_latencies_are_the_blocks(default_model):
+    from dhq_rtl.gateware.butterfly import HadamardButterfly
     from dhq_rtl.gateware.mac import MacArray
     from dhq_rtl.gateware.requant import Requantizer
     from dhq_rtl.gateware.scaler import ChannelScaler
@@ -274,3 +275,5 @@ def test_plan_latencies_are_the_blocks(default_model):
         assert plan.scaler_latency == ChannelScaler(model, acc_width=plan.acc_bits).latency
         assert plan.lut_latency == SineLUT(plan.tables, plan.lut_bits).latency
         assert plan.requant_latency == Requantizer(12, [(1, 3)], 8).latency
+        if plan.rot_n >= 2:
+            assert plan.butterfly_stages == HadamardButterfly(plan.rot_n, plan.lut_bits).stages

@@ -88,12 +88,13 @@ class CorePlan:
     * widths: ``act_bits``, ``weight_bits``, ``acc_bits`` (proven accumulator
       bound), ``mult_bits``, ``lut_bits``, ``phase_bits``, ``pixel_bits``;
       ``layer_width``, ``buffer_width``, ``index_width`` (an output neuron),
-      ``chunk_width``, ``element_value_width`` (an accumulator or a phase);
+      ``chunk_width``, ``weight_addr_width``;
     * per layer ``i`` (lists of length ``L``): ``out_features``,
       ``chunks[i] = ceil(in_i / P)`` (0 for layer 0), ``wbase`` (first weight
       row), ``next_rotated[i]`` (the layer fed by layer ``i``'s output
       rotates its input: its vector goes through the butterfly),
-      ``table_of[i]`` (sine table of layer ``i``), ``requant_pairs[i]`` (the
+      ``table_of[i]`` (the sine table applied to layer ``i``'s output, that of
+      layer ``i + 1``; identical tables stored once), ``requant_pairs[i]`` (the
       requantizer pair for layer ``i``'s output);
     * activation buffers: ``act_word`` activations per memory word,
       ``load_words`` words per vector, ``cpow`` chunks per stored vector;
@@ -102,7 +103,10 @@ class CorePlan:
     * ``memories``: every memory (:class:`MemoryPlan`), ``delay_lines``: the
       butterfly's delay lines ``(stage, entries, entry_bits, in_ram)``;
     * DSPs: ``dual`` (two 8×8 products per ``SB_MAC16``), ``multipliers``,
-      ``dsp_blocks``.
+      ``dsp_blocks``;
+    * pipeline latencies the schedule uses: ``mac_latency``,
+      ``scaler_latency``, ``lut_latency``, ``requant_latency``,
+      ``butterfly_stages``.
     """
 
     def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32):
@@ -162,7 +166,6 @@ class CorePlan:
         self.buffer_width = _bits(self.buffers - 1)
         self.index_width = _bits(self.out_max - 1)
         self.chunk_width = _bits(self.cpow - 1)
-        self.element_value_width = max(self.acc_bits, self.phase_bits + 1)
         # The channel scaler's table covers every layer (layer 0's entries
         # are never read: its phases come from the running sums).
         self.scaler_mult_bits = max(l.mult_bits for l in m.layers)
