@@ -2,7 +2,7 @@
 
 For each block and parameter point: Yosys ``synth_ice40 -dsp`` cell counts of
 the bare block (what it costs inside a design), then nextpnr-ice40 (UP5K,
-SG48) on the block wrapped in :func:`dhq_rtl.toolchain.ooc_harness` (every
+SG48) on the block wrapped in :func:`dhq_rtl.gateware.ooc.ooc_harness` (every
 port driven from / reduced into registers, so every timed path is
 register-to-register) for the achieved Fmax. Prints a Markdown table.
 
@@ -17,7 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dhq_rtl import toolchain
+from dhq_rtl import synthesis, toolchain
+from dhq_rtl.gateware.ooc import ooc_harness
 from dhq_rtl.errors import ToolchainError
 from dhq_rtl.gateware.mac import MacArray
 from dhq_rtl.gateware.scaler import ChannelScaler
@@ -52,10 +53,10 @@ def points(quick=False):
 
 def measure(make, workdir, freq, seed):
     t = time.time()
-    cells = toolchain.synth_ice40_cells(make(), workdir=workdir / "bare")
-    res = toolchain.synth_ice40(toolchain.ooc_harness(make()), workdir=workdir / "ooc")
+    cells = synthesis.synth_ice40_cells(make(), workdir=workdir / "bare")
+    res = synthesis.synth_ice40(ooc_harness(make()), workdir=workdir / "ooc")
     try:
-        rep = toolchain.pnr_ice40(res, freq_mhz=freq, seed=seed)
+        rep = synthesis.pnr_ice40(res, freq_mhz=freq, seed=seed)
         fmax = f"{max(rep.fmax.values()):.1f}" if rep.fmax else "n/a"
     except ToolchainError as e:
         reason = [l for l in str(e).splitlines() if "ERROR" in l]

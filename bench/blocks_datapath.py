@@ -22,7 +22,8 @@ from dhq_rtl.numerics import sine_table
 from dhq_rtl.gateware.butterfly import HadamardButterfly
 from dhq_rtl.gateware.requant import Requantizer
 from dhq_rtl.gateware.sine_lut import SineLUT
-from dhq_rtl.toolchain import ooc_harness, pnr_ice40, synth_ice40, synth_ice40_cells
+from dhq_rtl.gateware.ooc import ooc_harness
+from dhq_rtl.synthesis import pnr_ice40, synth_ice40, synth_ice40_cells
 
 
 class FlatPorts(wiring.Component):

@@ -2,7 +2,7 @@
 
 Synthesis (default): every unit alone, out of context, on the iCE40UP5K
 (Yosys ``synth_ice40 -dsp`` cells of the bare unit; nextpnr-ice40 ``--up5k
---package sg48`` on the unit inside :func:`dhq_rtl.toolchain.ooc_harness`
+--package sg48`` on the unit inside :func:`dhq_rtl.gateware.ooc.ooc_harness`
 for Fmax, over several placement seeds) and on the ECP5 LFE5U-85F of the
 ULX3S (``synth_ecp5``; nextpnr-ecp5 ``--85k --package CABGA381``). Prints
 Markdown tables.
@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from dhq_rtl import float32_ref as ref
-from dhq_rtl import toolchain
+from dhq_rtl import synthesis, toolchain
 from dhq_rtl.errors import ToolchainError
 from dhq_rtl.gateware.float32 import Fp32Add, Fp32Mul, Fp32Sine
+from dhq_rtl.gateware.ooc import ooc_harness
 from dhq_rtl.toolchain_ecp5 import pnr_ecp5, synth_ecp5
 
 MACHINE = "the shared 2-core AMD EPYC development machine"
@@ -71,10 +72,10 @@ def _failure(e):
 
 def measure_ice40(make, work, freq, seeds):
     unit = make()
-    cells = toolchain.synth_ice40_cells(unit, workdir=work / "bare")
-    res = toolchain.synth_ice40(toolchain.ooc_harness(make()), workdir=work / "ooc")
+    cells = synthesis.synth_ice40_cells(unit, workdir=work / "bare")
+    res = synthesis.synth_ice40(ooc_harness(make()), workdir=work / "ooc")
     try:
-        reports = [toolchain.pnr_ice40(res, freq_mhz=freq, seed=s, workdir=work / f"pnr{s}") for s in seeds]
+        reports = [synthesis.pnr_ice40(res, freq_mhz=freq, seed=s, workdir=work / f"pnr{s}") for s in seeds]
         fmax = _fmax(reports)
     except ToolchainError as e:
         fmax = _failure(e)
@@ -86,7 +87,7 @@ def measure_ice40(make, work, freq, seeds):
 def measure_ecp5(make, work, freq, seeds):
     unit = make()
     cells = synth_ecp5(unit, workdir=work / "bare").cells
-    res = synth_ecp5(toolchain.ooc_harness(make()), workdir=work / "ooc")
+    res = synth_ecp5(ooc_harness(make()), workdir=work / "ooc")
     try:
         reports = [pnr_ecp5(res, freq_mhz=freq, seed=s, workdir=work / f"pnr{s}") for s in seeds]
         fmax = _fmax(reports)

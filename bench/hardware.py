@@ -26,14 +26,15 @@ from pathlib import Path
 import numpy as np
 
 from dhq_rtl.boards import get_board
-from dhq_rtl.build import build, load_default_model
+from dhq_rtl.build import build
 from dhq_rtl.cli import ArgumentParser, run_main
+from dhq_rtl.firmware import default_model
 from dhq_rtl.outputs import check_output_folder, write_file
 from dhq_rtl.synthetic import random_model
 
 
 def configs():
-    yield "default (trained W8A8)", lambda: load_default_model()[0], None
+    yield "default (trained W8A8)", lambda: default_model()[0], None
     common = dict(width=32, depth=3, size=128, seed=0)
     yield "W8A8 DHQ (random)", lambda: random_model(weight_bits=8, act_bits=8, rotate=True, **common), None
     yield "W6A6 DHQ (random)", lambda: random_model(weight_bits=6, act_bits=6, rotate=True, **common), None

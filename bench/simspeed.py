@@ -29,9 +29,9 @@ from dhq_rtl.cli import ArgumentParser, run_main
 from dhq_rtl.gateware.core import InrCore
 from dhq_rtl.golden import GoldenModel
 from dhq_rtl.model_image import load
+from dhq_rtl.firmware import default_model
 from dhq_rtl.outputs import check_output_file, write_file
-from dhq_rtl.sim import default_model
-from dhq_rtl.simulate import CompiledSim, run_pysim, unpack_pixels
+from dhq_rtl.rtlsim import CompiledSim, run_pysim, unpack_pixels
 
 
 def _machine():

@@ -7,7 +7,7 @@ from PIL import Image
 from dhq_rtl.model_image import save
 from dhq_rtl.synthetic import random_model
 
-from safety_checks import assert_refused, digests, load_script, run_cli, under_a_file
+from tests.safety_checks import assert_refused, digests, load_script, run_cli, under_a_file
 
 
 def _forbid(monkeypatch, module, name):

@@ -54,7 +54,7 @@ def test_info_bytes():
 def test_uart_loopback_every_byte_value():
     from amaranth.hdl import Module
     from dhq_rtl.gateware.uart import UartRx, UartTx, uart_divisor
-    from gateware_util import run_sim
+    from tests.testbench import run_sim
 
     assert uart_divisor(48e6, 1_000_000) == 48
     with pytest.raises(ValueError):

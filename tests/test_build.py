@@ -10,15 +10,14 @@ import sys
 import pytest
 
 from dhq_rtl.boards import get_board
-from dhq_rtl.build import build, load_default_model
+from dhq_rtl.build import build
 from dhq_rtl.errors import FitError
-
-from build_checks import check_build_outputs
+from dhq_rtl.firmware import DEFAULT_MODEL_NAME
 
 
 @pytest.mark.slow
-def test_icebreaker_build_default_model(tmp_path):
-    model, source = load_default_model()
+def test_icebreaker_build_default_model(tmp_path, default_model, check_build_outputs):
+    model, source = default_model, DEFAULT_MODEL_NAME
     board = get_board("icebreaker")
     report = build(model, board, tmp_path, source=source, log=lambda *a: None)
     data = check_build_outputs(tmp_path, report, "top.bin")
@@ -93,33 +92,6 @@ def test_fallback_clock_leaves_a_margin_below_fmax():
     assert fallback_clock_hz(icebreaker, 0) is None
 
 
-def test_report_figures_name_their_clock():
-    """Pixels/s and ms/image at the core clock are computed at that clock,
-    those at the achieved fmax at fmax (not one at the other)."""
-    from dhq_rtl import fit
-    from dhq_rtl.gateware.core import CorePlan
-    from dhq_rtl.reports import format_log, make_report, summary_lines
-    from dhq_rtl.toolchain import NextpnrReport
-    model, source = load_default_model()
-    board = get_board("icebreaker")
-    plan = CorePlan(model, lanes=16, dsp="ice40")
-    pnr = NextpnrReport(utilization={"ICESTORM_LC": (2500, 5280)}, fmax={"clk": 41.83}, constraint={"clk": 48.0})
-    report = make_report(board=board, model_info={}, params={"baud": 1_000_000}, pnr=pnr, cells={},
-                         estimate=fit.estimate(model, board), plan=plan, clock_hz=48e6, build_seconds=1.0)
-    p = report["performance"]
-    cpp = plan.cycles_per_pixel()
-    npix = model.width * model.height
-    assert p["pixels_per_second_at_clock"] == round(48e6 / cpp)
-    assert p["pixels_per_second_at_fmax"] == round(41.83e6 / cpp)
-    assert p["ms_per_image_at_clock"] == pytest.approx(1e3 * npix * cpp / 48e6, abs=1e-3)
-    assert p["ms_per_image_at_fmax"] == pytest.approx(1e3 * npix * cpp / 41.83e6, abs=1e-3)
-    assert not report["timing_met"]
-    log = format_log(report)
-    assert f"at the core clock 48 MHz (TIMING FAILED: not guaranteed): {round(48e6 / cpp)} pixels/s" in log
-    assert f"at the achieved fmax 41.83 MHz (timing limit): {round(41.83e6 / cpp)} pixels/s" in log
-    assert any("TIMING FAILED" in line for line in summary_lines(report))
-
-
 # ------------------------------------- a previous build is replaced only by a good one
 
 import json  # noqa: E402
@@ -128,8 +100,8 @@ from pathlib import Path  # noqa: E402
 from dhq_rtl.build import main  # noqa: E402
 from dhq_rtl.model_image import save  # noqa: E402
 
-from fake_toolchain import install  # noqa: E402
-from safety_checks import assert_refused, digests, fill_disk, run_cli, under_a_file  # noqa: E402
+from tests.fake_toolchain import install  # noqa: E402
+from tests.safety_checks import assert_refused, digests, fill_disk, run_cli, under_a_file  # noqa: E402
 
 
 @pytest.fixture

@@ -19,11 +19,10 @@ import pytest
 from amaranth.build import run as amaranth_run
 
 from dhq_rtl.boards import get_board
-from dhq_rtl.build import ECP5_SCRIPT_AFTER_READ, build, load_default_model
+from dhq_rtl.build import ECP5_SCRIPT_AFTER_READ, build
 from dhq_rtl.errors import ToolchainError
-from dhq_rtl.toolchain import run_tool
-
-from build_checks import check_build_outputs
+from dhq_rtl.firmware import default_model
+from dhq_rtl.synthesis import run_tool
 
 
 class _Stop(Exception):
@@ -40,7 +39,7 @@ def _plan_files(board_name, tmp_path, monkeypatch):
         raise _Stop()
 
     monkeypatch.setattr(amaranth_run.BuildPlan, "execute_local", fake_execute)
-    model, source = load_default_model()
+    model, source = default_model()
     with pytest.raises(ToolchainError):
         build(model, get_board(board_name), tmp_path, source=source, fallback=False, log=lambda *a: None)
     return captured
@@ -76,6 +75,7 @@ def _bracketed_public_wires(work, prelude):
     return wires, ports
 
 
+@pytest.mark.slow
 def test_ecp5_rename_leaves_no_array_element_names(tmp_path, monkeypatch):
     """Without the rename the flattened ULX3S design has public ``x[k]``
     wires beside ``x`` (the names ABC9 reuses); with it none remain and the
@@ -95,8 +95,8 @@ def test_ecp5_rename_leaves_no_array_element_names(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_ulx3s_build_default_model(tmp_path):
-    model, source = load_default_model()
+def test_ulx3s_build_default_model(tmp_path, check_build_outputs):
+    model, source = default_model()
     board = get_board("ulx3s")
     report = build(model, board, tmp_path, source=source, fallback=False, log=lambda *a: None)
     data = check_build_outputs(tmp_path, report, "top.bit")

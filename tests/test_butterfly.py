@@ -7,8 +7,9 @@ from amaranth.hdl import signed
 
 from dhq_rtl.gateware.butterfly import HadamardButterfly
 from dhq_rtl.hadamard import fwht_int, hadamard_matrix
+from dhq_rtl.synthesis import synth_ice40_cells
 
-from gateware_util import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
+from tests.testbench import (ResetWrapper, field, run_sim, stream_full_rate, stream_sink, stream_source,
                            stream_through, tagged_beats)
 
 
@@ -47,7 +48,7 @@ def run_vectors(dut, vectors, rng, in_stall, out_stall, tags=True):
 ])
 def test_random_and_corner_vectors(n, width, min_ram_depth, in_stall, out_stall):
     rng = np.random.default_rng(n * 1000 + width)
-    dut = HadamardButterfly(n, width, tag_width=3, min_ram_depth=min_ram_depth)
+    dut = HadamardButterfly(n, width, tag_shape=3, min_ram_depth=min_ram_depth)
     lo, hi = -(1 << (width - 1)), (1 << (width - 1))
     vectors = np.concatenate([corner_vectors(n, width), rng.integers(lo, hi, size=(4, n))])
     got, tags = run_vectors(dut, vectors, rng, in_stall, out_stall)
@@ -126,7 +127,7 @@ def test_reset_mid_stream_recovers(n, min_ram_depth):
 
 
 def test_ports_and_widths():
-    dut = HadamardButterfly(64, 12, tag_width=5)
+    dut = HadamardButterfly(64, 12, tag_shape=5)
     assert dut.out_width == 18 and dut.stages == 6 and dut.latency == 63 + 6
     assert dut.i.payload.shape().members["data"] == signed(12)
     assert dut.o.payload.shape().members["data"] == signed(18)
@@ -142,9 +143,74 @@ def test_ports_and_widths():
     (dict(n=True, width=8), TypeError, "n must be an integer"),
     (dict(n=8, width=0), ValueError, "width must be"),
     (dict(n=8, width="8"), TypeError, "width must be an integer"),
-    (dict(n=8, width=8, tag_width=-1), ValueError, "tag_width"),
+    (dict(n=8, width=8, tag_shape=-1), ValueError, "tag_shape"),
     (dict(n=8, width=8, min_ram_depth=1), ValueError, "min_ram_depth"),
 ])
 def test_constructor_validation(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         HadamardButterfly(**kwargs)
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+@pytest.mark.slow
+def test_butterfly_64_is_sdf_sized():
+    n, width, stages = 64, 8, 6
+    cells = synth_ice40_cells(HadamardButterfly(n, width))
+    luts = cells.get("SB_LUT4", 0)
+    # A fully parallel transform has n·log2(n) = 384 adders of ~width+3 bits
+    # (≥ 4000 LUTs); the SDF pipeline has log2(n) add/sub pairs plus control.
+    assert 0 < luts < n * stages * (width + 3) // 4
+    # The 16- and 32-entry delay lines sit in block RAM, the short ones in flip-flops.
+    assert cells.get("SB_RAM40_4K", 0) == 2
+    assert cells.get("SB_MAC16", 0) == 0
+
+
+# ------------------------------------------------- without back-pressure (the core's use)
+
+@pytest.mark.parametrize("n", [2, 8, 32])
+def test_always_ready_never_holds_input_and_keeps_its_timing(n):
+    """With every output taken, the first stage's ``ready`` never falls (so
+    ``always_ready=True`` may drop it), the results are the transform, and
+    a vector's outputs start log2(n) cycles after its last input (and after
+    the previous vector's outputs), one per cycle: the timing the core's
+    schedule model uses."""
+    rng = np.random.default_rng(n)
+    plain = HadamardButterfly(n, 8)
+    free = HadamardButterfly(n, 8, always_ready=True)
+    vectors = rng.integers(-128, 128, size=(6, n))
+    gaps = [[int(g) for g in rng.random(n) < 0.4] for _ in vectors]
+
+    def drive(dut, check_ready):
+        got, ins, outs = [], [], []
+
+        async def bench(ctx):
+            if not dut.always_ready:
+                ctx.set(dut.o.ready, 1)
+            seq = [None if gap else (v, j) for v, vec in enumerate(vectors) for j, gap in
+                   ((j, g) for j in range(n) for g in ([1] * gaps[v][j] + [0]))]
+            for t, item in enumerate(seq + [None] * (2 * n + 8)):
+                ctx.set(dut.i.valid, item is not None)
+                if item is not None:
+                    ctx.set(dut.i.payload.data, int(vectors[item[0]][item[1]]))
+                    ins.append((t, item[0]))
+                _, _, ready, valid, data = await ctx.tick().sample(dut.i.ready, dut.o.valid, dut.o.payload.data)
+                if check_ready:
+                    assert ready, f"input held back in cycle {t}"
+                if valid:
+                    got.append(int(data))
+                    outs.append(t)
+
+        run_sim(dut, [bench])
+        return got, ins, outs
+
+    got, _, _ = drive(plain, check_ready=True)
+    np.testing.assert_array_equal(np.array(got).reshape(vectors.shape), fwht_int(vectors))
+    got, ins, outs = drive(free, check_ready=False)
+    np.testing.assert_array_equal(np.array(got).reshape(vectors.shape), fwht_int(vectors))
+    want, end = [], -10
+    for v in range(len(vectors)):
+        start = max(max(t for t, vv in ins if vv == v) + free.stages, end + 1)
+        want += [start + j for j in range(n)]
+        end = start + n - 1
+    assert outs == want

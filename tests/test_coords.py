@@ -8,7 +8,7 @@ from dhq_rtl.gateware.coords import FirstLayerPhases, first_layer_constants
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import run_sim
+from tests.testbench import run_sim
 
 
 def phases_of(model, regions, seed=0):
@@ -18,26 +18,25 @@ def phases_of(model, regions, seed=0):
 
     async def tb(ctx):
         for x0, y0, x1, y1 in regions:
-            ctx.set(dut.x0, x0)
-            ctx.set(dut.y0, y0)
-            ctx.set(dut.x1, x1)
-            ctx.set(dut.y1, y1)
+            ctx.set(dut.region, {"x0": x0, "y0": y0, "x1": x1, "y1": y1})
             ctx.set(dut.start, 1)
             await ctx.tick()
             ctx.set(dut.start, 0)
             got = []
             for _ in range((x1 - x0) * (y1 - y0)):
-                while not ctx.get(dut.ready):
+                while not ctx.get(dut.source.ready):
                     await ctx.tick()
                 while rng.random() < 0.3:      # the consumer asks at random times
                     await ctx.tick()
-                ctx.set(dut.next, 1)
+                ctx.set(dut.source.next, 1)
                 await ctx.tick()
-                ctx.set(dut.next, 0)
+                ctx.set(dut.source.next, 0)
                 vec = []
-                for _ in range(50):
-                    _, _, valid, phase, index, last = await ctx.tick().sample(
-                        dut.valid, dut.phase, dut.index, dut.last)
+                for wait in range(50):
+                    _, _, valid, beat = await ctx.tick().sample(dut.source.phases.valid, dut.source.phases.payload)
+                    phase, index, last = beat.phase, beat.index, beat.last
+                    if valid and not vec:
+                        assert wait == 3, "the first phase comes 4 cycles after next"
                     if valid:
                         assert index == len(vec)
                         vec.append(phase)
@@ -46,7 +45,7 @@ def phases_of(model, regions, seed=0):
                 got.append(vec)
             while not ctx.get(dut.done):
                 await ctx.tick()
-            assert not ctx.get(dut.ready)
+            assert not ctx.get(dut.source.ready)
             out.append(np.array(got))
 
     run_sim(dut, [tb])

@@ -1,24 +1,15 @@
+# amaranth: UnusedElaboratable=no
 """FlagFIFO against a Python deque model, cycle by cycle, under random stalls."""
 
 import random
 from collections import deque
 
 import pytest
-from amaranth.hdl import Elaboratable, Module, ResetInserter, Signal
 from amaranth.sim import Simulator
 
 from dhq_rtl.gateware.fifo import FlagFIFO
 
-
-class _WithReset(Elaboratable):
-    def __init__(self, dut):
-        self.dut = dut
-        self.rst = Signal()
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.dut = ResetInserter(self.rst)(self.dut)
-        return m
+from tests.testbench import ResetWrapper
 
 
 def _run(width, depth, n_cycles, p_write, p_read, seed, reset_at=()):
@@ -29,7 +20,7 @@ def _run(width, depth, n_cycles, p_write, p_read, seed, reset_at=()):
     is in memory, so ``r_rdy``/``r_data`` are predicted exactly.
     """
     dut = FlagFIFO(width=width, depth=depth)
-    top = _WithReset(dut)
+    top = ResetWrapper(dut)
     rng = random.Random(seed)
     stats = {"out": 0, "max_level": 0}
 

@@ -14,7 +14,7 @@ import pytest
 
 from dhq_rtl import float32_ref as ref
 
-import fp32_vectors as vec
+from tests import fp32_vectors as vec
 
 
 def _check(op, twin, spec, a, b):

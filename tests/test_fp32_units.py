@@ -16,8 +16,8 @@ import pytest
 from dhq_rtl import float32_ref as ref
 from dhq_rtl.gateware.float32 import Fp32Add, Fp32Mul, Fp32Sine
 
-import fp32_vectors as vec
-from gateware_util import ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through
+from tests import fp32_vectors as vec
+from tests.testbench import ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through
 
 
 def full_rate(dut, beats):

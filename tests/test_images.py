@@ -94,7 +94,7 @@ def test_save_png_round_trip(tmp_path):
 
 # -------------------------------------------- 16-bit, transparency, upscaling
 
-from safety_checks import png16_bytes  # noqa: E402
+from tests.safety_checks import png16_bytes  # noqa: E402
 
 from dhq_rtl.images import written_by_dhq_rtl  # noqa: E402
 

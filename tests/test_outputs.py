@@ -8,7 +8,7 @@ import pytest
 from dhq_rtl.errors import DhqError, OutputError
 from dhq_rtl.outputs import check_output_file, check_output_folder, is_model_image, is_png, same_file, write_file
 
-from safety_checks import digests, fill_disk, temp_leftovers, under_a_file
+from tests.safety_checks import digests, fill_disk, temp_leftovers, under_a_file
 
 
 def test_same_file_by_path_link_and_inode(tmp_path):

@@ -7,8 +7,9 @@ from amaranth.hdl import signed
 
 from dhq_rtl.fixedpoint import requantize, signed_max
 from dhq_rtl.gateware.requant import Requantizer
+from dhq_rtl.synthesis import synth_ice40_cells
 
-from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
+from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
                            tagged_beats)
 
 
@@ -59,7 +60,7 @@ PAIRS = [(1, s) for s in range(0, 15)] + [(3, 1), (5, 2), (255, 9), (200, 0), (6
 
 def test_ties_edges_every_shift():
     in_width, out_bits = 14, 8
-    dut = Requantizer(in_width, PAIRS, out_bits, tag_width=6)
+    dut = Requantizer(in_width, PAIRS, out_bits, tag_shape=6)
     xs, sels = tie_and_edge_inputs(in_width, PAIRS, out_bits)
     exp = expected(xs, sels, PAIRS, out_bits)
     # The set really holds ties and both saturation edges of the reference.
@@ -133,7 +134,7 @@ def test_reset_mid_stream_recovers():
 
 
 def test_ports_and_widths():
-    dut = Requantizer(18, [(1, 7), (3, 2), (1, 0)], 8, tag_width=2)
+    dut = Requantizer(18, [(1, 7), (3, 2), (1, 0)], 8, tag_shape=2)
     assert dut.sel_width == 2
     members = dict(dut.i.payload.shape().members)
     assert members["data"] == signed(18) and members["sel"].width == 2
@@ -153,7 +154,7 @@ def test_ports_and_widths():
     ((8, [(1, -1)], 8), {}, ValueError, r"pairs\[0\] shift"),
     ((8, [(1, 63)], 8), {}, ValueError, r"pairs\[0\] shift"),
     ((8, [(1.5, 0)], 8), {}, TypeError, r"pairs\[0\] mult"),
-    ((8, [(1, 0)], 8), {"tag_width": -2}, ValueError, "tag_width"),
+    ((8, [(1, 0)], 8), {"tag_shape": -2}, ValueError, "tag_shape"),
 ])
 def test_constructor_validation(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -163,3 +164,17 @@ def test_constructor_validation(args, kwargs, exc, match):
 def test_accepts_numpy_integers():
     dut = Requantizer(8, [(np.int64(3), np.int32(2))], 8)
     assert dut.pairs == [(3, 2)]
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+@pytest.mark.slow
+def test_requantizer_mult_one_needs_no_multiplier():
+    # The exporter's requantizers are round-and-shift (mult = 1): no DSP.
+    shifts = Requantizer(16, [(1, 5), (1, 7), (1, 0)], 8)
+    cells = synth_ice40_cells(shifts)
+    assert cells.get("SB_MAC16", 0) == 0
+    assert 0 < cells.get("SB_LUT4", 0) < 200
+    # A real scale multiplier costs one DSP with -dsp.
+    scaled = synth_ice40_cells(Requantizer(16, [(1, 5), (77, 12)], 8))
+    assert scaled.get("SB_MAC16", 0) == 1

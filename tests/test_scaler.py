@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """ChannelScaler: bit-exact against fixedpoint.phase_scale / output_scale."""
 
 import random
@@ -7,9 +8,10 @@ import pytest
 
 from dhq_rtl.gateware.scaler import ChannelScaler, scaler_reference
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
+from dhq_rtl.synthesis import synth_ice40_cells
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
+from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_sink,
                            stream_source)
 
 
@@ -18,15 +20,15 @@ def model():
     return random_model(width=8, depth=2, channels=3, seed=11)
 
 
-def _beats(model, rng, n, acc_width, tag_width=0):
+def _beats(model, rng, n, acc_width, tag_shape=0):
     lo, hi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
     beats = []
     for j in range(n):
         layer = int(rng.integers(0, len(model.layers)))
         ch = int(rng.integers(0, model.layers[layer].out_features))
         b = {"acc": int(rng.integers(lo, hi + 1)), "layer": layer, "channel": ch}
-        if tag_width:
-            b["tag"] = j % (1 << tag_width)
+        if tag_shape:
+            b["tag"] = j % (1 << tag_shape)
         beats.append(b)
     return beats
 
@@ -58,7 +60,7 @@ def _check(model, dut, beats, got):
 
 @pytest.mark.parametrize("multiplier,table", [("logic", "bram"), ("dsp", "logic")])
 def test_random_with_stalls(model, multiplier, table):
-    dut = ChannelScaler(model, tag_width=4, multiplier=multiplier, table_memory=table)
+    dut = ChannelScaler(model, tag_shape=4, multiplier=multiplier, table_memory=table)
     rng = np.random.default_rng(1)
     beats = _beats(model, rng, 150, dut.acc_width, 4)
     _check(model, dut, beats, _run(dut, beats))
@@ -89,7 +91,7 @@ def test_corner_accumulators(model):
 
 def test_golden_trace_every_layer(model):
     """The scaler turns the golden model's accumulators into its phases and pixels."""
-    dut = ChannelScaler(model, tag_width=0)
+    dut = ChannelScaler(model, tag_shape=0)
     xs, ys = pixel_coordinates(model.height, model.width, (0, 0, 3, 2))
     trace = GoldenModel(model).trace(xs, ys)
     beats, want = [], []
@@ -120,7 +122,7 @@ def test_full_rate_and_latency(model):
 
 
 def test_reset_mid_stream(model):
-    dut = ChannelScaler(model, tag_width=3)
+    dut = ChannelScaler(model, tag_shape=3)
     top = ResetWrapper(dut)
     rng = np.random.default_rng(4)
     before = _beats(model, rng, 6, dut.acc_width, 3)
@@ -143,11 +145,25 @@ def test_widths(model):
     ({"acc_width": 1.5}, TypeError, "acc_width"),
     ({"acc_width": 1}, ValueError, "acc_width"),
     ({"acc_width": 65}, ValueError, "acc_width"),
-    ({"tag_width": "x"}, TypeError, "tag_width"),
-    ({"tag_width": -2}, ValueError, "tag_width"),
+    ({"tag_shape": "x"}, TypeError, "tag_shape"),
+    ({"tag_shape": -2}, ValueError, "tag_shape"),
 ])
 def test_constructor_validation(model, kwargs, exc, match):
     args = {"model": model}
     args.update(kwargs)
     with pytest.raises(exc, match=match):
         ChannelScaler(args.pop("model"), **args)
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+@pytest.mark.slow
+def test_scaler_logic_uses_no_dsp_and_dsp_option_does(tmp_path):
+    model = random_model(width=16, depth=3, channels=3, seed=1)
+    logic = synth_ice40_cells(ChannelScaler(model, multiplier="logic"), workdir=tmp_path / "l")
+    assert "SB_MAC16" not in logic
+    assert logic["SB_RAM40_4K"] >= 1
+    assert any(k.startswith("SB_DFF") for k in logic)
+    dsp = synth_ice40_cells(ChannelScaler(model, multiplier="dsp"), workdir=tmp_path / "d")
+    assert dsp.get("SB_MAC16", 0) >= 1
+    assert dsp["SB_LUT4"] < logic["SB_LUT4"]

@@ -17,14 +17,13 @@ from dhq_rtl.cli import run_main
 from dhq_rtl.errors import DhqError, ToolchainError
 from dhq_rtl.golden import GoldenModel
 from dhq_rtl.model_image import load, save
-from dhq_rtl.sim import default_model, main
-from dhq_rtl.simulate import (CompiledSim, ToolchainUnavailable, find_toolchain, pack_region,
+from dhq_rtl.firmware import default_model
+from dhq_rtl.sim import main
+from dhq_rtl.rtlsim import (CompiledSim, ToolchainUnavailable, find_toolchain, pack_region,
                               ready_pattern, run_pysim, stall_threshold, unpack_pixels)
-from dhq_rtl.simulate.stimulus import check_region
+from dhq_rtl.rtlsim.stimulus import check_region
 from dhq_rtl.synthetic import random_model
-
-sys.path.insert(0, str(Path(__file__).parent))
-from sim_standin import StandinCore  # noqa: E402
+from tests.standin_core import StandinCore
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +36,12 @@ def _have_compiler():
         return False
 
 
-needs_cxx = pytest.mark.skipif(not _have_compiler(), reason="no C++ compiler / Verilator")
+_no_cxx = pytest.mark.skipif(not _have_compiler(), reason="no C++ compiler / Verilator")
+
+
+def needs_cxx(test):
+    """A test of the compiled engine: it runs Yosys, Verilator and g++ (``slow``)."""
+    return pytest.mark.slow(_no_cxx(test))
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +268,7 @@ def test_cli_module_entry_point(tmp_path):
 
 # ------------------------------------------------ inputs and results are kept
 
-from safety_checks import assert_refused, digests, fill_disk, run_cli, under_a_file  # noqa: E402
+from tests.safety_checks import assert_refused, digests, fill_disk, run_cli, under_a_file  # noqa: E402
 
 
 def _never(model, lanes):

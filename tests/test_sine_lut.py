@@ -7,9 +7,10 @@ from amaranth.hdl import signed
 
 from dhq_rtl.numerics import sine_table
 from dhq_rtl.gateware.sine_lut import SineLUT, is_quarter_wave_symmetric, quarter_wave_symmetry
+from dhq_rtl.synthesis import synth_ice40_cells
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
+from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
                            tagged_beats)
 
 
@@ -26,7 +27,7 @@ def expected(tables, phases, sels):
 def test_model_tables_every_phase(quarter_wave):
     """Every phase of every table of a random model (10-bit phase, 3 tables)."""
     model = random_model(width=8, depth=3, seed=1)
-    dut = SineLUT.from_model(model, quarter_wave=quarter_wave, tag_width=4)
+    dut = SineLUT.from_model(model, quarter_wave=quarter_wave, tag_shape=4)
     tables = [layer.lut for layer in model.layers[1:]]
     assert len(tables) == 3 and dut.phase_bits == model.phase_bits
     rng = np.random.default_rng(11)
@@ -126,7 +127,7 @@ def test_reset_mid_stream_recovers():
 
 def test_ports_memory_and_widths():
     tables = [sine_table(10, 2000.0, 12) for _ in range(5)]
-    full = SineLUT(tables, 12, tag_width=3)
+    full = SineLUT(tables, 12, tag_shape=3)
     quarter = SineLUT(tables, 12, quarter_wave=True)
     assert full.sel_width == 3 and full.phase_bits == 10
     assert full.depth == 5 * 1024 and quarter.depth == 5 * 256
@@ -169,7 +170,7 @@ def _broken(kind):
     (([sine_table(6, 30.0, 8)], 1), {}, ValueError, "lut_bits"),
     (([sine_table(6, 30.0, 8)], 8.0), {}, TypeError, "lut_bits"),
     (([sine_table(6, 30.0, 8)], 8), {"quarter_wave": 1}, TypeError, "quarter_wave"),
-    (([sine_table(6, 30.0, 8)], 8), {"tag_width": -1}, ValueError, "tag_width"),
+    (([sine_table(6, 30.0, 8)], 8), {"tag_shape": -1}, ValueError, "tag_shape"),
 ])
 def test_constructor_validation(args, kwargs, exc, match):
     with pytest.raises(exc, match=match):
@@ -181,3 +182,18 @@ def test_unsymmetric_table_is_fine_without_quarter_wave():
     dut = SineLUT([t], 8)
     got = stream(dut, np.arange(64), np.zeros(64, dtype=int), np.random.default_rng(0), 0.0, 0.0)
     assert field(got, "data") == t.tolist()
+
+
+# ------------------------------------------------------- synthesis (Yosys)
+
+@pytest.mark.slow
+def test_sine_lut_quarter_wave_saves_ram():
+    table = sine_table(10, 2000.0, 12)
+    full = synth_ice40_cells(SineLUT([table], 12))
+    quarter = synth_ice40_cells(SineLUT([table], 12, quarter_wave=True))
+    # 1024 × 12 bits needs 3 EBRs (4 kbit each); 256 × 12 bits fits in one.
+    assert full.get("SB_RAM40_4K", 0) == 3
+    assert quarter.get("SB_RAM40_4K", 0) == 1
+    for cells in (full, quarter):
+        assert cells.get("SB_LUT4", 0) < 100
+        assert cells.get("SB_MAC16", 0) == 0

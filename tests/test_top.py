@@ -13,7 +13,7 @@ from dhq_rtl.gateware.uart import UartRx, UartTx
 from dhq_rtl.golden import GoldenModel
 from dhq_rtl.synthetic import random_model
 
-from gateware_util import run_sim
+from tests.testbench import run_sim
 
 DIVISOR = 5  # clock cycles per UART bit: a short bit keeps the simulation small
 

@@ -103,7 +103,7 @@ def test_unreadable_image_and_bad_out(tmp_path, capsys):
 
 # ------------------------------------------------ inputs and results are kept
 
-from safety_checks import assert_refused, digests, fill_disk, run_cli, temp_leftovers, under_a_file  # noqa: E402
+from tests.safety_checks import assert_refused, digests, fill_disk, run_cli, temp_leftovers, under_a_file  # noqa: E402
 
 TINY = ["--size", "12", "--width", "8", "--depth", "1", "--steps", "20", "--qat-steps", "0", "--quiet"]
 

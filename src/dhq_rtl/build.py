@@ -28,13 +28,12 @@ such a build does not replace a previous one that met timing.
 
 import os
 import time
-from importlib import resources
 from pathlib import Path
 
 from .cli import ArgumentParser, run_main
 from .errors import DhqError, ToolchainError
 
-__all__ = ["main", "load_default_model", "build", "board_table", "fallback_clock_hz", "FALLBACK_MARGIN"]
+__all__ = ["main", "build", "board_table", "fallback_clock_hz", "FALLBACK_MARGIN"]
 
 #: The fallback rebuild aims this fraction below the first attempt's Fmax: a
 #: second place-and-route at a lower target lands somewhere else, and with no
@@ -52,18 +51,6 @@ TOOLS = {"ice40": ("yosys", "nextpnr-ice40", "icepack"), "ecp5": ("yosys", "next
 #: wires private ``$`` names (ports are never renamed) removes the clash; the
 #: logic is unchanged. iCE40 synthesis (ABC, not ABC9) does not need it.
 ECP5_SCRIPT_AFTER_READ = "rename -hide w:*]"
-
-
-def load_default_model():
-    """The bundled default model (``dhq_rtl.firmware/default.dhq``); until it
-    exists, the agreed stand-in ``random_model(width=32, depth=3, size=128)``."""
-    from .model_image import load
-    f = resources.files("dhq_rtl.firmware").joinpath("default.dhq")
-    if f.is_file():
-        with resources.as_file(f) as path:
-            return load(path), "dhq_rtl.firmware/default.dhq"
-    from .synthetic import random_model
-    return random_model(width=32, depth=3, size=128), "random_model(width=32, depth=3, size=128)"
 
 
 def board_table():
@@ -109,17 +96,16 @@ def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1
     in the report (``clock_attempts``); the first attempt's nextpnr log is
     kept as ``top.attempt1.tim``.
     """
-    from . import fit
     from .build_folder import BuildFolder
+    from .estimate import check_fit, estimate, lanes_that_fit
     from .toolchain import toolchain_env, toolchain_kind
 
     folder = BuildFolder(out_dir)
     folder.check(inputs)
     lanes = board.default_lanes if lanes is None else lanes
     check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)
-    est = fit.estimate(model, board, lanes=lanes, buffers=buffers)
-    fit.check_fit(est, board, fitting_lanes=lambda: fit.lanes_that_fit(model, board, below=lanes,
-                                                                       buffers=buffers))
+    est = estimate(model, board, lanes=lanes, buffers=buffers)
+    check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers))
     toolchain = toolchain or toolchain_kind()
     environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
     env = dict(environ, **toolchain_env(TOOLS[board.family], environ))  # a missing tool stops here
@@ -221,8 +207,7 @@ def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN):
 def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, toolchain, env, buffers, log):
     """One synthesis + place-and-route run in ``out`` at ``freq_hz`` (None: the board's default)."""
     from .gateware.top import BoardTop
-    from .reports import make_report
-    from .toolchain import parse_nextpnr_report, parse_yosys_stat
+    from .reports import make_report, parse_nextpnr_report, parse_yosys_stat
 
     t0 = time.monotonic()
     for stale in ("top.stat.json", "top.report.json", "top.bin", "top.bit"):
@@ -275,6 +260,7 @@ def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, t
 
 def main(argv=None):
     from .boards import get_board
+    from .firmware import default_model
     from .model_image import load
     p = ArgumentParser(prog="python -m dhq_rtl.build", description="Build the INR accelerator for a board.")
     p.add_argument("--board", default="icebreaker", help="board name, or 'list' to show the boards")
@@ -298,7 +284,7 @@ def main(argv=None):
     if args.model:
         model, source = load(args.model), args.model
     else:
-        model, source = load_default_model()
+        model, source = default_model()
     out = args.out if args.out is not None else os.path.join("build", board.name)
     try:
         report = build(model, board, out, source=source, lanes=args.lanes, freq_mhz=args.freq, baud=args.baud,

@@ -1,24 +1,105 @@
-"""Build reports: ``utilization.json`` and the human-readable ``utilization.log``.
+"""Reports: the tools' reports read, the build's reports written.
 
-:func:`make_report` combines the nextpnr report (used/available per resource,
-Fmax per clock), the Yosys cell counts, the fit estimate and the core's
-schedule into one dict; :func:`write_reports` writes both files;
-:func:`summary_lines` is the short summary the build prints.
+Read: :func:`parse_yosys_stat` (cell counts from Yosys ``stat -json``),
+:func:`parse_nextpnr_report` (utilization and Fmax from nextpnr's
+``--report`` JSON, a :class:`NextpnrReport`).
+
+Written: :func:`make_report` combines the nextpnr report (used/available per
+resource, Fmax per clock), the Yosys cell counts, the resource estimate and
+the core's schedule into one dict (``utilization.json``); :func:`format_log`
+is the human-readable ``utilization.log``; :func:`write_reports` writes both
+files; :func:`summary_lines` is the short summary the build prints.
 """
 
 import json
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .outputs import write_file
 
-__all__ = ["make_report", "write_reports", "summary_lines", "format_log"]
+__all__ = ["parse_yosys_stat", "parse_nextpnr_report", "NextpnrReport",
+           "make_report", "write_reports", "summary_lines", "format_log"]
+
+
+def parse_yosys_stat(data, module=None):
+    """Cell counts by type from the output of Yosys ``stat -json``.
+
+    ``data`` is the JSON text, the parsed dict, or a path to the file. Returns
+    the ``num_cells_by_type`` of the whole design (``"design"`` entry; it
+    includes submodules when the design is hierarchical), or of ``module``
+    (its name with or without Yosys's leading backslash) when given. The
+    result is a plain ``dict[str, int]`` sorted by cell type, without
+    ``$scopeinfo`` (hierarchy names kept in a flattened design, not hardware).
+    """
+    if isinstance(data, (str, os.PathLike)) and not str(data).lstrip().startswith("{"):
+        data = Path(data).read_text()
+    if isinstance(data, str):
+        data = json.loads(data)
+    if not isinstance(data, dict):
+        raise ValueError("Yosys stat JSON must be an object")
+    if module is None:
+        entry = data.get("design")
+        if entry is None:
+            modules = data.get("modules", {})
+            if len(modules) != 1:
+                raise ValueError("Yosys stat JSON has no 'design' entry and not exactly one module")
+            entry = next(iter(modules.values()))
+    else:
+        modules = data.get("modules", {})
+        entry = modules.get(module) or modules.get("\\" + module)
+        if entry is None:
+            raise ValueError(f"module {module!r} not in Yosys stat JSON (has {sorted(modules)})")
+    cells = entry.get("num_cells_by_type")
+    if not isinstance(cells, dict):
+        raise ValueError("Yosys stat JSON entry has no 'num_cells_by_type'")
+    # $scopeinfo cells only carry hierarchy names of a flattened design.
+    return {str(k): int(v) for k, v in sorted(cells.items()) if k != "$scopeinfo"}
+
+
+@dataclass
+class NextpnrReport:
+    """What nextpnr's ``--report`` JSON says.
+
+    ``utilization``: bel type → ``(used, available)``;
+    ``fmax``: clock name → achieved MHz; ``constraint``: clock name →
+    requested MHz.
+    """
+
+    utilization: dict = field(default_factory=dict)
+    fmax: dict = field(default_factory=dict)
+    constraint: dict = field(default_factory=dict)
+
+    def used(self, bel):
+        return self.utilization.get(bel, (0, 0))[0]
+
+
+def parse_nextpnr_report(data):
+    """Parse nextpnr's ``--report`` JSON (text, dict, or file path) into a
+    :class:`NextpnrReport`. Clock names are given as nextpnr reports them
+    (e.g. ``"clk$SB_IO_IN_$glb_clk"``); a design without register-to-register
+    paths has an empty ``fmax``."""
+    if isinstance(data, (str, os.PathLike)) and not str(data).lstrip().startswith("{"):
+        data = Path(data).read_text()
+    if isinstance(data, str):
+        data = json.loads(data)
+    if not isinstance(data, dict) or "utilization" not in data:
+        raise ValueError("not a nextpnr report: no 'utilization' entry")
+    util = {str(k): (int(v["used"]), int(v["available"])) for k, v in data["utilization"].items()}
+    fmax, constraint = {}, {}
+    for clk, v in data.get("fmax", {}).items():
+        fmax[str(clk)] = float(v["achieved"])
+        if "constraint" in v:
+            constraint[str(clk)] = float(v["constraint"])
+    return NextpnrReport(util, fmax, constraint)
+
 
 
 def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_hz, build_seconds):
     """The content of ``utilization.json`` (see module docstring).
 
-    ``pnr``: a :class:`dhq_rtl.toolchain.NextpnrReport`; ``plan``: the
-    core's :class:`~dhq_rtl.gateware.core.CorePlan`.
+    ``pnr``: a :class:`NextpnrReport`; ``plan``: the core's
+    :class:`~dhq_rtl.gateware.plan.CorePlan`.
     """
     resources = {}
     for key, avail in board.budget.items():
@@ -47,7 +128,8 @@ def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_
     # (what the board runs at; guaranteed only when timing is met),
     # "at_fmax" = the achieved Fmax of place-and-route (the timing limit).
     perf = {
-        "cycles_per_pixel": cpp,
+        "cycles_per_pixel": round(cpp, 3),
+        "mac_cycles_per_pixel": plan.mac_cycles_per_pixel(),
         "ideal_cycles_per_pixel": plan.ideal_cycles_per_pixel(),
         "macs_per_pixel": plan.macs_per_pixel(),
         "first_layer": "running sums, no multiplier (0 MACs)",
@@ -92,8 +174,9 @@ def format_log(report):
         lines.append("  *** TIMING FAILED: the design is not guaranteed to work at the constrained clock ***")
     p = report["performance"]
     lines += ["", "performance:",
-              f"  cycles/pixel {p['cycles_per_pixel']} (ideal {p['ideal_cycles_per_pixel']:.1f} = "
-              f"{p['macs_per_pixel']} MACs / {p['multipliers']} multipliers; first layer: {p['first_layer']})",
+              f"  cycles/pixel {p['cycles_per_pixel']:g} (MAC array alone {p['mac_cycles_per_pixel']}, "
+              f"ideal {p['ideal_cycles_per_pixel']:.1f} = {p['macs_per_pixel']} MACs / {p['multipliers']} "
+              f"multipliers; first layer: {p['first_layer']})",
               f"  multiplier efficiency {p['multiplier_efficiency']:.3f}",
               f"  at the core clock {p['clock_mhz']:g} MHz"
               + ("" if report["timing_met"] else " (TIMING FAILED: not guaranteed)")
@@ -127,7 +210,7 @@ def summary_lines(report):
     for clk, c in report["clocks"].items():
         lines.append(f"clock {clk}: fmax {c['fmax_mhz']:.1f} MHz (target {c['constraint_mhz']} MHz)"
                      + ("" if c["met"] else "  *** TIMING FAILED ***"))
-    lines.append(f"{p['cycles_per_pixel']} cycles/pixel (ideal {p['ideal_cycles_per_pixel']:.1f}), "
+    lines.append(f"{p['cycles_per_pixel']:g} cycles/pixel (ideal {p['ideal_cycles_per_pixel']:.1f}), "
                  f"multiplier efficiency {p['multiplier_efficiency']:.2f}, "
                  f"{p['ms_per_image_at_clock']} ms/image at {p['clock_mhz']:g} MHz")
     attempts = report.get("clock_attempts", [])

@@ -2,7 +2,7 @@
 
 The accelerator core (:class:`dhq_rtl.gateware.core.InrCore`) built for the
 model is simulated clock by clock — by default compiled with Verilator
-(:mod:`dhq_rtl.simulate.compiled`), else in Amaranth's Python simulator —
+(:mod:`dhq_rtl.rtlsim.compiled`), else in Amaranth's Python simulator —
 over a region of the image (default: all of it). Every pixel is checked
 against :meth:`GoldenModel.render`; any mismatch is listed with its
 coordinates and both values and the exit status is 1. Then it prints the
@@ -18,41 +18,28 @@ Examples::
 
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 
 from .cli import ArgumentParser, run_main
 from .errors import DhqError, ImageError
+from .firmware import default_model
 from .golden import GoldenModel
 from .images import default_image_path, load_image, psnr, save_png
 from .model_image import load
 from .outputs import check_output_file, is_png
-from .simulate import compiled as compiled_engine
-from .simulate.pysim import run_pysim
-from .simulate.stimulus import check_region, stall_threshold, unpack_pixels
+from .rtlsim import compiled as compiled_engine
+from .rtlsim.pysim import run_pysim
+from .rtlsim.stimulus import check_region, stall_threshold, unpack_pixels
 
-__all__ = ["main", "default_model", "build_core", "simulate", "PYSIM_CYCLES_PER_SECOND"]
+__all__ = ["main", "build_core", "simulate", "PYSIM_CYCLES_PER_SECOND"]
 
 #: Rough speed of the Python simulator on the default core (bench/simspeed.py:
 #: 440–730 cycles/s on the 2-core machine); only used to warn how long pysim will take.
 PYSIM_CYCLES_PER_SECOND = 500.0
 #: Mismatches listed one per line before the rest are only counted.
 MAX_LISTED = 20
-
-
-def default_model():
-    """The bundled ``firmware/default.dhq`` (package ``dhq_rtl.firmware``), or a
-    random model (with a warning) while the package ships none."""
-    res = resources.files("dhq_rtl.firmware") / "default.dhq"
-    if res.is_file():
-        with resources.as_file(res) as path:
-            return load(path), "bundled default.dhq"
-    from .synthetic import random_model
-    print("warning: no bundled default model (firmware/default.dhq); using a random 128×128 model",
-          file=sys.stderr)
-    return random_model(size=128, width=32, depth=3), "random model"
 
 
 def build_core(model, lanes):

@@ -1,11 +1,11 @@
 """Out-of-context synthesis and place-and-route of a block for the ECP5.
 
-The ECP5 counterparts of :func:`dhq_rtl.toolchain.synth_ice40` and
-:func:`dhq_rtl.toolchain.pnr_ice40`, for measuring a single block (with
-:func:`dhq_rtl.toolchain.ooc_harness` around it for Fmax): Yosys
+The ECP5 counterparts of :func:`dhq_rtl.synthesis.synth_ice40` and
+:func:`dhq_rtl.synthesis.pnr_ice40`, for measuring a single block (with
+:func:`dhq_rtl.gateware.ooc.ooc_harness` around it for Fmax): Yosys
 ``synth_ecp5`` (after :data:`dhq_rtl.build.ECP5_SCRIPT_AFTER_READ`, the
 name-clash fix the board build uses) and nextpnr-ecp5 with the pins placed
-freely. Results come from files, as in :mod:`dhq_rtl.toolchain`.
+freely. Results come from files, as in :mod:`dhq_rtl.synthesis`.
 """
 
 import shutil
@@ -15,7 +15,8 @@ from amaranth.hdl import Elaboratable
 
 from .build import ECP5_SCRIPT_AFTER_READ
 from .errors import ToolchainError
-from .toolchain import SynthResult, parse_nextpnr_report, parse_yosys_stat, run_tool
+from .reports import parse_nextpnr_report, parse_yosys_stat
+from .synthesis import SynthResult, run_tool
 
 __all__ = ["synth_ecp5", "synth_ecp5_cells", "pnr_ecp5", "ECP5_DEVICES"]
 
@@ -34,7 +35,7 @@ def _workdir(workdir):
 
 def synth_ecp5(elaboratable, *, top_name="top", workdir=None, timeout=900):
     """Convert ``elaboratable`` (or an RTLIL string) and run Yosys
-    ``synth_ecp5 -top <top_name>``; returns a :class:`~dhq_rtl.toolchain.SynthResult`
+    ``synth_ecp5 -top <top_name>``; returns a :class:`~dhq_rtl.synthesis.SynthResult`
     (cell counts: ``LUT4``, ``TRELLIS_FF``, ``MULT18X18D``, ``DP16KD``, …)."""
     if not isinstance(top_name, str) or not top_name.isidentifier():
         raise ValueError(f"top_name must be an identifier, got {top_name!r}")
@@ -66,7 +67,7 @@ def synth_ecp5_cells(elaboratable, *, top_name="top", workdir=None):
 def pnr_ecp5(netlist, *, device="85k", package="CABGA381", freq_mhz=48.0, seed=1, workdir=None, timeout=900):
     """Place and route a Yosys JSON ``netlist`` with nextpnr-ecp5, out of
     context (``--lpf-allow-unconstrained``), and return the parsed
-    :class:`~dhq_rtl.toolchain.NextpnrReport`. The default device is the
+    :class:`~dhq_rtl.reports.NextpnrReport`. The default device is the
     ULX3S's LFE5U-85F."""
     if device not in ECP5_DEVICES:
         raise ValueError(f"unknown ECP5 device {device!r}; known: {', '.join(ECP5_DEVICES)}")

@@ -56,29 +56,46 @@ Latency, throughput, widths
 
 Stream payloads
 ---------------
-``i.payload``: ``{"data": signed(width)}`` plus ``"tag": unsigned(tag_width)``
-when ``tag_width > 0``. ``o.payload``: ``{"data": signed(width + log2(n))}``
+``i.payload``: ``{"data": signed(width)}`` plus ``"tag": tag_shape``
+when the tag is not empty. ``o.payload``: ``{"data": signed(width + log2(n))}``
 plus the same tag. The tag is carried per element; an output element carries
 the tag of the input beats of its vector (give every beat of a vector the
 same tag).
+
+With ``always_ready=True`` both streams are ``always_ready``: for a
+consumer that takes every output beat. The stages still hand shake among
+themselves, but with the last stage's output always taken no stage ever
+holds its input back (every stage emits one result for every element it
+takes: a sum in the second half of a block, a waiting difference in the
+first half), so the first stage's ``ready`` is never low and the block
+needs no input back-pressure.
 """
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..hadamard import is_power_of_two
-from .args import check_int
-from .layouts import tagged_layout
+from .args import check_bool, check_int, check_tag_shape
+from .layouts import tag_width, tagged_layout
 
-__all__ = ["HadamardButterfly", "butterfly_layout"]
+__all__ = ["HadamardButterfly", "butterfly_layout", "delay_lines"]
 
 
-def butterfly_layout(width, tag_width=0):
-    """Payload layout ``{"data": signed(width)[, "tag": unsigned(tag_width)]}``."""
-    return tagged_layout({"data": signed(width)}, tag_width)
+def butterfly_layout(width, tag_shape=0):
+    """Payload layout ``{"data": signed(width)[, "tag": tag_shape]}``."""
+    return tagged_layout({"data": signed(width)}, tag_shape)
+
+
+def delay_lines(n, width, tag_shape=0, min_ram_depth=16):
+    """``[(stage, entries, entry_bits, in_ram)]``: the delay line of every
+    stage of a length-``n`` butterfly with ``width``-bit inputs (stage ``s``:
+    ``2**s`` entries of ``width + s + 1`` bits plus the tag, in a memory when
+    ``2**s ≥ min_ram_depth``)."""
+    return [(s, 1 << s, Shape.cast(butterfly_layout(width + s + 1, tag_shape)).width, (1 << s) >= min_ram_depth)
+            for s in range(n.bit_length() - 1)]
 
 
 class _SdfStage(wiring.Component):
@@ -98,20 +115,21 @@ class _SdfStage(wiring.Component):
       the output register or the delay line.
     """
 
-    def __init__(self, delay, width, tag_width, min_ram_depth):
+    def __init__(self, delay, width, tag_shape, min_ram_depth):
         self.delay = delay
         self.width = width
-        self.tag_width = tag_width
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
         self.use_ram = delay >= min_ram_depth
         super().__init__({
-            "i": In(stream.Signature(butterfly_layout(width, tag_width))),
-            "o": Out(stream.Signature(butterfly_layout(width + 1, tag_width))),
+            "i": In(stream.Signature(butterfly_layout(width, tag_shape))),
+            "o": Out(stream.Signature(butterfly_layout(width + 1, tag_shape))),
         })
 
     def elaborate(self, platform):
         m = Module()
         depth = self.delay
-        entry = butterfly_layout(self.width + 1, self.tag_width)
+        entry = butterfly_layout(self.width + 1, self.tag_shape)
         x = self.i.payload
 
         # Block position: ``second`` = second half of a block of 2D inputs;
@@ -207,13 +225,21 @@ class _SdfStage(wiring.Component):
                 last_diff.eq(dsent == depth - 2 if depth > 1 else 1),
             ]
 
-        # Output buffer; a result is produced exactly when an entry of the
-        # delay line is popped (``pop = ~obuf_full & offer``). Results are
-        # written straight from the adder into a free register (no mux on the
-        # adder's output); the read side selects one of the two registers.
-        # Flags are next-state equations of registered flags, each a couple
-        # of LUT levels deep (one of them the next stage's ``ready``).
-        offer = Mux(second, self.i.valid, has_diff)
+        m.d.comb += obuf_full_n.eq(self._output_buffer(m, Mux(second, self.i.valid, has_diff), obuf_full,
+                                                       out_payload, pop))
+        m.d.sync += ready.eq(Mux(second_n, ~obuf_full_n, ~full_n | (has_diff_n & ~obuf_full_n)))
+        return m
+
+    def _output_buffer(self, m, offer, obuf_full, out_payload, pop):
+        """The two-entry output buffer; returns the next value of ``obuf_full``.
+
+        A result is produced exactly when an entry of the delay line is
+        popped (``pop = ~obuf_full & offer``). Results are written straight
+        from the adder into a free register (no mux on the adder's output);
+        the read side selects one of the two registers. Flags are next-state
+        equations of registered flags, each a couple of LUT levels deep (one
+        of them the next stage's ``ready``)."""
+        obuf_full_n = Signal()
         obuf = [Signal(self.o.payload.shape(), name=f"obuf{k}") for k in range(2)]
         obuf_nonempty = Signal()
         rd_sel = Signal()
@@ -227,7 +253,6 @@ class _SdfStage(wiring.Component):
         m.d.sync += [
             obuf_nonempty.eq(obuf_full | (~obuf_full & offer) | (obuf_nonempty & ~deq)),
             obuf_full.eq(obuf_full_n),
-            ready.eq(Mux(second_n, ~obuf_full_n, ~full_n | (has_diff_n & ~obuf_full_n))),
             rd_sel.eq(rd_sel ^ deq),
             wr_sel.eq(wr_sel ^ pop),
         ]
@@ -236,7 +261,7 @@ class _SdfStage(wiring.Component):
             # the register at ``wr_sel`` becomes occupied and holds it.
             with m.If(~obuf_full & ~(obuf_nonempty & (rd_sel == k))):
                 m.d.sync += reg.eq(out_payload)
-        return m
+        return obuf_full_n
 
     def _ff_line(self, m, entry, head, tail_in, push, pop):
         """Delay line in flip-flops: a shift register, oldest entry in slot 0.
@@ -307,46 +332,61 @@ class HadamardButterfly(wiring.Component):
         Transform length, a power of two, ``2 ≤ n ≤ 4096``.
     width : int
         Input width in bits (signed two's complement), ``1 ≤ width ≤ 48``.
-    tag_width : int
-        Width of an optional per-element user tag carried to the output
-        (0: no ``tag`` field).
+    tag_shape : int or shape
+        Shape of an optional per-element tag carried to the output (an
+        integer width, 0: no ``tag`` field, or e.g. a ``data.StructLayout``).
     min_ram_depth : int
         Delay lines of at least this many entries use a synchronous-read
         memory (block RAM); shorter ones become flip-flops. At least 2.
+    always_ready : bool
+        Streams without back-pressure (see the module docstring).
 
-    Ports: ``i`` (``In(stream.Signature(butterfly_layout(width, tag_width)))``),
-    ``o`` (``Out(stream.Signature(butterfly_layout(width + log2(n), tag_width)))``).
+    Ports: ``i`` (``In(stream.Signature(butterfly_layout(width, tag_shape)))``),
+    ``o`` (``Out(stream.Signature(butterfly_layout(width + log2(n), tag_shape)))``).
 
     Latency ``n − 1 + log2(n)`` cycles (first input beat → first output beat),
     throughput one element per cycle, output width ``width + log2(n)``.
     """
 
-    def __init__(self, n, width, *, tag_width=0, min_ram_depth=16):
+    def __init__(self, n, width, *, tag_shape=0, min_ram_depth=16, always_ready=False):
         check_int("n", n, 2, 4096)
         if not is_power_of_two(n):
             raise ValueError(f"n must be a power of two, got {n}")
         check_int("width", width, 1, 48)
-        check_int("tag_width", tag_width, 0, 64)
+        tag_shape = check_tag_shape(tag_shape)
         check_int("min_ram_depth", min_ram_depth, 2)
+        check_bool("always_ready", always_ready)
         self.n = n
         self.stages = n.bit_length() - 1
         self.width = width
         self.out_width = width + self.stages
-        self.tag_width = tag_width
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
         self.min_ram_depth = min_ram_depth
+        self.always_ready = always_ready
         self.latency = n - 1 + self.stages
         super().__init__({
-            "i": In(stream.Signature(butterfly_layout(width, tag_width))),
-            "o": Out(stream.Signature(butterfly_layout(self.out_width, tag_width))),
+            "i": In(stream.Signature(butterfly_layout(width, tag_shape), always_ready=always_ready)),
+            "o": Out(stream.Signature(butterfly_layout(self.out_width, tag_shape), always_ready=always_ready)),
         })
+
+    def delay_lines(self):
+        """``[(stage, entries, entry_bits, in_ram)]``: every stage's delay line."""
+        return delay_lines(self.n, self.width, self.tag_shape, self.min_ram_depth)
 
     def elaborate(self, platform):
         m = Module()
-        prev = wiring.flipped(self.i)
+        prev = None
         for s in range(self.stages):
-            stage = _SdfStage(1 << s, self.width + s, self.tag_width, self.min_ram_depth)
+            stage = _SdfStage(1 << s, self.width + s, self.tag_shape, self.min_ram_depth)
             m.submodules[f"stage{s}"] = stage
-            wiring.connect(m, prev, stage.i)
+            if prev is not None:
+                wiring.connect(m, prev, stage.i)
+            elif self.always_ready:
+                # Never held back (module docstring): valid and payload only.
+                m.d.comb += [stage.i.valid.eq(self.i.valid), stage.i.payload.eq(self.i.payload)]
+            else:
+                wiring.connect(m, wiring.flipped(self.i), stage.i)
             prev = stage.o
         wiring.connect(m, prev, wiring.flipped(self.o))
         return m

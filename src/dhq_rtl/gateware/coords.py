@@ -26,25 +26,73 @@ takes one block-RAM column (2 EBR for ``M ≤ 32``) instead of two. A row's
 first pixel only updates ``R``; the pixel after it reads ``R`` in place of
 ``T``.
 
-Interface (valid-only, no back-pressure: the consumer asks for one pixel at a
-time with ``next`` and must accept every phase it then emits):
+Interface:
 
-* ``start`` (pulse) samples ``region`` (x0, y0, x1) and runs the region set-up:
-  ``(2·bits + 1) · (n + 2)`` cycles where ``bits`` is the coordinate width. ``ready``
-  is high when a pixel may be requested.
-* ``next`` (pulse, only while ``ready``) emits the ``n`` phases of the next
-  pixel of the region in raster order, one per cycle, on ``valid``/``phase``/
-  ``index``/``last``, starting 3 cycles after ``next``.
+* ``start`` (pulse) samples ``region`` (a half-open pixel rectangle,
+  :func:`region_layout`) and runs the region set-up:
+  ``(2·bits + 1) · (n + 2)`` cycles where ``bits`` is the coordinate width;
+  ``done`` is high while no region is being walked.
+* ``source`` (:func:`phase_source_signature`; no back-pressure: the consumer
+  asks for one pixel at a time and must accept every phase it then gets):
+  ``source.ready`` is high when a pixel may be requested; a ``source.next``
+  pulse (only while ``ready``) emits the ``n`` phases of the next pixel of
+  the region in raster order, one per cycle, on the ``always_ready`` stream
+  ``source.phases`` (payload ``{phase, index, last}``), starting 4 cycles
+  after ``next`` (the cycle in which ``next`` is high). ``ready`` is low
+  from the cycle after ``next`` for ``n`` cycles (while the pixel's steps
+  are issued).
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Module, Mux, Signal, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model_image import ModelImage
 
-__all__ = ["FirstLayerPhases", "first_layer_constants"]
+__all__ = ["FirstLayerPhases", "first_layer_constants", "region_layout", "phase_layout",
+           "phase_source_signature", "running_sum_memories"]
+
+
+def _bits(n):
+    """Bits of an unsigned counter that holds ``0 … n`` (at least 1)."""
+    return max(1, int(n).bit_length())
+
+
+def region_layout(model):
+    """``{"x0", "y0", "x1", "y1"}``: a half-open pixel rectangle of ``model``'s image."""
+    return data.StructLayout({
+        "x0": unsigned(_bits(model.width - 1)), "y0": unsigned(_bits(model.height - 1)),
+        "x1": unsigned(_bits(model.width)), "y1": unsigned(_bits(model.height)),
+    })
+
+
+def phase_layout(model):
+    """One layer-0 phase: ``{"phase": unsigned(phase_bits), "index": neuron,
+    "last": the pixel's last phase}``."""
+    return data.StructLayout({"phase": unsigned(model.phase_bits),
+                              "index": unsigned(_bits(model.layers[0].out_features - 1)),
+                              "last": unsigned(1)})
+
+
+def phase_source_signature(model):
+    """The generator's side of the pixel request / phase interface (module docstring)."""
+    return wiring.Signature({
+        "ready": Out(1),
+        "next": In(1),
+        "phases": Out(stream.Signature(phase_layout(model), always_ready=True)),
+    })
+
+
+def running_sum_memories(model):
+    """``{"rom": (width, depth), "smem": (width, depth)}``: the constant table
+    ``(DX, DY, base)`` and the ``R``/``T`` running-sum memory of
+    :class:`FirstLayerPhases` for ``model``."""
+    n = model.layers[0].out_features
+    mod_bits = model.layers[0].shift + model.phase_bits
+    return {"rom": (3 * mod_bits, n), "smem": (mod_bits, 2 << _bits(n - 1))}
 
 
 def first_layer_constants(model):
@@ -73,7 +121,7 @@ class FirstLayerPhases(wiring.Component):
 
     Widths: ``phase`` is ``model.phase_bits`` wide; the running sums are
     ``layer0.shift + phase_bits`` bits. Throughput: one phase per cycle while a
-    pixel is being emitted; latency 3 cycles from ``next`` to the first phase.
+    pixel is being emitted; latency 4 cycles from ``next`` to the first phase.
     """
 
     def __init__(self, model):
@@ -83,28 +131,19 @@ class FirstLayerPhases(wiring.Component):
         self.model = model
         self.n = model.layers[0].out_features
         self.dx, self.dy, self.base, self.mod_bits = first_layer_constants(model)
-        self.xw = max(1, (model.width - 1).bit_length())
-        self.yw = max(1, (model.height - 1).bit_length())
-        self.cbits = max(self.xw, self.yw)
-        self.kw = max(1, (self.n - 1).bit_length())
+        self.cbits = max(_bits(model.width - 1), _bits(model.height - 1))
+        self.kw = _bits(self.n - 1)
         self.cw = max(2, (self.n + 1).bit_length())
         super().__init__({
             "start": In(1),
-            "x0": In(self.xw), "y0": In(self.yw), "x1": In(max(1, model.width.bit_length())), "y1": In(max(1, model.height.bit_length())),
+            "region": In(region_layout(model)),
             "done": Out(1),
-            "ready": Out(1),
-            "next": In(1),
-            "valid": Out(1),
-            "phase": Out(model.phase_bits),
-            "index": Out(self.kw),
-            "last": Out(1),
+            "source": Out(phase_source_signature(model)),
         })
 
     def elaborate(self, platform):
         m = Module()
-        n, M, K = self.n, self.mod_bits, self.model.phase_bits
-        shift = self.model.layers[0].shift
-
+        n, M = self.n, self.mod_bits
         consts = [d | (e << M) | (b << 2 * M) for d, e, b in zip(self.dx, self.dy, self.base)]
         m.submodules.rom = rom = Memory(shape=unsigned(3 * M), depth=n, init=consts)
         # R at address k, T at address k + 2**kw.
@@ -113,39 +152,39 @@ class FirstLayerPhases(wiring.Component):
         s_wr = smem.write_port()
         s_rd = smem.read_port(transparent_for=(s_wr,))
 
-        x0 = Signal.like(self.x0)
-        y0 = Signal.like(self.y0)
-        x1 = Signal.like(self.x1)
-        y1 = Signal.like(self.y1)
-        y = Signal.like(self.y0)
-        finished = Signal(init=1)
-        x = Signal.like(self.x0)
-        first_pixel = Signal()   # next pixel is the region's first
-        row_start = Signal()     # next pixel starts a row
-        t_from_r = Signal()      # next pixel follows a row start: its T is still in R
-        # Registered decisions of EMIT (timing): the phase being issued is
-        # the pixel's last, the pixel ends its row, the row is the region's
-        # last. x, y and x1, y1 change only outside EMIT, and EMIT is always
-        # entered from READY, so the one-cycle-stale flags are exact.
-        x_last = Signal()
-        y_last = Signal()
-        m.d.sync += [x_last.eq(x + 1 == x1), y_last.eq(y + 1 == y1)]
-        rd_t = Signal()          # stage 1 reads T (not R)
+        region = Signal(region_layout(self.model))
+        st = SimpleNamespace(
+            region=region,
+            y=Signal.like(region.y0), x=Signal.like(region.x0),
+            finished=Signal(init=1),
+            first_pixel=Signal(),   # next pixel is the region's first
+            row_start=Signal(),     # next pixel starts a row
+            t_from_r=Signal(),      # next pixel follows a row start: its T is still in R
+            rd_t=Signal(),          # stage 1 reads T (not R)
+            k=Signal(self.cw),      # step counter
+            half=Signal(),          # Horner: 0 = x half, 1 = y half of a bit
+            bit=Signal(range(self.cbits + 1)),
+            issue=Signal(),         # stage 1 issues a step
+            # 0 idle, 1 horner x, 6 horner y, 2 add base, 3 first pixel, 4 row start, 5 step
+            mode=Signal(3), xb=Signal(), yb=Signal(),
+            zero=Signal(),          # first Horner pass: R is taken as 0
+        )
+        self._datapath(m, st, rom_rd, s_rd, s_wr)
+        self._control(m, st)
+        return m
 
-        k = Signal(self.cw)
-        half = Signal()          # Horner: 0 = x half, 1 = y half of a bit
-        bit = Signal(range(self.cbits + 1))
-        # Stage-2 control (aligned with the memories' read data).
+    def _datapath(self, m, st, rom_rd, s_rd, s_wr):
+        """Stage 1 (addresses), stage 2 (operands, aligned with the memories'
+        read data), stage 3 (one adder from flip-flops, the write and the
+        outputs)."""
+        n, M, K = self.n, self.mod_bits, self.model.phase_bits
+        shift = self.model.layers[0].shift
         s2_valid = Signal()
         s2_k = Signal(self.kw)
-        s2_mode = Signal(3)      # 0 idle, 1 horner x, 6 horner y, 2 add base, 3 first pixel, 4 row start, 5 step
+        s2_mode = Signal(3)
         s2_xb = Signal()
         s2_yb = Signal()
-        s2_zero = Signal()       # first Horner pass: R is taken as 0
-        zero = Signal()
-        mode = Signal(3)
-        xb = Signal()
-        yb = Signal()
+        s2_zero = Signal()
 
         dx = rom_rd.data[:M]
         dy = rom_rd.data[M:2 * M]
@@ -183,18 +222,30 @@ class FirstLayerPhases(wiring.Component):
             s_wr.data.eq(new),
             s_wr.en.eq(s3_valid & (s3_mode != 3)),
         ]
+        phases = self.source.phases
         m.d.sync += [
-            self.valid.eq(s3_valid & (s3_mode >= 3) & (s3_mode <= 5)),
-            self.phase.eq(new[shift:shift + K]),
-            self.index.eq(s3_k),
-            self.last.eq(s3_k == n - 1),
+            phases.valid.eq(s3_valid & (s3_mode >= 3) & (s3_mode <= 5)),
+            phases.payload.phase.eq(new[shift:shift + K]),
+            phases.payload.index.eq(s3_k),
+            phases.payload.last.eq(s3_k == n - 1),
         ]
         # Stage 1: addresses.
-        issue = Signal()
-        m.d.comb += [rom_rd.addr.eq(k), s_rd.addr.eq(k[:self.kw] | (rd_t << self.kw))]
-        m.d.sync += [s2_valid.eq(issue), s2_k.eq(k[:self.kw]), s2_mode.eq(mode), s2_xb.eq(xb), s2_yb.eq(yb),
-                     s2_zero.eq(zero)]
+        m.d.comb += [rom_rd.addr.eq(st.k), s_rd.addr.eq(st.k[:self.kw] | (st.rd_t << self.kw))]
+        m.d.sync += [s2_valid.eq(st.issue), s2_k.eq(st.k[:self.kw]), s2_mode.eq(st.mode), s2_xb.eq(st.xb),
+                     s2_yb.eq(st.yb), s2_zero.eq(st.zero)]
 
+    def _control(self, m, st):
+        """The step counter and the FSM: Horner passes, the base, then one
+        pixel per ``next``."""
+        n = self.n
+        region, k, half, bit = st.region, st.k, st.half, st.bit
+        # Registered decisions of EMIT (timing): the phase being issued is
+        # the pixel's last, the pixel ends its row, the row is the region's
+        # last. x, y and the region change only outside EMIT, and EMIT is
+        # always entered from READY, so the one-cycle-stale flags are exact.
+        x_last = Signal()
+        y_last = Signal()
+        m.d.sync += [x_last.eq(st.x + 1 == region.x1), y_last.eq(st.y + 1 == region.y1)]
         # Registered comparisons of the step counter k (timing): k counts up
         # by one per cycle in HORNER/BASE/GAP/EMIT and restarts at 0, so each
         # flag is computed from k + 1 (or set for k = 0 on a restart).
@@ -214,8 +265,7 @@ class FirstLayerPhases(wiring.Component):
             m.d.sync += [k.eq(0), at_n1.eq(n == 1), at_np1.eq(0), at_2.eq(0)]
 
         def begin():
-            m.d.sync += [x0.eq(self.x0), y0.eq(self.y0), x1.eq(self.x1), y1.eq(self.y1),
-                         bit.eq(self.cbits), half.eq(0), finished.eq(0)]
+            m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0), st.finished.eq(0)]
             k_zero()
             m.next = "HORNER"
 
@@ -230,8 +280,9 @@ class FirstLayerPhases(wiring.Component):
                 m.d.comb += idx.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
                 # Each pass is followed by two idle cycles, so that its last
                 # write lands before the next pass reads (short vectors).
-                m.d.comb += [issue.eq(k < n), mode.eq(Mux(half, 6, 1)), zero.eq((bit == self.cbits) & ~half),
-                             xb.eq(x0.bit_select(idx, 1)), yb.eq(y0.bit_select(idx, 1))]
+                m.d.comb += [st.issue.eq(k < n), st.mode.eq(Mux(half, 6, 1)),
+                             st.zero.eq((bit == self.cbits) & ~half),
+                             st.xb.eq(region.x0.bit_select(idx, 1)), st.yb.eq(region.y0.bit_select(idx, 1))]
                 k_step()
                 with m.If(at_np1):
                     k_zero()
@@ -241,11 +292,11 @@ class FirstLayerPhases(wiring.Component):
                     with m.Elif(half):
                         m.d.sync += bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
             with m.State("BASE"):
-                m.d.comb += [issue.eq(1), mode.eq(2)]
+                m.d.comb += [st.issue.eq(1), st.mode.eq(2)]
                 k_step()
                 with m.If(at_n1):
                     k_zero()
-                    m.d.sync += [first_pixel.eq(1), row_start.eq(1), x.eq(x0), y.eq(y0)]
+                    m.d.sync += [st.first_pixel.eq(1), st.row_start.eq(1), st.x.eq(region.x0), st.y.eq(region.y0)]
                     m.next = "GAP"
             with m.State("GAP"):
                 # Idle cycles so that the last write lands before the next read.
@@ -254,24 +305,27 @@ class FirstLayerPhases(wiring.Component):
                     k_zero()
                     m.next = "READY"
             with m.State("READY"):
-                m.d.comb += [self.ready.eq(~finished), self.done.eq(finished)]
+                m.d.comb += [self.source.ready.eq(~st.finished), self.done.eq(st.finished)]
                 with m.If(self.start):
                     begin()
-                with m.Elif(self.next & ~finished):
+                with m.Elif(self.source.next & ~st.finished):
                     m.next = "EMIT"
             with m.State("EMIT"):
-                m.d.comb += [issue.eq(1),
-                             mode.eq(Mux(first_pixel, 3, Mux(row_start, 4, 5))),
-                             rd_t.eq(~first_pixel & ~row_start & ~t_from_r)]
-                k_step()
-                with m.If(at_n1):
-                    k_zero()
-                    m.d.sync += [first_pixel.eq(0), t_from_r.eq(first_pixel | row_start)]
-                    with m.If(x_last):
-                        m.d.sync += [x.eq(x0), row_start.eq(1), y.eq(y + 1)]
-                        with m.If(y_last):
-                            m.d.sync += finished.eq(1)
-                    with m.Else():
-                        m.d.sync += [x.eq(x + 1), row_start.eq(0)]
-                    m.next = "READY"
-        return m
+                self._emit(m, st, k_step, k_zero, at_n1, x_last, y_last)
+
+    def _emit(self, m, st, k_step, k_zero, at_n1, x_last, y_last):
+        """EMIT: the ``n`` steps of one pixel, then the raster position moves on."""
+        m.d.comb += [st.issue.eq(1),
+                     st.mode.eq(Mux(st.first_pixel, 3, Mux(st.row_start, 4, 5))),
+                     st.rd_t.eq(~st.first_pixel & ~st.row_start & ~st.t_from_r)]
+        k_step()
+        with m.If(at_n1):
+            k_zero()
+            m.d.sync += [st.first_pixel.eq(0), st.t_from_r.eq(st.first_pixel | st.row_start)]
+            with m.If(x_last):
+                m.d.sync += [st.x.eq(st.region.x0), st.row_start.eq(1), st.y.eq(st.y + 1)]
+                with m.If(y_last):
+                    m.d.sync += st.finished.eq(1)
+            with m.Else():
+                m.d.sync += [st.x.eq(st.x + 1), st.row_start.eq(0)]
+            m.next = "READY"

@@ -40,9 +40,14 @@ Payloads:
 
 * ``i.payload``: ``{"act": ArrayLayout(signed(act_bits), lanes),
   "addr": unsigned(addr_width), "first": 1, "last": 1[, "tag":
-  unsigned(tag_width)]}`` with ``addr_width = max(1, ceil_log2(depth))``;
-* ``o.payload``: ``{"acc": signed(acc_width)[, "tag": unsigned(tag_width)]}``;
+  tag_shape]}`` with ``addr_width = max(1, ceil_log2(depth))``;
+* ``o.payload``: ``{"acc": signed(acc_width)[, "tag": tag_shape]}``;
   the tag is the one of the ``last`` beat.
+
+``always_ready=True`` is for a consumer that takes every output beat (the
+core, whose accumulator queue reserves room before a dot product is
+issued): both streams are then ``always_ready`` (``ready`` is the constant
+1) and the pipeline has no stall enable.
 
 A beat with neither ``first`` nor a preceding open sum adds to whatever the
 accumulator holds (after reset: 0).
@@ -70,22 +75,23 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from . import ice40_dsp
-from .args import check_int
-from .layouts import tagged_layout
+from .args import check_bool, check_int, check_tag_shape
+from .layouts import tag_width, tagged_layout
 
-__all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "mac_reference"]
+__all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "mac_reference", "DSP_KINDS"]
 
+#: How the products are made: ``*`` (``"generic"``) or ``SB_MAC16`` instances (``"ice40"``).
 DSP_KINDS = ("generic", "ice40")
 MEMORY_KINDS = ("bram",)
 
 
-def mac_in_layout(lanes, act_bits, addr_width, tag_width=0):
+def mac_in_layout(lanes, act_bits, addr_width, tag_shape=0):
     return tagged_layout({"act": data.ArrayLayout(signed(act_bits), lanes), "addr": unsigned(addr_width),
-              "first": unsigned(1), "last": unsigned(1)}, tag_width)
+                          "first": unsigned(1), "last": unsigned(1)}, tag_shape)
 
 
-def mac_out_layout(acc_width, tag_width=0):
-    return tagged_layout({"acc": signed(acc_width)}, tag_width)
+def mac_out_layout(acc_width, tag_shape=0):
+    return tagged_layout({"acc": signed(acc_width)}, tag_shape)
 
 
 def layer_weight_rows(weight, lanes):
@@ -140,16 +146,19 @@ class MacArray(wiring.Component):
         otherwise). Weights must fit ``signed(weight_bits)``.
     acc_width : int
         Accumulator / output width (use ``ModelImage.accumulator_bits``).
-    tag_width : int
-        Width of the pass-through ``tag`` field (0: no field).
+    tag_shape : int or shape
+        Shape of the pass-through ``tag`` field (an integer width, 0: no
+        field, or e.g. a ``data.StructLayout``).
     dsp : ``"generic"`` or ``"ice40"``
     weight_memory : ``"bram"``
+    always_ready : bool
+        Streams without back-pressure (see the module docstring).
 
     See the module docstring for payloads, latency and throughput.
     """
 
-    def __init__(self, weights, *, act_bits, weight_bits, acc_width, tag_width=0,
-                 dsp="generic", weight_memory="bram"):
+    def __init__(self, weights, *, act_bits, weight_bits, acc_width, tag_shape=0,
+                 dsp="generic", weight_memory="bram", always_ready=False):
         if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
             raise TypeError(f"weights must be a 2-D array of integers, not {type(weights).__name__}")
         w = np.asarray(weights)
@@ -165,7 +174,8 @@ class MacArray(wiring.Component):
         check_int("act_bits", act_bits, 2, max_op, numpy=True)
         check_int("weight_bits", weight_bits, 2, max_op, numpy=True)
         check_int("acc_width", acc_width, 2, 64, numpy=True)
-        check_int("tag_width", tag_width, 0, 64, numpy=True)
+        tag_shape = check_tag_shape(tag_shape)
+        check_bool("always_ready", always_ready)
         w = w.astype(np.int64)
         lo, hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
         if w.min() < lo or w.max() > hi:
@@ -176,7 +186,9 @@ class MacArray(wiring.Component):
         self.act_bits = act_bits
         self.weight_bits = weight_bits
         self.acc_width = acc_width
-        self.tag_width = tag_width
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
+        self.always_ready = always_ready
         self.dsp = dsp
         self.weight_memory = weight_memory
         self.addr_width = max(1, ceil_log2(self.depth))
@@ -189,8 +201,9 @@ class MacArray(wiring.Component):
         else:
             self.dsp_count = 0
         super().__init__({
-            "i": In(stream.Signature(mac_in_layout(self.lanes, act_bits, self.addr_width, tag_width))),
-            "o": Out(stream.Signature(mac_out_layout(acc_width, tag_width))),
+            "i": In(stream.Signature(mac_in_layout(self.lanes, act_bits, self.addr_width, tag_shape),
+                                     always_ready=always_ready)),
+            "o": Out(stream.Signature(mac_out_layout(acc_width, tag_shape), always_ready=always_ready)),
         })
 
     def _word_init(self):
@@ -207,7 +220,9 @@ class MacArray(wiring.Component):
         m = Module()
         P, wb = self.lanes, self.weight_bits
         en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+        if not self.always_ready:
+            m.d.comb += self.i.ready.eq(en)
 
         m.submodules.weights = mem = memory.Memory(shape=unsigned(P * wb), depth=self.depth,
                                                    init=self._word_init(), attrs={"ram_style": "block"})

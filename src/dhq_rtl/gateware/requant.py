@@ -30,10 +30,11 @@ largest ``mult`` and ``H`` the largest rounding constant (exact, no overflow);
 output ``signed(out_bits)``.
 
 Payloads: ``i.payload = {"data": signed(in_width), "sel": unsigned(sel_width)
-[, "tag": unsigned(tag_width)]}`` with ``sel_width = max(1,
+[, "tag": tag_shape]}`` with ``sel_width = max(1,
 ceil_log2(len(pairs)))``; a ``sel`` beyond the list uses pair 0.
 ``o.payload = {"data": signed(out_bits)[, "tag": ...]}``; the tag passes
-through unchanged.
+through unchanged. With ``always_ready=True`` both streams are
+``always_ready`` (no back-pressure), for a consumer that takes every beat.
 """
 
 from amaranth.hdl import Const, Module, Signal, signed, unsigned
@@ -42,8 +43,8 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from ..fixedpoint import signed_bits, signed_max
-from .args import check_int
-from .layouts import tagged_layout
+from .args import check_bool, check_int, check_tag_shape
+from .layouts import tag_width, tagged_layout
 
 __all__ = ["Requantizer", "requant_in_layout", "requant_out_layout"]
 
@@ -51,12 +52,12 @@ __all__ = ["Requantizer", "requant_in_layout", "requant_out_layout"]
 MAX_SHIFT = 62
 
 
-def requant_in_layout(in_width, sel_width, tag_width=0):
-    return tagged_layout({"data": signed(in_width), "sel": unsigned(sel_width)}, tag_width)
+def requant_in_layout(in_width, sel_width, tag_shape=0):
+    return tagged_layout({"data": signed(in_width), "sel": unsigned(sel_width)}, tag_shape)
 
 
-def requant_out_layout(out_bits, tag_width=0):
-    return tagged_layout({"data": signed(out_bits)}, tag_width)
+def requant_out_layout(out_bits, tag_shape=0):
+    return tagged_layout({"data": signed(out_bits)}, tag_shape)
 
 
 class Requantizer(wiring.Component):
@@ -71,17 +72,21 @@ class Requantizer(wiring.Component):
         ``0 ≤ shift ≤ 62``; ``sel = k`` selects ``pairs[k]``.
     out_bits : int
         Output width (signed, symmetric saturation), ``2 ≤ out_bits ≤ 32``.
-    tag_width : int
-        Width of an optional user tag passed through (0: none).
+    tag_shape : int or shape
+        Shape of an optional tag passed through (an integer width, 0: none,
+        or e.g. a ``data.StructLayout``).
+    always_ready : bool
+        Streams without back-pressure (see the module docstring).
 
     Ports ``i`` / ``o`` (stream), payloads as in the module docstring.
     Latency 3 cycles, throughput 1 element per cycle.
     """
 
-    def __init__(self, in_width, pairs, out_bits, *, tag_width=0):
+    def __init__(self, in_width, pairs, out_bits, *, tag_shape=0, always_ready=False):
         check_int("in_width", in_width, 1, 48)
         check_int("out_bits", out_bits, 2, 32)
-        check_int("tag_width", tag_width, 0, 64)
+        tag_shape = check_tag_shape(tag_shape)
+        check_bool("always_ready", always_ready)
         if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
             raise TypeError(f"pairs must be a sequence of (mult, shift) pairs, not {pairs!r}")
         pairs = list(pairs)
@@ -100,15 +105,18 @@ class Requantizer(wiring.Component):
         self.in_width = in_width
         self.pairs = checked
         self.out_bits = out_bits
-        self.tag_width = tag_width
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
+        self.always_ready = always_ready
         self.sel_width = max(1, ceil_log2(len(checked)))
         self.latency = 3
         big = max(m for m, _ in checked)
         half = max((1 << (s - 1)) if s else 0 for _, s in checked)
         self.work_width = signed_bits(-(1 << (in_width - 1)) * big, ((1 << (in_width - 1)) - 1) * big + half)
         super().__init__({
-            "i": In(stream.Signature(requant_in_layout(in_width, self.sel_width, tag_width))),
-            "o": Out(stream.Signature(requant_out_layout(out_bits, tag_width))),
+            "i": In(stream.Signature(requant_in_layout(in_width, self.sel_width, tag_shape),
+                                     always_ready=always_ready)),
+            "o": Out(stream.Signature(requant_out_layout(out_bits, tag_shape), always_ready=always_ready)),
         })
 
     def elaborate(self, platform):
@@ -118,10 +126,9 @@ class Requantizer(wiring.Component):
         limit = signed_max(self.out_bits)
 
         advance = Signal()
-        m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(advance),
-        ]
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        if not self.always_ready:
+            m.d.comb += self.i.ready.eq(advance)
 
         def select(sel, fn, target):
             # target = fn(pair) for the selected pair; out-of-range sel → pair 0

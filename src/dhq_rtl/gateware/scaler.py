@@ -38,11 +38,14 @@ multiplier ``M`` and bias range, so nothing can overflow for any
 Payloads:
 
 * ``i.payload = {"acc": signed(acc_width), "layer": unsigned(layer_width),
-  "channel": unsigned(channel_width)[, "tag": unsigned(tag_width)]}``;
+  "channel": unsigned(channel_width)[, "tag": tag_shape]}``;
 * ``o.payload = {"value": unsigned(value_width), "layer", "channel"[, "tag"]}``
   with ``value_width = max(phase_bits, pixel_bits)``; layer, channel and tag
   pass through. A ``(layer, channel)`` outside the model gives an undefined
   value.
+
+With ``always_ready=True`` both streams are ``always_ready`` (no
+back-pressure, no stall enable), for a consumer that takes every beat.
 """
 
 import numpy as np
@@ -53,8 +56,8 @@ from amaranth.utils import ceil_log2
 
 from ..fixedpoint import output_scale, phase_scale, signed_bits
 from ..model_image import ModelImage
-from .args import check_int
-from .layouts import tagged_layout
+from .args import check_bool, check_int, check_tag_shape
+from .layouts import tag_width, tagged_layout
 
 __all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference"]
 
@@ -62,13 +65,14 @@ MULTIPLIER_KINDS = ("logic", "dsp")
 TABLE_KINDS = ("bram", "logic")
 
 
-def scaler_in_layout(acc_width, layer_width, channel_width, tag_width=0):
-    return tagged_layout({"acc": signed(acc_width), "layer": unsigned(layer_width), "channel": unsigned(channel_width)}, tag_width)
+def scaler_in_layout(acc_width, layer_width, channel_width, tag_shape=0):
+    return tagged_layout({"acc": signed(acc_width), "layer": unsigned(layer_width),
+                          "channel": unsigned(channel_width)}, tag_shape)
 
 
-def scaler_out_layout(value_width, layer_width, channel_width, tag_width=0):
+def scaler_out_layout(value_width, layer_width, channel_width, tag_shape=0):
     return tagged_layout({"value": unsigned(value_width), "layer": unsigned(layer_width),
-              "channel": unsigned(channel_width)}, tag_width)
+                          "channel": unsigned(channel_width)}, tag_shape)
 
 
 def scaler_reference(model, layer, channel, acc):
@@ -91,15 +95,19 @@ class ChannelScaler(wiring.Component):
         ``phase_bits`` and ``pixel_bits``.
     acc_width : int or None
         Input accumulator width; default ``max(model.accumulator_bits(i))``.
-    tag_width : int
-        Width of the pass-through ``tag`` field (0: none).
+    tag_shape : int or shape
+        Shape of the pass-through ``tag`` field (an integer width, 0: none,
+        or e.g. a ``data.StructLayout``).
     multiplier : ``"logic"`` (shift-add in LUTs) or ``"dsp"`` (``*``).
     table_memory : ``"bram"`` (Yosys ``ram_style = "block"``: EBR on iCE40,
         ``ceil((mult_bits + bias_width) / 16)`` blocks for up to 256 entries)
         or ``"logic"`` (Yosys decides; a small table becomes LUTs).
+    always_ready : bool
+        Streams without back-pressure (see the module docstring).
     """
 
-    def __init__(self, model, *, acc_width=None, tag_width=0, multiplier="logic", table_memory="bram"):
+    def __init__(self, model, *, acc_width=None, tag_shape=0, multiplier="logic", table_memory="bram",
+                 always_ready=False):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, not {type(model).__name__}")
         model.validate()
@@ -113,10 +121,13 @@ class ChannelScaler(wiring.Component):
         if acc_width is None:
             acc_width = min_acc
         check_int("acc_width", acc_width, 2, 64)
-        check_int("tag_width", tag_width, 0, 64)
+        tag_shape = check_tag_shape(tag_shape)
+        check_bool("always_ready", always_ready)
         self.model = model
         self.acc_width = acc_width
-        self.tag_width = tag_width
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
+        self.always_ready = always_ready
         self.multiplier = multiplier
         self.n_layers = n
         self.layer_width = max(1, ceil_log2(n))
@@ -136,9 +147,10 @@ class ChannelScaler(wiring.Component):
         self.latency = 3 + self.tree_levels + 1
         super().__init__({
             "i": In(stream.Signature(scaler_in_layout(acc_width, self.layer_width, self.channel_width,
-                                                      tag_width))),
+                                                      tag_shape), always_ready=always_ready)),
             "o": Out(stream.Signature(scaler_out_layout(self.value_width, self.layer_width,
-                                                        self.channel_width, tag_width))),
+                                                        self.channel_width, tag_shape),
+                                      always_ready=always_ready)),
         })
 
     def _table(self):
@@ -155,7 +167,9 @@ class ChannelScaler(wiring.Component):
         m = Module()
         mb, bw, tw = self.mult_bits, self.bias_width, self.t_width
         en = Signal()
-        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+        m.d.comb += en.eq(~self.o.valid | self.o.ready)
+        if not self.always_ready:
+            m.d.comb += self.i.ready.eq(en)
 
         depth, words = self._table()
         m.submodules.table = mem = memory.Memory(

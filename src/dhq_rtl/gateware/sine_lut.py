@@ -37,9 +37,11 @@ cycle; a stalled output stalls the pipeline (``i.ready = ~o.valid |
 o.ready``).
 
 Payloads: ``i.payload = {"phase": unsigned(phase_bits), "sel":
-unsigned(sel_width)[, "tag": unsigned(tag_width)]}`` with ``sel_width =
+unsigned(sel_width)[, "tag": tag_shape]}`` with ``sel_width =
 max(1, ceil_log2(len(tables)))``; ``o.payload = {"data": signed(lut_bits)[,
 "tag": ...]}``. Bit growth: none (the output width is the table width).
+With ``always_ready=True`` both streams are ``always_ready`` (no
+back-pressure), for a consumer that takes every beat.
 """
 
 import numpy as np
@@ -49,19 +51,19 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from .args import check_int
-from .layouts import tagged_layout
+from .args import check_bool, check_int, check_tag_shape
+from .layouts import tag_width, tagged_layout
 
 __all__ = ["SineLUT", "sine_lut_in_layout", "sine_lut_out_layout", "is_quarter_wave_symmetric",
            "quarter_wave_symmetry"]
 
 
-def sine_lut_in_layout(phase_bits, sel_width, tag_width=0):
-    return tagged_layout({"phase": unsigned(phase_bits), "sel": unsigned(sel_width)}, tag_width)
+def sine_lut_in_layout(phase_bits, sel_width, tag_shape=0):
+    return tagged_layout({"phase": unsigned(phase_bits), "sel": unsigned(sel_width)}, tag_shape)
 
 
-def sine_lut_out_layout(lut_bits, tag_width=0):
-    return tagged_layout({"data": signed(lut_bits)}, tag_width)
+def sine_lut_out_layout(lut_bits, tag_shape=0):
+    return tagged_layout({"data": signed(lut_bits)}, tag_shape)
 
 
 def quarter_wave_symmetry(table):
@@ -101,18 +103,21 @@ class SineLUT(wiring.Component):
         ``[−2**(lut_bits−1), 2**(lut_bits−1) − 1]``.
     quarter_wave : bool
         Store only the first quarter of each table (see module docstring).
-    tag_width : int
-        Width of an optional user tag passed through (0: none).
+    tag_shape : int or shape
+        Shape of an optional tag passed through (an integer width, 0: none,
+        or e.g. a ``data.StructLayout``).
+    always_ready : bool
+        Streams without back-pressure (see the module docstring).
 
     Attributes: ``phase_bits``, ``lut_bits``, ``sel_width``, ``depth`` (ROM
     entries), ``latency`` (2).
     """
 
-    def __init__(self, tables, lut_bits, *, quarter_wave=False, tag_width=0):
+    def __init__(self, tables, lut_bits, *, quarter_wave=False, tag_shape=0, always_ready=False):
         check_int("lut_bits", lut_bits, 2, 32)
-        if not isinstance(quarter_wave, bool):
-            raise TypeError(f"quarter_wave must be True or False, not {quarter_wave!r}")
-        check_int("tag_width", tag_width, 0, 64)
+        check_bool("quarter_wave", quarter_wave)
+        check_bool("always_ready", always_ready)
+        tag_shape = check_tag_shape(tag_shape)
         if isinstance(tables, np.ndarray) and tables.ndim == 1:
             raise TypeError("tables must be a sequence of tables (wrap a single table in a list)")
         if isinstance(tables, (str, bytes)) or not hasattr(tables, "__iter__"):
@@ -152,24 +157,27 @@ class SineLUT(wiring.Component):
         self.lut_bits = lut_bits
         self.phase_bits = phase_bits
         self.quarter_wave = quarter_wave
-        self.tag_width = tag_width
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
+        self.always_ready = always_ready
         self.sel_width = max(1, ceil_log2(len(arrays)))
         self.stored = size // 4 if quarter_wave else size
         self.depth = self.stored * len(arrays)
         self.latency = 2
         super().__init__({
-            "i": In(stream.Signature(sine_lut_in_layout(phase_bits, self.sel_width, tag_width))),
-            "o": Out(stream.Signature(sine_lut_out_layout(lut_bits, tag_width))),
+            "i": In(stream.Signature(sine_lut_in_layout(phase_bits, self.sel_width, tag_shape),
+                                     always_ready=always_ready)),
+            "o": Out(stream.Signature(sine_lut_out_layout(lut_bits, tag_shape), always_ready=always_ready)),
         })
 
     @classmethod
-    def from_model(cls, model, *, quarter_wave=False, tag_width=0):
+    def from_model(cls, model, *, quarter_wave=False, tag_shape=0, always_ready=False):
         """The tables of every sine layer of a ``ModelImage`` (layers 1…L−1, in
         order, so ``sel = i − 1`` for layer ``i``), ``lut_bits`` the widest."""
         layers = [layer for layer in model.layers[1:]]
         tables = [layer.lut for layer in layers]
         lut_bits = max(layer.lut_bits for layer in layers)
-        return cls(tables, lut_bits, quarter_wave=quarter_wave, tag_width=tag_width)
+        return cls(tables, lut_bits, quarter_wave=quarter_wave, tag_shape=tag_shape, always_ready=always_ready)
 
     def elaborate(self, platform):
         m = Module()
@@ -179,10 +187,9 @@ class SineLUT(wiring.Component):
         rd = rom.read_port()
 
         advance = Signal()
-        m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(advance),
-        ]
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        if not self.always_ready:
+            m.d.comb += self.i.ready.eq(advance)
 
         phase = self.i.payload.phase
         sel = Signal(range(ntab))

@@ -1,10 +1,10 @@
-"""Fit estimate: block RAM / DSP / logic from the model before place-and-route."""
+"""Resource estimate: block RAM / DSP / logic from the model before place-and-route."""
 
 import pytest
 
 from dhq_rtl.boards import get_board
 from dhq_rtl.errors import FitError
-from dhq_rtl.fit import check_fit, estimate
+from dhq_rtl.estimate import check_fit, estimate
 from dhq_rtl.synthetic import random_model
 
 
@@ -40,7 +40,7 @@ def test_large_model_fits_the_ecp5_board():
 
 
 def test_fit_error_suggests_only_a_lane_count_that_fits():
-    from dhq_rtl.fit import lanes_that_fit
+    from dhq_rtl.estimate import lanes_that_fit
 
     board = get_board("icebreaker")
     wide = random_model(width=32, depth=3, size=128, seed=1, weight_bits=16, act_bits=16, rotate=False)
@@ -56,3 +56,18 @@ def test_fit_error_suggests_only_a_lane_count_that_fits():
     with pytest.raises(FitError) as e:      # nothing searched: no lane advice either
         check_fit(estimate(big, board), board)
     assert "--lanes" not in str(e.value)
+
+
+def test_estimate_counts_the_plans_memories():
+    """The estimate reads the memories from the core's plan (the list the
+    elaborated core is checked against), plus the butterfly's flip-flop delay lines."""
+    from dhq_rtl.gateware.plan import CorePlan
+    model = random_model(width=32, depth=3, size=64, seed=2)
+    board = get_board("icebreaker")
+    plan = CorePlan.for_board(model, board)
+    details = estimate(model, board)["details"]
+    counted = [(d["path"], d["width"], d["depth"]) for d in details]
+    planned = [(m.path, m.width, m.depth) for m in plan.memories]
+    planned += [(f"post.butterfly.stage{s}", w, d) for s, d, w, ram in plan.delay_lines if not ram]
+    assert counted == planned
+    assert any(d["blocks"] == 0 for d in details) and any(d["blocks"] > 0 for d in details)

@@ -1,4 +1,4 @@
-"""Cycle-accurate simulation of the accelerator core.
+"""RTL simulators of the accelerator core: cycle-accurate engines.
 
 Two engines run the *same* RTL and report the same cycle numbers:
 
@@ -8,7 +8,9 @@ Two engines run the *same* RTL and report the same cycle numbers:
   Verilator (or CXXRTL), driven by ``sim/driver.cpp`` and cached on disk.
 
 :mod:`.stimulus` holds what both share: region packing, the back-pressure
-pattern and the result type. :func:`run_core` picks an engine.
+pattern and the result type. The command ``python -m dhq_rtl.sim``
+(:func:`dhq_rtl.sim.simulate`) picks an engine; the C++ driver sources are
+the top-level ``sim/`` folder (installed as ``dhq_rtl.simdrivers``).
 """
 
 from .stimulus import SimResult, pack_region, ready_pattern, stall_threshold, unpack_pixels, check_region

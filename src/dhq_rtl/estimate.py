@@ -1,0 +1,142 @@
+"""Resource estimate of the accelerator before place-and-route.
+
+:func:`estimate` adds up what the core's plan (:class:`~dhq_rtl.gateware.plan.CorePlan`,
+the same object :class:`~dhq_rtl.gateware.core.InrCore` elaborates from) and
+the board top instantiate, from the model and the parameters alone (no
+elaboration, no tools): block RAM per memory of the plan (the cheapest legal
+aspect ratio of the board's RAM blocks; memories below :data:`MIN_RAM_BITS`
+and small constant tables are counted as logic, as Yosys maps them), DSPs
+(dual 8×8 pairs or one per lane), and logic cells from per-block models
+calibrated against Yosys/nextpnr on the iCEBreaker build (see
+``docs/RESULTS.md`` for how close they came). :func:`check_fit` raises
+:class:`~dhq_rtl.errors.FitError` naming every resource that does not fit
+and by how much.
+"""
+
+import math
+
+from .errors import FitError
+from .gateware.plan import CorePlan
+
+__all__ = ["estimate", "check_fit", "lanes_that_fit", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
+
+#: Memories smaller than this many bits are counted as flip-flops.
+MIN_RAM_BITS = 256
+#: Constant tables (ROMs) at most this deep become logic, not block RAM
+#: (what Yosys's memory_libmap chooses for iCE40), unless they ask for block RAM.
+MAX_LOGIC_ROM_DEPTH = 32
+
+#: Block RAM aspect ratios (width, depth).
+_ICE40_EBR = ((16, 256), (8, 512), (4, 1024), (2, 2048))
+_ECP5_EBR = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
+
+
+def _blocks(width, depth, shapes):
+    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in shapes)
+
+
+def _memory_blocks(plan, shapes):
+    """``(block RAMs, flip-flop bits, details)`` of the plan's memories."""
+    ebr, ff_bits, details = 0, 0, []
+    for mem in plan.memories:
+        if mem.rom and not mem.block_ram and mem.depth <= MAX_LOGIC_ROM_DEPTH:
+            ff_bits += mem.width * max(1, mem.depth // 16)
+            blocks = 0
+        elif mem.bits < MIN_RAM_BITS:
+            ff_bits += mem.bits
+            blocks = 0
+        else:
+            blocks = _blocks(mem.width, mem.depth, shapes)
+            ebr += blocks
+        details.append({"memory": mem.role, "path": mem.path, "width": mem.width, "depth": mem.depth,
+                        "blocks": blocks})
+    for stage, depth, width, in_ram in plan.delay_lines:
+        if not in_ram:
+            ff_bits += width * depth
+            details.append({"memory": f"butterfly stage {stage} (flip-flops)", "path": f"post.butterfly.stage{stage}",
+                            "width": width, "depth": depth, "blocks": 0})
+    return ebr, ff_bits, details
+
+
+def _logic_cells(plan, board, ff_bits):
+    """Logic cells: per-block models (LUT4 + carry ≈ one logic cell per result
+    bit of each adder, one per register bit that is not packed with a LUT)."""
+    P = plan.lanes
+    tree = sum((P >> (t + 1)) * (plan.act_bits + plan.weight_bits + t + 1)
+               for t in range(int(math.log2(P)))) if P > 1 else 0
+    fabric_products = board.family == "ice40" and not plan.dual and board.dsp != "ice40"
+    mac = tree + plan.acc_bits * 2 + (P * (plan.act_bits + plan.weight_bits) if fabric_products else 0)
+    t_width = plan.acc_bits + plan.mult_bits + 2
+    scaler = (plan.mult_bits + 1) * t_width * 2
+    bfly = 0
+    for stage, depth, width, in_ram in plan.delay_lines:
+        data_bits = plan.lut_bits + stage + 1
+        bfly += 4 * data_bits + 30 + (0 if in_ram else data_bits * depth * 2)
+    requant = 3 * (plan.lut_bits + int(math.log2(max(plan.rot_n, 1))) + 8)
+    coords = 4 * (plan.model.layers[0].shift + plan.phase_bits) + 60
+    # Calibrated: iCEBreaker build of the default model (the small queues,
+    # counted in ff_bits, included).
+    control = 1022 + 12 * plan.buffers
+    # The running job's input vector, the next one's (flip-flops) and the
+    # registered chunk that feeds the MAC array.
+    vector_regs = 2 * plan.cpow * P * plan.act_bits + P * plan.act_bits
+    uart_top = 150
+    return int(mac + scaler + bfly + requant + coords + control + vector_regs + uart_top + ff_bits)
+
+
+def estimate(model, board, *, lanes=None, buffers=6):
+    """Estimated resources of the whole design on ``board``: a dict with the
+    board's budget keys plus ``"details"`` (per-memory block counts)."""
+    plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
+    shapes = _ICE40_EBR if board.family == "ice40" else _ECP5_EBR
+    ebr, ff_bits, details = _memory_blocks(plan, shapes)
+    if board.family == "ice40":
+        dsp = plan.dsp_blocks
+    else:
+        dsp = plan.lanes * (1 if plan.act_bits <= 18 and plan.weight_bits <= 18 else 4)
+    lc = _logic_cells(plan, board, ff_bits)
+    est = {"ebr": ebr, "dsp": dsp, "pll": 1 if board.pll else 0, "details": details}
+    if board.family == "ice40":
+        est["lc"] = lc
+        est["spram"] = 0
+    else:
+        est["lut"] = lc
+    return est
+
+
+def check_fit(est, board, fitting_lanes=None):
+    """Raise :class:`FitError` if any estimated resource exceeds the budget.
+
+    ``fitting_lanes``: a function returning the largest lane count that fits
+    (or None); the message suggests ``--lanes`` only when one does.
+    """
+    over = []
+    for key, avail in board.budget.items():
+        need = est.get(key, 0)
+        if need > avail:
+            over.append(f"{key.upper()} needs {need} of {avail} (over by {need - avail})")
+    if over:
+        lanes = fitting_lanes() if fitting_lanes is not None else None
+        if lanes is not None:
+            advice = f"--lanes {lanes} fits (slower), or use a smaller model or a larger board"
+        elif fitting_lanes is not None:
+            advice = "no lane count fits: use a smaller model or a larger board"
+        else:
+            advice = "use a smaller model or a larger board"
+        raise FitError(f"the model does not fit the {board.name}: " + "; ".join(over) + " — " + advice)
+    return True
+
+
+def lanes_that_fit(model, board, *, below, buffers=6):
+    """The largest power-of-two lane count under ``below`` whose estimate
+    fits ``board``, or None."""
+    lanes = 1 << ((below - 1).bit_length() - 1) if below > 1 else 0
+    while lanes >= 1:
+        try:
+            est = estimate(model, board, lanes=lanes, buffers=buffers)
+        except ValueError:      # a lane count this model's core cannot use
+            est = None
+        if est is not None and all(est.get(k, 0) <= v for k, v in board.budget.items()):
+            return lanes
+        lanes //= 2
+    return None

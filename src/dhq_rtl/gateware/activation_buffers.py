@@ -1,0 +1,122 @@
+"""Activation buffers of the core and the queue of vectors ready for a MAC job.
+
+:class:`ActivationBuffers` holds ``buffers`` vectors of the hidden width in one
+memory, ``act_word`` activations per word (``load_words`` words per vector;
+on iCE40 a 32-bit word is 2 EBR however many buffers there are), with write
+granularity one activation. A buffer holds the input vector of one layer of
+one pixel; it is taken by the vector arbiter before the vector's first
+element is written (``alloc``) and given back by the job sequencer once it
+has copied the vector out (``release``).
+
+Ports (``P`` = :class:`~.plan.CorePlan`):
+
+* ``alloc`` (out stream of buffer numbers): the lowest free buffer. Valid
+  and payload are registered from the free set, one cycle stale: safe,
+  because only the arbiter takes buffers and after taking one it spends at
+  least a cycle before asking again; a buffer just released is merely
+  offered a cycle late. A transfer (``valid & ready``) takes the buffer.
+* ``release`` (in stream of buffer numbers, ``always_ready``): frees a buffer.
+* ``write`` (in stream of :func:`~.core_streams.write_layout`,
+  ``always_ready``): one activation into ``(buffer, index)``. The write is
+  registered (1 cycle), then lands in the memory; the vector's last element
+  (``index == out_features[layer] − 1``) also puts ``(buffer, layer + 1)``
+  into the ready queue.
+* ``ready`` (out stream of :func:`~.core_streams.vector_ref_layout`): the
+  ready queue, a :class:`~.fifo.FlagFIFO` of ``ready_queue_depth`` entries
+  (a vector enters it 3 cycles after its last element is written: register,
+  FIFO write, FIFO output register). It cannot overflow: it holds at most one
+  entry per buffer.
+* ``read`` (:func:`~.core_streams.activation_read_signature`, flipped): a
+  synchronous read port, data one cycle after the address.
+
+Latency: a written element is readable from the cycle after next; throughput:
+one write and one read per cycle. Widths: memory words ``act_word ·
+act_bits`` bits, ``buffers · load_words`` words.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .core_streams import (activation_read_signature, buffer_id_stream, vector_ref_layout, vector_ref_stream,
+                           write_layout)
+from .fifo import FlagFIFO
+from .lookup import lookup
+
+__all__ = ["ActivationBuffers"]
+
+
+class ActivationBuffers(wiring.Component):
+    """The core's activation buffers, their allocator and the ready queue
+    (module docstring)."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        super().__init__({
+            "alloc": Out(buffer_id_stream(plan)),
+            "release": In(buffer_id_stream(plan, always_ready=True)),
+            "write": In(stream.Signature(write_layout(plan), always_ready=True)),
+            "ready": Out(vector_ref_stream(plan)),
+            "read": In(activation_read_signature(plan)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        plan = self.plan
+        nb = plan.buffers
+        m.submodules.activations = mem = Memory(shape=plan.act_word * plan.act_bits,
+                                                depth=nb * plan.load_words, init=[])
+        self._allocator(m)
+        self._writer(m, mem.write_port(granularity=plan.act_bits))
+        rd = mem.read_port()
+        addr = self.read.addr
+        m.d.comb += [
+            rd.addr.eq(Cat(addr.word, addr.buffer) if plan.word_index_width else addr.buffer),
+            self.read.data.eq(rd.data),
+        ]
+        return m
+
+    def _allocator(self, m):
+        nb = self.plan.buffers
+        free = Signal(nb, init=(1 << nb) - 1)
+        free_set = Signal(nb)
+        free_clr = Signal(nb)
+        m.d.sync += free.eq((free | free_set) & ~free_clr)
+        with m.If(self.release.valid):
+            m.d.comb += free_set.eq(Const(1, nb) << self.release.payload)
+        with m.If(self.alloc.valid & self.alloc.ready):
+            m.d.comb += free_clr.eq(Const(1, nb) << self.alloc.payload)
+        # The lowest free buffer, registered (timing; see the module docstring).
+        for b in reversed(range(nb)):
+            with m.If(free[b]):
+                m.d.sync += [self.alloc.valid.eq(1), self.alloc.payload.eq(b)]
+        with m.If(free == 0):
+            m.d.sync += self.alloc.valid.eq(0)
+
+    def _writer(self, m, wr):
+        plan = self.plan
+        m.submodules.ready_queue = queue = FlagFIFO(width=plan.buffer_width + plan.layer_width,
+                                                    depth=plan.ready_queue_depth)
+        w = self.write.payload
+        last_index = Signal.like(w.index)
+        lookup(m, w.layer, [n - 1 for n in plan.out_features], last_index)
+        # Registered (timing), then written.
+        valid, last = Signal(), Signal()
+        q = Signal.like(w.value)
+        index = Signal(max(plan.index_width, plan.lane_index_width + plan.word_index_width))
+        entry = Signal(vector_ref_layout(plan))
+        m.d.sync += [valid.eq(self.write.valid), last.eq(self.write.valid & (w.index == last_index)),
+                     q.eq(w.value), index.eq(w.index), entry.buffer.eq(w.buffer), entry.layer.eq(w.layer + 1)]
+        lr, ww = plan.lane_index_width, plan.word_index_width
+        lane = index[:lr] if lr else Const(0, 1)
+        m.d.comb += [
+            wr.addr.eq(Cat(index[lr:lr + ww], entry.buffer) if ww else entry.buffer),
+            wr.data.eq(Cat(*([q] * plan.act_word))),
+            wr.en.eq(Mux(valid, Const(1, plan.act_word) << lane, 0)),
+            queue.w_en.eq(last),
+            queue.w_data.eq(entry),
+            self.ready.valid.eq(queue.r_rdy),
+            self.ready.payload.eq(queue.r_data),
+            queue.r_en.eq(self.ready.ready),
+        ]

@@ -1,0 +1,101 @@
+"""Payloads and signatures of the links between the core's parts.
+
+Every function takes the :class:`~.plan.CorePlan`, so the widths come from
+one place. Tags are :class:`~amaranth.lib.data.StructLayout`\\ s: a value
+travelling through the post-processing chain carries the names of what it
+belongs to (output neuron, destination buffer, layer), never bit offsets.
+"""
+
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["vector_ref_layout", "element_tag_layout", "scaler_tag_layout", "element_layout", "write_layout",
+           "accumulator_layout", "pixel_value_layout", "activation_read_signature", "credit_signature",
+           "path_done_signature", "buffer_id_stream", "vector_ref_stream"]
+
+
+def vector_ref_layout(plan):
+    """A stored vector: the activation buffer holding it and the layer it is
+    the input of (the ready queue), or the layer that produced it (the
+    butterfly's tag)."""
+    return data.StructLayout({"buffer": unsigned(plan.buffer_width), "layer": unsigned(plan.layer_width)})
+
+
+def element_tag_layout(plan):
+    """One element of a vector: its ``index`` (output neuron), destination
+    ``buffer`` and the ``layer`` that produced it."""
+    return data.StructLayout({"index": unsigned(plan.index_width), "buffer": unsigned(plan.buffer_width),
+                              "layer": unsigned(plan.layer_width)})
+
+
+def scaler_tag_layout(plan):
+    """What rides along the channel scaler: whether the element is a layer-0
+    ``phase`` (already scaled by the running sums, so it bypasses the
+    arithmetic) and the destination ``buffer``."""
+    return data.StructLayout({"coord": unsigned(1), "phase": unsigned(plan.phase_bits),
+                              "buffer": unsigned(plan.buffer_width)})
+
+
+def element_layout(plan):
+    """An element from the vector arbiter to the post-processing chain:
+    ``value`` is an accumulator or (``coord``) a layer-0 phase."""
+    value = data.UnionLayout({"acc": signed(plan.acc_bits), "phase": unsigned(plan.phase_bits)})
+    return data.StructLayout({"value": value, "coord": unsigned(1), "layer": unsigned(plan.layer_width),
+                              "index": unsigned(plan.index_width), "buffer": unsigned(plan.buffer_width)})
+
+
+def write_layout(plan):
+    """One activation written into a buffer: ``value``, its ``index`` in the
+    vector, the ``buffer`` and the ``layer`` that produced it."""
+    return data.StructLayout({"value": signed(plan.act_bits), "index": unsigned(plan.index_width),
+                              "buffer": unsigned(plan.buffer_width), "layer": unsigned(plan.layer_width)})
+
+
+def accumulator_layout(plan):
+    """A finished dot product and the layer it belongs to, with what the
+    vector arbiter needs to know about that layer's vector (looked up when
+    the dot product enters the queue, so that the arbiter decides from the
+    queue's output register directly): the vector's ``last_index``, whether
+    it has a ``single`` element, goes to the ``output`` (pixels) or, when
+    ``next_rotated``, through the butterfly."""
+    return data.StructLayout({"acc": signed(plan.acc_bits), "layer": unsigned(plan.layer_width),
+                              "last_index": unsigned(plan.index_width), "single": unsigned(1),
+                              "output": unsigned(1), "next_rotated": unsigned(1)})
+
+
+def pixel_value_layout(plan):
+    """One channel of an output pixel."""
+    return data.StructLayout({"value": unsigned(plan.pixel_bits), "channel": unsigned(plan.index_width)})
+
+
+def activation_read_signature(plan):
+    """The reader's side of the activation buffers' read port: a word
+    address (``buffer``, ``word``) and, one cycle later, the word's
+    ``act_word`` activations."""
+    addr = data.StructLayout({"word": unsigned(plan.word_index_width), "buffer": unsigned(plan.buffer_width)})
+    return wiring.Signature({"addr": Out(addr), "data": In(unsigned(plan.act_word * plan.act_bits))})
+
+
+def credit_signature():
+    """The MAC job side of the accumulator queue's credit: ``reserve`` (a dot
+    product's last beat is issued now: one more accumulator will arrive),
+    ``credit`` (registered: room for another dot product)."""
+    return wiring.Signature({"reserve": Out(1), "credit": In(1)})
+
+
+def path_done_signature():
+    """Strobes from the post-processing chain: an element of a vector left
+    the ``direct`` path (sine table straight into a buffer) or the
+    ``rotated`` path (butterfly and requantizer) this cycle."""
+    return wiring.Signature({"direct": Out(1), "rotated": Out(1)})
+
+
+def buffer_id_stream(plan, *, always_ready=False):
+    """A stream of activation-buffer numbers (allocation, release)."""
+    return stream.Signature(unsigned(plan.buffer_width), always_ready=always_ready)
+
+
+def vector_ref_stream(plan):
+    """The ready queue: vectors a MAC job may consume."""
+    return stream.Signature(vector_ref_layout(plan))

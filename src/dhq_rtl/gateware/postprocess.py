@@ -1,0 +1,172 @@
+"""The post-processing chain: accumulators (and layer-0 phases) → activations or pixels.
+
+:class:`PostProcessing` takes the vector arbiter's elements, one per cycle at
+most, and turns each into what the next layer reads::
+
+    element ─► ChannelScaler ─┬─► (output layer) pixel channel value ──────────────► pixels
+               (acc·M+B)≫S    └─► SineLUT ─┬─► (next layer not rotated) ─────────────┬─► write
+                                           └─► HadamardButterfly ─► Requantizer ─────┘
+
+* :class:`~.scaler.ChannelScaler` (latency ``4 + ceil_log2(mult_bits + 1)``,
+  8 for 8-bit multipliers): ``(acc·M + B) ≫ S``, wrapped to a phase or, for
+  the output layer, clamped to a pixel channel. A layer-0 phase (already
+  scaled by the running sums) rides along in the scaler's tag
+  (:func:`~.core_streams.scaler_tag_layout`) so that it keeps its place in
+  the stream;
+* :class:`~.sine_lut.SineLUT` (latency 2): the table of the layer the
+  vector feeds (identical tables stored once, quarter-wave when every table
+  allows it);
+* when the next layer is rotated: :class:`~.butterfly.HadamardButterfly`
+  (latency ``n − 1 + log2 n``) and :class:`~.requant.Requantizer` (latency
+  3), then the per-layer saturation when rotated layers differ in
+  ``act_bits``; otherwise the table value is the activation.
+
+Every block runs without back-pressure (``always_ready``): the arbiter
+sends a vector into one path only when the other is empty, and the
+activation buffers and the pixel queue take every beat. Tags are
+:func:`~.core_streams.element_tag_layout` (``index``, ``buffer``,
+``layer``) on the table and the requantizer, and
+:func:`~.core_streams.vector_ref_layout` on the butterfly (whose output
+index is counted afresh, vectors leaving it whole and in order).
+
+Ports: ``elements`` (in), ``write`` (out, activations for the buffers),
+``pixels`` (out, ``{value, channel}`` of the output layer), ``path_done``
+(out: an element left the direct / rotated path). Throughput one element
+per cycle; latency from an element to its write ``scaler + 2 (+ butterfly +
+3)`` cycles.
+"""
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .butterfly import HadamardButterfly
+from .core_streams import (element_layout, element_tag_layout, path_done_signature, pixel_value_layout,
+                           scaler_tag_layout, vector_ref_layout, write_layout)
+from .lookup import lookup
+from .plan import BUTTERFLY_MIN_RAM_DEPTH
+from .requant import Requantizer
+from .scaler import ChannelScaler
+from .sine_lut import SineLUT
+
+__all__ = ["PostProcessing"]
+
+
+class PostProcessing(wiring.Component):
+    """Scaler → sine table → (butterfly → requantizer) (module docstring)."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        super().__init__({
+            "elements": In(stream.Signature(element_layout(plan), always_ready=True)),
+            "write": Out(stream.Signature(write_layout(plan), always_ready=True)),
+            "pixels": Out(stream.Signature(pixel_value_layout(plan), always_ready=True)),
+            "path_done": Out(path_done_signature()),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lut_out = self._scale_and_table(m)
+        rotated = self._rotated_path(m, lut_out) if self.plan.rot_n else None
+        self._merge(m, lut_out, rotated)
+        return m
+
+    def _scale_and_table(self, m):
+        """Scaler and sine table; returns the table's output stream and
+        whether its vector goes to the rotated path."""
+        plan = self.plan
+        last_layer = plan.n_layers - 1
+        m.submodules.scaler = scaler = ChannelScaler(plan.model, acc_width=plan.acc_bits,
+                                                     tag_shape=scaler_tag_layout(plan), always_ready=True)
+        el = self.elements.payload
+        m.d.comb += [
+            scaler.i.valid.eq(self.elements.valid),
+            scaler.i.payload.acc.eq(Mux(el.coord, 0, el.value.acc)),
+            scaler.i.payload.layer.eq(el.layer),
+            scaler.i.payload.channel.eq(el.index),
+            scaler.i.payload.tag.coord.eq(el.coord),
+            scaler.i.payload.tag.phase.eq(el.value.phase),
+            scaler.i.payload.tag.buffer.eq(el.buffer),
+        ]
+        so = scaler.o.payload
+        pixel = Signal()
+        phase = Signal(plan.phase_bits)
+        m.d.comb += [
+            pixel.eq(~so.tag.coord & (so.layer == last_layer)),
+            phase.eq(Mux(so.tag.coord, so.tag.phase, so.value[:plan.phase_bits])),
+            self.pixels.valid.eq(scaler.o.valid & pixel),
+            self.pixels.payload.value.eq(so.value[:plan.pixel_bits]),
+            self.pixels.payload.channel.eq(so.channel),
+        ]
+
+        m.submodules.lut = lut = SineLUT(plan.tables, plan.lut_bits, quarter_wave=plan.quarter_wave,
+                                         tag_shape=element_tag_layout(plan), always_ready=True)
+        table = Signal(lut.sel_width)
+        lookup(m, so.layer, plan.table_of, table)
+        m.d.comb += [
+            lut.i.valid.eq(scaler.o.valid & ~pixel),
+            lut.i.payload.phase.eq(phase),
+            lut.i.payload.sel.eq(table),
+            lut.i.payload.tag.index.eq(so.channel),
+            lut.i.payload.tag.buffer.eq(so.tag.buffer),
+            lut.i.payload.tag.layer.eq(so.layer),
+        ]
+        to_rotated = Signal()
+        lookup(m, lut.o.payload.tag.layer, plan.next_rotated, to_rotated)
+        return lut.o, to_rotated
+
+    def _rotated_path(self, m, lut_out):
+        """Butterfly (when the rotated width is ≥ 2), requantizer and the
+        per-layer saturation; returns the requantized stream's valid and
+        ``{value, index, buffer, layer}``."""
+        plan = self.plan
+        lut_o, to_rotated = lut_out
+        bf_valid = Signal()
+        bf_in = Signal(vector_ref_layout(plan))
+        m.d.comb += [bf_valid.eq(lut_o.valid & to_rotated), bf_in.buffer.eq(lut_o.payload.tag.buffer),
+                     bf_in.layer.eq(lut_o.payload.tag.layer)]
+        if plan.rot_n >= 2:
+            m.submodules.butterfly = bf = HadamardButterfly(plan.rot_n, plan.lut_bits,
+                                                            tag_shape=vector_ref_layout(plan),
+                                                            min_ram_depth=BUTTERFLY_MIN_RAM_DEPTH,
+                                                            always_ready=True)
+            m.d.comb += [bf.i.valid.eq(bf_valid), bf.i.payload.data.eq(lut_o.payload.data),
+                         bf.i.payload.tag.eq(bf_in)]
+            bo_valid, bo_data, bo_tag, bo_width = bf.o.valid, bf.o.payload.data, bf.o.payload.tag, bf.out_width
+        else:
+            bo_valid, bo_data, bo_tag, bo_width = bf_valid, lut_o.payload.data, bf_in, plan.lut_bits
+        # The butterfly's output vectors leave whole and in order: count their index.
+        bo_index = Signal(plan.index_width)
+        with m.If(bo_valid):
+            m.d.sync += bo_index.eq(Mux(bo_index == plan.rot_n - 1, 0, bo_index + 1))
+        m.submodules.requant = rq = Requantizer(bo_width, plan.requant_pairs, plan.requant_bits,
+                                                tag_shape=element_tag_layout(plan), always_ready=True)
+        m.d.comb += [
+            rq.i.valid.eq(bo_valid), rq.i.payload.data.eq(bo_data), rq.i.payload.sel.eq(bo_tag.layer),
+            rq.i.payload.tag.index.eq(bo_index), rq.i.payload.tag.buffer.eq(bo_tag.buffer),
+            rq.i.payload.tag.layer.eq(bo_tag.layer),
+        ]
+        # Per-layer saturation when the rotated layers differ in act_bits.
+        q = Signal(signed(plan.act_bits))
+        d = rq.o.payload.data
+        m.d.comb += q.eq(d)
+        with m.Switch(rq.o.payload.tag.layer):
+            for layer, lim in plan.requant_limits.items():
+                with m.Case(layer):
+                    m.d.comb += q.eq(Mux(d > lim, lim, Mux(d < -lim, -lim, d)))
+        return rq.o.valid, q, rq.o.payload.tag
+
+    def _merge(self, m, lut_out, rotated):
+        """The direct path's and the rotated path's elements into ``write``
+        (never both in one cycle: the arbiter keeps one path empty)."""
+        lut_o, to_rotated = lut_out
+        w = self.write.payload
+        with m.If(lut_o.valid & ~to_rotated):
+            tag = lut_o.payload.tag
+            m.d.comb += [self.write.valid.eq(1), w.value.eq(lut_o.payload.data), w.index.eq(tag.index),
+                         w.buffer.eq(tag.buffer), w.layer.eq(tag.layer), self.path_done.direct.eq(1)]
+        if rotated is not None:
+            rq_valid, q, tag = rotated
+            with m.Elif(rq_valid):
+                m.d.comb += [self.write.valid.eq(1), w.value.eq(q), w.index.eq(tag.index),
+                             w.buffer.eq(tag.buffer), w.layer.eq(tag.layer), self.path_done.rotated.eq(1)]

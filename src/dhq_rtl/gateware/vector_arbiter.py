@@ -1,0 +1,132 @@
+"""The vector arbiter: which vector goes through post-processing next.
+
+:class:`VectorArbiter` feeds the post-processing chain whole vectors, one at
+a time and back to back: the accumulators of a MAC job (from the
+accumulator queue) or the layer-0 phases of a new pixel (from the running-sum
+coordinate generator). A state machine with three states:
+
+* ``IDLE`` decides, in this order: the accumulator queue's head vector (an
+  output-layer vector needs nothing; a hidden one needs a free activation
+  buffer and its path, below), else a new pixel (the core has ``room`` for
+  it, the generator is ready, a buffer is free and the path is free);
+* ``MAC`` passes the vector's accumulators on as they arrive, one per cycle
+  at most (the head may be a vector the MAC array is still producing);
+* ``COORD`` requests the pixel's phases (``coords.next``, registered) and
+  passes them on as the generator emits them (4 cycles later, one per cycle).
+
+A vector costs one ``IDLE`` cycle plus one cycle per element (an accumulator
+vector whose elements are all in the queue), and a pixel's phases ``n + 5``
+cycles (``IDLE``, the registered request, the generator's latency of 4).
+
+Paths: a vector whose next layer is rotated goes through the butterfly and
+the requantizer, any other straight from the sine table to its buffer. The
+two paths have different latencies, so a vector may enter one path only
+when the other is empty; the arbiter counts the elements it sent into each
+path and the post-processing chain's ``path_done`` strobes count them out.
+"Empty" is registered and conservative: known one cycle late when the last
+element leaves, never claimed while one enters.
+
+Ports: ``acc`` (in stream of :func:`~.core_streams.accumulator_layout`), ``alloc`` (in stream of
+buffer numbers: a transfer takes the buffer), ``coords`` (the generator's
+:func:`~.coords.phase_source_signature`, flipped), ``room`` (in: the core
+can take another pixel), ``admit`` (out: a pixel enters now), ``path_done``
+(in), ``elements`` (out, ``always_ready`` stream of
+:func:`~.core_streams.element_layout`: ``value`` an accumulator or, with
+``coord``, a phase; ``layer``, ``index``, destination ``buffer``).
+
+Registered decisions (timing): the element taken next is the vector's last;
+"a new pixel may enter" (one cycle stale only right after an admission,
+when the arbiter is busy anyway); the pixel request.
+"""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .coords import phase_source_signature
+from .core_streams import accumulator_layout, buffer_id_stream, element_layout, path_done_signature
+from .lookup import lookup
+
+__all__ = ["VectorArbiter"]
+
+
+class VectorArbiter(wiring.Component):
+    """Chooses and streams the next vector into post-processing (module docstring)."""
+
+    def __init__(self, plan):
+        self.plan = plan
+        super().__init__({
+            "acc": In(stream.Signature(accumulator_layout(plan))),
+            "alloc": In(buffer_id_stream(plan)),
+            "coords": In(phase_source_signature(plan.model)),
+            "room": In(1),
+            "admit": Out(1),
+            "path_done": In(path_done_signature()),
+            "elements": Out(stream.Signature(element_layout(plan), always_ready=True)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        plan = self.plan
+        head = self.acc.payload
+        el = self.elements.payload
+        # The vector being passed on.
+        vec = Signal(el.shape())
+        vec_rem = Signal(plan.index_width)    # elements left after the next one
+        vec_end = Signal()                    # registered: the element taken next is the last
+        path_free = self._paths(m, vec.layer)
+        head_path_free = Mux(head.next_rotated, path_free["direct"], path_free["rotated"])
+        coord_path_free = path_free["direct"] if plan.next_rotated[0] else path_free["rotated"]
+
+        coord_ok = Signal()
+        m.d.sync += coord_ok.eq(self.room & self.coords.ready & ~self.admit)
+        coord_next = Signal()
+        m.d.sync += coord_next.eq(0)
+        m.d.comb += self.coords.next.eq(coord_next)
+        phase = self.coords.phases
+        with m.FSM(name="arbiter"):
+            with m.State("IDLE"):
+                start = [vec.index.eq(0), vec_rem.eq(head.last_index), vec_end.eq(head.single)]
+                with m.If(self.acc.valid):
+                    with m.If(head.output):
+                        m.d.sync += [vec.layer.eq(head.layer), *start]
+                        m.next = "MAC"
+                    with m.Elif(self.alloc.valid & head_path_free):
+                        m.d.comb += self.alloc.ready.eq(1)
+                        m.d.sync += [vec.layer.eq(head.layer), vec.buffer.eq(self.alloc.payload), *start]
+                        m.next = "MAC"
+                with m.Elif(coord_ok & self.alloc.valid & coord_path_free):
+                    m.d.comb += [self.alloc.ready.eq(1), self.admit.eq(1)]
+                    m.d.sync += [coord_next.eq(1), vec.layer.eq(0), vec.buffer.eq(self.alloc.payload)]
+                    m.next = "COORD"
+            with m.State("MAC"):
+                m.d.comb += [self.acc.ready.eq(1), el.coord.eq(0), el.layer.eq(vec.layer), el.index.eq(vec.index),
+                             el.buffer.eq(vec.buffer)]
+                with m.If(self.acc.valid):
+                    m.d.comb += [self.elements.valid.eq(1), el.value.acc.eq(head.acc)]
+                    m.d.sync += [vec.index.eq(vec.index + 1), vec_rem.eq(vec_rem - 1), vec_end.eq(vec_rem == 1)]
+                    with m.If(vec_end):
+                        m.next = "IDLE"
+            with m.State("COORD"):
+                m.d.comb += [self.elements.valid.eq(phase.valid), el.coord.eq(1),
+                             el.value.phase.eq(phase.payload.phase),
+                             el.layer.eq(0), el.index.eq(phase.payload.index), el.buffer.eq(vec.buffer)]
+                with m.If(phase.valid & phase.payload.last):
+                    m.next = "IDLE"
+        return m
+
+    def _paths(self, m, vec_layer):
+        """Element counts of the two paths; returns the registered "empty" flags."""
+        plan = self.plan
+        limit = 4 * plan.vec_max + 64
+        counts = {p: Signal(range(limit), name=f"{p}_count") for p in ("direct", "rotated")}
+        entering = {p: Signal(name=f"{p}_enter") for p in counts}
+        empty = {p: Signal(init=1, name=f"{p}_empty") for p in counts}
+        next_rot = Signal()
+        lookup(m, vec_layer, plan.next_rotated, next_rot)
+        with m.If(self.elements.valid & (self.elements.payload.layer != plan.n_layers - 1)):
+            m.d.comb += [entering["rotated"].eq(next_rot), entering["direct"].eq(~next_rot)]
+        for p, count in counts.items():
+            done = getattr(self.path_done, p)
+            m.d.sync += [count.eq(count + entering[p] - done), empty[p].eq((count == 0) & ~entering[p])]
+        return empty
