@@ -74,15 +74,39 @@ def _config(args, rung, seed, method="fp32", bits="w16a16", recipe="uniform"):
 
 
 def _float_fit(args, image, rung, seed, snapshot_steps):
-    """One float fit over the whole budget, and its states at ``snapshot_steps``."""
+    """One float fit over the whole budget, and its states at ``snapshot_steps``
+    (read from ``--fit-cache`` when a fit of the same picture and settings is
+    there; a new fit is stored there)."""
     _setup()
+    import hashlib
+
+    import torch
+
     from dhq_rtl.reference.fit import train_float
 
     px = _load(image, rung[0])
     cfg = _config(args, rung, seed)
+    total = args.steps + args.qat_steps
+    cached = None
+    if args.fit_cache:
+        key = hashlib.sha256(px.tobytes() + repr((px.shape, cfg.width, cfg.depth, cfg.omega0, cfg.seed, cfg.lr,
+                                                  total, torch.__version__)).encode()).hexdigest()[:24]
+        cached = Path(args.fit_cache) / f"{image}-{rung[0]}-{rung[1]}-s{seed}-{key}.pt"
+        if cached.exists():
+            states = torch.load(cached)
+            if set(snapshot_steps) <= set(states):
+                return {k: states[k] for k in snapshot_steps}, 0.0
     t = time.perf_counter()
-    kept = train_float(px, cfg, args.steps + args.qat_steps, snapshots=set(snapshot_steps))
-    return {k: m.state_dict() for k, m in kept.items()}, time.perf_counter() - t
+    keep = set(snapshot_steps) | ({min(cfg.warmup_steps, args.steps), args.steps, total - cfg.fine_tune_steps}
+                                  if cached else set())
+    kept = train_float(px, cfg, total, snapshots={k for k in keep if 0 <= k <= total})
+    states = {k: m.state_dict() for k, m in kept.items()}
+    if cached:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")
+        torch.save(states, tmp)
+        os.replace(tmp, cached)
+    return {k: states[k] for k in snapshot_steps}, time.perf_counter() - t
 
 
 def _row(args, image, rung, seed, method, bits, recipe, states):
@@ -161,6 +185,7 @@ def main(argv=None):
     p.add_argument("--phase-bits", type=int, default=10)
     p.add_argument("--lut-bits", type=int, default=12)
     p.add_argument("--jobs", type=int, default=1, help="worker processes (1 torch thread each)")
+    p.add_argument("--fit-cache", help="folder for the float fits (reused by later runs with the same settings)")
     p.add_argument("--json", help="write every row (all numbers) to this JSON file")
     p.add_argument("--resume", action="store_true", help="keep the rows already in --json and skip them")
     p.add_argument("--markdown", help="write the tables to this file")

@@ -5,20 +5,25 @@
 #   sh bench/quality_ladder.sh [jobs] [images...]
 # Default: 2 jobs, the held-out images hopper chelsea coffee retina. The
 # sealed images (rocket clock) are run last, once, with the same commands.
+# Float fits are shared through $DHQ_FIT_CACHE (default ~/.cache/dhq_rtl/fits).
 jobs=${1:-2}; shift 2>/dev/null
 images=${*:-hopper chelsea coffee retina}
 out=bench/results
-q="python bench/quality.py --jobs $jobs --images $images --resume"
+q="python bench/quality.py --jobs $jobs --images $images --resume --fit-cache ${DHQ_FIT_CACHE:-$HOME/.cache/dhq_rtl/fits}"
 set -e
-# 1. the best quantizer at every width, three seeds, on the two small rungs
-$q --rungs 64:32 128:32 --methods fp32 best --bits w8a8 w6a6 w4a4 --seeds 0 1 2 --json $out/ladder_best.json
-# 2. width 64: 8 and 6 bits on three seeds, 4 bits on one
-$q --rungs 128:64 --methods fp32 best --bits w8a8 w6a6 --seeds 0 1 2 --json $out/ladder_best_w64.json
-$q --rungs 128:64 --methods fp32 best --bits w4a4 --seeds 0 --json $out/ladder_best_w64.json
+# 1. the best quantizer at 8 and 6 bits, three seeds, on the two small rungs; 4 bits on seed 0
+$q --rungs 64:32 128:32 --methods fp32 best --bits w8a8 w6a6 --seeds 0 1 2 --json $out/ladder_best.json
+$q --rungs 64:32 128:32 --methods fp32 best --bits w4a4 --seeds 0 --json $out/ladder_best.json
+# 2. width 64: 8 and 6 bits, seed 0, then seeds 1 and 2
+$q --rungs 128:64 --methods fp32 best --bits w8a8 w6a6 --seeds 0 --json $out/ladder_best.json
+$q --rungs 128:64 --methods fp32 best --bits w8a8 w6a6 --seeds 1 2 --json $out/ladder_best.json
 # 3. the faithful DHQ quantizer (every input rotated) and naive beside it, seed 0
-$q --rungs 64:32 128:32 128:64 --methods fp32 dhq naive --bits w8a8 w6a6 w4a4 --seeds 0 --json $out/ladder_faithful.json
-# 4. width 128: 8 and 6 bits, seed 0
-$q --rungs 128:128 --methods fp32 best --bits w8a8 w6a6 --seeds 0 --json $out/ladder_best_w128.json
-# 5. the first-wide recipe (layer 0's weights at 12 bits), seed 0
-$q --rungs 64:32 128:32 128:64 --methods fp32 best --bits w6a6 w4a4 --recipes first-wide --seeds 0 \
+$q --rungs 64:32 128:32 --methods fp32 dhq naive --bits w8a8 w6a6 w4a4 --seeds 0 --json $out/ladder_faithful.json
+# 4. 4 bits on seeds 1 and 2, and at width 64
+$q --rungs 64:32 128:32 --methods fp32 best --bits w4a4 --seeds 1 2 --json $out/ladder_best.json
+$q --rungs 128:64 --methods fp32 best --bits w4a4 --seeds 0 --json $out/ladder_best.json
+# 5. width 128: 8 and 6 bits, seed 0
+$q --rungs 128:128 --methods fp32 best --bits w8a8 w6a6 --seeds 0 --json $out/ladder_best.json
+# 6. the first-wide recipe (layer 0's weights at 12 bits), seed 0
+$q --rungs 64:32 128:32 --methods fp32 best --bits w6a6 w4a4 --recipes first-wide --seeds 0 \
     --json $out/ladder_recipes.json
