@@ -60,17 +60,33 @@ def _rung(text):
     return int(size), int(width)
 
 
+def _overrides(args):
+    """``--set key=value`` pairs as a dict (values are Python literals)."""
+    import ast
+
+    out = {}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        try:
+            out[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            out[key.strip()] = value.strip()
+    return out
+
+
 def _config(args, rung, seed, method="fp32", bits="w16a16", recipe="uniform"):
+    import dataclasses
+
     from dhq_rtl.reference.fit import FitConfig, parse_bits
 
     w, a = parse_bits(bits)
-    return FitConfig(method=method, w_bits=w, a_bits=a, width=rung[1], depth=args.depth, omega0=args.omega0,
+    return dataclasses.replace(FitConfig(method=method, w_bits=w, a_bits=a, width=rung[1], depth=args.depth, omega0=args.omega0,
                      steps=args.steps, qat_steps=args.qat_steps, seed=seed, quantizer=args.quantizer,
                      per_channel=not args.per_tensor, qat_forward=args.qat_forward,
                      phase_bits=args.phase_bits, lut_bits=args.lut_bits, rounding=args.rounding,
                      act_grid=args.act_grid, first_weight_grid=args.first_weight_grid,
                      refine_rounds=args.refine_rounds, dampening=args.dampening,
-                     fine_tune_steps=args.fine_tune_steps, recipe=recipe).check()
+                     fine_tune_steps=args.fine_tune_steps, recipe=recipe), **_overrides(args)).check()
 
 
 def _float_fit(args, image, rung, seed, snapshot_steps):
@@ -121,17 +137,19 @@ def _row(args, image, rung, seed, method, bits, recipe, states):
         pre[steps] = Siren(rung[1], args.depth, px.shape[2], args.omega0)
         pre[steps].load_state_dict(st)
     s = fit_image(px, cfg, pretrained=pre).summary()
-    s.update(image=image, requested_bits=bits, rung=f"{rung[0]}:{rung[1]}", recipe=recipe)
+    s.update(image=image, requested_bits=bits, rung=f"{rung[0]}:{rung[1]}", recipe=recipe,
+             overrides=_overrides(args))
     return s
 
 
-def row_key(image, rung, seed, method, bits, recipe):
+def row_key(image, rung, seed, method, bits, recipe, overrides=None):
     """What identifies a row (``--resume`` skips rows with a key already in the JSON)."""
-    return f"{image}|{rung}|{seed}|{method}|{bits}|{recipe}"
+    return f"{image}|{rung}|{seed}|{method}|{bits}|{recipe}|{sorted((overrides or {}).items())}"
 
 
 def _key_of(r):
-    return row_key(r["image"], r["rung"], r["seed"], r["method"], r["requested_bits"], r.get("recipe", "uniform"))
+    return row_key(r["image"], r["rung"], r["seed"], r["method"], r["requested_bits"], r.get("recipe", "uniform"),
+                   r.get("overrides"))
 
 
 def _plan(args):
@@ -186,6 +204,8 @@ def main(argv=None):
     p.add_argument("--lut-bits", type=int, default=12)
     p.add_argument("--jobs", type=int, default=1, help="worker processes (1 torch thread each)")
     p.add_argument("--fit-cache", help="folder for the float fits (reused by later runs with the same settings)")
+    p.add_argument("--set", nargs="+", metavar="KEY=VALUE",
+                   help="override FitConfig fields of the quantized rows (ablations), e.g. qat_lr=5e-5")
     p.add_argument("--json", help="write every row (all numbers) to this JSON file")
     p.add_argument("--resume", action="store_true", help="keep the rows already in --json and skip them")
     p.add_argument("--markdown", help="write the tables to this file")
@@ -208,7 +228,8 @@ def main(argv=None):
     if args.resume and Path(args.json).exists():
         rows = json.loads(Path(args.json).read_text())["rows"]
     done = {_key_of(r) for r in rows}
-    plan = {fit: [row for row in todo if row_key(*fit, *row) not in done] for fit, todo in _plan(args).items()}
+    plan = {fit: [row for row in todo if row_key(*fit, *row, _overrides(args)) not in done]
+            for fit, todo in _plan(args).items()}
     plan = {fit: todo for fit, todo in plan.items() if todo}
 
     def save(extra=None):

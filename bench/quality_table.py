@@ -24,19 +24,21 @@ def _rung_key(r):
 
 
 def _column(r):
-    return (r["method"], r["requested_bits"], r.get("recipe", "uniform"))
+    overrides = " ".join(f"{k}={v}" for k, v in sorted((r.get("overrides") or {}).items()))
+    return (r["method"], r["requested_bits"], r.get("recipe", "uniform"), overrides)
 
 
 def _column_name(col):
-    method, bits, recipe = col
+    method, bits, recipe, overrides = col
     name = "best" if method == "dhq-auto" else method
-    return f"{name} {bits.upper()}" + ("" if recipe == "uniform" else f" {recipe}")
+    return (f"{name} {bits.upper()}" + ("" if recipe == "uniform" else f" {recipe}")
+            + (f" ({overrides})" if overrides else ""))
 
 
 def _column_order(col):
-    method, bits, recipe = col
+    method, bits, recipe, overrides = col
     return ({"dhq-auto": 0, "dhq": 1, "naive": 2, "wonly": 3}.get(method, 9), recipe != "uniform", recipe,
-            ORDER_BITS.get(bits, 9), bits)
+            overrides, ORDER_BITS.get(bits, 9), bits)
 
 
 def ladder(rows):
