@@ -277,3 +277,18 @@ def test_toolchain_selection(fake, capsys, monkeypatch):
     monkeypatch.setattr(amaranth_run.BuildPlan, "execute_local", stop)
     code, out, err = run_cli(main, fake["argv"] + ["--toolchain", "yowasp"], capsys)   # the option wins
     assert code == 2 and "tools: yowasp" in out
+
+
+def test_report_names_every_layers_bits_and_the_recipe(fake, capsys):
+    """utilization.json and the summary say each layer's bits and the recipe that chose them."""
+    from dhq_rtl.model_image import load
+    model = load(fake["model"])
+    model.meta["recipe"] = "first-wide"
+    save(model, fake["model"])
+    code, out, err = run_cli(main, fake["argv"], capsys)
+    assert code == 0, err
+    info = json.loads((fake["out"] / "utilization.json").read_text())["model"]
+    assert info["recipe"] == "first-wide"
+    assert info["layer_bits"] == [{"weight": l.weight_bits, "input": l.act_bits if i else None}
+                                  for i, l in enumerate(model.layers)]
+    assert f"model bits: {info['bits_text']}" in out and "(recipe first-wide)" in info["bits_text"]

@@ -66,12 +66,19 @@ def board_table():
 
 
 def model_info(model, source):
+    """The model's part of ``utilization.json``: its shape, every layer's bits
+    and the recipe that chose them (when the model records one)."""
+    from .model_image import layer_bits_text
+
     mac = model.layers[1:]
     return {
         "source": source, "size": f"{model.width}x{model.height}", "channels": model.channels,
         "hidden_width": model.hidden_width, "sine_layers": model.depth,
         "weight_bits": sorted({l.weight_bits for l in mac}), "act_bits": sorted({l.act_bits for l in mac}),
         "rotate": [bool(l.rotate) for l in model.layers], "phase_bits": model.phase_bits,
+        "layer_bits": [{"weight": l.weight_bits, "input": l.act_bits if i else None}
+                       for i, l in enumerate(model.layers)],
+        "recipe": model.meta.get("recipe"), "bits_text": layer_bits_text(model),
     }
 
 

@@ -34,7 +34,8 @@ from .fixedpoint import signed_bits, signed_max
 from .hadamard import is_power_of_two, log2_exact
 from .outputs import write_file
 
-__all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "MAGIC", "LayerImage", "ModelImage", "load", "loads", "save", "dumps"]
+__all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "MAGIC", "LayerImage", "ModelImage", "load", "loads", "save", "dumps",
+           "layer_bits_text"]
 
 MAGIC = b"DHQM"
 FORMAT_VERSION = 2
@@ -158,6 +159,15 @@ class ModelImage:
         """Check every invariant; raise :class:`ModelImageError` on the first violation."""
         _validate(self)
         return self
+
+
+def layer_bits_text(model):
+    """Every layer's weight and input bits, e.g. ``L0 W12 | L1 W8A8 | L2 W8A8``
+    (layer 0's input is the exact coordinate), and the recipe that chose them
+    when the model records one: ``… (recipe first-wide)``."""
+    text = " | ".join(f"L{i} W{l.weight_bits}" + (f"A{l.act_bits}" if i else "") for i, l in enumerate(model.layers))
+    recipe = model.meta.get("recipe")
+    return text + (f" (recipe {recipe})" if recipe else "")
 
 
 def _fail(msg):

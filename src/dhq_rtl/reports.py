@@ -207,6 +207,8 @@ def summary_lines(report):
     p = report["performance"]
     parts = [f"{k.upper()} {v['used']}/{v['available']} ({v['percent']:.0f}%)" for k, v in r.items()]
     lines = [f"{report['board']}: " + ", ".join(parts)]
+    if report["model"].get("bits_text"):
+        lines.append(f"model bits: {report['model']['bits_text']}")
     for clk, c in report["clocks"].items():
         lines.append(f"clock {clk}: fmax {c['fmax_mhz']:.1f} MHz (target {c['constraint_mhz']} MHz)"
                      + ("" if c["met"] else "  *** TIMING FAILED ***"))

@@ -168,12 +168,6 @@ def _check_outputs(out, image):
     return out, png
 
 
-def layer_bits_text(model):
-    """Every layer's weight and input bits, e.g. ``L0 W12 | L1 W8A8 | L2 W8A8``
-    (layer 0's input is the exact coordinate)."""
-    return " | ".join(f"L{i} W{l.weight_bits}" + (f"A{l.act_bits}" if i else "") for i, l in enumerate(model.layers))
-
-
 def _save_model(model, out):
     """Write the trained model; if that fails, save it in the temporary folder
     instead, so that a full disk does not throw away a finished training."""
@@ -199,6 +193,7 @@ def _save_model(model, out):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from .images import default_image_path, load_image, save_png
+    from .model_image import layer_bits_text
     from .reference.methods import DEFAULT_METHOD
 
     image = Path(args.image) if args.image else default_image_path()
@@ -253,7 +248,7 @@ def main(argv=None):
         print(f"export    {method}: float activations, exported as a wide W{res.model.layers[1].weight_bits}"
               f"A16 integer model without rotation (full-precision baseline for the hardware)")
     print(f"rotation  {''.join('R' if r else '-' for r in res.rotations)} (layer 0..{len(res.rotations) - 1})")
-    print(f"bits      {layer_bits_text(res.model)} (recipe {args.recipe})")
+    print(f"bits      {layer_bits_text(res.model)}")
     if res.refinement:
         rf = res.refinement
         print(f"refined   {rf['moves']} weight codes moved one level in {rf['rounds']} rounds "
