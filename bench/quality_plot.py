@@ -9,7 +9,6 @@ one marker per rung. The dashed lines are the targets (0.2, 1 and 3 dB).
 """
 
 import io
-import json
 import sys
 from pathlib import Path
 
@@ -43,12 +42,10 @@ def main(argv=None):
     p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--images", nargs="+", help="only these images")
     args = p.parse_args(argv)
-    rows = []
-    for f in args.json:
-        rows += json.loads(Path(f).read_text())["rows"]
-    if args.images:
-        rows = [r for r in rows if r["image"] in args.images]
-    data = points(rows)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from quality_table import load_rows
+
+    data = points(load_rows(args.json, args.images))
     rungs = sorted({rung for pts in data.values() for rung, _, _ in pts},
                    key=lambda t: tuple(int(x) for x in t.split(":"))[::-1])
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)

@@ -90,6 +90,14 @@ def format_tables(rows):
     return "\n".join(lines)
 
 
+def load_rows(files, images=None):
+    """The rows of ``quality.py`` JSON files, merged (only ``images``' when given)."""
+    rows = []
+    for f in files:
+        rows += json.loads(Path(f).read_text())["rows"]
+    return [r for r in rows if r["image"] in images] if images else rows
+
+
 def main(argv=None):
     import argparse
 
@@ -98,12 +106,7 @@ def main(argv=None):
     p.add_argument("--images", nargs="+", help="only these images")
     p.add_argument("--markdown", help="also write the tables to this file")
     args = p.parse_args(argv)
-    rows = []
-    for f in args.json:
-        rows += json.loads(Path(f).read_text())["rows"]
-    if args.images:
-        rows = [r for r in rows if r["image"] in args.images]
-    table = format_tables(rows)
+    table = format_tables(load_rows(args.json, args.images))
     print(table)
     if args.markdown:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))

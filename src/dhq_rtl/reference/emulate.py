@@ -25,7 +25,7 @@ shift, wrap, table look-up, butterfly, requantizer, saturation) is int64.
 
 import torch
 
-from ..golden import pixel_coordinates
+from ..golden import GoldenModel, pixel_coordinates
 
 __all__ = ["DatapathEmulator", "fwht_int_torch"]
 
@@ -92,14 +92,9 @@ class DatapathEmulator:
     # ---------------------------------------------------------------- steps
     def first_layer_input(self, xs=None, ys=None):
         """The integer input ``v`` of layer 0 (``(P, 2)`` int64; every pixel by default)."""
-        m = self.model
         if xs is None:
-            xs, ys = pixel_coordinates(m.height, m.width)
-        ux = 2 * torch.as_tensor(xs, dtype=torch.int64) - (m.width - 1)
-        uy = 2 * torch.as_tensor(ys, dtype=torch.int64) - (m.height - 1)
-        if m.layers[0].rotate:
-            return torch.stack([ux + uy, ux - uy], dim=-1)
-        return torch.stack([ux, uy], dim=-1)
+            xs, ys = pixel_coordinates(self.model.height, self.model.width)
+        return torch.from_numpy(GoldenModel(self.model).first_layer_input(xs, ys))
 
     def layer_input(self, i, phase):
         """Layer ``i ≥ 1``'s input codes ``q`` from the previous layer's phases:
