@@ -402,20 +402,69 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     v_plain, c = _grid(height, width)
 
     # 1. float training
-    fp_steps = cfg.float_steps()
-    if pretrained is not None and not isinstance(pretrained, dict):
-        pretrained = {cfg.steps: pretrained}
-    if pretrained and fp_steps in pretrained:
-        siren = copy.deepcopy(pretrained[fp_steps])
-        torch.manual_seed(cfg.seed)
-        torch.use_deterministic_algorithms(True)
-    else:
-        siren = train_float(pixels, cfg, fp_steps, progress, horizon=cfg.steps + cfg.qat_steps)
+    siren = _float_model(pixels, cfg, pretrained, progress)
     seconds["fit"] = time.perf_counter() - t0
     with torch.no_grad():
         fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
 
-    # 2. rotations
+    # 2. rotations and per-layer bits
+    specs, report = _layer_specs(siren, cfg, v_plain, height, width)
+
+    # 3. quantize: PTQ initialisation, QAT, code refinement
+    t1 = time.perf_counter()
+    qm = QuantSiren(siren, specs, height=height, width=width, quantizer=cfg.quantizer,
+                    phase_bits=cfg.phase_bits, mult_bits=cfg.mult_bits, lut_bits=cfg.lut_bits)
+    qm.init_steps("mse" if cfg.quantizer == "lsq" else "minmax")
+    searched = method != "fp32" and cfg.first_layer_search and qm.search_first_layer_step() is not None
+    if method != "fp32" and cfg.rounding == "gptq" and cfg.quantizer == "lsq" and not cfg.is_from_start():
+        gptq_quantize(qm, copy.deepcopy(siren))
+    if cfg.train_qat_steps():
+        _qat(qm, cfg, target, searched, progress)
+    refined = None
+    if method != "fp32" and cfg.refine_rounds and cfg.quantizer == "lsq":
+        # QAT (or PTQ) ends on the rounding of its latent weights: search the codes themselves
+        t_r = time.perf_counter()
+        refined = refine_codes(qm, target, cfg.refine_rounds, cfg.refine_candidates)
+        seconds["refine"] = time.perf_counter() - t_r
+    seconds["qat"] = time.perf_counter() - t1
+
+    # 4. export and measure
+    t2 = time.perf_counter()
+    model, layers = qm.export(channels, _model_meta(cfg, specs, refined))
+    with torch.no_grad():
+        hw_pixels = DatapathEmulator(model).render().numpy().astype(np.uint8)
+        float_fq = to_pixels(qm().numpy()).reshape(height, width, channels)
+    fq_pixels = hw_pixels if cfg.qat_forward == "hardware" else float_fq
+    golden = GoldenModel(model).render()
+    seconds["export_eval"] = time.perf_counter() - t2
+    seconds["total"] = time.perf_counter() - t0
+    return FitResult(config=cfg, model=model, float_layers=layers, rotations=[bool(s.rotate) for s in specs],
+                     psnr_fp32=psnr(pixels, fp32_pixels), psnr_fakequant=psnr(pixels, fq_pixels),
+                     psnr_golden=psnr(pixels, golden), golden_pixels=golden, fakequant_pixels=fq_pixels,
+                     fp32_pixels=fp32_pixels, rotation_report=report, seconds=seconds, refinement=refined,
+                     psnr_float_fakequant=psnr(pixels, float_fq), float_fakequant_pixels=float_fq)
+
+
+def _float_model(pixels, cfg, pretrained, progress):
+    """The float model the quantization starts from: ``cfg.float_steps()``
+    steps, a copy of ``pretrained``'s snapshot when it has one."""
+    import copy
+
+    fp_steps = cfg.float_steps()
+    if pretrained is not None and not isinstance(pretrained, dict):
+        pretrained = {cfg.steps: pretrained}
+    if pretrained and fp_steps in pretrained:
+        torch.manual_seed(cfg.seed)
+        torch.use_deterministic_algorithms(True)
+        return copy.deepcopy(pretrained[fp_steps])
+    return train_float(pixels, cfg, fp_steps, progress, horizon=cfg.steps + cfg.qat_steps)
+
+
+def _layer_specs(siren, cfg, v_plain, height, width):
+    """Per-layer :class:`~.qmodel.LayerSpec` of ``cfg``: the method's
+    rotations (measured for ``dhq-auto``, :func:`rotation_errors`; ``cfg.rotate``
+    overrides), the recipe's bits, the grids. Returns ``(specs, rotation report)``."""
+    method = cfg.resolved_method()
     midrise = cfg.act_grid == "midrise"
     first_midrise = cfg.first_weight_grid == "midrise"
     report = rotation_errors(siren, v_plain, cfg.w_bits, cfg.a_bits, cfg.per_channel, cfg.quantizer,
@@ -432,94 +481,65 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
             s.rotate = bool(r)
     set_act_grid(specs, midrise)
     set_first_weight_grid(specs, first_midrise)
+    return specs, report
 
-    # 3. quantize: PTQ initialisation, then QAT
-    t1 = time.perf_counter()
-    qm = QuantSiren(siren, specs, height=height, width=width, quantizer=cfg.quantizer,
-                    phase_bits=cfg.phase_bits, mult_bits=cfg.mult_bits, lut_bits=cfg.lut_bits)
-    qm.init_steps("mse" if cfg.quantizer == "lsq" else "minmax")
-    searched = method != "fp32" and cfg.first_layer_search and qm.search_first_layer_step() is not None
-    from_start = cfg.is_from_start()
-    if method != "fp32" and cfg.rounding == "gptq" and cfg.quantizer == "lsq" and not from_start:
-        gptq_quantize(qm, copy.deepcopy(siren))
+
+def _qat(qm, cfg, target, searched, progress):
+    """``cfg.train_qat_steps()`` steps of QAT on ``qm`` (in place), keeping the best iterate."""
+    siren, specs = qm.siren, qm.specs
     qat_steps = cfg.train_qat_steps()
-    if qat_steps:
-        groups = [{"params": list(siren.parameters()), "lr": cfg.qat_lr_for()}]
-        if cfg.quantizer == "lsq":
-            w_steps = list(qm.log_w_step)[1 if searched else 0:]  # a searched step is not learned
-            groups.append({"params": w_steps + list(qm.log_a_step), "lr": cfg.step_lr})
-        opt = torch.optim.Adam(groups)
-        base = [g["lr"] for g in groups]
-        # from the start: one cosine over the whole budget, continued from the float warm-up
-        offset, horizon = (cfg.float_steps(), cfg.steps + cfg.qat_steps) if from_start else (0, qat_steps)
-        research = cfg.first_layer_research if searched and from_start else 0
-        dampen = cfg.dampening if from_start and cfg.quantizer == "lsq" else 0.0
-        # QAT with straight-through gradients does not descend monotonically (the
-        # quantized model jumps when weights cross levels): keep the best iterate.
-        # The loss is the fitting objective itself (every pixel of the image).
-        best = (math.inf, None)
-        hardware = cfg.qat_forward == "hardware"
-        for k in _progress(qat_steps, f"QAT {method} w{cfg.w_bits}a{cfg.a_bits}", progress):
-            if research and k and k % research == 0:
-                qm.search_first_layer_step()  # layer 0's weights moved: follow them with its steps
-            _cosine(opt, base, offset + k, horizon)
-            opt.zero_grad()
-            loss = fit = torch.mean((qm(hardware=hardware) - target) ** 2)
-            if dampen:
-                # oscillation dampening, ramped up on a half cosine, relative to the fit loss
-                ramp = dampen * 0.5 * (1 - math.cos(math.pi * k / qat_steps))
-                pen = sum(bin_offset_penalty(qm.effective_weight(i), qm.weight_step(i).detach(), s.w_bits)
-                          for i, s in enumerate(specs) if i > 0 and s.w_bits is not None)
-                loss = fit + ramp * pen * fit.detach()
-            if fit.item() < best[0]:  # parameters only: the coordinate buffers never change
-                best = (fit.item(), [p.detach().clone() for p in qm.parameters()])
-            loss.backward()
-            opt.step()
-        if research:
-            qm.search_first_layer_step()
-        with torch.no_grad():
-            if torch.mean((qm(hardware=hardware) - target) ** 2).item() > best[0]:
-                for p, kept in zip(qm.parameters(), best[1]):
-                    p.copy_(kept)
-    refined = None
-    if method != "fp32" and cfg.refine_rounds and cfg.quantizer == "lsq":
-        # QAT (or PTQ) ends on the rounding of its latent weights: search the codes themselves
-        t_r = time.perf_counter()
-        refined = refine_codes(qm, target, cfg.refine_rounds, cfg.refine_candidates)
-        seconds["refine"] = time.perf_counter() - t_r
-    if cfg.quantizer == "minmax":
-        with torch.no_grad():
-            qm()  # refresh the min-max activation steps for export
-    seconds["qat"] = time.perf_counter() - t1
-    if method == "fp32":
-        with torch.no_grad():
-            fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
+    from_start = cfg.is_from_start()
+    groups = [{"params": list(siren.parameters()), "lr": cfg.qat_lr_for()}]
+    if cfg.quantizer == "lsq":
+        w_steps = list(qm.log_w_step)[1 if searched else 0:]  # a searched step is not learned
+        groups.append({"params": w_steps + list(qm.log_a_step), "lr": cfg.step_lr})
+    opt = torch.optim.Adam(groups)
+    base = [g["lr"] for g in groups]
+    # from the start: one cosine over the whole budget, continued from the float warm-up
+    offset, horizon = (cfg.float_steps(), cfg.steps + cfg.qat_steps) if from_start else (0, qat_steps)
+    research = cfg.first_layer_research if searched and from_start else 0
+    dampen = cfg.dampening if from_start and cfg.quantizer == "lsq" else 0.0
+    # QAT with straight-through gradients does not descend monotonically (the
+    # quantized model jumps when weights cross levels): keep the best iterate.
+    # The loss is the fitting objective itself (every pixel of the image).
+    best = (math.inf, None)
+    hardware = cfg.qat_forward == "hardware"
+    for k in _progress(qat_steps, f"QAT {cfg.resolved_method()} w{cfg.w_bits}a{cfg.a_bits}", progress):
+        if research and k and k % research == 0:
+            qm.search_first_layer_step()  # layer 0's weights moved: follow them with its steps
+        _cosine(opt, base, offset + k, horizon)
+        opt.zero_grad()
+        loss = fit = torch.mean((qm(hardware=hardware) - target) ** 2)
+        if dampen:
+            # oscillation dampening, ramped up on a half cosine, relative to the fit loss
+            ramp = dampen * 0.5 * (1 - math.cos(math.pi * k / qat_steps))
+            pen = sum(bin_offset_penalty(qm.effective_weight(i), qm.weight_step(i).detach(), s.w_bits)
+                      for i, s in enumerate(specs) if i > 0 and s.w_bits is not None)
+            loss = fit + ramp * pen * fit.detach()
+        if fit.item() < best[0]:  # parameters only: the coordinate buffers never change
+            best = (fit.item(), [p.detach().clone() for p in qm.parameters()])
+        loss.backward()
+        opt.step()
+    if research:
+        qm.search_first_layer_step()
+    with torch.no_grad():
+        if torch.mean((qm(hardware=hardware) - target) ** 2).item() > best[0]:
+            for p, kept in zip(qm.parameters(), best[1]):
+                p.copy_(kept)
 
-    # 4. export and measure
-    t2 = time.perf_counter()
-    meta = {"source": "dhq_rtl.train", "method": method, "bits": f"w{cfg.w_bits}a{cfg.a_bits}",
+
+def _model_meta(cfg, specs, refined):
+    """What the model image records of how it was made."""
+    return {"source": "dhq_rtl.train", "method": cfg.resolved_method(), "bits": f"w{cfg.w_bits}a{cfg.a_bits}",
             "quantizer": cfg.quantizer, "per_channel": cfg.per_channel, "width": cfg.width, "depth": cfg.depth,
             "steps": cfg.steps, "qat_steps": cfg.qat_steps, "seed": cfg.seed, "float_steps": cfg.float_steps(),
             "ptq": cfg.is_ptq(), "first_layer_search": cfg.first_layer_search, "rounding": cfg.rounding,
             "from_start": cfg.is_from_start(), "act_grid": cfg.act_grid,
             "first_weight_grid": "midrise" if specs[0].w_midrise else "midtread",
-            "refine_rounds": cfg.refine_rounds if refined else 0, "fine_tune_steps": cfg.train_qat_steps()
-            if cfg.is_ptq() else 0,
-            "dampening": cfg.dampening if from_start else 0.0, "qat_forward": cfg.qat_forward,
+            "refine_rounds": cfg.refine_rounds if refined else 0,
+            "fine_tune_steps": cfg.train_qat_steps() if cfg.is_ptq() else 0,
+            "dampening": cfg.dampening if cfg.is_from_start() else 0.0, "qat_forward": cfg.qat_forward,
             "recipe": cfg.recipe}
-    model, layers = qm.export(channels, meta)
-    with torch.no_grad():
-        hw_pixels = DatapathEmulator(model).render().numpy().astype(np.uint8)
-        float_fq = to_pixels(qm().numpy()).reshape(height, width, channels)
-    fq_pixels = hw_pixels if cfg.qat_forward == "hardware" else float_fq
-    golden = GoldenModel(model).render()
-    seconds["export_eval"] = time.perf_counter() - t2
-    seconds["total"] = time.perf_counter() - t0
-    return FitResult(config=cfg, model=model, float_layers=layers, rotations=[bool(s.rotate) for s in specs],
-                     psnr_fp32=psnr(pixels, fp32_pixels), psnr_fakequant=psnr(pixels, fq_pixels),
-                     psnr_golden=psnr(pixels, golden), golden_pixels=golden, fakequant_pixels=fq_pixels,
-                     fp32_pixels=fp32_pixels, rotation_report=report, seconds=seconds, refinement=refined,
-                     psnr_float_fakequant=psnr(pixels, float_fq), float_fakequant_pixels=float_fq)
 
 
 def config_dict(cfg):
