@@ -90,6 +90,35 @@ def format_tables(rows):
     return "\n".join(lines)
 
 
+TARGETS = {"w8a8": 0.2, "w6a6": 1.0, "w4a4": 3.0}
+
+
+def format_targets(rows, method="dhq-auto", recipe="uniform"):
+    """Markdown: per rung and bit width, each image's mean Δ over its seeds
+    (seed count in brackets) and whether the target holds on every image."""
+    data = ladder(rows)
+    lines = ["| rung | bits | target | " + "per image: mean Δ dB (seeds)" + " | met on |", "|---|---|---|---|---|"]
+    for rung in sorted(data, key=_rung_key):
+        images = data[rung]
+        for bits, target in TARGETS.items():
+            col = (method, bits, recipe, "")
+            cells, met, n = [], 0, 0
+            for image, cols in images.items():
+                values = cols.get(col, [])
+                if not values:
+                    continue
+                mean = sum(d for _, d in values) / len(values)
+                fp = cols.get("fp32", [])
+                cells.append(f"{image} {mean:+.2f} ({len(values)}; fp32 {sum(fp) / len(fp):.1f} dB)")
+                n += 1
+                met += mean >= -target
+            if cells:
+                size, width = rung.split(":")
+                lines.append(f"| {size}², width {width} | {bits.upper()} | {target:g} dB | " + ", ".join(cells)
+                             + f" | {met} of {n} |")
+    return "\n".join(lines)
+
+
 def load_rows(files, images=None):
     """The rows of ``quality.py`` JSON files, merged (only ``images``' when given)."""
     rows = []
@@ -105,8 +134,10 @@ def main(argv=None):
     p.add_argument("json", nargs="+", help="quality.py JSON files (rows are merged)")
     p.add_argument("--images", nargs="+", help="only these images")
     p.add_argument("--markdown", help="also write the tables to this file")
+    p.add_argument("--targets", action="store_true", help="the targets table of the best quantizer instead")
     args = p.parse_args(argv)
-    table = format_tables(load_rows(args.json, args.images))
+    rows = load_rows(args.json, args.images)
+    table = format_targets(rows) if args.targets else format_tables(rows)
     print(table)
     if args.markdown:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
