@@ -284,8 +284,8 @@ class QuantSiren(nn.Module):
         inputs = [None]
         for i in range(1, len(layers)):
             fl = layers[i]
-            q = trace[i]["q"].to(torch.float64)
-            inputs.append(((q + 0.5 if fl.act_midrise else q) * fl.act_step).to(torch.float32))
+            q = trace[i]["q"].to(torch.float32)  # codes are exact in float32
+            inputs.append((q + 0.5 if fl.act_midrise else q) * fl.act_step)
         y = trace[-1]["level"] / output_unit(self.pixel_bits) - 1.0
         return inputs, y.to(torch.float32)
 
