@@ -75,13 +75,13 @@ def format_tables(rows):
         size, width = rung.split(":")
         lines.append(f"\n**{size}², width {width}** (Δ golden PSNR to the float model of the same seed, dB; "
                      f"mean (seeds: min…max))\n")
-        lines.append("| image | fp32 dB | " + " | ".join(_column_name(c) for c in cols) + " |")
-        lines.append("|---|---|" + "---|" * len(cols))
+        lines.append("| " + " | ".join(["image", "fp32 dB"] + [_column_name(c) for c in cols]) + " |")
+        lines.append("|" + "---|" * (2 + len(cols)))
         for image in images:
             fp = images[image]["fp32"]
             fp_cell = f"{sum(fp) / len(fp):.2f}" if fp else ""
-            lines.append(f"| {image} | {fp_cell} | " + " | ".join(_cell(images[image].get(c, [])) for c in cols)
-                         + " |")
+            cells = [image, fp_cell] + [_cell(images[image].get(c, [])) for c in cols]
+            lines.append("| " + " | ".join(cells) + " |")
     quantized = [r for r in rows if r["method"] != "fp32"]
     if quantized:
         worst = max(abs(r["psnr_fakequant"] - r["psnr_golden"]) for r in quantized)
