@@ -66,14 +66,40 @@ from amaranth.lib.wiring import In, Out
 
 from .activation_buffers import ActivationBuffers
 from .coords import FirstLayerPhases, region_layout
+from .descriptors import ModelDescriptors, descriptor_init, descriptor_layout
 from .job_sequencer import AccumulatorQueue, JobSequencer
 from .mac import MacArray, layer_weight_rows
+from .model_store import ModelStore, install_signature, staging_signature
 from .pixel_queue import PixelQueue
 from .plan import CorePlan
 from .postprocess import PostProcessing
 from .vector_arbiter import VectorArbiter
 
-__all__ = ["InrCore"]
+__all__ = ["InrCore", "config_signature", "model_weight_rows"]
+
+
+def config_signature(plan):
+    """The configuration bus (driven by the load path's installer): a write of
+    ``data`` (the low bits of an entry of section ``target``) to entry
+    ``addr`` when ``en`` is high; see :class:`~.plan.SectionPlan`."""
+    return wiring.Signature({
+        "en": Out(1),
+        "target": Out(range(len(plan.sections))),
+        "addr": Out(range(max(s.max_entries for s in plan.sections))),
+        "data": Out(plan.config_data_bits),
+    })
+
+
+def model_weight_rows(plan):
+    """The weight memory's rows for the plan's model (``weight_rows`` ×
+    ``lanes``; the rows past the model's are zero)."""
+    layers = plan.model.layers
+    rows = np.zeros((plan.weight_rows, plan.lanes), dtype=np.int64)
+    used = [layer_weight_rows(layers[i].weight, plan.lanes)[0] for i in range(1, plan.n_layers)]
+    if used:
+        block = np.concatenate(used)
+        rows[:len(block)] = block
+    return rows
 
 
 class InrCore(wiring.Component):
@@ -103,17 +129,25 @@ class InrCore(wiring.Component):
     ``y1 ≤ y0``) produces no pixel.
     """
 
-    def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32):
-        self.plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits)
+    def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32, envelope=None,
+                 spram=False):
+        self.plan = plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits,
+                                    envelope=envelope, spram=spram)
         self.model = model
+        self.envelope = plan.envelope
         self.lanes = lanes
         self.dsp = dsp
         self.buffers = buffers
+        size = plan.envelope.max_size
         super().__init__({
             "start": In(1),
-            "region": In(region_layout(model)),
+            "region": In(region_layout(size, size)),
             "busy": Out(1),
-            "pixels": Out(stream.Signature(unsigned(model.pixel_bits * model.channels))),
+            "pixels": Out(stream.Signature(unsigned(plan.pixel_bits * plan.channels))),
+            "config": In(config_signature(plan)),
+            "staging": In(staging_signature(plan)),
+            "install": In(install_signature()),
+            "desc": Out(descriptor_layout(plan), init=descriptor_init(plan)),
         })
         #: Observation only (not a port): high in every cycle in which the MAC
         #: array issues a beat (``lanes`` multiplier slots); simulations count
@@ -123,15 +157,19 @@ class InrCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self.plan
-        layers = plan.model.layers
-        m.submodules.coords = coords = FirstLayerPhases(plan.model)
+        m.submodules.descriptors = descriptors = ModelDescriptors(plan)
+        m.submodules.store = store = ModelStore(plan)
+        wiring.connect(m, wiring.flipped(self.staging), store.staging)
+        wiring.connect(m, wiring.flipped(self.install), store.install)
+        m.submodules.coords = coords = FirstLayerPhases(plan.model, max_neurons=plan.vec_max,
+                                                        sum_bits=plan.first_sum_bits,
+                                                        max_size=plan.envelope.max_size)
         m.submodules.buffers = buffers = ActivationBuffers(plan)
         m.submodules.sequencer = sequencer = JobSequencer(plan)
-        weights = np.concatenate([layer_weight_rows(layers[i].weight, plan.lanes)[0]
-                                  for i in range(1, plan.n_layers)])
-        m.submodules.mac = mac = MacArray(weights, act_bits=plan.act_bits, weight_bits=plan.weight_bits,
-                                          acc_width=plan.acc_bits, tag_shape=plan.layer_width, dsp=plan.dsp,
-                                          always_ready=True)
+        m.submodules.mac = mac = MacArray(model_weight_rows(plan), act_bits=plan.act_bits,
+                                          weight_bits=plan.weight_bits, acc_width=plan.acc_bits,
+                                          tag_shape=plan.layer_width, dsp=plan.dsp, always_ready=True,
+                                          writable=True)
         m.submodules.accumulators = accumulators = AccumulatorQueue(plan)
         m.submodules.arbiter = arbiter = VectorArbiter(plan)
         m.submodules.post = post = PostProcessing(plan)
@@ -155,9 +193,31 @@ class InrCore(wiring.Component):
         ]
         for source, sink in links:
             wiring.connect(m, source, sink)
+        desc = descriptors.desc
+        m.d.comb += [part.desc.eq(desc) for part in (buffers, sequencer, accumulators, arbiter, post, pixel_queue)]
+        m.d.comb += [self.desc.eq(desc), coords.n_last.eq(desc.n0_last)]
+        self._config_bus(m, store.config, {"descriptors": descriptors.write, "weights": mac.write,
+                             "scaler": post.scaler_write, "sine tables": post.table_write,
+                             "first layer": coords.write})
         m.d.comb += self.mac_issue.eq(sequencer.issue)
         self._region_control(m, coords, arbiter)
         return m
+
+    def _config_bus(self, m, installer, ports):
+        """Route the configuration bus (the installer's, or the ``config``
+        port while no install runs) to the write port of each section's
+        memory (or the descriptor registers)."""
+        cfg = config_signature(self.plan).create(path=("config_bus",))
+        with m.If(installer.en):
+            m.d.comb += [cfg.en.eq(1), cfg.target.eq(installer.target), cfg.addr.eq(installer.addr),
+                         cfg.data.eq(installer.data)]
+        with m.Else():
+            m.d.comb += [cfg.en.eq(self.config.en), cfg.target.eq(self.config.target),
+                         cfg.addr.eq(self.config.addr), cfg.data.eq(self.config.data)]
+        for section in self.plan.sections:
+            port = ports[section.name]
+            m.d.comb += [port.en.eq(cfg.en & (cfg.target == section.target)), port.addr.eq(cfg.addr),
+                         port.data.eq(cfg.data[:len(port.data)])]
 
     def _region_control(self, m, coords, arbiter):
         """``start``/``region`` (registered, for timing), ``busy``, and the

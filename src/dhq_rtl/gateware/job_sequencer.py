@@ -44,6 +44,7 @@ from amaranth.lib.wiring import In, Out
 
 from .core_streams import (accumulator_layout, activation_read_signature, buffer_id_stream, credit_signature,
                            vector_ref_stream)
+from .descriptors import descriptor_init, descriptor_layout
 from .fifo import FlagFIFO
 from .lookup import lookup
 from .mac import mac_in_layout, mac_out_layout
@@ -61,7 +62,8 @@ class JobSequencer(wiring.Component):
 
     Ports: ``jobs`` (in, ready queue), ``read`` (activation buffer read port),
     ``release`` (out, buffers copied out), ``beats`` (out, to the MAC array),
-    ``credit`` (accumulator queue credit), ``issue`` (out, observation).
+    ``credit`` (accumulator queue credit), ``issue`` (out, observation),
+    ``desc`` (in, the layer descriptors: ``wbase``, ``last_c``, ``last_k``).
     """
 
     def __init__(self, plan):
@@ -74,6 +76,7 @@ class JobSequencer(wiring.Component):
                                                         plan.layer_width), always_ready=True)),
             "credit": Out(credit_signature()),
             "issue": Out(1),
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
         })
 
     def elaborate(self, platform):
@@ -88,9 +91,10 @@ class JobSequencer(wiring.Component):
         m.d.comb += [stage.eq(~nxt_valid | take), self.jobs.ready.eq(stage)]
         head = self.jobs.payload
         head_job = Signal.like(nxt)
-        lookup(m, head.layer, plan.wbase, head_job.wbase)
-        lookup(m, head.layer, [c - 1 if i else 0 for i, c in enumerate(plan.chunks)], head_job.last_c)
-        lookup(m, head.layer, [n - 1 for n in plan.out_features], head_job.last_k)
+        layers = [self.desc.layers[i] for i in range(plan.max_layers)]
+        lookup(m, head.layer, [d.wbase for d in layers], head_job.wbase)
+        lookup(m, head.layer, [d.last_c for d in layers], head_job.last_c)
+        lookup(m, head.layer, [d.last_k for d in layers], head_job.last_k)
         m.d.comb += [head_job.layer.eq(head.layer), head_job.c1.eq(head_job.last_c == 0),
                      head_job.k1.eq(head_job.last_k == 0)]
         with m.If(stage):
@@ -210,7 +214,7 @@ class AccumulatorQueue(wiring.Component):
 
     Ports: ``push`` (in, ``always_ready``: the MAC array's output), ``pop``
     (out, :func:`~.core_streams.accumulator_layout` to the vector arbiter), ``credit`` (flipped
-    :func:`~.core_streams.credit_signature`).
+    :func:`~.core_streams.credit_signature`), ``desc`` (in, the layer descriptors).
     """
 
     def __init__(self, plan):
@@ -219,6 +223,7 @@ class AccumulatorQueue(wiring.Component):
             "push": In(stream.Signature(mac_out_layout(plan.acc_bits, plan.layer_width), always_ready=True)),
             "pop": Out(stream.Signature(accumulator_layout(plan))),
             "credit": In(credit_signature()),
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
         })
 
     def elaborate(self, platform):
@@ -233,10 +238,11 @@ class AccumulatorQueue(wiring.Component):
             self.credit.credit.eq(fifo.level + inflight + CREDIT_MARGIN < depth),
         ]
         layer = self.push.payload.tag
-        lookup(m, layer, [n - 1 for n in plan.out_features], entry.last_index)
-        lookup(m, layer, [int(n == 1) for n in plan.out_features], entry.single)
-        lookup(m, layer, [int(i == plan.n_layers - 1) for i in range(plan.n_layers)], entry.output)
-        lookup(m, layer, plan.next_rotated, entry.next_rotated)
+        layers = [self.desc.layers[i] for i in range(plan.max_layers)]
+        lookup(m, layer, [d.last_k for d in layers], entry.last_index)
+        lookup(m, layer, [d.last_k == 0 for d in layers], entry.single)
+        lookup(m, layer, [d.output for d in layers], entry.output)
+        lookup(m, layer, [d.next_rotated for d in layers], entry.next_rotated)
         m.d.comb += [
             entry.acc.eq(self.push.payload.acc),
             entry.layer.eq(layer),

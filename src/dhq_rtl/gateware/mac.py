@@ -66,6 +66,11 @@ accumulator holds (after reset: 0).
 ``lib.memory.Memory`` with the weights as its initial contents; on iCE40 it
 lands in ``SB_RAM40_4K`` EBR, ``ceil(lanes·weight_bits / 16)`` blocks wide
 and ``ceil(depth / 256)`` deep).
+
+``writable=True`` gives the weight memory a write port (``write``: ``en``,
+``addr``, ``data`` = the row's ``lanes`` weights, lane ``l`` in bits
+``[l·weight_bits, (l+1)·weight_bits)``): the core's load path replaces the
+weights of a loaded model; a write lands at the next clock edge.
 """
 
 import numpy as np
@@ -78,7 +83,8 @@ from . import ice40_dsp
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
 
-__all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "mac_reference", "DSP_KINDS"]
+__all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "weight_words", "mac_reference",
+           "DSP_KINDS"]
 
 #: How the products are made: ``*`` (``"generic"``) or ``SB_MAC16`` instances (``"ice40"``).
 DSP_KINDS = ("generic", "ice40")
@@ -111,6 +117,19 @@ def layer_weight_rows(weight, lanes):
     padded = np.zeros((n_out, beats * lanes), dtype=np.int64)
     padded[:, :n_in] = weight
     return padded.reshape(n_out * beats, lanes), beats
+
+
+def weight_words(rows, weight_bits):
+    """The memory words of weight ``rows`` (``(depth, lanes)``): lane ``l`` in
+    bits ``[l·weight_bits, (l+1)·weight_bits)``, two's complement."""
+    mask = (1 << weight_bits) - 1
+    words = []
+    for row in np.asarray(rows, dtype=np.int64):
+        word = 0
+        for lane, v in enumerate(row):
+            word |= (int(v) & mask) << (lane * weight_bits)
+        words.append(word)
+    return words
 
 
 def mac_reference(weights, beats, acc_width):
@@ -153,12 +172,14 @@ class MacArray(wiring.Component):
     weight_memory : ``"bram"``
     always_ready : bool
         Streams without back-pressure (see the module docstring).
+    writable : bool
+        A write port for the weight memory (see the module docstring).
 
     See the module docstring for payloads, latency and throughput.
     """
 
     def __init__(self, weights, *, act_bits, weight_bits, acc_width, tag_shape=0,
-                 dsp="generic", weight_memory="bram", always_ready=False):
+                 dsp="generic", weight_memory="bram", always_ready=False, writable=False):
         if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
             raise TypeError(f"weights must be a 2-D array of integers, not {type(weights).__name__}")
         w = np.asarray(weights)
@@ -176,6 +197,8 @@ class MacArray(wiring.Component):
         check_int("acc_width", acc_width, 2, 64, numpy=True)
         tag_shape = check_tag_shape(tag_shape)
         check_bool("always_ready", always_ready)
+        check_bool("writable", writable)
+        self.writable = writable
         w = w.astype(np.int64)
         lo, hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
         if w.min() < lo or w.max() > hi:
@@ -200,21 +223,18 @@ class MacArray(wiring.Component):
             self.dsp_count = -(-self.lanes // 2) if self.dual else self.lanes
         else:
             self.dsp_count = 0
-        super().__init__({
+        members = {
             "i": In(stream.Signature(mac_in_layout(self.lanes, act_bits, self.addr_width, tag_shape),
                                      always_ready=always_ready)),
             "o": Out(stream.Signature(mac_out_layout(acc_width, tag_shape), always_ready=always_ready)),
-        })
+        }
+        if writable:
+            members["write"] = In(wiring.Signature({"en": Out(1), "addr": Out(self.addr_width),
+                                                    "data": Out(self.lanes * weight_bits)}))
+        super().__init__(members)
 
     def _word_init(self):
-        mask = (1 << self.weight_bits) - 1
-        words = []
-        for row in self.weights:
-            word = 0
-            for lane, v in enumerate(row):
-                word |= (int(v) & mask) << (lane * self.weight_bits)
-            words.append(word)
-        return words
+        return weight_words(self.weights, self.weight_bits)
 
     def elaborate(self, platform):
         m = Module()
@@ -228,6 +248,9 @@ class MacArray(wiring.Component):
                                                    init=self._word_init(), attrs={"ram_style": "block"})
         rd = mem.read_port(domain="sync")
         m.d.comb += [rd.addr.eq(self.i.payload.addr), rd.en.eq(en)]
+        if self.writable:
+            wr = mem.write_port()
+            m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr), wr.data.eq(self.write.data)]
 
         # Control travelling beside the data: valid, first, last, tag.
         ctl_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "tag": unsigned(self.tag_width)})

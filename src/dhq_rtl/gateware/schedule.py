@@ -74,7 +74,7 @@ class ScheduleModel:
         m = plan.model
         self.n0 = plan.out_features[0]
         self.last = plan.n_layers - 1
-        coord_bits = max(max(1, (m.width - 1).bit_length()), max(1, (m.height - 1).bit_length()))
+        coord_bits = max(1, (plan.envelope.max_size - 1).bit_length())
         # Cycle in which the phase generator first offers a pixel: start is
         # registered (cycle 1), the generator leaves IDLE (cycle 2), then
         # 2·bits Horner passes of n₀ + 2 cycles, the base (n₀) and a gap of 3.
