@@ -1,0 +1,430 @@
+"""The board's command handler: the protocol of :mod:`dhq_rtl.protocol` on the core.
+
+:class:`BoardController` sits between the UART (bytes in, bytes out) and
+the core (:class:`~.core.InrCore`): it receives frames
+(:class:`~.link.FrameReceiver`), carries out the command of each good one
+and answers with a frame (:class:`~.link.FrameTransmitter`):
+
+* ``INFO`` / ``STATUS``: the reply's constant part (protocol, envelope,
+  clock, …) comes from a small ROM, the loaded model's fields (whether there
+  is one, its CRC, size, channels: the core's descriptors) and the load's
+  state from registers;
+* ``LOAD_BEGIN`` / ``LOAD_CHUNK``: a chunk at the expected offset is written
+  into the core's staging memory byte by byte *as it arrives* (registered,
+  one cycle after each byte), so no chunk buffer is needed; the expected
+  offset advances only when the frame's CRC checks. A chunk with a damaged
+  header cannot overwrite anything received already (its offset would
+  differ from the expected one), and whatever a damaged chunk wrote at the
+  expected offset is overwritten by its retry; the commit's CRC covers the
+  rest;
+* ``COMMIT``: all bytes received → the staged image is read back word by
+  word through a bit-serial CRC-32 (about 17 cycles a word), compared with
+  the host's CRC, and only then installed (``install``); the model's CRC
+  and "a model is installed" change only after a good install;
+* ``RENDER``: the region is checked against the model's image, the core
+  renders it, and the pixels leave in ``PIXELS`` frames of one row segment
+  each (:data:`~dhq_rtl.protocol.FRAME_PIXELS` pixels at most), as the
+  core produces them (back-pressure); then an ``ACK`` with the pixel count.
+
+A frame whose CRC fails is answered with ``NACK BAD_FRAME``. A frame that
+ends while a command is still being carried out (a reply being sent, a
+commit, a render) gets no answer and writes nothing (the host retries after
+its timeout). Staging writes happen only while the controller is idle.
+
+Ports: ``rx`` (in, bytes from :class:`~.uart.UartRx`), ``tx`` (out, bytes
+to :class:`~.uart.UartTx`), and towards the core ``start``, ``region``
+(out), ``busy`` (in), ``pixels`` (in), ``staging`` (out,
+:func:`~.model_store.staging_signature`), ``install`` (out,
+:func:`~.model_store.install_signature`), ``desc`` (in). ``rendering``
+(out) is high from a render's start to its last frame (an LED); ``idle``
+(out): no command is being carried out and no frame is being received.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .. import protocol
+from ..protocol import Kind, Reason
+from .args import check_int
+from .coords import region_layout
+from .descriptors import descriptor_init, descriptor_layout
+from .link import Crc32Serial, FrameReceiver, FrameTransmitter
+from .model_store import install_signature, staging_signature
+
+__all__ = ["BoardController", "info_constants"]
+
+#: Payload sources of a reply.
+_ACK, _NACK, _INFO, _STATUS, _PIXELS = range(5)
+
+
+def info_constants(plan, *, clock_hz, divisor):
+    """The ``INFO`` reply's fields that the hardware fixes (everything but the
+    loaded model's), as a dict of :data:`~dhq_rtl.protocol.INFO_FIELDS`."""
+    env = plan.envelope
+    values = {"protocol": protocol.PROTOCOL_VERSION, "load_format": 1, "signature": env.signature(),
+              "lanes": plan.lanes, "clock_hz": int(round(clock_hz)), "divisor": divisor,
+              "staging_bytes": 2 * plan.staging_depth, "name": env.name.encode()[:protocol.NAME_BYTES]}
+    from .plan import LOAD_FORMAT
+    values["load_format"] = LOAD_FORMAT
+    for name in protocol.ENVELOPE_FIELDS:
+        v = getattr(env, name)
+        values[name] = int(v == "spram") if name == "weight_memory" else int(v)
+    return values
+
+
+class BoardController(wiring.Component):
+    """The command handler (module docstring).
+
+    Parameters: ``plan`` (the core's :class:`~.plan.CorePlan`), ``divisor``
+    (UART clock cycles per bit), ``clock_hz`` (for ``INFO``),
+    ``model_crc`` (the load image CRC of the model the core starts with;
+    ``None``: the core starts without a model, ``RENDER`` is refused until
+    one is installed).
+    """
+
+    def __init__(self, plan, *, divisor, clock_hz, model_crc):
+        check_int("divisor", divisor, 4)
+        self.plan = plan
+        self.divisor = divisor
+        self.info = info_constants(plan, clock_hz=clock_hz, divisor=divisor)
+        self.model_crc = model_crc
+        size = plan.envelope.max_size
+        super().__init__({
+            "rx": In(stream.Signature(8, always_ready=True)),
+            "tx": Out(stream.Signature(8)),
+            "start": Out(1),
+            "region": Out(region_layout(size, size)),
+            "busy": In(1),
+            "pixels": In(stream.Signature(unsigned(plan.pixel_bits * plan.channels))),
+            "staging": Out(staging_signature(plan)),
+            "install": Out(install_signature()),
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
+            "rendering": Out(1),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.receiver = rx = FrameReceiver(self.divisor)
+        m.submodules.transmitter = tx = FrameTransmitter()
+        m.submodules.verify_crc = vcrc = Crc32Serial()
+        wiring.connect(m, wiring.flipped(self.rx), rx.rx)
+        wiring.connect(m, tx.tx, wiring.flipped(self.tx))
+        st = _State(self)
+        self._chunk_writes(m, st, rx.frame)
+        self._replies(m, st, tx)
+        self._commands(m, st, rx.frame, tx, vcrc)
+        return m
+
+    # ------------------------------------------------------------ staging
+    def _chunk_writes(self, m, st, frame):
+        """Capture command arguments; write a chunk's data into staging as it
+        arrives (registered one cycle), only at the expected offset."""
+        with m.If(frame.data & (frame.index < 8)):
+            m.d.sync += st.args.word_select(frame.index[:3], 8).eq(frame.byte)
+        offset = st.args[:32]
+        addr = Signal(32)
+        m.d.comb += addr.eq(offset + frame.index - 4)
+        write = (st.idle & frame.data & (frame.kind == Kind.LOAD_CHUNK) & (frame.index >= 4) & st.loading
+                 & (offset == st.expected) & (addr < st.load_length))
+        we, waddr, wbyte = Signal(), Signal(32), Signal(8)
+        m.d.sync += [we.eq(write), waddr.eq(addr), wbyte.eq(frame.byte)]
+        staging = self.staging
+        with m.If(we):
+            m.d.comb += [staging.we.eq(1), staging.addr.eq(waddr[1:]), staging.wdata.eq(Cat(wbyte, wbyte)),
+                         staging.wbytes.eq(Mux(waddr[0], 0b10, 0b01))]
+
+    # ------------------------------------------------------------ replies
+    def _replies(self, m, st, tx):
+        """The reply's payload, byte by byte, from the selected source."""
+        idx = tx.index
+        pay = tx.payload
+        ack = {"command": st.reply_cmd, "detail": st.detail}
+        nack = {"command": st.reply_cmd, "reason": st.reason, "detail": st.detail}
+        status = {"loading": st.loading, "received": st.expected, "load_length": st.load_length,
+                  "good_frames": st.good_frames, "bad_frames": st.bad_frames, "model_valid": st.model_valid,
+                  "model_crc": st.model_crc}
+        header = {"x": st.seg_x, "y": st.seg_y}
+        byte = {}
+        for src, fields, values in ((_ACK, protocol.ACK_FIELDS, ack), (_NACK, protocol.NACK_FIELDS, nack),
+                                    (_STATUS, protocol.STATUS_FIELDS, status),
+                                    (_PIXELS, protocol.PIXELS_FIELDS, header)):
+            byte[src] = Signal(8, name=f"byte_of_{src}")
+            _field_byte(m, fields, values, idx, byte[src])
+        byte[_INFO], info_ready = self._info_byte(m, st, idx)
+        with m.Switch(st.src):
+            for src in (_ACK, _NACK, _STATUS):
+                with m.Case(src):
+                    m.d.comb += [pay.valid.eq(1), pay.payload.eq(byte[src])]
+            with m.Case(_INFO):
+                m.d.comb += [pay.valid.eq(info_ready), pay.payload.eq(byte[_INFO])]
+            with m.Case(_PIXELS):
+                self._pixel_bytes(m, st, idx, pay, byte[_PIXELS])
+
+    def _info_byte(self, m, st, idx):
+        """``INFO``'s byte ``idx``: the constant part from a ROM (valid one
+        cycle after the index settles), the model's fields from registers."""
+        offsets = protocol.field_offsets(protocol.INFO_FIELDS)
+        runtime = {"model_valid": st.model_valid, "model_crc": st.model_crc, "width": self.desc.width,
+                   "height": self.desc.height, "channels": self.desc.last_channel + 1}
+        const = dict(self.info)
+        const.update({name: 0 for name in runtime})
+        rom_bytes = protocol.pack_fields(protocol.INFO_FIELDS, const)
+        m.submodules.info_rom = rom = Memory(shape=8, depth=len(rom_bytes), init=list(rom_bytes))
+        rd = rom.read_port()
+        idx_q = Signal.like(idx)
+        m.d.sync += idx_q.eq(idx)
+        m.d.comb += rd.addr.eq(idx)
+        out = Signal(8)
+        m.d.comb += out.eq(rd.data)
+        with m.Switch(idx):
+            for name, value in runtime.items():
+                offset, size = offsets[name]
+                wide = Cat(value, Const(0, 8 * size))
+                for k in range(size):
+                    with m.Case(offset + k):
+                        m.d.comb += out.eq(wide[8 * k:8 * k + 8])
+        return out, idx_q == idx
+
+    def _pixel_bytes(self, m, st, idx, pay, header_byte):
+        """A ``PIXELS`` payload: the header, then the segment's pixels, each
+        taken from the core when its first byte is sent."""
+        plan = self.plan
+        pb = plan.pixel_bits
+        per_value = 1 if pb <= 8 else 2
+        bytes_of = []
+        for c in range(plan.channels):
+            for k in range(per_value):
+                bytes_of.append((c * pb + 8 * k, min(8, pb - 8 * k)))
+        first = Signal(8)
+        rest = Signal(8)
+        lo, width = bytes_of[0]
+        m.d.comb += first.eq(self.pixels.payload[lo:lo + width])
+        with m.Switch(st.bpos):
+            for j, (lo, width) in enumerate(bytes_of):
+                with m.Case(j):
+                    m.d.comb += rest.eq(st.pixel[lo:lo + width])
+        last_byte = st.bpos == st.bytes_per_pixel - 1
+        with m.If(idx < protocol.fields_size(protocol.PIXELS_FIELDS)):
+            m.d.comb += [pay.valid.eq(1), pay.payload.eq(header_byte)]
+        with m.Elif(st.bpos == 0):
+            m.d.comb += [pay.valid.eq(self.pixels.valid), pay.payload.eq(first),
+                         self.pixels.ready.eq(pay.ready)]
+            with m.If(pay.valid & pay.ready):
+                m.d.sync += [st.pixel.eq(self.pixels.payload), st.bpos.eq(Mux(last_byte, 0, 1))]
+        with m.Else():
+            m.d.comb += [pay.valid.eq(1), pay.payload.eq(rest)]
+            with m.If(pay.ready):
+                m.d.sync += st.bpos.eq(Mux(last_byte, 0, st.bpos + 1))
+
+    # ----------------------------------------------------------- commands
+    def _commands(self, m, st, frame, tx, vcrc):
+        plan = self.plan
+        args = st.args
+
+        def reply(src, kind, length, cmd, *, reason=0, detail=0, then="SEND"):
+            m.d.sync += [st.src.eq(src), st.reply_kind.eq(kind), st.reply_len.eq(length), st.reply_cmd.eq(cmd),
+                         st.reason.eq(reason), st.detail.eq(detail)]
+            m.next = then
+
+        def ack(cmd, detail=0):
+            reply(_ACK, Kind.ACK, protocol.fields_size(protocol.ACK_FIELDS), cmd, detail=detail)
+
+        def nack(cmd, reason, detail=0):
+            reply(_NACK, Kind.NACK, protocol.fields_size(protocol.NACK_FIELDS), cmd, reason=reason, detail=detail)
+
+        length = frame.length
+        chunk_len = Signal(16)
+        m.d.comb += chunk_len.eq(length - 4)
+        end_of_chunk = Signal(33)
+        m.d.comb += end_of_chunk.eq(args[:32] + chunk_len)
+        staging_bytes = 2 * plan.staging_depth
+        commit_len, commit_crc = st.commit_len, st.commit_crc
+        desc = self.desc
+        region = self.region
+        with m.FSM(name="controller") as fsm:
+            with m.State("IDLE"):
+                with m.If(frame.end & ~frame.good):
+                    m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
+                    nack(frame.kind, Reason.BAD_FRAME)
+                with m.Elif(frame.end):
+                    m.d.sync += st.good_frames.eq(st.good_frames + 1)
+                    with m.Switch(frame.kind):
+                        with m.Case(Kind.INFO):
+                            reply(_INFO, Kind.INFO_REPLY, protocol.fields_size(protocol.INFO_FIELDS), Kind.INFO)
+                        with m.Case(Kind.STATUS):
+                            reply(_STATUS, Kind.STATUS_REPLY, protocol.fields_size(protocol.STATUS_FIELDS),
+                                  Kind.STATUS)
+                        with m.Case(Kind.LOAD_BEGIN):
+                            with m.If(length != 4):
+                                nack(Kind.LOAD_BEGIN, Reason.BAD_LENGTH)
+                            with m.Elif((args[:32] > staging_bytes) | args[0] | (args[:32] == 0)):
+                                nack(Kind.LOAD_BEGIN, Reason.TOO_LONG, staging_bytes)
+                            with m.Else():
+                                m.d.sync += [st.loading.eq(1), st.load_length.eq(args[:32]), st.expected.eq(0)]
+                                ack(Kind.LOAD_BEGIN)
+                        with m.Case(Kind.LOAD_CHUNK):
+                            with m.If((length < 4) | ~st.loading):
+                                nack(Kind.LOAD_CHUNK, Reason.BAD_LENGTH, st.expected)
+                            with m.Elif((args[:32] == st.expected) & (end_of_chunk <= st.load_length)):
+                                m.d.sync += st.expected.eq(end_of_chunk)
+                                ack(Kind.LOAD_CHUNK, end_of_chunk)
+                            with m.Elif(end_of_chunk <= st.expected):
+                                ack(Kind.LOAD_CHUNK, st.expected)          # a retry of one received already
+                            with m.Else():
+                                nack(Kind.LOAD_CHUNK, Reason.BAD_OFFSET, st.expected)
+                        with m.Case(Kind.COMMIT):
+                            with m.If(length != 8):
+                                nack(Kind.COMMIT, Reason.BAD_LENGTH)
+                            with m.Elif(~st.loading | (args[:32] != st.load_length) | (st.expected != st.load_length)):
+                                nack(Kind.COMMIT, Reason.INCOMPLETE, st.expected)
+                            with m.Else():
+                                m.d.sync += [commit_len.eq(args[:32]), commit_crc.eq(args[32:64]), st.vaddr.eq(0)]
+                                m.d.comb += vcrc.clear.eq(1)
+                                m.next = "VERIFY_READ"
+                        with m.Case(Kind.RENDER):
+                            x0, y0, x1, y1 = args[:16], args[16:32], args[32:48], args[48:64]
+                            with m.If(length != 8):
+                                nack(Kind.RENDER, Reason.BAD_LENGTH)
+                            with m.Elif(~st.model_valid):
+                                nack(Kind.RENDER, Reason.NO_MODEL)
+                            with m.Elif((x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)):
+                                nack(Kind.RENDER, Reason.BAD_REGION)
+                            with m.Else():
+                                m.d.sync += [region.x0.eq(x0), region.y0.eq(y0), region.x1.eq(x1),
+                                             region.y1.eq(y1), st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0),
+                                             st.bpos.eq(0), st.bytes_per_pixel.eq(
+                                                 (desc.last_channel + 1) * (1 if plan.pixel_bits <= 8 else 2))]
+                                m.next = "RENDER_START"
+                        with m.Default():
+                            nack(frame.kind, Reason.UNKNOWN_COMMAND)
+            with m.State("SEND"):
+                m.d.comb += [tx.start.eq(1), tx.kind.eq(st.reply_kind), tx.length.eq(st.reply_len)]
+                m.next = "SENDING"
+            with m.State("SENDING"):
+                with m.If(~tx.busy):
+                    m.next = "IDLE"
+            self._verify_and_install(m, st, vcrc, ack, nack)
+            self._render(m, st, tx, ack)
+        m.d.comb += [st.idle.eq(fsm.ongoing("IDLE")), self.idle.eq(st.idle & ~frame.in_frame)]
+        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START") | fsm.ongoing("RENDER_FRAME")
+                                      | fsm.ongoing("RENDER_SENDING"))
+
+    def _verify_and_install(self, m, st, vcrc, ack, nack):
+        """COMMIT: read the staged image back through the CRC, then install."""
+        staging = self.staging
+        word = Signal(16)
+        words = st.commit_len[1:]
+        with m.State("VERIFY_READ"):
+            m.d.comb += [staging.re.eq(1), staging.addr.eq(st.vaddr)]
+            m.next = "VERIFY_LOW"
+        with m.State("VERIFY_LOW"):
+            m.d.sync += word.eq(staging.rdata)
+            m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(staging.rdata[:8])]
+            m.next = "VERIFY_HIGH"
+        with m.State("VERIFY_HIGH"):
+            with m.If(~vcrc.busy):
+                m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(word[8:])]
+                m.next = "VERIFY_NEXT"
+        with m.State("VERIFY_NEXT"):
+            with m.If(~vcrc.busy):
+                m.d.sync += st.vaddr.eq(st.vaddr + 1)
+                with m.If(st.vaddr == words - 1):
+                    m.next = "VERIFY_DONE"
+                with m.Else():
+                    m.next = "VERIFY_READ"
+        with m.State("VERIFY_DONE"):
+            with m.If(vcrc.value != st.commit_crc):
+                nack(Kind.COMMIT, Reason.BAD_IMAGE_CRC, vcrc.value)
+            with m.Else():
+                m.d.comb += [self.install.start.eq(1), self.install.length.eq(words)]
+                m.next = "INSTALLING"
+        with m.State("INSTALLING"):
+            with m.If(~self.install.busy):
+                with m.If(self.install.ok):
+                    m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.commit_crc)]
+                    ack(Kind.COMMIT, st.commit_crc)
+                with m.Else():
+                    nack(Kind.COMMIT, Reason.REFUSED_IMAGE)
+
+    def _render(self, m, st, tx, ack):
+        """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
+        region = self.region
+        remaining = Signal(16)
+        count = Signal(range(protocol.FRAME_PIXELS + 1))
+        m.d.comb += [remaining.eq(region.x1 - st.seg_x),
+                     count.eq(Mux(remaining > protocol.FRAME_PIXELS, protocol.FRAME_PIXELS, remaining))]
+        header = protocol.fields_size(protocol.PIXELS_FIELDS)
+        with m.State("RENDER_START"):
+            m.d.comb += self.start.eq(1)
+            m.d.sync += st.src.eq(_PIXELS)
+            m.next = "RENDER_FRAME"
+        with m.State("RENDER_FRAME"):
+            m.d.comb += [tx.start.eq(1), tx.kind.eq(Kind.PIXELS),
+                         tx.length.eq(header + count * st.bytes_per_pixel)]
+            m.d.sync += st.seg_count.eq(count)
+            m.next = "RENDER_SENDING"
+        with m.State("RENDER_SENDING"):
+            with m.If(~tx.busy):
+                m.d.sync += st.npix.eq(st.npix + st.seg_count)
+                with m.If(st.seg_x + st.seg_count == region.x1):
+                    m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
+                    with m.If(st.seg_y + 1 == region.y1):
+                        m.next = "RENDER_DONE"
+                    with m.Else():
+                        m.next = "RENDER_FRAME"
+                with m.Else():
+                    m.d.sync += st.seg_x.eq(st.seg_x + st.seg_count)
+                    m.next = "RENDER_FRAME"
+        with m.State("RENDER_DONE"):
+            ack(Kind.RENDER, st.npix)
+
+
+class _State:
+    """The controller's registers."""
+
+    def __init__(self, ctl):
+        plan = ctl.plan
+        preloaded = ctl.model_crc is not None
+        self.idle = Signal()
+        self.args = Signal(64)                 # the command's first 8 payload bytes
+        self.loading = Signal()
+        self.load_length = Signal(32)
+        self.expected = Signal(32)             # bytes of the load image received in order
+        self.model_valid = Signal(init=int(preloaded))
+        self.model_crc = Signal(32, init=ctl.model_crc or 0)
+        self.good_frames = Signal(16)
+        self.bad_frames = Signal(16)
+        self.commit_len = Signal(32)
+        self.commit_crc = Signal(32)
+        self.vaddr = Signal(range(plan.staging_depth + 1))
+        # The reply being sent.
+        self.src = Signal(range(5))
+        self.reply_kind = Signal(8)
+        self.reply_len = Signal(16)
+        self.reply_cmd = Signal(8)
+        self.reason = Signal(8)
+        self.detail = Signal(32)
+        # Rendering.
+        size_bits = plan.size_bits
+        self.seg_x = Signal(size_bits)
+        self.seg_y = Signal(size_bits)
+        self.seg_count = Signal(range(protocol.FRAME_PIXELS + 1))
+        self.npix = Signal(32)
+        self.pixel = Signal(plan.pixel_bits * plan.channels)
+        self.bpos = Signal(range(2 * plan.channels + 1))
+        self.bytes_per_pixel = Signal(range(2 * plan.channels + 1))
+
+
+def _field_byte(m, fields, values, index, out):
+    """``out`` = byte ``index`` of the payload of ``fields`` holding ``values``."""
+    offsets = protocol.field_offsets(fields)
+    with m.Switch(index):
+        for name, (offset, size) in offsets.items():
+            value = values[name]
+            v = Const(value, 8 * size) if isinstance(value, int) else Value.cast(value)
+            for k in range(size):
+                with m.Case(offset + k):
+                    m.d.comb += out.eq(v[8 * k:8 * k + 8] if 8 * k < len(v) else 0)
