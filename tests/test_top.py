@@ -101,7 +101,7 @@ def test_info_status_render_and_refusals():
     assert out["info"][0].kind == Kind.INFO_REPLY
     assert info["model_valid"] == 1 and info["model_crc"] == image_crc(load_image(core.plan))
     assert (info["width"], info["height"], info["channels"]) == (6, 6, 1)
-    assert info["signature"] == ENVELOPE.signature() and info["max_width"] == 4 and info["lanes"] == 2
+    assert info["signature"] == ENVELOPE.signature(lanes=2) and info["max_width"] == 4 and info["lanes"] == 2
     assert info["divisor"] == DIVISOR and info["clock_hz"] == 48_000_000
     assert info["name"].rstrip(b"\0") == b"tiny"
     assert ack(out["render"][-1]) == {"command": Kind.RENDER, "detail": 10}

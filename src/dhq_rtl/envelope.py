@@ -124,10 +124,12 @@ class Envelope:
     def max_rows_per_layer(self):
         return self.max_width
 
-    def signature(self):
-        """CRC-32 of the envelope's canonical description: a load image
-        carries it, and a board refuses an image made for another layout."""
-        text = ";".join(f"{k}={v}" for k, v in sorted(asdict(self).items()) if k != "name")
+    def signature(self, lanes=None):
+        """CRC-32 of the envelope's canonical description with the core's
+        ``lanes`` (default: the envelope's): a load image carries it, and a
+        board refuses an image made for another layout."""
+        values = dict(asdict(self), lanes=self.lanes if lanes is None else lanes)
+        text = ";".join(f"{k}={v}" for k, v in sorted(values.items()) if k != "name")
         return zlib.crc32(text.encode())
 
     def describe(self):

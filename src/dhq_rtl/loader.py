@@ -10,7 +10,8 @@ knows whether a board already holds a model.
 Layout (16-bit words, little-endian; entries LSB first)::
 
     word 0          LOAD_FORMAT
-    words 1–2       the envelope's signature (Envelope.signature(), low word first)
+    words 1–2       the layout's signature (CorePlan.signature: the envelope with the
+                    core's lanes; low word first)
     words 3 + 2s…   entry count of section s (32 bits, low word first)
     then            the sections in order, each entry in ceil(bits / 16) words
 
@@ -66,7 +67,7 @@ def _words(value, count):
 def load_image(plan):
     """The load image of ``plan.model`` for ``plan``'s core, as bytes."""
     entries = section_entries(plan)
-    signature = plan.envelope.signature()
+    signature = plan.signature
     words = [LOAD_FORMAT, signature & 0xFFFF, signature >> 16]
     for s in plan.sections:
         words += _words(len(entries[s.name]), 2)

@@ -63,7 +63,7 @@ def info_constants(plan, *, clock_hz, divisor):
     """The ``INFO`` reply's fields that the hardware fixes (everything but the
     loaded model's), as a dict of :data:`~dhq_rtl.protocol.INFO_FIELDS`."""
     env = plan.envelope
-    values = {"protocol": protocol.PROTOCOL_VERSION, "load_format": 1, "signature": env.signature(),
+    values = {"protocol": protocol.PROTOCOL_VERSION, "load_format": 1, "signature": plan.signature,
               "lanes": plan.lanes, "clock_hz": int(round(clock_hz)), "divisor": divisor,
               "staging_bytes": 2 * plan.staging_depth, "name": env.name.encode()[:protocol.NAME_BYTES]}
     from .plan import LOAD_FORMAT

@@ -170,7 +170,7 @@ class ModelStore(wiring.Component):
                 lookup(m, sec, [count_of[i] <= s.max_entries for i, s in enumerate(sections)], max_ok)
                 lookup(m, sec, [count_of[i] * s.words for i, s in enumerate(sections)], sec_total)
                 with m.If(sec == n_sec):
-                    signature = plan.envelope.signature()
+                    signature = plan.signature
                     good = ((header[:16] == LOAD_FORMAT) & (header[16:48] == signature) & (total == length))
                     with m.If(good):
                         m.d.sync += [sec.eq(0), entry.eq(0), ptr.eq(header_words), wsel.eq(0)]

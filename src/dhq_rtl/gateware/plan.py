@@ -192,6 +192,9 @@ class CorePlan:
         self.buffers = buffers
         self.act_word_bits = act_word_bits
         self.spram = spram
+        #: The layout's signature (the envelope with these lanes): the load
+        #: image carries it, the installer checks it.
+        self.signature = envelope.signature(lanes)
         self.n_layers = len(model.layers)
         self.max_layers = envelope.max_layers
         self._widths()

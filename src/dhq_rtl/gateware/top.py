@@ -148,14 +148,12 @@ class LinkedCore(wiring.Component):
         return m
 
 
-class BoardTop(Elaboratable):
-    """The accelerator on a board (see the module docstring).
-
-    ``model``: the model image the board starts with; ``board``: a
-    :class:`dhq_rtl.boards.Board`; ``envelope``: the models it runs (default:
-    the tightest around ``model``); ``freq_hz``: the core clock (the PLL
-    output; ignored for boards without a PLL, which run at their default
-    clock); ``baud``: the UART's rate.
+class BoardDesign:
+    """What a build for a board makes, before any platform is involved: the
+    clock the PLL really makes (``pll_hz``), the UART ``divisor``, the core
+    (``core``, ``plan``, ``envelope``) and the core with its host link
+    (``linked``, a :class:`LinkedCore`). Arguments as for :class:`BoardTop`;
+    the board's simulation (:mod:`dhq_rtl.rtlsim.board`) runs ``linked``.
     """
 
     def __init__(self, model, board, *, envelope=None, lanes=None, freq_hz=None, baud=DEFAULT_BAUD, buffers=6):
@@ -182,6 +180,26 @@ class BoardTop(Elaboratable):
         self.linked = LinkedCore(self.core, divisor=self.divisor, clock_hz=self.pll_hz)
         #: The load image CRC of the model the board starts with (``INFO``).
         self.model_crc = self.linked.model_crc
+
+
+class BoardTop(Elaboratable):
+    """The accelerator on a board (see the module docstring).
+
+    ``model``: the model image the board starts with; ``board``: a
+    :class:`dhq_rtl.boards.Board`; ``envelope``: the models it runs (default:
+    the tightest around ``model``); ``lanes`` (default: the envelope's, else
+    the board's); ``freq_hz``: the core clock (the PLL output; ignored for
+    boards without a PLL, which run at their default clock); ``baud``: the
+    UART's rate. The attributes of :class:`BoardDesign` read through.
+    """
+
+    def __init__(self, model, board, **kwargs):
+        self.design = BoardDesign(model, board, **kwargs)
+
+    def __getattr__(self, name):
+        if name == "design":
+            raise AttributeError(name)
+        return getattr(self.design, name)
 
     def _clock(self, m, platform):
         b = self.board
