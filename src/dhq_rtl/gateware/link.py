@@ -16,7 +16,10 @@
   has not finished), the CRC-32 computed on the way.
 
 Latency and throughput are the UART's: one byte per ``10 · divisor``
-cycles; the receiver's ``end`` comes the cycle after the last CRC byte.
+cycles; the receiver's ``end`` comes the cycle after the last CRC byte. The
+receiver needs its bytes at least 9 cycles apart (its CRC unit's pace; a
+UART byte takes 10 · divisor ≥ 40 cycles); the transmitter offers a byte
+only when its CRC unit is free, so it suits any consumer.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -218,9 +221,11 @@ class FrameTransmitter(wiring.Component):
         sent = self.tx.valid & self.tx.ready
         sync0, sync1 = protocol.SYNC
 
+        # A byte is offered only while the CRC unit is free (it takes 9
+        # cycles a byte; a UART takes 10·divisor ≥ 40, so it never waits then).
         def send(value, *, checked=True, nxt=None):
-            m.d.comb += [self.tx.valid.eq(1), self.tx.payload.eq(value)]
-            with m.If(self.tx.ready):
+            m.d.comb += [self.tx.valid.eq(~crc.busy), self.tx.payload.eq(value)]
+            with m.If(self.tx.ready & ~crc.busy):
                 if checked:
                     m.d.comb += [crc.start.eq(1), crc.byte.eq(value)]
                 if nxt is not None:
@@ -242,14 +247,14 @@ class FrameTransmitter(wiring.Component):
                 send(length[:8], nxt="LEN1")
             with m.State("LEN1"):
                 send(length[8:])
-                with m.If(self.tx.ready):
+                with m.If(self.tx.ready & ~crc.busy):
                     with m.If(length == 0):
                         m.next = "CRC"
                     with m.Else():
                         m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
-                m.d.comb += [self.tx.valid.eq(self.payload.valid), self.tx.payload.eq(self.payload.payload),
-                             self.payload.ready.eq(self.tx.ready)]
+                m.d.comb += [self.tx.valid.eq(self.payload.valid & ~crc.busy),
+                             self.tx.payload.eq(self.payload.payload), self.payload.ready.eq(self.tx.ready & ~crc.busy)]
                 with m.If(sent):
                     m.d.comb += [crc.start.eq(1), crc.byte.eq(self.payload.payload)]
                     m.d.sync += index.eq(index + 1)
@@ -257,10 +262,8 @@ class FrameTransmitter(wiring.Component):
                         m.d.sync += index.eq(0)
                         m.next = "CRC"
             with m.State("CRC"):
-                # The unit finished: the UART took 10·divisor ≥ 40 cycles
-                # to send the last byte it was fed.
                 send(crc.value.word_select(index[:2], 8), checked=False)
-                with m.If(self.tx.ready):
+                with m.If(self.tx.ready & ~crc.busy):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index[:2] == 3):
                         m.d.sync += index.eq(0)
