@@ -264,10 +264,10 @@ def _over(kind, value, limit, what, limit_text):
 ENVELOPES = {
     "default": Envelope(name="default", max_width=64, max_layers=4, max_size=256, max_channels=3,
                         weight_bits=8, act_bits=8, lut_bits=8, mult_bits=8, phase_bits=10,
-                        max_shift=24, first_sum_bits=32, weight_memory="spram"),
+                        max_shift=20, first_sum_bits=24, weight_memory="spram"),
     "large": Envelope(name="large", max_width=128, max_layers=4, max_size=256, max_channels=3,
                       weight_bits=8, act_bits=8, lut_bits=8, mult_bits=8, phase_bits=10,
-                      max_shift=24, first_sum_bits=32, weight_memory="spram"),
+                      max_shift=20, first_sum_bits=24, weight_memory="spram"),
 }
 
 

@@ -20,7 +20,7 @@ The sections (``plan.sections``): the layer descriptors (every entry:
 the weight rows of the model's layers ``1 … L−1``
 (:func:`~dhq_rtl.gateware.mac.layer_weight_rows`, ``lanes`` weights a row),
 the channel scaler's table (``Cat(mult, bias)`` at ``Cat(channel, layer)``
-for the model's layers), the model's distinct sine tables (the first quarter
+for the model's layers; layer 0's entries the identity), the model's distinct sine tables (the first quarter
 of each), and the first layer's running-sum constants (DX, DY and base
 blocks, scaled to the envelope's running-sum width).
 """
@@ -35,7 +35,7 @@ from .gateware.mac import layer_weight_rows, weight_words
 from .gateware.plan import LOAD_FORMAT, STAGING_WORD_BITS
 from .gateware.scaler import scaler_table_words
 
-__all__ = ["section_entries", "load_image", "image_crc", "LOAD_FORMAT"]
+__all__ = ["section_entries", "load_image", "load_image_words", "image_crc", "LOAD_FORMAT"]
 
 
 def section_entries(plan):
@@ -45,7 +45,7 @@ def section_entries(plan):
     rows = [layer_weight_rows(layers[i].weight, plan.lanes)[0] for i in range(1, plan.n_layers)]
     weights = weight_words(np.concatenate(rows), plan.weight_bits)
     scaler = scaler_table_words(model, plan.n_layers << plan.scaler_channel_width, plan.scaler_channel_width,
-                                plan.scaler_mult_bits, plan.scaler_bias_bits)
+                                plan.scaler_mult_bits, plan.scaler_bias_bits, first_identity=True)
     stored = plan.stored_table_entries
     mask = (1 << plan.lut_bits) - 1
     tables = [int(v) & mask for t in plan.tables for v in t[:stored]]
@@ -64,9 +64,13 @@ def _words(value, count):
     return [(value >> (STAGING_WORD_BITS * k)) & 0xFFFF for k in range(count)]
 
 
-def load_image(plan):
-    """The load image of ``plan.model`` for ``plan``'s core, as bytes."""
+def load_image_words(plan, sections=None):
+    """The load image of ``plan.model`` as a list of 16-bit words; only the
+    sections named in ``sections`` (default: all; the others have no
+    entries)."""
     entries = section_entries(plan)
+    if sections is not None:
+        entries = {k: (v if k in sections else []) for k, v in entries.items()}
     signature = plan.signature
     words = [LOAD_FORMAT, signature & 0xFFFF, signature >> 16]
     for s in plan.sections:
@@ -75,7 +79,12 @@ def load_image(plan):
         for e in entries[s.name]:
             words += _words(int(e), s.words)
     assert len(words) <= plan.staging_words
-    return np.asarray(words, dtype="<u2").tobytes()
+    return words
+
+
+def load_image(plan):
+    """The load image of ``plan.model`` for ``plan``'s core, as bytes."""
+    return np.asarray(load_image_words(plan), dtype="<u2").tobytes()
 
 
 def image_crc(image):

@@ -50,6 +50,7 @@ from ..protocol import Kind, Reason
 from .args import check_int
 from .coords import region_layout
 from .descriptors import descriptor_init, descriptor_layout
+from .lookup import lookup
 from .link import Crc32Serial, FrameReceiver, FrameTransmitter
 from .model_store import install_signature, staging_signature
 
@@ -124,12 +125,13 @@ class BoardController(wiring.Component):
         arrives (registered one cycle), only at the expected offset."""
         with m.If(frame.data & (frame.index < 8)):
             m.d.sync += st.args.word_select(frame.index[:3], 8).eq(frame.byte)
-        offset = st.args[:32]
-        addr = Signal(32)
-        m.d.comb += addr.eq(offset + frame.index - 4)
+        aw = st.aw
+        offset = st.args[:aw]
+        addr = Signal(aw + 1)
+        m.d.comb += addr.eq(offset + frame.index[:aw] - 4)
         write = (st.idle & frame.data & (frame.kind == Kind.LOAD_CHUNK) & (frame.index >= 4) & st.loading
-                 & (offset == st.expected) & (addr < st.load_length))
-        we, waddr, wbyte = Signal(), Signal(32), Signal(8)
+                 & (st.args[aw:32] == 0) & (offset == st.expected) & (addr < st.load_length))
+        we, waddr, wbyte = Signal(), Signal(aw), Signal(8)
         m.d.sync += [we.eq(write), waddr.eq(addr), wbyte.eq(frame.byte)]
         staging = self.staging
         with m.If(we):
@@ -224,84 +226,104 @@ class BoardController(wiring.Component):
         plan = self.plan
         args = st.args
 
-        def reply(src, kind, length, cmd, *, reason=0, detail=0, then="SEND"):
-            m.d.sync += [st.src.eq(src), st.reply_kind.eq(kind), st.reply_len.eq(length), st.reply_cmd.eq(cmd),
-                         st.reason.eq(reason), st.detail.eq(detail)]
-            m.next = then
+        # A reply: its source (which fixes kind and length), the command it
+        # answers (in IDLE always the frame's kind, set once below), why
+        # (NACK) and a detail; only what differs is assigned.
+        def reply(src, cmd=None, *, reason=None, detail=None):
+            m.d.sync += st.src.eq(src)
+            if cmd is not None:
+                m.d.sync += st.reply_cmd.eq(cmd)
+            if reason is not None:
+                m.d.sync += st.reason.eq(reason)
+            if detail is not None:
+                m.d.sync += st.detail.eq(detail)
+            m.next = "SEND"
 
-        def ack(cmd, detail=0):
-            reply(_ACK, Kind.ACK, protocol.fields_size(protocol.ACK_FIELDS), cmd, detail=detail)
+        def ack(cmd=None, detail=0):
+            reply(_ACK, cmd, detail=detail)
 
         def nack(cmd, reason, detail=0):
-            reply(_NACK, Kind.NACK, protocol.fields_size(protocol.NACK_FIELDS), cmd, reason=reason, detail=detail)
+            reply(_NACK, cmd, reason=reason, detail=detail)
 
         length = frame.length
+        aw = st.aw
         chunk_len = Signal(16)
         m.d.comb += chunk_len.eq(length - 4)
-        end_of_chunk = Signal(33)
-        m.d.comb += end_of_chunk.eq(args[:32] + chunk_len)
+        # The argument as an offset or length within the staging memory (a
+        # larger one is out of range: `big`).
+        arg = args[:aw]
+        big = args[aw:32] != 0
+        end_of_chunk = Signal(max(aw, 16) + 1)
+        m.d.comb += end_of_chunk.eq(arg + chunk_len)
         staging_bytes = 2 * plan.staging_depth
         commit_len, commit_crc = st.commit_len, st.commit_crc
         desc = self.desc
         region = self.region
         with m.FSM(name="controller") as fsm:
             with m.State("IDLE"):
+                with m.If(frame.end):
+                    m.d.sync += st.reply_cmd.eq(frame.kind)
                 with m.If(frame.end & ~frame.good):
                     m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
-                    nack(frame.kind, Reason.BAD_FRAME)
+                    nack(None, Reason.BAD_FRAME)
                 with m.Elif(frame.end):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
                     with m.Switch(frame.kind):
                         with m.Case(Kind.INFO):
-                            reply(_INFO, Kind.INFO_REPLY, protocol.fields_size(protocol.INFO_FIELDS), Kind.INFO)
+                            reply(_INFO)
                         with m.Case(Kind.STATUS):
-                            reply(_STATUS, Kind.STATUS_REPLY, protocol.fields_size(protocol.STATUS_FIELDS),
-                                  Kind.STATUS)
+                            reply(_STATUS)
                         with m.Case(Kind.LOAD_BEGIN):
                             with m.If(length != 4):
-                                nack(Kind.LOAD_BEGIN, Reason.BAD_LENGTH)
-                            with m.Elif((args[:32] > staging_bytes) | args[0] | (args[:32] == 0)):
-                                nack(Kind.LOAD_BEGIN, Reason.TOO_LONG, staging_bytes)
+                                nack(None, Reason.BAD_LENGTH)
+                            with m.Elif(big | (arg > staging_bytes) | args[0] | (arg == 0)):
+                                nack(None, Reason.TOO_LONG, staging_bytes)
                             with m.Else():
-                                m.d.sync += [st.loading.eq(1), st.load_length.eq(args[:32]), st.expected.eq(0)]
-                                ack(Kind.LOAD_BEGIN)
+                                m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                                ack()
                         with m.Case(Kind.LOAD_CHUNK):
                             with m.If((length < 4) | ~st.loading):
-                                nack(Kind.LOAD_CHUNK, Reason.BAD_LENGTH, st.expected)
-                            with m.Elif((args[:32] == st.expected) & (end_of_chunk <= st.load_length)):
+                                nack(None, Reason.BAD_LENGTH, st.expected)
+                            with m.Elif(~big & (arg == st.expected) & (end_of_chunk <= st.load_length)):
                                 m.d.sync += st.expected.eq(end_of_chunk)
-                                ack(Kind.LOAD_CHUNK, end_of_chunk)
-                            with m.Elif(end_of_chunk <= st.expected):
-                                ack(Kind.LOAD_CHUNK, st.expected)          # a retry of one received already
+                                ack(None, end_of_chunk)
+                            with m.Elif(~big & (end_of_chunk <= st.expected)):
+                                ack(None, st.expected)          # a retry of one received already
                             with m.Else():
-                                nack(Kind.LOAD_CHUNK, Reason.BAD_OFFSET, st.expected)
+                                nack(None, Reason.BAD_OFFSET, st.expected)
                         with m.Case(Kind.COMMIT):
                             with m.If(length != 8):
-                                nack(Kind.COMMIT, Reason.BAD_LENGTH)
-                            with m.Elif(~st.loading | (args[:32] != st.load_length) | (st.expected != st.load_length)):
-                                nack(Kind.COMMIT, Reason.INCOMPLETE, st.expected)
+                                nack(None, Reason.BAD_LENGTH)
+                            with m.Elif(~st.loading | big | (arg != st.load_length) | (st.expected != st.load_length)):
+                                nack(None, Reason.INCOMPLETE, st.expected)
                             with m.Else():
-                                m.d.sync += [commit_len.eq(args[:32]), commit_crc.eq(args[32:64]), st.vaddr.eq(0)]
+                                m.d.sync += [commit_len.eq(arg), commit_crc.eq(args[32:64]), st.vaddr.eq(0)]
                                 m.d.comb += vcrc.clear.eq(1)
                                 m.next = "VERIFY_READ"
                         with m.Case(Kind.RENDER):
-                            x0, y0, x1, y1 = args[:16], args[16:32], args[32:48], args[48:64]
+                            sb = plan.size_bits
+                            x0, y0, x1, y1 = (args[16 * k:16 * k + sb] for k in range(4))
+                            beyond = Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0
                             with m.If(length != 8):
-                                nack(Kind.RENDER, Reason.BAD_LENGTH)
+                                nack(None, Reason.BAD_LENGTH)
                             with m.Elif(~st.model_valid):
-                                nack(Kind.RENDER, Reason.NO_MODEL)
-                            with m.Elif((x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)):
-                                nack(Kind.RENDER, Reason.BAD_REGION)
+                                nack(None, Reason.NO_MODEL)
+                            with m.Elif(beyond | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)):
+                                nack(None, Reason.BAD_REGION)
                             with m.Else():
                                 m.d.sync += [region.x0.eq(x0), region.y0.eq(y0), region.x1.eq(x1),
                                              region.y1.eq(y1), st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0),
                                              st.bpos.eq(0), st.bytes_per_pixel.eq(
-                                                 (desc.last_channel + 1) * (1 if plan.pixel_bits <= 8 else 2))]
+                                                 (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
                                 m.next = "RENDER_START"
                         with m.Default():
-                            nack(frame.kind, Reason.UNKNOWN_COMMAND)
+                            nack(None, Reason.UNKNOWN_COMMAND)
             with m.State("SEND"):
-                m.d.comb += [tx.start.eq(1), tx.kind.eq(st.reply_kind), tx.length.eq(st.reply_len)]
+                m.d.comb += tx.start.eq(1)
+                lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
+                lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
+                                                                     protocol.INFO_FIELDS, protocol.STATUS_FIELDS)],
+                       tx.length)
                 m.next = "SENDING"
             with m.State("SENDING"):
                 with m.If(~tx.busy):
@@ -337,7 +359,7 @@ class BoardController(wiring.Component):
                     m.next = "VERIFY_READ"
         with m.State("VERIFY_DONE"):
             with m.If(vcrc.value != st.commit_crc):
-                nack(Kind.COMMIT, Reason.BAD_IMAGE_CRC, vcrc.value)
+                nack(None, Reason.BAD_IMAGE_CRC, vcrc.value)
             with m.Else():
                 m.d.comb += [self.install.start.eq(1), self.install.length.eq(words)]
                 m.next = "INSTALLING"
@@ -345,9 +367,9 @@ class BoardController(wiring.Component):
             with m.If(~self.install.busy):
                 with m.If(self.install.ok):
                     m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.commit_crc)]
-                    ack(Kind.COMMIT, st.commit_crc)
+                    ack(None, st.commit_crc)
                 with m.Else():
-                    nack(Kind.COMMIT, Reason.REFUSED_IMAGE)
+                    nack(None, Reason.REFUSED_IMAGE)
 
     def _render(self, m, st, tx, ack):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
@@ -361,9 +383,12 @@ class BoardController(wiring.Component):
             m.d.comb += self.start.eq(1)
             m.d.sync += st.src.eq(_PIXELS)
             m.next = "RENDER_FRAME"
+        # count · bytes_per_pixel (at most 2·channels) by shifts and adds.
+        frame_bytes = Signal(16)
+        bpp = st.bytes_per_pixel
+        m.d.comb += frame_bytes.eq(sum(Mux(bpp[b], count << b, 0) for b in range(len(bpp))))
         with m.State("RENDER_FRAME"):
-            m.d.comb += [tx.start.eq(1), tx.kind.eq(Kind.PIXELS),
-                         tx.length.eq(header + count * st.bytes_per_pixel)]
+            m.d.comb += [tx.start.eq(1), tx.kind.eq(Kind.PIXELS), tx.length.eq(header + frame_bytes)]
             m.d.sync += st.seg_count.eq(count)
             m.next = "RENDER_SENDING"
         with m.State("RENDER_SENDING"):
@@ -379,7 +404,7 @@ class BoardController(wiring.Component):
                     m.d.sync += st.seg_x.eq(st.seg_x + st.seg_count)
                     m.next = "RENDER_FRAME"
         with m.State("RENDER_DONE"):
-            ack(Kind.RENDER, st.npix)
+            ack(None, st.npix)
 
 
 class _State:
@@ -391,28 +416,28 @@ class _State:
         self.idle = Signal()
         self.args = Signal(64)                 # the command's first 8 payload bytes
         self.loading = Signal()
-        self.load_length = Signal(32)
-        self.expected = Signal(32)             # bytes of the load image received in order
+        #: Width of a byte offset within the staging memory.
+        self.aw = (2 * plan.staging_depth).bit_length()
+        self.load_length = Signal(self.aw)
+        self.expected = Signal(self.aw)        # bytes of the load image received in order
         self.model_valid = Signal(init=int(preloaded))
         self.model_crc = Signal(32, init=ctl.model_crc or 0)
         self.good_frames = Signal(16)
         self.bad_frames = Signal(16)
-        self.commit_len = Signal(32)
+        self.commit_len = Signal(self.aw)
         self.commit_crc = Signal(32)
         self.vaddr = Signal(range(plan.staging_depth + 1))
         # The reply being sent.
         self.src = Signal(range(5))
-        self.reply_kind = Signal(8)
-        self.reply_len = Signal(16)
         self.reply_cmd = Signal(8)
-        self.reason = Signal(8)
+        self.reason = Signal(range(max(Reason) + 1))
         self.detail = Signal(32)
         # Rendering.
         size_bits = plan.size_bits
         self.seg_x = Signal(size_bits)
         self.seg_y = Signal(size_bits)
         self.seg_count = Signal(range(protocol.FRAME_PIXELS + 1))
-        self.npix = Signal(32)
+        self.npix = Signal(2 * plan.size_bits)
         self.pixel = Signal(plan.pixel_bits * plan.channels)
         self.bpos = Signal(range(2 * plan.channels + 1))
         self.bytes_per_pixel = Signal(range(2 * plan.channels + 1))

@@ -119,8 +119,20 @@ class InrCore(wiring.Component):
         Width of the activation-buffer memory word (≥ 1; activations per word:
         the largest power of two that fits, at least one).
 
+    envelope : Envelope or None
+        The models the core runs (default: the tightest around ``model``).
+    spram, direct, scaler_multiplier
+        The device has SPRAM; activations read beat by beat from their
+        buffers; the scaler's multiplier (see :class:`~.plan.CorePlan`).
+    plan : CorePlan or None
+        A plan made already (e.g. :meth:`CorePlan.for_board`); then the
+        other parameters are not used.
+
     The parameters make a :class:`~.plan.CorePlan` (``self.plan``), which is
-    all that :meth:`elaborate` reads.
+    all that :meth:`elaborate` reads. The core starts with ``model``
+    loaded; the staging memory and the installer (``staging``, ``install``:
+    :mod:`.model_store`) load another model of the envelope; ``desc`` (out)
+    are the loaded model's descriptors.
 
     Ports: ``start`` (pulse, samples ``region``), ``region``, ``busy``,
     ``pixels`` (stream of ``pixel_bits · channels`` bits, channel ``c`` in
@@ -130,21 +142,24 @@ class InrCore(wiring.Component):
     """
 
     def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32, envelope=None,
-                 spram=False):
-        self.plan = plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits,
-                                    envelope=envelope, spram=spram)
+                 spram=False, direct=False, scaler_multiplier="logic", plan=None):
+        if plan is None:
+            plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits,
+                            envelope=envelope, spram=spram, direct=direct, scaler_multiplier=scaler_multiplier)
+        elif not isinstance(plan, CorePlan) or plan.model is not model:
+            raise TypeError("plan must be a CorePlan of the same model")
+        self.plan = plan
         self.model = model
         self.envelope = plan.envelope
-        self.lanes = lanes
-        self.dsp = dsp
-        self.buffers = buffers
+        self.lanes = plan.lanes
+        self.dsp = plan.dsp
+        self.buffers = plan.buffers
         size = plan.envelope.max_size
         super().__init__({
             "start": In(1),
             "region": In(region_layout(size, size)),
             "busy": Out(1),
             "pixels": Out(stream.Signature(unsigned(plan.pixel_bits * plan.channels))),
-            "config": In(config_signature(plan)),
             "staging": In(staging_signature(plan)),
             "install": In(install_signature()),
             "desc": Out(descriptor_layout(plan), init=descriptor_init(plan)),
@@ -166,10 +181,16 @@ class InrCore(wiring.Component):
                                                         max_size=plan.envelope.max_size)
         m.submodules.buffers = buffers = ActivationBuffers(plan)
         m.submodules.sequencer = sequencer = JobSequencer(plan)
+        spram = plan.weights_in_spram
         m.submodules.mac = mac = MacArray(model_weight_rows(plan), act_bits=plan.act_bits,
                                           weight_bits=plan.weight_bits, acc_width=plan.acc_bits,
                                           tag_shape=plan.layer_width, dsp=plan.dsp, always_ready=True,
-                                          writable=True)
+                                          writable=not spram, weight_memory="external" if spram else "bram",
+                                          late_act=plan.direct)
+        if plan.direct:
+            m.d.comb += mac.late_act_data.eq(sequencer.late_act)
+        if spram:
+            wiring.connect(m, mac.weight_read, store.weight_read)
         m.submodules.accumulators = accumulators = AccumulatorQueue(plan)
         m.submodules.arbiter = arbiter = VectorArbiter(plan)
         m.submodules.post = post = PostProcessing(plan)
@@ -196,24 +217,17 @@ class InrCore(wiring.Component):
         desc = descriptors.desc
         m.d.comb += [part.desc.eq(desc) for part in (buffers, sequencer, accumulators, arbiter, post, pixel_queue)]
         m.d.comb += [self.desc.eq(desc), coords.n_last.eq(desc.n0_last)]
-        self._config_bus(m, store.config, {"descriptors": descriptors.write, "weights": mac.write,
+        self._config_bus(m, store.config, {"descriptors": descriptors.write,
+                                           "weights": store.weight_write if spram else mac.write,
                              "scaler": post.scaler_write, "sine tables": post.table_write,
                              "first layer": coords.write})
         m.d.comb += self.mac_issue.eq(sequencer.issue)
         self._region_control(m, coords, arbiter)
         return m
 
-    def _config_bus(self, m, installer, ports):
-        """Route the configuration bus (the installer's, or the ``config``
-        port while no install runs) to the write port of each section's
-        memory (or the descriptor registers)."""
-        cfg = config_signature(self.plan).create(path=("config_bus",))
-        with m.If(installer.en):
-            m.d.comb += [cfg.en.eq(1), cfg.target.eq(installer.target), cfg.addr.eq(installer.addr),
-                         cfg.data.eq(installer.data)]
-        with m.Else():
-            m.d.comb += [cfg.en.eq(self.config.en), cfg.target.eq(self.config.target),
-                         cfg.addr.eq(self.config.addr), cfg.data.eq(self.config.data)]
+    def _config_bus(self, m, cfg, ports):
+        """Route the installer's configuration bus to the write port of each
+        section's memory (or the descriptor registers)."""
         for section in self.plan.sections:
             port = ports[section.name]
             m.d.comb += [port.en.eq(cfg.en & (cfg.target == section.target)), port.addr.eq(cfg.addr),

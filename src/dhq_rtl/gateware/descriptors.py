@@ -10,15 +10,17 @@ entries past the loaded model's last layer are zero and never read):
 * ``last_k``: neurons − 1; ``last_c``: chunks of ``lanes`` inputs per neuron
   − 1 (0 for layer 0); ``wbase``: the layer's first weight row;
 * ``next_rotated``: layer ``i + 1`` rotates its input (the vector goes
-  through the butterfly and the requantizer); ``output``: ``i`` is the
-  output layer;
+  through the butterfly and the requantizer);
 * ``table``: the sine table applied to the layer's output (that of layer
   ``i + 1``) and ``complement``: that table's second half is the bitwise
   complement of the first (a mid-rise table), not the negation;
 * ``shift``: the channel scaler's shift of the layer;
 * ``req_shift``: the requantizer's shift for the vector (when
   ``next_rotated``) and ``act_limit``: the saturation ``2**(b−1) − 1`` of
-  the fed layer's activations.
+  the fed layer's activations;
+
+``next_rotated``, ``req_shift`` and ``act_limit`` exist only in an envelope
+with rotated hidden layers (:func:`layer_field` reads them as 0 otherwise).
 
 global (:func:`global_descriptor_layout`): ``n0_last`` (layer 0's neurons −
 1), ``last_layer``, ``last_channel`` (channels − 1), the image ``width`` and
@@ -34,28 +36,40 @@ from the configuration bus (one entry per write: layer ``i`` at address
 ``i``, the global fields at address ``L_max``).
 """
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Const, Module, Signal, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["layer_descriptor_layout", "global_descriptor_layout", "descriptor_layout", "descriptor_values",
+__all__ = ["layer_descriptor_layout", "layer_field", "ROTATION_FIELDS", "global_descriptor_layout", "descriptor_layout", "descriptor_values",
            "descriptor_init", "descriptor_entries", "descriptor_entry_bits", "ModelDescriptors", "pack"]
 
 
+#: Fields a core without rotated hidden layers does not have (their value: 0).
+ROTATION_FIELDS = ("next_rotated", "req_shift", "act_limit")
+
+
 def layer_descriptor_layout(plan):
-    """One layer's descriptor (module docstring)."""
-    return data.StructLayout({
+    """One layer's descriptor (module docstring; the rotation fields only
+    when the envelope rotates hidden layers)."""
+    fields = {
         "last_k": unsigned(plan.index_width),
         "last_c": unsigned(plan.chunk_width),
         "wbase": unsigned(plan.weight_addr_width),
-        "next_rotated": unsigned(1),
-        "output": unsigned(1),
         "table": unsigned(plan.table_width),
         "complement": unsigned(1),
         "shift": unsigned(plan.shift_width),
-        "req_shift": unsigned(plan.req_shift_width),
-        "act_limit": unsigned(plan.act_bits),
-    })
+    }
+    if plan.rot_n:
+        fields.update({"next_rotated": unsigned(1), "req_shift": unsigned(plan.req_shift_width),
+                       "act_limit": unsigned(plan.act_bits)})
+    return data.StructLayout(fields)
+
+
+def layer_field(desc_layer, name):
+    """Field ``name`` of a layer descriptor (a rotation field absent from
+    the layout reads as the constant 0)."""
+    layout = desc_layer.shape()
+    return getattr(desc_layer, name) if name in dict(iter(layout)) else Const(0, 1)
 
 
 def global_descriptor_layout(plan):
@@ -95,18 +109,18 @@ def descriptor_values(plan):
             continue
         nxt_rot = plan.next_rotated[i]
         table = plan.table_of[i]
-        layers.append({
+        entry = {
             "last_k": plan.out_features[i] - 1,
             "last_c": max(plan.chunks[i] - 1, 0),
             "wbase": plan.wbase[i],
-            "next_rotated": int(nxt_rot),
-            "output": int(i == L - 1),
             "table": table if i < L - 1 else 0,
             "complement": int(i < L - 1 and plan.complement[table]),
             "shift": m.layers[i].shift if i > 0 else 0,
-            "req_shift": plan.requant_pairs[i][1] if nxt_rot else 0,
-            "act_limit": plan.act_limits[i],
-        })
+        }
+        if plan.rot_n:
+            entry.update({"next_rotated": int(nxt_rot), "req_shift": plan.requant_pairs[i][1] if nxt_rot else 0,
+                          "act_limit": plan.act_limits[i]})
+        layers.append(entry)
     return {"layers": layers, "n0_last": plan.out_features[0] - 1, "last_layer": L - 1,
             "last_channel": m.channels - 1, "width": m.width, "height": m.height}
 

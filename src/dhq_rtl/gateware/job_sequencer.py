@@ -10,9 +10,13 @@ the address of the matching weight row) goes into the
 
 * takes the next ready vector from the ready queue (``jobs``) as soon as its
   staging registers are free, looks up the job's constants (first weight
-  row, chunks and neurons) in advance, and copies the vector word by word
-  through ``read`` into flip-flops (``load_words`` reads; the buffer is
-  released when the last word has been read);
+  row, chunks and neurons: the layer descriptors) in advance, and copies
+  the vector word by word through ``read`` into flip-flops (``load_words``
+  reads; the buffer is released when the last word has been read) — or,
+  with *direct reads* (``plan.direct``: a buffer word is one chunk of
+  ``lanes`` activations), copies nothing: the running job reads its chunk
+  from its buffer beat by beat, and the buffer is released with its last
+  beat;
 * starts the staged job in the cycle after the running job's last beat
   (the staged vector moves into the running job's vector register);
 * issues one beat per cycle while the accumulator queue grants ``credit``.
@@ -23,7 +27,8 @@ the address of the matching weight row) goes into the
 
 Timing: a job of ``b = out·chunks`` beats occupies the MAC array for
 ``max(b, load_words + 2)`` cycles when the next vector is ready in time
-(staging, one read per word, the last word's write). ``beats`` is
+(staging, one read per word, the last word's write); with direct reads for
+``b`` cycles (jobs back to back). ``beats`` is
 ``always_ready`` (the MAC array never stalls); ``issue`` is high in every
 cycle a beat is issued (observation for efficiency measurements).
 
@@ -44,7 +49,7 @@ from amaranth.lib.wiring import In, Out
 
 from .core_streams import (accumulator_layout, activation_read_signature, buffer_id_stream, credit_signature,
                            vector_ref_stream)
-from .descriptors import descriptor_init, descriptor_layout
+from .descriptors import descriptor_init, descriptor_layout, layer_field
 from .fifo import FlagFIFO
 from .lookup import lookup
 from .mac import mac_in_layout, mac_out_layout
@@ -63,12 +68,14 @@ class JobSequencer(wiring.Component):
     Ports: ``jobs`` (in, ready queue), ``read`` (activation buffer read port),
     ``release`` (out, buffers copied out), ``beats`` (out, to the MAC array),
     ``credit`` (accumulator queue credit), ``issue`` (out, observation),
-    ``desc`` (in, the layer descriptors: ``wbase``, ``last_c``, ``last_k``).
+    ``desc`` (in, the layer descriptors: ``wbase``, ``last_c``, ``last_k``);
+    with direct reads ``late_act`` (out: the beat's chunk, the cycle after
+    the beat).
     """
 
     def __init__(self, plan):
         self.plan = plan
-        super().__init__({
+        members = {
             "jobs": In(vector_ref_stream(plan)),
             "read": Out(activation_read_signature(plan)),
             "release": Out(buffer_id_stream(plan, always_ready=True)),
@@ -77,7 +84,11 @@ class JobSequencer(wiring.Component):
             "credit": Out(credit_signature()),
             "issue": Out(1),
             "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
-        })
+        }
+        if plan.direct:
+            # The beat's chunk, a cycle after the beat (the MAC array's late_act_data).
+            members["late_act"] = Out(plan.lanes * plan.act_bits)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -99,8 +110,13 @@ class JobSequencer(wiring.Component):
                      head_job.k1.eq(head_job.last_k == 0)]
         with m.If(stage):
             m.d.sync += [nxt_valid.eq(self.jobs.valid), nxt_buf.eq(head.buffer), nxt.eq(head_job)]
-        staged, running = self._load(m, stage, nxt_buf)
-        self._beats(m, nxt, nxt_valid, staged, running, take)
+        if plan.direct:
+            # The staged job is ready as soon as it is staged: its chunks are
+            # read from its buffer beat by beat.
+            self._beats(m, nxt, nxt_valid, (None, nxt_valid), None, take, nxt_buf)
+        else:
+            staged, running = self._load(m, stage, nxt_buf)
+            self._beats(m, nxt, nxt_valid, staged, running, take, nxt_buf)
         return m
 
     def _job_layout(self):
@@ -153,7 +169,7 @@ class JobSequencer(wiring.Component):
             m.d.sync += full.eq(1)
         return (vector, full), running
 
-    def _beats(self, m, nxt, nxt_valid, staged, running, take):
+    def _beats(self, m, nxt, nxt_valid, staged, running, take, nxt_buf):
         """The beat loop of the running job and the start of the staged one."""
         plan = self.plan
         vector, full = staged
@@ -180,8 +196,12 @@ class JobSequencer(wiring.Component):
             c_one.eq(c_rem == 1), k_one.eq(k_rem == 1),
             self.credit.reserve.eq(issue & c_last),
         ]
+        job_buf = Signal(plan.buffer_width)
         with m.If(take):
-            m.d.sync += [full.eq(0), running.eq(vector)]
+            if plan.direct:
+                m.d.sync += job_buf.eq(nxt_buf)
+            else:
+                m.d.sync += [full.eq(0), running.eq(vector)]
             m.d.sync += [job_active.eq(1), job.eq(nxt), job_c.eq(0), c_rem.eq(nxt.last_c), k_rem.eq(nxt.last_k),
                          waddr.eq(nxt.wbase), c_last.eq(nxt.c1), k_last.eq(nxt.k1), j_last.eq(nxt.c1 & nxt.k1)]
         with m.Elif(job_end):
@@ -195,9 +215,24 @@ class JobSequencer(wiring.Component):
                 m.d.sync += [c_last.eq(c_one), j_last.eq(c_one & k_last)]
 
         # Beat: the chunk of the job's vector is registered (1 cycle, aligned
-        # with the weight read address), then goes into the MAC array.
+        # with the weight read address), then goes into the MAC array. With
+        # direct reads it is the buffer memory's read data (address this
+        # cycle, data the next), and the buffer is released with the last beat.
         chunk = Signal(plan.lanes * plan.act_bits)
-        m.d.sync += chunk.eq(running.word_select(job_c, plan.lanes * plan.act_bits) if plan.cpow > 1 else running)
+        if plan.direct:
+            # The chunk's address is registered with the beat; the buffer
+            # memory's data comes a cycle later, beside the weight row (the
+            # MAC array's `late_act_data`).
+            buf_q = Signal.like(job_buf)
+            c_q = Signal.like(job_c)
+            m.d.sync += [buf_q.eq(job_buf), c_q.eq(job_c)]
+            m.d.comb += [self.read.addr.buffer.eq(buf_q), self.late_act.eq(self.read.data),
+                         self.release.valid.eq(job_end), self.release.payload.eq(job_buf)]
+            if plan.word_index_width:
+                m.d.comb += self.read.addr.word.eq(c_q)
+        else:
+            m.d.sync += chunk.eq(running.word_select(job_c, plan.lanes * plan.act_bits) if plan.cpow > 1
+                                 else running)
         beat = self.beats.payload
         m.d.sync += [
             self.beats.valid.eq(issue),
@@ -241,8 +276,8 @@ class AccumulatorQueue(wiring.Component):
         layers = [self.desc.layers[i] for i in range(plan.max_layers)]
         lookup(m, layer, [d.last_k for d in layers], entry.last_index)
         lookup(m, layer, [d.last_k == 0 for d in layers], entry.single)
-        lookup(m, layer, [d.output for d in layers], entry.output)
-        lookup(m, layer, [d.next_rotated for d in layers], entry.next_rotated)
+        m.d.comb += entry.output.eq(layer == self.desc.last_layer)
+        lookup(m, layer, [layer_field(d, "next_rotated") for d in layers], entry.next_rotated)
         m.d.comb += [
             entry.acc.eq(self.push.payload.acc),
             entry.layer.eq(layer),

@@ -75,7 +75,7 @@ def received_frame_signature():
     return wiring.Signature({
         "in_frame": Out(1),
         "begin": Out(1), "kind": Out(8), "length": Out(16),
-        "data": Out(1), "byte": Out(8), "index": Out(16),
+        "data": Out(1), "byte": Out(8), "index": Out(protocol.MAX_PAYLOAD.bit_length()),
         "end": Out(1), "good": Out(1),
     })
 
@@ -106,7 +106,8 @@ class FrameReceiver(wiring.Component):
         got = self.rx.valid
         fr = self.frame
         length = Signal(16)
-        index = Signal(16)
+        index = Signal(protocol.MAX_PAYLOAD.bit_length())
+        left = Signal.like(index)              # payload bytes after this one
         received_crc = Signal(32)
         idle = Signal(range(self.timeout + 1))
         in_frame = Signal()
@@ -157,7 +158,7 @@ class FrameReceiver(wiring.Component):
                     m.next = "HUNT"
                 with m.Elif(got):
                     feed()
-                    m.d.sync += [length[8:].eq(byte), index.eq(0)]
+                    m.d.sync += [length[8:].eq(byte), index.eq(0), left.eq(Cat(length[:8], byte) - 1)]
                     with m.If(Cat(length[:8], byte) > protocol.MAX_PAYLOAD):
                         m.d.comb += fr.end.eq(1)
                         m.next = "HUNT"
@@ -172,8 +173,8 @@ class FrameReceiver(wiring.Component):
                 with m.Elif(got):
                     feed()
                     m.d.comb += fr.data.eq(1)
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == length - 1):
+                    m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
+                    with m.If(left == 0):
                         m.d.sync += index.eq(0)
                         m.next = "CRC"
             with m.State("CRC"):
@@ -208,7 +209,7 @@ class FrameTransmitter(wiring.Component):
     length: In(16)
     busy: Out(1)
     payload: In(stream.Signature(8))
-    index: Out(16)
+    index: Out(protocol.MAX_PAYLOAD.bit_length())
     tx: Out(stream.Signature(8))
 
     def elaborate(self, platform):
@@ -216,7 +217,8 @@ class FrameTransmitter(wiring.Component):
         m.submodules.crc = crc = Crc32Serial()
         kind = Signal(8)
         length = Signal(16)
-        index = Signal(16)
+        index = Signal(protocol.MAX_PAYLOAD.bit_length())
+        left = Signal.like(index)              # payload bytes after this one
         m.d.comb += self.index.eq(index)
         sent = self.tx.valid & self.tx.ready
         sync0, sync1 = protocol.SYNC
@@ -235,7 +237,7 @@ class FrameTransmitter(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.comb += crc.clear.eq(1)
-                    m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0)]
+                    m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0), left.eq(self.length - 1)]
                     m.next = "SYNC0"
             with m.State("SYNC0"):
                 send(Const(sync0, 8), checked=False, nxt="SYNC1")
@@ -257,8 +259,8 @@ class FrameTransmitter(wiring.Component):
                              self.tx.payload.eq(self.payload.payload), self.payload.ready.eq(self.tx.ready & ~crc.busy)]
                 with m.If(sent):
                     m.d.comb += [crc.start.eq(1), crc.byte.eq(self.payload.payload)]
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == length - 1):
+                    m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
+                    with m.If(left == 0):
                         m.d.sync += index.eq(0)
                         m.next = "CRC"
             with m.State("CRC"):

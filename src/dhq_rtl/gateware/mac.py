@@ -62,10 +62,13 @@ accumulator holds (after reset: 0).
   simulatable by Amaranth's simulator; verified against Yosys's
   ``cells_sim.v`` model with Verilator (``tests/test_mac.py``).
 
-``weight_memory``: ``"bram"`` (the only memory kind implemented: a
-``lib.memory.Memory`` with the weights as its initial contents; on iCE40 it
-lands in ``SB_RAM40_4K`` EBR, ``ceil(lanes·weight_bits / 16)`` blocks wide
-and ``ceil(depth / 256)`` deep).
+``weight_memory``: ``"bram"`` (a ``lib.memory.Memory`` with the weights as
+its initial contents; on iCE40 it lands in ``SB_RAM40_4K`` EBR,
+``ceil(lanes·weight_bits / 16)`` blocks wide and ``ceil(depth / 256)``
+deep) or ``"external"`` (the memory is outside the block, e.g. the
+iCE40UP5K's SPRAMs: the ``weight_read`` port gives its ``addr`` and ``en``
+and takes the row on ``data`` the cycle after, as a synchronous read port
+does; ``weights`` then only sizes the address).
 
 ``writable=True`` gives the weight memory a write port (``write``: ``en``,
 ``addr``, ``data`` = the row's ``lanes`` weights, lane ``l`` in bits
@@ -88,7 +91,7 @@ __all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "
 
 #: How the products are made: ``*`` (``"generic"``) or ``SB_MAC16`` instances (``"ice40"``).
 DSP_KINDS = ("generic", "ice40")
-MEMORY_KINDS = ("bram",)
+MEMORY_KINDS = ("bram", "external")
 
 
 def mac_in_layout(lanes, act_bits, addr_width, tag_shape=0):
@@ -169,17 +172,22 @@ class MacArray(wiring.Component):
         Shape of the pass-through ``tag`` field (an integer width, 0: no
         field, or e.g. a ``data.StructLayout``).
     dsp : ``"generic"`` or ``"ice40"``
-    weight_memory : ``"bram"``
+    weight_memory : ``"bram"`` or ``"external"``
     always_ready : bool
         Streams without back-pressure (see the module docstring).
     writable : bool
         A write port for the weight memory (see the module docstring).
+    late_act : bool
+        The beat's activations come on ``late_act_data`` the cycle after the
+        beat (beside the weight row), not in its payload: no register for
+        them in the array (an activation memory read with the beat's
+        address, as the core's direct reads do; ``always_ready`` only).
 
     See the module docstring for payloads, latency and throughput.
     """
 
     def __init__(self, weights, *, act_bits, weight_bits, acc_width, tag_shape=0,
-                 dsp="generic", weight_memory="bram", always_ready=False, writable=False):
+                 dsp="generic", weight_memory="bram", always_ready=False, writable=False, late_act=False):
         if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
             raise TypeError(f"weights must be a 2-D array of integers, not {type(weights).__name__}")
         w = np.asarray(weights)
@@ -198,7 +206,9 @@ class MacArray(wiring.Component):
         tag_shape = check_tag_shape(tag_shape)
         check_bool("always_ready", always_ready)
         check_bool("writable", writable)
+        check_bool("late_act", late_act)
         self.writable = writable
+        self.late_act = late_act
         w = w.astype(np.int64)
         lo, hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
         if w.min() < lo or w.max() > hi:
@@ -229,8 +239,17 @@ class MacArray(wiring.Component):
             "o": Out(stream.Signature(mac_out_layout(acc_width, tag_shape), always_ready=always_ready)),
         }
         if writable:
+            if weight_memory == "external":
+                raise ValueError("an external weight memory is written outside the MAC array (writable=False)")
             members["write"] = In(wiring.Signature({"en": Out(1), "addr": Out(self.addr_width),
                                                     "data": Out(self.lanes * weight_bits)}))
+        if weight_memory == "external":
+            members["weight_read"] = Out(wiring.Signature({"addr": Out(self.addr_width), "en": Out(1),
+                                                           "data": In(self.lanes * weight_bits)}))
+        if late_act:
+            if not always_ready:
+                raise ValueError("late activations need a pipeline that never stalls (always_ready=True)")
+            members["late_act_data"] = In(data.ArrayLayout(signed(act_bits), self.lanes))
         super().__init__(members)
 
     def _word_init(self):
@@ -244,9 +263,12 @@ class MacArray(wiring.Component):
         if not self.always_ready:
             m.d.comb += self.i.ready.eq(en)
 
-        m.submodules.weights = mem = memory.Memory(shape=unsigned(P * wb), depth=self.depth,
-                                                   init=self._word_init(), attrs={"ram_style": "block"})
-        rd = mem.read_port(domain="sync")
+        if self.weight_memory == "external":
+            rd = self.weight_read
+        else:
+            m.submodules.weights = mem = memory.Memory(shape=unsigned(P * wb), depth=self.depth,
+                                                       init=self._word_init(), attrs={"ram_style": "block"})
+            rd = mem.read_port(domain="sync")
         m.d.comb += [rd.addr.eq(self.i.payload.addr), rd.en.eq(en)]
         if self.writable:
             wr = mem.write_port()
@@ -262,9 +284,15 @@ class MacArray(wiring.Component):
 
         # Stage 1: memory read; activations wait beside it.
         ctl1 = Signal(ctl_layout, name="ctl1")
-        act1 = Signal(data.ArrayLayout(signed(self.act_bits), P), name="act1")
-        with m.If(en):
-            m.d.sync += [ctl1.eq(ctl_in), act1.eq(self.i.payload.act)]
+        if self.late_act:
+            # The activations come a cycle after their beat, beside the weights.
+            act1 = self.late_act_data
+            with m.If(en):
+                m.d.sync += ctl1.eq(ctl_in)
+        else:
+            act1 = Signal(data.ArrayLayout(signed(self.act_bits), P), name="act1")
+            with m.If(en):
+                m.d.sync += [ctl1.eq(ctl_in), act1.eq(self.i.payload.act)]
         wts = [rd.data[l * wb:(l + 1) * wb].as_signed() for l in range(P)]
 
         # Stage 2: products (registered).

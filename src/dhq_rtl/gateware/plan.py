@@ -53,7 +53,7 @@ from .butterfly import delay_lines
 from .mac import DSP_KINDS
 from .sine_lut import quarter_wave_symmetry
 
-__all__ = ["CorePlan", "MemoryPlan", "SectionPlan", "MAX_LANES", "STAGING_WORD_BITS", "SPRAM_WORDS"]
+__all__ = ["CorePlan", "MemoryPlan", "SectionPlan", "board_lanes", "direct_reads", "MAX_LANES", "STAGING_WORD_BITS", "SPRAM_WORDS"]
 
 #: Most multipliers a MAC array may have.
 MAX_LANES = 256
@@ -63,6 +63,10 @@ BUTTERFLY_MIN_RAM_DEPTH = 16
 STAGING_WORD_BITS = 16
 #: Words of one SB_SPRAM256KA.
 SPRAM_WORDS = 16384
+#: SPRAMs side by side for the weight rows (the iCE40UP5K has four) and the
+#: row they give a cycle.
+WEIGHT_SPRAMS = 4
+SPRAM_ROW_BITS = WEIGHT_SPRAMS * STAGING_WORD_BITS
 #: Words of the load image's header: format, envelope signature (2), and a
 #: 32-bit entry count per section (2 words each).
 LOAD_FORMAT = 1
@@ -80,6 +84,28 @@ def _pow2_ceil(n):
 def _words(bits):
     """Staging words an entry of ``bits`` bits occupies."""
     return -(-bits // STAGING_WORD_BITS)
+
+
+def board_lanes(board, envelope=None, lanes=None):
+    """The lanes of a build: ``lanes`` if given, else the envelope's, else
+    what the weight memory gives a cycle (SPRAM: 64 bits, 8 lanes of 8-bit
+    weights), else the board's default."""
+    if lanes is not None:
+        return lanes
+    if envelope is not None and envelope.lanes:
+        return envelope.lanes
+    if envelope is not None and envelope.weight_memory == "spram" and board.spram_bits > 0:
+        return 1 << ((SPRAM_ROW_BITS // envelope.weight_bits).bit_length() - 1)
+    return board.default_lanes
+
+
+def direct_reads(lanes, envelope, model):
+    """Whether a build's core reads its activations beat by beat from the
+    buffers (a buffer word of ``lanes`` activations, at most 64 bits: four
+    EBR wide) instead of copying each vector into flip-flops first (what
+    saves block RAM for wider arrays)."""
+    act_bits = envelope.act_bits if envelope is not None else max(l.act_bits for l in model.layers[1:])
+    return lanes * act_bits <= 64
 
 
 @dataclass(frozen=True)
@@ -167,7 +193,7 @@ class CorePlan:
     """
 
     def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32, *, envelope=None,
-                 spram=False):
+                 spram=False, direct=False, scaler_multiplier="logic"):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
         if not is_int(lanes):
@@ -179,6 +205,9 @@ class CorePlan:
         check_int("buffers", buffers, 2)
         check_int("act_word_bits", act_word_bits, 1)
         check_bool("spram", spram)
+        check_bool("direct", direct)
+        if scaler_multiplier not in ("logic", "dsp"):
+            raise ValueError(f"scaler_multiplier must be 'logic' or 'dsp', got {scaler_multiplier!r}")
         model.validate()
         if envelope is None:
             envelope = Envelope.of_model(model)
@@ -192,6 +221,17 @@ class CorePlan:
         self.buffers = buffers
         self.act_word_bits = act_word_bits
         self.spram = spram
+        self.direct = direct
+        #: How the channel scaler multiplies: shifts and adds in logic, or a
+        #: product that synthesis maps to DSPs (``scaler_dsp_blocks`` of them).
+        self.scaler_multiplier = scaler_multiplier
+        #: The weight rows live in the SPRAMs (the envelope asks for it and
+        #: the device has them): 64 bits a cycle, shared with the staging.
+        self.weights_in_spram = envelope.weight_memory == "spram" and spram
+        if self.weights_in_spram and lanes * envelope.weight_bits > SPRAM_ROW_BITS:
+            raise ValueError(f"{lanes} lanes of {envelope.weight_bits}-bit weights need "
+                             f"{lanes * envelope.weight_bits} bits a cycle; the SPRAMs give {SPRAM_ROW_BITS} "
+                             f"(at most {SPRAM_ROW_BITS // envelope.weight_bits} lanes)")
         #: The layout's signature (the envelope with these lanes): the load
         #: image carries it, the installer checks it.
         self.signature = envelope.signature(lanes)
@@ -208,19 +248,30 @@ class CorePlan:
 
     @classmethod
     def for_board(cls, model, board, *, lanes=None, buffers=6, envelope=None):
-        """The plan of the core a build for ``board`` makes (its DSP kind, its
-        SPRAM, its default lanes unless ``lanes`` or the envelope's lanes
-        are given)."""
-        if lanes is None:
-            lanes = envelope.lanes if envelope is not None and envelope.lanes else board.default_lanes
-        return cls(model, lanes=lanes, dsp=board.dsp, buffers=buffers, envelope=envelope,
-                   spram=board.spram_bits > 0)
+        """The plan of the core a build for ``board`` makes: its DSP kind, its
+        SPRAM, the lanes of :func:`board_lanes` and the activation reads of
+        :func:`direct_reads`."""
+        lanes = board_lanes(board, envelope, lanes)
+        plan = cls(model, lanes=lanes, dsp=board.dsp, buffers=buffers, envelope=envelope,
+                   spram=board.spram_bits > 0, direct=direct_reads(lanes, envelope, model))
+        # The scaler multiplies on DSPs when the MAC array leaves enough of
+        # them (fewer logic cells; SPRAM builds use half the UP5K's DSPs).
+        if board.family == "ice40" and plan.dsp_blocks + plan.scaler_dsp_blocks <= board.budget.get("dsp", 0):
+            plan = plan.with_scaler_multiplier("dsp")
+        return plan
+
+    def with_scaler_multiplier(self, kind):
+        """The same plan with the scaler's multiplier ``kind``."""
+        return CorePlan(self.model, lanes=self.lanes, dsp=self.dsp, buffers=self.buffers,
+                        act_word_bits=self.act_word_bits, envelope=self.envelope, spram=self.spram,
+                        direct=self.direct, scaler_multiplier=kind)
 
     def with_model(self, model):
         """The plan of the same hardware with ``model`` loaded instead (the
         envelope must hold it: :class:`~dhq_rtl.envelope.EnvelopeError`)."""
         return CorePlan(model, lanes=self.lanes, dsp=self.dsp, buffers=self.buffers,
-                        act_word_bits=self.act_word_bits, envelope=self.envelope, spram=self.spram)
+                        act_word_bits=self.act_word_bits, envelope=self.envelope, spram=self.spram,
+                        direct=self.direct, scaler_multiplier=self.scaler_multiplier)
 
     # ------------------------------------------------------------ derivation
     def _widths(self):
@@ -249,6 +300,9 @@ class CorePlan:
         # The channel scaler's table covers every layer (layer 0's entries
         # are never read: its phases come from the running sums).
         self.scaler_mult_bits = env.mult_bits
+        # The scaler's input holds an accumulator or a layer-0 phase (as a
+        # positive number: one bit above the phase).
+        self.scaler_acc_bits = max(self.acc_bits, self.phase_bits + 1)
         self.scaler_bias_bits = env.bias_bits
         self.scaler_channel_width = max(1, ceil_log2(self.out_max))
         self.shift_width = _bits(env.max_shift)
@@ -312,6 +366,10 @@ class CorePlan:
         r = 1
         while r * 2 * self.act_bits <= self.act_word_bits and r * 2 <= vp:
             r *= 2
+        if self.direct:
+            # Direct reads: a word is a chunk (`lanes` activations), read
+            # beat by beat by the running job.
+            r = self.lanes
         self.act_word = r
         self.load_words = vp // r
         self.word_index_width = (self.load_words - 1).bit_length()
@@ -326,7 +384,10 @@ class CorePlan:
         """Latencies of the pipelines (the blocks' own ``latency``; checked in
         ``tests/test_core.py``)."""
         self.mac_latency = 3 + ceil_log2(self.lanes)
-        self.scaler_latency = 4 + ceil_log2(self.scaler_mult_bits + 1)
+        items = (self.scaler_mult_bits if self.scaler_multiplier == "logic" else 1) + 1
+        self.scaler_latency = 4 + ceil_log2(items)
+        # acc × mult on SB_MAC16s (16×16 each): one per 16 accumulator bits.
+        self.scaler_dsp_blocks = -(-(self.scaler_acc_bits + 1) // 16) if self.scaler_mult_bits <= 16 else 4
         self.lut_latency = 2
         self.requant_latency = 3
         self.butterfly_stages = ceil_log2(self.rot_n) if self.rot_n >= 2 else 0
@@ -354,6 +415,14 @@ class CorePlan:
         ]
         self.header_words = 3 + 2 * len(sections)
         self.staging_words = self.header_words + sum(s.words * s.max_entries for s in sections)
+        if self.weights_in_spram:
+            # Weight rows at rows [0, weight_rows) of the four SPRAMs, the
+            # staging memory's words interleaved over them after those.
+            self.staging_row0 = self.weight_rows
+            room = WEIGHT_SPRAMS * (SPRAM_WORDS - self.staging_row0)
+            if self.staging_words > room:
+                raise ValueError(f"the envelope's weight rows ({self.weight_rows}) and load image "
+                                 f"({self.staging_words} words) do not fit four SPRAMs")
         return sections
 
     def section(self, name):
@@ -375,8 +444,11 @@ class CorePlan:
                        self.buffers * self.load_words),
             MemoryPlan("buffers.ready_queue.mem", "ready queue", self.buffer_width + self.layer_width,
                        self.ready_queue_depth),
-            MemoryPlan("mac.weights", "weights", P * self.weight_bits, self.weight_rows, loadable=True,
-                       block_ram=True),
+        ]
+        if not self.weights_in_spram:
+            mems.append(MemoryPlan("mac.weights", "weights", P * self.weight_bits, self.weight_rows, loadable=True,
+                                   block_ram=True))
+        mems += [
             MemoryPlan("accumulators.fifo.mem", "accumulator FIFO",
                        self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth),
             MemoryPlan("coords.consts", "first-layer constants (DX, DY, base)", self.first_sum_bits,
@@ -395,7 +467,13 @@ class CorePlan:
                 mems.append(MemoryPlan(f"post.butterfly.stage{stage}.line", f"butterfly stage {stage}", width, depth))
         mems.append(MemoryPlan("pixel_queue.fifo.mem", "pixel FIFO", self.pixel_bits * self.channels,
                                self.pixel_queue_depth))
-        if self.spram:
+        if self.weights_in_spram:
+            for k in range(WEIGHT_SPRAMS):
+                mems.append(MemoryPlan(f"store.spram{k}.mem", "weights and staging (load image)", STAGING_WORD_BITS,
+                                       SPRAM_WORDS, loadable=True, kind="spram"))
+            mems.append(MemoryPlan("store.boot", "boot image (the loaded model's weight rows)", STAGING_WORD_BITS,
+                                   len(self.boot_image_words())))
+        elif self.spram:
             for b in range(self.staging_depth // SPRAM_WORDS):
                 mems.append(MemoryPlan(f"store.spram{b}.mem", "staging (load image)", STAGING_WORD_BITS,
                                        SPRAM_WORDS, kind="spram"))
@@ -408,9 +486,19 @@ class CorePlan:
         """Words of the staging memory: the envelope's largest load image,
         rounded up to whole SPRAMs on a device that has them (to a power of
         two otherwise)."""
+        if self.weights_in_spram:
+            return WEIGHT_SPRAMS * (SPRAM_WORDS - self.staging_row0)
         if self.spram:
             return -(-self.staging_words // SPRAM_WORDS) * SPRAM_WORDS
         return _pow2_ceil(self.staging_words)
+
+    def boot_image_words(self):
+        """With the weights in SPRAM (which has no initial contents): the
+        load image the installer runs at power-on, the loaded model's weight
+        rows alone (every other memory starts with its contents). 16-bit
+        words; :mod:`dhq_rtl.loader`."""
+        from ..loader import load_image_words
+        return load_image_words(self, sections=("weights",))
 
     # ---------------------------------------------------------- performance
     def job_cycles(self, i):
@@ -421,7 +509,10 @@ class CorePlan:
         """Cycles the MAC array spends on layer ``i`` of one pixel: its beats,
         or, for a job shorter than the copy of the next job's input vector
         (``load_words + 2`` cycles from the job's start: staging, one read
-        per word, the last word's write), that copy."""
+        per word, the last word's write), that copy; with direct reads, its
+        beats."""
+        if self.direct:
+            return self.job_cycles(i)
         return max(self.job_cycles(i), self.load_words + 2)
 
     def beats_per_pixel(self):

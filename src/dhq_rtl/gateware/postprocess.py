@@ -10,9 +10,9 @@ most, and turns each into what the next layer reads::
 * :class:`~.scaler.ChannelScaler` (latency ``4 + ceil_log2(mult_bits + 1)``,
   8 for 8-bit multipliers): ``(acc·M + B) ≫ S``, wrapped to a phase or, for
   the output layer, clamped to a pixel channel. A layer-0 phase (already
-  scaled by the running sums) rides along in the scaler's tag
-  (:func:`~.core_streams.scaler_tag_layout`) so that it keeps its place in
-  the stream;
+  scaled by the running sums) goes through the same arithmetic: layer 0's
+  table entries are the identity (``mult = 1, bias = 0``, shift 0), so it
+  keeps its place in the stream;
 * :class:`~.sine_lut.SineLUT` (latency 2): the table of the layer the
   vector feeds (identical tables stored once, a quarter of each);
 * when the next layer is rotated: :class:`~.butterfly.HadamardButterfly`
@@ -50,7 +50,7 @@ from amaranth.lib.wiring import In, Out
 from .butterfly import HadamardButterfly
 from .core_streams import (element_layout, element_tag_layout, path_done_signature, pixel_value_layout,
                            scaler_tag_layout, vector_ref_layout, write_layout)
-from .descriptors import descriptor_init, descriptor_layout
+from .descriptors import descriptor_init, descriptor_layout, layer_field
 from .lookup import lookup
 from .plan import BUTTERFLY_MIN_RAM_DEPTH
 from .requant import ShiftRequantizer
@@ -89,7 +89,7 @@ class PostProcessing(wiring.Component):
     def _per_layer(self, m, layer, field, shape):
         """The descriptor ``field`` of ``layer`` (combinational)."""
         value = Signal(shape, name=f"{field}_of_layer")
-        lookup(m, layer, [getattr(self.desc.layers[i], field) for i in range(self.plan.max_layers)], value)
+        lookup(m, layer, [layer_field(self.desc.layers[i], field) for i in range(self.plan.max_layers)], value)
         return value
 
     def _scale_and_table(self, m):
@@ -97,28 +97,28 @@ class PostProcessing(wiring.Component):
         whether its vector goes to the rotated path."""
         plan = self.plan
         m.submodules.scaler = scaler = ChannelScaler(
-            plan.model, acc_width=plan.acc_bits, tag_shape=scaler_tag_layout(plan), always_ready=True,
-            loadable=True, layers=plan.max_layers, channel_width=plan.scaler_channel_width,
+            plan.model, acc_width=plan.scaler_acc_bits, tag_shape=scaler_tag_layout(plan), always_ready=True,
+            multiplier=plan.scaler_multiplier, loadable=True, layers=plan.max_layers, channel_width=plan.scaler_channel_width,
             mult_bits=plan.scaler_mult_bits, bias_width=plan.scaler_bias_bits, max_shift=plan.envelope.max_shift)
         wiring.connect(m, wiring.flipped(self.scaler_write), scaler.write)
         el = self.elements.payload
         m.d.comb += [
             scaler.i.valid.eq(self.elements.valid),
-            scaler.i.payload.acc.eq(Mux(el.coord, 0, el.value.acc)),
+            # A layer-0 phase (zero above its bits) is the accumulator of an
+            # identity entry with shift 0.
+            scaler.i.payload.acc.eq(el.value.acc),
             scaler.i.payload.layer.eq(el.layer),
             scaler.i.payload.channel.eq(el.index),
             scaler.i.payload.shift.eq(self._per_layer(m, el.layer, "shift", plan.shift_width)),
-            scaler.i.payload.output.eq(~el.coord & (el.layer == self.desc.last_layer)),
-            scaler.i.payload.tag.coord.eq(el.coord),
-            scaler.i.payload.tag.phase.eq(el.value.phase),
+            scaler.i.payload.output.eq(el.layer == self.desc.last_layer),
             scaler.i.payload.tag.buffer.eq(el.buffer),
         ]
         so = scaler.o.payload
         pixel = Signal()
         phase = Signal(plan.phase_bits)
         m.d.comb += [
-            pixel.eq(~so.tag.coord & (so.layer == self.desc.last_layer)),
-            phase.eq(Mux(so.tag.coord, so.tag.phase, so.value[:plan.phase_bits])),
+            pixel.eq(so.layer == self.desc.last_layer),
+            phase.eq(so.value[:plan.phase_bits]),
             self.pixels.valid.eq(scaler.o.valid & pixel),
             self.pixels.payload.value.eq(so.value[:plan.pixel_bits]),
             self.pixels.payload.channel.eq(so.channel),

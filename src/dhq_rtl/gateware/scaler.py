@@ -47,7 +47,9 @@ Payloads:
 With ``always_ready=True`` both streams are ``always_ready`` (no
 back-pressure, no stall enable), for a consumer that takes every beat.
 
-Loadable (``loadable=True``, what the core uses): the table has a write port
+Loadable (``loadable=True``, what the core uses): layer 0's entries are
+the identity (``mult = 1, bias = 0``: the core's layer-0 phases, already
+made by the running sums, pass through unchanged with shift 0); the table has a write port
 (``write``: ``en``, ``addr = Cat(channel, layer)``, ``data = Cat(mult,
 bias)``; the model's tables are its initial contents) and each input beat
 carries its layer's ``shift`` and whether it is the ``output`` layer (the
@@ -95,14 +97,21 @@ def scaler_reference(model, layer, channel, acc):
     return phase_scale(acc, L.mult[channel], L.bias[channel], L.shift, model.phase_bits)
 
 
-def scaler_table_words(model, depth, channel_width, mult_bits, bias_width):
+def scaler_table_words(model, depth, channel_width, mult_bits, bias_width, *, first_identity=False):
     """The table's words for ``model``: ``Cat(mult, bias)`` (``mult_bits`` +
     ``bias_width`` bits, the bias two's complement) at address
-    ``Cat(channel, layer)``; ``depth`` words, unused ones 0."""
+    ``Cat(channel, layer)``; ``depth`` words, unused ones 0. With
+    ``first_identity`` layer 0's entries are ``mult = 1, bias = 0`` (a value
+    passes unchanged with shift 0: how the core sends layer 0's phases,
+    made by the running sums, through the scaler)."""
     words = [0] * depth
     for li, L in enumerate(model.layers):
         for k in range(L.out_features):
-            word = (int(L.mult[k]) & ((1 << mult_bits) - 1)) | ((int(L.bias[k]) & ((1 << bias_width) - 1)) << mult_bits)
+            if li == 0 and first_identity:
+                mult, bias = 1, 0
+            else:
+                mult, bias = int(L.mult[k]), int(L.bias[k])
+            word = (mult & ((1 << mult_bits) - 1)) | ((bias & ((1 << bias_width) - 1)) << mult_bits)
             words[(li << channel_width) | k] = word
     return words
 
@@ -212,7 +221,8 @@ class ChannelScaler(wiring.Component):
 
     def _table(self):
         depth = self.n_layers << self.channel_width
-        return depth, scaler_table_words(self.model, depth, self.channel_width, self.mult_bits, self.bias_width)
+        return depth, scaler_table_words(self.model, depth, self.channel_width, self.mult_bits, self.bias_width,
+                                         first_identity=self.loadable)
 
     def elaborate(self, platform):
         m = Module()

@@ -26,9 +26,10 @@ from amaranth.lib.wiring import In, Out
 
 from .controller import BoardController
 from .core import InrCore
+from .plan import CorePlan, board_lanes
 from .uart import UartRx, UartTx, uart_divisor
 
-__all__ = ["BoardTop", "LinkedCore", "ice40_pll_params", "ecp5_pll_params", "pll_frequency_at_most", "DEFAULT_BAUD"]
+__all__ = ["BoardTop", "BoardDesign", "LinkedCore", "ice40_pll_params", "ecp5_pll_params", "pll_frequency_at_most", "DEFAULT_BAUD"]
 
 #: The UART's default baud rate: 3 Mbaud, 16 clock cycles a bit at 48 MHz
 #: (the iCEBreaker's FT2232H makes it exactly: 12 MHz / 4).
@@ -159,9 +160,7 @@ class BoardDesign:
     def __init__(self, model, board, *, envelope=None, lanes=None, freq_hz=None, baud=DEFAULT_BAUD, buffers=6):
         self.model = model
         self.board = board
-        if lanes is None:
-            lanes = envelope.lanes if envelope is not None and envelope.lanes else board.default_lanes
-        self.lanes = lanes
+        self.lanes = lanes = board_lanes(board, envelope, lanes)
         self.freq_hz = board.clock_hz(freq_hz)
         #: The clock the PLL really makes (the UART divisor, the timing
         #: constraint and the reports use it).
@@ -173,8 +172,8 @@ class BoardDesign:
             self.pll_hz = self.freq_hz
         self.baud = baud
         self.divisor = uart_divisor(self.pll_hz, baud)
-        self.core = InrCore(model, lanes=self.lanes, dsp=board.dsp, buffers=buffers, envelope=envelope,
-                            spram=board.spram_bits > 0)
+        plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
+        self.core = InrCore(model, plan=plan)
         self.plan = self.core.plan
         self.envelope = self.plan.envelope
         self.linked = LinkedCore(self.core, divisor=self.divisor, clock_hz=self.pll_hz)

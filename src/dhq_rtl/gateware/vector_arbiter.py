@@ -45,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from .coords import phase_source_signature
 from .core_streams import accumulator_layout, buffer_id_stream, element_layout, path_done_signature
-from .descriptors import descriptor_init, descriptor_layout
+from .descriptors import descriptor_init, descriptor_layout, layer_field
 from .lookup import lookup
 
 __all__ = ["VectorArbiter"]
@@ -78,7 +78,8 @@ class VectorArbiter(wiring.Component):
         vec_end = Signal()                    # registered: the element taken next is the last
         path_free = self._paths(m, vec.layer)
         head_path_free = Mux(head.next_rotated, path_free["direct"], path_free["rotated"])
-        coord_path_free = Mux(self.desc.layers[0].next_rotated, path_free["direct"], path_free["rotated"])
+        coord_path_free = Mux(layer_field(self.desc.layers[0], "next_rotated"), path_free["direct"],
+                              path_free["rotated"])
 
         coord_ok = Signal()
         m.d.sync += coord_ok.eq(self.room & self.coords.ready & ~self.admit)
@@ -125,7 +126,8 @@ class VectorArbiter(wiring.Component):
         entering = {p: Signal(name=f"{p}_enter") for p in counts}
         empty = {p: Signal(init=1, name=f"{p}_empty") for p in counts}
         next_rot = Signal()
-        lookup(m, vec_layer, [self.desc.layers[i].next_rotated for i in range(plan.max_layers)], next_rot)
+        lookup(m, vec_layer, [layer_field(self.desc.layers[i], "next_rotated") for i in range(plan.max_layers)],
+               next_rot)
         with m.If(self.elements.valid & (self.elements.payload.layer != self.desc.last_layer)):
             m.d.comb += [entering["rotated"].eq(next_rot), entering["direct"].eq(~next_rot)]
         for p, count in counts.items():
