@@ -39,7 +39,7 @@ def _memory_blocks(plan, shapes):
         if mem.kind == "spram":
             spram += 1
             blocks = 0
-        elif mem.bits < MIN_RAM_BITS:
+        elif mem.bits < MIN_RAM_BITS and not mem.block_ram:
             ff_bits += mem.bits
             blocks = 0
         else:

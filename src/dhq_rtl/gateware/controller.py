@@ -51,7 +51,7 @@ from .args import check_int
 from .coords import region_layout
 from .descriptors import descriptor_init, descriptor_layout
 from .lookup import lookup
-from .link import Crc32Serial, FrameReceiver, FrameTransmitter
+from .link import FrameReceiver, FrameTransmitter, SharedCrc, crc_user_signature
 from .model_store import install_signature, staging_signature
 
 __all__ = ["BoardController", "info_constants"]
@@ -108,12 +108,21 @@ class BoardController(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.receiver = rx = FrameReceiver(self.divisor)
-        m.submodules.transmitter = tx = FrameTransmitter()
-        m.submodules.verify_crc = vcrc = Crc32Serial()
+        # One CRC unit for the three users: the link is half duplex.
+        m.submodules.receiver = rx = FrameReceiver(self.divisor, shared_crc=True)
+        m.submodules.transmitter = tx = FrameTransmitter(shared_crc=True)
+        m.submodules.crc = shared = SharedCrc(3)
+        vcrc = crc_user_signature().create(path=("verify_crc",))
+        wiring.connect(m, rx.crc, shared.user0)
+        wiring.connect(m, tx.crc, shared.user1)
+        wiring.connect(m, vcrc, shared.user2)
         wiring.connect(m, wiring.flipped(self.rx), rx.rx)
         wiring.connect(m, tx.tx, wiring.flipped(self.tx))
         st = _State(self)
+        # The region of a RENDER is its arguments (held while it runs).
+        sb = self.plan.size_bits
+        m.d.comb += [getattr(self.region, f).eq(st.args[16 * k:16 * k + sb])
+                     for k, f in enumerate(("x0", "y0", "x1", "y1"))]
         self._chunk_writes(m, st, rx.frame)
         self._replies(m, st, tx)
         self._commands(m, st, rx.frame, tx, vcrc)
@@ -123,7 +132,9 @@ class BoardController(wiring.Component):
     def _chunk_writes(self, m, st, frame):
         """Capture command arguments; write a chunk's data into staging as it
         arrives (registered one cycle), only at the expected offset."""
-        with m.If(frame.data & (frame.index < 8)):
+        # The arguments change only while the controller is idle: a command
+        # being carried out keeps reading them (region, commit length, CRC).
+        with m.If(st.idle & frame.data & (frame.index < 8)):
             m.d.sync += st.args.word_select(frame.index[:3], 8).eq(frame.byte)
         aw = st.aw
         offset = st.args[:aw]
@@ -174,7 +185,8 @@ class BoardController(wiring.Component):
         const = dict(self.info)
         const.update({name: 0 for name in runtime})
         rom_bytes = protocol.pack_fields(protocol.INFO_FIELDS, const)
-        m.submodules.info_rom = rom = Memory(shape=8, depth=len(rom_bytes), init=list(rom_bytes))
+        m.submodules.info_rom = rom = Memory(shape=8, depth=len(rom_bytes), init=list(rom_bytes),
+                                             attrs={"ram_style": "block"})
         rd = rom.read_port()
         idx_q = Signal.like(idx)
         m.d.sync += idx_q.eq(idx)
@@ -256,9 +268,7 @@ class BoardController(wiring.Component):
         end_of_chunk = Signal(max(aw, 16) + 1)
         m.d.comb += end_of_chunk.eq(arg + chunk_len)
         staging_bytes = 2 * plan.staging_depth
-        commit_len, commit_crc = st.commit_len, st.commit_crc
         desc = self.desc
-        region = self.region
         with m.FSM(name="controller") as fsm:
             with m.State("IDLE"):
                 with m.If(frame.end):
@@ -297,7 +307,7 @@ class BoardController(wiring.Component):
                             with m.Elif(~st.loading | big | (arg != st.load_length) | (st.expected != st.load_length)):
                                 nack(None, Reason.INCOMPLETE, st.expected)
                             with m.Else():
-                                m.d.sync += [commit_len.eq(arg), commit_crc.eq(args[32:64]), st.vaddr.eq(0)]
+                                m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1)]
                                 m.d.comb += vcrc.clear.eq(1)
                                 m.next = "VERIFY_READ"
                         with m.Case(Kind.RENDER):
@@ -311,8 +321,7 @@ class BoardController(wiring.Component):
                             with m.Elif(beyond | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)):
                                 nack(None, Reason.BAD_REGION)
                             with m.Else():
-                                m.d.sync += [region.x0.eq(x0), region.y0.eq(y0), region.x1.eq(x1),
-                                             region.y1.eq(y1), st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0),
+                                m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0),
                                              st.bpos.eq(0), st.bytes_per_pixel.eq(
                                                  (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
                                 m.next = "RENDER_START"
@@ -338,7 +347,7 @@ class BoardController(wiring.Component):
         """COMMIT: read the staged image back through the CRC, then install."""
         staging = self.staging
         word = Signal(16)
-        words = st.commit_len[1:]
+        left = st.vleft
         with m.State("VERIFY_READ"):
             m.d.comb += [staging.re.eq(1), staging.addr.eq(st.vaddr)]
             m.next = "VERIFY_LOW"
@@ -352,22 +361,22 @@ class BoardController(wiring.Component):
                 m.next = "VERIFY_NEXT"
         with m.State("VERIFY_NEXT"):
             with m.If(~vcrc.busy):
-                m.d.sync += st.vaddr.eq(st.vaddr + 1)
-                with m.If(st.vaddr == words - 1):
+                m.d.sync += [st.vaddr.eq(st.vaddr + 1), left.eq(left - 1)]
+                with m.If(left == 0):
                     m.next = "VERIFY_DONE"
                 with m.Else():
                     m.next = "VERIFY_READ"
         with m.State("VERIFY_DONE"):
-            with m.If(vcrc.value != st.commit_crc):
+            with m.If(vcrc.value != st.args[32:64]):
                 nack(None, Reason.BAD_IMAGE_CRC, vcrc.value)
             with m.Else():
-                m.d.comb += [self.install.start.eq(1), self.install.length.eq(words)]
+                m.d.comb += [self.install.start.eq(1), self.install.length.eq(st.args[1:st.aw])]
                 m.next = "INSTALLING"
         with m.State("INSTALLING"):
             with m.If(~self.install.busy):
                 with m.If(self.install.ok):
-                    m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.commit_crc)]
-                    ack(None, st.commit_crc)
+                    m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.args[32:64])]
+                    ack(None, st.args[32:64])
                 with m.Else():
                     nack(None, Reason.REFUSED_IMAGE)
 
@@ -424,9 +433,8 @@ class _State:
         self.model_crc = Signal(32, init=ctl.model_crc or 0)
         self.good_frames = Signal(16)
         self.bad_frames = Signal(16)
-        self.commit_len = Signal(self.aw)
-        self.commit_crc = Signal(32)
         self.vaddr = Signal(range(plan.staging_depth + 1))
+        self.vleft = Signal(range(plan.staging_depth + 1))     # words to verify after this one
         # The reply being sent.
         self.src = Signal(range(5))
         self.reply_cmd = Signal(8)

@@ -137,7 +137,9 @@ class InrCore(wiring.Component):
     Ports: ``start`` (pulse, samples ``region``), ``region``, ``busy``,
     ``pixels`` (stream of ``pixel_bits · channels`` bits, channel ``c`` in
     bits ``[c·pixel_bits, (c+1)·pixel_bits)``, raster order of the region).
-    A ``start`` while ``busy`` is ignored. An empty region (``x1 ≤ x0`` or
+    ``region`` must hold from ``start`` to the cycle after it (the
+    coordinate generator registers it then). A ``start`` while ``busy`` is
+    ignored. An empty region (``x1 ≤ x0`` or
     ``y1 ≤ y0``) produces no pixel.
     """
 
@@ -234,19 +236,17 @@ class InrCore(wiring.Component):
                          port.data.eq(cfg.data[:len(port.data)])]
 
     def _region_control(self, m, coords, arbiter):
-        """``start``/``region`` (registered, for timing), ``busy``, and the
-        count of pixels in flight that limits admissions."""
+        """``start`` (registered, for timing), ``busy``, and the count of
+        pixels in flight that limits admissions. The generator registers
+        ``region`` the cycle after ``start``."""
         nb = self.plan.buffers
         begin = Signal()
         start_q = Signal()        # the cycle after an accepted start
         walk = Signal()           # the same cycle, for a region that is not empty
-        region = Signal.like(self.region)
         empty = (self.region.x1 <= self.region.x0) | (self.region.y1 <= self.region.y0)
         m.d.comb += begin.eq(self.start & ~self.busy)
         m.d.sync += [start_q.eq(begin), walk.eq(begin & ~empty)]
-        with m.If(begin):
-            m.d.sync += region.eq(self.region)
-        m.d.comb += [coords.start.eq(walk), coords.region.eq(region)]
+        m.d.comb += [coords.start.eq(walk), coords.region.eq(self.region)]
 
         active = Signal()            # a region is being rendered
         outstanding = Signal(range(nb + 1))

@@ -29,7 +29,8 @@ from amaranth.lib.wiring import In, Out
 from .. import protocol
 from .args import check_int
 
-__all__ = ["Crc32Serial", "FrameReceiver", "FrameTransmitter", "received_frame_signature"]
+__all__ = ["Crc32Serial", "FrameReceiver", "FrameTransmitter", "received_frame_signature", "crc_user_signature",
+           "SharedCrc"]
 
 
 class Crc32Serial(wiring.Component):
@@ -66,6 +67,43 @@ class Crc32Serial(wiring.Component):
         return m
 
 
+def crc_user_signature():
+    """A user's side of a CRC unit: ``clear``, ``start``, ``byte`` (out),
+    ``busy``, ``value`` (in); :class:`Crc32Serial`'s ports, flipped."""
+    return wiring.Signature({"clear": Out(1), "start": Out(1), "byte": Out(8), "busy": In(1), "value": In(32)})
+
+
+class SharedCrc(wiring.Component):
+    """One :class:`Crc32Serial` for several users (``users`` ports, each
+    :func:`crc_user_signature` flipped): their ``clear`` and ``start``
+    strobes are or-ed, ``byte`` is the first starting user's, and every user
+    sees the unit's ``busy`` and ``value``. The board's link is half duplex
+    (a command, then its answer), so its users take turns; should two
+    overlap (a host that sends while the board answers), the CRCs they
+    compute are wrong, their frames fail their checks and are sent again:
+    wrong, never silently.
+    """
+
+    def __init__(self, users):
+        check_int("users", users, 1)
+        self.users = users
+        super().__init__({f"user{k}": In(crc_user_signature()) for k in range(users)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.unit = unit = Crc32Serial()
+        ports = [getattr(self, f"user{k}") for k in range(self.users)]
+        m.d.comb += [unit.clear.eq(0)]
+        for p in ports:
+            m.d.comb += [p.busy.eq(unit.busy), p.value.eq(unit.value)]
+        m.d.comb += [unit.clear.eq(Cat(*[p.clear for p in ports]).any()),
+                     unit.start.eq(Cat(*[p.start for p in ports]).any())]
+        for p in reversed(ports):
+            with m.If(p.start):
+                m.d.comb += unit.byte.eq(p.byte)
+        return m
+
+
 def received_frame_signature():
     """What :class:`FrameReceiver` reports (its ``frame`` port): ``begin``
     (the kind byte arrived; ``kind`` is valid from now until the next
@@ -87,28 +125,36 @@ class FrameReceiver(wiring.Component):
     timeout is :data:`~dhq_rtl.protocol.IDLE_BYTE_TIMES` · 10 · ``divisor``
     cycles). Ports: ``rx`` (in, the byte stream of
     :class:`~.uart.UartRx`, no back-pressure), ``frame`` (out,
-    :func:`received_frame_signature`).
+    :func:`received_frame_signature`); with ``shared_crc`` ``crc`` (out: the
+    CRC unit is outside, :class:`SharedCrc`).
     """
 
-    def __init__(self, divisor):
+    def __init__(self, divisor, *, shared_crc=False):
         check_int("divisor", divisor, 4)
         self.divisor = divisor
         self.timeout = protocol.IDLE_BYTE_TIMES * 10 * divisor
-        super().__init__({
+        self.shared_crc = shared_crc
+        members = {
             "rx": In(stream.Signature(8, always_ready=True)),
             "frame": Out(received_frame_signature()),
-        })
+        }
+        if shared_crc:
+            members["crc"] = Out(crc_user_signature())
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.crc = crc = Crc32Serial()
+        if self.shared_crc:
+            crc = self.crc
+        else:
+            m.submodules.crc = crc = Crc32Serial()
         byte = self.rx.payload
         got = self.rx.valid
         fr = self.frame
         length = Signal(16)
         index = Signal(protocol.MAX_PAYLOAD.bit_length())
         left = Signal.like(index)              # payload bytes after this one
-        received_crc = Signal(32)
+        crc_ok = Signal()                      # the CRC bytes so far equal the computed CRC's
         idle = Signal(range(self.timeout + 1))
         in_frame = Signal()
         m.d.comb += [fr.length.eq(length), fr.byte.eq(byte), fr.index.eq(index), fr.in_frame.eq(in_frame)]
@@ -182,13 +228,14 @@ class FrameReceiver(wiring.Component):
                     m.d.comb += fr.end.eq(1)
                     m.next = "HUNT"
                 with m.Elif(got):
-                    m.d.sync += [received_crc.word_select(index[:2], 8).eq(byte), index.eq(index + 1)]
+                    # Compared byte by byte (the unit finished long ago: its
+                    # last byte came before these four).
+                    match = byte == crc.value.word_select(index[:2], 8)
+                    m.d.sync += [crc_ok.eq(Mux(index[:2] == 0, match, crc_ok & match)), index.eq(index + 1)]
                     with m.If(index[:2] == 3):
                         m.next = "CHECK"
             with m.State("CHECK"):
-                # The last CRC byte is in place; the unit finished long ago
-                # (its last byte came four byte times earlier).
-                m.d.comb += [fr.end.eq(1), fr.good.eq(received_crc == crc.value)]
+                m.d.comb += [fr.end.eq(1), fr.good.eq(crc_ok)]
                 m.d.sync += in_frame.eq(0)
                 m.next = "HUNT"
         return m
@@ -201,20 +248,27 @@ class FrameTransmitter(wiring.Component):
     ``length``), ``kind``, ``length`` (in), ``busy`` (out), ``payload`` (in
     stream of bytes: the frame's payload, exactly ``length`` bytes, taken as
     the UART can send them; ``index`` (out) numbers the byte asked for),
-    ``tx`` (out byte stream to :class:`~.uart.UartTx`).
+    ``tx`` (out byte stream to :class:`~.uart.UartTx`). ``shared_crc``:
+    the CRC unit is outside (``crc`` port, :class:`SharedCrc`).
     """
 
-    start: In(1)
-    kind: In(8)
-    length: In(16)
-    busy: Out(1)
-    payload: In(stream.Signature(8))
-    index: Out(protocol.MAX_PAYLOAD.bit_length())
-    tx: Out(stream.Signature(8))
+    def __init__(self, *, shared_crc=False):
+        self.shared_crc = shared_crc
+        members = {
+            "start": In(1), "kind": In(8), "length": In(16), "busy": Out(1),
+            "payload": In(stream.Signature(8)), "index": Out(protocol.MAX_PAYLOAD.bit_length()),
+            "tx": Out(stream.Signature(8)),
+        }
+        if shared_crc:
+            members["crc"] = Out(crc_user_signature())
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.crc = crc = Crc32Serial()
+        if self.shared_crc:
+            crc = self.crc
+        else:
+            m.submodules.crc = crc = Crc32Serial()
         kind = Signal(8)
         length = Signal(16)
         index = Signal(protocol.MAX_PAYLOAD.bit_length())

@@ -38,7 +38,8 @@ class PixelQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         pb, channels = self.plan.pixel_bits, self.channels
-        m.submodules.fifo = fifo = FlagFIFO(width=pb * channels, depth=self.plan.pixel_queue_depth)
+        m.submodules.fifo = fifo = FlagFIFO(width=pb * channels, depth=self.plan.pixel_queue_depth,
+                                            block_ram=self.plan.pixel_queue_block_ram)
         word = Signal(pb * channels)
         done = Signal()
         v = self.values.payload

@@ -376,6 +376,9 @@ class CorePlan:
         self.lane_index_width = (r - 1).bit_length()
         self.ready_queue_depth = self.buffers
         self.pixel_queue_depth = self.buffers
+        # A pixel FIFO of RGB pixels is block RAM with direct reads (the
+        # envelope builds, where logic cells are what runs short).
+        self.pixel_queue_block_ram = self.direct and self.pixel_bits * self.channels >= 24
         # Room for a whole vector and the accumulators in flight in the MAC
         # array when the credit check last passed.
         self.accumulator_queue_depth = _pow2_ceil(self.out_max + 4)
@@ -466,7 +469,7 @@ class CorePlan:
             if in_ram:
                 mems.append(MemoryPlan(f"post.butterfly.stage{stage}.line", f"butterfly stage {stage}", width, depth))
         mems.append(MemoryPlan("pixel_queue.fifo.mem", "pixel FIFO", self.pixel_bits * self.channels,
-                               self.pixel_queue_depth))
+                               self.pixel_queue_depth, block_ram=self.pixel_queue_block_ram))
         if self.weights_in_spram:
             for k in range(WEIGHT_SPRAMS):
                 mems.append(MemoryPlan(f"store.spram{k}.mem", "weights and staging (load image)", STAGING_WORD_BITS,
@@ -540,6 +543,32 @@ class CorePlan:
     def ideal_cycles_per_pixel(self):
         return self.macs_per_pixel() / self.multipliers
 
+    def bounds(self):
+        """Lower bounds on the cycles a pixel takes, by what imposes them:
+
+        * ``"weight memory"``: the weight rows a pixel reads
+          (:meth:`beats_per_pixel`), one a cycle: what the weight memory's
+          bandwidth allows;
+        * ``"post-processing"``: the elements a pixel sends through the
+          scaler and the sine table, one a cycle (every layer's outputs),
+          plus the vector arbiter's cycle per vector and the 5 cycles of a
+          pixel's layer-0 request (:mod:`.schedule`).
+
+        The schedule (:meth:`cycles_per_pixel`) is at least the larger one."""
+        post = (self.out_features[0] + 5) + sum(n + 1 for n in self.out_features[1:])
+        return {"weight memory": self.beats_per_pixel(), "post-processing": post}
+
+    def binding_bound(self):
+        """``(name, cycles)``: the larger of :meth:`bounds`."""
+        return max(self.bounds().items(), key=lambda kv: kv[1])
+
+    def bandwidth_efficiency(self, cycles_per_pixel=None):
+        """The fraction of cycles in which the weight memory is read (a row
+        of ``lanes`` weights): multiplier efficiency against what the weight
+        memory's bandwidth allows."""
+        c = self.cycles_per_pixel() if cycles_per_pixel is None else cycles_per_pixel
+        return self.beats_per_pixel() / c
+
     def efficiency(self, cycles_per_pixel=None):
         """MACs issued per cycle ÷ multipliers available."""
         c = self.cycles_per_pixel() if cycles_per_pixel is None else cycles_per_pixel
@@ -558,4 +587,7 @@ class CorePlan:
             "mac_cycles_per_pixel": self.mac_cycles_per_pixel(),
             "ideal_cycles_per_pixel": self.ideal_cycles_per_pixel(),
             "multiplier_efficiency": self.efficiency(),
+            "weight_memory_efficiency": self.bandwidth_efficiency(),
+            "bounds": self.bounds(),
+            "binding_bound": self.binding_bound()[0],
         }
