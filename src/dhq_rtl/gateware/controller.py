@@ -259,16 +259,32 @@ class BoardController(wiring.Component):
 
         length = frame.length
         aw = st.aw
-        chunk_len = Signal(16)
-        m.d.comb += chunk_len.eq(length - 4)
-        # The argument as an offset or length within the staging memory (a
-        # larger one is out of range: `big`).
-        arg = args[:aw]
-        big = args[aw:32] != 0
-        end_of_chunk = Signal(max(aw, 16) + 1)
-        m.d.comb += end_of_chunk.eq(arg + chunk_len)
         staging_bytes = 2 * plan.staging_depth
         desc = self.desc
+        sb = plan.size_bits
+        # Every decision of a command is a registered flag (timing): the
+        # frame's length and arguments are final four CRC bytes before the
+        # frame ends, the load's state changes only when a command is
+        # decided, so the flags, two registers deep, are exact when a
+        # frame ends. `arg`: the first argument as an offset or a length
+        # within the staging memory (a larger one is out of range: `big`).
+        arg = args[:aw]
+        x0, y0, x1, y1 = (args[16 * k:16 * k + sb] for k in range(4))
+        end_of_chunk = Signal(max(aw, 16) + 1)
+        m.d.sync += end_of_chunk.eq(arg + (length - 4))
+        f = {name: Signal(name=name) for name in (
+            "len4", "len8", "len_lt4", "big", "begin_bad", "chunk_next", "chunk_again", "commit_ok", "region_bad")}
+        m.d.sync += [
+            f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(length < 4),
+            f["big"].eq(args[aw:32] != 0),
+            f["begin_bad"].eq((arg > staging_bytes) | args[0] | (arg == 0)),
+            f["chunk_next"].eq((arg == st.expected) & (end_of_chunk <= st.load_length)),
+            f["chunk_again"].eq(end_of_chunk <= st.expected),
+            f["commit_ok"].eq(st.loading & (arg == st.load_length) & (st.expected == st.load_length)),
+            f["region_bad"].eq((Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0)
+                               | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)),
+        ]
+        big = f["big"]
         with m.FSM(name="controller") as fsm:
             with m.State("IDLE"):
                 with m.If(frame.end):
@@ -284,41 +300,38 @@ class BoardController(wiring.Component):
                         with m.Case(Kind.STATUS):
                             reply(_STATUS)
                         with m.Case(Kind.LOAD_BEGIN):
-                            with m.If(length != 4):
+                            with m.If(~f["len4"]):
                                 nack(None, Reason.BAD_LENGTH)
-                            with m.Elif(big | (arg > staging_bytes) | args[0] | (arg == 0)):
+                            with m.Elif(big | f["begin_bad"]):
                                 nack(None, Reason.TOO_LONG, staging_bytes)
                             with m.Else():
                                 m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
                                 ack()
                         with m.Case(Kind.LOAD_CHUNK):
-                            with m.If((length < 4) | ~st.loading):
+                            with m.If(f["len_lt4"] | ~st.loading):
                                 nack(None, Reason.BAD_LENGTH, st.expected)
-                            with m.Elif(~big & (arg == st.expected) & (end_of_chunk <= st.load_length)):
+                            with m.Elif(~big & f["chunk_next"]):
                                 m.d.sync += st.expected.eq(end_of_chunk)
                                 ack(None, end_of_chunk)
-                            with m.Elif(~big & (end_of_chunk <= st.expected)):
+                            with m.Elif(~big & f["chunk_again"]):
                                 ack(None, st.expected)          # a retry of one received already
                             with m.Else():
                                 nack(None, Reason.BAD_OFFSET, st.expected)
                         with m.Case(Kind.COMMIT):
-                            with m.If(length != 8):
+                            with m.If(~f["len8"]):
                                 nack(None, Reason.BAD_LENGTH)
-                            with m.Elif(~st.loading | big | (arg != st.load_length) | (st.expected != st.load_length)):
+                            with m.Elif(big | ~f["commit_ok"]):
                                 nack(None, Reason.INCOMPLETE, st.expected)
                             with m.Else():
                                 m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1)]
                                 m.d.comb += vcrc.clear.eq(1)
                                 m.next = "VERIFY_READ"
                         with m.Case(Kind.RENDER):
-                            sb = plan.size_bits
-                            x0, y0, x1, y1 = (args[16 * k:16 * k + sb] for k in range(4))
-                            beyond = Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0
-                            with m.If(length != 8):
+                            with m.If(~f["len8"]):
                                 nack(None, Reason.BAD_LENGTH)
                             with m.Elif(~st.model_valid):
                                 nack(None, Reason.NO_MODEL)
-                            with m.Elif(beyond | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)):
+                            with m.Elif(f["region_bad"]):
                                 nack(None, Reason.BAD_REGION)
                             with m.Else():
                                 m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0),
@@ -340,8 +353,8 @@ class BoardController(wiring.Component):
             self._verify_and_install(m, st, vcrc, ack, nack)
             self._render(m, st, tx, ack)
         m.d.comb += [st.idle.eq(fsm.ongoing("IDLE")), self.idle.eq(st.idle & ~frame.in_frame)]
-        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START") | fsm.ongoing("RENDER_FRAME")
-                                      | fsm.ongoing("RENDER_SENDING"))
+        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START") | fsm.ongoing("RENDER_NEXT")
+                                      | fsm.ongoing("RENDER_FRAME") | fsm.ongoing("RENDER_SENDING"))
 
     def _verify_and_install(self, m, st, vcrc, ack, nack):
         """COMMIT: read the staged image back through the CRC, then install."""
@@ -383,35 +396,42 @@ class BoardController(wiring.Component):
     def _render(self, m, st, tx, ack):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
         region = self.region
+        # The next segment's pixel count and its frame's length, registered
+        # (three registers behind the segment's start: RENDER_NEXT waits
+        # them out), count · bytes_per_pixel by shifts and adds.
         remaining = Signal(16)
         count = Signal(range(protocol.FRAME_PIXELS + 1))
-        m.d.comb += [remaining.eq(region.x1 - st.seg_x),
-                     count.eq(Mux(remaining > protocol.FRAME_PIXELS, protocol.FRAME_PIXELS, remaining))]
+        frame_bytes = Signal(16)
+        bpp = st.bytes_per_pixel
+        m.d.sync += [remaining.eq(region.x1 - st.seg_x),
+                     count.eq(Mux(remaining > protocol.FRAME_PIXELS, protocol.FRAME_PIXELS, remaining)),
+                     frame_bytes.eq(sum(Mux(bpp[b], count << b, 0) for b in range(len(bpp))))]
+        wait = Signal(2)
         header = protocol.fields_size(protocol.PIXELS_FIELDS)
         with m.State("RENDER_START"):
             m.d.comb += self.start.eq(1)
-            m.d.sync += st.src.eq(_PIXELS)
-            m.next = "RENDER_FRAME"
-        # count · bytes_per_pixel (at most 2·channels) by shifts and adds.
-        frame_bytes = Signal(16)
-        bpp = st.bytes_per_pixel
-        m.d.comb += frame_bytes.eq(sum(Mux(bpp[b], count << b, 0) for b in range(len(bpp))))
+            m.d.sync += [st.src.eq(_PIXELS), wait.eq(0)]
+            m.next = "RENDER_NEXT"
+        with m.State("RENDER_NEXT"):
+            m.d.sync += wait.eq(wait + 1)
+            with m.If(wait == 2):
+                m.next = "RENDER_FRAME"
         with m.State("RENDER_FRAME"):
             m.d.comb += [tx.start.eq(1), tx.kind.eq(Kind.PIXELS), tx.length.eq(header + frame_bytes)]
             m.d.sync += st.seg_count.eq(count)
             m.next = "RENDER_SENDING"
         with m.State("RENDER_SENDING"):
             with m.If(~tx.busy):
-                m.d.sync += st.npix.eq(st.npix + st.seg_count)
+                m.d.sync += [st.npix.eq(st.npix + st.seg_count), wait.eq(0)]
                 with m.If(st.seg_x + st.seg_count == region.x1):
                     m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
                     with m.If(st.seg_y + 1 == region.y1):
                         m.next = "RENDER_DONE"
                     with m.Else():
-                        m.next = "RENDER_FRAME"
+                        m.next = "RENDER_NEXT"
                 with m.Else():
                     m.d.sync += st.seg_x.eq(st.seg_x + st.seg_count)
-                    m.next = "RENDER_FRAME"
+                    m.next = "RENDER_NEXT"
         with m.State("RENDER_DONE"):
             ack(None, st.npix)
 
