@@ -182,7 +182,7 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
                              "build_seconds": report["build_seconds"]})
             if report["timing_met"] or not fallback or board.pll is None or len(attempts) > 1 or not core_fmax:
                 break
-            f_new = fallback_clock_hz(board, core_fmax)
+            f_new = fallback_clock_hz(board, core_fmax, baud=baud)
             if not f_new:
                 break
             log(f"timing failed at {report['parameters']['clock_mhz']:g} MHz (fmax {core_fmax:g} MHz); "
@@ -257,15 +257,16 @@ def check_options(board, *, lanes, freq_mhz, baud, seed):
         raise DhqError(f"--baud {baud}: {e}") from None
 
 
-def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN):
+def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN, baud=None):
     """The clock of the fallback rebuild: the fastest the board's PLL makes at
-    or below ``fmax_mhz·(1 − margin)`` (Hz), or None (no PLL, or nothing that
+    or below ``fmax_mhz·(1 − margin)`` (Hz) — with ``baud``, one the UART
+    divides that rate from within 2 % —, or None (no PLL, or nothing that
     slow)."""
     from .gateware.top import pll_frequency_at_most
 
     if board.pll is None or not fmax_mhz or not 0 <= margin < 1:
         return None
-    return pll_frequency_at_most(board.pll, board.ref_hz, fmax_mhz * (1 - margin) * 1e6)
+    return pll_frequency_at_most(board.pll, board.ref_hz, fmax_mhz * (1 - margin) * 1e6, baud=baud)
 
 
 def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, baud, seed, toolchain, env, buffers,

@@ -363,6 +363,8 @@ class BoardController(wiring.Component):
         left = st.vleft
         with m.State("VERIFY_READ"):
             m.d.comb += [staging.re.eq(1), staging.addr.eq(st.vaddr)]
+            m.next = "VERIFY_WAIT"
+        with m.State("VERIFY_WAIT"):            # the staging memory's second cycle of latency
             m.next = "VERIFY_LOW"
         with m.State("VERIFY_LOW"):
             m.d.sync += word.eq(staging.rdata)

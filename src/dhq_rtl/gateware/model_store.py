@@ -35,13 +35,13 @@ holding the loaded model's weight rows as a load image
 (:meth:`~.plan.CorePlan.boot_image_words`); ``install.busy`` is high
 meanwhile (some ``2·W`` cycles for ``W`` words).
 Port ``staging``: ``addr`` (word), ``wdata``, ``wbytes`` (byte enables:
-bit 0 the low byte), ``we``, ``re``; ``rdata`` holds the word read one
-cycle after ``re``. The installer owns the port while it runs.
+bit 0 the low byte), ``we``, ``re``; every access is registered on its way
+to the memory, so ``rdata`` holds the word read :data:`STAGING_LATENCY`
+(two) cycles after ``re``. The installer owns the port while it runs.
 
-Installer timing: two cycles per staging word (address, then data), one
-write per entry after its last word: about ``2·W + E`` cycles for an image
-of ``W`` words and ``E`` entries (the default model in its own envelope:
-some 3 000 cycles).
+Installer timing: three cycles per staging word (address, wait, data), one
+write per entry after its last word: about ``3·W + 2·E`` cycles for an
+image of ``W`` words and ``E`` entries.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -53,7 +53,10 @@ from .lookup import lookup
 from .plan import LOAD_FORMAT, SPRAM_WORDS, STAGING_WORD_BITS, WEIGHT_SPRAMS
 from .spram import Spram
 
-__all__ = ["ModelStore", "staging_signature", "install_signature"]
+__all__ = ["ModelStore", "staging_signature", "install_signature", "STAGING_LATENCY"]
+
+#: Cycles from a staging read request to its data.
+STAGING_LATENCY = 2
 
 
 def staging_signature(plan):
@@ -185,19 +188,23 @@ class ModelStore(wiring.Component):
         i_addr = Signal.like(port["addr"])
         i_re = Signal()
         rdata = Signal(16)
+        # Every access is registered on its way to the memories (timing: the
+        # installer's state, the owner's choice and the SPRAMs' address
+        # arithmetic would otherwise be one path): a read's data comes two
+        # cycles after the request (STAGING_LATENCY).
         if boot_words is not None:
             m.submodules.boot = rom = Memory(shape=16, depth=len(boot_words), init=boot_words)
             rom_rd = rom.read_port()
-            m.d.comb += rom_rd.addr.eq(i_addr)
+            m.d.sync += rom_rd.addr.eq(i_addr)
             m.d.comb += rdata.eq(Mux(booting, rom_rd.data, port["rdata"]))
         else:
             m.d.comb += rdata.eq(port["rdata"])
         with m.If(booting):
-            pass
+            m.d.sync += [port["we"].eq(0), port["re"].eq(0)]
         with m.Elif(busy):
-            m.d.comb += [port["addr"].eq(i_addr), port["re"].eq(i_re)]
+            m.d.sync += [port["addr"].eq(i_addr), port["re"].eq(i_re), port["we"].eq(0)]
         with m.Else():
-            m.d.comb += [port["addr"].eq(ext.addr), port["wdata"].eq(ext.wdata), port["wbytes"].eq(ext.wbytes),
+            m.d.sync += [port["addr"].eq(ext.addr), port["wdata"].eq(ext.wdata), port["wbytes"].eq(ext.wbytes),
                          port["we"].eq(ext.we), port["re"].eq(ext.re)]
         m.d.comb += ext.rdata.eq(port["rdata"])
 
@@ -235,6 +242,7 @@ class ModelStore(wiring.Component):
         lookup(m, sec, counts, sec_count)
 
         cfg = self.config
+        writing = Signal()
         with m.FSM(name="installer", init="HEADER_ADDR" if boot_words is not None else "IDLE"):
             with m.State("IDLE"):
                 m.d.sync += booting.eq(0)
@@ -244,6 +252,8 @@ class ModelStore(wiring.Component):
                     m.next = "HEADER_ADDR"
             with m.State("HEADER_ADDR"):
                 m.d.comb += [i_addr.eq(word_i), i_re.eq(1)]
+                m.next = "HEADER_WAIT"
+            with m.State("HEADER_WAIT"):
                 m.next = "HEADER_DATA"
             with m.State("HEADER_DATA"):
                 m.d.sync += [word_i.eq(word_i + 1), total.eq(total + word_total), bad.eq(bad | ~word_ok)]
@@ -274,17 +284,21 @@ class ModelStore(wiring.Component):
             with m.State("WORD_ADDR"):
                 m.d.comb += [i_addr.eq(ptr), i_re.eq(1)]
                 m.d.sync += ptr.eq(ptr + 1)
+                m.next = "WORD_WAIT"
+            with m.State("WORD_WAIT"):
                 m.next = "WORD_DATA"
             with m.State("WORD_DATA"):
                 m.d.sync += [assembled.word_select(wsel, 16).eq(rdata), wsel.eq(wsel + 1)]
                 with m.If(wsel == sec_words - 1):
+                    m.d.sync += writing.eq(1)
                     m.next = "WRITE"
                 with m.Else():
                     m.next = "WORD_ADDR"
             with m.State("WRITE"):
-                m.d.comb += [cfg.en.eq(1), cfg.target.eq(sec), cfg.addr.eq(entry), cfg.data.eq(assembled)]
-                m.d.sync += [entry.eq(entry + 1), wsel.eq(0)]
+                m.d.sync += [entry.eq(entry + 1), wsel.eq(0), writing.eq(0)]
                 m.next = "NEXT"
+        # The configuration bus: a write in the WRITE state, its strobe a register.
+        m.d.comb += [cfg.en.eq(writing), cfg.target.eq(sec), cfg.addr.eq(entry), cfg.data.eq(assembled)]
 
 
 def _times(value, k):

@@ -77,13 +77,22 @@ def _closest_setting(settings, f_out_hz, family, f_in_hz):
     return best
 
 
-def pll_frequency_at_most(pll, f_in_hz, f_max_hz):
+def pll_frequency_at_most(pll, f_in_hz, f_max_hz, baud=None):
     """The highest core clock (Hz) the ``pll`` kind (``"ice40"`` / ``"ecp5"``)
-    makes from ``f_in_hz`` that is not above ``f_max_hz``; ``None`` if none."""
+    makes from ``f_in_hz`` that is not above ``f_max_hz`` (and, with
+    ``baud``, from which the UART divides that rate within 2 %); ``None``
+    if none."""
     gen = {"ice40": _ice40_pll_settings, "ecp5": _ecp5_pll_settings}.get(pll)
     if gen is None:
         raise ValueError(f"unknown PLL kind {pll!r}")
-    freqs = [s[-1] for s in gen(f_in_hz) if s[-1] <= f_max_hz]
+
+    def uart_ok(f):
+        try:
+            return baud is None or uart_divisor(f, baud) > 0
+        except ValueError:
+            return False
+
+    freqs = [s[-1] for s in gen(f_in_hz) if s[-1] <= f_max_hz and uart_ok(s[-1])]
     return max(freqs) if freqs else None
 
 
