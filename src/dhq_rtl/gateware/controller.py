@@ -381,12 +381,21 @@ class BoardController(wiring.Component):
                     m.next = "VERIFY_DONE"
                 with m.Else():
                     m.next = "VERIFY_READ"
+        # Registered (timing): the CRC matches (the unit finished a cycle
+        # before VERIFY_DONE), the installer's start.
+        crc_match = Signal()
+        install_go = Signal()
+        m.d.sync += crc_match.eq(vcrc.value == st.args[32:64])
+        m.d.comb += [self.install.start.eq(install_go), self.install.length.eq(st.args[1:st.aw])]
         with m.State("VERIFY_DONE"):
-            with m.If(vcrc.value != st.args[32:64]):
+            with m.If(~crc_match):
                 nack(None, Reason.BAD_IMAGE_CRC, vcrc.value)
             with m.Else():
-                m.d.comb += [self.install.start.eq(1), self.install.length.eq(st.args[1:st.aw])]
-                m.next = "INSTALLING"
+                m.d.sync += install_go.eq(1)
+                m.next = "INSTALL_GO"
+        with m.State("INSTALL_GO"):
+            m.d.sync += install_go.eq(0)
+            m.next = "INSTALLING"
         with m.State("INSTALLING"):
             with m.If(~self.install.busy):
                 with m.If(self.install.ok):
