@@ -18,7 +18,7 @@ and answers with a frame (:class:`~.link.FrameTransmitter`):
   expected offset is overwritten by its retry; the commit's CRC covers the
   rest;
 * ``COMMIT``: all bytes received → the staged image is read back word by
-  word through a bit-serial CRC-32 (about 17 cycles a word), compared with
+  word through a bit-serial CRC-32 (about 20 cycles a word), compared with
   the host's CRC, and only then installed (``install``); the model's CRC
   and "a model is installed" change only after a good install;
 * ``RENDER``: the region is checked against the model's image, the core
@@ -52,7 +52,7 @@ from .coords import region_layout
 from .descriptors import descriptor_init, descriptor_layout
 from .lookup import lookup
 from .link import FrameReceiver, FrameTransmitter, SharedCrc, crc_user_signature
-from .model_store import install_signature, staging_signature
+from .model_store import STAGING_LATENCY, install_signature, staging_signature
 
 __all__ = ["BoardController", "info_constants"]
 
@@ -364,8 +364,11 @@ class BoardController(wiring.Component):
         with m.State("VERIFY_READ"):
             m.d.comb += [staging.re.eq(1), staging.addr.eq(st.vaddr)]
             m.next = "VERIFY_WAIT"
-        with m.State("VERIFY_WAIT"):            # the staging memory's second cycle of latency
-            m.next = "VERIFY_LOW"
+        with m.State("VERIFY_WAIT"):            # the staging memory's latency
+            m.d.sync += st.vwait.eq(st.vwait + 1)
+            with m.If(st.vwait == STAGING_LATENCY - 2):
+                m.d.sync += st.vwait.eq(0)
+                m.next = "VERIFY_LOW"
         with m.State("VERIFY_LOW"):
             m.d.sync += word.eq(staging.rdata)
             m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(staging.rdata[:8])]
@@ -466,6 +469,7 @@ class _State:
         self.bad_frames = Signal(16)
         self.vaddr = Signal(range(plan.staging_depth + 1))
         self.vleft = Signal(range(plan.staging_depth + 1))     # words to verify after this one
+        self.vwait = Signal(range(STAGING_LATENCY))
         # The reply being sent.
         self.src = Signal(range(5))
         self.reply_cmd = Signal(8)

@@ -36,12 +36,12 @@ holding the loaded model's weight rows as a load image
 meanwhile (some ``2·W`` cycles for ``W`` words).
 Port ``staging``: ``addr`` (word), ``wdata``, ``wbytes`` (byte enables:
 bit 0 the low byte), ``we``, ``re``; every access is registered on its way
-to the memory, so ``rdata`` holds the word read :data:`STAGING_LATENCY`
-(two) cycles after ``re``. The installer owns the port while it runs.
+to the memory and the word read on its way back, so ``rdata`` holds it
+:data:`STAGING_LATENCY` (three) cycles after ``re``. The installer owns the port while it runs.
 
-Installer timing: three cycles per staging word (address, wait, data), one
-write per entry after its last word: about ``3·W + 2·E`` cycles for an
-image of ``W`` words and ``E`` entries.
+Installer timing: four cycles per staging word (address, two waits,
+data), one write per entry after its last word: about ``4·W + 2·E``
+cycles for an image of ``W`` words and ``E`` entries.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -55,8 +55,9 @@ from .spram import Spram
 
 __all__ = ["ModelStore", "staging_signature", "install_signature", "STAGING_LATENCY"]
 
-#: Cycles from a staging read request to its data.
-STAGING_LATENCY = 2
+#: Cycles from a staging read request to its data: the request, the
+#: memory's read and its data are each registered.
+STAGING_LATENCY = 3
 
 
 def staging_signature(plan):
@@ -192,13 +193,15 @@ class ModelStore(wiring.Component):
         # installer's state, the owner's choice and the SPRAMs' address
         # arithmetic would otherwise be one path): a read's data comes two
         # cycles after the request (STAGING_LATENCY).
+        # The data read is registered too (timing: the SPRAMs' outputs pass
+        # a multiplexer before the installer's checks).
         if boot_words is not None:
             m.submodules.boot = rom = Memory(shape=16, depth=len(boot_words), init=boot_words)
             rom_rd = rom.read_port()
             m.d.sync += rom_rd.addr.eq(i_addr)
-            m.d.comb += rdata.eq(Mux(booting, rom_rd.data, port["rdata"]))
+            m.d.sync += rdata.eq(Mux(booting, rom_rd.data, port["rdata"]))
         else:
-            m.d.comb += rdata.eq(port["rdata"])
+            m.d.sync += rdata.eq(port["rdata"])
         with m.If(booting):
             m.d.sync += [port["we"].eq(0), port["re"].eq(0)]
         with m.Elif(busy):
@@ -206,7 +209,7 @@ class ModelStore(wiring.Component):
         with m.Else():
             m.d.sync += [port["addr"].eq(ext.addr), port["wdata"].eq(ext.wdata), port["wbytes"].eq(ext.wbytes),
                          port["we"].eq(ext.we), port["re"].eq(ext.re)]
-        m.d.comb += ext.rdata.eq(port["rdata"])
+        m.d.comb += ext.rdata.eq(rdata)
 
         # The header is checked word by word as it is read: the format and
         # the signature against constants, each count (its high word 0,
@@ -243,6 +246,7 @@ class ModelStore(wiring.Component):
 
         cfg = self.config
         writing = Signal()
+        wait = Signal(range(STAGING_LATENCY))
         with m.FSM(name="installer", init="HEADER_ADDR" if boot_words is not None else "IDLE"):
             with m.State("IDLE"):
                 m.d.sync += booting.eq(0)
@@ -254,7 +258,10 @@ class ModelStore(wiring.Component):
                 m.d.comb += [i_addr.eq(word_i), i_re.eq(1)]
                 m.next = "HEADER_WAIT"
             with m.State("HEADER_WAIT"):
-                m.next = "HEADER_DATA"
+                m.d.sync += wait.eq(wait + 1)
+                with m.If(wait == STAGING_LATENCY - 2):
+                    m.d.sync += wait.eq(0)
+                    m.next = "HEADER_DATA"
             with m.State("HEADER_DATA"):
                 m.d.sync += [word_i.eq(word_i + 1), total.eq(total + word_total), bad.eq(bad | ~word_ok)]
                 with m.Switch(word_i):
@@ -286,7 +293,10 @@ class ModelStore(wiring.Component):
                 m.d.sync += ptr.eq(ptr + 1)
                 m.next = "WORD_WAIT"
             with m.State("WORD_WAIT"):
-                m.next = "WORD_DATA"
+                m.d.sync += wait.eq(wait + 1)
+                with m.If(wait == STAGING_LATENCY - 2):
+                    m.d.sync += wait.eq(0)
+                    m.next = "WORD_DATA"
             with m.State("WORD_DATA"):
                 m.d.sync += [assembled.word_select(wsel, 16).eq(rdata), wsel.eq(wsel + 1)]
                 with m.If(wsel == sec_words - 1):
