@@ -285,6 +285,10 @@ class BoardController(wiring.Component):
                                | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)),
         ]
         big = f["big"]
+        # The CRC unit is cleared for a commit's check a cycle after the
+        # decision (registered: timing); its first byte comes later.
+        m.d.comb += vcrc.clear.eq(st.vclear)
+        m.d.sync += st.vclear.eq(0)
         with m.FSM(name="controller") as fsm:
             with m.State("IDLE"):
                 with m.If(frame.end):
@@ -323,8 +327,7 @@ class BoardController(wiring.Component):
                             with m.Elif(big | ~f["commit_ok"]):
                                 nack(None, Reason.INCOMPLETE, st.expected)
                             with m.Else():
-                                m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1)]
-                                m.d.comb += vcrc.clear.eq(1)
+                                m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
                                 m.next = "VERIFY_READ"
                         with m.Case(Kind.RENDER):
                             with m.If(~f["len8"]):
@@ -470,6 +473,7 @@ class _State:
         self.vaddr = Signal(range(plan.staging_depth + 1))
         self.vleft = Signal(range(plan.staging_depth + 1))     # words to verify after this one
         self.vwait = Signal(range(STAGING_LATENCY))
+        self.vclear = Signal()
         # The reply being sent.
         self.src = Signal(range(5))
         self.reply_cmd = Signal(8)

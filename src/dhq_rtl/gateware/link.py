@@ -162,7 +162,9 @@ class FrameReceiver(wiring.Component):
             m.d.sync += idle.eq(0)
         with m.Elif(idle != self.timeout):
             m.d.sync += idle.eq(idle + 1)
-        timed_out = in_frame & (idle == self.timeout)
+        # Registered (timing): the receiver has waited out its idle timeout.
+        timed_out = Signal()
+        m.d.sync += timed_out.eq(in_frame & (idle == self.timeout) & ~got)
 
         def feed():
             m.d.comb += [crc.start.eq(1), crc.byte.eq(byte)]
