@@ -151,9 +151,23 @@ class BoardController(wiring.Component):
 
     # ------------------------------------------------------------ replies
     def _replies(self, m, st, tx):
-        """The reply's payload, byte by byte, from the selected source."""
-        idx = tx.index
-        pay = tx.payload
+        """The reply's payload, byte by byte, from the selected source, through
+        a one-byte register into the transmitter (timing: the source's
+        multiplexers end at that register, not at the UART's). ``fill_idx``
+        numbers the byte fetched next, ``fill_left`` counts those left; both
+        are set when a frame starts."""
+        idx = st.fill_idx
+        pay = _SourceByte()
+        buf_valid, buf_byte = Signal(), Signal(8)
+        m.d.comb += [tx.payload.valid.eq(buf_valid), tx.payload.payload.eq(buf_byte),
+                     pay.ready.eq(~buf_valid & (st.fill_left != 0))]
+        with m.If(tx.start):
+            m.d.sync += [st.fill_idx.eq(0), st.fill_left.eq(tx.length), buf_valid.eq(0)]
+        with m.Elif(pay.valid & pay.ready):
+            m.d.sync += [buf_valid.eq(1), buf_byte.eq(pay.payload), st.fill_idx.eq(st.fill_idx + 1),
+                         st.fill_left.eq(st.fill_left - 1)]
+        with m.Elif(tx.payload.ready):
+            m.d.sync += buf_valid.eq(0)
         ack = {"command": st.reply_cmd, "detail": st.detail}
         nack = {"command": st.reply_cmd, "reason": st.reason, "detail": st.detail}
         status = {"loading": st.loading, "received": st.expected, "load_length": st.load_length,
@@ -220,7 +234,7 @@ class BoardController(wiring.Component):
             for j, (lo, width) in enumerate(bytes_of):
                 with m.Case(j):
                     m.d.comb += rest.eq(st.pixel[lo:lo + width])
-        last_byte = st.bpos == st.bytes_per_pixel - 1
+        last_byte = st.bpos == st.last_bpos
         with m.If(idx < protocol.fields_size(protocol.PIXELS_FIELDS)):
             m.d.comb += [pay.valid.eq(1), pay.payload.eq(header_byte)]
         with m.Elif(st.bpos == 0):
@@ -232,6 +246,7 @@ class BoardController(wiring.Component):
             m.d.comb += [pay.valid.eq(1), pay.payload.eq(rest)]
             with m.If(pay.ready):
                 m.d.sync += st.bpos.eq(Mux(last_byte, 0, st.bpos + 1))
+        m.d.sync += st.last_bpos.eq(st.bytes_per_pixel - 1)
 
     # ----------------------------------------------------------- commands
     def _commands(self, m, st, frame, tx, vcrc):
@@ -453,6 +468,16 @@ class BoardController(wiring.Component):
             ack(None, st.npix)
 
 
+class _SourceByte:
+    """The reply's byte source (a stream's signals: ``valid``, ``payload``,
+    ``ready``)."""
+
+    def __init__(self):
+        self.valid = Signal(name="source_valid")
+        self.payload = Signal(8, name="source_byte")
+        self.ready = Signal(name="source_ready")
+
+
 class _State:
     """The controller's registers."""
 
@@ -488,6 +513,10 @@ class _State:
         self.pixel = Signal(plan.pixel_bits * plan.channels)
         self.bpos = Signal(range(2 * plan.channels + 1))
         self.bytes_per_pixel = Signal(range(2 * plan.channels + 1))
+        self.last_bpos = Signal(range(2 * plan.channels + 1))     # bytes_per_pixel − 1, registered
+        # The reply's payload fetch (see _replies).
+        self.fill_idx = Signal(protocol.MAX_PAYLOAD.bit_length())
+        self.fill_left = Signal(16)
 
 
 def _field_byte(m, fields, values, index, out):
