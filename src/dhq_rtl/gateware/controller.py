@@ -300,6 +300,61 @@ class BoardController(wiring.Component):
                                | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)),
         ]
         big = f["big"]
+        # What a good frame ending now asks for: decided from the frame's
+        # kind and the registered flags, itself registered (one more level:
+        # exact long before the frame's last CRC byte).
+        act = Signal(range(len(_Act.ALL) + 1))
+        act_reason = Signal(range(max(Reason) + 1))
+        act_staging = Signal()          # the NACK's detail: the staging memory's size
+        act_expected = Signal()         # the NACK's detail: the bytes received in order
+        d_act, d_reason = Signal.like(act), Signal.like(act_reason)
+        d_staging, d_expected = Signal(), Signal()
+        m.d.sync += [act.eq(d_act), act_reason.eq(d_reason), act_staging.eq(d_staging),
+                     act_expected.eq(d_expected)]
+
+        def refuse(reason, staging=False, expected=False):
+            m.d.comb += [d_act.eq(_Act.NACK), d_reason.eq(reason), d_staging.eq(staging), d_expected.eq(expected)]
+
+        with m.Switch(frame.kind):
+            with m.Case(Kind.INFO):
+                m.d.comb += d_act.eq(_Act.INFO)
+            with m.Case(Kind.STATUS):
+                m.d.comb += d_act.eq(_Act.STATUS)
+            with m.Case(Kind.LOAD_BEGIN):
+                with m.If(~f["len4"]):
+                    refuse(Reason.BAD_LENGTH)
+                with m.Elif(big | f["begin_bad"]):
+                    refuse(Reason.TOO_LONG, staging=True)
+                with m.Else():
+                    m.d.comb += d_act.eq(_Act.BEGIN)
+            with m.Case(Kind.LOAD_CHUNK):
+                with m.If(f["len_lt4"] | ~st.loading):
+                    refuse(Reason.BAD_LENGTH, expected=True)
+                with m.Elif(~big & f["chunk_next"]):
+                    m.d.comb += d_act.eq(_Act.CHUNK_NEXT)
+                with m.Elif(~big & f["chunk_again"]):
+                    m.d.comb += d_act.eq(_Act.CHUNK_AGAIN)
+                with m.Else():
+                    refuse(Reason.BAD_OFFSET, expected=True)
+            with m.Case(Kind.COMMIT):
+                with m.If(~f["len8"]):
+                    refuse(Reason.BAD_LENGTH)
+                with m.Elif(big | ~f["commit_ok"]):
+                    refuse(Reason.INCOMPLETE, expected=True)
+                with m.Else():
+                    m.d.comb += d_act.eq(_Act.COMMIT)
+            with m.Case(Kind.RENDER):
+                with m.If(~f["len8"]):
+                    refuse(Reason.BAD_LENGTH)
+                with m.Elif(~st.model_valid):
+                    refuse(Reason.NO_MODEL)
+                with m.Elif(f["region_bad"]):
+                    refuse(Reason.BAD_REGION)
+                with m.Else():
+                    m.d.comb += d_act.eq(_Act.RENDER)
+            with m.Default():
+                refuse(Reason.UNKNOWN_COMMAND)
+
         # The CRC unit is cleared for a commit's check a cycle after the
         # decision (registered: timing); its first byte comes later.
         m.d.comb += vcrc.clear.eq(st.vclear)
@@ -313,51 +368,29 @@ class BoardController(wiring.Component):
                     nack(None, Reason.BAD_FRAME)
                 with m.Elif(frame.end):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
-                    with m.Switch(frame.kind):
-                        with m.Case(Kind.INFO):
+                    with m.Switch(act):
+                        with m.Case(_Act.INFO):
                             reply(_INFO)
-                        with m.Case(Kind.STATUS):
+                        with m.Case(_Act.STATUS):
                             reply(_STATUS)
-                        with m.Case(Kind.LOAD_BEGIN):
-                            with m.If(~f["len4"]):
-                                nack(None, Reason.BAD_LENGTH)
-                            with m.Elif(big | f["begin_bad"]):
-                                nack(None, Reason.TOO_LONG, staging_bytes)
-                            with m.Else():
-                                m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                                ack()
-                        with m.Case(Kind.LOAD_CHUNK):
-                            with m.If(f["len_lt4"] | ~st.loading):
-                                nack(None, Reason.BAD_LENGTH, st.expected)
-                            with m.Elif(~big & f["chunk_next"]):
-                                m.d.sync += st.expected.eq(end_of_chunk)
-                                ack(None, end_of_chunk)
-                            with m.Elif(~big & f["chunk_again"]):
-                                ack(None, st.expected)          # a retry of one received already
-                            with m.Else():
-                                nack(None, Reason.BAD_OFFSET, st.expected)
-                        with m.Case(Kind.COMMIT):
-                            with m.If(~f["len8"]):
-                                nack(None, Reason.BAD_LENGTH)
-                            with m.Elif(big | ~f["commit_ok"]):
-                                nack(None, Reason.INCOMPLETE, st.expected)
-                            with m.Else():
-                                m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
-                                m.next = "VERIFY_READ"
-                        with m.Case(Kind.RENDER):
-                            with m.If(~f["len8"]):
-                                nack(None, Reason.BAD_LENGTH)
-                            with m.Elif(~st.model_valid):
-                                nack(None, Reason.NO_MODEL)
-                            with m.Elif(f["region_bad"]):
-                                nack(None, Reason.BAD_REGION)
-                            with m.Else():
-                                m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0),
-                                             st.bpos.eq(0), st.bytes_per_pixel.eq(
-                                                 (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
-                                m.next = "RENDER_START"
+                        with m.Case(_Act.BEGIN):
+                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                            ack()
+                        with m.Case(_Act.CHUNK_NEXT):
+                            m.d.sync += st.expected.eq(end_of_chunk)
+                            ack(None, end_of_chunk)
+                        with m.Case(_Act.CHUNK_AGAIN):
+                            ack(None, st.expected)          # a retry of one received already
+                        with m.Case(_Act.COMMIT):
+                            m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                            m.next = "VERIFY_READ"
+                        with m.Case(_Act.RENDER):
+                            m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
+                                         st.bytes_per_pixel.eq(
+                                             (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                            m.next = "RENDER_START"
                         with m.Default():
-                            nack(None, Reason.UNKNOWN_COMMAND)
+                            nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0)))
             with m.State("SEND"):
                 m.d.comb += tx.start.eq(1)
                 lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
@@ -466,6 +499,14 @@ class BoardController(wiring.Component):
                     m.next = "RENDER_NEXT"
         with m.State("RENDER_DONE"):
             ack(None, st.npix)
+
+
+class _Act:
+    """What a good command frame asks the controller to do (``NACK``: refuse
+    it, with a reason)."""
+
+    NACK, INFO, STATUS, BEGIN, CHUNK_NEXT, CHUNK_AGAIN, COMMIT, RENDER = range(8)
+    ALL = range(8)
 
 
 class _SourceByte:
