@@ -300,6 +300,7 @@ class BoardController(wiring.Component):
                                | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)),
         ]
         big = f["big"]
+        ended, ended_good = Signal(), Signal()
         # What a good frame ending now asks for: decided from the frame's
         # kind and the registered flags, itself registered (one more level:
         # exact long before the frame's last CRC byte).
@@ -361,12 +362,15 @@ class BoardController(wiring.Component):
         m.d.sync += st.vclear.eq(0)
         with m.FSM(name="controller") as fsm:
             with m.State("IDLE"):
-                with m.If(frame.end):
+                # The frame's end, registered (timing); the frame's kind and
+                # the decision hold for many cycles after it.
+                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good)]
+                with m.If(ended):
                     m.d.sync += st.reply_cmd.eq(frame.kind)
-                with m.If(frame.end & ~frame.good):
+                with m.If(ended & ~ended_good):
                     m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
                     nack(None, Reason.BAD_FRAME)
-                with m.Elif(frame.end):
+                with m.Elif(ended):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
                     with m.Switch(act):
                         with m.Case(_Act.INFO):
