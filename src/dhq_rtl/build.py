@@ -154,7 +154,7 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     folder.check(inputs)
     baud = DEFAULT_BAUD if baud is None else baud
     if envelope is None:
-        envelope = Envelope.of_model(model)
+        envelope = Envelope.for_board(model, board)
     envelope.check(model)                    # the model the board starts with, against the envelope
     lanes = board_lanes(board, envelope, lanes)
     check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)

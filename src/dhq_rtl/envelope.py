@@ -213,6 +213,13 @@ class Envelope:
 
     # -------------------------------------------------------- construction
     @classmethod
+    def for_board(cls, model, board, name="model"):
+        """The tightest envelope around ``model`` for a build on ``board``:
+        on a device with SPRAM the weight rows live there (the UP5K's block
+        RAM does not hold them beside the rest of the loadable core)."""
+        return cls.of_model(model, name=name, weight_memory="spram" if board.spram_bits > 0 else "bram")
+
+    @classmethod
     def of_model(cls, model, name="model", **overrides):
         """The tightest envelope that holds ``model`` (every limit the model's
         own value); ``overrides`` replace fields. Raises ``EnvelopeError`` for

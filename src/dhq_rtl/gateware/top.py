@@ -167,8 +167,11 @@ class BoardDesign:
     """
 
     def __init__(self, model, board, *, envelope=None, lanes=None, freq_hz=None, baud=DEFAULT_BAUD, buffers=6):
+        from ..envelope import Envelope
         self.model = model
         self.board = board
+        if envelope is None:
+            envelope = Envelope.for_board(model, board)
         self.lanes = lanes = board_lanes(board, envelope, lanes)
         self.freq_hz = board.clock_hz(freq_hz)
         #: The clock the PLL really makes (the UART divisor, the timing
