@@ -62,3 +62,13 @@ def test_distributions(files, capsys):
     assert_refused(run_cli(distributions.main, ["--image", pic, "--out", pic], capsys),
                    "is the same file as --image")
     assert digests(files) == before
+
+
+def test_link(files, capsys, monkeypatch):
+    link = load_script("link")
+    _forbid(monkeypatch, link, "run_model")
+    before = digests(files)
+    model = str(files / "m.dhq")
+    assert_refused(run_cli(link.main, ["--models", model, "--json", model], capsys),
+                   "is the same file as --models")
+    assert digests(files) == before

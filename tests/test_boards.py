@@ -5,7 +5,7 @@ import pytest
 from dhq_rtl.boards import BOARD_NAMES, all_boards, get_board
 from dhq_rtl.build import board_table, main
 from dhq_rtl.errors import BoardError
-from dhq_rtl.gateware.top import ecp5_pll_params, ice40_pll_params, info_bytes
+from dhq_rtl.gateware.top import ecp5_pll_params, ice40_pll_params
 
 
 def test_every_board_loads_its_platform():
@@ -43,12 +43,6 @@ def test_ecp5_pll_50mhz_from_25mhz():
     clki, fb, op, f = ecp5_pll_params(25e6, 50e6)
     assert f == pytest.approx(50e6)
     assert 400e6 <= f * op <= 800e6
-
-
-def test_info_bytes():
-    from dhq_rtl.synthetic import random_model
-    m = random_model(width=8, depth=1, size=16, channels=3)
-    assert info_bytes(m) == b"DHQ\x10\x00\x10\x00\x03\x08"
 
 
 def test_uart_loopback_every_byte_value():

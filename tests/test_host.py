@@ -1,4 +1,6 @@
-"""The host tool: its output is checked before the board is asked and written atomically."""
+"""The host command: everything a user can get wrong is refused with one line
+before the board is asked; the PNG is written atomically; through sim:// it
+renders the bundled model's image on the simulated board."""
 
 import numpy as np
 import pytest
@@ -9,30 +11,37 @@ import dhq_rtl.firmware.host as host
 from tests.safety_checks import assert_refused, digests, fill_disk, run_cli, under_a_file
 
 
+class _Info:
+    def __init__(self):
+        from dhq_rtl.envelope import ENVELOPES
+        self.envelope = ENVELOPES["default"]
+
+
 @pytest.fixture
 def board(monkeypatch):
-    """A board that answers with a 4×3 RGB image; records whether it was asked."""
-    asked = []
+    """A board that answers with a 4×3 RGB image; records whether a port was opened."""
+    opened = []
 
-    def render(port, baud=1_000_000, timeout=10.0):
-        asked.append(port)
-        return np.arange(36, dtype=np.uint8).reshape(3, 4, 3), 0.01, 8
+    class FakePort:
+        def close(self):
+            pass
 
-    monkeypatch.setattr(host, "render_on_board", render)
-    return asked
+    def open_port(name, baud=None, log=None):
+        opened.append(name)
+        return FakePort()
+
+    monkeypatch.setattr(host, "open_port", open_port)
+    monkeypatch.setattr(host.Board, "info", lambda self: _Info())
+    monkeypatch.setattr(host.Board, "render",
+                        lambda self, region=None: (np.arange(36, dtype=np.uint8).reshape(3, 4, 3), 0.01))
+    return opened
 
 
 def test_writes_the_png(tmp_path, board, capsys):
     out = tmp_path / "board.png"
-    code, stdout, err = run_cli(host.main, ["--port", "/dev/null", "--out", str(out)], capsys)
+    code, stdout, err = run_cli(host.main, ["--port", "/dev/null", "render", "--out", str(out)], capsys)
     assert code == 0 and board == ["/dev/null"]
     assert np.array_equal(np.asarray(Image.open(out)), np.arange(36, dtype=np.uint8).reshape(3, 4, 3))
-
-
-def test_wide_pixels_become_a_16bit_png(tmp_path, board, capsys, monkeypatch):
-    monkeypatch.setattr(host, "render_on_board", lambda *a, **k: (np.full((2, 2, 1), 1023, np.uint16), 0.0, 10))
-    assert run_cli(host.main, ["--port", "/dev/null", "--out", str(tmp_path / "w.png")], capsys)[0] == 0
-    assert np.asarray(Image.open(tmp_path / "w.png")).max() == 65535
 
 
 @pytest.mark.parametrize("make_out, needle", [
@@ -47,21 +56,57 @@ def test_bad_out_is_refused_before_the_board_is_asked(tmp_path, board, capsys, m
     (tmp_path / "notes.txt").write_text("my notes")
     out = make_out(tmp_path)
     before = digests(tmp_path)
-    assert_refused(run_cli(host.main, ["--port", str(port), "--out", str(out)], capsys), needle)
+    assert_refused(run_cli(host.main, ["--port", str(port), "render", "--out", str(out)], capsys), needle)
     assert board == [] and digests(tmp_path) == before
 
 
-def test_bad_baud(tmp_path, board, capsys):
-    assert_refused(run_cli(host.main, ["--port", "/dev/null", "--baud", "0", "--out", str(tmp_path / "x.png")],
-                           capsys), "--baud must be a positive integer")
+@pytest.mark.parametrize("args, needle", [
+    (["--baud", "0", "info"], "--baud must be a positive integer"),
+    (["--retries", "0", "info"], "--retries must be at least 1"),
+    (["--timeout-scale", "-1", "info"], "--timeout-scale must be a positive number"),
+    (["render", "--region", "1,2,3", "--out", "x.png"], "--region must be x0,y0,x1,y1"),
+    (["load", "missing.dhq"], "cannot read model image missing.dhq"),
+])
+def test_bad_arguments_are_refused_before_the_board_is_asked(tmp_path, board, capsys, monkeypatch, args, needle):
+    monkeypatch.chdir(tmp_path)
+    assert_refused(run_cli(host.main, ["--port", "/dev/null", *args], capsys), needle)
     assert board == []
+
+
+def test_a_serial_port_without_pyserial_is_one_line(tmp_path, capsys, monkeypatch):
+    import builtins
+    real = builtins.__import__
+    monkeypatch.setattr(builtins, "__import__",
+                        lambda name, *a, **k: (_ for _ in ()).throw(ImportError()) if name == "serial"
+                        else real(name, *a, **k))
+    assert_refused(run_cli(host.main, ["--port", str(tmp_path / "tty"), "info"], capsys), "needs pyserial")
 
 
 def test_full_disk_keeps_the_previous_png(tmp_path, board, capsys, monkeypatch):
     out = tmp_path / "board.png"
-    assert run_cli(host.main, ["--port", "/dev/null", "--out", str(out)], capsys)[0] == 0
+    assert run_cli(host.main, ["--port", "/dev/null", "render", "--out", str(out)], capsys)[0] == 0
     before = digests(out)
     fill_disk(monkeypatch, room=30)
-    assert_refused(run_cli(host.main, ["--port", "/dev/null", "--out", str(out)], capsys),
+    assert_refused(run_cli(host.main, ["--port", "/dev/null", "render", "--out", str(out)], capsys),
                    "cannot write", "No space left on device", "unchanged")
     assert digests(out) == before
+
+
+def test_faulty_port_checks_its_rate():
+    with pytest.raises(ValueError, match="fault rate"):
+        host.FaultyPort(None, 1.5)
+
+
+@pytest.mark.slow
+def test_sim_port_renders_the_bundled_model(tmp_path, capsys, default_model):
+    """``host --port sim://icebreaker``: the default envelope's board starts
+    with the bundled model; info names it, a region renders bit-exact."""
+    from dhq_rtl.golden import GoldenModel
+    out = tmp_path / "region.png"
+    code, stdout, _ = run_cli(host.main, ["--port", "sim://icebreaker", "--no-progress", "info"], capsys)
+    assert code == 0 and "envelope default: hidden width ≤ 64" in stdout and "128×128, 1 channel" in stdout
+    code, stdout, _ = run_cli(host.main, ["--port", "sim://icebreaker", "--no-progress", "render", "--region",
+                                          "40,50,104,54", "--out", str(out)], capsys)
+    assert code == 0, stdout
+    got = np.asarray(Image.open(out))
+    assert np.array_equal(got, GoldenModel(default_model).render(region=(40, 50, 104, 54))[..., 0])

@@ -1,115 +1,162 @@
-"""BoardTop's UART protocol, simulated end to end: a host-side UART sends the
-commands and reads the answers, and every pixel of a render is compared with
-the golden model."""
-
-import dataclasses
+# amaranth: UnusedElaboratable=no
+"""The board's protocol on the core, in Amaranth simulation: a host on the
+UART line (bit level) sends every command of :mod:`dhq_rtl.protocol` and
+checks every reply frame; rendered pixels are compared with the golden
+model, every one."""
 
 import numpy as np
-from amaranth.hdl import Elaboratable, Fragment, Module, Signal
+import pytest
 
-from dhq_rtl.boards import get_board
-from dhq_rtl.gateware.top import CMD_INFO, CMD_RENDER, BoardTop, info_bytes
-from dhq_rtl.gateware.uart import UartRx, UartTx
+from dhq_rtl import protocol
+from dhq_rtl.envelope import Envelope
+from dhq_rtl.gateware.core import InrCore
+from dhq_rtl.gateware.top import LinkedCore
 from dhq_rtl.golden import GoldenModel
+from dhq_rtl.loader import image_crc, load_image
+from dhq_rtl.protocol import Kind, Reason, encode_frame, pack_fields, unpack_fields
 from dhq_rtl.synthetic import random_model
 
+from tests.line_host import LineHost, exchange
 from tests.testbench import run_sim
 
-DIVISOR = 5  # clock cycles per UART bit: a short bit keeps the simulation small
+DIVISOR = 4  # clock cycles per UART bit: the shortest the UART takes, to keep the simulation short
+
+ENVELOPE = Envelope(name="tiny", max_width=4, max_layers=4, max_size=6, max_channels=3, weight_bits=8,
+                    act_bits=8, lut_bits=8, mult_bits=8, phase_bits=10, max_shift=24, first_sum_bits=32)
 
 
-class _Pins:
-    """A requested resource: ``.i``/``.o`` are signals, anything else a sub-resource."""
-
-    def __init__(self, name):
-        self._name = name
-        self.i = Signal(name=f"{name}_i", init=1)   # an idle UART line is high
-        self.o = Signal(name=f"{name}_o")
-
-    def __getattr__(self, attr):
-        sub = _Pins(f"{self._name}_{attr}")
-        setattr(self, attr, sub)
-        return sub
+def _models():
+    gray = random_model(width=4, depth=2, size=6, seed=1, rotate=False)
+    rgb = random_model(width=2, depth=3, size=5, seed=3, channels=3, rotate=False, rotate_first=True,
+                       act_midrise=True)
+    return gray, rgb
 
 
-class _OnPlatform(Elaboratable):
-    """Elaborates ``top`` with the stand-in platform (the simulator gives none)."""
-
-    def __init__(self, top, platform):
-        self.fragment = Fragment.get(top, platform)  # now: the resources exist from here on
-
-    def elaborate(self, platform):
-        return self.fragment
+def command(kind, **fields):
+    return encode_frame(kind, pack_fields(protocol.COMMAND_FIELDS[kind], fields))
 
 
-class _Platform:
-    """Just enough of a platform for BoardTop on a board without PLL."""
-
-    def __init__(self):
-        self.resources = {}
-
-    def request(self, name, number=0, **kwargs):
-        return self.resources.setdefault((name, number), _Pins(f"{name}{number}"))
+def chunk(offset, data):
+    return encode_frame(Kind.LOAD_CHUNK, pack_fields(protocol.COMMAND_FIELDS[Kind.LOAD_CHUNK],
+                                                     {"offset": offset}) + bytes(data))
 
 
-def _bench(model):
-    # no PLL: the simulator's clock is the core clock; generic multipliers, since
-    # the SB_MAC16 primitives are black boxes to the Python simulator (their
-    # path is checked against yosys' cell models in tests/test_mac.py)
-    board = dataclasses.replace(get_board("upduino_v3"), dsp="generic")
-    top = BoardTop(model, board, lanes=4, baud=board.clock_hz(None) / DIVISOR)
-    assert top.divisor == DIVISOR
-    plat = _Platform()
-    m = Module()
-    m.submodules.top = _OnPlatform(top, plat)
-    m.submodules.host_tx = host_tx = UartTx(DIVISOR)
-    m.submodules.host_rx = host_rx = UartRx(DIVISOR)
-    uart = plat.resources[("uart", 0)]
-    m.d.comb += [uart.rx.i.eq(host_tx.tx), host_rx.rx.eq(uart.tx.o)]
-    return m, host_tx, host_rx, top
+def ack(frame):
+    assert frame.kind == Kind.ACK, frame
+    return unpack_fields(protocol.ACK_FIELDS, frame.payload)
 
 
-def _talk(model, script, max_cycles):
-    """Run ``script``: a list of ``(cycle, byte)`` sends; return every byte
-    the board sent, with the cycle it arrived in."""
-    m, host_tx, host_rx, top = _bench(model)
-    got = []
+def nack(frame):
+    assert frame.kind == Kind.NACK, frame
+    return unpack_fields(protocol.NACK_FIELDS, frame.payload)
+
+
+def rendered(frames, model, region):
+    """The region's pixels from PIXELS frames (asserting every one came, in order)."""
+    x0, y0, x1, y1 = region
+    img = np.full((y1 - y0, x1 - x0, model.channels), -1, dtype=np.int64)
+    for f in frames:
+        if f.kind != Kind.PIXELS:
+            continue
+        head = unpack_fields(protocol.PIXELS_FIELDS, f.payload[:4], exact=True)
+        px = np.frombuffer(f.payload[4:], dtype=np.uint8).reshape(-1, model.channels)
+        img[head["y"] - y0, head["x"] - x0:head["x"] - x0 + len(px)] = px
+    return img
+
+
+def _done(kind):
+    return lambda frames: any(f.kind in (Kind.ACK, Kind.NACK) and f.payload[0] == kind for f in frames)
+
+
+def _system(model):
+    core = InrCore(model, lanes=2, envelope=ENVELOPE)
+    return core, LinkedCore(core, divisor=DIVISOR, clock_hz=48e6)
+
+
+def test_info_status_render_and_refusals():
+    gray, _ = _models()
+    core, dut = _system(gray)
+    host = LineHost(DIVISOR)
+    out = {}
 
     async def tb(ctx):
-        pending = sorted(script)
-        for cycle in range(max_cycles):
-            due = pending and pending[0][0] <= cycle
-            ctx.set(host_tx.data.valid, 1 if due else 0)
-            if due:
-                ctx.set(host_tx.data.payload, pending[0][1])
-            _, _, ready, valid, byte = await ctx.tick().sample(host_tx.data.ready, host_rx.data.valid,
-                                                               host_rx.data.payload)
-            if due and ready:
-                pending.pop(0)
-            if valid:
-                got.append((cycle, byte))
-    run_sim(m, [tb])
-    return got
+        out["info"] = await exchange(ctx, dut, host, encode_frame(Kind.INFO), 1)
+        out["render"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=1, y0=2, x1=6, y1=4), 0,
+                                       until=_done(Kind.RENDER))
+        out["bad region"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=0, x1=7, y1=1), 1)
+        out["empty"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=3, y0=0, x1=3, y1=1), 1)
+        out["short"] = await exchange(ctx, dut, host, encode_frame(Kind.RENDER, b"\x00" * 6), 1)
+        out["unknown"] = await exchange(ctx, dut, host, encode_frame(0x7E), 1)
+        damaged = bytearray(encode_frame(Kind.INFO))
+        damaged[-1] ^= 0x40
+        out["damaged"] = await exchange(ctx, dut, host, bytes(damaged), 1)
+        # A frame cut off: the board drops it after its idle timeout, answers
+        # BAD_FRAME, and reads the next one.
+        out["cut"] = await exchange(ctx, dut, host, encode_frame(Kind.STATUS)[:5], 1,
+                                    max_cycles=protocol.IDLE_BYTE_TIMES * 10 * DIVISOR + 2000)
+        out["status"] = await exchange(ctx, dut, host, encode_frame(Kind.STATUS), 1)
+
+    run_sim(dut, [tb])
+    info = unpack_fields(protocol.INFO_FIELDS, out["info"][0].payload)
+    assert out["info"][0].kind == Kind.INFO_REPLY
+    assert info["model_valid"] == 1 and info["model_crc"] == image_crc(load_image(core.plan))
+    assert (info["width"], info["height"], info["channels"]) == (6, 6, 1)
+    assert info["signature"] == ENVELOPE.signature(lanes=2) and info["max_width"] == 4 and info["lanes"] == 2
+    assert info["divisor"] == DIVISOR and info["clock_hz"] == 48_000_000
+    assert info["name"].rstrip(b"\0") == b"tiny"
+    assert ack(out["render"][-1]) == {"command": Kind.RENDER, "detail": 10}
+    want = GoldenModel(gray).render(region=(1, 2, 6, 4))
+    assert np.array_equal(rendered(out["render"], gray, (1, 2, 6, 4)), want)
+    assert nack(out["bad region"][0])["reason"] == Reason.BAD_REGION
+    assert nack(out["empty"][0])["reason"] == Reason.BAD_REGION
+    assert nack(out["short"][0])["reason"] == Reason.BAD_LENGTH
+    assert nack(out["unknown"][0]) == {"command": 0x7E, "reason": Reason.UNKNOWN_COMMAND, "detail": 0}
+    assert nack(out["damaged"][0])["reason"] == Reason.BAD_FRAME
+    assert nack(out["cut"][0])["reason"] == Reason.BAD_FRAME
+    status = unpack_fields(protocol.STATUS_FIELDS, out["status"][0].payload)
+    assert status["bad_frames"] == 2 and status["good_frames"] == 7 and status["loading"] == 0
 
 
-def test_info_command_answers_the_model_header():
-    model = random_model(width=4, depth=1, size=5, seed=2)
-    got = _talk(model, [(10, CMD_INFO)], 9 * 10 * DIVISOR + 400)
-    assert bytes(b for _, b in got) == info_bytes(model)
-    # unknown commands are ignored
-    assert _talk(model, [(10, ord("x")), (200, 0)], 1500) == []
+def test_load_checks_every_chunk_and_the_commit():
+    """A chunk out of order is refused, a repeated one acknowledged and not
+    written, a commit before the end or with a wrong CRC refused (the old
+    model still renders); a good commit installs the RGB model."""
+    gray, rgb = _models()
+    core, dut = _system(gray)
+    image = load_image(core.plan.with_model(rgb))
+    crc = image_crc(image)
+    host = LineHost(DIVISOR)
+    region = (0, 0, 5, 2)
+    out = {}
+    half = (len(image) // 2) & ~1
 
+    async def tb(ctx):
+        out["begin"] = await exchange(ctx, dut, host, command(Kind.LOAD_BEGIN, length=len(image)), 1)
+        out["gap"] = await exchange(ctx, dut, host, chunk(2, image[2:10]), 1)
+        out["first"] = await exchange(ctx, dut, host, chunk(0, image[:half]), 1)
+        # the same chunk again, with other data: acknowledged, not written
+        out["again"] = await exchange(ctx, dut, host, chunk(0, bytes(half)), 1)
+        out["early"] = await exchange(ctx, dut, host, command(Kind.COMMIT, length=len(image), crc=crc), 1)
+        out["rest"] = await exchange(ctx, dut, host, chunk(half, image[half:]), 1)
+        out["wrong crc"] = await exchange(ctx, dut, host, command(Kind.COMMIT, length=len(image), crc=crc ^ 1), 1)
+        out["old"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=0, x1=5, y1=2), 0,
+                                    until=_done(Kind.RENDER))
+        out["commit"] = await exchange(ctx, dut, host, command(Kind.COMMIT, length=len(image), crc=crc), 1)
+        out["info"] = await exchange(ctx, dut, host, encode_frame(Kind.INFO), 1)
+        out["new"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=0, x1=5, y1=2), 0,
+                                    until=_done(Kind.RENDER))
 
-def test_render_sends_every_pixel_as_the_golden_model_and_ignores_commands_meanwhile():
-    model = random_model(width=4, depth=1, size=5, channels=3, seed=4)
-    golden = GoldenModel(model).render().reshape(-1)
-    n = golden.size                              # 5·5 pixels · 3 channels, one byte each
-    # 'R', then an 'I' while rendering (ignored), then an 'I' after the render
-    byte_cycles = 10 * DIVISOR
-    after = 40 + n * byte_cycles + 2000
-    got = _talk(model, [(10, CMD_RENDER), (10 + 3 * byte_cycles, CMD_INFO), (after, CMD_INFO)],
-                after + 12 * byte_cycles + 400)
-    pixels = np.array([b for c, b in got if c < after], dtype=np.int64)
-    assert pixels.size == n, f"{pixels.size} bytes during the render, expected {n}"
-    assert np.array_equal(pixels, golden), f"first difference at byte {np.argmax(pixels != golden)}"
-    assert bytes(b for c, b in got if c >= after) == info_bytes(model)
+    run_sim(dut, [tb])
+    assert ack(out["begin"][0])["command"] == Kind.LOAD_BEGIN
+    assert nack(out["gap"][0]) == {"command": Kind.LOAD_CHUNK, "reason": Reason.BAD_OFFSET, "detail": 0}
+    assert ack(out["first"][0])["detail"] == half
+    assert ack(out["again"][0])["detail"] == half
+    assert nack(out["early"][0]) == {"command": Kind.COMMIT, "reason": Reason.INCOMPLETE, "detail": half}
+    assert ack(out["rest"][0])["detail"] == len(image)
+    wrong = nack(out["wrong crc"][0])
+    assert wrong["reason"] == Reason.BAD_IMAGE_CRC and wrong["detail"] == crc
+    assert np.array_equal(rendered(out["old"], gray, region), GoldenModel(gray).render(region=region))
+    assert ack(out["commit"][0]) == {"command": Kind.COMMIT, "detail": crc}
+    info = unpack_fields(protocol.INFO_FIELDS, out["info"][0].payload)
+    assert (info["model_crc"], info["width"], info["height"], info["channels"]) == (crc, 5, 5, 3)
+    assert np.array_equal(rendered(out["new"], rgb, region), GoldenModel(rgb).render(region=region))

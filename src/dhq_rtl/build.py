@@ -2,13 +2,22 @@
 
 ::
 
-    python -m dhq_rtl.build [--board icebreaker|upduino_v3|ulx3s|list] [--model FILE]
-                            [--out DIR] [--seed N] [--toolchain yowasp|system]
-                            [--lanes N] [--freq MHZ] [--baud N] [--fixed-clock]
+    python -m dhq_rtl.build [--board icebreaker|upduino_v3|ulx3s|list] [--envelope default|large]
+                            [--model FILE] [--out DIR] [--seed N] [--toolchain yowasp|system]
+                            [--lanes N] [--freq MHZ] [--baud N] [--fixed-clock] [--program]
 
-Steps: load the model (default: the bundled ``dhq_rtl.firmware/default.dhq``),
-estimate its resources and stop with a :class:`~dhq_rtl.errors.FitError` if
-it cannot fit, elaborate the board top (:mod:`dhq_rtl.gateware.top`), run
+A build makes a bitstream that runs *any* model image inside an envelope
+(:mod:`dhq_rtl.envelope`: widest layer, layers, image size, bit widths,
+rotation), loaded at run time over the host link (``python -m
+dhq_rtl.host``), and starts with one model loaded: ``--envelope NAME``
+(default ``default``) with the bundled model ``dhq_rtl.firmware/default.dhq``
+or ``--model M``; ``--model M`` without ``--envelope`` shrinks the envelope
+to M (the tightest one that holds it). The envelope is printed and written
+to ``utilization.json``, and the board's ``INFO`` answers it.
+
+Steps: check the model against the envelope, estimate the envelope's
+hardware and stop with a :class:`~dhq_rtl.errors.FitError` if it cannot fit
+the board, elaborate the board top (:mod:`dhq_rtl.gateware.top`), run
 Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``) and nextpnr through Amaranth's
 platform build with the selected tools (YoWASP by default), then write
 ``utilization.json`` and ``utilization.log`` next to the bitstream and the
@@ -24,6 +33,10 @@ both attempts. A final timing failure does
 not stop the build (the bitstream is still written) but is reported loudly, in
 the summary and in the JSON (``timing_met: false``), and the exit status is 1;
 such a build does not replace a previous one that met timing.
+
+``--program`` flashes the board after a build that met timing, with
+``iceprog`` (iCE40) or ``openFPGALoader`` from ``PATH``; without one it
+stops before any tool runs and says how to get one.
 """
 
 import os
@@ -65,6 +78,38 @@ def board_table():
     return "\n".join(lines)
 
 
+#: Programmers ``--program`` looks for on PATH, by FPGA family: (program, arguments before the bitstream).
+PROGRAMMERS = {"ice40": [("iceprog", []), ("openFPGALoader", ["-b", "{board}"])],
+               "ecp5": [("openFPGALoader", ["-b", "{board}"])]}
+
+
+def find_programmer(board):
+    """``[program, args…]`` to flash ``board`` (a bitstream path follows),
+    or a :class:`DhqError` saying how to get a programmer."""
+    import shutil
+    for name, args in PROGRAMMERS.get(board.family, []):
+        path = shutil.which(name)
+        if path:
+            return [path] + [a.format(board=board.name) for a in args]
+    names = " or ".join(n for n, _ in PROGRAMMERS.get(board.family, [])) or "a programmer"
+    raise DhqError(f"--program needs {names} on PATH: install openFPGALoader (e.g. apt install openfpgaloader, "
+                   f"or from https://github.com/trabucayre/openFPGALoader) or icestorm's iceprog (apt install "
+                   f"fpga-icestorm); or build without --program and flash the bitstream yourself")
+
+
+def program_board(command, bitstream, log=print):
+    """Run the programmer on ``bitstream``; a failure is a :class:`ToolchainError`."""
+    import subprocess
+    log(f"programming the board: {' '.join(command + [str(bitstream)])}")
+    try:
+        out = subprocess.run(command + [str(bitstream)], capture_output=True, text=True)
+    except OSError as e:
+        raise ToolchainError(f"cannot run {command[0]}: {e.strerror}") from None
+    if out.returncode != 0:
+        tail = (out.stderr or out.stdout).strip().splitlines()[-1:] or [f"exit status {out.returncode}"]
+        raise ToolchainError(f"{command[0]} failed: {tail[0]} (is the board plugged in?)")
+
+
 def model_info(model, source):
     """The model's part of ``utilization.json``: its shape, every layer's bits
     and the recipe that chose them (when the model records one)."""
@@ -82,9 +127,11 @@ def model_info(model, source):
     }
 
 
-def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1_000_000, seed=1,
-          toolchain=None, buffers=6, fallback=True, inputs=None, log=print):
-    """Build ``model`` for ``board`` into ``out_dir``; returns the report dict.
+def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_mhz=None, baud=None, seed=1,
+          toolchain=None, buffers=6, fallback=True, inputs=None, log=print, program=False):
+    """Build the core of ``envelope`` (default: the tightest around
+    ``model``) for ``board``, starting with ``model`` loaded, into
+    ``out_dir``; returns the report dict.
 
     Everything that can be wrong with the arguments is checked before any
     tool runs: the output folder (:class:`~dhq_rtl.build_folder.BuildFolder`;
@@ -104,15 +151,26 @@ def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1
     kept as ``top.attempt1.tim``.
     """
     from .build_folder import BuildFolder
+    from .envelope import Envelope
     from .estimate import check_fit, estimate, lanes_that_fit
+    from .gateware.plan import board_lanes
+    from .gateware.top import DEFAULT_BAUD
     from .toolchain import toolchain_env, toolchain_kind
 
     folder = BuildFolder(out_dir)
     folder.check(inputs)
-    lanes = board.default_lanes if lanes is None else lanes
+    baud = DEFAULT_BAUD if baud is None else baud
+    if envelope is None:
+        envelope = Envelope.for_board(model, board)
+    envelope.check(model)                    # the model the board starts with, against the envelope
+    lanes = board_lanes(board, envelope, lanes)
     check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)
-    est = estimate(model, board, lanes=lanes, buffers=buffers)
-    check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers))
+    # The envelope against the board.
+    est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
+    check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers,
+                                                               envelope=envelope))
+    programmer = find_programmer(board) if program else None
+    log(envelope.describe() + f"; {lanes} lanes")
     toolchain = toolchain or toolchain_kind()
     environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
     env = dict(environ, **toolchain_env(TOOLS[board.family], environ))  # a missing tool stops here
@@ -122,15 +180,16 @@ def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1
     attempt = folder.start_attempt()
     try:
         while True:
-            report = _build_once(model, board, attempt, est, source=source, lanes=lanes, freq_hz=freq_hz,
-                                 baud=baud, seed=seed, toolchain=toolchain, env=env, buffers=buffers, log=log)
+            report = _build_once(model, board, attempt, est, source=source, envelope=envelope, lanes=lanes,
+                                 freq_hz=freq_hz, baud=baud, seed=seed, toolchain=toolchain, env=env,
+                                 buffers=buffers, log=log)
             core_fmax = report["performance"]["core_fmax_mhz"]
             attempts.append({"clock_mhz": report["parameters"]["clock_mhz"], "fmax_mhz": core_fmax,
                              "timing_met": report["timing_met"],
                              "build_seconds": report["build_seconds"]})
             if report["timing_met"] or not fallback or board.pll is None or len(attempts) > 1 or not core_fmax:
                 break
-            f_new = fallback_clock_hz(board, core_fmax)
+            f_new = fallback_clock_hz(board, core_fmax, baud=baud)
             if not f_new:
                 break
             log(f"timing failed at {report['parameters']['clock_mhz']:g} MHz (fmax {core_fmax:g} MHz); "
@@ -163,6 +222,11 @@ def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1
         log(line)
     log(f"bitstream {where / report['bitstream']}, reports utilization.json / utilization.log "
         f"({report['build_seconds']:.0f} s)")
+    if programmer is not None:
+        if report["timing_met"]:
+            program_board(programmer, where / report["bitstream"], log=log)
+        else:
+            log("not programming the board: the build failed timing")
     return report
 
 
@@ -200,18 +264,20 @@ def check_options(board, *, lanes, freq_mhz, baud, seed):
         raise DhqError(f"--baud {baud}: {e}") from None
 
 
-def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN):
+def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN, baud=None):
     """The clock of the fallback rebuild: the fastest the board's PLL makes at
-    or below ``fmax_mhz·(1 − margin)`` (Hz), or None (no PLL, or nothing that
+    or below ``fmax_mhz·(1 − margin)`` (Hz) — with ``baud``, one the UART
+    divides that rate from within 2 % —, or None (no PLL, or nothing that
     slow)."""
     from .gateware.top import pll_frequency_at_most
 
     if board.pll is None or not fmax_mhz or not 0 <= margin < 1:
         return None
-    return pll_frequency_at_most(board.pll, board.ref_hz, fmax_mhz * (1 - margin) * 1e6)
+    return pll_frequency_at_most(board.pll, board.ref_hz, fmax_mhz * (1 - margin) * 1e6, baud=baud)
 
 
-def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, toolchain, env, buffers, log):
+def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, baud, seed, toolchain, env, buffers,
+                log):
     """One synthesis + place-and-route run in ``out`` at ``freq_hz`` (None: the board's default)."""
     from .gateware.top import BoardTop
     from .reports import make_report, parse_nextpnr_report, parse_yosys_stat
@@ -219,7 +285,7 @@ def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, t
     t0 = time.monotonic()
     for stale in ("top.stat.json", "top.report.json", "top.bin", "top.bit"):
         (out / stale).unlink(missing_ok=True)
-    top = BoardTop(model, board, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers)
+    top = BoardTop(model, board, envelope=envelope, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers)
     platform = board.platform()
     overrides = {
         "script_after_synth": "tee -q -o top.stat.json stat -json",
@@ -257,10 +323,15 @@ def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, t
         raise ToolchainError(f"the tools wrote no readable report ({type(e).__name__}: {e}) "
                              f"(logs in {out})") from None
     params = {"lanes": lanes, "buffers": buffers, "dsp": board.dsp, "clock_mhz": top.pll_hz / 1e6,
-              "baud": baud, "seed": seed, "toolchain": toolchain}
-    report = make_report(board=board, model_info=model_info(model, source), params=params, pnr=pnr,
-                         cells=cells, estimate=est, plan=top.core.plan, clock_hz=top.pll_hz,
+              "baud": baud, "uart_divisor": top.divisor, "seed": seed, "toolchain": toolchain}
+    plan = top.core.plan
+    info = dict(model_info(model, source), load_image_crc=f"{top.model_crc:08x}")
+    report = make_report(board=board, model_info=info, params=params, pnr=pnr,
+                         cells=cells, estimate=est, plan=plan, clock_hz=top.pll_hz,
                          build_seconds=seconds)
+    report["envelope"] = dict(envelope.as_dict(), lanes=lanes, signature=f"{plan.signature:08x}",
+                              weights_in_spram=plan.weights_in_spram, direct_reads=plan.direct,
+                              staging_bytes=2 * plan.staging_depth)
     report["bitstream"] = bitstream.name
     return report
 
@@ -269,9 +340,12 @@ def main(argv=None):
     from .boards import get_board
     from .firmware import default_model
     from .model_image import load
+    from .envelope import ENVELOPES, get_envelope
     p = ArgumentParser(prog="python -m dhq_rtl.build", description="Build the INR accelerator for a board.")
     p.add_argument("--board", default="icebreaker", help="board name, or 'list' to show the boards")
-    p.add_argument("--model", help="model image file (default: the bundled default model)")
+    p.add_argument("--envelope", choices=sorted(ENVELOPES),
+                   help="the models the bitstream runs (default: 'default', or the tightest around --model)")
+    p.add_argument("--model", help="model image the board starts with (default: the bundled default model)")
     p.add_argument("--out", help="output folder (default: build/<board>); a previous build there is replaced "
                                  "only when the new one succeeds")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
@@ -280,9 +354,11 @@ def main(argv=None):
                         "$DHQ_TOOLCHAIN, else yowasp")
     p.add_argument("--lanes", type=int, help="multipliers of the MAC array, a power of two (default: per board)")
     p.add_argument("--freq", type=float, help="core clock in MHz (default: per board; boards with a PLL only)")
-    p.add_argument("--baud", type=int, default=1_000_000, help="UART baud rate (default 1000000)")
+    p.add_argument("--baud", type=int, help="UART baud rate (default 3000000)")
     p.add_argument("--fixed-clock", action="store_true",
                    help="do not rebuild at a lower PLL clock when timing fails")
+    p.add_argument("--program", action="store_true",
+                   help="flash the board after the build (iceprog or openFPGALoader on PATH)")
     args = p.parse_args(argv)
     if args.board == "list":
         print(board_table())
@@ -292,11 +368,15 @@ def main(argv=None):
         model, source = load(args.model), args.model
     else:
         model, source = default_model()
+    if args.envelope is not None:
+        envelope = get_envelope(args.envelope)
+    else:
+        envelope = None if args.model else get_envelope("default")
     out = args.out if args.out is not None else os.path.join("build", board.name)
     try:
-        report = build(model, board, out, source=source, lanes=args.lanes, freq_mhz=args.freq, baud=args.baud,
-                       seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock,
-                       inputs={"--model": args.model})
+        report = build(model, board, out, source=source, envelope=envelope, lanes=args.lanes, freq_mhz=args.freq,
+                       baud=args.baud, seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock,
+                       inputs={"--model": args.model}, program=args.program)
     except ValueError as e:
         # Parameter errors the constructors find (a lane count this model's core cannot use).
         raise DhqError(str(e)) from None

@@ -18,13 +18,12 @@ import math
 from .errors import FitError
 from .gateware.plan import CorePlan
 
-__all__ = ["estimate", "check_fit", "lanes_that_fit", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
+__all__ = ["estimate", "check_fit", "lanes_that_fit", "MIN_RAM_BITS"]
 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256
-#: Constant tables (ROMs) at most this deep become logic, not block RAM
-#: (what Yosys's memory_libmap chooses for iCE40), unless they ask for block RAM.
-MAX_LOGIC_ROM_DEPTH = 32
+#: Block RAMs of the board top beside the core (the host link's INFO ROM).
+LINK_ROM_BLOCKS = 1
 
 #: Block RAM aspect ratios (width, depth).
 _ICE40_EBR = ((16, 256), (8, 512), (4, 1024), (2, 2048))
@@ -36,26 +35,26 @@ def _blocks(width, depth, shapes):
 
 
 def _memory_blocks(plan, shapes):
-    """``(block RAMs, flip-flop bits, details)`` of the plan's memories."""
-    ebr, ff_bits, details = 0, 0, []
+    """``(block RAMs, SPRAMs, flip-flop bits, details)`` of the plan's memories."""
+    ebr, spram, ff_bits, details = 0, 0, 0, []
     for mem in plan.memories:
-        if mem.rom and not mem.block_ram and mem.depth <= MAX_LOGIC_ROM_DEPTH:
-            ff_bits += mem.width * max(1, mem.depth // 16)
+        if mem.kind == "spram":
+            spram += 1
             blocks = 0
-        elif mem.bits < MIN_RAM_BITS:
+        elif mem.bits < MIN_RAM_BITS and not mem.block_ram:
             ff_bits += mem.bits
             blocks = 0
         else:
             blocks = _blocks(mem.width, mem.depth, shapes)
             ebr += blocks
         details.append({"memory": mem.role, "path": mem.path, "width": mem.width, "depth": mem.depth,
-                        "blocks": blocks})
+                        "blocks": blocks, "kind": mem.kind})
     for stage, depth, width, in_ram in plan.delay_lines:
         if not in_ram:
             ff_bits += width * depth
             details.append({"memory": f"butterfly stage {stage} (flip-flops)", "path": f"post.butterfly.stage{stage}",
-                            "width": width, "depth": depth, "blocks": 0})
-    return ebr, ff_bits, details
+                            "width": width, "depth": depth, "blocks": 0, "kind": "flip-flops"})
+    return ebr, spram, ff_bits, details
 
 
 def _logic_cells(plan, board, ff_bits):
@@ -66,8 +65,8 @@ def _logic_cells(plan, board, ff_bits):
                for t in range(int(math.log2(P)))) if P > 1 else 0
     fabric_products = board.family == "ice40" and not plan.dual and board.dsp != "ice40"
     mac = tree + plan.acc_bits * 2 + (P * (plan.act_bits + plan.weight_bits) if fabric_products else 0)
-    t_width = plan.acc_bits + plan.mult_bits + 2
-    scaler = (plan.mult_bits + 1) * t_width * 2
+    t_width = plan.scaler_acc_bits + plan.mult_bits + 2
+    scaler = (plan.mult_bits + 1) * t_width * 2 if plan.scaler_multiplier == "logic" else 3 * t_width
     bfly = 0
     for stage, depth, width, in_ram in plan.delay_lines:
         data_bits = plan.lut_bits + stage + 1
@@ -78,27 +77,59 @@ def _logic_cells(plan, board, ff_bits):
     # counted in ff_bits, included).
     control = 1022 + 12 * plan.buffers
     # The running job's input vector, the next one's (flip-flops) and the
-    # registered chunk that feeds the MAC array.
-    vector_regs = 2 * plan.cpow * P * plan.act_bits + P * plan.act_bits
-    uart_top = 150
-    return int(mac + scaler + bfly + requant + coords + control + vector_regs + uart_top + ff_bits)
+    # registered chunk that feeds the MAC array (none with direct reads).
+    vector_regs = 0 if plan.direct else 2 * plan.cpow * P * plan.act_bits + P * plan.act_bits
+    return int(mac + scaler + bfly + requant + coords + control + vector_regs + _load_path(plan) + ff_bits)
 
 
-def estimate(model, board, *, lanes=None, buffers=6):
-    """Estimated resources of the whole design on ``board``: a dict with the
-    board's budget keys plus ``"details"`` (per-memory block counts)."""
-    plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
+def _load_path(plan):
+    """Logic cells of what makes the core loadable and the host link: the
+    descriptor registers and their per-layer look-ups, the scaler's barrel
+    shifter, the installer (its entry assembly register and counters), the
+    SPRAM port multiplexers, the UART, the frame receiver and transmitter
+    with their CRC units and the command handler (calibrated on the
+    iCEBreaker builds of docs/RESULTS.md, "Loadable core")."""
+    from .gateware.descriptors import descriptor_layout
+    descriptors = descriptor_layout(plan).size
+    lookups = 3 * plan.layer_width * descriptors // max(1, plan.max_layers)
+    t_width = plan.scaler_acc_bits + plan.mult_bits + 2
+    barrel = t_width * plan.shift_width
+    installer = 16 * max(s.words for s in plan.sections) + 200
+    sprams = 4 * (14 + 16) * 2 if plan.weights_in_spram else 0
+    # The UART, frame receiver and transmitter, CRC unit and command handler
+    # (fixed), and what the per-block models above leave out of the loadable
+    # core (its descriptor look-ups, control that grows with the index widths):
+    # calibrated on the iCEBreaker build of the default envelope
+    # (docs/RESULTS.md).
+    link = 1450 + 170 * plan.index_width
+    return descriptors + lookups + barrel + installer + sprams + link
+
+
+def estimate(model, board, *, lanes=None, buffers=6, envelope=None):
+    """Estimated resources of the whole design on ``board`` (the core for
+    ``envelope``, default the tightest around ``model`` for the board:
+    :meth:`Envelope.for_board <dhq_rtl.envelope.Envelope.for_board>`, with
+    ``model`` loaded): a dict with the board's budget keys plus
+    ``"details"`` (per-memory block counts)."""
+    if envelope is None:
+        from .envelope import Envelope
+        envelope = Envelope.for_board(model, board)
+    plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
     shapes = _ICE40_EBR if board.family == "ice40" else _ECP5_EBR
-    ebr, ff_bits, details = _memory_blocks(plan, shapes)
+    ebr, spram, ff_bits, details = _memory_blocks(plan, shapes)
     if board.family == "ice40":
-        dsp = plan.dsp_blocks
+        dsp = plan.dsp_blocks + (plan.scaler_dsp_blocks if plan.scaler_multiplier == "dsp" else 0)
     else:
         dsp = plan.lanes * (1 if plan.act_bits <= 18 and plan.weight_bits <= 18 else 4)
     lc = _logic_cells(plan, board, ff_bits)
+    # The host link's INFO reply constants: one block RAM.
+    ebr += LINK_ROM_BLOCKS
+    details.append({"memory": "host link INFO constants", "path": "controller.info_rom", "width": 8,
+                    "depth": 128, "blocks": LINK_ROM_BLOCKS, "kind": "ram"})
     est = {"ebr": ebr, "dsp": dsp, "pll": 1 if board.pll else 0, "details": details}
     if board.family == "ice40":
         est["lc"] = lc
-        est["spram"] = 0
+        est["spram"] = spram
     else:
         est["lut"] = lc
     return est
@@ -127,13 +158,13 @@ def check_fit(est, board, fitting_lanes=None):
     return True
 
 
-def lanes_that_fit(model, board, *, below, buffers=6):
+def lanes_that_fit(model, board, *, below, buffers=6, envelope=None):
     """The largest power-of-two lane count under ``below`` whose estimate
     fits ``board``, or None."""
     lanes = 1 << ((below - 1).bit_length() - 1) if below > 1 else 0
     while lanes >= 1:
         try:
-            est = estimate(model, board, lanes=lanes, buffers=buffers)
+            est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
         except ValueError:      # a lane count this model's core cannot use
             est = None
         if est is not None and all(est.get(k, 0) <= v for k, v in board.budget.items()):

@@ -19,7 +19,7 @@ Ports (``P`` = :class:`~.plan.CorePlan`):
 * ``write`` (in stream of :func:`~.core_streams.write_layout`,
   ``always_ready``): one activation into ``(buffer, index)``. The write is
   registered (1 cycle), then lands in the memory; the vector's last element
-  (``index == out_features[layer] − 1``) also puts ``(buffer, layer + 1)``
+  (``index`` equal to the layer's ``last_k`` descriptor) also puts ``(buffer, layer + 1)``
   into the ready queue.
 * ``ready`` (out stream of :func:`~.core_streams.vector_ref_layout`): the
   ready queue, a :class:`~.fifo.FlagFIFO` of ``ready_queue_depth`` entries
@@ -28,6 +28,7 @@ Ports (``P`` = :class:`~.plan.CorePlan`):
   entry per buffer.
 * ``read`` (:func:`~.core_streams.activation_read_signature`, flipped): a
   synchronous read port, data one cycle after the address.
+* ``desc`` (in): the layer descriptors (:mod:`.descriptors`).
 
 Latency: a written element is readable from the cycle after next; throughput:
 one write and one read per cycle. Widths: memory words ``act_word ·
@@ -41,6 +42,7 @@ from amaranth.lib.wiring import In, Out
 
 from .core_streams import (activation_read_signature, buffer_id_stream, vector_ref_layout, vector_ref_stream,
                            write_layout)
+from .descriptors import descriptor_init, descriptor_layout
 from .fifo import FlagFIFO
 from .lookup import lookup
 
@@ -59,6 +61,7 @@ class ActivationBuffers(wiring.Component):
             "write": In(stream.Signature(write_layout(plan), always_ready=True)),
             "ready": Out(vector_ref_stream(plan)),
             "read": In(activation_read_signature(plan)),
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
         })
 
     def elaborate(self, platform):
@@ -100,7 +103,7 @@ class ActivationBuffers(wiring.Component):
                                                     depth=plan.ready_queue_depth)
         w = self.write.payload
         last_index = Signal.like(w.index)
-        lookup(m, w.layer, [n - 1 for n in plan.out_features], last_index)
+        lookup(m, w.layer, [self.desc.layers[i].last_k for i in range(plan.max_layers)], last_index)
         # Registered (timing), then written.
         valid, last = Signal(), Signal()
         q = Signal.like(w.value)

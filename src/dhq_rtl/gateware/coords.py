@@ -19,12 +19,23 @@ DX`` and ``t(x0, y+1) = t(x0, y) + DY``. The start of a region,
 bits of ``x0`` and ``y0`` (double and add, no multiplier). **The first layer
 therefore uses no multiplier at all.**
 
-Storage: a constant table ``(DX, DY, base)`` and one ``2·n``-entry memory
-of ``M = shift + K`` bits holding ``R`` (row start, lower half) and ``T``
-(current pixel, upper half): one memory with one write port, so that it
-takes one block-RAM column (2 EBR for ``M ≤ 32``) instead of two. A row's
-first pixel only updates ``R``; the pixel after it reads ``R`` in place of
-``T``.
+Storage: a constant memory holding ``DX`` (address ``k``), ``DY``
+(``2**kw + k``) and ``base`` (``2·2**kw + k``), one ``M``-bit value per read
+(each step of the generator needs one of the three), and one
+``2·2**kw``-entry memory of ``M = shift + K`` bits holding ``R`` (row start,
+lower half) and ``T`` (current pixel, upper half): one memory with one
+write port, so that it takes one block-RAM column (2 EBR for ``M ≤ 32``)
+instead of two. A row's first pixel only updates ``R``; the pixel after it
+reads ``R`` in place of ``T``.
+
+Loading: the constants memory has a write port (``write``) and the number of
+neurons is an input (``n_last`` = neurons − 1), so one generator serves any
+first layer of at most ``max_neurons`` neurons whose running sums fit
+``sum_bits`` bits. A model whose sums are narrower has its constants scaled
+by ``2**(sum_bits − shift − K)`` (:func:`first_layer_constants`): the phase
+is then always bits ``[sum_bits − K, sum_bits)`` of the sum, whatever the
+model's shift (exact: only bits below the phase are added). The initial
+contents and ``n_last`` are those of the model given to the constructor.
 
 Interface:
 
@@ -41,6 +52,8 @@ Interface:
   after ``next`` (the cycle in which ``next`` is high). ``ready`` is low
   from the cycle after ``next`` for ``n`` cycles (while the pixel's steps
   are issued).
+* ``n_last`` (in) and ``write`` (in: ``en``, ``addr``, ``data``: the
+  constants memory's write port, addresses as above).
 """
 
 from types import SimpleNamespace
@@ -51,9 +64,10 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model_image import ModelImage
+from .args import check_int
 
-__all__ = ["FirstLayerPhases", "first_layer_constants", "region_layout", "phase_layout",
-           "phase_source_signature", "running_sum_memories"]
+__all__ = ["FirstLayerPhases", "first_layer_constants", "first_layer_entries", "region_layout", "phase_layout",
+           "phase_source_signature"]
 
 
 def _bits(n):
@@ -61,98 +75,130 @@ def _bits(n):
     return max(1, int(n).bit_length())
 
 
-def region_layout(model):
-    """``{"x0", "y0", "x1", "y1"}``: a half-open pixel rectangle of ``model``'s image."""
+def region_layout(width, height):
+    """``{"x0", "y0", "x1", "y1"}``: a half-open pixel rectangle of an image of
+    at most ``width`` × ``height`` pixels."""
     return data.StructLayout({
-        "x0": unsigned(_bits(model.width - 1)), "y0": unsigned(_bits(model.height - 1)),
-        "x1": unsigned(_bits(model.width)), "y1": unsigned(_bits(model.height)),
+        "x0": unsigned(_bits(width - 1)), "y0": unsigned(_bits(height - 1)),
+        "x1": unsigned(_bits(width)), "y1": unsigned(_bits(height)),
     })
 
 
-def phase_layout(model):
+def phase_layout(phase_bits, index_width):
     """One layer-0 phase: ``{"phase": unsigned(phase_bits), "index": neuron,
     "last": the pixel's last phase}``."""
-    return data.StructLayout({"phase": unsigned(model.phase_bits),
-                              "index": unsigned(_bits(model.layers[0].out_features - 1)),
+    return data.StructLayout({"phase": unsigned(phase_bits), "index": unsigned(index_width),
                               "last": unsigned(1)})
 
 
-def phase_source_signature(model):
+def phase_source_signature(phase_bits, index_width):
     """The generator's side of the pixel request / phase interface (module docstring)."""
     return wiring.Signature({
         "ready": Out(1),
         "next": In(1),
-        "phases": Out(stream.Signature(phase_layout(model), always_ready=True)),
+        "phases": Out(stream.Signature(phase_layout(phase_bits, index_width), always_ready=True)),
     })
 
 
-def running_sum_memories(model):
-    """``{"rom": (width, depth), "smem": (width, depth)}``: the constant table
-    ``(DX, DY, base)`` and the ``R``/``T`` running-sum memory of
-    :class:`FirstLayerPhases` for ``model``."""
-    n = model.layers[0].out_features
-    mod_bits = model.layers[0].shift + model.phase_bits
-    return {"rom": (3 * mod_bits, n), "smem": (mod_bits, 2 << _bits(n - 1))}
-
-
-def first_layer_constants(model):
-    """``(dx, dy, base, modulus_bits)``: the per-neuron running-sum constants
-    of layer 0 as non-negative Python ints modulo ``2**modulus_bits``."""
+def first_layer_constants(model, sum_bits=None):
+    """``(dx, dy, base, sum_bits)``: the per-neuron running-sum constants of
+    layer 0 as non-negative Python ints modulo ``2**sum_bits`` (default: the
+    model's own ``shift + phase_bits``; a wider ``sum_bits`` scales them so
+    that the phase sits in the top ``phase_bits`` bits)."""
     layer = model.layers[0]
+    own = layer.shift + model.phase_bits
+    if sum_bits is None:
+        sum_bits = own
+    if sum_bits < own:
+        raise ValueError(f"the first layer's running sums need {own} bits, more than {sum_bits}")
+    scale = 1 << (sum_bits - own)
     w = layer.weight.astype(object)
     if layer.rotate:
         a, b = w[:, 0] + w[:, 1], w[:, 0] - w[:, 1]
     else:
         a, b = w[:, 0], w[:, 1]
-    mod_bits = layer.shift + model.phase_bits
-    mod = 1 << mod_bits
+    mod = 1 << sum_bits
     dx, dy, base = [], [], []
     for k in range(layer.out_features):
         mult, bias = int(layer.mult[k]), int(layer.bias[k])
         ak, bk = int(a[k]) * mult, int(b[k]) * mult
-        dx.append((2 * ak) % mod)
-        dy.append((2 * bk) % mod)
-        base.append((-(model.width - 1) * ak - (model.height - 1) * bk + bias) % mod)
-    return dx, dy, base, mod_bits
+        dx.append((2 * ak * scale) % mod)
+        dy.append((2 * bk * scale) % mod)
+        base.append(((-(model.width - 1) * ak - (model.height - 1) * bk + bias) * scale) % mod)
+    return dx, dy, base, sum_bits
+
+
+def first_layer_entries(model, sum_bits, index_width):
+    """The constants memory's contents for ``model`` (``3 << index_width``
+    entries: DX, DY and base blocks of ``2**index_width``, unused entries 0)."""
+    dx, dy, base, _ = first_layer_constants(model, sum_bits)
+    block = 1 << index_width
+    words = [0] * (3 * block)
+    for k in range(len(dx)):
+        words[k], words[block + k], words[2 * block + k] = dx[k], dy[k], base[k]
+    return words
 
 
 class FirstLayerPhases(wiring.Component):
     """Layer-0 phases of every pixel of a region, by running sums (see module doc).
 
+    Parameters
+    ----------
+    model : ModelImage
+        The first layer whose constants the memory starts with.
+    max_neurons : int or None
+        Most neurons a loaded first layer may have (default: the model's).
+    sum_bits : int or None
+        Width ``M`` of the running sums (default: the model's ``shift +
+        phase_bits``; at least that).
+    max_size : int or None
+        Largest image width and height (default: the model's).
+
     Widths: ``phase`` is ``model.phase_bits`` wide; the running sums are
-    ``layer0.shift + phase_bits`` bits. Throughput: one phase per cycle while a
-    pixel is being emitted; latency 4 cycles from ``next`` to the first phase.
+    ``sum_bits`` bits. Throughput: one phase per cycle while a pixel is being
+    emitted; latency 4 cycles from ``next`` to the first phase.
     """
 
-    def __init__(self, model):
+    def __init__(self, model, *, max_neurons=None, sum_bits=None, max_size=None):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
         model.validate()
         self.model = model
-        self.n = model.layers[0].out_features
-        self.dx, self.dy, self.base, self.mod_bits = first_layer_constants(model)
-        self.cbits = max(_bits(model.width - 1), _bits(model.height - 1))
-        self.kw = _bits(self.n - 1)
-        self.cw = max(2, (self.n + 1).bit_length())
+        n = model.layers[0].out_features
+        own_bits = model.layers[0].shift + model.phase_bits
+        self.max_neurons = n if max_neurons is None else max_neurons
+        check_int("max_neurons", self.max_neurons, n)
+        self.mod_bits = own_bits if sum_bits is None else sum_bits
+        check_int("sum_bits", self.mod_bits, own_bits, 64)
+        self.max_size = max(model.width, model.height) if max_size is None else max_size
+        check_int("max_size", self.max_size, max(model.width, model.height), 4096)
+        self.phase_shift = self.mod_bits - model.phase_bits
+        self.cbits = _bits(self.max_size - 1)
+        self.kw = _bits(self.max_neurons - 1)
+        self.cw = max(2, (self.max_neurons + 1).bit_length())
+        self.init = first_layer_entries(model, self.mod_bits, self.kw)
         super().__init__({
             "start": In(1),
-            "region": In(region_layout(model)),
+            "region": In(region_layout(self.max_size, self.max_size)),
             "done": Out(1),
-            "source": Out(phase_source_signature(model)),
+            "source": Out(phase_source_signature(model.phase_bits, self.kw)),
+            "n_last": In(self.kw, init=n - 1),
+            "write": In(wiring.Signature({"en": Out(1), "addr": Out(self.kw + 2), "data": Out(self.mod_bits)})),
         })
 
     def elaborate(self, platform):
         m = Module()
-        n, M = self.n, self.mod_bits
-        consts = [d | (e << M) | (b << 2 * M) for d, e, b in zip(self.dx, self.dy, self.base)]
-        m.submodules.rom = rom = Memory(shape=unsigned(3 * M), depth=n, init=consts)
+        M = self.mod_bits
+        m.submodules.consts = consts = Memory(shape=unsigned(M), depth=3 << self.kw, init=self.init)
         # R at address k, T at address k + 2**kw.
         m.submodules.smem = smem = Memory(shape=unsigned(M), depth=2 << self.kw, init=[])
-        rom_rd = rom.read_port()
+        c_rd = consts.read_port()
+        c_wr = consts.write_port()
+        m.d.comb += [c_wr.en.eq(self.write.en), c_wr.addr.eq(self.write.addr), c_wr.data.eq(self.write.data)]
         s_wr = smem.write_port()
         s_rd = smem.read_port(transparent_for=(s_wr,))
 
-        region = Signal(region_layout(self.model))
+        region = Signal(region_layout(self.max_size, self.max_size))
         st = SimpleNamespace(
             region=region,
             y=Signal.like(region.y0), x=Signal.like(region.x0),
@@ -169,16 +215,16 @@ class FirstLayerPhases(wiring.Component):
             mode=Signal(3), xb=Signal(), yb=Signal(),
             zero=Signal(),          # first Horner pass: R is taken as 0
         )
-        self._datapath(m, st, rom_rd, s_rd, s_wr)
+        self._datapath(m, st, c_rd, s_rd, s_wr)
         self._control(m, st)
         return m
 
-    def _datapath(self, m, st, rom_rd, s_rd, s_wr):
+    def _datapath(self, m, st, c_rd, s_rd, s_wr):
         """Stage 1 (addresses), stage 2 (operands, aligned with the memories'
         read data), stage 3 (one adder from flip-flops, the write and the
         outputs)."""
-        n, M, K = self.n, self.mod_bits, self.model.phase_bits
-        shift = self.model.layers[0].shift
+        M, K = self.mod_bits, self.model.phase_bits
+        shift = self.phase_shift
         s2_valid = Signal()
         s2_k = Signal(self.kw)
         s2_mode = Signal(3)
@@ -186,9 +232,8 @@ class FirstLayerPhases(wiring.Component):
         s2_yb = Signal()
         s2_zero = Signal()
 
-        dx = rom_rd.data[:M]
-        dy = rom_rd.data[M:2 * M]
-        base = rom_rd.data[2 * M:]
+        # The constant the step needs (stage 1 addressed it by mode).
+        const = c_rd.data
         rv = s_rd.data
         tv = s_rd.data
         # One two-input adder for every mode (timing: a multiplexer in front
@@ -199,17 +244,17 @@ class FirstLayerPhases(wiring.Component):
         new = Signal(M)
         with m.Switch(s2_mode):
             with m.Case(1):
-                m.d.comb += [op_a.eq(Mux(s2_zero, 0, rv << 1)), op_b.eq(Mux(s2_xb, dx, 0))]
+                m.d.comb += [op_a.eq(Mux(s2_zero, 0, rv << 1)), op_b.eq(Mux(s2_xb, const, 0))]
             with m.Case(6):
-                m.d.comb += [op_a.eq(rv), op_b.eq(Mux(s2_yb, dy, 0))]
+                m.d.comb += [op_a.eq(rv), op_b.eq(Mux(s2_yb, const, 0))]
             with m.Case(2):
-                m.d.comb += [op_a.eq(rv), op_b.eq(base)]
+                m.d.comb += [op_a.eq(rv), op_b.eq(const)]
             with m.Case(3):
                 m.d.comb += [op_a.eq(rv), op_b.eq(0)]
             with m.Case(4):
-                m.d.comb += [op_a.eq(rv), op_b.eq(dy)]
+                m.d.comb += [op_a.eq(rv), op_b.eq(const)]
             with m.Case(5):
-                m.d.comb += [op_a.eq(tv), op_b.eq(dx)]
+                m.d.comb += [op_a.eq(tv), op_b.eq(const)]
         # Stage 3: the operands are registered, the adder runs from flip-flops.
         s3_a, s3_b = Signal(M), Signal(M)
         s3_valid, s3_k, s3_mode = Signal(), Signal(self.kw), Signal(3)
@@ -227,17 +272,25 @@ class FirstLayerPhases(wiring.Component):
             phases.valid.eq(s3_valid & (s3_mode >= 3) & (s3_mode <= 5)),
             phases.payload.phase.eq(new[shift:shift + K]),
             phases.payload.index.eq(s3_k),
-            phases.payload.last.eq(s3_k == n - 1),
+            phases.payload.last.eq(s3_k == self.n_last),
         ]
-        # Stage 1: addresses.
-        m.d.comb += [rom_rd.addr.eq(st.k), s_rd.addr.eq(st.k[:self.kw] | (st.rd_t << self.kw))]
+        # Stage 1: addresses; the constant by mode: DX (x Horner half, a
+        # step), DY (y Horner half, a row start), base.
+        block = Signal(2)
+        with m.Switch(st.mode):
+            with m.Case(6, 4):
+                m.d.comb += block.eq(1)
+            with m.Case(2):
+                m.d.comb += block.eq(2)
+        m.d.comb += [c_rd.addr.eq(st.k[:self.kw] | (block << self.kw)),
+                     s_rd.addr.eq(st.k[:self.kw] | (st.rd_t << self.kw))]
         m.d.sync += [s2_valid.eq(st.issue), s2_k.eq(st.k[:self.kw]), s2_mode.eq(st.mode), s2_xb.eq(st.xb),
                      s2_yb.eq(st.yb), s2_zero.eq(st.zero)]
 
     def _control(self, m, st):
         """The step counter and the FSM: Horner passes, the base, then one
         pixel per ``next``."""
-        n = self.n
+        n_last = self.n_last
         region, k, half, bit = st.region, st.k, st.half, st.bit
         # Registered decisions of EMIT (timing): the phase being issued is
         # the pixel's last, the pixel ends its row, the row is the region's
@@ -258,11 +311,10 @@ class FirstLayerPhases(wiring.Component):
         m.d.sync += last_pass.eq(half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))))
 
         def k_step():
-            m.d.sync += [k.eq(k + 1), at_n1.eq(k == n - 2) if n >= 2 else at_n1.eq(0),
-                         at_np1.eq(k == n), at_2.eq(k == 1)]
+            m.d.sync += [k.eq(k + 1), at_n1.eq(k + 1 == n_last), at_np1.eq(k == n_last + 1), at_2.eq(k == 1)]
 
         def k_zero():
-            m.d.sync += [k.eq(0), at_n1.eq(n == 1), at_np1.eq(0), at_2.eq(0)]
+            m.d.sync += [k.eq(0), at_n1.eq(n_last == 0), at_np1.eq(0), at_2.eq(0)]
 
         def begin():
             m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0), st.finished.eq(0)]
@@ -280,7 +332,7 @@ class FirstLayerPhases(wiring.Component):
                 m.d.comb += idx.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
                 # Each pass is followed by two idle cycles, so that its last
                 # write lands before the next pass reads (short vectors).
-                m.d.comb += [st.issue.eq(k < n), st.mode.eq(Mux(half, 6, 1)),
+                m.d.comb += [st.issue.eq(k <= n_last), st.mode.eq(Mux(half, 6, 1)),
                              st.zero.eq((bit == self.cbits) & ~half),
                              st.xb.eq(region.x0.bit_select(idx, 1)), st.yb.eq(region.y0.bit_select(idx, 1))]
                 k_step()

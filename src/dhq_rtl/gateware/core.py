@@ -66,14 +66,40 @@ from amaranth.lib.wiring import In, Out
 
 from .activation_buffers import ActivationBuffers
 from .coords import FirstLayerPhases, region_layout
+from .descriptors import ModelDescriptors, descriptor_init, descriptor_layout
 from .job_sequencer import AccumulatorQueue, JobSequencer
 from .mac import MacArray, layer_weight_rows
+from .model_store import ModelStore, install_signature, staging_signature
 from .pixel_queue import PixelQueue
 from .plan import CorePlan
 from .postprocess import PostProcessing
 from .vector_arbiter import VectorArbiter
 
-__all__ = ["InrCore"]
+__all__ = ["InrCore", "config_signature", "model_weight_rows"]
+
+
+def config_signature(plan):
+    """The configuration bus (driven by the load path's installer): a write of
+    ``data`` (the low bits of an entry of section ``target``) to entry
+    ``addr`` when ``en`` is high; see :class:`~.plan.SectionPlan`."""
+    return wiring.Signature({
+        "en": Out(1),
+        "target": Out(range(len(plan.sections))),
+        "addr": Out(range(max(s.max_entries for s in plan.sections))),
+        "data": Out(plan.config_data_bits),
+    })
+
+
+def model_weight_rows(plan):
+    """The weight memory's rows for the plan's model (``weight_rows`` ×
+    ``lanes``; the rows past the model's are zero)."""
+    layers = plan.model.layers
+    rows = np.zeros((plan.weight_rows, plan.lanes), dtype=np.int64)
+    used = [layer_weight_rows(layers[i].weight, plan.lanes)[0] for i in range(1, plan.n_layers)]
+    if used:
+        block = np.concatenate(used)
+        rows[:len(block)] = block
+    return rows
 
 
 class InrCore(wiring.Component):
@@ -93,27 +119,52 @@ class InrCore(wiring.Component):
         Width of the activation-buffer memory word (≥ 1; activations per word:
         the largest power of two that fits, at least one).
 
+    envelope : Envelope or None
+        The models the core runs (default: the tightest around ``model``).
+    spram, direct, scaler_multiplier
+        The device has SPRAM; activations read beat by beat from their
+        buffers; the scaler's multiplier (see :class:`~.plan.CorePlan`).
+    plan : CorePlan or None
+        A plan made already (e.g. :meth:`CorePlan.for_board`); then the
+        other parameters are not used.
+
     The parameters make a :class:`~.plan.CorePlan` (``self.plan``), which is
-    all that :meth:`elaborate` reads.
+    all that :meth:`elaborate` reads. The core starts with ``model``
+    loaded; the staging memory and the installer (``staging``, ``install``:
+    :mod:`.model_store`) load another model of the envelope; ``desc`` (out)
+    are the loaded model's descriptors.
 
     Ports: ``start`` (pulse, samples ``region``), ``region``, ``busy``,
     ``pixels`` (stream of ``pixel_bits · channels`` bits, channel ``c`` in
     bits ``[c·pixel_bits, (c+1)·pixel_bits)``, raster order of the region).
-    A ``start`` while ``busy`` is ignored. An empty region (``x1 ≤ x0`` or
+    ``region`` must hold from ``start`` to the cycle after it (the
+    coordinate generator registers it then). A ``start`` while ``busy`` is
+    ignored. An empty region (``x1 ≤ x0`` or
     ``y1 ≤ y0``) produces no pixel.
     """
 
-    def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32):
-        self.plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits)
+    def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32, envelope=None,
+                 spram=False, direct=False, scaler_multiplier="logic", plan=None):
+        if plan is None:
+            plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits,
+                            envelope=envelope, spram=spram, direct=direct, scaler_multiplier=scaler_multiplier)
+        elif not isinstance(plan, CorePlan) or plan.model is not model:
+            raise TypeError("plan must be a CorePlan of the same model")
+        self.plan = plan
         self.model = model
-        self.lanes = lanes
-        self.dsp = dsp
-        self.buffers = buffers
+        self.envelope = plan.envelope
+        self.lanes = plan.lanes
+        self.dsp = plan.dsp
+        self.buffers = plan.buffers
+        size = plan.envelope.max_size
         super().__init__({
             "start": In(1),
-            "region": In(region_layout(model)),
+            "region": In(region_layout(size, size)),
             "busy": Out(1),
-            "pixels": Out(stream.Signature(unsigned(model.pixel_bits * model.channels))),
+            "pixels": Out(stream.Signature(unsigned(plan.pixel_bits * plan.channels))),
+            "staging": In(staging_signature(plan)),
+            "install": In(install_signature()),
+            "desc": Out(descriptor_layout(plan), init=descriptor_init(plan)),
         })
         #: Observation only (not a port): high in every cycle in which the MAC
         #: array issues a beat (``lanes`` multiplier slots); simulations count
@@ -123,15 +174,25 @@ class InrCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self.plan
-        layers = plan.model.layers
-        m.submodules.coords = coords = FirstLayerPhases(plan.model)
+        m.submodules.descriptors = descriptors = ModelDescriptors(plan)
+        m.submodules.store = store = ModelStore(plan)
+        wiring.connect(m, wiring.flipped(self.staging), store.staging)
+        wiring.connect(m, wiring.flipped(self.install), store.install)
+        m.submodules.coords = coords = FirstLayerPhases(plan.model, max_neurons=plan.vec_max,
+                                                        sum_bits=plan.first_sum_bits,
+                                                        max_size=plan.envelope.max_size)
         m.submodules.buffers = buffers = ActivationBuffers(plan)
         m.submodules.sequencer = sequencer = JobSequencer(plan)
-        weights = np.concatenate([layer_weight_rows(layers[i].weight, plan.lanes)[0]
-                                  for i in range(1, plan.n_layers)])
-        m.submodules.mac = mac = MacArray(weights, act_bits=plan.act_bits, weight_bits=plan.weight_bits,
-                                          acc_width=plan.acc_bits, tag_shape=plan.layer_width, dsp=plan.dsp,
-                                          always_ready=True)
+        spram = plan.weights_in_spram
+        m.submodules.mac = mac = MacArray(model_weight_rows(plan), act_bits=plan.act_bits,
+                                          weight_bits=plan.weight_bits, acc_width=plan.acc_bits,
+                                          tag_shape=plan.layer_width, dsp=plan.dsp, always_ready=True,
+                                          writable=not spram, weight_memory="external" if spram else "bram",
+                                          late_act=plan.direct)
+        if plan.direct:
+            m.d.comb += mac.late_act_data.eq(sequencer.late_act)
+        if spram:
+            wiring.connect(m, mac.weight_read, store.weight_read)
         m.submodules.accumulators = accumulators = AccumulatorQueue(plan)
         m.submodules.arbiter = arbiter = VectorArbiter(plan)
         m.submodules.post = post = PostProcessing(plan)
@@ -155,24 +216,37 @@ class InrCore(wiring.Component):
         ]
         for source, sink in links:
             wiring.connect(m, source, sink)
+        desc = descriptors.desc
+        m.d.comb += [part.desc.eq(desc) for part in (buffers, sequencer, accumulators, arbiter, post, pixel_queue)]
+        m.d.comb += [self.desc.eq(desc), coords.n_last.eq(desc.n0_last)]
+        self._config_bus(m, store.config, {"descriptors": descriptors.write,
+                                           "weights": store.weight_write if spram else mac.write,
+                             "scaler": post.scaler_write, "sine tables": post.table_write,
+                             "first layer": coords.write})
         m.d.comb += self.mac_issue.eq(sequencer.issue)
         self._region_control(m, coords, arbiter)
         return m
 
+    def _config_bus(self, m, cfg, ports):
+        """Route the installer's configuration bus to the write port of each
+        section's memory (or the descriptor registers)."""
+        for section in self.plan.sections:
+            port = ports[section.name]
+            m.d.comb += [port.en.eq(cfg.en & (cfg.target == section.target)), port.addr.eq(cfg.addr),
+                         port.data.eq(cfg.data[:len(port.data)])]
+
     def _region_control(self, m, coords, arbiter):
-        """``start``/``region`` (registered, for timing), ``busy``, and the
-        count of pixels in flight that limits admissions."""
+        """``start`` (registered, for timing), ``busy``, and the count of
+        pixels in flight that limits admissions. The generator registers
+        ``region`` the cycle after ``start``."""
         nb = self.plan.buffers
         begin = Signal()
         start_q = Signal()        # the cycle after an accepted start
         walk = Signal()           # the same cycle, for a region that is not empty
-        region = Signal.like(self.region)
         empty = (self.region.x1 <= self.region.x0) | (self.region.y1 <= self.region.y0)
         m.d.comb += begin.eq(self.start & ~self.busy)
         m.d.sync += [start_q.eq(begin), walk.eq(begin & ~empty)]
-        with m.If(begin):
-            m.d.sync += region.eq(self.region)
-        m.d.comb += [coords.start.eq(walk), coords.region.eq(region)]
+        m.d.comb += [coords.start.eq(walk), coords.region.eq(self.region)]
 
         active = Signal()            # a region is being rendered
         outstanding = Signal(range(nb + 1))

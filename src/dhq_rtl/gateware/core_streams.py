@@ -30,17 +30,16 @@ def element_tag_layout(plan):
 
 
 def scaler_tag_layout(plan):
-    """What rides along the channel scaler: whether the element is a layer-0
-    ``phase`` (already scaled by the running sums, so it bypasses the
-    arithmetic) and the destination ``buffer``."""
-    return data.StructLayout({"coord": unsigned(1), "phase": unsigned(plan.phase_bits),
-                              "buffer": unsigned(plan.buffer_width)})
+    """What rides along the channel scaler: the destination ``buffer``. (A
+    layer-0 phase, already made by the running sums, goes through the
+    scaler's arithmetic itself: layer 0's table entries are the identity.)"""
+    return data.StructLayout({"buffer": unsigned(plan.buffer_width)})
 
 
 def element_layout(plan):
     """An element from the vector arbiter to the post-processing chain:
     ``value`` is an accumulator or (``coord``) a layer-0 phase."""
-    value = data.UnionLayout({"acc": signed(plan.acc_bits), "phase": unsigned(plan.phase_bits)})
+    value = data.UnionLayout({"acc": signed(plan.scaler_acc_bits), "phase": unsigned(plan.phase_bits)})
     return data.StructLayout({"value": value, "coord": unsigned(1), "layer": unsigned(plan.layer_width),
                               "index": unsigned(plan.index_width), "buffer": unsigned(plan.buffer_width)})
 

@@ -47,13 +47,17 @@ class FlagFIFO(wiring.Component):
         Word width in bits, at least 1.
     depth : int
         Capacity in words, at least 1.
+    block_ram : bool
+        Ask synthesis for block RAM even for a small memory (its words are
+        then no flip-flops; timing and behaviour are the same).
     """
 
-    def __init__(self, *, width, depth):
+    def __init__(self, *, width, depth, block_ram=False):
         check_int("FIFO width", width, 1)
         check_int("FIFO depth", depth, 1)
         self.width = width
         self.depth = depth
+        self.block_ram = bool(block_ram)
         super().__init__({
             "w_data": In(width),
             "w_en": In(1),
@@ -67,7 +71,8 @@ class FlagFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         D = self.depth
-        m.submodules.mem = mem = Memory(shape=self.width, depth=D, init=[])
+        m.submodules.mem = mem = Memory(shape=self.width, depth=D, init=[],
+                                        attrs={"ram_style": "block"} if self.block_ram else None)
         wr = mem.write_port()
         rd = mem.read_port(domain="sync", transparent_for=())
 

@@ -10,9 +10,13 @@ the address of the matching weight row) goes into the
 
 * takes the next ready vector from the ready queue (``jobs``) as soon as its
   staging registers are free, looks up the job's constants (first weight
-  row, chunks and neurons) in advance, and copies the vector word by word
-  through ``read`` into flip-flops (``load_words`` reads; the buffer is
-  released when the last word has been read);
+  row, chunks and neurons: the layer descriptors) in advance, and copies
+  the vector word by word through ``read`` into flip-flops (``load_words``
+  reads; the buffer is released when the last word has been read) — or,
+  with *direct reads* (``plan.direct``: a buffer word is one chunk of
+  ``lanes`` activations), copies nothing: the running job reads its chunk
+  from its buffer beat by beat, and the buffer is released with its last
+  beat;
 * starts the staged job in the cycle after the running job's last beat
   (the staged vector moves into the running job's vector register);
 * issues one beat per cycle while the accumulator queue grants ``credit``.
@@ -23,7 +27,8 @@ the address of the matching weight row) goes into the
 
 Timing: a job of ``b = out·chunks`` beats occupies the MAC array for
 ``max(b, load_words + 2)`` cycles when the next vector is ready in time
-(staging, one read per word, the last word's write). ``beats`` is
+(staging, one read per word, the last word's write); with direct reads for
+``b`` cycles (jobs back to back). ``beats`` is
 ``always_ready`` (the MAC array never stalls); ``issue`` is high in every
 cycle a beat is issued (observation for efficiency measurements).
 
@@ -44,6 +49,7 @@ from amaranth.lib.wiring import In, Out
 
 from .core_streams import (accumulator_layout, activation_read_signature, buffer_id_stream, credit_signature,
                            vector_ref_stream)
+from .descriptors import descriptor_init, descriptor_layout, layer_field
 from .fifo import FlagFIFO
 from .lookup import lookup
 from .mac import mac_in_layout, mac_out_layout
@@ -61,12 +67,15 @@ class JobSequencer(wiring.Component):
 
     Ports: ``jobs`` (in, ready queue), ``read`` (activation buffer read port),
     ``release`` (out, buffers copied out), ``beats`` (out, to the MAC array),
-    ``credit`` (accumulator queue credit), ``issue`` (out, observation).
+    ``credit`` (accumulator queue credit), ``issue`` (out, observation),
+    ``desc`` (in, the layer descriptors: ``wbase``, ``last_c``, ``last_k``);
+    with direct reads ``late_act`` (out: the beat's chunk, the cycle after
+    the beat).
     """
 
     def __init__(self, plan):
         self.plan = plan
-        super().__init__({
+        members = {
             "jobs": In(vector_ref_stream(plan)),
             "read": Out(activation_read_signature(plan)),
             "release": Out(buffer_id_stream(plan, always_ready=True)),
@@ -74,7 +83,12 @@ class JobSequencer(wiring.Component):
                                                         plan.layer_width), always_ready=True)),
             "credit": Out(credit_signature()),
             "issue": Out(1),
-        })
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
+        }
+        if plan.direct:
+            # The beat's chunk, a cycle after the beat (the MAC array's late_act_data).
+            members["late_act"] = Out(plan.lanes * plan.act_bits)
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -88,15 +102,21 @@ class JobSequencer(wiring.Component):
         m.d.comb += [stage.eq(~nxt_valid | take), self.jobs.ready.eq(stage)]
         head = self.jobs.payload
         head_job = Signal.like(nxt)
-        lookup(m, head.layer, plan.wbase, head_job.wbase)
-        lookup(m, head.layer, [c - 1 if i else 0 for i, c in enumerate(plan.chunks)], head_job.last_c)
-        lookup(m, head.layer, [n - 1 for n in plan.out_features], head_job.last_k)
+        layers = [self.desc.layers[i] for i in range(plan.max_layers)]
+        lookup(m, head.layer, [d.wbase for d in layers], head_job.wbase)
+        lookup(m, head.layer, [d.last_c for d in layers], head_job.last_c)
+        lookup(m, head.layer, [d.last_k for d in layers], head_job.last_k)
         m.d.comb += [head_job.layer.eq(head.layer), head_job.c1.eq(head_job.last_c == 0),
                      head_job.k1.eq(head_job.last_k == 0)]
         with m.If(stage):
             m.d.sync += [nxt_valid.eq(self.jobs.valid), nxt_buf.eq(head.buffer), nxt.eq(head_job)]
-        staged, running = self._load(m, stage, nxt_buf)
-        self._beats(m, nxt, nxt_valid, staged, running, take)
+        if plan.direct:
+            # The staged job is ready as soon as it is staged: its chunks are
+            # read from its buffer beat by beat.
+            self._beats(m, nxt, nxt_valid, (None, nxt_valid), None, take, nxt_buf)
+        else:
+            staged, running = self._load(m, stage, nxt_buf)
+            self._beats(m, nxt, nxt_valid, staged, running, take, nxt_buf)
         return m
 
     def _job_layout(self):
@@ -149,7 +169,7 @@ class JobSequencer(wiring.Component):
             m.d.sync += full.eq(1)
         return (vector, full), running
 
-    def _beats(self, m, nxt, nxt_valid, staged, running, take):
+    def _beats(self, m, nxt, nxt_valid, staged, running, take, nxt_buf):
         """The beat loop of the running job and the start of the staged one."""
         plan = self.plan
         vector, full = staged
@@ -176,8 +196,12 @@ class JobSequencer(wiring.Component):
             c_one.eq(c_rem == 1), k_one.eq(k_rem == 1),
             self.credit.reserve.eq(issue & c_last),
         ]
+        job_buf = Signal(plan.buffer_width)
         with m.If(take):
-            m.d.sync += [full.eq(0), running.eq(vector)]
+            if plan.direct:
+                m.d.sync += job_buf.eq(nxt_buf)
+            else:
+                m.d.sync += [full.eq(0), running.eq(vector)]
             m.d.sync += [job_active.eq(1), job.eq(nxt), job_c.eq(0), c_rem.eq(nxt.last_c), k_rem.eq(nxt.last_k),
                          waddr.eq(nxt.wbase), c_last.eq(nxt.c1), k_last.eq(nxt.k1), j_last.eq(nxt.c1 & nxt.k1)]
         with m.Elif(job_end):
@@ -191,9 +215,24 @@ class JobSequencer(wiring.Component):
                 m.d.sync += [c_last.eq(c_one), j_last.eq(c_one & k_last)]
 
         # Beat: the chunk of the job's vector is registered (1 cycle, aligned
-        # with the weight read address), then goes into the MAC array.
+        # with the weight read address), then goes into the MAC array. With
+        # direct reads it is the buffer memory's read data (address this
+        # cycle, data the next), and the buffer is released with the last beat.
         chunk = Signal(plan.lanes * plan.act_bits)
-        m.d.sync += chunk.eq(running.word_select(job_c, plan.lanes * plan.act_bits) if plan.cpow > 1 else running)
+        if plan.direct:
+            # The chunk's address is registered with the beat; the buffer
+            # memory's data comes a cycle later, beside the weight row (the
+            # MAC array's `late_act_data`).
+            buf_q = Signal.like(job_buf)
+            c_q = Signal.like(job_c)
+            m.d.sync += [buf_q.eq(job_buf), c_q.eq(job_c)]
+            m.d.comb += [self.read.addr.buffer.eq(buf_q), self.late_act.eq(self.read.data),
+                         self.release.valid.eq(job_end), self.release.payload.eq(job_buf)]
+            if plan.word_index_width:
+                m.d.comb += self.read.addr.word.eq(c_q)
+        else:
+            m.d.sync += chunk.eq(running.word_select(job_c, plan.lanes * plan.act_bits) if plan.cpow > 1
+                                 else running)
         beat = self.beats.payload
         m.d.sync += [
             self.beats.valid.eq(issue),
@@ -210,7 +249,7 @@ class AccumulatorQueue(wiring.Component):
 
     Ports: ``push`` (in, ``always_ready``: the MAC array's output), ``pop``
     (out, :func:`~.core_streams.accumulator_layout` to the vector arbiter), ``credit`` (flipped
-    :func:`~.core_streams.credit_signature`).
+    :func:`~.core_streams.credit_signature`), ``desc`` (in, the layer descriptors).
     """
 
     def __init__(self, plan):
@@ -219,6 +258,7 @@ class AccumulatorQueue(wiring.Component):
             "push": In(stream.Signature(mac_out_layout(plan.acc_bits, plan.layer_width), always_ready=True)),
             "pop": Out(stream.Signature(accumulator_layout(plan))),
             "credit": In(credit_signature()),
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
         })
 
     def elaborate(self, platform):
@@ -233,10 +273,11 @@ class AccumulatorQueue(wiring.Component):
             self.credit.credit.eq(fifo.level + inflight + CREDIT_MARGIN < depth),
         ]
         layer = self.push.payload.tag
-        lookup(m, layer, [n - 1 for n in plan.out_features], entry.last_index)
-        lookup(m, layer, [int(n == 1) for n in plan.out_features], entry.single)
-        lookup(m, layer, [int(i == plan.n_layers - 1) for i in range(plan.n_layers)], entry.output)
-        lookup(m, layer, plan.next_rotated, entry.next_rotated)
+        layers = [self.desc.layers[i] for i in range(plan.max_layers)]
+        lookup(m, layer, [d.last_k for d in layers], entry.last_index)
+        lookup(m, layer, [d.last_k == 0 for d in layers], entry.single)
+        m.d.comb += entry.output.eq(layer == self.desc.last_layer)
+        lookup(m, layer, [layer_field(d, "next_rotated") for d in layers], entry.next_rotated)
         m.d.comb += [
             entry.acc.eq(self.push.payload.acc),
             entry.layer.eq(layer),

@@ -62,10 +62,18 @@ accumulator holds (after reset: 0).
   simulatable by Amaranth's simulator; verified against Yosys's
   ``cells_sim.v`` model with Verilator (``tests/test_mac.py``).
 
-``weight_memory``: ``"bram"`` (the only memory kind implemented: a
-``lib.memory.Memory`` with the weights as its initial contents; on iCE40 it
-lands in ``SB_RAM40_4K`` EBR, ``ceil(lanes·weight_bits / 16)`` blocks wide
-and ``ceil(depth / 256)`` deep).
+``weight_memory``: ``"bram"`` (a ``lib.memory.Memory`` with the weights as
+its initial contents; on iCE40 it lands in ``SB_RAM40_4K`` EBR,
+``ceil(lanes·weight_bits / 16)`` blocks wide and ``ceil(depth / 256)``
+deep) or ``"external"`` (the memory is outside the block, e.g. the
+iCE40UP5K's SPRAMs: the ``weight_read`` port gives its ``addr`` and ``en``
+and takes the row on ``data`` the cycle after, as a synchronous read port
+does; ``weights`` then only sizes the address).
+
+``writable=True`` gives the weight memory a write port (``write``: ``en``,
+``addr``, ``data`` = the row's ``lanes`` weights, lane ``l`` in bits
+``[l·weight_bits, (l+1)·weight_bits)``): the core's load path replaces the
+weights of a loaded model; a write lands at the next clock edge.
 """
 
 import numpy as np
@@ -78,11 +86,12 @@ from . import ice40_dsp
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
 
-__all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "mac_reference", "DSP_KINDS"]
+__all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "weight_words", "mac_reference",
+           "DSP_KINDS"]
 
 #: How the products are made: ``*`` (``"generic"``) or ``SB_MAC16`` instances (``"ice40"``).
 DSP_KINDS = ("generic", "ice40")
-MEMORY_KINDS = ("bram",)
+MEMORY_KINDS = ("bram", "external")
 
 
 def mac_in_layout(lanes, act_bits, addr_width, tag_shape=0):
@@ -111,6 +120,19 @@ def layer_weight_rows(weight, lanes):
     padded = np.zeros((n_out, beats * lanes), dtype=np.int64)
     padded[:, :n_in] = weight
     return padded.reshape(n_out * beats, lanes), beats
+
+
+def weight_words(rows, weight_bits):
+    """The memory words of weight ``rows`` (``(depth, lanes)``): lane ``l`` in
+    bits ``[l·weight_bits, (l+1)·weight_bits)``, two's complement."""
+    mask = (1 << weight_bits) - 1
+    words = []
+    for row in np.asarray(rows, dtype=np.int64):
+        word = 0
+        for lane, v in enumerate(row):
+            word |= (int(v) & mask) << (lane * weight_bits)
+        words.append(word)
+    return words
 
 
 def mac_reference(weights, beats, acc_width):
@@ -150,15 +172,22 @@ class MacArray(wiring.Component):
         Shape of the pass-through ``tag`` field (an integer width, 0: no
         field, or e.g. a ``data.StructLayout``).
     dsp : ``"generic"`` or ``"ice40"``
-    weight_memory : ``"bram"``
+    weight_memory : ``"bram"`` or ``"external"``
     always_ready : bool
         Streams without back-pressure (see the module docstring).
+    writable : bool
+        A write port for the weight memory (see the module docstring).
+    late_act : bool
+        The beat's activations come on ``late_act_data`` the cycle after the
+        beat (beside the weight row), not in its payload: no register for
+        them in the array (an activation memory read with the beat's
+        address, as the core's direct reads do; ``always_ready`` only).
 
     See the module docstring for payloads, latency and throughput.
     """
 
     def __init__(self, weights, *, act_bits, weight_bits, acc_width, tag_shape=0,
-                 dsp="generic", weight_memory="bram", always_ready=False):
+                 dsp="generic", weight_memory="bram", always_ready=False, writable=False, late_act=False):
         if isinstance(weights, (str, bytes)) or not hasattr(weights, "__len__"):
             raise TypeError(f"weights must be a 2-D array of integers, not {type(weights).__name__}")
         w = np.asarray(weights)
@@ -176,6 +205,10 @@ class MacArray(wiring.Component):
         check_int("acc_width", acc_width, 2, 64, numpy=True)
         tag_shape = check_tag_shape(tag_shape)
         check_bool("always_ready", always_ready)
+        check_bool("writable", writable)
+        check_bool("late_act", late_act)
+        self.writable = writable
+        self.late_act = late_act
         w = w.astype(np.int64)
         lo, hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
         if w.min() < lo or w.max() > hi:
@@ -200,21 +233,27 @@ class MacArray(wiring.Component):
             self.dsp_count = -(-self.lanes // 2) if self.dual else self.lanes
         else:
             self.dsp_count = 0
-        super().__init__({
+        members = {
             "i": In(stream.Signature(mac_in_layout(self.lanes, act_bits, self.addr_width, tag_shape),
                                      always_ready=always_ready)),
             "o": Out(stream.Signature(mac_out_layout(acc_width, tag_shape), always_ready=always_ready)),
-        })
+        }
+        if writable:
+            if weight_memory == "external":
+                raise ValueError("an external weight memory is written outside the MAC array (writable=False)")
+            members["write"] = In(wiring.Signature({"en": Out(1), "addr": Out(self.addr_width),
+                                                    "data": Out(self.lanes * weight_bits)}))
+        if weight_memory == "external":
+            members["weight_read"] = Out(wiring.Signature({"addr": Out(self.addr_width), "en": Out(1),
+                                                           "data": In(self.lanes * weight_bits)}))
+        if late_act:
+            if not always_ready:
+                raise ValueError("late activations need a pipeline that never stalls (always_ready=True)")
+            members["late_act_data"] = In(data.ArrayLayout(signed(act_bits), self.lanes))
+        super().__init__(members)
 
     def _word_init(self):
-        mask = (1 << self.weight_bits) - 1
-        words = []
-        for row in self.weights:
-            word = 0
-            for lane, v in enumerate(row):
-                word |= (int(v) & mask) << (lane * self.weight_bits)
-            words.append(word)
-        return words
+        return weight_words(self.weights, self.weight_bits)
 
     def elaborate(self, platform):
         m = Module()
@@ -224,10 +263,16 @@ class MacArray(wiring.Component):
         if not self.always_ready:
             m.d.comb += self.i.ready.eq(en)
 
-        m.submodules.weights = mem = memory.Memory(shape=unsigned(P * wb), depth=self.depth,
-                                                   init=self._word_init(), attrs={"ram_style": "block"})
-        rd = mem.read_port(domain="sync")
+        if self.weight_memory == "external":
+            rd = self.weight_read
+        else:
+            m.submodules.weights = mem = memory.Memory(shape=unsigned(P * wb), depth=self.depth,
+                                                       init=self._word_init(), attrs={"ram_style": "block"})
+            rd = mem.read_port(domain="sync")
         m.d.comb += [rd.addr.eq(self.i.payload.addr), rd.en.eq(en)]
+        if self.writable:
+            wr = mem.write_port()
+            m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr), wr.data.eq(self.write.data)]
 
         # Control travelling beside the data: valid, first, last, tag.
         ctl_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "tag": unsigned(self.tag_width)})
@@ -239,9 +284,15 @@ class MacArray(wiring.Component):
 
         # Stage 1: memory read; activations wait beside it.
         ctl1 = Signal(ctl_layout, name="ctl1")
-        act1 = Signal(data.ArrayLayout(signed(self.act_bits), P), name="act1")
-        with m.If(en):
-            m.d.sync += [ctl1.eq(ctl_in), act1.eq(self.i.payload.act)]
+        if self.late_act:
+            # The activations come a cycle after their beat, beside the weights.
+            act1 = self.late_act_data
+            with m.If(en):
+                m.d.sync += ctl1.eq(ctl_in)
+        else:
+            act1 = Signal(data.ArrayLayout(signed(self.act_bits), P), name="act1")
+            with m.If(en):
+                m.d.sync += [ctl1.eq(ctl_in), act1.eq(self.i.payload.act)]
         wts = [rd.data[l * wb:(l + 1) * wb].as_signed() for l in range(P)]
 
         # Stage 2: products (registered).

@@ -17,6 +17,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .core_streams import pixel_value_layout
+from .descriptors import descriptor_init, descriptor_layout
 from .fifo import FlagFIFO
 
 __all__ = ["PixelQueue"]
@@ -27,16 +28,18 @@ class PixelQueue(wiring.Component):
 
     def __init__(self, plan):
         self.plan = plan
-        self.channels = plan.model.channels
+        self.channels = plan.channels
         super().__init__({
             "values": In(stream.Signature(pixel_value_layout(plan), always_ready=True)),
             "pixels": Out(stream.Signature(unsigned(plan.pixel_bits * self.channels))),
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
         })
 
     def elaborate(self, platform):
         m = Module()
         pb, channels = self.plan.pixel_bits, self.channels
-        m.submodules.fifo = fifo = FlagFIFO(width=pb * channels, depth=self.plan.pixel_queue_depth)
+        m.submodules.fifo = fifo = FlagFIFO(width=pb * channels, depth=self.plan.pixel_queue_depth,
+                                            block_ram=self.plan.pixel_queue_block_ram)
         word = Signal(pb * channels)
         done = Signal()
         v = self.values.payload
@@ -45,7 +48,7 @@ class PixelQueue(wiring.Component):
                 for c in range(channels):
                     with m.Case(c):
                         m.d.sync += word.word_select(c, pb).eq(v.value)
-        m.d.sync += done.eq(self.values.valid & (v.channel == channels - 1))
+        m.d.sync += done.eq(self.values.valid & (v.channel == self.desc.last_channel))
         m.d.comb += [
             fifo.w_en.eq(done),
             fifo.w_data.eq(word),

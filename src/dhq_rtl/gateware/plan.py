@@ -1,15 +1,31 @@
-"""The plan of the accelerator core: what :class:`~.core.InrCore` builds for a model.
+"""The plan of the accelerator core: what :class:`~.core.InrCore` builds.
 
-:class:`CorePlan` is a pure-Python description of the core for one model and
-one set of parameters (lanes, DSP kind, activation buffers): every width,
-every per-layer constant the control looks up, every memory with its depth ×
-width, every FIFO depth, and the schedule (cycles per pixel). It elaborates
-nothing. The core's parts (:mod:`.activation_buffers`, :mod:`.job_sequencer`,
-:mod:`.vector_arbiter`, :mod:`.postprocess`, :mod:`.pixel_queue`) take their
-parameters from it, and the resource estimate (:mod:`dhq_rtl.estimate`) and
-the build reports read the same object, so the design and its estimate cannot
-drift apart: ``tests/test_core.py`` checks that the memories the elaborated
-core instantiates are exactly :attr:`CorePlan.memories`.
+:class:`CorePlan` is a pure-Python description of the core for one
+:class:`~dhq_rtl.envelope.Envelope` (the set of model images the hardware
+runs) and one set of parameters (lanes, DSP kind, activation buffers), with
+one model image loaded: every width, every memory with its depth × width,
+every FIFO depth, the load image's sections, the layer descriptors the
+control reads, and the schedule (cycles per pixel) of the loaded model. It
+elaborates nothing. The core's parts (:mod:`.activation_buffers`,
+:mod:`.job_sequencer`, :mod:`.vector_arbiter`, :mod:`.postprocess`,
+:mod:`.pixel_queue`, :mod:`.model_store`) take their parameters from it,
+and the resource estimate (:mod:`dhq_rtl.estimate`), the load image
+(:mod:`dhq_rtl.loader`) and the build reports read the same object, so the
+design and its estimate cannot drift apart: ``tests/test_core.py`` checks
+that the memories the elaborated core instantiates are exactly
+:attr:`CorePlan.memories`.
+
+Two kinds of numbers
+--------------------
+*Structural* numbers come from the envelope alone: the datapath's widths,
+the memories' sizes, the index and address widths (a model loaded later
+must fit them). *Per-model* numbers (a layer's neurons and chunks, its first
+weight row, its sine table, shifts and rotation) come from the loaded model:
+they are what the layer descriptors hold (:mod:`.descriptors`), what the
+load image carries, and what the schedule is stepped with. Without an
+envelope the plan takes the tightest one around the model
+(:meth:`Envelope.of_model <dhq_rtl.envelope.Envelope.of_model>`); the
+structural numbers are then the model's own.
 
 Schedule
 --------
@@ -29,20 +45,31 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.utils import ceil_log2
 
-from ..fixedpoint import signed_bits, signed_max
+from ..envelope import Envelope
+from ..fixedpoint import signed_max
 from ..model_image import ModelImage
-from .args import check_int, is_int
+from .args import check_bool, check_int, is_int
 from .butterfly import delay_lines
-from .coords import running_sum_memories
 from .mac import DSP_KINDS
-from .sine_lut import is_quarter_wave_symmetric
+from .sine_lut import quarter_wave_symmetry
 
-__all__ = ["CorePlan", "MemoryPlan", "MAX_LANES"]
+__all__ = ["CorePlan", "MemoryPlan", "SectionPlan", "board_lanes", "direct_reads", "MAX_LANES", "STAGING_WORD_BITS", "SPRAM_WORDS"]
 
 #: Most multipliers a MAC array may have.
 MAX_LANES = 256
 #: Delay lines of the butterfly at least this deep are block RAM (its default).
 BUTTERFLY_MIN_RAM_DEPTH = 16
+#: Width of a staging-memory word (one iCE40UP5K SPRAM word).
+STAGING_WORD_BITS = 16
+#: Words of one SB_SPRAM256KA.
+SPRAM_WORDS = 16384
+#: SPRAMs side by side for the weight rows (the iCE40UP5K has four) and the
+#: row they give a cycle.
+WEIGHT_SPRAMS = 4
+SPRAM_ROW_BITS = WEIGHT_SPRAMS * STAGING_WORD_BITS
+#: Words of the load image's header: format, envelope signature (2), and a
+#: 32-bit entry count per section (2 words each).
+LOAD_FORMAT = 1
 
 
 def _bits(n):
@@ -54,54 +81,110 @@ def _pow2_ceil(n):
     return 1 << max(0, (int(n) - 1).bit_length())
 
 
+def _words(bits):
+    """Staging words an entry of ``bits`` bits occupies."""
+    return -(-bits // STAGING_WORD_BITS)
+
+
+def board_lanes(board, envelope=None, lanes=None):
+    """The lanes of a build: ``lanes`` if given, else the envelope's, else
+    what the weight memory gives a cycle (SPRAM: 64 bits, 8 lanes of 8-bit
+    weights), else the board's default."""
+    if lanes is not None:
+        return lanes
+    if envelope is not None and envelope.lanes:
+        return envelope.lanes
+    if envelope is not None and envelope.weight_memory == "spram" and board.spram_bits > 0:
+        return 1 << ((SPRAM_ROW_BITS // envelope.weight_bits).bit_length() - 1)
+    return board.default_lanes
+
+
+def direct_reads(lanes, envelope, model):
+    """Whether a build's core reads its activations beat by beat from the
+    buffers (a buffer word of ``lanes`` activations, at most 64 bits: four
+    EBR wide) instead of copying each vector into flip-flops first (what
+    saves block RAM for wider arrays)."""
+    act_bits = envelope.act_bits if envelope is not None else max(l.act_bits for l in model.layers[1:])
+    return lanes * act_bits <= 64
+
+
 @dataclass(frozen=True)
 class MemoryPlan:
-    """One ``lib.memory.Memory`` of the core.
+    """One memory of the core.
 
     ``path``: where it sits in the elaborated core (submodule names joined by
-    dots, then the memory's own name); ``role``: what it holds; ``rom``: it
-    has initial contents and no write port; ``block_ram``: it carries Yosys's
+    dots, then the memory's own name); ``role``: what it holds; ``kind``:
+    ``"ram"`` (a ``lib.memory.Memory``: block RAM or logic, as synthesis
+    decides), ``"spram"`` (``SB_SPRAM256KA`` instances on the iCE40UP5K, a
+    ``Memory`` in simulation); ``loadable``: written by the load path
+    (initial contents: the loaded model's); ``block_ram``: it carries Yosys's
     ``ram_style = "block"`` attribute (block RAM even when small)."""
 
     path: str
     role: str
     width: int
     depth: int
-    rom: bool = False
+    loadable: bool = False
     block_ram: bool = False
+    kind: str = "ram"
 
     @property
     def bits(self):
         return self.width * self.depth
 
 
+@dataclass(frozen=True)
+class SectionPlan:
+    """One section of the load image: the entries of one loadable memory
+    (or of the layer descriptors), ``entry_bits`` wide (``words`` staging
+    words each, little-endian, LSB first), at most ``max_entries``;
+    ``target`` is the section's number on the core's configuration bus."""
+
+    name: str
+    target: int
+    entry_bits: int
+    max_entries: int
+
+    @property
+    def words(self):
+        return _words(self.entry_bits)
+
+
 class CorePlan:
-    """Everything about the core that follows from the model and the parameters.
+    """Everything about the core that follows from the envelope, the loaded
+    model and the parameters.
 
-    Parameters are those of :class:`~.core.InrCore`: ``lanes`` (power of two,
-    1…256), ``dsp`` (``"generic"`` or ``"ice40"``), ``buffers`` (≥ 2),
-    ``act_word_bits`` (≥ 1). :meth:`for_board` takes the DSP kind and default
-    lanes from a board description.
+    Parameters are those of :class:`~.core.InrCore`: ``model`` (the loaded
+    model image), ``lanes`` (power of two, 1…256), ``dsp`` (``"generic"`` or
+    ``"ice40"``), ``buffers`` (≥ 2), ``act_word_bits`` (≥ 1), ``envelope``
+    (an :class:`~dhq_rtl.envelope.Envelope`; default: the tightest around
+    ``model``), ``spram`` (the device has ``SB_SPRAM256KA``: the staging
+    memory uses it). :meth:`for_board` takes the DSP kind, the SPRAM and the
+    default lanes from a board description.
 
-    Attributes (``L`` layers, ``P`` lanes):
+    Attributes (``L`` the loaded model's layers, ``L_max`` the envelope's,
+    ``P`` lanes):
 
-    * widths: ``act_bits``, ``weight_bits``, ``acc_bits`` (proven accumulator
-      bound), ``mult_bits``, ``lut_bits``, ``phase_bits``, ``pixel_bits``;
+    * structural widths: ``act_bits``, ``weight_bits``, ``acc_bits``,
+      ``mult_bits``, ``lut_bits``, ``phase_bits``, ``pixel_bits``,
+      ``channels`` (the envelope's most), ``out_max``, ``vec_max``;
       ``layer_width``, ``buffer_width``, ``index_width`` (an output neuron),
-      ``chunk_width``, ``weight_addr_width``;
-    * per layer ``i`` (lists of length ``L``): ``out_features``,
-      ``chunks[i] = ceil(in_i / P)`` (0 for layer 0), ``wbase`` (first weight
-      row), ``next_rotated[i]`` (the layer fed by layer ``i``'s output
-      rotates its input: its vector goes through the butterfly),
-      ``table_of[i]`` (the sine table applied to layer ``i``'s output, that of
-      layer ``i + 1``; identical tables stored once), ``requant_pairs[i]`` (the
-      requantizer pair for layer ``i``'s output);
+      ``chunk_width``, ``weight_addr_width``, ``table_width``,
+      ``shift_width``, ``req_shift_width``, ``size_bits``;
+    * per layer of the loaded model (lists of length ``L``):
+      ``out_features``, ``chunks[i] = ceil(in_i / P)`` (0 for layer 0),
+      ``wbase`` (first weight row), ``next_rotated[i]`` (the layer fed by
+      layer ``i``'s output rotates its input), ``table_of[i]`` (the sine
+      table applied to layer ``i``'s output; identical tables stored once),
+      ``requant_pairs[i]``, ``act_limits[i]``;
     * activation buffers: ``act_word`` activations per memory word,
       ``load_words`` words per vector, ``cpow`` chunks per stored vector;
     * FIFOs: ``ready_queue_depth``, ``accumulator_queue_depth``,
       ``pixel_queue_depth``;
     * ``memories``: every memory (:class:`MemoryPlan`), ``delay_lines``: the
       butterfly's delay lines ``(stage, entries, entry_bits, in_ram)``;
+      ``sections``: the load image's sections (:class:`SectionPlan`),
+      ``staging_words``;
     * DSPs: ``dual`` (two 8×8 products per ``SB_MAC16``), ``multipliers``,
       ``dsp_blocks``;
     * pipeline latencies the schedule uses: ``mac_latency``,
@@ -109,7 +192,8 @@ class CorePlan:
       ``butterfly_stages``.
     """
 
-    def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32):
+    def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32, *, envelope=None,
+                 spram=False, direct=False, scaler_multiplier="logic"):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
         if not is_int(lanes):
@@ -120,72 +204,131 @@ class CorePlan:
             raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
         check_int("buffers", buffers, 2)
         check_int("act_word_bits", act_word_bits, 1)
+        check_bool("spram", spram)
+        check_bool("direct", direct)
+        if scaler_multiplier not in ("logic", "dsp"):
+            raise ValueError(f"scaler_multiplier must be 'logic' or 'dsp', got {scaler_multiplier!r}")
         model.validate()
+        if envelope is None:
+            envelope = Envelope.of_model(model)
+        elif not isinstance(envelope, Envelope):
+            raise TypeError(f"envelope must be an Envelope, got {type(envelope).__name__}")
+        envelope.check(model)
+        self.envelope = envelope
         self.model = model
         self.lanes = lanes
         self.dsp = dsp
         self.buffers = buffers
         self.act_word_bits = act_word_bits
+        self.spram = spram
+        self.direct = direct
+        #: How the channel scaler multiplies: shifts and adds in logic, or a
+        #: product that synthesis maps to DSPs (``scaler_dsp_blocks`` of them).
+        self.scaler_multiplier = scaler_multiplier
+        #: The weight rows live in the SPRAMs (the envelope asks for it and
+        #: the device has them): 64 bits a cycle, shared with the staging.
+        self.weights_in_spram = envelope.weight_memory == "spram" and spram
+        if self.weights_in_spram and lanes * envelope.weight_bits > SPRAM_ROW_BITS:
+            raise ValueError(f"{lanes} lanes of {envelope.weight_bits}-bit weights need "
+                             f"{lanes * envelope.weight_bits} bits a cycle; the SPRAMs give {SPRAM_ROW_BITS} "
+                             f"(at most {SPRAM_ROW_BITS // envelope.weight_bits} lanes)")
+        #: The layout's signature (the envelope with these lanes): the load
+        #: image carries it, the installer checks it.
+        self.signature = envelope.signature(lanes)
         self.n_layers = len(model.layers)
+        self.max_layers = envelope.max_layers
         self._widths()
         self._layer_tables()
         self._activation_words()
         self._dsps()
         self._latencies()
+        self.sections = self._sections()
         self.memories = self._memories()
         self._cycles_per_pixel = None
 
     @classmethod
-    def for_board(cls, model, board, *, lanes=None, buffers=6):
-        """The plan of the core a build for ``board`` makes (its DSP kind,
-        its default lanes unless ``lanes`` is given)."""
-        return cls(model, lanes=board.default_lanes if lanes is None else lanes, dsp=board.dsp,
-                   buffers=buffers)
+    def for_board(cls, model, board, *, lanes=None, buffers=6, envelope=None):
+        """The plan of the core a build for ``board`` makes: its DSP kind, its
+        SPRAM, the lanes of :func:`board_lanes` and the activation reads of
+        :func:`direct_reads`."""
+        lanes = board_lanes(board, envelope, lanes)
+        plan = cls(model, lanes=lanes, dsp=board.dsp, buffers=buffers, envelope=envelope,
+                   spram=board.spram_bits > 0, direct=direct_reads(lanes, envelope, model))
+        # The scaler multiplies on DSPs when the MAC array leaves enough of
+        # them (fewer logic cells; SPRAM builds use half the UP5K's DSPs).
+        if board.family == "ice40" and plan.dsp_blocks + plan.scaler_dsp_blocks <= board.budget.get("dsp", 0):
+            plan = plan.with_scaler_multiplier("dsp")
+        return plan
+
+    def with_scaler_multiplier(self, kind):
+        """The same plan with the scaler's multiplier ``kind``."""
+        return CorePlan(self.model, lanes=self.lanes, dsp=self.dsp, buffers=self.buffers,
+                        act_word_bits=self.act_word_bits, envelope=self.envelope, spram=self.spram,
+                        direct=self.direct, scaler_multiplier=kind)
+
+    def with_model(self, model):
+        """The plan of the same hardware with ``model`` loaded instead (the
+        envelope must hold it: :class:`~dhq_rtl.envelope.EnvelopeError`)."""
+        return CorePlan(model, lanes=self.lanes, dsp=self.dsp, buffers=self.buffers,
+                        act_word_bits=self.act_word_bits, envelope=self.envelope, spram=self.spram,
+                        direct=self.direct, scaler_multiplier=self.scaler_multiplier)
 
     # ------------------------------------------------------------ derivation
     def _widths(self):
-        m, L = self.model, self.n_layers
-        mac = m.layers[1:]
-        rot_widths = {l.in_features for l in mac if l.rotate}
-        if len(rot_widths) > 1:
-            raise ValueError(f"rotated layers of different input widths {sorted(rot_widths)} are not supported")
-        self.rot_n = rot_widths.pop() if rot_widths else 0
-        self.act_bits = max(l.act_bits for l in mac)
-        self.weight_bits = max(l.weight_bits for l in mac)
-        self.acc_bits = max(m.accumulator_bits(i) for i in range(1, L))
-        self.mult_bits = max(l.mult_bits for l in mac)
-        self.lut_bits = max(l.lut_bits for l in mac)
-        self.phase_bits = m.phase_bits
-        self.pixel_bits = m.pixel_bits
+        env, m, L = self.envelope, self.model, self.n_layers
+        self.rot_n = env.rotate_width
+        self.act_bits = env.act_bits
+        self.weight_bits = env.weight_bits
+        self.acc_bits = env.acc_bits
+        self.mult_bits = env.mult_bits
+        self.lut_bits = env.lut_bits
+        self.phase_bits = env.phase_bits
+        self.pixel_bits = env.pixel_bits
+        self.channels = env.max_channels
         self.out_features = [l.out_features for l in m.layers]
-        self.out_max = max(self.out_features)
-        self.vec_max = max(l.in_features for l in mac)
-        self.chunks = [0] + [math.ceil(l.in_features / self.lanes) for l in mac]
-        self.cpow = _pow2_ceil(max(self.chunks[1:]))
-        self.layer_width = _bits(L - 1)
+        self.out_max = max(env.max_width, env.max_channels)
+        self.vec_max = env.max_width
+        self.chunks = [0] + [math.ceil(l.in_features / self.lanes) for l in m.layers[1:]]
+        self.max_chunks = math.ceil(env.max_width / self.lanes)
+        self.cpow = _pow2_ceil(self.max_chunks)
+        self.layer_width = _bits(self.max_layers - 1)
         self.buffer_width = _bits(self.buffers - 1)
         self.index_width = _bits(self.out_max - 1)
         self.chunk_width = _bits(self.cpow - 1)
+        self.channel_width = _bits(env.max_channels - 1)
+        self.size_bits = _bits(env.max_size)
         # The channel scaler's table covers every layer (layer 0's entries
         # are never read: its phases come from the running sums).
-        self.scaler_mult_bits = max(l.mult_bits for l in m.layers)
-        self.scaler_bias_bits = signed_bits(min(min(int(l.bias.min()) for l in m.layers), 0),
-                                            max(max(int(l.bias.max()) for l in m.layers), 0))
+        self.scaler_mult_bits = env.mult_bits
+        # The scaler's input holds an accumulator or a layer-0 phase (as a
+        # positive number: one bit above the phase).
+        self.scaler_acc_bits = max(self.acc_bits, self.phase_bits + 1)
+        self.scaler_bias_bits = env.bias_bits
         self.scaler_channel_width = max(1, ceil_log2(self.out_max))
+        self.shift_width = _bits(env.max_shift)
+        self.req_shift_width = _bits(env.max_req_shift)
+        # First layer: running sums of `first_sum_bits` bits; a model's
+        # constants are scaled so that its phase is always bits
+        # [first_shift, first_shift + phase_bits) (dhq_rtl.loader).
+        self.first_sum_bits = env.first_sum_bits
+        self.first_shift = env.first_sum_bits - env.phase_bits
+        self.first_index_width = _bits(env.max_width - 1)
 
     def _layer_tables(self):
-        m, L = self.model, self.n_layers
+        env, m, L = self.envelope, self.model, self.n_layers
         layers = m.layers
         rotated = [bool(l.rotate) for l in layers]
         self.next_rotated = [rotated[i + 1] if i + 1 < L else False for i in range(L)]
-        # Weight ROM: one row of `lanes` weights per (layer, neuron, chunk).
+        # Weight memory: one row of `lanes` weights per (layer, neuron,
+        # chunk) of the loaded model; room for the envelope's largest.
         self.wbase = [0] * L
         rows = 0
         for i in range(1, L):
             self.wbase[i] = rows
             rows += layers[i].out_features * self.chunks[i]
-        self.weight_rows = rows
-        self.weight_addr_width = max(1, ceil_log2(rows))
+        self.model_weight_rows = rows
+        self.weight_rows = (env.max_layers - 2) * env.max_width * self.max_chunks + env.max_channels * self.max_chunks
+        self.weight_addr_width = max(1, ceil_log2(self.weight_rows))
         # Sine tables of layers 1…L-1, identical ones stored once; table_of[i]
         # is the table applied to layer i's output (that of layer i + 1).
         self.tables, table_of_layer = [], [0] * L
@@ -199,13 +342,18 @@ class CorePlan:
                 table_of_layer[i] = len(self.tables)
                 self.tables.append(lut)
         self.table_of = [table_of_layer[i + 1] if i + 1 < L else 0 for i in range(L)]
-        self.quarter_wave = all(is_quarter_wave_symmetric(t) for t in self.tables)
-        # Requantizer: the pair of the layer a rotated vector feeds; outputs
-        # saturate to the widest rotated act_bits, then per layer.
+        self.max_tables = env.max_layers - 1
+        self.table_width = max(1, ceil_log2(self.max_tables))
+        self.quarter_wave = True          # the envelope requires it (Envelope.check)
+        self.complement = [quarter_wave_symmetry(t) == "complement" for t in self.tables]
+        # Requantizer: the shift of the layer a rotated vector feeds (its
+        # multiplier is 1); outputs saturate to the envelope's act_bits, then
+        # to the fed layer's own.
         self.requant_pairs = [(int(layers[i + 1].req_mult), int(layers[i + 1].req_shift)) if i + 1 < L else (1, 0)
                               for i in range(L)]
-        rot_bits = [layers[i].act_bits for i in range(1, L) if layers[i].rotate]
-        self.requant_bits = max(rot_bits) if rot_bits else self.act_bits
+        self.requant_bits = env.act_bits
+        self.act_limits = [signed_max(layers[i + 1].act_bits) if i + 1 < L and rotated[i + 1]
+                           else signed_max(env.act_bits) for i in range(L)]
         self.requant_limits = {i: signed_max(layers[i + 1].act_bits) for i in range(L - 1)
                                if rotated[i + 1] and layers[i + 1].act_bits < self.requant_bits}
 
@@ -218,12 +366,19 @@ class CorePlan:
         r = 1
         while r * 2 * self.act_bits <= self.act_word_bits and r * 2 <= vp:
             r *= 2
+        if self.direct:
+            # Direct reads: a word is a chunk (`lanes` activations), read
+            # beat by beat by the running job.
+            r = self.lanes
         self.act_word = r
         self.load_words = vp // r
         self.word_index_width = (self.load_words - 1).bit_length()
         self.lane_index_width = (r - 1).bit_length()
         self.ready_queue_depth = self.buffers
         self.pixel_queue_depth = self.buffers
+        # A pixel FIFO of RGB pixels is block RAM with direct reads (the
+        # envelope builds, where logic cells are what runs short).
+        self.pixel_queue_block_ram = self.direct and self.pixel_bits * self.channels >= 24
         # Room for a whole vector and the accumulators in flight in the MAC
         # array when the credit check last passed.
         self.accumulator_queue_depth = _pow2_ceil(self.out_max + 4)
@@ -232,7 +387,10 @@ class CorePlan:
         """Latencies of the pipelines (the blocks' own ``latency``; checked in
         ``tests/test_core.py``)."""
         self.mac_latency = 3 + ceil_log2(self.lanes)
-        self.scaler_latency = 4 + ceil_log2(self.scaler_mult_bits + 1)
+        items = (self.scaler_mult_bits if self.scaler_multiplier == "logic" else 1) + 1
+        self.scaler_latency = 4 + ceil_log2(items)
+        # acc × mult on SB_MAC16s (16×16 each): one per 16 accumulator bits.
+        self.scaler_dsp_blocks = -(-(self.scaler_acc_bits + 1) // 16) if self.scaler_mult_bits <= 16 else 4
         self.lut_latency = 2
         self.requant_latency = 3
         self.butterfly_stages = ceil_log2(self.rot_n) if self.rot_n >= 2 else 0
@@ -244,6 +402,44 @@ class CorePlan:
         self.multipliers = self.lanes
         self.dsp_blocks = (self.lanes + 1) // 2 if self.dual else self.lanes
 
+    def _sections(self):
+        """The load image's sections, in order (their ``target`` numbers the
+        configuration bus; :mod:`dhq_rtl.loader` writes them)."""
+        from .descriptors import descriptor_entry_bits
+        P = self.lanes
+        self.stored_table_entries = (1 << self.phase_bits) // 4
+        sections = [
+            SectionPlan("descriptors", 0, descriptor_entry_bits(self), self.max_layers + 1),
+            SectionPlan("weights", 1, P * self.weight_bits, self.weight_rows),
+            SectionPlan("scaler", 2, self.scaler_mult_bits + self.scaler_bias_bits,
+                        self.max_layers << self.scaler_channel_width),
+            SectionPlan("sine tables", 3, self.lut_bits, self.stored_table_entries * self.max_tables),
+            SectionPlan("first layer", 4, self.first_sum_bits, 3 << self.first_index_width),
+        ]
+        self.header_words = 3 + 2 * len(sections)
+        self.staging_words = self.header_words + sum(s.words * s.max_entries for s in sections)
+        if self.weights_in_spram:
+            # Weight rows at rows [0, weight_rows) of the four SPRAMs, the
+            # staging memory's words interleaved over them after those.
+            self.staging_row0 = self.weight_rows
+            room = WEIGHT_SPRAMS * (SPRAM_WORDS - self.staging_row0)
+            if self.staging_words > room:
+                raise ValueError(f"the envelope's weight rows ({self.weight_rows}) and load image "
+                                 f"({self.staging_words} words) do not fit four SPRAMs")
+        return sections
+
+    def section(self, name):
+        """The :class:`SectionPlan` called ``name``."""
+        for s in self.sections:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    @property
+    def config_data_bits(self):
+        """Width of the configuration bus's data: the widest section entry."""
+        return max(s.entry_bits for s in self.sections)
+
     def _memories(self):
         m, L, P = self.model, self.n_layers, self.lanes
         mems = [
@@ -251,27 +447,61 @@ class CorePlan:
                        self.buffers * self.load_words),
             MemoryPlan("buffers.ready_queue.mem", "ready queue", self.buffer_width + self.layer_width,
                        self.ready_queue_depth),
-            MemoryPlan("mac.weights", "weights", P * self.weight_bits, self.weight_rows, rom=True, block_ram=True),
+        ]
+        if not self.weights_in_spram:
+            mems.append(MemoryPlan("mac.weights", "weights", P * self.weight_bits, self.weight_rows, loadable=True,
+                                   block_ram=True))
+        mems += [
             MemoryPlan("accumulators.fifo.mem", "accumulator FIFO",
                        self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth),
-        ]
-        sums = running_sum_memories(m)
-        mems += [
-            MemoryPlan("coords.rom", "first-layer constants", *sums["rom"], rom=True),
-            MemoryPlan("coords.smem", "first-layer running sums (R and T)", *sums["smem"]),
+            MemoryPlan("coords.consts", "first-layer constants (DX, DY, base)", self.first_sum_bits,
+                       3 << self.first_index_width, loadable=True),
+            MemoryPlan("coords.smem", "first-layer running sums (R and T)", self.first_sum_bits,
+                       2 << self.first_index_width),
             MemoryPlan("post.scaler.table", "scaler table", self.scaler_mult_bits + self.scaler_bias_bits,
-                       L << self.scaler_channel_width, rom=True, block_ram=True),
+                       self.max_layers << self.scaler_channel_width, loadable=True, block_ram=True),
+            MemoryPlan("post.lut.rom", "sine tables", self.lut_bits, self.stored_table_entries * self.max_tables,
+                       loadable=True),
         ]
-        stored = (1 << m.phase_bits) // (4 if self.quarter_wave else 1)
-        mems.append(MemoryPlan("post.lut.rom", "sine tables", self.lut_bits, stored * len(self.tables), rom=True))
         self.delay_lines = (delay_lines(self.rot_n, self.lut_bits, self.buffer_width + self.layer_width,
                                         BUTTERFLY_MIN_RAM_DEPTH) if self.rot_n >= 2 else [])
         for stage, depth, width, in_ram in self.delay_lines:
             if in_ram:
                 mems.append(MemoryPlan(f"post.butterfly.stage{stage}.line", f"butterfly stage {stage}", width, depth))
-        mems.append(MemoryPlan("pixel_queue.fifo.mem", "pixel FIFO", self.pixel_bits * m.channels,
-                               self.pixel_queue_depth))
+        mems.append(MemoryPlan("pixel_queue.fifo.mem", "pixel FIFO", self.pixel_bits * self.channels,
+                               self.pixel_queue_depth, block_ram=self.pixel_queue_block_ram))
+        if self.weights_in_spram:
+            for k in range(WEIGHT_SPRAMS):
+                mems.append(MemoryPlan(f"store.spram{k}.mem", "weights and staging (load image)", STAGING_WORD_BITS,
+                                       SPRAM_WORDS, loadable=True, kind="spram"))
+            mems.append(MemoryPlan("store.boot", "boot image (the loaded model's weight rows)", STAGING_WORD_BITS,
+                                   len(self.boot_image_words())))
+        elif self.spram:
+            for b in range(self.staging_depth // SPRAM_WORDS):
+                mems.append(MemoryPlan(f"store.spram{b}.mem", "staging (load image)", STAGING_WORD_BITS,
+                                       SPRAM_WORDS, kind="spram"))
+        else:
+            mems.append(MemoryPlan("store.staging", "staging (load image)", STAGING_WORD_BITS, self.staging_depth))
         return mems
+
+    @property
+    def staging_depth(self):
+        """Words of the staging memory: the envelope's largest load image,
+        rounded up to whole SPRAMs on a device that has them (to a power of
+        two otherwise)."""
+        if self.weights_in_spram:
+            return WEIGHT_SPRAMS * (SPRAM_WORDS - self.staging_row0)
+        if self.spram:
+            return -(-self.staging_words // SPRAM_WORDS) * SPRAM_WORDS
+        return _pow2_ceil(self.staging_words)
+
+    def boot_image_words(self):
+        """With the weights in SPRAM (which has no initial contents): the
+        load image the installer runs at power-on, the loaded model's weight
+        rows alone (every other memory starts with its contents). 16-bit
+        words; :mod:`dhq_rtl.loader`."""
+        from ..loader import load_image_words
+        return load_image_words(self, sections=("weights",))
 
     # ---------------------------------------------------------- performance
     def job_cycles(self, i):
@@ -282,7 +512,10 @@ class CorePlan:
         """Cycles the MAC array spends on layer ``i`` of one pixel: its beats,
         or, for a job shorter than the copy of the next job's input vector
         (``load_words + 2`` cycles from the job's start: staging, one read
-        per word, the last word's write), that copy."""
+        per word, the last word's write), that copy; with direct reads, its
+        beats."""
+        if self.direct:
+            return self.job_cycles(i)
         return max(self.job_cycles(i), self.load_words + 2)
 
     def beats_per_pixel(self):
@@ -310,6 +543,32 @@ class CorePlan:
     def ideal_cycles_per_pixel(self):
         return self.macs_per_pixel() / self.multipliers
 
+    def bounds(self):
+        """Lower bounds on the cycles a pixel takes, by what imposes them:
+
+        * ``"weight memory"``: the weight rows a pixel reads
+          (:meth:`beats_per_pixel`), one a cycle: what the weight memory's
+          bandwidth allows;
+        * ``"post-processing"``: the elements a pixel sends through the
+          scaler and the sine table, one a cycle (every layer's outputs),
+          plus the vector arbiter's cycle per vector and the 5 cycles of a
+          pixel's layer-0 request (:mod:`.schedule`).
+
+        The schedule (:meth:`cycles_per_pixel`) is at least the larger one."""
+        post = (self.out_features[0] + 5) + sum(n + 1 for n in self.out_features[1:])
+        return {"weight memory": self.beats_per_pixel(), "post-processing": post}
+
+    def binding_bound(self):
+        """``(name, cycles)``: the larger of :meth:`bounds`."""
+        return max(self.bounds().items(), key=lambda kv: kv[1])
+
+    def bandwidth_efficiency(self, cycles_per_pixel=None):
+        """The fraction of cycles in which the weight memory is read (a row
+        of ``lanes`` weights): multiplier efficiency against what the weight
+        memory's bandwidth allows."""
+        c = self.cycles_per_pixel() if cycles_per_pixel is None else cycles_per_pixel
+        return self.beats_per_pixel() / c
+
     def efficiency(self, cycles_per_pixel=None):
         """MACs issued per cycle ÷ multipliers available."""
         c = self.cycles_per_pixel() if cycles_per_pixel is None else cycles_per_pixel
@@ -328,4 +587,7 @@ class CorePlan:
             "mac_cycles_per_pixel": self.mac_cycles_per_pixel(),
             "ideal_cycles_per_pixel": self.ideal_cycles_per_pixel(),
             "multiplier_efficiency": self.efficiency(),
+            "weight_memory_efficiency": self.bandwidth_efficiency(),
+            "bounds": self.bounds(),
+            "binding_bound": self.binding_bound()[0],
         }

@@ -10,16 +10,22 @@ most, and turns each into what the next layer reads::
 * :class:`~.scaler.ChannelScaler` (latency ``4 + ceil_log2(mult_bits + 1)``,
   8 for 8-bit multipliers): ``(acc·M + B) ≫ S``, wrapped to a phase or, for
   the output layer, clamped to a pixel channel. A layer-0 phase (already
-  scaled by the running sums) rides along in the scaler's tag
-  (:func:`~.core_streams.scaler_tag_layout`) so that it keeps its place in
-  the stream;
+  scaled by the running sums) goes through the same arithmetic: layer 0's
+  table entries are the identity (``mult = 1, bias = 0``, shift 0), so it
+  keeps its place in the stream;
 * :class:`~.sine_lut.SineLUT` (latency 2): the table of the layer the
-  vector feeds (identical tables stored once, quarter-wave when every table
-  allows it);
+  vector feeds (identical tables stored once, a quarter of each);
 * when the next layer is rotated: :class:`~.butterfly.HadamardButterfly`
-  (latency ``n − 1 + log2 n``) and :class:`~.requant.Requantizer` (latency
-  3), then the per-layer saturation when rotated layers differ in
-  ``act_bits``; otherwise the table value is the activation.
+  (latency ``n − 1 + log2 n``) and :class:`~.requant.ShiftRequantizer`
+  (latency 3), then the saturation to the fed layer's ``act_bits``;
+  otherwise the table value is the activation.
+
+Every per-layer number (the scaler's shift, which layer is the output, the
+table and its kind, rotation, the requantizer's shift and saturation) comes
+from the layer descriptors (``desc``, :mod:`.descriptors`), and the scaler's
+table and the sine tables have write ports (``scaler_write``,
+``table_write``) on the core's configuration bus: the chain runs any model
+of the plan's envelope.
 
 Every block runs without back-pressure (``always_ready``): the arbiter
 sends a vector into one path only when the other is empty, and the
@@ -31,7 +37,8 @@ index is counted afresh, vectors leaving it whole and in order).
 
 Ports: ``elements`` (in), ``write`` (out, activations for the buffers),
 ``pixels`` (out, ``{value, channel}`` of the output layer), ``path_done``
-(out: an element left the direct / rotated path). Throughput one element
+(out: an element left the direct / rotated path), ``desc``,
+``scaler_write``, ``table_write`` (in). Throughput one element
 per cycle; latency from an element to its write ``scaler + 2 (+ butterfly +
 3)`` cycles.
 """
@@ -43,9 +50,10 @@ from amaranth.lib.wiring import In, Out
 from .butterfly import HadamardButterfly
 from .core_streams import (element_layout, element_tag_layout, path_done_signature, pixel_value_layout,
                            scaler_tag_layout, vector_ref_layout, write_layout)
+from .descriptors import descriptor_init, descriptor_layout, layer_field
 from .lookup import lookup
 from .plan import BUTTERFLY_MIN_RAM_DEPTH
-from .requant import Requantizer
+from .requant import ShiftRequantizer
 from .scaler import ChannelScaler
 from .sine_lut import SineLUT
 
@@ -57,11 +65,18 @@ class PostProcessing(wiring.Component):
 
     def __init__(self, plan):
         self.plan = plan
+        scaler_table = plan.section("scaler")
+        tables = plan.section("sine tables")
         super().__init__({
             "elements": In(stream.Signature(element_layout(plan), always_ready=True)),
             "write": Out(stream.Signature(write_layout(plan), always_ready=True)),
             "pixels": Out(stream.Signature(pixel_value_layout(plan), always_ready=True)),
             "path_done": Out(path_done_signature()),
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
+            "scaler_write": In(wiring.Signature({
+                "en": Out(1), "addr": Out(range(scaler_table.max_entries)), "data": Out(scaler_table.entry_bits)})),
+            "table_write": In(wiring.Signature({
+                "en": Out(1), "addr": Out(range(tables.max_entries)), "data": Out(tables.entry_bits)})),
         })
 
     def elaborate(self, platform):
@@ -71,48 +86,58 @@ class PostProcessing(wiring.Component):
         self._merge(m, lut_out, rotated)
         return m
 
+    def _per_layer(self, m, layer, field, shape):
+        """The descriptor ``field`` of ``layer`` (combinational)."""
+        value = Signal(shape, name=f"{field}_of_layer")
+        lookup(m, layer, [layer_field(self.desc.layers[i], field) for i in range(self.plan.max_layers)], value)
+        return value
+
     def _scale_and_table(self, m):
         """Scaler and sine table; returns the table's output stream and
         whether its vector goes to the rotated path."""
         plan = self.plan
-        last_layer = plan.n_layers - 1
-        m.submodules.scaler = scaler = ChannelScaler(plan.model, acc_width=plan.acc_bits,
-                                                     tag_shape=scaler_tag_layout(plan), always_ready=True)
+        m.submodules.scaler = scaler = ChannelScaler(
+            plan.model, acc_width=plan.scaler_acc_bits, tag_shape=scaler_tag_layout(plan), always_ready=True,
+            multiplier=plan.scaler_multiplier, loadable=True, layers=plan.max_layers, channel_width=plan.scaler_channel_width,
+            mult_bits=plan.scaler_mult_bits, bias_width=plan.scaler_bias_bits, max_shift=plan.envelope.max_shift)
+        wiring.connect(m, wiring.flipped(self.scaler_write), scaler.write)
         el = self.elements.payload
         m.d.comb += [
             scaler.i.valid.eq(self.elements.valid),
-            scaler.i.payload.acc.eq(Mux(el.coord, 0, el.value.acc)),
+            # A layer-0 phase (zero above its bits) is the accumulator of an
+            # identity entry with shift 0.
+            scaler.i.payload.acc.eq(el.value.acc),
             scaler.i.payload.layer.eq(el.layer),
             scaler.i.payload.channel.eq(el.index),
-            scaler.i.payload.tag.coord.eq(el.coord),
-            scaler.i.payload.tag.phase.eq(el.value.phase),
+            scaler.i.payload.shift.eq(self._per_layer(m, el.layer, "shift", plan.shift_width)),
+            scaler.i.payload.output.eq(el.layer == self.desc.last_layer),
             scaler.i.payload.tag.buffer.eq(el.buffer),
         ]
         so = scaler.o.payload
         pixel = Signal()
         phase = Signal(plan.phase_bits)
         m.d.comb += [
-            pixel.eq(~so.tag.coord & (so.layer == last_layer)),
-            phase.eq(Mux(so.tag.coord, so.tag.phase, so.value[:plan.phase_bits])),
+            pixel.eq(so.layer == self.desc.last_layer),
+            phase.eq(so.value[:plan.phase_bits]),
             self.pixels.valid.eq(scaler.o.valid & pixel),
             self.pixels.payload.value.eq(so.value[:plan.pixel_bits]),
             self.pixels.payload.channel.eq(so.channel),
         ]
 
-        m.submodules.lut = lut = SineLUT(plan.tables, plan.lut_bits, quarter_wave=plan.quarter_wave,
-                                         tag_shape=element_tag_layout(plan), always_ready=True)
-        table = Signal(lut.sel_width)
-        lookup(m, so.layer, plan.table_of, table)
+        m.submodules.lut = lut = SineLUT(plan.tables, plan.lut_bits, quarter_wave=True,
+                                         tag_shape=element_tag_layout(plan), always_ready=True,
+                                         loadable=True, max_tables=plan.max_tables)
+        wiring.connect(m, wiring.flipped(self.table_write), lut.write)
         m.d.comb += [
             lut.i.valid.eq(scaler.o.valid & ~pixel),
             lut.i.payload.phase.eq(phase),
-            lut.i.payload.sel.eq(table),
+            lut.i.payload.sel.eq(self._per_layer(m, so.layer, "table", plan.table_width)),
+            lut.i.payload.complement.eq(self._per_layer(m, so.layer, "complement", 1)),
             lut.i.payload.tag.index.eq(so.channel),
             lut.i.payload.tag.buffer.eq(so.tag.buffer),
             lut.i.payload.tag.layer.eq(so.layer),
         ]
-        to_rotated = Signal()
-        lookup(m, lut.o.payload.tag.layer, plan.next_rotated, to_rotated)
+        to_rotated = self._per_layer(m, lut.o.payload.tag.layer, "next_rotated", 1)
         return lut.o, to_rotated
 
     def _rotated_path(self, m, lut_out):
@@ -139,21 +164,19 @@ class PostProcessing(wiring.Component):
         bo_index = Signal(plan.index_width)
         with m.If(bo_valid):
             m.d.sync += bo_index.eq(Mux(bo_index == plan.rot_n - 1, 0, bo_index + 1))
-        m.submodules.requant = rq = Requantizer(bo_width, plan.requant_pairs, plan.requant_bits,
-                                                tag_shape=element_tag_layout(plan), always_ready=True)
+        m.submodules.requant = rq = ShiftRequantizer(bo_width, plan.requant_bits, plan.envelope.max_req_shift,
+                                                     tag_shape=element_tag_layout(plan), always_ready=True)
         m.d.comb += [
-            rq.i.valid.eq(bo_valid), rq.i.payload.data.eq(bo_data), rq.i.payload.sel.eq(bo_tag.layer),
+            rq.i.valid.eq(bo_valid), rq.i.payload.data.eq(bo_data),
+            rq.i.payload.shift.eq(self._per_layer(m, bo_tag.layer, "req_shift", plan.req_shift_width)),
             rq.i.payload.tag.index.eq(bo_index), rq.i.payload.tag.buffer.eq(bo_tag.buffer),
             rq.i.payload.tag.layer.eq(bo_tag.layer),
         ]
-        # Per-layer saturation when the rotated layers differ in act_bits.
+        # Per-layer saturation (the fed layer's act_bits, from its descriptor).
         q = Signal(signed(plan.act_bits))
         d = rq.o.payload.data
-        m.d.comb += q.eq(d)
-        with m.Switch(rq.o.payload.tag.layer):
-            for layer, lim in plan.requant_limits.items():
-                with m.Case(layer):
-                    m.d.comb += q.eq(Mux(d > lim, lim, Mux(d < -lim, -lim, d)))
+        limit = self._per_layer(m, rq.o.payload.tag.layer, "act_limit", plan.act_bits)
+        m.d.comb += q.eq(Mux(d > limit, limit, Mux(d < -limit, -limit, d)))
         return rq.o.valid, q, rq.o.payload.tag
 
     def _merge(self, m, lut_out, rotated):

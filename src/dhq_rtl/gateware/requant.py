@@ -46,7 +46,7 @@ from ..fixedpoint import signed_bits, signed_max
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
 
-__all__ = ["Requantizer", "requant_in_layout", "requant_out_layout"]
+__all__ = ["Requantizer", "ShiftRequantizer", "requant_in_layout", "requant_out_layout"]
 
 #: Largest shift accepted (the model image allows 48).
 MAX_SHIFT = 62
@@ -184,3 +184,78 @@ def _as_int(v):
     if hasattr(v, "dtype") and getattr(v, "shape", None) == () and v.dtype.kind in "iu":
         return int(v)
     return v
+
+
+class ShiftRequantizer(wiring.Component):
+    """Pipelined ``sat(round_half_up(x / 2**shift), out_bits)`` with the shift
+    given per beat: the requantizer of a loadable core (multiplier 1, the only
+    one the exporter makes; the shift of each layer comes from the layer
+    descriptors, so the hardware does not fix it).
+
+    Parameters: ``in_width`` (signed input, 1…48), ``out_bits`` (2…32),
+    ``max_shift`` (0…62: the largest shift a beat may carry), ``tag_shape``,
+    ``always_ready`` as for :class:`Requantizer`.
+
+    Pipeline (three registered stages, like :class:`Requantizer`, so the two
+    are interchangeable in a schedule): 1. register ``x`` and ``shift``;
+    2. ``r = x + (2**shift >> 1)``; 3. ``q = saturate(r >> shift)``.
+    Latency 3 cycles, throughput one element per cycle. Widths: the sum is
+    ``max(in_width, max_shift) + 1`` bits, exact for every ``shift ≤
+    max_shift`` (the rounding constant is at most ``2**(max_shift − 1)``).
+
+    Payloads: ``i.payload = {"data": signed(in_width), "shift":
+    unsigned(bits(max_shift))[, "tag"]}``; ``o.payload = {"data":
+    signed(out_bits)[, "tag"]}``.
+    """
+
+    def __init__(self, in_width, out_bits, max_shift, *, tag_shape=0, always_ready=False):
+        check_int("in_width", in_width, 1, 48)
+        check_int("out_bits", out_bits, 2, 32)
+        check_int("max_shift", max_shift, 0, MAX_SHIFT)
+        tag_shape = check_tag_shape(tag_shape)
+        check_bool("always_ready", always_ready)
+        self.in_width = in_width
+        self.out_bits = out_bits
+        self.max_shift = max_shift
+        self.shift_width = max(1, max_shift.bit_length())
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
+        self.always_ready = always_ready
+        self.latency = 3
+        self.work_width = max(in_width, max_shift) + 1
+        layout = tagged_layout({"data": signed(in_width), "shift": unsigned(self.shift_width)}, tag_shape)
+        super().__init__({
+            "i": In(stream.Signature(layout, always_ready=always_ready)),
+            "o": Out(stream.Signature(requant_out_layout(out_bits, tag_shape), always_ready=always_ready)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        limit = signed_max(self.out_bits)
+        advance = Signal()
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        if not self.always_ready:
+            m.d.comb += self.i.ready.eq(advance)
+        valid1, x1, s1 = Signal(), Signal(signed(self.in_width)), Signal(self.shift_width)
+        valid2, r2, s2 = Signal(), Signal(signed(self.work_width)), Signal(self.shift_width)
+        half = Signal(self.work_width)
+        m.d.comb += half.eq((Const(1, self.work_width) << s1) >> 1)
+        shifted = Signal(signed(self.work_width))
+        m.d.comb += shifted.eq(r2 >> s2)
+        q = Signal(signed(self.out_bits))
+        with m.If(shifted > limit):
+            m.d.comb += q.eq(limit)
+        with m.Elif(shifted < -limit):
+            m.d.comb += q.eq(-limit)
+        with m.Else():
+            m.d.comb += q.eq(shifted)
+        with m.If(advance):
+            m.d.sync += [
+                valid1.eq(self.i.valid), x1.eq(self.i.payload.data), s1.eq(self.i.payload.shift),
+                valid2.eq(valid1), r2.eq(x1 + half.as_signed()), s2.eq(s1),
+                self.o.valid.eq(valid2), self.o.payload.data.eq(q),
+            ]
+            if self.tag_width:
+                tag1, tag2 = Signal(self.tag_width), Signal(self.tag_width)
+                m.d.sync += [tag1.eq(self.i.payload.tag), tag2.eq(tag1), self.o.payload.tag.eq(tag2)]
+        return m

@@ -46,6 +46,18 @@ Payloads:
 
 With ``always_ready=True`` both streams are ``always_ready`` (no
 back-pressure, no stall enable), for a consumer that takes every beat.
+
+Loadable (``loadable=True``, what the core uses): layer 0's entries are
+the identity (``mult = 1, bias = 0``: the core's layer-0 phases, already
+made by the running sums, pass through unchanged with shift 0); the table has a write port
+(``write``: ``en``, ``addr = Cat(channel, layer)``, ``data = Cat(mult,
+bias)``; the model's tables are its initial contents) and each input beat
+carries its layer's ``shift`` and whether it is the ``output`` layer (the
+core reads both from its layer descriptors), so the same hardware scales any
+model whose numbers fit the widths given: ``layers`` table rows of
+``2**channel_width`` channels, ``mult_bits``-bit multipliers,
+``bias_width``-bit biases, shifts up to ``max_shift`` (a barrel shifter in
+stage 4 instead of the constant shifts). Latency and throughput are the same.
 """
 
 import numpy as np
@@ -59,7 +71,7 @@ from ..model_image import ModelImage
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
 
-__all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference"]
+__all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference", "scaler_table_words"]
 
 MULTIPLIER_KINDS = ("logic", "dsp")
 TABLE_KINDS = ("bram", "logic")
@@ -85,6 +97,25 @@ def scaler_reference(model, layer, channel, acc):
     return phase_scale(acc, L.mult[channel], L.bias[channel], L.shift, model.phase_bits)
 
 
+def scaler_table_words(model, depth, channel_width, mult_bits, bias_width, *, first_identity=False):
+    """The table's words for ``model``: ``Cat(mult, bias)`` (``mult_bits`` +
+    ``bias_width`` bits, the bias two's complement) at address
+    ``Cat(channel, layer)``; ``depth`` words, unused ones 0. With
+    ``first_identity`` layer 0's entries are ``mult = 1, bias = 0`` (a value
+    passes unchanged with shift 0: how the core sends layer 0's phases,
+    made by the running sums, through the scaler)."""
+    words = [0] * depth
+    for li, L in enumerate(model.layers):
+        for k in range(L.out_features):
+            if li == 0 and first_identity:
+                mult, bias = 1, 0
+            else:
+                mult, bias = int(L.mult[k]), int(L.bias[k])
+            word = (mult & ((1 << mult_bits) - 1)) | ((bias & ((1 << bias_width) - 1)) << mult_bits)
+            words[(li << channel_width) | k] = word
+    return words
+
+
 class ChannelScaler(wiring.Component):
     """Pipelined per-(layer, channel) ``acc·mult + bias``, shift, wrap/clamp.
 
@@ -104,10 +135,15 @@ class ChannelScaler(wiring.Component):
         or ``"logic"`` (Yosys decides; a small table becomes LUTs).
     always_ready : bool
         Streams without back-pressure (see the module docstring).
+    loadable : bool
+        Table write port, per-beat shift and output flag (module docstring).
+    layers, channel_width, mult_bits, bias_width, max_shift : int or None
+        The loadable scaler's sizes (default: the model's; at least those).
     """
 
     def __init__(self, model, *, acc_width=None, tag_shape=0, multiplier="logic", table_memory="bram",
-                 always_ready=False):
+                 always_ready=False, loadable=False, layers=None, channel_width=None, mult_bits=None,
+                 bias_width=None, max_shift=None):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, not {type(model).__name__}")
         model.validate()
@@ -129,15 +165,38 @@ class ChannelScaler(wiring.Component):
         self.tag_width = tag_width(tag_shape)
         self.always_ready = always_ready
         self.multiplier = multiplier
-        self.n_layers = n
-        self.layer_width = max(1, ceil_log2(n))
-        self.channel_width = max(1, ceil_log2(max(l.out_features for l in model.layers)))
-        self.mult_bits = max(l.mult_bits for l in model.layers)
+        check_bool("loadable", loadable)
+        self.loadable = loadable
+        own = dict(layers=n, channel_width=max(1, ceil_log2(max(l.out_features for l in model.layers))),
+                   mult_bits=max(l.mult_bits for l in model.layers),
+                   bias_width=signed_bits(min(min(int(l.bias.min()) for l in model.layers), 0),
+                                          max(max(int(l.bias.max()) for l in model.layers), 0)),
+                   max_shift=max(l.shift for l in model.layers))
+        given = dict(layers=layers, channel_width=channel_width, mult_bits=mult_bits, bias_width=bias_width,
+                     max_shift=max_shift)
+        for name, v in given.items():
+            if v is not None:
+                if not loadable:
+                    raise ValueError(f"{name} is a parameter of a loadable scaler (loadable=True)")
+                # At least 1; the caller (the core's plan) makes sure that the
+                # layers it scales fit (layer 0's entries are never read there).
+                check_int(name, v, 1 if name != "max_shift" else 0, 64)
+                own[name] = v
+        self.n_layers = own["layers"]
+        self.layer_width = max(1, ceil_log2(self.n_layers))
+        self.channel_width = own["channel_width"]
+        self.mult_bits = own["mult_bits"]
+        self.bias_width = own["bias_width"]
+        self.max_shift = own["max_shift"]
+        self.shift_width = max(1, self.max_shift.bit_length())
         self.value_width = max(model.phase_bits, model.pixel_bits)
-        mmax = max(int(l.mult.max()) for l in model.layers)
-        bmin = min(int(l.bias.min()) for l in model.layers)
-        bmax = max(int(l.bias.max()) for l in model.layers)
-        self.bias_width = signed_bits(min(bmin, 0), max(bmax, 0))
+        if loadable:
+            mmax = (1 << self.mult_bits) - 1
+            bmin, bmax = -(1 << (self.bias_width - 1)), (1 << (self.bias_width - 1)) - 1
+        else:
+            mmax = max(int(l.mult.max()) for l in model.layers)
+            bmin = min(int(l.bias.min()) for l in model.layers)
+            bmax = max(int(l.bias.max()) for l in model.layers)
         alo, ahi = -(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1
         self.t_width = signed_bits(min(alo * mmax, 0) + min(bmin, 0), max(ahi * mmax, 0) + max(bmax, 0))
         if self.t_width > 96:
@@ -145,23 +204,25 @@ class ChannelScaler(wiring.Component):
         n_items = (self.mult_bits if multiplier == "logic" else 1) + 1
         self.tree_levels = ceil_log2(n_items)
         self.latency = 3 + self.tree_levels + 1
-        super().__init__({
-            "i": In(stream.Signature(scaler_in_layout(acc_width, self.layer_width, self.channel_width,
-                                                      tag_shape), always_ready=always_ready)),
+        in_layout = scaler_in_layout(acc_width, self.layer_width, self.channel_width, tag_shape)
+        members = {
+            "i": In(stream.Signature(in_layout if not loadable else data.StructLayout(
+                {**{k: f.shape for k, f in in_layout}, "shift": unsigned(self.shift_width), "output": unsigned(1)}),
+                always_ready=always_ready)),
             "o": Out(stream.Signature(scaler_out_layout(self.value_width, self.layer_width,
                                                         self.channel_width, tag_shape),
                                       always_ready=always_ready)),
-        })
+        }
+        if loadable:
+            members["write"] = In(wiring.Signature({
+                "en": Out(1), "addr": Out(self.layer_width + self.channel_width),
+                "data": Out(self.mult_bits + self.bias_width)}))
+        super().__init__(members)
 
     def _table(self):
-        mb, bw = self.mult_bits, self.bias_width
         depth = self.n_layers << self.channel_width
-        words = [0] * depth
-        for li, L in enumerate(self.model.layers):
-            for k in range(L.out_features):
-                word = (int(L.mult[k]) & ((1 << mb) - 1)) | ((int(L.bias[k]) & ((1 << bw) - 1)) << mb)
-                words[(li << self.channel_width) | k] = word
-        return depth, words
+        return depth, scaler_table_words(self.model, depth, self.channel_width, self.mult_bits, self.bias_width,
+                                         first_identity=self.loadable)
 
     def elaborate(self, platform):
         m = Module()
@@ -177,10 +238,14 @@ class ChannelScaler(wiring.Component):
             attrs={"ram_style": "block"} if self.table_memory == "bram" else None)
         rd = mem.read_port(domain="sync")
         m.d.comb += [rd.addr.eq(Cat(self.i.payload.channel, self.i.payload.layer)), rd.en.eq(en)]
+        if self.loadable:
+            wr = mem.write_port()
+            m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr), wr.data.eq(self.write.data)]
 
         ctl_layout = data.StructLayout({"valid": 1, "layer": unsigned(self.layer_width),
                                         "channel": unsigned(self.channel_width),
-                                        "tag": unsigned(self.tag_width)})
+                                        "tag": unsigned(self.tag_width),
+                                        "shift": unsigned(self.shift_width), "output": 1})
 
         def stage(prev, name):
             c = Signal(ctl_layout, name=name)
@@ -191,6 +256,10 @@ class ChannelScaler(wiring.Component):
         ctl0 = Signal(ctl_layout)
         m.d.comb += [ctl0.valid.eq(self.i.valid), ctl0.layer.eq(self.i.payload.layer),
                      ctl0.channel.eq(self.i.payload.channel)]
+        if self.loadable:
+            m.d.comb += [ctl0.shift.eq(self.i.payload.shift), ctl0.output.eq(self.i.payload.output)]
+        else:
+            m.d.comb += ctl0.output.eq(self.i.payload.layer == len(self.model.layers) - 1)
         if self.tag_width:
             m.d.comb += ctl0.tag.eq(self.i.payload.tag)
 
@@ -237,10 +306,13 @@ class ChannelScaler(wiring.Component):
         # 4: per-layer constant shift (arithmetic, flooring).
         shifted = Signal(signed(tw), name="shifted")
         with m.If(en):
-            with m.Switch(ctl.layer):
-                for li, L in enumerate(self.model.layers):
-                    with m.Case(li):
-                        m.d.sync += shifted.eq(total >> L.shift)
+            if self.loadable:
+                m.d.sync += shifted.eq(total >> ctl.shift)
+            else:
+                with m.Switch(ctl.layer):
+                    for li, L in enumerate(self.model.layers):
+                        with m.Case(li):
+                            m.d.sync += shifted.eq(total >> L.shift)
         ctl = stage(ctl, "ctl_shift")
 
         # 5: wrap (sine layers) or clamp (output layer).
@@ -250,7 +322,7 @@ class ChannelScaler(wiring.Component):
         with m.If(en):
             m.d.sync += [
                 self.o.valid.eq(ctl.valid),
-                self.o.payload.value.eq(Mux(ctl.layer == self.n_layers - 1, clamped, phase)),
+                self.o.payload.value.eq(Mux(ctl.output, clamped, phase)),
                 self.o.payload.layer.eq(ctl.layer),
                 self.o.payload.channel.eq(ctl.channel),
             ]

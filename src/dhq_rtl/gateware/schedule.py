@@ -74,7 +74,7 @@ class ScheduleModel:
         m = plan.model
         self.n0 = plan.out_features[0]
         self.last = plan.n_layers - 1
-        coord_bits = max(max(1, (m.width - 1).bit_length()), max(1, (m.height - 1).bit_length()))
+        coord_bits = max(1, (plan.envelope.max_size - 1).bit_length())
         # Cycle in which the phase generator first offers a pixel: start is
         # registered (cycle 1), the generator leaves IDLE (cycle 2), then
         # 2·bits Horner passes of n₀ + 2 cycles, the base (n₀) and a gap of 3.
@@ -126,6 +126,7 @@ class ScheduleModel:
         self.rd_last = False
         self.full = False
         self.job = None                    # the running job's layer
+        self.job_buffer = None
         self.c_rem = self.k_rem = 0
         self.c_last = self.k_last = self.j_last = False
         self.credit = False
@@ -159,10 +160,14 @@ class ScheduleModel:
         # The job sequencer's decisions.
         issue = self.job is not None and self.credit
         job_end = issue and self.j_last
-        take = self.full and (self.job is None or job_end)
+        full = self.nxt is not None if plan.direct else self.full
+        take = full and (self.job is None or job_end)
         stage = self.nxt is None or take
         reserve = issue and self.c_last
-        release = self.nxt[0] if self.rd_last else None
+        if plan.direct:
+            release = self.job_buffer if job_end else None
+        else:
+            release = self.nxt[0] if self.rd_last else None
         if reserve:
             self._at(t + 1 + plan.mac_latency, "acc", self.job)
         credit_next = self.accq.level + self.inflight + 3 < plan.accumulator_queue_depth
@@ -283,7 +288,7 @@ class ScheduleModel:
             self.full = True
         self.rd_last = rd_last
         if take:
-            layer = staged[1]
+            self.job_buffer, layer = staged
             self.job = layer
             c1, k1 = plan.chunks[layer] == 1, plan.out_features[layer] == 1
             self.c_rem, self.k_rem = plan.chunks[layer] - 1, plan.out_features[layer] - 1

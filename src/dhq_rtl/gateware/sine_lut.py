@@ -42,11 +42,19 @@ max(1, ceil_log2(len(tables)))``; ``o.payload = {"data": signed(lut_bits)[,
 "tag": ...]}``. Bit growth: none (the output width is the table width).
 With ``always_ready=True`` both streams are ``always_ready`` (no
 back-pressure), for a consumer that takes every beat.
+
+Loadable (``loadable=True``, what the core uses): the table memory has room
+for ``max_tables`` tables and a write port (``write``: ``en``, ``addr`` =
+``Cat(index, sel)``, ``data``: the entry, ``lut_bits`` bits two's
+complement); the tables given are its initial contents. With
+``quarter_wave`` each input beat then says itself whether its table's second
+half is the ``complement`` (a mid-rise table) or the negation of the first,
+since the tables loaded later are not known when the hardware is built.
 """
 
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -108,15 +116,21 @@ class SineLUT(wiring.Component):
         or e.g. a ``data.StructLayout``).
     always_ready : bool
         Streams without back-pressure (see the module docstring).
+    loadable : bool
+        Write port and per-beat ``complement`` (module docstring).
+    max_tables : int or None
+        Tables the loadable memory holds (default: as many as given).
 
     Attributes: ``phase_bits``, ``lut_bits``, ``sel_width``, ``depth`` (ROM
     entries), ``latency`` (2).
     """
 
-    def __init__(self, tables, lut_bits, *, quarter_wave=False, tag_shape=0, always_ready=False):
+    def __init__(self, tables, lut_bits, *, quarter_wave=False, tag_shape=0, always_ready=False, loadable=False,
+                 max_tables=None):
         check_int("lut_bits", lut_bits, 2, 32)
         check_bool("quarter_wave", quarter_wave)
         check_bool("always_ready", always_ready)
+        check_bool("loadable", loadable)
         tag_shape = check_tag_shape(tag_shape)
         if isinstance(tables, np.ndarray) and tables.ndim == 1:
             raise TypeError("tables must be a sequence of tables (wrap a single table in a list)")
@@ -160,15 +174,28 @@ class SineLUT(wiring.Component):
         self.tag_shape = tag_shape
         self.tag_width = tag_width(tag_shape)
         self.always_ready = always_ready
-        self.sel_width = max(1, ceil_log2(len(arrays)))
+        if max_tables is None:
+            max_tables = len(arrays)
+        elif not loadable:
+            raise ValueError("max_tables is a parameter of a loadable table (loadable=True)")
+        check_int("max_tables", max_tables, len(arrays))
+        self.loadable = loadable
+        self.max_tables = max_tables
+        self.sel_width = max(1, ceil_log2(max_tables))
         self.stored = size // 4 if quarter_wave else size
-        self.depth = self.stored * len(arrays)
+        self.depth = self.stored * max_tables
         self.latency = 2
-        super().__init__({
-            "i": In(stream.Signature(sine_lut_in_layout(phase_bits, self.sel_width, tag_shape),
-                                     always_ready=always_ready)),
+        in_layout = sine_lut_in_layout(phase_bits, self.sel_width, tag_shape)
+        if loadable and quarter_wave:
+            in_layout = data.StructLayout({**{k: f.shape for k, f in in_layout}, "complement": unsigned(1)})
+        members = {
+            "i": In(stream.Signature(in_layout, always_ready=always_ready)),
             "o": Out(stream.Signature(sine_lut_out_layout(lut_bits, tag_shape), always_ready=always_ready)),
-        })
+        }
+        if loadable:
+            members["write"] = In(wiring.Signature({"en": Out(1), "addr": Out(max(1, ceil_log2(self.depth))),
+                                                    "data": Out(lut_bits)}))
+        super().__init__(members)
 
     @classmethod
     def from_model(cls, model, *, quarter_wave=False, tag_shape=0, always_ready=False):
@@ -181,10 +208,13 @@ class SineLUT(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        ntab = len(self.tables)
+        ntab = self.max_tables
         init = np.concatenate([t[: self.stored] for t in self.tables]).tolist()
         m.submodules.rom = rom = Memory(shape=signed(self.lut_bits), depth=self.depth, init=init)
         rd = rom.read_port()
+        if self.loadable:
+            wr = rom.write_port()
+            m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr), wr.data.eq(self.write.data)]
 
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
@@ -202,7 +232,9 @@ class SineLUT(wiring.Component):
             low = phase[: k - 2]
             index = Mux(phase[k - 2], ~low, low)
             m.d.comb += negate.eq(phase[k - 1])
-            if all(self.complement):
+            if self.loadable:
+                m.d.comb += complement.eq(self.i.payload.complement)
+            elif all(self.complement):
                 m.d.comb += complement.eq(1)
             elif any(self.complement):
                 mask = sum(1 << t for t, c in enumerate(self.complement) if c)
@@ -215,7 +247,7 @@ class SineLUT(wiring.Component):
         ]
 
         valid1, negate1, complement1 = Signal(), Signal(), Signal()
-        if any(self.complement) and not all(self.complement):
+        if self.loadable or (any(self.complement) and not all(self.complement)):
             second_half = Mux(complement1, ~rd.data, -rd.data)
         else:
             second_half = ~rd.data if any(self.complement) else -rd.data

@@ -1,14 +1,14 @@
-"""Board top: clock (PLL), the core, the UART protocol to the host, LEDs.
+"""Board top: clock (PLL), the core, the host link, LEDs.
 
-Protocol (8N1 at ``baud``, default 1 000 000 baud):
-
-* host sends ``b"I"`` → the board answers 8 bytes: ``b"DHQ"``, width (u16
-  LE), height (u16 LE), channels (u8) — followed by one byte pixel_bits.
-  (9 bytes in all.)
-* host sends ``b"R"`` → the board renders the whole image and sends every
-  pixel in raster order, ``channels`` values per pixel, one byte per value
-  (two bytes, little-endian, when ``pixel_bits > 8``). A command that arrives
-  while rendering is ignored.
+The board talks to the host over its UART (8N1 at ``baud``, default
+:data:`DEFAULT_BAUD`) with the checked protocol of :mod:`dhq_rtl.protocol`
+(frames with a CRC-32; info, status, a chunked and acknowledged load with a
+committed whole-image CRC, render a region in checked pixel frames),
+carried out by :class:`~.controller.BoardController` on the core
+(:class:`~.core.InrCore`), which runs any model of its envelope
+(:class:`~dhq_rtl.envelope.Envelope`) and starts with one model loaded
+(``model``; its load image's CRC is what ``INFO`` reports until another is
+installed).
 
 LEDs: LED 0 (red on the iCEBreaker) is lit while rendering, LED 1 (green)
 when the PLL is locked and the board is idle.
@@ -20,21 +20,20 @@ runs from its default clock.
 
 import math
 
-from amaranth.hdl import Cat, ClockDomain, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, Const, Elaboratable, Instance, Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
+from .controller import BoardController
 from .core import InrCore
+from .plan import CorePlan, board_lanes
 from .uart import UartRx, UartTx, uart_divisor
 
-__all__ = ["BoardTop", "ice40_pll_params", "ecp5_pll_params", "pll_frequency_at_most", "CMD_INFO", "CMD_RENDER", "info_bytes"]
+__all__ = ["BoardTop", "BoardDesign", "LinkedCore", "ice40_pll_params", "ecp5_pll_params", "pll_frequency_at_most", "DEFAULT_BAUD"]
 
-CMD_INFO = ord("I")
-CMD_RENDER = ord("R")
-
-
-def info_bytes(model):
-    """The 9-byte answer to ``CMD_INFO`` for ``model``."""
-    return (b"DHQ" + model.width.to_bytes(2, "little") + model.height.to_bytes(2, "little")
-            + bytes([model.channels, model.pixel_bits]))
+#: The UART's default baud rate: 3 Mbaud, 16 clock cycles a bit at 48 MHz
+#: (the iCEBreaker's FT2232H makes it exactly: 12 MHz / 4).
+DEFAULT_BAUD = 3_000_000
 
 
 def _ice40_pll_settings(f_in_hz):
@@ -78,13 +77,22 @@ def _closest_setting(settings, f_out_hz, family, f_in_hz):
     return best
 
 
-def pll_frequency_at_most(pll, f_in_hz, f_max_hz):
+def pll_frequency_at_most(pll, f_in_hz, f_max_hz, baud=None):
     """The highest core clock (Hz) the ``pll`` kind (``"ice40"`` / ``"ecp5"``)
-    makes from ``f_in_hz`` that is not above ``f_max_hz``; ``None`` if none."""
+    makes from ``f_in_hz`` that is not above ``f_max_hz`` (and, with
+    ``baud``, from which the UART divides that rate within 2 %); ``None``
+    if none."""
     gen = {"ice40": _ice40_pll_settings, "ecp5": _ecp5_pll_settings}.get(pll)
     if gen is None:
         raise ValueError(f"unknown PLL kind {pll!r}")
-    freqs = [s[-1] for s in gen(f_in_hz) if s[-1] <= f_max_hz]
+
+    def uart_ok(f):
+        try:
+            return baud is None or uart_divisor(f, baud) > 0
+        except ValueError:
+            return False
+
+    freqs = [s[-1] for s in gen(f_in_hz) if s[-1] <= f_max_hz and uart_ok(s[-1])]
     return max(freqs) if freqs else None
 
 
@@ -104,18 +112,67 @@ def ecp5_pll_params(f_in_hz, f_out_hz):
     return _closest_setting(_ecp5_pll_settings(f_in_hz), f_out_hz, "ECP5", f_in_hz)
 
 
-class BoardTop(Elaboratable):
-    """The accelerator on a board (see the module docstring).
+class LinkedCore(wiring.Component):
+    """The core with its host link: :class:`~.core.InrCore`,
+    :class:`~.controller.BoardController` and the UART, without the board's
+    clocking and pins (what :class:`BoardTop` puts on a board, and what the
+    board's simulation runs: ``python -m dhq_rtl.host --port sim://BOARD``).
 
-    ``board``: a :class:`dhq_rtl.boards.Board`; ``freq_hz``: the core clock
-    (the PLL output; ignored for boards without a PLL, which run at their
-    default clock).
+    Parameters: ``core`` (an :class:`~.core.InrCore`), ``divisor`` (clock
+    cycles per UART bit), ``clock_hz`` (the core clock, for ``INFO``).
+    Ports: ``uart_rx`` (in, the line from the host, idle high), ``uart_tx``
+    (out), ``rendering`` (out), ``idle`` (out: nothing in flight, neither a
+    command nor a byte on the line in either direction).
     """
 
-    def __init__(self, model, board, *, lanes=None, freq_hz=None, baud=1_000_000, buffers=6):
+    uart_rx: In(1, init=1)
+    uart_tx: Out(1, init=1)
+    rendering: Out(1)
+    idle: Out(1)
+
+    def __init__(self, core, *, divisor, clock_hz):
+        from ..loader import image_crc, load_image
+        self.core = core
+        self.plan = core.plan
+        self.divisor = divisor
+        #: The load image CRC of the model the core starts with (``INFO``).
+        self.model_crc = image_crc(load_image(self.plan))
+        self.controller = BoardController(self.plan, divisor=divisor, clock_hz=clock_hz, model_crc=self.model_crc)
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        m.submodules.controller = ctl = self.controller
+        m.submodules.rx = rx = UartRx(self.divisor)
+        m.submodules.tx = tx = UartTx(self.divisor)
+        m.d.comb += [rx.rx.eq(self.uart_rx), self.uart_tx.eq(tx.tx)]
+        m.d.comb += [ctl.rx.valid.eq(rx.data.valid), ctl.rx.payload.eq(rx.data.payload)]
+        wiring.connect(m, ctl.tx, tx.data)
+        wiring.connect(m, core.pixels, ctl.pixels)
+        wiring.connect(m, ctl.staging, core.staging)
+        wiring.connect(m, ctl.install, core.install)
+        m.d.comb += [core.start.eq(ctl.start), core.region.eq(ctl.region), ctl.busy.eq(core.busy),
+                     ctl.desc.eq(core.desc), self.rendering.eq(ctl.rendering),
+                     self.idle.eq(ctl.idle & ~rx.busy & ~tx.busy)]
+        return m
+
+
+class BoardDesign:
+    """What a build for a board makes, before any platform is involved: the
+    clock the PLL really makes (``pll_hz``), the UART ``divisor``, the core
+    (``core``, ``plan``, ``envelope``) and the core with its host link
+    (``linked``, a :class:`LinkedCore`). Arguments as for :class:`BoardTop`;
+    the board's simulation (:mod:`dhq_rtl.rtlsim.board`) runs ``linked``.
+    """
+
+    def __init__(self, model, board, *, envelope=None, lanes=None, freq_hz=None, baud=DEFAULT_BAUD, buffers=6):
+        from ..envelope import Envelope
         self.model = model
         self.board = board
-        self.lanes = board.default_lanes if lanes is None else lanes
+        if envelope is None:
+            envelope = Envelope.for_board(model, board)
+        self.lanes = lanes = board_lanes(board, envelope, lanes)
         self.freq_hz = board.clock_hz(freq_hz)
         #: The clock the PLL really makes (the UART divisor, the timing
         #: constraint and the reports use it).
@@ -127,7 +184,33 @@ class BoardTop(Elaboratable):
             self.pll_hz = self.freq_hz
         self.baud = baud
         self.divisor = uart_divisor(self.pll_hz, baud)
-        self.core = InrCore(model, lanes=self.lanes, dsp=board.dsp, buffers=buffers)
+        plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
+        self.core = InrCore(model, plan=plan)
+        self.plan = self.core.plan
+        self.envelope = self.plan.envelope
+        self.linked = LinkedCore(self.core, divisor=self.divisor, clock_hz=self.pll_hz)
+        #: The load image CRC of the model the board starts with (``INFO``).
+        self.model_crc = self.linked.model_crc
+
+
+class BoardTop(Elaboratable):
+    """The accelerator on a board (see the module docstring).
+
+    ``model``: the model image the board starts with; ``board``: a
+    :class:`dhq_rtl.boards.Board`; ``envelope``: the models it runs (default:
+    the tightest around ``model``); ``lanes`` (default: the envelope's, else
+    the board's); ``freq_hz``: the core clock (the PLL output; ignored for
+    boards without a PLL, which run at their default clock); ``baud``: the
+    UART's rate. The attributes of :class:`BoardDesign` read through.
+    """
+
+    def __init__(self, model, board, **kwargs):
+        self.design = BoardDesign(model, board, **kwargs)
+
+    def __getattr__(self, name):
+        if name == "design":
+            raise AttributeError(name)
+        return getattr(self.design, name)
 
     def _clock(self, m, platform):
         b = self.board
@@ -184,61 +267,17 @@ class BoardTop(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        model, b = self.model, self.board
+        b = self.board
         lock = self._clock(m, platform)
-        m.submodules.core = core = self.core
-        m.submodules.rx = rx = UartRx(self.divisor)
-        m.submodules.tx = tx = UartTx(self.divisor)
+        m.submodules.linked = linked = self.linked
         uart = platform.request("uart", 0)
-        m.d.comb += [rx.rx.eq(uart.rx.i), uart.tx.o.eq(tx.tx)]
+        m.d.comb += [linked.uart_rx.eq(uart.rx.i), uart.tx.o.eq(linked.uart_tx)]
         if b.uart_tx_enable:
             m.d.comb += platform.request(b.uart_tx_enable, 0).o.eq(1)
-
-        # Commands.
-        info = info_bytes(model)
-        sending_info = Signal()
-        info_idx = Signal(range(len(info) + 1))
-        with m.If(rx.data.valid & ~core.busy & ~sending_info):
-            with m.If(rx.data.payload == CMD_RENDER):
-                m.d.comb += [core.start.eq(1), core.region.x0.eq(0), core.region.y0.eq(0),
-                             core.region.x1.eq(model.width), core.region.y1.eq(model.height)]
-            with m.If(rx.data.payload == CMD_INFO):
-                m.d.sync += [sending_info.eq(1), info_idx.eq(0)]
-
-        # Pixels → bytes.
-        pb, C = model.pixel_bits, model.channels
-        nbytes = C * (1 if pb <= 8 else 2)
-        values = []
-        for c in range(C):
-            v = core.pixels.payload[c * pb:(c + 1) * pb]
-            values.append(v[:8])
-            if pb > 8:
-                values.append(v[8:])
-        word = Signal(8 * nbytes)
-        left = Signal(range(nbytes + 1))
-        m.d.comb += core.pixels.ready.eq((left == 0) & ~sending_info)
-        with m.If(core.pixels.valid & core.pixels.ready):
-            m.d.sync += [word.eq(Cat(*values)), left.eq(nbytes)]
-        info_byte = Signal(8)
-        with m.Switch(info_idx):
-            for j, byte in enumerate(info):
-                with m.Case(j):
-                    m.d.comb += info_byte.eq(byte)
-        with m.If(sending_info):
-            m.d.comb += [tx.data.valid.eq(1), tx.data.payload.eq(info_byte)]
-            with m.If(tx.data.ready):
-                m.d.sync += info_idx.eq(info_idx + 1)
-                with m.If(info_idx == len(info) - 1):
-                    m.d.sync += sending_info.eq(0)
-        with m.Elif(left != 0):
-            m.d.comb += [tx.data.valid.eq(1), tx.data.payload.eq(word[:8])]
-            with m.If(tx.data.ready):
-                m.d.sync += [word.eq(word >> 8), left.eq(left - 1)]
-
         # LEDs.
         leds = b.request_leds(platform)
         if len(leds) > 0:
-            m.d.comb += leds[0].eq(core.busy)
+            m.d.comb += leds[0].eq(linked.rendering)
         if len(leds) > 1:
-            m.d.comb += leds[1].eq(lock & ~core.busy)
+            m.d.comb += leds[1].eq(lock & ~linked.rendering)
         return m

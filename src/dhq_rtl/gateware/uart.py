@@ -6,7 +6,8 @@ high while idle; one byte takes ``10 · divisor`` cycles: start bit, 8 data
 bits LSB first, stop bit). :class:`UartRx` synchronises the line with two
 flip-flops, waits for a start bit, samples every bit in its middle and emits
 each byte on a stream (``valid`` for one cycle per byte, no back-pressure: a
-byte not taken is dropped, and a bad stop bit drops the byte).
+byte not taken is dropped, and a bad stop bit drops the byte). Both have a
+``busy`` output (a byte is being sent / received).
 """
 
 from amaranth.hdl import Cat, Module, Signal
@@ -40,6 +41,7 @@ class UartTx(wiring.Component):
 
     data: In(stream.Signature(8))
     tx: Out(1, init=1)
+    busy: Out(1)
 
     def __init__(self, divisor):
         _check_divisor(divisor)
@@ -51,7 +53,7 @@ class UartTx(wiring.Component):
         count = Signal(range(self.divisor))
         bits = Signal(10)       # start, 8 data, stop: shifted out LSB first
         left = Signal(range(11))
-        m.d.comb += self.data.ready.eq(left == 0)
+        m.d.comb += [self.data.ready.eq(left == 0), self.busy.eq(left != 0)]
         with m.If(self.data.valid & self.data.ready):
             m.d.sync += [bits.eq(Cat(0, self.data.payload, 1)), left.eq(10), count.eq(0)]
         with m.Elif(left != 0):
@@ -69,6 +71,7 @@ class UartRx(wiring.Component):
 
     rx: In(1, init=1)
     data: Out(stream.Signature(8))
+    busy: Out(1)
 
     def __init__(self, divisor):
         _check_divisor(divisor)
@@ -84,7 +87,7 @@ class UartRx(wiring.Component):
         shift = Signal(8)
         nbit = Signal(range(9))
         m.d.sync += self.data.valid.eq(0)
-        with m.FSM():
+        with m.FSM() as fsm:
             with m.State("IDLE"):
                 with m.If(~line):
                     # First sample in the middle of data bit 0: 1.5 bit times.
@@ -100,4 +103,5 @@ class UartRx(wiring.Component):
                         m.next = "IDLE"
                     with m.Else():
                         m.d.sync += [shift.eq(Cat(shift[1:], line)), nbit.eq(nbit + 1)]
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | ~line | ~sync1)
         return m

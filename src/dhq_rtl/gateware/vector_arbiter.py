@@ -45,6 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from .coords import phase_source_signature
 from .core_streams import accumulator_layout, buffer_id_stream, element_layout, path_done_signature
+from .descriptors import descriptor_init, descriptor_layout, layer_field
 from .lookup import lookup
 
 __all__ = ["VectorArbiter"]
@@ -58,11 +59,12 @@ class VectorArbiter(wiring.Component):
         super().__init__({
             "acc": In(stream.Signature(accumulator_layout(plan))),
             "alloc": In(buffer_id_stream(plan)),
-            "coords": In(phase_source_signature(plan.model)),
+            "coords": In(phase_source_signature(plan.phase_bits, plan.first_index_width)),
             "room": In(1),
             "admit": Out(1),
             "path_done": In(path_done_signature()),
             "elements": Out(stream.Signature(element_layout(plan), always_ready=True)),
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
         })
 
     def elaborate(self, platform):
@@ -76,7 +78,8 @@ class VectorArbiter(wiring.Component):
         vec_end = Signal()                    # registered: the element taken next is the last
         path_free = self._paths(m, vec.layer)
         head_path_free = Mux(head.next_rotated, path_free["direct"], path_free["rotated"])
-        coord_path_free = path_free["direct"] if plan.next_rotated[0] else path_free["rotated"]
+        coord_path_free = Mux(layer_field(self.desc.layers[0], "next_rotated"), path_free["direct"],
+                              path_free["rotated"])
 
         coord_ok = Signal()
         m.d.sync += coord_ok.eq(self.room & self.coords.ready & ~self.admit)
@@ -123,8 +126,9 @@ class VectorArbiter(wiring.Component):
         entering = {p: Signal(name=f"{p}_enter") for p in counts}
         empty = {p: Signal(init=1, name=f"{p}_empty") for p in counts}
         next_rot = Signal()
-        lookup(m, vec_layer, plan.next_rotated, next_rot)
-        with m.If(self.elements.valid & (self.elements.payload.layer != plan.n_layers - 1)):
+        lookup(m, vec_layer, [layer_field(self.desc.layers[i], "next_rotated") for i in range(plan.max_layers)],
+               next_rot)
+        with m.If(self.elements.valid & (self.elements.payload.layer != self.desc.last_layer)):
             m.d.comb += [entering["rotated"].eq(next_rot), entering["direct"].eq(~next_rot)]
         for p, count in counts.items():
             done = getattr(self.path_done, p)

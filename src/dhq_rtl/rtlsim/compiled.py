@@ -205,8 +205,9 @@ def _usable_or_discarded(folder, names, log, what):
     return True
 
 
-def driver_source():
-    return (resources.files("dhq_rtl.simdrivers") / "driver.cpp").read_text()
+def driver_source(name="driver.cpp"):
+    """The C++ source of a simulation driver (``sim/`` in the checkout)."""
+    return (resources.files("dhq_rtl.simdrivers") / name).read_text()
 
 
 def _run(cmd, cwd, what, env=None):
@@ -247,14 +248,17 @@ class CompiledSim:
 
     The RTLIL text is produced at construction; :meth:`build` compiles (or
     finds in the cache) the binary; :meth:`run` simulates a region.
+    ``driver`` names the C++ driver compiled with the design (another
+    design with its own driver, the board's: :mod:`.board`, uses
+    :meth:`build` alone).
     """
 
-    def __init__(self, core, *, backend="verilator", toolchain=None, log=None):
+    def __init__(self, core, *, backend="verilator", toolchain=None, log=None, driver="driver.cpp"):
         self.toolchain = toolchain or find_toolchain(backend)
         self.backend = self.toolchain.backend
-        self.layout = core.region.shape()
+        self.layout = core.region.shape() if hasattr(core, "region") else None
         self.rtlil = rtlil.convert(core, name=TOP, emit_src=False)
-        self.driver = driver_source()
+        self.driver = driver_source(driver)
         self.log = log or (lambda msg: None)
         flags = " ".join(CXXFLAGS + (VERILATOR_FLAGS if self.backend == "verilator" else ()))
         h = hashlib.sha256()

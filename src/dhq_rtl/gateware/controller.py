@@ -1,0 +1,576 @@
+"""The board's command handler: the protocol of :mod:`dhq_rtl.protocol` on the core.
+
+:class:`BoardController` sits between the UART (bytes in, bytes out) and
+the core (:class:`~.core.InrCore`): it receives frames
+(:class:`~.link.FrameReceiver`), carries out the command of each good one
+and answers with a frame (:class:`~.link.FrameTransmitter`):
+
+* ``INFO`` / ``STATUS``: the reply's constant part (protocol, envelope,
+  clock, …) comes from a small ROM, the loaded model's fields (whether there
+  is one, its CRC, size, channels: the core's descriptors) and the load's
+  state from registers;
+* ``LOAD_BEGIN`` / ``LOAD_CHUNK``: a chunk at the expected offset is written
+  into the core's staging memory byte by byte *as it arrives* (registered,
+  one cycle after each byte), so no chunk buffer is needed; the expected
+  offset advances only when the frame's CRC checks. A chunk with a damaged
+  header cannot overwrite anything received already (its offset would
+  differ from the expected one), and whatever a damaged chunk wrote at the
+  expected offset is overwritten by its retry; the commit's CRC covers the
+  rest;
+* ``COMMIT``: all bytes received → the staged image is read back word by
+  word through a bit-serial CRC-32 (about 20 cycles a word), compared with
+  the host's CRC, and only then installed (``install``); the model's CRC
+  and "a model is installed" change only after a good install;
+* ``RENDER``: the region is checked against the model's image, the core
+  renders it, and the pixels leave in ``PIXELS`` frames of one row segment
+  each (:data:`~dhq_rtl.protocol.FRAME_PIXELS` pixels at most), as the
+  core produces them (back-pressure); then an ``ACK`` with the pixel count.
+
+A frame whose CRC fails is answered with ``NACK BAD_FRAME``. A frame that
+ends while a command is still being carried out (a reply being sent, a
+commit, a render) gets no answer and writes nothing (the host retries after
+its timeout). Staging writes happen only while the controller is idle.
+
+Ports: ``rx`` (in, bytes from :class:`~.uart.UartRx`), ``tx`` (out, bytes
+to :class:`~.uart.UartTx`), and towards the core ``start``, ``region``
+(out), ``busy`` (in), ``pixels`` (in), ``staging`` (out,
+:func:`~.model_store.staging_signature`), ``install`` (out,
+:func:`~.model_store.install_signature`), ``desc`` (in). ``rendering``
+(out) is high from a render's start to its last frame (an LED); ``idle``
+(out): no command is being carried out and no frame is being received.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
+from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .. import protocol
+from ..protocol import Kind, Reason
+from .args import check_int
+from .coords import region_layout
+from .descriptors import descriptor_init, descriptor_layout
+from .lookup import lookup
+from .link import FrameReceiver, FrameTransmitter, SharedCrc, crc_user_signature
+from .model_store import STAGING_LATENCY, install_signature, staging_signature
+
+__all__ = ["BoardController", "info_constants"]
+
+#: Payload sources of a reply.
+_ACK, _NACK, _INFO, _STATUS, _PIXELS = range(5)
+
+
+def info_constants(plan, *, clock_hz, divisor):
+    """The ``INFO`` reply's fields that the hardware fixes (everything but the
+    loaded model's), as a dict of :data:`~dhq_rtl.protocol.INFO_FIELDS`."""
+    env = plan.envelope
+    values = {"protocol": protocol.PROTOCOL_VERSION, "load_format": 1, "signature": plan.signature,
+              "lanes": plan.lanes, "clock_hz": int(round(clock_hz)), "divisor": divisor,
+              "staging_bytes": 2 * plan.staging_depth, "name": env.name.encode()[:protocol.NAME_BYTES]}
+    from .plan import LOAD_FORMAT
+    values["load_format"] = LOAD_FORMAT
+    for name in protocol.ENVELOPE_FIELDS:
+        v = getattr(env, name)
+        values[name] = int(v == "spram") if name == "weight_memory" else int(v)
+    return values
+
+
+class BoardController(wiring.Component):
+    """The command handler (module docstring).
+
+    Parameters: ``plan`` (the core's :class:`~.plan.CorePlan`), ``divisor``
+    (UART clock cycles per bit), ``clock_hz`` (for ``INFO``),
+    ``model_crc`` (the load image CRC of the model the core starts with;
+    ``None``: the core starts without a model, ``RENDER`` is refused until
+    one is installed).
+    """
+
+    def __init__(self, plan, *, divisor, clock_hz, model_crc):
+        check_int("divisor", divisor, 4)
+        self.plan = plan
+        self.divisor = divisor
+        self.info = info_constants(plan, clock_hz=clock_hz, divisor=divisor)
+        self.model_crc = model_crc
+        size = plan.envelope.max_size
+        super().__init__({
+            "rx": In(stream.Signature(8, always_ready=True)),
+            "tx": Out(stream.Signature(8)),
+            "start": Out(1),
+            "region": Out(region_layout(size, size)),
+            "busy": In(1),
+            "pixels": In(stream.Signature(unsigned(plan.pixel_bits * plan.channels))),
+            "staging": Out(staging_signature(plan)),
+            "install": Out(install_signature()),
+            "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
+            "rendering": Out(1),
+            "idle": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        # One CRC unit for the three users: the link is half duplex.
+        m.submodules.receiver = rx = FrameReceiver(self.divisor, shared_crc=True)
+        m.submodules.transmitter = tx = FrameTransmitter(shared_crc=True)
+        m.submodules.crc = shared = SharedCrc(3)
+        vcrc = crc_user_signature().create(path=("verify_crc",))
+        wiring.connect(m, rx.crc, shared.user0)
+        wiring.connect(m, tx.crc, shared.user1)
+        wiring.connect(m, vcrc, shared.user2)
+        wiring.connect(m, wiring.flipped(self.rx), rx.rx)
+        wiring.connect(m, tx.tx, wiring.flipped(self.tx))
+        st = _State(self)
+        # The region of a RENDER is its arguments (held while it runs).
+        sb = self.plan.size_bits
+        m.d.comb += [getattr(self.region, f).eq(st.args[16 * k:16 * k + sb])
+                     for k, f in enumerate(("x0", "y0", "x1", "y1"))]
+        self._chunk_writes(m, st, rx.frame)
+        self._replies(m, st, tx)
+        self._commands(m, st, rx.frame, tx, vcrc)
+        return m
+
+    # ------------------------------------------------------------ staging
+    def _chunk_writes(self, m, st, frame):
+        """Capture command arguments; write a chunk's data into staging as it
+        arrives (registered one cycle), only at the expected offset."""
+        # The arguments change only while the controller is idle: a command
+        # being carried out keeps reading them (region, commit length, CRC).
+        with m.If(st.idle & frame.data & (frame.index < 8)):
+            m.d.sync += st.args.word_select(frame.index[:3], 8).eq(frame.byte)
+        aw = st.aw
+        offset = st.args[:aw]
+        addr = Signal(aw + 1)
+        m.d.comb += addr.eq(offset + frame.index[:aw] - 4)
+        write = (st.idle & frame.data & (frame.kind == Kind.LOAD_CHUNK) & (frame.index >= 4) & st.loading
+                 & (st.args[aw:32] == 0) & (offset == st.expected) & (addr < st.load_length))
+        we, waddr, wbyte = Signal(), Signal(aw), Signal(8)
+        m.d.sync += [we.eq(write), waddr.eq(addr), wbyte.eq(frame.byte)]
+        staging = self.staging
+        with m.If(we):
+            m.d.comb += [staging.we.eq(1), staging.addr.eq(waddr[1:]), staging.wdata.eq(Cat(wbyte, wbyte)),
+                         staging.wbytes.eq(Mux(waddr[0], 0b10, 0b01))]
+
+    # ------------------------------------------------------------ replies
+    def _replies(self, m, st, tx):
+        """The reply's payload, byte by byte, from the selected source, through
+        a one-byte register into the transmitter (timing: the source's
+        multiplexers end at that register, not at the UART's). ``fill_idx``
+        numbers the byte fetched next, ``fill_left`` counts those left; both
+        are set when a frame starts."""
+        idx = st.fill_idx
+        pay = _SourceByte()
+        buf_valid, buf_byte = Signal(), Signal(8)
+        m.d.comb += [tx.payload.valid.eq(buf_valid), tx.payload.payload.eq(buf_byte),
+                     pay.ready.eq(~buf_valid & (st.fill_left != 0))]
+        with m.If(tx.start):
+            m.d.sync += [st.fill_idx.eq(0), st.fill_left.eq(tx.length), buf_valid.eq(0)]
+        with m.Elif(pay.valid & pay.ready):
+            m.d.sync += [buf_valid.eq(1), buf_byte.eq(pay.payload), st.fill_idx.eq(st.fill_idx + 1),
+                         st.fill_left.eq(st.fill_left - 1)]
+        with m.Elif(tx.payload.ready):
+            m.d.sync += buf_valid.eq(0)
+        ack = {"command": st.reply_cmd, "detail": st.detail}
+        nack = {"command": st.reply_cmd, "reason": st.reason, "detail": st.detail}
+        status = {"loading": st.loading, "received": st.expected, "load_length": st.load_length,
+                  "good_frames": st.good_frames, "bad_frames": st.bad_frames, "model_valid": st.model_valid,
+                  "model_crc": st.model_crc}
+        header = {"x": st.seg_x, "y": st.seg_y}
+        byte = {}
+        for src, fields, values in ((_ACK, protocol.ACK_FIELDS, ack), (_NACK, protocol.NACK_FIELDS, nack),
+                                    (_STATUS, protocol.STATUS_FIELDS, status),
+                                    (_PIXELS, protocol.PIXELS_FIELDS, header)):
+            byte[src] = Signal(8, name=f"byte_of_{src}")
+            _field_byte(m, fields, values, idx, byte[src])
+        byte[_INFO], info_ready = self._info_byte(m, st, idx)
+        with m.Switch(st.src):
+            for src in (_ACK, _NACK, _STATUS):
+                with m.Case(src):
+                    m.d.comb += [pay.valid.eq(1), pay.payload.eq(byte[src])]
+            with m.Case(_INFO):
+                m.d.comb += [pay.valid.eq(info_ready), pay.payload.eq(byte[_INFO])]
+            with m.Case(_PIXELS):
+                self._pixel_bytes(m, st, idx, pay, byte[_PIXELS])
+
+    def _info_byte(self, m, st, idx):
+        """``INFO``'s byte ``idx``: the constant part from a ROM (valid one
+        cycle after the index settles), the model's fields from registers."""
+        offsets = protocol.field_offsets(protocol.INFO_FIELDS)
+        runtime = {"model_valid": st.model_valid, "model_crc": st.model_crc, "width": self.desc.width,
+                   "height": self.desc.height, "channels": self.desc.last_channel + 1}
+        const = dict(self.info)
+        const.update({name: 0 for name in runtime})
+        rom_bytes = protocol.pack_fields(protocol.INFO_FIELDS, const)
+        m.submodules.info_rom = rom = Memory(shape=8, depth=len(rom_bytes), init=list(rom_bytes),
+                                             attrs={"ram_style": "block"})
+        rd = rom.read_port()
+        idx_q = Signal.like(idx)
+        m.d.sync += idx_q.eq(idx)
+        m.d.comb += rd.addr.eq(idx)
+        out = Signal(8)
+        m.d.comb += out.eq(rd.data)
+        with m.Switch(idx):
+            for name, value in runtime.items():
+                offset, size = offsets[name]
+                wide = Cat(value, Const(0, 8 * size))
+                for k in range(size):
+                    with m.Case(offset + k):
+                        m.d.comb += out.eq(wide[8 * k:8 * k + 8])
+        return out, idx_q == idx
+
+    def _pixel_bytes(self, m, st, idx, pay, header_byte):
+        """A ``PIXELS`` payload: the header, then the segment's pixels, each
+        taken from the core when its first byte is sent."""
+        plan = self.plan
+        pb = plan.pixel_bits
+        per_value = 1 if pb <= 8 else 2
+        bytes_of = []
+        for c in range(plan.channels):
+            for k in range(per_value):
+                bytes_of.append((c * pb + 8 * k, min(8, pb - 8 * k)))
+        first = Signal(8)
+        rest = Signal(8)
+        lo, width = bytes_of[0]
+        m.d.comb += first.eq(self.pixels.payload[lo:lo + width])
+        with m.Switch(st.bpos):
+            for j, (lo, width) in enumerate(bytes_of):
+                with m.Case(j):
+                    m.d.comb += rest.eq(st.pixel[lo:lo + width])
+        last_byte = st.bpos == st.last_bpos
+        with m.If(idx < protocol.fields_size(protocol.PIXELS_FIELDS)):
+            m.d.comb += [pay.valid.eq(1), pay.payload.eq(header_byte)]
+        with m.Elif(st.bpos == 0):
+            m.d.comb += [pay.valid.eq(self.pixels.valid), pay.payload.eq(first),
+                         self.pixels.ready.eq(pay.ready)]
+            with m.If(pay.valid & pay.ready):
+                m.d.sync += [st.pixel.eq(self.pixels.payload), st.bpos.eq(Mux(last_byte, 0, 1))]
+        with m.Else():
+            m.d.comb += [pay.valid.eq(1), pay.payload.eq(rest)]
+            with m.If(pay.ready):
+                m.d.sync += st.bpos.eq(Mux(last_byte, 0, st.bpos + 1))
+        m.d.sync += st.last_bpos.eq(st.bytes_per_pixel - 1)
+
+    # ----------------------------------------------------------- commands
+    def _commands(self, m, st, frame, tx, vcrc):
+        plan = self.plan
+        args = st.args
+
+        # A reply: its source (which fixes kind and length), the command it
+        # answers (in IDLE always the frame's kind, set once below), why
+        # (NACK) and a detail; only what differs is assigned.
+        def reply(src, cmd=None, *, reason=None, detail=None):
+            m.d.sync += st.src.eq(src)
+            if cmd is not None:
+                m.d.sync += st.reply_cmd.eq(cmd)
+            if reason is not None:
+                m.d.sync += st.reason.eq(reason)
+            if detail is not None:
+                m.d.sync += st.detail.eq(detail)
+            m.next = "SEND"
+
+        def ack(cmd=None, detail=0):
+            reply(_ACK, cmd, detail=detail)
+
+        def nack(cmd, reason, detail=0):
+            reply(_NACK, cmd, reason=reason, detail=detail)
+
+        length = frame.length
+        aw = st.aw
+        staging_bytes = 2 * plan.staging_depth
+        desc = self.desc
+        sb = plan.size_bits
+        # Every decision of a command is a registered flag (timing): the
+        # frame's length and arguments are final four CRC bytes before the
+        # frame ends, the load's state changes only when a command is
+        # decided, so the flags, two registers deep, are exact when a
+        # frame ends. `arg`: the first argument as an offset or a length
+        # within the staging memory (a larger one is out of range: `big`).
+        arg = args[:aw]
+        x0, y0, x1, y1 = (args[16 * k:16 * k + sb] for k in range(4))
+        end_of_chunk = Signal(max(aw, 16) + 1)
+        m.d.sync += end_of_chunk.eq(arg + (length - 4))
+        f = {name: Signal(name=name) for name in (
+            "len4", "len8", "len_lt4", "big", "begin_bad", "chunk_next", "chunk_again", "commit_ok", "region_bad")}
+        m.d.sync += [
+            f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(length < 4),
+            f["big"].eq(args[aw:32] != 0),
+            f["begin_bad"].eq((arg > staging_bytes) | args[0] | (arg == 0)),
+            f["chunk_next"].eq((arg == st.expected) & (end_of_chunk <= st.load_length)),
+            f["chunk_again"].eq(end_of_chunk <= st.expected),
+            f["commit_ok"].eq(st.loading & (arg == st.load_length) & (st.expected == st.load_length)),
+            f["region_bad"].eq((Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0)
+                               | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)),
+        ]
+        big = f["big"]
+        ended, ended_good = Signal(), Signal()
+        # What a good frame ending now asks for: decided from the frame's
+        # kind and the registered flags, itself registered (one more level:
+        # exact long before the frame's last CRC byte).
+        act = Signal(range(len(_Act.ALL) + 1))
+        act_reason = Signal(range(max(Reason) + 1))
+        act_staging = Signal()          # the NACK's detail: the staging memory's size
+        act_expected = Signal()         # the NACK's detail: the bytes received in order
+        d_act, d_reason = Signal.like(act), Signal.like(act_reason)
+        d_staging, d_expected = Signal(), Signal()
+        m.d.sync += [act.eq(d_act), act_reason.eq(d_reason), act_staging.eq(d_staging),
+                     act_expected.eq(d_expected)]
+
+        def refuse(reason, staging=False, expected=False):
+            m.d.comb += [d_act.eq(_Act.NACK), d_reason.eq(reason), d_staging.eq(staging), d_expected.eq(expected)]
+
+        with m.Switch(frame.kind):
+            with m.Case(Kind.INFO):
+                m.d.comb += d_act.eq(_Act.INFO)
+            with m.Case(Kind.STATUS):
+                m.d.comb += d_act.eq(_Act.STATUS)
+            with m.Case(Kind.LOAD_BEGIN):
+                with m.If(~f["len4"]):
+                    refuse(Reason.BAD_LENGTH)
+                with m.Elif(big | f["begin_bad"]):
+                    refuse(Reason.TOO_LONG, staging=True)
+                with m.Else():
+                    m.d.comb += d_act.eq(_Act.BEGIN)
+            with m.Case(Kind.LOAD_CHUNK):
+                with m.If(f["len_lt4"] | ~st.loading):
+                    refuse(Reason.BAD_LENGTH, expected=True)
+                with m.Elif(~big & f["chunk_next"]):
+                    m.d.comb += d_act.eq(_Act.CHUNK_NEXT)
+                with m.Elif(~big & f["chunk_again"]):
+                    m.d.comb += d_act.eq(_Act.CHUNK_AGAIN)
+                with m.Else():
+                    refuse(Reason.BAD_OFFSET, expected=True)
+            with m.Case(Kind.COMMIT):
+                with m.If(~f["len8"]):
+                    refuse(Reason.BAD_LENGTH)
+                with m.Elif(big | ~f["commit_ok"]):
+                    refuse(Reason.INCOMPLETE, expected=True)
+                with m.Else():
+                    m.d.comb += d_act.eq(_Act.COMMIT)
+            with m.Case(Kind.RENDER):
+                with m.If(~f["len8"]):
+                    refuse(Reason.BAD_LENGTH)
+                with m.Elif(~st.model_valid):
+                    refuse(Reason.NO_MODEL)
+                with m.Elif(f["region_bad"]):
+                    refuse(Reason.BAD_REGION)
+                with m.Else():
+                    m.d.comb += d_act.eq(_Act.RENDER)
+            with m.Default():
+                refuse(Reason.UNKNOWN_COMMAND)
+
+        # The CRC unit is cleared for a commit's check a cycle after the
+        # decision (registered: timing); its first byte comes later.
+        m.d.comb += vcrc.clear.eq(st.vclear)
+        m.d.sync += st.vclear.eq(0)
+        with m.FSM(name="controller") as fsm:
+            with m.State("IDLE"):
+                # The frame's end, registered (timing); the frame's kind and
+                # the decision hold for many cycles after it.
+                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good)]
+                with m.If(ended):
+                    m.d.sync += st.reply_cmd.eq(frame.kind)
+                with m.If(ended & ~ended_good):
+                    m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
+                    nack(None, Reason.BAD_FRAME)
+                with m.Elif(ended):
+                    m.d.sync += st.good_frames.eq(st.good_frames + 1)
+                    with m.Switch(act):
+                        with m.Case(_Act.INFO):
+                            reply(_INFO)
+                        with m.Case(_Act.STATUS):
+                            reply(_STATUS)
+                        with m.Case(_Act.BEGIN):
+                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                            ack()
+                        with m.Case(_Act.CHUNK_NEXT):
+                            m.d.sync += st.expected.eq(end_of_chunk)
+                            ack(None, end_of_chunk)
+                        with m.Case(_Act.CHUNK_AGAIN):
+                            ack(None, st.expected)          # a retry of one received already
+                        with m.Case(_Act.COMMIT):
+                            m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                            m.next = "VERIFY_READ"
+                        with m.Case(_Act.RENDER):
+                            m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
+                                         st.bytes_per_pixel.eq(
+                                             (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                            m.next = "RENDER_START"
+                        with m.Default():
+                            nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0)))
+            with m.State("SEND"):
+                m.d.comb += tx.start.eq(1)
+                lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
+                lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
+                                                                     protocol.INFO_FIELDS, protocol.STATUS_FIELDS)],
+                       tx.length)
+                m.next = "SENDING"
+            with m.State("SENDING"):
+                with m.If(~tx.busy):
+                    m.next = "IDLE"
+            self._verify_and_install(m, st, vcrc, ack, nack)
+            self._render(m, st, tx, ack)
+        m.d.comb += [st.idle.eq(fsm.ongoing("IDLE")), self.idle.eq(st.idle & ~frame.in_frame)]
+        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START") | fsm.ongoing("RENDER_NEXT")
+                                      | fsm.ongoing("RENDER_FRAME") | fsm.ongoing("RENDER_SENDING"))
+
+    def _verify_and_install(self, m, st, vcrc, ack, nack):
+        """COMMIT: read the staged image back through the CRC, then install."""
+        staging = self.staging
+        word = Signal(16)
+        left = st.vleft
+        with m.State("VERIFY_READ"):
+            m.d.comb += [staging.re.eq(1), staging.addr.eq(st.vaddr)]
+            m.next = "VERIFY_WAIT"
+        with m.State("VERIFY_WAIT"):            # the staging memory's latency
+            m.d.sync += st.vwait.eq(st.vwait + 1)
+            with m.If(st.vwait == STAGING_LATENCY - 2):
+                m.d.sync += st.vwait.eq(0)
+                m.next = "VERIFY_LOW"
+        with m.State("VERIFY_LOW"):
+            m.d.sync += word.eq(staging.rdata)
+            m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(staging.rdata[:8])]
+            m.next = "VERIFY_HIGH"
+        with m.State("VERIFY_HIGH"):
+            with m.If(~vcrc.busy):
+                m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(word[8:])]
+                m.next = "VERIFY_NEXT"
+        with m.State("VERIFY_NEXT"):
+            with m.If(~vcrc.busy):
+                m.d.sync += [st.vaddr.eq(st.vaddr + 1), left.eq(left - 1)]
+                with m.If(left == 0):
+                    m.next = "VERIFY_DONE"
+                with m.Else():
+                    m.next = "VERIFY_READ"
+        # Registered (timing): the CRC matches (the unit finished a cycle
+        # before VERIFY_DONE), the installer's start.
+        crc_match = Signal()
+        install_go = Signal()
+        m.d.sync += crc_match.eq(vcrc.value == st.args[32:64])
+        m.d.comb += [self.install.start.eq(install_go), self.install.length.eq(st.args[1:st.aw])]
+        with m.State("VERIFY_DONE"):
+            with m.If(~crc_match):
+                nack(None, Reason.BAD_IMAGE_CRC, vcrc.value)
+            with m.Else():
+                m.d.sync += install_go.eq(1)
+                m.next = "INSTALL_GO"
+        with m.State("INSTALL_GO"):
+            m.d.sync += install_go.eq(0)
+            m.next = "INSTALLING"
+        with m.State("INSTALLING"):
+            with m.If(~self.install.busy):
+                with m.If(self.install.ok):
+                    m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.args[32:64])]
+                    ack(None, st.args[32:64])
+                with m.Else():
+                    nack(None, Reason.REFUSED_IMAGE)
+
+    def _render(self, m, st, tx, ack):
+        """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
+        region = self.region
+        # The next segment's pixel count and its frame's length, registered
+        # (three registers behind the segment's start: RENDER_NEXT waits
+        # them out), count · bytes_per_pixel by shifts and adds.
+        remaining = Signal(16)
+        count = Signal(range(protocol.FRAME_PIXELS + 1))
+        frame_bytes = Signal(16)
+        bpp = st.bytes_per_pixel
+        m.d.sync += [remaining.eq(region.x1 - st.seg_x),
+                     count.eq(Mux(remaining > protocol.FRAME_PIXELS, protocol.FRAME_PIXELS, remaining)),
+                     frame_bytes.eq(sum(Mux(bpp[b], count << b, 0) for b in range(len(bpp))))]
+        wait = Signal(2)
+        header = protocol.fields_size(protocol.PIXELS_FIELDS)
+        with m.State("RENDER_START"):
+            m.d.comb += self.start.eq(1)
+            m.d.sync += [st.src.eq(_PIXELS), wait.eq(0)]
+            m.next = "RENDER_NEXT"
+        with m.State("RENDER_NEXT"):
+            m.d.sync += wait.eq(wait + 1)
+            with m.If(wait == 2):
+                m.next = "RENDER_FRAME"
+        with m.State("RENDER_FRAME"):
+            m.d.comb += [tx.start.eq(1), tx.kind.eq(Kind.PIXELS), tx.length.eq(header + frame_bytes)]
+            m.d.sync += st.seg_count.eq(count)
+            m.next = "RENDER_SENDING"
+        with m.State("RENDER_SENDING"):
+            with m.If(~tx.busy):
+                m.d.sync += [st.npix.eq(st.npix + st.seg_count), wait.eq(0)]
+                with m.If(st.seg_x + st.seg_count == region.x1):
+                    m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
+                    with m.If(st.seg_y + 1 == region.y1):
+                        m.next = "RENDER_DONE"
+                    with m.Else():
+                        m.next = "RENDER_NEXT"
+                with m.Else():
+                    m.d.sync += st.seg_x.eq(st.seg_x + st.seg_count)
+                    m.next = "RENDER_NEXT"
+        with m.State("RENDER_DONE"):
+            ack(None, st.npix)
+
+
+class _Act:
+    """What a good command frame asks the controller to do (``NACK``: refuse
+    it, with a reason)."""
+
+    NACK, INFO, STATUS, BEGIN, CHUNK_NEXT, CHUNK_AGAIN, COMMIT, RENDER = range(8)
+    ALL = range(8)
+
+
+class _SourceByte:
+    """The reply's byte source (a stream's signals: ``valid``, ``payload``,
+    ``ready``)."""
+
+    def __init__(self):
+        self.valid = Signal(name="source_valid")
+        self.payload = Signal(8, name="source_byte")
+        self.ready = Signal(name="source_ready")
+
+
+class _State:
+    """The controller's registers."""
+
+    def __init__(self, ctl):
+        plan = ctl.plan
+        preloaded = ctl.model_crc is not None
+        self.idle = Signal()
+        self.args = Signal(64)                 # the command's first 8 payload bytes
+        self.loading = Signal()
+        #: Width of a byte offset within the staging memory.
+        self.aw = (2 * plan.staging_depth).bit_length()
+        self.load_length = Signal(self.aw)
+        self.expected = Signal(self.aw)        # bytes of the load image received in order
+        self.model_valid = Signal(init=int(preloaded))
+        self.model_crc = Signal(32, init=ctl.model_crc or 0)
+        self.good_frames = Signal(16)
+        self.bad_frames = Signal(16)
+        self.vaddr = Signal(range(plan.staging_depth + 1))
+        self.vleft = Signal(range(plan.staging_depth + 1))     # words to verify after this one
+        self.vwait = Signal(range(STAGING_LATENCY))
+        self.vclear = Signal()
+        # The reply being sent.
+        self.src = Signal(range(5))
+        self.reply_cmd = Signal(8)
+        self.reason = Signal(range(max(Reason) + 1))
+        self.detail = Signal(32)
+        # Rendering.
+        size_bits = plan.size_bits
+        self.seg_x = Signal(size_bits)
+        self.seg_y = Signal(size_bits)
+        self.seg_count = Signal(range(protocol.FRAME_PIXELS + 1))
+        self.npix = Signal(2 * plan.size_bits)
+        self.pixel = Signal(plan.pixel_bits * plan.channels)
+        self.bpos = Signal(range(2 * plan.channels + 1))
+        self.bytes_per_pixel = Signal(range(2 * plan.channels + 1))
+        self.last_bpos = Signal(range(2 * plan.channels + 1))     # bytes_per_pixel − 1, registered
+        # The reply's payload fetch (see _replies).
+        self.fill_idx = Signal(protocol.MAX_PAYLOAD.bit_length())
+        self.fill_left = Signal(16)
+
+
+def _field_byte(m, fields, values, index, out):
+    """``out`` = byte ``index`` of the payload of ``fields`` holding ``values``."""
+    offsets = protocol.field_offsets(fields)
+    with m.Switch(index):
+        for name, (offset, size) in offsets.items():
+            value = values[name]
+            v = Const(value, 8 * size) if isinstance(value, int) else Value.cast(value)
+            for k in range(size):
+                with m.Case(offset + k):
+                    m.d.comb += out.eq(v[8 * k:8 * k + 8] if 8 * k < len(v) else 0)

@@ -1,0 +1,321 @@
+"""The load path inside the core: the staging memory and the installer.
+
+A new model reaches the core in two steps, so that a model that arrives
+only in part never replaces the one running:
+
+1. The board's link writes the *load image* (:mod:`dhq_rtl.loader`: a
+   header, then one section per loadable memory) into the **staging
+   memory**, byte by byte, through the ``staging`` port; it can read it
+   back through the same port (the commit's CRC check). The live memories
+   are not touched, the loaded model keeps rendering.
+2. A pulse on ``install.start`` (after the link has checked the whole
+   image's CRC) runs the **installer**: it reads the header, checks it
+   (format, the envelope's signature, every section's entry count within
+   its memory, the image's length equal to ``install.length``) and only
+   then copies every entry into its memory through the core's
+   configuration bus (``config``). ``install.busy`` is high meanwhile,
+   ``install.ok`` says afterwards whether the image was installed (a
+   refused header writes nothing). The core must be idle during an
+   install (the board's link renders nothing while it runs).
+
+Staging memory: ``staging_depth`` words of 16 bits. With ``plan.spram``
+it is made of :class:`~.spram.Spram` (``SB_SPRAM256KA``, one per 16 384
+words), otherwise a :class:`~amaranth.lib.memory.Memory` (block RAM).
+
+Weights in SPRAM (``plan.weights_in_spram``): the four SPRAMs side by side
+hold the weight rows (rows ``[0, weight_rows)``, 64 bits a row, the MAC
+array reads one a cycle through ``weight_read``) and, after them, the
+staging memory (word ``w`` in SPRAM ``w mod 4``, row ``staging_row0 + w /
+4``). The installer writes a weight row through ``weight_write`` (the
+configuration bus's weights target). One access a cycle reaches the
+SPRAMs: a weight write, else a staging access, else the MAC array's read
+(the core renders only while nothing is loaded or installed). SPRAM has no
+initial contents, so at power-on the installer runs once from a boot ROM
+holding the loaded model's weight rows as a load image
+(:meth:`~.plan.CorePlan.boot_image_words`); ``install.busy`` is high
+meanwhile (some ``2·W`` cycles for ``W`` words).
+Port ``staging``: ``addr`` (word), ``wdata``, ``wbytes`` (byte enables:
+bit 0 the low byte), ``we``, ``re``; every access is registered on its way
+to the memory and the word read on its way back, so ``rdata`` holds it
+:data:`STAGING_LATENCY` (three) cycles after ``re``. The installer owns the port while it runs.
+
+Installer timing: four cycles per staging word (address, two waits,
+data), one write per entry after its last word: about ``4·W + 2·E``
+cycles for an image of ``W`` words and ``E`` entries.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from .lookup import lookup
+from .plan import LOAD_FORMAT, SPRAM_WORDS, STAGING_WORD_BITS, WEIGHT_SPRAMS
+from .spram import Spram
+
+__all__ = ["ModelStore", "staging_signature", "install_signature", "STAGING_LATENCY"]
+
+#: Cycles from a staging read request to its data: the request, the
+#: memory's read and its data are each registered.
+STAGING_LATENCY = 3
+
+
+def staging_signature(plan):
+    """The staging memory's port, seen from its user (the board's link)."""
+    return wiring.Signature({
+        "addr": Out(range(plan.staging_depth)),
+        "wdata": Out(STAGING_WORD_BITS),
+        "wbytes": Out(2),
+        "we": Out(1),
+        "re": Out(1),
+        "rdata": In(STAGING_WORD_BITS),
+    })
+
+
+def install_signature():
+    """The installer's control, seen from the board's link: ``start`` (pulse),
+    ``length`` (the image's length in staging words), ``busy``, ``ok``."""
+    return wiring.Signature({"start": Out(1), "length": Out(32), "busy": In(1), "ok": In(1)})
+
+
+class ModelStore(wiring.Component):
+    """Staging memory and installer (module docstring).
+
+    Ports: ``staging`` (in, :func:`staging_signature`), ``install`` (in,
+    :func:`install_signature`), ``config`` (out, the core's configuration
+    bus, :func:`~.core.config_signature`).
+    """
+
+    def __init__(self, plan):
+        from .core import config_signature
+        self.plan = plan
+        members = {
+            "staging": In(staging_signature(plan)),
+            "install": In(install_signature()),
+            "config": Out(config_signature(plan)),
+        }
+        if plan.weights_in_spram:
+            row_bits = plan.lanes * plan.weight_bits
+            members["weight_read"] = In(wiring.Signature({"addr": Out(plan.weight_addr_width), "en": Out(1),
+                                                          "data": In(row_bits)}))
+            members["weight_write"] = In(wiring.Signature({"en": Out(1), "addr": Out(plan.weight_addr_width),
+                                                           "data": Out(row_bits)}))
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        if self.plan.weights_in_spram:
+            port = self._shared_sprams(m)
+        else:
+            port = self._staging_memory(m)
+        self._installer(m, port)
+        return m
+
+    def _new_port(self):
+        return {"addr": Signal(range(self.plan.staging_depth)), "wdata": Signal(16), "wbytes": Signal(2),
+                "we": Signal(), "re": Signal(), "rdata": Signal(16)}
+
+    def _shared_sprams(self, m):
+        """Four SPRAMs: weight rows, then the staging words (module docstring)."""
+        plan = self.plan
+        port = self._new_port()
+        row0 = plan.staging_row0
+        rams = []
+        for k in range(WEIGHT_SPRAMS):
+            m.submodules[f"spram{k}"] = ram = Spram()
+            rams.append(ram)
+        word_k = port["addr"][:2]
+        word_row = Signal(14)
+        m.d.comb += word_row.eq(row0 + port["addr"][2:])
+        k_q = Signal(2)
+        with m.If(port["re"]):
+            m.d.sync += k_q.eq(word_k)
+        m.d.comb += port["rdata"].eq(Cat(*[r.rdata for r in rams]).word_select(k_q, 16))
+        wr, rd = self.weight_write, self.weight_read
+        m.d.comb += rd.data.eq(Cat(*[r.rdata for r in rams]))
+        byte_mask = Cat(port["wbytes"][0], port["wbytes"][0], port["wbytes"][1], port["wbytes"][1])
+        for k, ram in enumerate(rams):
+            with m.If(wr.en):
+                m.d.comb += [ram.addr.eq(wr.addr), ram.wdata.eq(wr.data.word_select(k, 16) if 16 * k < len(wr.data)
+                                                               else 0),
+                             ram.mask.eq(0b1111), ram.we.eq(1), ram.cs.eq(1)]
+            with m.Elif(port["we"] | port["re"]):
+                m.d.comb += [ram.addr.eq(word_row), ram.wdata.eq(port["wdata"]), ram.mask.eq(byte_mask),
+                             ram.we.eq(port["we"] & (word_k == k)), ram.cs.eq(port["re"] | (word_k == k))]
+            with m.Else():
+                m.d.comb += [ram.addr.eq(rd.addr), ram.cs.eq(rd.en)]
+        return port
+
+    def _staging_memory(self, m):
+        """The memory, and the port that reaches it (the link's or the
+        installer's)."""
+        plan = self.plan
+        port = self._new_port()
+        if plan.spram:
+            banks = plan.staging_depth // SPRAM_WORDS
+            bank = port["addr"][14:] if banks > 1 else Const(0, 1)
+            bank_q = Signal.like(bank)
+            with m.If(port["re"]):
+                m.d.sync += bank_q.eq(bank)
+            rdata = []
+            for b in range(banks):
+                m.submodules[f"spram{b}"] = ram = Spram()
+                mask = Cat(port["wbytes"][0], port["wbytes"][0], port["wbytes"][1], port["wbytes"][1])
+                m.d.comb += [ram.addr.eq(port["addr"][:14]), ram.wdata.eq(port["wdata"]), ram.mask.eq(mask),
+                             ram.we.eq(port["we"]), ram.cs.eq((port["we"] | port["re"]) & (bank == b))]
+                rdata.append(ram.rdata)
+            m.d.comb += port["rdata"].eq(Cat(*rdata).word_select(bank_q, 16) if banks > 1 else rdata[0])
+        else:
+            m.submodules.staging = mem = Memory(shape=16, depth=plan.staging_depth, init=[])
+            wr = mem.write_port(granularity=8)
+            rd = mem.read_port()
+            m.d.comb += [wr.addr.eq(port["addr"]), wr.data.eq(port["wdata"]),
+                         wr.en.eq(Mux(port["we"], port["wbytes"], 0)),
+                         rd.addr.eq(port["addr"]), rd.en.eq(port["re"]), port["rdata"].eq(rd.data)]
+        return port
+
+    def _installer(self, m, port):
+        plan = self.plan
+        sections = plan.sections
+        n_sec = len(sections)
+        header_words = plan.header_words
+        ext = self.staging
+        boot_words = plan.boot_image_words() if plan.weights_in_spram else None
+        booting = Signal(init=boot_words is not None)     # the power-on install from the boot ROM
+        busy = Signal(init=boot_words is not None)
+        ok = Signal()
+        m.d.comb += [self.install.busy.eq(busy), self.install.ok.eq(ok)]
+        # Installer-side port signals.
+        i_addr = Signal.like(port["addr"])
+        i_re = Signal()
+        rdata = Signal(16)
+        # Every access is registered on its way to the memories (timing: the
+        # installer's state, the owner's choice and the SPRAMs' address
+        # arithmetic would otherwise be one path): a read's data comes two
+        # cycles after the request (STAGING_LATENCY).
+        # The data read is registered too (timing: the SPRAMs' outputs pass
+        # a multiplexer before the installer's checks).
+        if boot_words is not None:
+            m.submodules.boot = rom = Memory(shape=16, depth=len(boot_words), init=boot_words)
+            rom_rd = rom.read_port()
+            m.d.sync += rom_rd.addr.eq(i_addr)
+            m.d.sync += rdata.eq(Mux(booting, rom_rd.data, port["rdata"]))
+        else:
+            m.d.sync += rdata.eq(port["rdata"])
+        with m.If(booting):
+            m.d.sync += [port["we"].eq(0), port["re"].eq(0)]
+        with m.Elif(busy):
+            m.d.sync += [port["addr"].eq(i_addr), port["re"].eq(i_re), port["we"].eq(0)]
+        with m.Else():
+            m.d.sync += [port["addr"].eq(ext.addr), port["wdata"].eq(ext.wdata), port["wbytes"].eq(ext.wbytes),
+                         port["we"].eq(ext.we), port["re"].eq(ext.re)]
+        m.d.comb += ext.rdata.eq(rdata)
+
+        # The header is checked word by word as it is read: the format and
+        # the signature against constants, each count (its high word 0,
+        # its low word within the section's memory) kept, and the image's
+        # length summed (count × words, shifts and adds of constants).
+        max_entries = max(s.max_entries for s in sections)
+        counts = [Signal(range(s.max_entries + 1), name=f"count_{s.name.replace(' ', '_')}") for s in sections]
+        expect = [LOAD_FORMAT, plan.signature & 0xFFFF, plan.signature >> 16]
+        word_i = Signal(range(header_words + 1))
+        bad = Signal()
+        total = Signal(range(header_words + sum(s.words * s.max_entries for s in sections) + 1), init=header_words)
+        length = Signal(32, init=len(boot_words) if boot_words is not None else 0)
+        word_ok = Signal()
+        word_total = Signal(len(total))
+        with m.Switch(word_i):
+            for w, value in enumerate(expect):
+                with m.Case(w):
+                    m.d.comb += word_ok.eq(rdata == value)
+            for k, section in enumerate(sections):
+                with m.Case(3 + 2 * k):
+                    m.d.comb += [word_ok.eq(rdata <= section.max_entries),
+                                 word_total.eq(_times(rdata, section.words))]
+                with m.Case(4 + 2 * k):
+                    m.d.comb += word_ok.eq(rdata == 0)
+        ptr = Signal(range(plan.staging_depth + 1))
+        sec = Signal(range(n_sec + 1))
+        entry = Signal(range(max_entries + 1))
+        wsel = Signal(range(max(s.words for s in sections) + 1))
+        assembled = Signal(16 * max(s.words for s in sections))
+        sec_words = Signal.like(wsel)
+        sec_count = Signal.like(entry)
+        lookup(m, sec, [s.words for s in sections], sec_words)
+        lookup(m, sec, counts, sec_count)
+
+        cfg = self.config
+        writing = Signal()
+        wait = Signal(range(STAGING_LATENCY))
+        with m.FSM(name="installer", init="HEADER_ADDR" if boot_words is not None else "IDLE"):
+            with m.State("IDLE"):
+                m.d.sync += booting.eq(0)
+                with m.If(self.install.start):
+                    m.d.sync += [busy.eq(1), ok.eq(0), word_i.eq(0), bad.eq(0), total.eq(header_words),
+                                 length.eq(self.install.length)]
+                    m.next = "HEADER_ADDR"
+            with m.State("HEADER_ADDR"):
+                m.d.comb += [i_addr.eq(word_i), i_re.eq(1)]
+                m.next = "HEADER_WAIT"
+            with m.State("HEADER_WAIT"):
+                m.d.sync += wait.eq(wait + 1)
+                with m.If(wait == STAGING_LATENCY - 2):
+                    m.d.sync += wait.eq(0)
+                    m.next = "HEADER_DATA"
+            with m.State("HEADER_DATA"):
+                m.d.sync += [word_i.eq(word_i + 1), total.eq(total + word_total), bad.eq(bad | ~word_ok)]
+                with m.Switch(word_i):
+                    for k in range(n_sec):
+                        with m.Case(3 + 2 * k):
+                            m.d.sync += counts[k].eq(rdata)
+                with m.If(word_i == header_words - 1):
+                    m.next = "CHECK"
+                with m.Else():
+                    m.next = "HEADER_ADDR"
+            with m.State("CHECK"):
+                with m.If(~bad & (total == length)):
+                    m.d.sync += [sec.eq(0), entry.eq(0), ptr.eq(header_words), wsel.eq(0)]
+                    m.next = "NEXT"
+                with m.Else():
+                    m.d.sync += busy.eq(0)
+                    m.next = "IDLE"
+            with m.State("NEXT"):
+                # The next entry of the current section, or the next section.
+                with m.If(sec == n_sec):
+                    m.d.sync += [busy.eq(0), ok.eq(1)]
+                    m.next = "IDLE"
+                with m.Elif(entry == sec_count):
+                    m.d.sync += [sec.eq(sec + 1), entry.eq(0)]
+                with m.Else():
+                    m.next = "WORD_ADDR"
+            with m.State("WORD_ADDR"):
+                m.d.comb += [i_addr.eq(ptr), i_re.eq(1)]
+                m.d.sync += ptr.eq(ptr + 1)
+                m.next = "WORD_WAIT"
+            with m.State("WORD_WAIT"):
+                m.d.sync += wait.eq(wait + 1)
+                with m.If(wait == STAGING_LATENCY - 2):
+                    m.d.sync += wait.eq(0)
+                    m.next = "WORD_DATA"
+            with m.State("WORD_DATA"):
+                m.d.sync += [assembled.word_select(wsel, 16).eq(rdata), wsel.eq(wsel + 1)]
+                with m.If(wsel == sec_words - 1):
+                    m.d.sync += writing.eq(1)
+                    m.next = "WRITE"
+                with m.Else():
+                    m.next = "WORD_ADDR"
+            with m.State("WRITE"):
+                m.d.sync += [entry.eq(entry + 1), wsel.eq(0), writing.eq(0)]
+                m.next = "NEXT"
+        # The configuration bus: a write in the WRITE state, its strobe a register.
+        m.d.comb += [cfg.en.eq(writing), cfg.target.eq(sec), cfg.addr.eq(entry), cfg.data.eq(assembled)]
+
+
+def _times(value, k):
+    """``value · k`` for a constant ``k`` as shifts and adds (no multiplier
+    for synthesis to map onto a DSP)."""
+    terms = [value << b for b in range(k.bit_length()) if k >> b & 1]
+    out = terms[0] if terms else Const(0, 1)
+    for t in terms[1:]:
+        out = out + t
+    return out
