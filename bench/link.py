@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "src"))
 
 from dhq_rtl.boards import get_board  # noqa: E402
 from dhq_rtl.envelope import ENVELOPES  # noqa: E402
@@ -46,8 +47,14 @@ from dhq_rtl.synthetic import random_model  # noqa: E402
 
 def _psnr(model, img):
     from dhq_rtl.images import default_image_path, load_image, psnr
-    path = model.meta.get("image") or default_image_path()
-    if not Path(path).is_file() or model.width != model.height:
+    name = model.meta.get("image")
+    # A model records its picture's file name: look for it where the
+    # pictures are (the bundled one, the benchmark's).
+    places = [Path(name)] if name else [Path(default_image_path())]
+    if name:
+        places += [Path(default_image_path()).parent / Path(name).name, HERE / "images" / Path(name).name]
+    path = next((p for p in places if p.is_file()), None)
+    if path is None or model.width != model.height:
         return None
     ref = load_image(path, model.width, color="gray" if model.channels == 1 else "rgb")
     return round(float(psnr(ref, img)), 2)
