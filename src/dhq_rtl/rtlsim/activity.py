@@ -8,7 +8,7 @@ core's interface (``start``, ``region``, ``busy``, ``pixels``).
 
 How it counts
 -------------
-1. Yosys reads the RTLIL, runs ``proc``, ``flatten``, ``opt_dff`` (enable
+1. Yosys reads the RTLIL, runs ``proc``, ``flatten``, ``opt`` (enable
    and reset multiplexers fold into the flip-flops, as synthesis does) and
    ``memory_collect`` and writes the netlist as JSON.
 2. Python renames every net after the cell that drives it, so that a net's
@@ -57,14 +57,27 @@ __all__ = ["ActivitySim", "Activity", "CLASS_OF_CELL", "instrument_netlist", "pa
 #: Verilator flags of the activity build (besides the compiled engine's).
 COVERAGE_FLAGS = ("--coverage-toggle", "--coverage-max-width", "65536")
 
+#: Part of the activity simulators' cache key; raised when the counting changes.
+ACTIVITY_FORMAT = 2
+
+
+def flatten_script(lut_map=False):
+    """The Yosys script that turns the RTLIL into the flat netlist that is counted."""
+    return (f"read_rtlil {TOP}.il\nhierarchy -top {TOP}\nproc -norom\nflatten\n"
+            + ("synth -lut 4\n" if lut_map else "opt\nmemory_collect\n")
+            + "opt_clean\nwrite_json netlist.json\n")
+
+
 _FF_TYPES = {"$dff", "$dffe", "$adff", "$adffe", "$sdff", "$sdffe", "$sdffce", "$aldff", "$aldffe",
              "$dffsr", "$dffsre", "$ff", "$dlatch", "$adlatch", "$dlatchsr"}
 _CARRY_TYPES = {"$add", "$sub", "$neg", "$lt", "$le", "$gt", "$ge", "$alu", "$macc", "$fa", "$lcu"}
 
 
 def CLASS_OF_CELL(cell_type):
-    """The resource class of the nets a cell of ``cell_type`` drives."""
-    if cell_type in _FF_TYPES:
+    """The resource class of the nets a cell of ``cell_type`` drives
+    (word-level cells, and the gate-level ones of a LUT-mapped netlist)."""
+    if cell_type in _FF_TYPES or cell_type.startswith(("$_DFF", "$_SDFF", "$_DFFE", "$_ALDFF", "$_DLATCH",
+                                                         "$_FF_", "$_SR")):
         return "ff"
     if cell_type in _CARRY_TYPES:
         return "carry"
@@ -240,10 +253,30 @@ def instrument_netlist(netlist, top=TOP):
             names[ev] = q
             events[ev] = {"kind": "dsp_op", "units": mul_units(len(a), len(bb)), "cell": cname,
                           "a_width": len(a), "b_width": len(bb)}
-    netnames = {pname: {"hide_name": 0, "bits": pdata["bits"], "attributes": {}}
-                for pname, pdata in ports.items()}
+    # Initial values (the flip-flops' reset values: the simulation starts
+    # from them) are attributes of the nets; they move to the new names.
+    init_of = {}
+    for n in mod["netnames"].values():
+        value = n.get("attributes", {}).get("init")
+        if value is None:
+            continue
+        value = value if isinstance(value, str) else format(int(value), f"0{len(n['bits'])}b")
+        for bit, ch in zip(n["bits"], reversed(value)):
+            if isinstance(bit, int) and ch in "01":
+                init_of[bit] = ch
     for n, bits in names.items():
-        netnames[n] = {"hide_name": 0, "bits": bits, "attributes": {}}
+        if n.startswith("ev_"):
+            init_of.update({x: "0" for x in bits})
+
+    def net(bits):
+        entry = {"hide_name": 0, "bits": bits, "attributes": {}}
+        if any(isinstance(x, int) and x in init_of for x in bits):
+            entry["attributes"]["init"] = "".join(init_of.get(x, "x") for x in reversed(bits))
+        return entry
+
+    netnames = {pname: net(pdata["bits"]) for pname, pdata in ports.items()}
+    for n, bits in names.items():
+        netnames[n] = net(bits)
     mod["netnames"] = netnames
     return {"events": events, "ff_bits": ff_bits, "classes": class_bits}
 
@@ -331,10 +364,16 @@ class ActivitySim(CompiledSim):
     :class:`Activity` (its ``result`` is the run's
     :class:`~.stimulus.SimResult`, pixels included)."""
 
-    def __init__(self, design, *, toolchain=None, log=None):
+    def __init__(self, design, *, toolchain=None, log=None, lut_map=False):
+        if not isinstance(lut_map, bool):
+            raise TypeError(f"lut_map must be a bool, not {type(lut_map).__name__}")
         super().__init__(design, backend="verilator", toolchain=toolchain, log=log)
         import hashlib
-        self.key = hashlib.sha256(f"activity 1|{' '.join(COVERAGE_FLAGS)}|{self.key}".encode()).hexdigest()[:20]
+        #: Map the logic to 4-input LUTs before counting (calibration designs
+        #: only: a whole core takes far too long to map).
+        self.lut_map = lut_map
+        tag = f"activity {ACTIVITY_FORMAT}|{' '.join(COVERAGE_FLAGS)}|{flatten_script(lut_map)}|{self.key}"
+        self.key = hashlib.sha256(tag.encode()).hexdigest()[:20]
         self._locate(self.folder.parent)
 
     def _locate(self, root):
@@ -382,8 +421,7 @@ class ActivitySim(CompiledSim):
         tc = self.toolchain
         root = Path(tc.verilator_root)
         self.log("flattening the netlist with Yosys")
-        self._timed("yosys", _yosys, f"read_rtlil {TOP}.il\nhierarchy -top {TOP}\nproc -norom\nflatten\n"
-                                     f"opt_dff\nmemory_collect\nopt_clean\nwrite_json netlist.json\n", tmp)
+        self._timed("yosys", _yosys, flatten_script(self.lut_map), tmp)
         t0 = time.perf_counter()
         netlist = json.loads((tmp / "netlist.json").read_text())
         classes = instrument_netlist(netlist)
