@@ -298,6 +298,54 @@ def measure(design, region, *, clock_hz, constants=ICE40UP5K, log=None, progress
     return energy_of(activity, constants, clock_hz=clock_hz), activity
 
 
+#: Clock of the energy figures when none is given: the iCEBreaker build's default.
+DEFAULT_MHZ = 48.0
+
+
+def check_energy_options(*, engine, backend, freq_mhz):
+    """The clock (Hz) of an energy run; one-line errors for options that
+    cannot count activity."""
+    from .errors import DhqError
+    if engine == "pysim" or backend != "verilator":
+        raise DhqError("--energy counts activity in the Verilator simulation: use --engine compiled or auto "
+                       "with --backend verilator")
+    mhz = DEFAULT_MHZ if freq_mhz is None else freq_mhz
+    if not (isinstance(mhz, (int, float)) and math.isfinite(mhz) and 0 < mhz <= 1000):
+        raise DhqError(f"--freq must be a clock in MHz in (0, 1000], got {freq_mhz}")
+    return mhz * 1e6
+
+
+def simulate_energy(design, region, *, clock_hz, constants=ICE40UP5K, stall=0.0, seed=1, progress=True,
+                    log=None):
+    """:func:`dhq_rtl.sim.simulate` with activity counting:
+    ``(SimResult, info, EnergyReport)``."""
+    import sys
+    import time
+    from .rtlsim.activity import ActivitySim
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    x0, y0, x1, y1 = region
+    t0 = time.perf_counter()
+    sim = ActivitySim(design, log=log)
+    info = {"export_seconds": time.perf_counter() - t0, "cached": sim.cached}
+    if not sim.cached:
+        log("building the activity simulator (Verilator, toggle coverage); it is cached for the next runs")
+    t0 = time.perf_counter()
+    sim.build()
+    info["build_seconds"] = time.perf_counter() - t0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=(x1 - x0) * (y1 - y0), unit="px", desc="simulating (activity)", file=sys.stderr,
+                   dynamic_ncols=True, leave=False)
+    try:
+        activity = sim.run(region, stall=stall, seed=seed, progress=bar.update if bar is not None else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    info["engine"] = activity.result.engine
+    return activity.result, info, energy_of(activity, constants, clock_hz=clock_hz)
+
+
 def _si(v, unit):
     for f, p in ((1, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"), (1e-12, "p"), (1e-15, "f")):
         if abs(v) >= f:

@@ -221,7 +221,6 @@ def instrument_netlist(netlist, top=TOP):
         if t == "$mem_v2":
             width, depth = _int_param(p["WIDTH"]), _int_param(p["SIZE"])
             kind = memory_kind(width, depth)
-            blocks = 1 if kind == "spram" else ebr_blocks_per_access(width, depth)
             nrd, nwr = _int_param(p["RD_PORTS"]), _int_param(p["WR_PORTS"])
             rd_sync = _int_param(p["RD_CLK_ENABLE"]) if nrd else 0
             for port in range(nrd):
@@ -233,7 +232,7 @@ def instrument_netlist(netlist, top=TOP):
                 q = b.event(clk, en if en != ["1"] else ["1"])
                 ev = f"ev_rd_{mi}_{port}"
                 names[ev] = q
-                events[ev] = {"kind": f"{kind}_read", "blocks": blocks, "memory": cname, "width": width,
+                events[ev] = {"kind": f"{kind}_read", "memory": cname, "width": width,
                               "depth": depth}
             for port in range(nwr):
                 en = conn["WR_EN"][port * width:(port + 1) * width]
@@ -242,7 +241,7 @@ def instrument_netlist(netlist, top=TOP):
                 q = b.event(clk, b.reduce_or([x for x in en if x != "0"] or en))
                 ev = f"ev_wr_{mi}_{port}"
                 names[ev] = q
-                events[ev] = {"kind": f"{kind}_write", "blocks": blocks, "memory": cname, "width": width,
+                events[ev] = {"kind": f"{kind}_write", "memory": cname, "width": width,
                               "depth": depth}
         elif t == "$mul":
             a, bb = conn["A"], conn["B"]
@@ -303,27 +302,64 @@ def parse_coverage(text):
 
 @dataclass
 class Activity:
-    """What a run did: cycles, toggles by class and events.
+    """What a run did: cycles, toggles by class and memory accesses.
 
     ``toggles``: bit value changes per class (``ff``, ``lut``, ``carry``,
-    ``mul``, ``mem``); ``ebr_reads`` … ``spram_writes``: accesses (EBR ones
-    in block accesses: an access to a memory ``b`` blocks wide counts ``b``);
-    ``dsp_ops``: 8×8 multiply units with new operands; ``ff_bits``: flip-flop
-    bits of the design (each is clocked every cycle); ``cycles``: clock
-    cycles simulated (from ``start`` to ``busy`` low).
+    ``mul``, ``mem``); ``memories``: per memory (the netlist's cell name)
+    its ``kind`` (``"ebr"`` or ``"spram"``), ``width``, ``depth``, ``reads``
+    and ``writes`` (port accesses); ``dsp_ops``: 8×8 multiply units with
+    new operands; ``ff_bits``: flip-flop bits of the design (each is clocked
+    every cycle); ``cycles``: clock cycles simulated (from ``start`` to
+    ``busy`` low).
     """
 
     cycles: int
     toggles: dict
-    ebr_reads: int
-    ebr_writes: int
-    spram_reads: int
-    spram_writes: int
+    memories: dict
     dsp_ops: int
     ff_bits: int
     pixels: int
     seconds: float
     result: object = field(default=None, repr=False)
+
+    def _accesses(self, kind, op):
+        total = 0
+        for mem in self.memories.values():
+            if mem["kind"] == kind:
+                blocks = ebr_blocks_per_access(mem["width"], mem["depth"]) if kind == "ebr" else \
+                    math.ceil(mem["width"] / SPRAM_SHAPE[0])
+                total += mem[op] * blocks
+        return total
+
+    @property
+    def ebr_reads(self):
+        """EBR block reads (an access to a memory ``b`` blocks wide counts ``b``)."""
+        return self._accesses("ebr", "reads")
+
+    @property
+    def ebr_writes(self):
+        return self._accesses("ebr", "writes")
+
+    @property
+    def spram_reads(self):
+        """SPRAM reads (a memory wider than 16 bits counts one per SPRAM side by side)."""
+        return self._accesses("spram", "reads")
+
+    @property
+    def spram_writes(self):
+        return self._accesses("spram", "writes")
+
+    def with_memory_kind(self, names, kind):
+        """A copy in which the memories ``names`` (cell names, or a predicate
+        on them) are of ``kind`` (``"ebr"``/``"spram"``): e.g. the weight
+        memory that a build keeps in SPRAM while the simulated core keeps it
+        in block RAM (same accesses, same cycles)."""
+        if kind not in ("ebr", "spram"):
+            raise ValueError(f"kind must be 'ebr' or 'spram', not {kind!r}")
+        pick = names if callable(names) else (lambda n, s=frozenset(names): n in s)
+        memories = {n: dict(m, kind=kind) if pick(n) else dict(m) for n, m in self.memories.items()}
+        from dataclasses import replace
+        return replace(self, memories=memories)
 
     def per_cycle(self):
         c = max(self.cycles, 1)
@@ -336,25 +372,30 @@ class Activity:
         return {"cycles": self.cycles, "pixels": self.pixels, "toggles": dict(self.toggles),
                 "ebr_reads": self.ebr_reads, "ebr_writes": self.ebr_writes, "spram_reads": self.spram_reads,
                 "spram_writes": self.spram_writes, "dsp_ops": self.dsp_ops, "ff_bits": self.ff_bits,
+                "memories": {n: dict(m) for n, m in sorted(self.memories.items())},
                 "simulation_seconds": round(self.seconds, 3)}
 
 
 def activity_from_counts(totals, classes, cycles, pixels=0, seconds=0.0, result=None):
     """Sum coverage ``totals`` (:func:`parse_coverage`) by class and event."""
     toggles = {k: 0 for k in ("ff", "lut", "carry", "mul", "mem")}
-    ev = {"ebr_read": 0, "ebr_write": 0, "spram_read": 0, "spram_write": 0, "dsp_op": 0}
+    memories, dsp_ops = {}, 0
+    for name, info in classes["events"].items():
+        count = totals.get(name, 0)
+        if info["kind"] == "dsp_op":
+            dsp_ops += count * info["units"]
+            continue
+        kind, op = info["kind"].split("_")
+        mem = memories.setdefault(info["memory"], {"kind": kind, "width": info["width"], "depth": info["depth"],
+                                                   "reads": 0, "writes": 0})
+        mem["reads" if op == "read" else "writes"] += count
     for name, count in totals.items():
         if name.startswith("ev_"):
-            info = classes["events"].get(name)
-            if info is None:
-                continue
-            ev[info["kind"]] += count * info.get("blocks", info.get("units", 1))
             continue
         cls = name.rsplit("_", 1)[0]
         if cls in toggles:
             toggles[cls] += count
-    return Activity(cycles=int(cycles), toggles=toggles, ebr_reads=ev["ebr_read"], ebr_writes=ev["ebr_write"],
-                    spram_reads=ev["spram_read"], spram_writes=ev["spram_write"], dsp_ops=ev["dsp_op"],
+    return Activity(cycles=int(cycles), toggles=toggles, memories=memories, dsp_ops=dsp_ops,
                     ff_bits=int(classes["ff_bits"]), pixels=int(pixels), seconds=float(seconds), result=result)
 
 
@@ -468,5 +509,5 @@ class ActivitySim(CompiledSim):
             if not path.is_file():
                 raise ToolchainError("the activity simulator wrote no coverage counts")
             totals = parse_coverage(path.read_text(errors="replace"))
-        return activity_from_counts(totals, self.classes(), result.busy_cycles + 1, pixels=result.pixels,
+        return activity_from_counts(totals, self.classes(), result.busy_cycles, pixels=result.pixels,
                                     seconds=result.seconds, result=result)
