@@ -421,3 +421,67 @@ def calibrate(cycles=4096, log=None):
     out["dsp_side_toggles_per_cycle"] = per(acts["dsp"]) - per(acts["counter"])
     out["dsp_ops_per_cycle"] = acts["dsp"].dsp_ops / acts["dsp"].cycles
     return out
+
+
+# ------------------------------------------------------------ board / build
+
+#: Name of the MAC array's weight memory in the flattened netlist.
+WEIGHT_MEMORY = "mac.weights"
+
+
+def simulation_core(plan):
+    """The core of ``plan`` with generic multipliers and its weights in block
+    RAM: what the compiled simulation runs. The ``SB_MAC16`` instances have
+    the same one-cycle latency as the generic products, and the SPRAM weight
+    path the same one-cycle read, so the cycles are the board core's; a
+    board that keeps the weights in SPRAM is accounted for by
+    :meth:`~dhq_rtl.rtlsim.activity.Activity.with_memory_kind`."""
+    from .gateware.core import InrCore
+    from .gateware.plan import CorePlan
+    sim_plan = CorePlan(plan.model, lanes=plan.lanes, dsp="generic", buffers=plan.buffers,
+                        act_word_bits=plan.act_word_bits, envelope=plan.envelope, spram=False,
+                        direct=plan.direct, scaler_multiplier=plan.scaler_multiplier)
+    return InrCore(plan.model, plan=sim_plan)
+
+
+def board_energy(model, board, *, clock_hz=None, lanes=None, envelope=None, buffers=6, log=None, progress=None):
+    """Energy of one whole image of ``model`` on the core a build for
+    ``board`` makes: ``(EnergyReport, Activity, info)``; ``info`` says how
+    long the activity simulator took to build (0 when cached) and to run."""
+    import time
+    from .gateware.plan import CorePlan
+    from .rtlsim.activity import ActivitySim
+    plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
+    clock_hz = board.clock_hz(None) if clock_hz is None else clock_hz
+    t0 = time.perf_counter()
+    sim = ActivitySim(simulation_core(plan), log=log)
+    cached = sim.cached
+    sim.build()
+    t1 = time.perf_counter()
+    activity = sim.run((0, 0, model.width, model.height), progress=progress)
+    t2 = time.perf_counter()
+    if plan.weights_in_spram:
+        activity = activity.with_memory_kind([WEIGHT_MEMORY], "spram")
+    report = energy_of(activity, constants_for(board.family), clock_hz=clock_hz)
+    info = {"cached": cached, "build_seconds": round(t1 - t0, 1), "run_seconds": round(t2 - t1, 1),
+            "weights_in": "spram" if plan.weights_in_spram else "ebr", "lanes": plan.lanes}
+    return report, activity, info
+
+
+def build_entry(model, board, *, clock_hz, lanes=None, envelope=None, buffers=6, log=None):
+    """The ``energy`` entry of ``utilization.json``: the energy per image of
+    the built core at the build's clock (see :func:`board_energy`)."""
+    report, activity, info = board_energy(model, board, clock_hz=clock_hz, lanes=lanes, envelope=envelope,
+                                          buffers=buffers, log=log)
+    entry = report.as_dict()
+    entry.update({"estimate": True, "model_doc": "docs/energy.md", "simulator": info})
+    return entry
+
+
+def summary_line(entry):
+    """One line for the build summary."""
+    rel = "relative only" if entry.get("relative_only") else "estimate"
+    parts = sorted(((v, k) for k, v in entry["breakdown_j"].items()), reverse=True)[:3]
+    top = ", ".join(f"{k} {100 * v / entry['energy_j']:.0f}%" for v, k in parts)
+    return (f"energy: {_si(entry['energy_j'], 'J')} per image ({rel}; {top}), average "
+            f"{_si(entry['average_power_w'], 'W')} at {entry['clock_hz'] / 1e6:g} MHz")

@@ -13,7 +13,8 @@ How it counts
    ``memory_collect`` and writes the netlist as JSON.
 2. Python renames every net after the cell that drives it, so that a net's
    name says its resource class (:data:`CLASS_OF_CELL`): ``ff_N`` (a
-   flip-flop's output), ``carry_N`` (an adder, subtractor or magnitude
+   flip-flop's output, except one that registers a multiplier's product:
+   that is the DSP's own output register, ``mul``), ``carry_N`` (an adder, subtractor or magnitude
    comparator: a carry chain on the FPGA), ``lut_N`` (any other logic
    cell), ``mul_N`` (a multiplier's product), ``mem_N`` (a memory's read
    data). Each bit has exactly one name, so no toggle is counted twice.
@@ -58,7 +59,7 @@ __all__ = ["ActivitySim", "Activity", "CLASS_OF_CELL", "instrument_netlist", "pa
 COVERAGE_FLAGS = ("--coverage-toggle", "--coverage-max-width", "65536")
 
 #: Part of the activity simulators' cache key; raised when the counting changes.
-ACTIVITY_FORMAT = 2
+ACTIVITY_FORMAT = 3
 
 
 def flatten_script(lut_map=False):
@@ -204,8 +205,18 @@ def instrument_netlist(netlist, top=TOP):
         names[f"{cls}_{k}"] = bits
         class_bits[cls] = class_bits.get(cls, 0) + len(bits)
 
+    mul_bits = {x for _, c in cells if c["type"] == "$mul" for x in c["connections"]["Y"] if isinstance(x, int)}
+
+    def registers_product(c):
+        """A flip-flop that holds a multiplier's product: on the FPGA it is the
+        DSP's own output register (``SB_MAC16`` ``*_MULT_REG``), not fabric."""
+        d = [x for x in c["connections"].get("D", []) if isinstance(x, int)]
+        return bool(d) and all(x in mul_bits for x in d)
+
     for cname, c in cells:
         cls = CLASS_OF_CELL(c["type"])
+        if cls == "ff" and registers_product(c):
+            cls = "mul"
         for port, direction in c.get("port_directions", {}).items():
             if direction != "output":
                 continue
