@@ -5,7 +5,6 @@ Tests that build an activity simulator (Yosys, Verilator, g++) are
 ``slow``; the simulators are cached, so a second run skips the builds.
 """
 
-import math
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from dhq_rtl import energy
 from dhq_rtl.cli import run_main
 from dhq_rtl.energy import (CLASSES, ICE40UP5K, MEASURED_UA, SUPPLY_V, Constant, EnergyConstants, _fit,
                             constants_for, energy_of, format_report)
-from dhq_rtl.errors import DhqError
 from dhq_rtl.gateware.coords import region_layout
 from dhq_rtl.rtlsim import ToolchainUnavailable, find_toolchain
 from dhq_rtl.rtlsim.activity import (Activity, ActivitySim, CLASS_OF_CELL, activity_from_counts,

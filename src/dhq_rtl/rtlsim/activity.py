@@ -42,15 +42,13 @@ import math
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ToolchainError
-from ..outputs import write_file
-from .compiled import (CACHE_FORMAT, CXXFLAGS, TOP, VERILATOR_FLAGS, CompiledSim, _run, _yosys)
+from .compiled import TOP, VERILATOR_FLAGS, CompiledSim, _run, _yosys
 
 __all__ = ["ActivitySim", "Activity", "CLASS_OF_CELL", "instrument_netlist", "parse_coverage",
            "memory_kind", "ebr_blocks_per_access", "mul_units"]
@@ -223,8 +221,7 @@ def instrument_netlist(netlist, top=TOP):
             bits = [x for x in c["connections"][port] if isinstance(x, int)]
             if not bits:
                 continue
-            if c["type"].startswith("$") or True:
-                name(cls, c["connections"][port])
+            name(cls, c["connections"][port])
             if cls == "ff":
                 ff_bits += len(bits)
     for mi, (cname, c) in enumerate(cells):
@@ -240,7 +237,7 @@ def instrument_netlist(netlist, top=TOP):
                 en = conn["RD_EN"][port:port + 1]
                 if en == ["0"]:
                     continue
-                q = b.event(clk, en if en != ["1"] else ["1"])
+                q = b.event(clk, en)
                 ev = f"ev_rd_{mi}_{port}"
                 names[ev] = q
                 events[ev] = {"kind": f"{kind}_read", "memory": cname, "width": width,
