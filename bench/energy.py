@@ -24,6 +24,7 @@ import sys
 import time
 
 from dhq_rtl.boards import get_board
+from dhq_rtl.cli import ArgumentParser, run_main
 from dhq_rtl.energy import CLASSES, board_energy, constants_for, energy_of
 from dhq_rtl.envelope import get_envelope
 from dhq_rtl.firmware import default_model
@@ -78,7 +79,7 @@ def _table(rows):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = ArgumentParser(prog="bench/energy.py", description=__doc__.splitlines()[0])
     p.add_argument("--json", help="write the rows as JSON here")
     p.add_argument("--board", default="icebreaker")
     p.add_argument("--shapes", type=_shapes, default=_shapes(DEFAULT_SHAPES),
@@ -105,4 +106,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

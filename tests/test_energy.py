@@ -5,7 +5,6 @@ Tests that build an activity simulator (Yosys, Verilator, g++) are
 ``slow``; the simulators are cached, so a second run skips the builds.
 """
 
-
 import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal, unsigned
@@ -401,3 +400,19 @@ def test_activity_from_counts_weights_events():
     assert a.ebr_reads == 15 and a.ebr_writes == 3 and a.dsp_ops == 24 and a.ff_bits == 7
     with pytest.raises(ValueError):
         a.with_memory_kind(["w"], "flash")
+
+
+def test_bench_checks_its_output_before_any_work(tmp_path, capsys, monkeypatch):
+    from tests.safety_checks import assert_refused, digests, load_script, run_cli, under_a_file
+    bench = load_script("energy")
+
+    def forbidden(*a, **k):
+        raise AssertionError("the simulation ran before the output was checked")
+
+    monkeypatch.setattr(bench, "board_energy", forbidden)
+    blocked = under_a_file(tmp_path)
+    before = digests(tmp_path)
+    assert_refused(run_cli(bench.main, ["--json", str(blocked / "e.json")], capsys), "is a file")
+    code, _, err = run_cli(bench.main, ["--shapes", "32y8"], capsys)
+    assert code == 2 and len(err) == 1 and "WIDTHxBITS" in err[0]
+    assert digests(tmp_path) == before
