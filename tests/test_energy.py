@@ -416,3 +416,37 @@ def test_bench_checks_its_output_before_any_work(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(bench.main, ["--shapes", "32y8"], capsys)
     assert code == 2 and len(err) == 1 and "WIDTHxBITS" in err[0]
     assert digests(tmp_path) == before
+
+
+def test_build_energy_hook_reaches_json_and_summary(tmp_path, capsys, monkeypatch):
+    """``build --energy``: the entry lands in utilization.json and the summary
+    (fake tools; the activity simulation replaced by a fixed activity)."""
+    import json
+    from dhq_rtl.build import main as build_main
+    from dhq_rtl.model_image import save
+    from tests.fake_toolchain import install
+    from tests.safety_checks import run_cli
+    install(tmp_path / "tools", monkeypatch)
+    model = tmp_path / "tiny.dhq"
+    save(random_model(size=8, width=8, depth=1, seed=0), model)
+    calls = []
+
+    def fake_entry(model, board, *, clock_hz, **kw):
+        calls.append((board.name, clock_hz, kw["lanes"]))
+        entry = energy_of(_fake_activity(), constants_for(board.family), clock_hz=clock_hz).as_dict()
+        entry["simulator"] = {"cached": True}
+        return entry
+
+    monkeypatch.setattr(energy, "build_entry", fake_entry)
+    out = tmp_path / "build"
+    code, stdout, err = run_cli(build_main, ["--model", str(model), "--lanes", "4", "--out", str(out), "--energy"],
+                                capsys)
+    assert code == 0, err
+    assert calls == [("icebreaker", 48e6, 4)]
+    report = json.loads((out / "utilization.json").read_text())
+    assert report["energy"]["energy_j"] > 0 and list(report["energy"]["breakdown_j"]) == list(CLASSES)
+    assert "energy:" in stdout and "per image (estimate" in stdout
+    # Without --energy nothing is simulated and the report has no entry.
+    code, stdout, err = run_cli(build_main, ["--model", str(model), "--lanes", "4", "--out", str(out)], capsys)
+    assert code == 0 and len(calls) == 1
+    assert "energy" not in json.loads((out / "utilization.json").read_text())
