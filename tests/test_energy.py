@@ -450,3 +450,22 @@ def test_build_energy_hook_reaches_json_and_summary(tmp_path, capsys, monkeypatc
     code, stdout, err = run_cli(build_main, ["--model", str(model), "--lanes", "4", "--out", str(out)], capsys)
     assert code == 0 and len(calls) == 1
     assert "energy" not in json.loads((out / "utilization.json").read_text())
+
+
+@needs_verilator
+def test_counts_are_kept_in_the_cache_entry():
+    def body(m):
+        c = Signal(6)
+        m.d.sync += c.eq(c + 3)
+        return c.xor()
+
+    sim = ActivitySim(Block(body))
+    region = (0, 0, 16, 16)
+    path = sim.folder / "counts-0-0-16-16.json"
+    sim.build()
+    path.unlink(missing_ok=True)
+    first = sim.counts(region)
+    assert first.result is not None and path.is_file()
+    again = sim.counts(region)
+    assert again.result is None
+    assert again.as_dict() == first.as_dict()

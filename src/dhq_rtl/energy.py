@@ -447,7 +447,8 @@ def simulation_core(plan):
 def board_energy(model, board, *, clock_hz=None, lanes=None, envelope=None, buffers=6, log=None, progress=None):
     """Energy of one whole image of ``model`` on the core a build for
     ``board`` makes: ``(EnergyReport, Activity, info)``; ``info`` says how
-    long the activity simulator took to build (0 when cached) and to run."""
+    long the activity simulator took to build (0 when cached) and to run
+    (0 when the counts of this design's whole image are in the cache)."""
     import time
     from .gateware.plan import CorePlan
     from .rtlsim.activity import ActivitySim
@@ -458,7 +459,7 @@ def board_energy(model, board, *, clock_hz=None, lanes=None, envelope=None, buff
     cached = sim.cached
     sim.build()
     t1 = time.perf_counter()
-    activity = sim.run((0, 0, model.width, model.height), progress=progress)
+    activity = sim.counts((0, 0, model.width, model.height), progress=progress)
     t2 = time.perf_counter()
     if plan.weights_in_spram:
         activity = activity.with_memory_kind([WEIGHT_MEMORY], "spram")

@@ -47,7 +47,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import ToolchainError
+from ..errors import OutputError, ToolchainError
+from ..outputs import write_file
 from .compiled import TOP, VERILATOR_FLAGS, CompiledSim, _run, _yosys
 
 __all__ = ["ActivitySim", "Activity", "CLASS_OF_CELL", "instrument_netlist", "parse_coverage",
@@ -519,3 +520,23 @@ class ActivitySim(CompiledSim):
             totals = parse_coverage(path.read_text(errors="replace"))
         return activity_from_counts(totals, self.classes(), result.busy_cycles, pixels=result.pixels,
                                     seconds=result.seconds, result=result)
+
+    def counts(self, region, *, progress=None):
+        """The activity of ``region`` without back-pressure, from this
+        simulator's cache entry when an earlier call counted it (the counts
+        only: ``result`` is None), else by :meth:`run` (and kept there)."""
+        self.build()
+        path = self.folder / ("counts-{}-{}-{}-{}.json".format(*(int(v) for v in region)))
+        try:
+            d = json.loads(path.read_text())
+            return Activity(cycles=d["cycles"], toggles=d["toggles"], memories=d["memories"],
+                            dsp_ops=d["dsp_ops"], ff_bits=d["ff_bits"], pixels=d["pixels"],
+                            seconds=d["simulation_seconds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        activity = self.run(region, progress=progress)
+        try:
+            write_file(path, json.dumps(activity.as_dict(), indent=1) + "\n")
+        except OutputError:
+            pass     # a read-only cache: counted again next time
+        return activity
