@@ -141,7 +141,7 @@ class EnergyConstants:
 
 #: Toggles per cycle of the math design with the product in 4-input LUTs
 #: (``calibrate()["lut_toggles_per_cycle"]``).
-CAL_LUT_TOGGLES = 67.21
+CAL_LUT_TOGGLES = 67.22
 #: Toggles per cycle (flip-flops, carries, logic) of the math design beside
 #: its one multiplier (``calibrate()["dsp_side_toggles_per_cycle"]``).
 CAL_DSP_SIDE_TOGGLES = 13.94
