@@ -36,7 +36,7 @@ DEFAULT_SHAPES = "16x8,32x8,64x8,32x6,32x4"
 
 def _shapes(text):
     out = []
-    for part in text.split(","):
+    for part in filter(None, text.split(",")):
         try:
             w, b = (int(v) for v in part.lower().split("x"))
         except ValueError:
@@ -81,9 +81,9 @@ def _table(rows):
 def main(argv=None):
     p = ArgumentParser(prog="bench/energy.py", description=__doc__.splitlines()[0])
     p.add_argument("--json", help="write the rows as JSON here")
-    p.add_argument("--board", default="icebreaker")
+    p.add_argument("--board", default="icebreaker", help="board (default icebreaker; ECP5 boards: relative only)")
     p.add_argument("--shapes", type=_shapes, default=_shapes(DEFAULT_SHAPES),
-                   help=f"random models WIDTHxBITS (default {DEFAULT_SHAPES})")
+                   help=f"random models WIDTHxBITS, comma-separated, '' for none (default {DEFAULT_SHAPES})")
     p.add_argument("--no-default", action="store_true", help="skip the bundled default model")
     args = p.parse_args(argv)
     if args.json:
