@@ -217,11 +217,11 @@ def main(argv=None, *, core_factory=None):
         check_output_file(args.out, f"--out {args.out}", keeps=(is_png, "a PNG"),
                           inputs={"--model": args.model or bundled_model_path(), "--image": args.image,
                                   "the original picture": orig_path})
-    if args.engine == "compiled" or args.energy:
-        compiled_engine.find_toolchain(args.backend)  # a missing compiler is reported before any work
     if args.energy:
         from .energy import check_energy_options
         clock_hz = check_energy_options(engine=args.engine, backend=args.backend, freq_mhz=args.freq)
+    if args.engine == "compiled" or args.energy:
+        compiled_engine.find_toolchain(args.backend)  # a missing compiler is reported before any work
     factory = core_factory or build_core
     try:
         core = factory(model, args.lanes)
