@@ -38,7 +38,15 @@ struct Dut {
     VerilatedContext context;
     Vdhq_top *top;
     Dut() { top = new Vdhq_top(&context); top->clk = 0; top->rst = 0; top->eval(); }
-    ~Dut() { top->final(); delete top; }
+    ~Dut() {
+        top->final();
+#if VM_COVERAGE
+        // Activity runs (dhq_rtl.rtlsim.activity): the toggle counts, written
+        // where the environment says.
+        if (const char *path = getenv("DHQ_COVERAGE_FILE")) context.coveragep()->write(path);
+#endif
+        delete top;
+    }
     void set_inputs(bool start, uint64_t region, bool ready) {
         top->clk = 0;
         top->start = start;

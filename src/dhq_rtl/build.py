@@ -128,7 +128,7 @@ def model_info(model, source):
 
 
 def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_mhz=None, baud=None, seed=1,
-          toolchain=None, buffers=6, fallback=True, inputs=None, log=print, program=False):
+          toolchain=None, buffers=6, fallback=True, inputs=None, log=print, program=False, energy=False):
     """Build the core of ``envelope`` (default: the tightest around
     ``model``) for ``board``, starting with ``model`` loaded, into
     ``out_dir``; returns the report dict.
@@ -149,6 +149,10 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     lower). Both attempts are
     in the report (``clock_attempts``); the first attempt's nextpnr log is
     kept as ``top.attempt1.tim``.
+
+    ``energy``: also simulate the built core rendering the whole image with
+    activity counting and add its energy per image to the report
+    (:func:`dhq_rtl.energy.build_entry`; the activity simulator is cached).
     """
     from .build_folder import BuildFolder
     from .envelope import Envelope
@@ -170,6 +174,9 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers,
                                                                envelope=envelope))
     programmer = find_programmer(board) if program else None
+    if energy:
+        from .rtlsim.compiled import find_toolchain
+        find_toolchain("verilator")     # a missing compiler stops here, before any tool runs
     log(envelope.describe() + f"; {lanes} lanes")
     toolchain = toolchain or toolchain_kind()
     environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
@@ -198,6 +205,11 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
             (attempt / "top.tim").replace(attempt / "top.attempt1.tim")
             freq_hz = f_new
         from .reports import summary_lines, write_reports
+        if energy:
+            from .energy import build_entry
+            log("energy: simulating the whole image with activity counting")
+            report["energy"] = build_entry(model, board, clock_hz=report["parameters"]["clock_mhz"] * 1e6,
+                                           lanes=lanes, envelope=envelope, buffers=buffers, log=log)
         report["clock_attempts"] = attempts
         report["build_seconds"] = round(time.monotonic() - t_start, 1)
         report["files"] = sorted(set(folder.files(attempt)) | {"utilization.json", "utilization.log"})
@@ -357,6 +369,9 @@ def main(argv=None):
     p.add_argument("--baud", type=int, help="UART baud rate (default 3000000)")
     p.add_argument("--fixed-clock", action="store_true",
                    help="do not rebuild at a lower PLL clock when timing fails")
+    p.add_argument("--energy", action="store_true",
+                   help="also simulate the whole image with activity counting and report the energy per "
+                        "image (docs/energy.md; the activity simulator is cached per model)")
     p.add_argument("--program", action="store_true",
                    help="flash the board after the build (iceprog or openFPGALoader on PATH)")
     args = p.parse_args(argv)
@@ -376,7 +391,7 @@ def main(argv=None):
     try:
         report = build(model, board, out, source=source, envelope=envelope, lanes=args.lanes, freq_mhz=args.freq,
                        baud=args.baud, seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock,
-                       inputs={"--model": args.model}, program=args.program)
+                       inputs={"--model": args.model}, program=args.program, energy=args.energy)
     except ValueError as e:
         # Parameter errors the constructors find (a lane count this model's core cannot use).
         raise DhqError(str(e)) from None

@@ -215,6 +215,9 @@ def summary_lines(report):
     lines.append(f"{p['cycles_per_pixel']:g} cycles/pixel (ideal {p['ideal_cycles_per_pixel']:.1f}), "
                  f"multiplier efficiency {p['multiplier_efficiency']:.2f}, "
                  f"{p['ms_per_image_at_clock']} ms/image at {p['clock_mhz']:g} MHz")
+    if report.get("energy"):
+        from .energy import summary_line
+        lines.append(summary_line(report["energy"]))
     attempts = report.get("clock_attempts", [])
     if len(attempts) > 1:
         lines.append("clock attempts: " + "; ".join(

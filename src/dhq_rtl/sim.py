@@ -192,6 +192,11 @@ def _parser():
     p.add_argument("--image", metavar="FILE", help="original picture for the PSNR (default: the model's meta "
                                                    "or the bundled camera.png)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--energy", action="store_true",
+                   help="count the switching activity in the simulation (Verilator) and print the energy "
+                        "per image with its breakdown (iCE40UP5K model, docs/energy.md)")
+    p.add_argument("--freq", type=float, default=None, metavar="MHZ",
+                   help="clock of the --energy figures in MHz (default: the iCEBreaker's 48)")
     return p
 
 
@@ -212,7 +217,10 @@ def main(argv=None, *, core_factory=None):
         check_output_file(args.out, f"--out {args.out}", keeps=(is_png, "a PNG"),
                           inputs={"--model": args.model or bundled_model_path(), "--image": args.image,
                                   "the original picture": orig_path})
-    if args.engine == "compiled":
+    if args.energy:
+        from .energy import check_energy_options
+        clock_hz = check_energy_options(engine=args.engine, backend=args.backend, freq_mhz=args.freq)
+    if args.engine == "compiled" or args.energy:
         compiled_engine.find_toolchain(args.backend)  # a missing compiler is reported before any work
     factory = core_factory or build_core
     try:
@@ -224,8 +232,14 @@ def main(argv=None, *, core_factory=None):
     print(f"model: {model_name} ({model.width}×{model.height}, {model.channels} channel(s), "
           f"{len(model.layers)} layers); region {x0},{y0},{x1},{y1} ({npix} pixels); lanes {args.lanes}")
 
-    result, info = simulate(core, region, engine=args.engine, backend=args.backend, stall=args.stall,
-                            seed=args.seed, progress=not args.no_progress)
+    energy_report = None
+    if args.energy:
+        from .energy import simulate_energy
+        result, info, energy_report = simulate_energy(core, region, clock_hz=clock_hz, stall=args.stall,
+                                                      seed=args.seed, progress=not args.no_progress)
+    else:
+        result, info = simulate(core, region, engine=args.engine, backend=args.backend, stall=args.stall,
+                                seed=args.seed, progress=not args.no_progress)
     got = unpack_pixels(result.payloads, model, region)
     want = GoldenModel(model).render(region)
     nbad, lines = _mismatches(got, want, region)
@@ -251,6 +265,11 @@ def main(argv=None, *, core_factory=None):
     for k, v in sorted(recorded.items()):
         print(f"recorded in the model: {k} = {v:.2f} dB")
 
+    if energy_report is not None:
+        from .energy import format_report
+        whole = (x1 - x0, y1 - y0) == (model.width, model.height)
+        for line in format_report(energy_report, "image" if whole else "region"):
+            print(line)
     if args.out is not None:
         save_png(got, args.out, model.pixel_bits)
         print(f"wrote {args.out}")
