@@ -58,8 +58,8 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ... import float32_ref as ref
-from ..args import check_int
-from ..layouts import tagged_layout
+from ..args import check_int, check_tag_shape
+from ..layouts import tag_width, tagged_layout
 from .add import normalise_steps
 from .bits import float32_view
 from .mul import float_out_layout
@@ -74,9 +74,9 @@ _E = ref.EXP_BITS
 _Q0 = ref.BIAS - 2          # exponent of 1/4: from here on the phase is reduced
 
 
-def sine_in_layout(tag_width=0):
+def sine_in_layout(tag_shape=0):
     """Input payload of :class:`Fp32Sine`: ``t`` (a bit pattern, in turns)."""
-    return tagged_layout({"t": unsigned(32)}, tag_width)
+    return tagged_layout({"t": unsigned(32)}, tag_shape)
 
 
 def sum_pieces(m, pipe, v, terms, label):
@@ -119,8 +119,9 @@ class Fp32Sine(wiring.Component):
     ii : int
         Initiation interval: cycles per phase, 1 or at least 3.
     dsp : ``"generic"`` or ``"ice40"``
-    tag_width : int
-        Width of the pass-through ``tag`` (0: none).
+    tag_shape : int or shape
+        Shape of the pass-through ``tag`` (an integer width, 0: none, or e.g. a
+        ``data.StructLayout`` naming what it holds).
 
     Attributes: ``latency`` (register stages), ``multipliers``,
     ``dsp_count``, ``depth`` (ROM words), ``c_widths`` (ROM fields).
@@ -130,7 +131,7 @@ class Fp32Sine(wiring.Component):
             "norm_hi", "shift_hi", "p3_mid", "p2_mid")
     FIXED_STAGES = 5
 
-    def __init__(self, spec=ref.DEFAULT_SINE, *, latency=None, ii=1, dsp="generic", tag_width=0):
+    def __init__(self, spec=ref.DEFAULT_SINE, *, latency=None, ii=1, dsp="generic", tag_shape=0):
         if not isinstance(spec, ref.SineSpec):
             raise TypeError(f"spec must be a dhq_rtl.float32_ref.SineSpec, not {type(spec).__name__}")
         if not isinstance(dsp, str) or dsp not in DSP_KINDS:
@@ -138,12 +139,13 @@ class Fp32Sine(wiring.Component):
         check_int("ii", ii, 1, 64)
         if ii == 2:
             raise ValueError("ii must be 1 or at least 3 (the shared multipliers need two spare cycles)")
-        check_int("tag_width", tag_width, 0, 64)
+        tag_shape = check_tag_shape(tag_shape)
         self.cuts, self.latency = choose_cuts("Fp32Sine", self.CUTS, latency, self.FIXED_STAGES)
         self.spec = spec
         self.ii = ii
         self.dsp = dsp
-        self.tag_width = tag_width
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
         c0, c1, c2 = ref.sine_table(spec)
         self.table = (c0, c1, c2)
         self.c_widths = tuple(max(1, int(c.max()).bit_length()) for c in (c0, c1, c2))
@@ -152,8 +154,8 @@ class Fp32Sine(wiring.Component):
         shapes = [(self.c_widths[2], spec.delta2_bits), (self.u_width, spec.delta1_bits), (_W, spec.h_bits + 1)]
         self.multipliers, self.dsp_count = multipliers_needed(shapes, ii=ii, dsp=dsp)
         super().__init__({
-            "i": In(stream.Signature(sine_in_layout(tag_width))),
-            "o": Out(stream.Signature(float_out_layout(tag_width))),
+            "i": In(stream.Signature(sine_in_layout(tag_shape))),
+            "o": Out(stream.Signature(float_out_layout(tag_shape))),
         })
 
     def _rom_init(self):
