@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ..export import with_float_model
 from ..golden import GoldenModel
 from ..images import psnr, to_pixels, to_signed
 from ..numerics import first_layer_input_matrix
@@ -414,6 +415,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     seconds["fit"] = time.perf_counter() - t0
     with torch.no_grad():
         fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
+    float_model = _float_parameters(siren)  # the float model psnr_fp32 measures (QAT changes siren)
 
     # 2. rotations
     midrise = cfg.act_grid == "midrise"
@@ -494,6 +496,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     if method == "fp32":
         with torch.no_grad():
             fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
+        float_model = _float_parameters(siren)
 
     # 4. export and measure
     t2 = time.perf_counter()
@@ -508,6 +511,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
             "dampening": cfg.dampening if from_start else 0.0, "qat_forward": cfg.qat_forward,
             "recipe": cfg.recipe}
     model, layers = qm.export(channels, meta)
+    model = with_float_model(model, *float_model)
     with torch.no_grad():
         hw_pixels = DatapathEmulator(model).render().numpy().astype(np.uint8)
         float_fq = to_pixels(qm().numpy()).reshape(height, width, channels)
@@ -520,6 +524,13 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
                      psnr_golden=psnr(pixels, golden), golden_pixels=golden, fakequant_pixels=fq_pixels,
                      fp32_pixels=fp32_pixels, rotation_report=report, seconds=seconds, refinement=refined,
                      psnr_float_fakequant=psnr(pixels, float_fq), float_fakequant_pixels=float_fq)
+
+
+def _float_parameters(siren):
+    """``(weights, biases)`` of a float :class:`~.siren.Siren`, float32, for the
+    model image (:func:`dhq_rtl.export.with_float_model`)."""
+    return ([lin.weight.detach().numpy().astype(np.float32) for lin in siren.linears],
+            [lin.bias.detach().numpy().astype(np.float32) for lin in siren.linears])
 
 
 def config_dict(cfg):
