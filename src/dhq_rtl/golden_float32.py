@@ -127,9 +127,9 @@ def lane_dot_with_bias(weights, bias, x, lanes):
 def float_pixels(t, pixel_bits):
     """The output conversion: ``clamp(floor(t), 0, 2**pixel_bits − 1)`` of
     float32 bit patterns ``t``; NaN → 0."""
-    v = ref.from_bits(np.asarray(t, dtype=np.uint32)).astype(np.float64)
     top = (1 << pixel_bits) - 1
     with np.errstate(invalid="ignore"):
+        v = ref.from_bits(np.asarray(t, dtype=np.uint32)).astype(np.float64)
         p = np.clip(np.floor(v), 0, top)
     return np.where(np.isnan(v), 0, p).astype(np.int64)
 

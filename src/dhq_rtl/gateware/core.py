@@ -57,6 +57,24 @@ Widths are all derived from the model image (:class:`~.plan.CorePlan`):
 activations ``max act_bits``, weights ``max weight_bits``, accumulators
 ``max accumulator_bits`` (proven bounds), scaler ``acc + mult_bits + 1``
 bits, phases ``phase_bits``.
+
+Number format
+-------------
+``arith="fp32"`` builds the full-precision core for the float model the
+model image carries (:class:`~.float32.plan.FloatCorePlan`, bit for bit
+:class:`~dhq_rtl.golden_float32.FloatGoldenModel`): the same composition
+and links, the activation buffers, accumulator queue, vector arbiter and
+pixel queue shared, with the float parts where the arithmetic differs:
+
+* ``coords``: :class:`~.float32.coords.FloatCoordinates` (each pixel's
+  ``(u_x, u_y)`` as float32: vector 0, which layer 0 then takes as a MAC
+  job like every other layer);
+* ``sequencer``: :class:`~.float32.job_sequencer.FloatJobSequencer`
+  (chunk-major beats, one chunk read per pass);
+* ``mac``: :class:`~.float32.lanes.Fp32Lanes` (FP32 multipliers, adder
+  tree, accumulator with the bias as start value);
+* ``post``: :class:`~.float32.postprocess.FloatPostProcessing` (FP32 sine,
+  pixel conversion).
 """
 
 import numpy as np
@@ -73,7 +91,10 @@ from .plan import CorePlan
 from .postprocess import PostProcessing
 from .vector_arbiter import VectorArbiter
 
-__all__ = ["InrCore"]
+__all__ = ["InrCore", "ARITHMETICS"]
+
+#: Number formats of the core: the integer (DHQ) datapath, IEEE-754 binary32.
+ARITHMETICS = ("int", "fp32")
 
 
 class InrCore(wiring.Component):
@@ -91,10 +112,16 @@ class InrCore(wiring.Component):
         Activation buffers (≥ 2); up to ``buffers − 1`` pixels in flight.
     act_word_bits : int
         Width of the activation-buffer memory word (≥ 1; activations per word:
-        the largest power of two that fits, at least one).
+        the largest power of two that fits, at least one). Integer core only.
+    arith : "int" | "fp32"
+        The number format (module docstring, "Number format"); ``"fp32"``
+        needs a model image that carries its float parameters.
+    units : :class:`~.float32.plan.FloatUnits` or None
+        The FP32 units' latencies and the sine's ``ii`` (``"fp32"`` only).
 
-    The parameters make a :class:`~.plan.CorePlan` (``self.plan``), which is
-    all that :meth:`elaborate` reads.
+    The parameters make a :class:`~.plan.CorePlan` or a
+    :class:`~.float32.plan.FloatCorePlan` (``self.plan``), which is all that
+    :meth:`elaborate` reads.
 
     Ports: ``start`` (pulse, samples ``region``), ``region``, ``busy``,
     ``pixels`` (stream of ``pixel_bits · channels`` bits, channel ``c`` in
@@ -103,8 +130,17 @@ class InrCore(wiring.Component):
     ``y1 ≤ y0``) produces no pixel.
     """
 
-    def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32):
-        self.plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits)
+    def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32, arith="int", units=None):
+        if arith not in ARITHMETICS:
+            raise ValueError(f"arith must be one of {ARITHMETICS}, got {arith!r}")
+        if arith == "fp32":
+            from .float32.plan import FloatCorePlan
+            self.plan = FloatCorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, units=units)
+        else:
+            if units is not None:
+                raise ValueError("units (FP32 latencies) apply to arith='fp32' only")
+            self.plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits)
+        self.arith = arith
         self.model = model
         self.lanes = lanes
         self.dsp = dsp
@@ -122,21 +158,10 @@ class InrCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        plan = self.plan
-        layers = plan.model.layers
-        m.submodules.coords = coords = FirstLayerPhases(plan.model)
-        m.submodules.buffers = buffers = ActivationBuffers(plan)
-        m.submodules.sequencer = sequencer = JobSequencer(plan)
-        weights = np.concatenate([layer_weight_rows(layers[i].weight, plan.lanes)[0]
-                                  for i in range(1, plan.n_layers)])
-        m.submodules.mac = mac = MacArray(weights, act_bits=plan.act_bits, weight_bits=plan.weight_bits,
-                                          acc_width=plan.acc_bits, tag_shape=plan.layer_width, dsp=plan.dsp,
-                                          always_ready=True)
-        m.submodules.accumulators = accumulators = AccumulatorQueue(plan)
-        m.submodules.arbiter = arbiter = VectorArbiter(plan)
-        m.submodules.post = post = PostProcessing(plan)
-        m.submodules.pixel_queue = pixel_queue = PixelQueue(plan)
-
+        parts = self._parts() if self.arith == "int" else self._float_parts()
+        for name, part in parts.items():
+            m.submodules[name] = part
+        coords, buffers, sequencer, mac, accumulators, arbiter, post, pixel_queue = parts.values()
         links = [
             (buffers.ready, sequencer.jobs),            # ready queue → job staging
             (buffers.read, sequencer.read),             # vector copy
@@ -146,7 +171,7 @@ class InrCore(wiring.Component):
             (mac.o, accumulators.push),
             (accumulators.pop, arbiter.acc),
             (buffers.alloc, arbiter.alloc),             # destination of a hidden vector
-            (coords.source, arbiter.coords),            # layer-0 phases of the next pixel
+            (coords.source, arbiter.coords),            # vector 0 of the next pixel
             (arbiter.elements, post.elements),
             (post.path_done, arbiter.path_done),
             (post.write, buffers.write),
@@ -158,6 +183,42 @@ class InrCore(wiring.Component):
         m.d.comb += self.mac_issue.eq(sequencer.issue)
         self._region_control(m, coords, arbiter)
         return m
+
+    def _parts(self):
+        """The integer core's parts, by name (in the order :meth:`elaborate` unpacks them)."""
+        plan = self.plan
+        layers = plan.model.layers
+        weights = np.concatenate([layer_weight_rows(layers[i].weight, plan.lanes)[0]
+                                  for i in range(1, plan.n_layers)])
+        return {
+            "coords": FirstLayerPhases(plan.model),
+            "buffers": ActivationBuffers(plan),
+            "sequencer": JobSequencer(plan),
+            "mac": MacArray(weights, act_bits=plan.act_bits, weight_bits=plan.weight_bits, acc_width=plan.acc_bits,
+                            tag_shape=plan.layer_width, dsp=plan.dsp, always_ready=True),
+            "accumulators": AccumulatorQueue(plan),
+            "arbiter": VectorArbiter(plan),
+            "post": PostProcessing(plan),
+            "pixel_queue": PixelQueue(plan),
+        }
+
+    def _float_parts(self):
+        """The float core's parts (the same names; see "Number format")."""
+        from .float32.coords import FloatCoordinates
+        from .float32.job_sequencer import FloatJobSequencer
+        from .float32.lanes import Fp32Lanes
+        from .float32.postprocess import FloatPostProcessing
+        plan = self.plan
+        return {
+            "coords": FloatCoordinates(plan),
+            "buffers": ActivationBuffers(plan),
+            "sequencer": FloatJobSequencer(plan),
+            "mac": Fp32Lanes(plan),
+            "accumulators": AccumulatorQueue(plan),
+            "arbiter": VectorArbiter(plan),
+            "post": FloatPostProcessing(plan),
+            "pixel_queue": PixelQueue(plan),
+        }
 
     def _region_control(self, m, coords, arbiter):
         """``start``/``region`` (registered, for timing), ``busy``, and the

@@ -10,7 +10,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["vector_ref_layout", "element_tag_layout", "scaler_tag_layout", "element_layout", "write_layout",
+__all__ = ["coord_source_signature", "vector_ref_layout", "element_tag_layout", "scaler_tag_layout", "element_layout", "write_layout",
            "accumulator_layout", "pixel_value_layout", "activation_read_signature", "credit_signature",
            "path_done_signature", "buffer_id_stream", "vector_ref_stream"]
 
@@ -39,10 +39,26 @@ def scaler_tag_layout(plan):
 
 def element_layout(plan):
     """An element from the vector arbiter to the post-processing chain:
-    ``value`` is an accumulator or (``coord``) a layer-0 phase."""
-    value = data.UnionLayout({"acc": signed(plan.acc_bits), "phase": unsigned(plan.phase_bits)})
+    ``value`` is an accumulator or (``coord``) an element of vector 0 (the
+    integer core: a layer-0 phase; the float core: a coordinate),
+    ``coord_bits`` wide."""
+    value = data.UnionLayout({"acc": signed(plan.acc_bits), "phase": unsigned(plan.coord_bits)})
     return data.StructLayout({"value": value, "coord": unsigned(1), "layer": unsigned(plan.layer_width),
                               "index": unsigned(plan.index_width), "buffer": unsigned(plan.buffer_width)})
+
+
+def coord_source_signature(plan):
+    """The source of vector 0 (each pixel's first vector, which needs no MAC
+    job: the integer core's layer-0 phases, the float core's coordinates),
+    seen from the source: ``ready`` (a pixel may be requested), ``next`` (a
+    request pulse) and the ``always_ready`` stream ``phases`` of the pixel's
+    ``out_features[0]`` elements ``{phase: coord_bits, index, last}``. Equal to
+    :func:`~.coords.phase_source_signature` for the integer core."""
+    layout = data.StructLayout({"phase": unsigned(plan.coord_bits),
+                                "index": unsigned(max(1, (plan.out_features[0] - 1).bit_length())),
+                                "last": unsigned(1)})
+    return wiring.Signature({"ready": Out(1), "next": In(1),
+                             "phases": Out(stream.Signature(layout, always_ready=True))})
 
 
 def write_layout(plan):

@@ -70,33 +70,30 @@ class JobSequencer(wiring.Component):
             "jobs": In(vector_ref_stream(plan)),
             "read": Out(activation_read_signature(plan)),
             "release": Out(buffer_id_stream(plan, always_ready=True)),
-            "beats": Out(stream.Signature(mac_in_layout(plan.lanes, plan.act_bits, plan.weight_addr_width,
-                                                        plan.layer_width), always_ready=True)),
+            "beats": Out(stream.Signature(self._beat_layout(), always_ready=True)),
             "credit": Out(credit_signature()),
             "issue": Out(1),
         })
 
+    def _beat_layout(self):
+        plan = self.plan
+        return mac_in_layout(plan.lanes, plan.act_bits, plan.weight_addr_width, plan.layer_width)
+
     def elaborate(self, platform):
         m = Module()
-        plan = self.plan
         # The staged job: its constants, looked up while it waits.
         nxt = Signal(self._job_layout())
-        nxt_buf = Signal(plan.buffer_width)
+        nxt_buf = Signal(self.plan.buffer_width)
         nxt_valid = Signal()
         take = Signal()
         stage = Signal()
         m.d.comb += [stage.eq(~nxt_valid | take), self.jobs.ready.eq(stage)]
         head = self.jobs.payload
         head_job = Signal.like(nxt)
-        lookup(m, head.layer, plan.wbase, head_job.wbase)
-        lookup(m, head.layer, [c - 1 if i else 0 for i, c in enumerate(plan.chunks)], head_job.last_c)
-        lookup(m, head.layer, [n - 1 for n in plan.out_features], head_job.last_k)
-        m.d.comb += [head_job.layer.eq(head.layer), head_job.c1.eq(head_job.last_c == 0),
-                     head_job.k1.eq(head_job.last_k == 0)]
+        self._job_constants(m, head.layer, head_job)
         with m.If(stage):
             m.d.sync += [nxt_valid.eq(self.jobs.valid), nxt_buf.eq(head.buffer), nxt.eq(head_job)]
-        staged, running = self._load(m, stage, nxt_buf)
-        self._beats(m, nxt, nxt_valid, staged, running, take)
+        self._run(m, stage, take, nxt, nxt_valid, nxt_buf)
         return m
 
     def _job_layout(self):
@@ -109,6 +106,19 @@ class JobSequencer(wiring.Component):
             "c1": 1,                         # one chunk per neuron
             "k1": 1,                         # one neuron
         })
+
+    def _job_constants(self, m, layer, job):
+        """``job`` (of :meth:`_job_layout`): the constants of a job of ``layer``."""
+        plan = self.plan
+        lookup(m, layer, plan.wbase, job.wbase)
+        lookup(m, layer, [c - 1 if i else 0 for i, c in enumerate(plan.chunks)], job.last_c)
+        lookup(m, layer, [n - 1 for n in plan.out_features], job.last_k)
+        m.d.comb += [job.layer.eq(layer), job.c1.eq(job.last_c == 0), job.k1.eq(job.last_k == 0)]
+
+    def _run(self, m, stage, take, nxt, nxt_valid, nxt_buf):
+        """The staged job's vector copy and the running job's beats."""
+        staged, running = self._load(m, stage, nxt_buf)
+        self._beats(m, nxt, nxt_valid, staged, running, take)
 
     def _load(self, m, stage, nxt_buf):
         """Copy the staged vector word by word into flip-flops; returns

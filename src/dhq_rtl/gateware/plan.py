@@ -109,6 +109,11 @@ class CorePlan:
       ``butterfly_stages``.
     """
 
+    #: The number format (:class:`~.float32.plan.FloatCorePlan` is ``"fp32"``).
+    arith = "int"
+    #: The post-processing chain takes every element (no back-pressure).
+    post_paced = False
+
     def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
@@ -156,6 +161,7 @@ class CorePlan:
         self.mult_bits = max(l.mult_bits for l in mac)
         self.lut_bits = max(l.lut_bits for l in mac)
         self.phase_bits = m.phase_bits
+        self.coord_bits = m.phase_bits      # vector 0's elements: layer 0's phases
         self.pixel_bits = m.pixel_bits
         self.out_features = [l.out_features for l in m.layers]
         self.out_max = max(self.out_features)

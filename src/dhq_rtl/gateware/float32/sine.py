@@ -67,7 +67,7 @@ from .pipeline import Pipeline, choose_cuts
 from .product import DSP_KINDS, Products, multipliers_needed
 from .rounding import round_step
 
-__all__ = ["Fp32Sine", "sine_in_layout", "sum_pieces"]
+__all__ = ["Fp32Sine", "sine_in_layout", "sum_pieces", "sine_geometry"]
 
 _W = ref.FRAC_BITS + 1
 _E = ref.EXP_BITS
@@ -105,6 +105,20 @@ def sum_pieces(m, pipe, v, terms, label):
     for r in rows[1:]:
         total = total + r
     return v, total
+
+
+def sine_geometry(spec=ref.DEFAULT_SINE, *, ii=1, dsp="generic"):
+    """What an :class:`Fp32Sine` of these parameters builds, without building
+    it (for plans and estimates): ``c_widths`` (the ROM fields ``C0``, ``C1``,
+    ``C2``), ``u_width``, ``depth`` (ROM words; the ROM is ``sum(c_widths)``
+    bits wide), ``multipliers`` and ``dsp_count``."""
+    c0, c1, c2 = ref.sine_table(spec)
+    c_widths = tuple(max(1, int(c.max()).bit_length()) for c in (c0, c1, c2))
+    u_width = int(c1.max() + c2.max()).bit_length()
+    shapes = [(c_widths[2], spec.delta2_bits), (u_width, spec.delta1_bits), (_W, spec.h_bits + 1)]
+    multipliers, dsp_count = multipliers_needed(shapes, ii=ii, dsp=dsp)
+    return {"c_widths": c_widths, "u_width": u_width, "depth": 1 << spec.index_bits,
+            "multipliers": multipliers, "dsp_count": dsp_count}
 
 
 class Fp32Sine(wiring.Component):
@@ -146,13 +160,12 @@ class Fp32Sine(wiring.Component):
         self.dsp = dsp
         self.tag_shape = tag_shape
         self.tag_width = tag_width(tag_shape)
-        c0, c1, c2 = ref.sine_table(spec)
-        self.table = (c0, c1, c2)
-        self.c_widths = tuple(max(1, int(c.max()).bit_length()) for c in (c0, c1, c2))
-        self.u_width = int(c1.max() + c2.max()).bit_length()
-        self.depth = 1 << spec.index_bits
-        shapes = [(self.c_widths[2], spec.delta2_bits), (self.u_width, spec.delta1_bits), (_W, spec.h_bits + 1)]
-        self.multipliers, self.dsp_count = multipliers_needed(shapes, ii=ii, dsp=dsp)
+        geometry = sine_geometry(spec, ii=ii, dsp=dsp)
+        self.table = ref.sine_table(spec)
+        self.c_widths = geometry["c_widths"]
+        self.u_width = geometry["u_width"]
+        self.depth = geometry["depth"]
+        self.multipliers, self.dsp_count = geometry["multipliers"], geometry["dsp_count"]
         super().__init__({
             "i": In(stream.Signature(sine_in_layout(tag_shape))),
             "o": Out(stream.Signature(float_out_layout(tag_shape))),

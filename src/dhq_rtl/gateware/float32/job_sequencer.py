@@ -1,0 +1,168 @@
+"""The float core's job sequencer: chunk-major beats for an accumulator with latency.
+
+:class:`FloatJobSequencer` is the :class:`~dhq_rtl.gateware.job_sequencer.JobSequencer`
+of the float core: the same ports, staging (the next ready vector's job
+constants are looked up while the running job works) and credit, with a
+different beat order and load, because the float accumulator's adder takes
+``add_latency`` cycles (9) and float32 activations are four times as wide
+as the integer core's:
+
+* **Chunk-major order.** A job of stage ``s`` (:class:`~.plan.FloatCorePlan`)
+  runs ``chunks[s]`` passes; pass ``c`` issues one beat per output neuron
+  ``k`` (activations ``c·lanes … c·lanes + lanes − 1``, weight row ``wbase +
+  c·out + k``: the address counts up by one per beat), so that beat ``(k, c
+  + 1)`` follows beat ``(k, c)`` by a whole pass. A pass lasts ``slots[s]``
+  slots: ``out`` when the job has one chunk, else at least ``acc_gap`` (the
+  partial sum of ``(k, c)`` is back in the accumulator memory before ``(k,
+  c + 1)`` reads it); slots past the last neuron issue nothing. A slot is
+  spent in every cycle the accumulator queue grants ``credit``.
+* **One chunk at a time.** A buffer word is one chunk (``act_word =
+  lanes``). The staged job's chunk 0 is read as soon as the read port is
+  free; the running job's chunk ``c + 1`` is read at the start of pass
+  ``c`` (its read has priority) and replaces the current chunk when the
+  pass ends. A chunk is masked when it is read: lanes past the layer's
+  input width become +0 (the golden model pads with +0 inputs; the buffer
+  holds stale values there). A buffer is released once its last chunk has
+  been read.
+* **Beats** (registered, ``always_ready``): ``act`` (the chunk), ``addr``
+  (weight row), ``bias_addr`` (the neuron's bias in the accumulator memory,
+  meaningful on ``first``), ``first`` (pass 0), ``last`` (the last pass),
+  ``tag`` (the stage). ``credit.reserve`` is raised with a ``last`` beat.
+
+Timing: a job occupies the lanes for ``chunks·slots`` cycles when its chunk
+0 was read in time (one read, two cycles, while the previous job runs).
+"""
+
+from amaranth.hdl import Cat, Mux, Signal
+from amaranth.lib import data
+
+from ..job_sequencer import JobSequencer
+from ..lookup import lookup
+from .lanes import lanes_in_layout
+
+__all__ = ["FloatJobSequencer"]
+
+
+class FloatJobSequencer(JobSequencer):
+    """Stages, loads and runs the float core's jobs (module docstring)."""
+
+    def _beat_layout(self):
+        return lanes_in_layout(self.plan)
+
+    def _job_layout(self):
+        plan = self.plan
+        return data.StructLayout({
+            "layer": plan.layer_width,
+            "wbase": plan.weight_addr_width,
+            "bbase": plan.bias_addr_width,
+            "last_c": plan.chunk_width,      # chunks − 1
+            "last_k": plan.index_width,      # neurons − 1
+            "last_slot": max(plan.index_width, plan.acc_gap.bit_length()),   # slots per pass − 1
+            "mask": plan.lanes,              # valid lanes of the last chunk
+            "c1": 1,                         # one chunk
+        })
+
+    def _job_constants(self, m, layer, job):
+        plan = self.plan
+        S = plan.n_layers
+        lookup(m, layer, plan.wbase, job.wbase)
+        lookup(m, layer, plan.bias_base, job.bbase)
+        lookup(m, layer, [max(c - 1, 0) for c in plan.chunks], job.last_c)
+        lookup(m, layer, [n - 1 for n in plan.out_features], job.last_k)
+        lookup(m, layer, [max(plan.slots[s] - 1, 0) for s in range(S)], job.last_slot)
+        lookup(m, layer, [(1 << plan.last_lanes[s]) - 1 for s in range(S)], job.mask)
+        m.d.comb += [job.layer.eq(layer), job.c1.eq(job.last_c == 0)]
+
+    def _run(self, m, stage, take, nxt, nxt_valid, nxt_buf):
+        plan = self.plan
+        job = Signal.like(nxt)               # the running job's constants
+        job_buf = Signal(plan.buffer_width)
+        job_active = Signal()
+        c = Signal(plan.chunk_width)         # the running pass (its chunk)
+        slot = Signal(len(job.last_slot))
+        cur = Signal(plan.lanes * 32)        # the running pass's chunk
+        fetched = Signal.like(cur)           # chunk c + 1, read ahead
+        first_chunk = Signal.like(cur)       # the staged job's chunk 0
+        first_ready = Signal()
+        advance, issue, pass_end, job_end = Signal(), self.issue, Signal(), Signal()
+        m.d.comb += [
+            advance.eq(job_active & self.credit.credit),
+            issue.eq(advance & (slot <= job.last_k)),
+            pass_end.eq(advance & (slot == job.last_slot)),
+            job_end.eq(pass_end & (c == job.last_c)),
+            take.eq(first_ready & (~job_active | job_end)),
+            self.credit.reserve.eq(issue & (c == job.last_c)),
+        ]
+        want = self._reads(m, stage, take, nxt, nxt_buf, job, job_buf, c, pass_end, fetched, first_chunk,
+                           first_ready)
+        waddr = Signal(plan.weight_addr_width)
+        baddr = Signal(plan.bias_addr_width)
+        with m.If(take):
+            m.d.sync += [job_active.eq(1), job.eq(nxt), job_buf.eq(nxt_buf), c.eq(0), slot.eq(0), cur.eq(first_chunk),
+                         waddr.eq(nxt.wbase), baddr.eq(nxt.bbase), want.eq(~nxt.c1)]
+        with m.Elif(job_end):
+            m.d.sync += job_active.eq(0)
+        with m.Elif(advance):
+            m.d.sync += slot.eq(slot + 1)
+            with m.If(issue):
+                m.d.sync += waddr.eq(waddr + 1)
+                with m.If(c == 0):
+                    m.d.sync += baddr.eq(baddr + 1)
+            with m.If(pass_end):
+                m.d.sync += [slot.eq(0), c.eq(c + 1), cur.eq(fetched), want.eq(c + 1 != job.last_c)]
+
+        beat = self.beats.payload
+        m.d.sync += [
+            self.beats.valid.eq(issue),
+            beat.act.eq(cur),
+            beat.addr.eq(waddr),
+            beat.bias_addr.eq(baddr),
+            beat.first.eq(c == 0),
+            beat.last.eq(c == job.last_c),
+            beat.tag.eq(job.layer),
+        ]
+
+    def _reads(self, m, stage, take, nxt, nxt_buf, job, job_buf, c, pass_end, fetched, first_chunk, first_ready):
+        """The activation-buffer read port: the running job's next chunk
+        (first), else the staged job's chunk 0; the releases. Returns the
+        running job's ``want`` flag (its next chunk is to be read)."""
+        plan = self.plan
+        ww = plan.word_index_width
+        want = Signal()                      # running job: read chunk c + 1 now
+        pending = Signal()                   # staged job: chunk 0 not read yet
+        run_rd, pf_rd = Signal(), Signal()
+        m.d.comb += [run_rd.eq(want), pf_rd.eq(pending & ~want)]
+        with m.If(stage):
+            m.d.sync += pending.eq(self.jobs.valid)
+        with m.Elif(pf_rd):
+            m.d.sync += pending.eq(0)
+        with m.If(run_rd & ~take & ~pass_end):
+            m.d.sync += want.eq(0)
+        m.d.comb += self.read.addr.buffer.eq(Mux(run_rd, job_buf, nxt_buf))
+        if ww:
+            m.d.comb += self.read.addr.word.eq(Mux(run_rd, c + 1, 0))
+        # The read's data comes a cycle later: what it was, and whether it
+        # was its job's last chunk (then the buffer goes back).
+        rd_run, rd_pf, rd_last, rd_mask = Signal(), Signal(), Signal(), Signal(plan.lanes)
+        rd_buf = Signal(plan.buffer_width)
+        m.d.sync += [
+            rd_run.eq(run_rd), rd_pf.eq(pf_rd),
+            rd_last.eq(Mux(run_rd, c + 1 == job.last_c, nxt.c1)),
+            rd_mask.eq(Mux(Mux(run_rd, c + 1 == job.last_c, nxt.c1), Mux(run_rd, job.mask, nxt.mask),
+                           (1 << plan.lanes) - 1)),
+            rd_buf.eq(Mux(run_rd, job_buf, nxt_buf)),
+        ]
+        word = self.read.data & _spread(rd_mask, plan.lanes)
+        with m.If(rd_run):
+            m.d.sync += fetched.eq(word)
+        with m.If(rd_pf):
+            m.d.sync += [first_chunk.eq(word), first_ready.eq(1)]
+        with m.Elif(take):
+            m.d.sync += first_ready.eq(0)
+        m.d.comb += [self.release.valid.eq((rd_run | rd_pf) & rd_last), self.release.payload.eq(rd_buf)]
+        return want
+
+
+def _spread(mask, lanes):
+    """A ``32·lanes``-bit mask: all ones in the lanes whose bit of ``mask`` is set."""
+    return Cat(*[mask[l].replicate(32) for l in range(lanes)])
