@@ -3,8 +3,12 @@
 ::
 
     python -m dhq_rtl.build [--board icebreaker|upduino_v3|ulx3s|list] [--model FILE]
-                            [--out DIR] [--seed N] [--toolchain yowasp|system]
+                            [--arith int|fp32] [--out DIR] [--seed N] [--toolchain yowasp|system]
                             [--lanes N] [--freq MHZ] [--baud N] [--fixed-clock]
+
+``--arith fp32`` builds the float core (IEEE-754 binary32) for the float
+model the model image carries (format version 3), with the largest lane
+count whose estimate fits the board unless ``--lanes`` is given.
 
 Steps: load the model (default: the bundled ``dhq_rtl.firmware/default.dhq``),
 estimate its resources and stop with a :class:`~dhq_rtl.errors.FitError` if
@@ -41,6 +45,9 @@ __all__ = ["main", "build", "board_table", "fallback_clock_hz", "FALLBACK_MARGIN
 #: W16A16: 38.25 → 37.08 MHz), so the build still failed timing.
 FALLBACK_MARGIN = 0.05
 
+#: The core's number formats (:data:`dhq_rtl.gateware.core.ARITHMETICS`).
+ARITHMETICS = ("int", "fp32")
+
 TOOLS = {"ice40": ("yosys", "nextpnr-ice40", "icepack"), "ecp5": ("yosys", "nextpnr-ecp5", "ecppack")}
 
 #: Yosys commands run after ``read_rtlil`` for ECP5 boards. Amaranth names the
@@ -65,8 +72,14 @@ def board_table():
     return "\n".join(lines)
 
 
-def model_info(model, source):
+def model_info(model, source, arith="int"):
     mac = model.layers[1:]
+    if arith == "fp32":
+        return {
+            "source": source, "size": f"{model.width}x{model.height}", "channels": model.channels,
+            "hidden_width": model.hidden_width, "sine_layers": model.depth,
+            "arith": "float32 (the float model in the model image)", "omega0": model.omega0,
+        }
     return {
         "source": source, "size": f"{model.width}x{model.height}", "channels": model.channels,
         "hidden_width": model.hidden_width, "sine_layers": model.depth,
@@ -76,7 +89,7 @@ def model_info(model, source):
 
 
 def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1_000_000, seed=1,
-          toolchain=None, buffers=6, fallback=True, inputs=None, log=print):
+          toolchain=None, buffers=6, fallback=True, inputs=None, log=print, arith="int"):
     """Build ``model`` for ``board`` into ``out_dir``; returns the report dict.
 
     Everything that can be wrong with the arguments is checked before any
@@ -95,17 +108,25 @@ def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1
     lower). Both attempts are
     in the report (``clock_attempts``); the first attempt's nextpnr log is
     kept as ``top.attempt1.tim``.
+
+    ``arith``: ``"int"`` (the integer core, ``lanes`` default: the board's)
+    or ``"fp32"`` (the float core, ``lanes`` default: the largest whose
+    estimate fits, :func:`~dhq_rtl.estimate.default_float_lanes`).
     """
     from .build_folder import BuildFolder
-    from .estimate import check_fit, estimate, lanes_that_fit
+    from .estimate import check_fit, default_float_lanes, estimate, lanes_that_fit
     from .toolchain import toolchain_env, toolchain_kind
 
     folder = BuildFolder(out_dir)
     folder.check(inputs)
-    lanes = board.default_lanes if lanes is None else lanes
+    if arith not in ARITHMETICS:
+        raise DhqError(f"--arith must be one of {', '.join(ARITHMETICS)}, got {arith!r}")
+    if lanes is None:
+        lanes = board.default_lanes if arith == "int" else (default_float_lanes(model, board, buffers=buffers) or 1)
     check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)
-    est = estimate(model, board, lanes=lanes, buffers=buffers)
-    check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers))
+    est = estimate(model, board, lanes=lanes, buffers=buffers, arith=arith)
+    check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers,
+                                                               arith=arith))
     toolchain = toolchain or toolchain_kind()
     environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
     env = dict(environ, **toolchain_env(TOOLS[board.family], environ))  # a missing tool stops here
@@ -116,7 +137,8 @@ def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1
     try:
         while True:
             report = _build_once(model, board, attempt, est, source=source, lanes=lanes, freq_hz=freq_hz,
-                                 baud=baud, seed=seed, toolchain=toolchain, env=env, buffers=buffers, log=log)
+                                 baud=baud, seed=seed, toolchain=toolchain, env=env, buffers=buffers, log=log,
+                                 arith=arith)
             core_fmax = report["performance"]["core_fmax_mhz"]
             attempts.append({"clock_mhz": report["parameters"]["clock_mhz"], "fmax_mhz": core_fmax,
                              "timing_met": report["timing_met"],
@@ -204,7 +226,8 @@ def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN):
     return pll_frequency_at_most(board.pll, board.ref_hz, fmax_mhz * (1 - margin) * 1e6)
 
 
-def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, toolchain, env, buffers, log):
+def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, toolchain, env, buffers, log,
+                arith="int"):
     """One synthesis + place-and-route run in ``out`` at ``freq_hz`` (None: the board's default)."""
     from .gateware.top import BoardTop
     from .reports import make_report, parse_nextpnr_report, parse_yosys_stat
@@ -212,7 +235,7 @@ def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, t
     t0 = time.monotonic()
     for stale in ("top.stat.json", "top.report.json", "top.bin", "top.bit"):
         (out / stale).unlink(missing_ok=True)
-    top = BoardTop(model, board, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers)
+    top = BoardTop(model, board, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers, arith=arith)
     platform = board.platform()
     overrides = {
         "script_after_synth": "tee -q -o top.stat.json stat -json",
@@ -222,7 +245,8 @@ def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, t
         overrides["synth_opts"] = "-dsp"
     elif board.family == "ecp5":
         overrides["script_after_read"] = ECP5_SCRIPT_AFTER_READ
-    log(f"building {board.name} ({board.device}), {lanes} lanes, {top.freq_hz / 1e6:g} MHz, "
+    log(f"building {board.name} ({board.device}), {'float core, ' if arith == 'fp32' else ''}{lanes} lanes, "
+        f"{top.freq_hz / 1e6:g} MHz, "
         f"tools: {toolchain}, into {out}")
     plan = platform.build(top, name="top", build_dir=str(out), do_build=False, **overrides)
     try:
@@ -249,9 +273,11 @@ def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, t
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ToolchainError(f"the tools wrote no readable report ({type(e).__name__}: {e}) "
                              f"(logs in {out})") from None
-    params = {"lanes": lanes, "buffers": buffers, "dsp": board.dsp, "clock_mhz": top.pll_hz / 1e6,
+    params = {"arith": arith, "lanes": lanes, "buffers": buffers, "dsp": board.dsp, "clock_mhz": top.pll_hz / 1e6,
               "baud": baud, "seed": seed, "toolchain": toolchain}
-    report = make_report(board=board, model_info=model_info(model, source), params=params, pnr=pnr,
+    if arith == "fp32":
+        params["sine_ii"] = top.core.plan.sine_ii
+    report = make_report(board=board, model_info=model_info(model, source, arith), params=params, pnr=pnr,
                          cells=cells, estimate=est, plan=top.core.plan, clock_hz=top.pll_hz,
                          build_seconds=seconds)
     report["bitstream"] = bitstream.name
@@ -271,7 +297,11 @@ def main(argv=None):
     p.add_argument("--toolchain", choices=("yowasp", "system"), default=None,
                    help="yowasp (the PyPI builds) or system (yosys/nextpnr from PATH); default: "
                         "$DHQ_TOOLCHAIN, else yowasp")
-    p.add_argument("--lanes", type=int, help="multipliers of the MAC array, a power of two (default: per board)")
+    p.add_argument("--arith", choices=ARITHMETICS, default="int",
+                   help="int: the integer (DHQ) core (default); fp32: the IEEE-754 binary32 core for the float model "
+                        "the model image carries")
+    p.add_argument("--lanes", type=int, help="multipliers of the MAC array, a power of two (default: per board; "
+                                             "fp32: the largest that fits)")
     p.add_argument("--freq", type=float, help="core clock in MHz (default: per board; boards with a PLL only)")
     p.add_argument("--baud", type=int, default=1_000_000, help="UART baud rate (default 1000000)")
     p.add_argument("--fixed-clock", action="store_true",
@@ -289,7 +319,7 @@ def main(argv=None):
     try:
         report = build(model, board, out, source=source, lanes=args.lanes, freq_mhz=args.freq, baud=args.baud,
                        seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock,
-                       inputs={"--model": args.model})
+                       inputs={"--model": args.model}, arith=args.arith)
     except ValueError as e:
         # Parameter errors the constructors find (a lane count this model's core cannot use).
         raise DhqError(str(e)) from None

@@ -11,6 +11,13 @@ calibrated against Yosys/nextpnr on the iCEBreaker build (see
 ``docs/RESULTS.md`` for how close they came). :func:`check_fit` raises
 :class:`~dhq_rtl.errors.FitError` naming every resource that does not fit
 and by how much.
+
+The float core (``arith="fp32"``, :class:`~dhq_rtl.gateware.float32.plan.FloatCorePlan`)
+is estimated the same way: its plan's memories, its DSPs (four 16×16
+pieces per FP32 multiplier, the sine's shared pieces), and logic from the
+FP32 units' measured sizes plus the float control (:func:`_float_logic`).
+:func:`default_float_lanes` is the largest lane count whose estimate fits a
+board: the float core's default lanes.
 """
 
 import math
@@ -18,7 +25,7 @@ import math
 from .errors import FitError
 from .gateware.plan import CorePlan
 
-__all__ = ["estimate", "check_fit", "lanes_that_fit", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
+__all__ = ["estimate", "check_fit", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256
@@ -50,7 +57,7 @@ def _memory_blocks(plan, shapes):
             ebr += blocks
         details.append({"memory": mem.role, "path": mem.path, "width": mem.width, "depth": mem.depth,
                         "blocks": blocks})
-    for stage, depth, width, in_ram in plan.delay_lines:
+    for stage, depth, width, in_ram in getattr(plan, "delay_lines", ()):
         if not in_ram:
             ff_bits += width * depth
             details.append({"memory": f"butterfly stage {stage} (flip-flops)", "path": f"post.butterfly.stage{stage}",
@@ -69,7 +76,7 @@ def _logic_cells(plan, board, ff_bits):
     t_width = plan.acc_bits + plan.mult_bits + 2
     scaler = (plan.mult_bits + 1) * t_width * 2
     bfly = 0
-    for stage, depth, width, in_ram in plan.delay_lines:
+    for stage, depth, width, in_ram in getattr(plan, "delay_lines", ()):
         data_bits = plan.lut_bits + stage + 1
         bfly += 4 * data_bits + 30 + (0 if in_ram else data_bits * depth * 2)
     requant = 3 * (plan.lut_bits + int(math.log2(max(plan.rot_n, 1))) + 8)
@@ -84,17 +91,58 @@ def _logic_cells(plan, board, ff_bits):
     return int(mac + scaler + bfly + requant + coords + control + vector_regs + uart_top + ff_bits)
 
 
-def estimate(model, board, *, lanes=None, buffers=6):
+#: Logic of one FP32 unit as the float core uses it: iCE40 logic cells
+#: (nextpnr ``ICESTORM_LC`` of the unit alone, less the timing harness's
+#: flip-flops) and ECP5 LUT4s (Yosys ``synth_ecp5``), measured with
+#: ``bench/fp32_units.py`` (docs/RESULTS.md, "FP32 units").
+_FP32_UNIT_LOGIC = {
+    "ice40": {"mul": 368, "add": 874, "sine": 2367},
+    "ecp5": {"mul": 177, "add": 553, "sine": 651},
+}
+#: The float core's control, queues, coordinate generator, pixel conversion
+#: and board top, calibrated on the builds in docs/RESULTS.md ("The float core").
+_FP32_CONTROL = {"ice40": 1500, "ecp5": 1200}
+
+
+def _float_logic(plan, board, ff_bits):
+    """Logic cells (iCE40) or LUTs (ECP5) of the float core: ``lanes``
+    multipliers, ``lanes − 1`` tree adders and the accumulator's adder, the
+    sine, the chunk registers (four of ``32·lanes`` bits: fetched, staged,
+    current, the beat), the control, and the small memories kept in
+    flip-flops."""
+    fam = "ice40" if board.family == "ice40" else "ecp5"
+    unit = _FP32_UNIT_LOGIC[fam]
+    units = plan.lanes * unit["mul"] + plan.lanes * unit["add"] + unit["sine"]
+    chunk_regs = 4 * 32 * plan.lanes
+    return int(units + chunk_regs + _FP32_CONTROL[fam] + 12 * plan.buffers + ff_bits)
+
+
+def _plan(model, board, lanes, buffers, arith):
+    if arith == "fp32":
+        from .gateware.float32.plan import FloatCorePlan
+        return FloatCorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
+    if arith != "int":
+        raise ValueError(f"arith must be 'int' or 'fp32', got {arith!r}")
+    return CorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
+
+
+def estimate(model, board, *, lanes=None, buffers=6, arith="int"):
     """Estimated resources of the whole design on ``board``: a dict with the
-    board's budget keys plus ``"details"`` (per-memory block counts)."""
-    plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
+    board's budget keys plus ``"details"`` (per-memory block counts).
+    ``arith``: ``"int"`` (the integer core) or ``"fp32"`` (the float core;
+    ``lanes`` default 1)."""
+    plan = _plan(model, board, lanes, buffers, arith)
     shapes = _ICE40_EBR if board.family == "ice40" else _ECP5_EBR
     ebr, ff_bits, details = _memory_blocks(plan, shapes)
-    if board.family == "ice40":
+    if arith == "fp32":
         dsp = plan.dsp_blocks
+        lc = _float_logic(plan, board, ff_bits)
     else:
-        dsp = plan.lanes * (1 if plan.act_bits <= 18 and plan.weight_bits <= 18 else 4)
-    lc = _logic_cells(plan, board, ff_bits)
+        if board.family == "ice40":
+            dsp = plan.dsp_blocks
+        else:
+            dsp = plan.lanes * (1 if plan.act_bits <= 18 and plan.weight_bits <= 18 else 4)
+        lc = _logic_cells(plan, board, ff_bits)
     est = {"ebr": ebr, "dsp": dsp, "pll": 1 if board.pll else 0, "details": details}
     if board.family == "ice40":
         est["lc"] = lc
@@ -127,16 +175,23 @@ def check_fit(est, board, fitting_lanes=None):
     return True
 
 
-def lanes_that_fit(model, board, *, below, buffers=6):
+def lanes_that_fit(model, board, *, below, buffers=6, arith="int"):
     """The largest power-of-two lane count under ``below`` whose estimate
     fits ``board``, or None."""
     lanes = 1 << ((below - 1).bit_length() - 1) if below > 1 else 0
     while lanes >= 1:
         try:
-            est = estimate(model, board, lanes=lanes, buffers=buffers)
+            est = estimate(model, board, lanes=lanes, buffers=buffers, arith=arith)
         except ValueError:      # a lane count this model's core cannot use
             est = None
         if est is not None and all(est.get(k, 0) <= v for k, v in board.budget.items()):
             return lanes
         lanes //= 2
     return None
+
+
+def default_float_lanes(model, board, *, buffers=6):
+    """The float core's default lane count on ``board``: the largest power of
+    two whose estimate fits (None if not even one lane fits)."""
+    from .gateware.plan import MAX_LANES
+    return lanes_that_fit(model, board, below=MAX_LANES + 1, buffers=buffers, arith="fp32")

@@ -109,13 +109,16 @@ class BoardTop(Elaboratable):
 
     ``board``: a :class:`dhq_rtl.boards.Board`; ``freq_hz``: the core clock
     (the PLL output; ignored for boards without a PLL, which run at their
-    default clock).
+    default clock); ``arith``: the core's number format (``"int"`` or
+    ``"fp32"``: the float core, its units as
+    :meth:`~dhq_rtl.gateware.float32.plan.FloatCorePlan.for_board` chooses).
     """
 
-    def __init__(self, model, board, *, lanes=None, freq_hz=None, baud=1_000_000, buffers=6):
+    def __init__(self, model, board, *, lanes=None, freq_hz=None, baud=1_000_000, buffers=6, arith="int"):
         self.model = model
         self.board = board
-        self.lanes = board.default_lanes if lanes is None else lanes
+        self.arith = arith
+        self.lanes = (board.default_lanes if arith == "int" else 1) if lanes is None else lanes
         self.freq_hz = board.clock_hz(freq_hz)
         #: The clock the PLL really makes (the UART divisor, the timing
         #: constraint and the reports use it).
@@ -127,7 +130,11 @@ class BoardTop(Elaboratable):
             self.pll_hz = self.freq_hz
         self.baud = baud
         self.divisor = uart_divisor(self.pll_hz, baud)
-        self.core = InrCore(model, lanes=self.lanes, dsp=board.dsp, buffers=buffers)
+        units = None
+        if arith == "fp32":
+            from .float32.plan import FloatCorePlan
+            units = FloatCorePlan.for_board(model, board, lanes=self.lanes, buffers=buffers).units
+        self.core = InrCore(model, lanes=self.lanes, dsp=board.dsp, buffers=buffers, arith=arith, units=units)
 
     def _clock(self, m, platform):
         b = self.board

@@ -106,8 +106,9 @@ class VectorArbiter(wiring.Component):
                 # (ready is the constant 1 unless the plan's post-processing is paced)
                 m.d.comb += [self.acc.ready.eq(self.elements.ready), el.coord.eq(0), el.layer.eq(vec.layer),
                              el.index.eq(vec.index), el.buffer.eq(vec.buffer)]
-                with m.If(self.acc.valid & self.elements.ready):
+                with m.If(self.acc.valid):
                     m.d.comb += [self.elements.valid.eq(1), el.value.acc.eq(head.acc)]
+                with m.If(self.acc.valid & self.elements.ready):
                     m.d.sync += [vec.index.eq(vec.index + 1), vec_rem.eq(vec_rem - 1), vec_end.eq(vec_rem == 1)]
                     with m.If(vec_end):
                         m.next = "IDLE"

@@ -13,15 +13,15 @@ Interface (the same as the integer generator's): ``start`` (pulse) samples
 the walk; ``done`` is high when every pixel of the region has been
 requested; ``source`` (:func:`~dhq_rtl.gateware.core_streams.coord_source_signature`):
 ``ready`` while a pixel may be requested, a ``next`` pulse emits its two
-elements on ``phases`` (``{phase: the float32 bits, index, last}``) 3 and 4
-cycles later; ``ready`` is low from the cycle after ``next`` until the
-second element is emitted.
+elements on ``phases`` (``{phase: the float32 bits, index, last}``) 2 and 3
+cycles later (one converter, used twice); ``ready`` is low from the cycle
+after ``next`` until the second element is emitted.
 
 :func:`int_to_float32` is the integer → float32 conversion (a
 leading-one search and a shift; the twin is numpy's ``astype(float32)``).
 """
 
-from amaranth.hdl import Cat, Const, Module, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -71,7 +71,7 @@ class FloatCoordinates(wiring.Component):
         x, y = Signal.like(region.x0), Signal.like(region.y0)
         finished = Signal(init=1)
         busy = Signal()
-        step = Signal(2)               # 0: idle, 1: converting, 2: x emitted next, 3: y emitted next
+        step = Signal(2)               # 0: idle, 1: u_x is converted, 2: u_y is converted
         m.d.comb += [self.done.eq(finished), self.source.ready.eq(~finished & ~busy)]
         bits = max(model.width, model.height).bit_length() + 1
         ux, uy = Signal(signed(bits)), Signal(signed(bits))
@@ -85,16 +85,15 @@ class FloatCoordinates(wiring.Component):
                     m.d.sync += finished.eq(1)
             with m.Else():
                 m.d.sync += x.eq(x + 1)
-        fx, fy = Signal(32), Signal(32)
+        # One converter for both elements: u_x in the cycle after next, u_y in the one after.
         phases = self.source.phases
         m.d.sync += phases.valid.eq(0)
+        conv = int_to_float32(m, Mux(step == 1, ux, uy), "conv")
         with m.Switch(step):
             with m.Case(1):
-                m.d.sync += [fx.eq(int_to_float32(m, ux, "fx")), fy.eq(int_to_float32(m, uy, "fy")), step.eq(2)]
+                m.d.sync += [phases.valid.eq(1), phases.payload.phase.eq(conv), phases.payload.index.eq(0),
+                             phases.payload.last.eq(0), step.eq(2)]
             with m.Case(2):
-                m.d.sync += [phases.valid.eq(1), phases.payload.phase.eq(fx), phases.payload.index.eq(0),
-                             phases.payload.last.eq(0), step.eq(3)]
-            with m.Case(3):
-                m.d.sync += [phases.valid.eq(1), phases.payload.phase.eq(fy), phases.payload.index.eq(1),
+                m.d.sync += [phases.valid.eq(1), phases.payload.phase.eq(conv), phases.payload.index.eq(1),
                              phases.payload.last.eq(1), step.eq(0), busy.eq(0)]
         return m

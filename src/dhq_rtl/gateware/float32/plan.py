@@ -204,6 +204,10 @@ class FloatCorePlan:
         self.lanes_latency = 1 + self.mul_latency + self.tree_levels * self.add_latency + 1 + self.add_latency
         self.sine_delay = (self.sine_latency - 1) * self.sine_ii + 1
         self.pixel_latency = 2
+        # Vectors that can be in the sine at once: it holds at most one
+        # element per register stage; one more for the queue's own latency.
+        hidden = [self.out_features[s] for s in range(1, self.n_layers - 1)]
+        self.sine_vector_depth = math.ceil(self.sine_latency / min(hidden)) + 2
 
     def _dsps(self):
         self.multipliers = self.lanes
@@ -228,6 +232,8 @@ class FloatCorePlan:
             MemoryPlan("accumulators.fifo.mem", "accumulator FIFO",
                        self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth),
             MemoryPlan("post.sine.table", "sine table", self.sine_rom_width, self.sine_rom_depth, rom=True),
+            MemoryPlan("post.vectors.mem", "vectors in the sine", self.buffer_width + self.layer_width,
+                       self.sine_vector_depth),
             MemoryPlan("pixel_queue.fifo.mem", "pixel FIFO", self.pixel_bits * m.channels, self.pixel_queue_depth),
         ]
 
