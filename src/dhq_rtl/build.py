@@ -89,7 +89,7 @@ def model_info(model, source, arith="int"):
 
 
 def build(model, board, out_dir, *, source="", lanes=None, freq_mhz=None, baud=1_000_000, seed=1,
-          toolchain=None, buffers=6, fallback=True, inputs=None, log=print, arith="int"):
+          toolchain=None, buffers=None, fallback=True, inputs=None, log=print, arith="int"):
     """Build ``model`` for ``board`` into ``out_dir``; returns the report dict.
 
     Everything that can be wrong with the arguments is checked before any
@@ -273,10 +273,12 @@ def _build_once(model, board, out, est, *, source, lanes, freq_hz, baud, seed, t
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ToolchainError(f"the tools wrote no readable report ({type(e).__name__}: {e}) "
                              f"(logs in {out})") from None
-    params = {"arith": arith, "lanes": lanes, "buffers": buffers, "dsp": board.dsp, "clock_mhz": top.pll_hz / 1e6,
-              "baud": baud, "seed": seed, "toolchain": toolchain}
+    params = {"arith": arith, "lanes": lanes, "buffers": top.core.plan.buffers, "dsp": board.dsp,
+              "clock_mhz": top.pll_hz / 1e6, "baud": baud, "seed": seed, "toolchain": toolchain}
     if arith == "fp32":
-        params["sine_ii"] = top.core.plan.sine_ii
+        u = top.core.plan.units
+        params.update(sine_ii=u.sine_ii, mul_latency=u.mul_latency, add_latency=u.add_latency,
+                      sine_latency=u.sine_latency)
     report = make_report(board=board, model_info=model_info(model, source, arith), params=params, pnr=pnr,
                          cells=cells, estimate=est, plan=top.core.plan, clock_hz=top.pll_hz,
                          build_seconds=seconds)

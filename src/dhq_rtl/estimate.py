@@ -123,14 +123,15 @@ def _plan(model, board, lanes, buffers, arith):
         return FloatCorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
     if arith != "int":
         raise ValueError(f"arith must be 'int' or 'fp32', got {arith!r}")
-    return CorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
+    return CorePlan.for_board(model, board, lanes=lanes, buffers=6 if buffers is None else buffers)
 
 
-def estimate(model, board, *, lanes=None, buffers=6, arith="int"):
+def estimate(model, board, *, lanes=None, buffers=None, arith="int"):
     """Estimated resources of the whole design on ``board``: a dict with the
     board's budget keys plus ``"details"`` (per-memory block counts).
     ``arith``: ``"int"`` (the integer core) or ``"fp32"`` (the float core;
-    ``lanes`` default 1)."""
+    ``lanes`` default 1). ``buffers``: default 6, or the float core's board
+    default."""
     plan = _plan(model, board, lanes, buffers, arith)
     shapes = _ICE40_EBR if board.family == "ice40" else _ECP5_EBR
     ebr, ff_bits, details = _memory_blocks(plan, shapes)
@@ -175,7 +176,7 @@ def check_fit(est, board, fitting_lanes=None):
     return True
 
 
-def lanes_that_fit(model, board, *, below, buffers=6, arith="int"):
+def lanes_that_fit(model, board, *, below, buffers=None, arith="int"):
     """The largest power-of-two lane count under ``below`` whose estimate
     fits ``board``, or None."""
     lanes = 1 << ((below - 1).bit_length() - 1) if below > 1 else 0
@@ -190,7 +191,7 @@ def lanes_that_fit(model, board, *, below, buffers=6, arith="int"):
     return None
 
 
-def default_float_lanes(model, board, *, buffers=6):
+def default_float_lanes(model, board, *, buffers=None):
     """The float core's default lane count on ``board``: the largest power of
     two whose estimate fits (None if not even one lane fits)."""
     from .gateware.plan import MAX_LANES

@@ -114,7 +114,7 @@ class BoardTop(Elaboratable):
     :meth:`~dhq_rtl.gateware.float32.plan.FloatCorePlan.for_board` chooses).
     """
 
-    def __init__(self, model, board, *, lanes=None, freq_hz=None, baud=1_000_000, buffers=6, arith="int"):
+    def __init__(self, model, board, *, lanes=None, freq_hz=None, baud=1_000_000, buffers=None, arith="int"):
         self.model = model
         self.board = board
         self.arith = arith
@@ -133,7 +133,10 @@ class BoardTop(Elaboratable):
         units = None
         if arith == "fp32":
             from .float32.plan import FloatCorePlan
-            units = FloatCorePlan.for_board(model, board, lanes=self.lanes, buffers=buffers).units
+            units, default_buffers = FloatCorePlan.board_defaults(board)
+            buffers = default_buffers if buffers is None else buffers
+        elif buffers is None:
+            buffers = 6
         self.core = InrCore(model, lanes=self.lanes, dsp=board.dsp, buffers=buffers, arith=arith, units=units)
 
     def _clock(self, m, platform):

@@ -8,10 +8,11 @@ float32 (exactly: ``|u| < 2**13``). Their scale ``1/(W − 1)`` is folded
 into layer 0's weights (:func:`dhq_rtl.golden_float32.float_core_parameters`),
 so no division or multiplication happens here.
 
-Interface (the same as the integer generator's): ``start`` (pulse) samples
-``region`` (a non-empty half-open rectangle: the core checks) and restarts
-the walk; ``done`` is high when every pixel of the region has been
-requested; ``source`` (:func:`~dhq_rtl.gateware.core_streams.coord_source_signature`):
+Interface (the same as the integer generator's): ``start`` (pulse) starts
+the walk of ``region`` (a non-empty half-open rectangle: the core checks;
+this generator does not copy it, so it must stay unchanged while the
+region is walked, as the core's registered region does); ``done`` is high
+when every pixel of the region has been requested; ``source`` (:func:`~dhq_rtl.gateware.core_streams.coord_source_signature`):
 ``ready`` while a pixel may be requested, a ``next`` pulse emits its two
 elements on ``phases`` (``{phase: the float32 bits, index, last}``) 2 and 3
 cycles later (one converter, used twice); ``ready`` is low from the cycle
@@ -67,7 +68,7 @@ class FloatCoordinates(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model = self.model
-        region = Signal(region_layout(model))
+        region = self.region
         x, y = Signal.like(region.x0), Signal.like(region.y0)
         finished = Signal(init=1)
         busy = Signal()
@@ -76,7 +77,7 @@ class FloatCoordinates(wiring.Component):
         bits = max(model.width, model.height).bit_length() + 1
         ux, uy = Signal(signed(bits)), Signal(signed(bits))
         with m.If(self.start):
-            m.d.sync += [region.eq(self.region), x.eq(self.region.x0), y.eq(self.region.y0), finished.eq(0)]
+            m.d.sync += [x.eq(region.x0), y.eq(region.y0), finished.eq(0)]
         with m.Elif(self.source.next & self.source.ready):
             m.d.sync += [busy.eq(1), step.eq(1), ux.eq(2 * x - (model.width - 1)), uy.eq(2 * y - (model.height - 1))]
             with m.If(x + 1 == region.x1):

@@ -51,15 +51,18 @@ class FloatJobSequencer(JobSequencer):
 
     def _job_layout(self):
         plan = self.plan
+        slot_bits = max(plan.index_width, plan.acc_gap.bit_length())
         return data.StructLayout({
             "layer": plan.layer_width,
             "wbase": plan.weight_addr_width,
             "bbase": plan.bias_addr_width,
             "last_c": plan.chunk_width,      # chunks − 1
             "last_k": plan.index_width,      # neurons − 1
-            "last_slot": max(plan.index_width, plan.acc_gap.bit_length()),   # slots per pass − 1
+            "last_slot": slot_bits,          # slots per pass − 1
             "mask": plan.lanes,              # valid lanes of the last chunk
             "c1": 1,                         # one chunk
+            "c2": 1,                         # two chunks
+            "slot1": 1,                      # one slot per pass
         })
 
     def _job_constants(self, m, layer, job):
@@ -71,15 +74,27 @@ class FloatJobSequencer(JobSequencer):
         lookup(m, layer, [n - 1 for n in plan.out_features], job.last_k)
         lookup(m, layer, [max(plan.slots[s] - 1, 0) for s in range(S)], job.last_slot)
         lookup(m, layer, [(1 << plan.last_lanes[s]) - 1 for s in range(S)], job.mask)
-        m.d.comb += [job.layer.eq(layer), job.c1.eq(job.last_c == 0)]
+        m.d.comb += [job.layer.eq(layer), job.c1.eq(job.last_c == 0), job.c2.eq(job.last_c == 1),
+                     job.slot1.eq(job.last_slot == 0)]
 
     def _run(self, m, stage, take, nxt, nxt_valid, nxt_buf):
+        """The running job: its passes and slots, counted down, every
+        decision a register computed a slot ahead (timing, as in the integer
+        sequencer): the slot is the pass's last (``slot_last``), a neuron is
+        issued in it (``issuing``), the pass is the job's first or last, the
+        next pass is the last (``pre_last``)."""
         plan = self.plan
-        job = Signal.like(nxt)               # the running job's constants
+        job_layer = Signal(plan.layer_width)
+        job = Signal.like(nxt)               # the running job's constants, looked up from its layer
+        self._job_constants(m, job_layer, job)
         job_buf = Signal(plan.buffer_width)
         job_active = Signal()
         c = Signal(plan.chunk_width)         # the running pass (its chunk)
-        slot = Signal(len(job.last_slot))
+        c_rem = Signal(plan.chunk_width)     # passes after this one
+        slot_rem = Signal(len(job.last_slot))
+        k_rem = Signal(plan.index_width)
+        slot_last, issuing, first_pass, last_pass, pre_last = (Signal(name=n) for n in (
+            "slot_last", "issuing", "first_pass", "last_pass", "pre_last"))
         cur = Signal(plan.lanes * 32)        # the running pass's chunk
         fetched = Signal.like(cur)           # chunk c + 1, read ahead
         first_chunk = Signal.like(cur)       # the staged job's chunk 0
@@ -87,29 +102,41 @@ class FloatJobSequencer(JobSequencer):
         advance, issue, pass_end, job_end = Signal(), self.issue, Signal(), Signal()
         m.d.comb += [
             advance.eq(job_active & self.credit.credit),
-            issue.eq(advance & (slot <= job.last_k)),
-            pass_end.eq(advance & (slot == job.last_slot)),
-            job_end.eq(pass_end & (c == job.last_c)),
+            issue.eq(advance & issuing),
+            pass_end.eq(advance & slot_last),
+            job_end.eq(pass_end & last_pass),
             take.eq(first_ready & (~job_active | job_end)),
-            self.credit.reserve.eq(issue & (c == job.last_c)),
+            self.credit.reserve.eq(issue & last_pass),
         ]
-        want = self._reads(m, stage, take, nxt, nxt_buf, job, job_buf, c, pass_end, fetched, first_chunk,
-                           first_ready)
+        want = self._reads(m, stage, take, nxt, nxt_buf, job, job_buf, c, pre_last, pass_end, fetched,
+                           first_chunk, first_ready)
         waddr = Signal(plan.weight_addr_width)
         baddr = Signal(plan.bias_addr_width)
+
+        def start_pass(last_slot, last_k, slot1):
+            m.d.sync += [slot_rem.eq(last_slot), k_rem.eq(last_k), slot_last.eq(slot1), issuing.eq(1)]
+
         with m.If(take):
-            m.d.sync += [job_active.eq(1), job.eq(nxt), job_buf.eq(nxt_buf), c.eq(0), slot.eq(0), cur.eq(first_chunk),
+            m.d.sync += [job_active.eq(1), job_layer.eq(nxt.layer), job_buf.eq(nxt_buf), c.eq(0), c_rem.eq(nxt.last_c),
+                         first_pass.eq(1), last_pass.eq(nxt.c1), pre_last.eq(nxt.c2), cur.eq(first_chunk),
                          waddr.eq(nxt.wbase), baddr.eq(nxt.bbase), want.eq(~nxt.c1)]
+            start_pass(nxt.last_slot, nxt.last_k, nxt.slot1)
         with m.Elif(job_end):
             m.d.sync += job_active.eq(0)
+        with m.Elif(pass_end):
+            m.d.sync += [c.eq(c + 1), c_rem.eq(c_rem - 1), first_pass.eq(0), last_pass.eq(pre_last),
+                         pre_last.eq(c_rem == 2), cur.eq(fetched), want.eq(~pre_last)]
+            start_pass(job.last_slot, job.last_k, job.slot1)
         with m.Elif(advance):
-            m.d.sync += slot.eq(slot + 1)
-            with m.If(issue):
-                m.d.sync += waddr.eq(waddr + 1)
-                with m.If(c == 0):
-                    m.d.sync += baddr.eq(baddr + 1)
-            with m.If(pass_end):
-                m.d.sync += [slot.eq(0), c.eq(c + 1), cur.eq(fetched), want.eq(c + 1 != job.last_c)]
+            m.d.sync += [slot_rem.eq(slot_rem - 1), slot_last.eq(slot_rem == 1)]
+            with m.If(issuing):
+                m.d.sync += [k_rem.eq(k_rem - 1), issuing.eq(k_rem != 0)]
+        with m.If(issue):
+            m.d.sync += waddr.eq(waddr + 1)
+            with m.If(first_pass):
+                m.d.sync += baddr.eq(baddr + 1)
+        with m.If(take):
+            m.d.sync += [waddr.eq(nxt.wbase), baddr.eq(nxt.bbase)]
 
         beat = self.beats.payload
         m.d.sync += [
@@ -117,12 +144,13 @@ class FloatJobSequencer(JobSequencer):
             beat.act.eq(cur),
             beat.addr.eq(waddr),
             beat.bias_addr.eq(baddr),
-            beat.first.eq(c == 0),
-            beat.last.eq(c == job.last_c),
+            beat.first.eq(first_pass),
+            beat.last.eq(last_pass),
             beat.tag.eq(job.layer),
         ]
 
-    def _reads(self, m, stage, take, nxt, nxt_buf, job, job_buf, c, pass_end, fetched, first_chunk, first_ready):
+    def _reads(self, m, stage, take, nxt, nxt_buf, job, job_buf, c, pre_last, pass_end, fetched, first_chunk,
+               first_ready):
         """The activation-buffer read port: the running job's next chunk
         (first), else the staged job's chunk 0; the releases. Returns the
         running job's ``want`` flag (its next chunk is to be read)."""
@@ -142,14 +170,15 @@ class FloatJobSequencer(JobSequencer):
         if ww:
             m.d.comb += self.read.addr.word.eq(Mux(run_rd, c + 1, 0))
         # The read's data comes a cycle later: what it was, and whether it
-        # was its job's last chunk (then the buffer goes back).
+        # was its job's last chunk (then the buffer goes back). The running
+        # job reads chunk c + 1 in pass c, the last one when the next pass
+        # is the last (pre_last).
         rd_run, rd_pf, rd_last, rd_mask = Signal(), Signal(), Signal(), Signal(plan.lanes)
         rd_buf = Signal(plan.buffer_width)
+        last = Mux(run_rd, pre_last, nxt.c1)
         m.d.sync += [
-            rd_run.eq(run_rd), rd_pf.eq(pf_rd),
-            rd_last.eq(Mux(run_rd, c + 1 == job.last_c, nxt.c1)),
-            rd_mask.eq(Mux(Mux(run_rd, c + 1 == job.last_c, nxt.c1), Mux(run_rd, job.mask, nxt.mask),
-                           (1 << plan.lanes) - 1)),
+            rd_run.eq(run_rd), rd_pf.eq(pf_rd), rd_last.eq(last),
+            rd_mask.eq(Mux(last, Mux(run_rd, job.mask, nxt.mask), (1 << plan.lanes) - 1)),
             rd_buf.eq(Mux(run_rd, job_buf, nxt_buf)),
         ]
         word = self.read.data & _spread(rd_mask, plan.lanes)

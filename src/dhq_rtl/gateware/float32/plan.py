@@ -137,14 +137,27 @@ class FloatCorePlan:
         self._dsps()
         self.memories = self._memories()
 
+    @staticmethod
+    def board_defaults(board):
+        """``(units, buffers)`` of the float core a build for ``board`` makes.
+
+        iCE40 (the UP5K's 8 DSPs and 5280 logic cells): the sine at ``ii =
+        11`` (one shared ``SB_MAC16``), one register cut less in the
+        multiplier and the adder and two less in the sine (mul 5, add 8,
+        sine 17: ``bench/fp32_core.py``'s measurements, docs/RESULTS.md), and 4
+        activation buffers (3 pixels in flight), so that one lane fits.
+        ECP5: every cut, the sine at ``ii = 1``, 6 buffers."""
+        if board.family == "ice40":
+            return FloatUnits(mul_latency=5, add_latency=8, sine_latency=17, sine_ii=11), 4
+        return FloatUnits(sine_ii=1), 6
+
     @classmethod
-    def for_board(cls, model, board, *, lanes=None, buffers=6):
-        """The float core a build for ``board`` makes: its DSP kind, the
-        sine at ``ii = 11`` (one shared ``SB_MAC16``) on iCE40 and at
-        ``ii = 1`` elsewhere, and ``lanes`` (default 1)."""
-        ii = 11 if board.family == "ice40" else 1
-        return cls(model, lanes=1 if lanes is None else lanes, dsp=board.dsp, buffers=buffers,
-                   units=FloatUnits(sine_ii=ii))
+    def for_board(cls, model, board, *, lanes=None, buffers=None):
+        """The float core a build for ``board`` makes (:meth:`board_defaults`),
+        with ``lanes`` (default 1) and ``buffers`` (default: the board's)."""
+        units, default_buffers = cls.board_defaults(board)
+        return cls(model, lanes=1 if lanes is None else lanes, dsp=board.dsp,
+                   buffers=default_buffers if buffers is None else buffers, units=units)
 
     # ------------------------------------------------------------ derivation
     def _stages(self):
@@ -207,7 +220,9 @@ class FloatCorePlan:
         # Vectors that can be in the sine at once: it holds at most one
         # element per register stage; one more for the queue's own latency.
         hidden = [self.out_features[s] for s in range(1, self.n_layers - 1)]
-        self.sine_vector_depth = math.ceil(self.sine_latency / min(hidden)) + 2
+        self.sine_vector_depth = math.ceil((self.sine_latency + 2) / min(hidden)) + 2
+        # The sine's input queue: two entries for a phase every cycle, else one.
+        self.sine_skid = 2 if self.sine_ii == 1 else 1
 
     def _dsps(self):
         self.multipliers = self.lanes

@@ -9,10 +9,10 @@ each into what the next stage reads::
              └─ output stage: value ─► FloatToPixel ─────────────────► pixels
 
 * hidden stages: :class:`~.sine.Fp32Sine` (``sine_latency`` stages, one
-  phase every ``sine_ii`` cycles): the only back-pressure of the chain.
-  ``elements`` is paced: an element for the sine is taken only when the
-  sine takes it (``elements.ready``); coordinates and output values are
-  always taken;
+  phase every ``sine_ii`` cycles) behind a queue of ``sine_skid`` elements:
+  the only back-pressure of the chain. ``elements.ready`` is a register,
+  low while the queue is full (then every element waits); the elements of
+  vector 0 (coordinates), which the arbiter cannot hold, are always taken;
 * coordinates (vector 0 of a pixel, already float32) go straight into the
   activation buffers; a coordinate write has priority, the sine's output
   then waits a cycle (its ``o.ready``);
@@ -66,13 +66,9 @@ class FloatPostProcessing(wiring.Component):
             to_sine.eq(~el.coord & (el.layer != last)),
         ]
         m.submodules.sine = sine = Fp32Sine(latency=plan.sine_latency, ii=plan.sine_ii, dsp=plan.dsp)
-        m.d.comb += [
-            self.elements.ready.eq(~to_sine | sine.i.ready),
-            sine.i.valid.eq(self.elements.valid & to_sine),
-            sine.i.payload.t.eq(el.value.acc),
-            sine.o.ready.eq(~coord),
-        ]
-        out = self._sine_vectors(m, sine, el)
+        m.d.comb += sine.o.ready.eq(~coord)
+        head = self._skid(m, sine, el, to_sine)
+        out = self._sine_vectors(m, sine, head)
         w = self.write.payload
         with m.If(coord):
             m.d.comb += [self.write.valid.eq(1), w.value.eq(el.value.phase), w.index.eq(el.index),
@@ -84,7 +80,7 @@ class FloatPostProcessing(wiring.Component):
 
         m.submodules.to_pixel = conv = FloatToPixel(plan.pixel_bits, tag_shape=plan.index_width)
         m.d.comb += [
-            conv.i.valid.eq(self.elements.valid & to_pixel),
+            conv.i.valid.eq(self.elements.valid & self.elements.ready & to_pixel),
             conv.i.payload.t.eq(el.value.acc),
             conv.i.payload.tag.eq(el.index),
             self.pixels.valid.eq(conv.o.valid),
@@ -92,6 +88,41 @@ class FloatPostProcessing(wiring.Component):
             self.pixels.payload.channel.eq(conv.o.payload.tag),
         ]
         return m
+
+    def _skid(self, m, sine, el, to_sine):
+        """The sine's input queue (timing: ``elements.ready`` is a register,
+        so the arbiter's accumulator queue never waits on the sine's
+        pipeline enable combinationally). It holds ``sine_skid`` elements
+        (one when the sine takes a phase at most every other cycle, else
+        two, for full rate); every element waits while it is full. Returns
+        the head element (``value``, ``index``, ``buffer``, ``layer``)."""
+        plan = self.plan
+        depth = plan.sine_skid
+        layout = data.StructLayout({"t": 32, "index": plan.index_width, "buffer": plan.buffer_width,
+                                    "layer": plan.layer_width})
+        regs = [Signal(layout, name=f"skid{j}") for j in range(depth)]
+        count = Signal(range(depth + 1))
+        entry = Signal(layout)
+        m.d.comb += [entry.t.eq(el.value.acc), entry.index.eq(el.index), entry.buffer.eq(el.buffer),
+                     entry.layer.eq(el.layer)]
+        push, pop = Signal(), Signal()
+        full = Signal()                       # registered: count == depth
+        m.d.comb += [
+            self.elements.ready.eq(~full),
+            push.eq(self.elements.valid & to_sine & ~full),
+            sine.i.valid.eq(count != 0),
+            sine.i.payload.t.eq(regs[0].t),
+            pop.eq(sine.i.valid & sine.i.ready),
+        ]
+        m.d.sync += [count.eq(count + push - pop), full.eq(count + push - pop == depth)]
+        # The queue shifts towards regs[0]; a new element lands behind the others.
+        for j in range(depth):
+            keep, fill = regs[j + 1] if j + 1 < depth else regs[j], count - pop == j
+            with m.If(push & fill):
+                m.d.sync += regs[j].eq(entry)
+            with m.Elif(pop):
+                m.d.sync += regs[j].eq(keep)
+        return regs[0]
 
     def _sine_vectors(self, m, sine, el):
         """Where the sine's results go, without a tag through its pipeline
@@ -104,7 +135,7 @@ class FloatPostProcessing(wiring.Component):
         m.submodules.vectors = queue = FlagFIFO(width=ref.size, depth=plan.sine_vector_depth)
         entry = Signal(ref)
         m.d.comb += [entry.buffer.eq(el.buffer), entry.layer.eq(el.layer), queue.w_data.eq(entry),
-                     queue.w_en.eq(sine.i.valid & sine.i.ready & (el.index == 0))]
+                     queue.w_en.eq(sine.i.valid & sine.i.ready & (el.index == 0))]       # el: the element entering
         head = data.View(ref, queue.r_data)
         index = Signal(plan.index_width)
         last_index = Signal(plan.index_width)
