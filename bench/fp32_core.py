@@ -173,6 +173,7 @@ def main(argv=None):
         check_output_folder(out / name, f"--out {args.out}")
     model = load(args.model) if args.model else default_model()[0]
     require_float(model)
+    out.mkdir(parents=True, exist_ok=True)
     path = out / "fp32_core.json"
     results = json.loads(path.read_text()) if path.exists() else {}
     results["machine"] = machine()

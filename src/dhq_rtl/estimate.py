@@ -96,12 +96,12 @@ def _logic_cells(plan, board, ff_bits):
 #: flip-flops) and ECP5 LUT4s (Yosys ``synth_ecp5``), measured with
 #: ``bench/fp32_units.py`` (docs/RESULTS.md, "FP32 units").
 _FP32_UNIT_LOGIC = {
-    "ice40": {"mul": 368, "add": 874, "sine": 2367},
+    "ice40": {"mul": 294, "add": 826, "sine": 2175},
     "ecp5": {"mul": 177, "add": 553, "sine": 651},
 }
 #: The float core's control, queues, coordinate generator, pixel conversion
 #: and board top, calibrated on the builds in docs/RESULTS.md ("The float core").
-_FP32_CONTROL = {"ice40": 1500, "ecp5": 1200}
+_FP32_CONTROL = {"ice40": 1705, "ecp5": 1200}
 
 
 def _float_logic(plan, board, ff_bits):

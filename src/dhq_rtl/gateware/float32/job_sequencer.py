@@ -24,7 +24,8 @@ as the integer core's:
   input width become +0 (the golden model pads with +0 inputs; the buffer
   holds stale values there). A buffer is released once its last chunk has
   been read.
-* **Beats** (registered, ``always_ready``): ``act`` (the chunk), ``addr``
+* **Beats** (``always_ready``; the payload is the sequencer's registers
+  and ``valid`` an AND of three of them): ``act`` (the chunk), ``addr``
   (weight row), ``bias_addr`` (the neuron's bias in the accumulator memory,
   meaningful on ``first``), ``first`` (pass 0), ``last`` (the last pass),
   ``tag`` (the stage). ``credit.reserve`` is raised with a ``last`` beat.
@@ -138,15 +139,17 @@ class FloatJobSequencer(JobSequencer):
         with m.If(take):
             m.d.sync += [waddr.eq(nxt.wbase), baddr.eq(nxt.bbase)]
 
+        # The beat is the running state itself (registers, no copy: the
+        # lanes register it beside their weight read).
         beat = self.beats.payload
-        m.d.sync += [
+        m.d.comb += [
             self.beats.valid.eq(issue),
             beat.act.eq(cur),
             beat.addr.eq(waddr),
             beat.bias_addr.eq(baddr),
             beat.first.eq(first_pass),
             beat.last.eq(last_pass),
-            beat.tag.eq(job.layer),
+            beat.tag.eq(job_layer),
         ]
 
     def _reads(self, m, stage, take, nxt, nxt_buf, job, job_buf, c, pre_last, pass_end, fetched, first_chunk,

@@ -13,7 +13,8 @@ output is taken; every unit's ``o.ready`` is 1, so none ever stalls):
 
 1. weight memory read (``lanes × 32``-bit words in chunk-major order, the
    rows of a stage's last chunk padded with +0), beside it the beat's
-   control and activations registered;
+   control and activations registered; the weights registered once more
+   (two cycles: a deep memory's read multiplexer is a path of its own);
 2. ``lanes`` :class:`~.mul.Fp32Mul` (``mul_latency`` stages), the control
    in lane 0's tag;
 3. ``log2(lanes)`` levels of :class:`~.add.Fp32Add` (``add_latency`` each),
@@ -29,8 +30,8 @@ The accumulator memory is one ``32 × acc_memory_depth`` memory (the ring,
 then every stage's biases), one read and one write port: a beat needs
 either its bias or its partial sum, never both.
 
-Latency: ``lanes_latency = 2 + mul_latency + log2(lanes)·add_latency +
-add_latency`` cycles from a beat to its sum (17 for one lane at the default
+Latency: ``lanes_latency = 3 + mul_latency + log2(lanes)·add_latency +
+add_latency`` cycles from a beat to its sum (18 for one lane at the default
 latencies). Throughput: one beat per cycle, as long as a neuron's beats are
 at least ``acc_gap = add_latency + 2`` cycles apart (the sequencer's
 passes). Payloads: ``i`` :func:`lanes_in_layout`, ``o``
@@ -117,20 +118,26 @@ class Fp32Lanes(wiring.Component):
         beat = self.i.payload
         m.d.comb += rd.addr.eq(beat.addr)
 
-        # 1. beside the weight read: the control and the activations.
-        ctl = Signal(self._control_layout())
+        # 1. beside the weight read: the control and the activations; then
+        # the weights (after the read multiplexer of a deep memory) and they
+        # are registered once more, so that the multipliers start from
+        # registers.
+        ctl1 = Signal(self._control_layout())
         valid1 = Signal()
         act1 = Signal.like(beat.act)
-        m.d.sync += [valid1.eq(self.i.valid), act1.eq(beat.act), ctl.first.eq(beat.first), ctl.last.eq(beat.last),
-                     ctl.layer.eq(beat.tag), ctl.bias_addr.eq(beat.bias_addr)]
+        m.d.sync += [valid1.eq(self.i.valid), act1.eq(beat.act), ctl1.first.eq(beat.first),
+                     ctl1.last.eq(beat.last), ctl1.layer.eq(beat.tag), ctl1.bias_addr.eq(beat.bias_addr)]
+        ctl = Signal.like(ctl1)
+        valid2, act2, wts = Signal(), Signal.like(beat.act), Signal(32 * P)
+        m.d.sync += [ctl.eq(ctl1), valid2.eq(valid1), act2.eq(act1), wts.eq(rd.data)]
 
         # 2. the products; 3. the adder tree.
         level = []
         for lane in range(P):
             mul = Fp32Mul(latency=plan.mul_latency, dsp=plan.dsp, tag_shape=self._control_layout() if lane == 0 else 0)
             m.submodules[f"mul{lane}"] = mul
-            m.d.comb += [mul.i.valid.eq(valid1), mul.i.payload.a.eq(rd.data.word_select(lane, 32)),
-                         mul.i.payload.b.eq(act1[lane]), mul.o.ready.eq(1)]
+            m.d.comb += [mul.i.valid.eq(valid2), mul.i.payload.a.eq(wts.word_select(lane, 32)),
+                         mul.i.payload.b.eq(act2[lane]), mul.o.ready.eq(1)]
             if lane == 0:
                 m.d.comb += mul.i.payload.tag.eq(ctl)
             level.append(mul.o)

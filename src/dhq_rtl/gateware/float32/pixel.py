@@ -10,7 +10,8 @@ bias) becomes an unsigned ``pixel_bits``-bit pixel:
 * ``t ≥ 2**pixel_bits`` (exponent ``≥ 127 + pixel_bits``) and +Inf →
   ``2**pixel_bits − 1``;
 * otherwise ``floor(t) = (2**23 + frac) ≫ (150 − exponent)``, which is
-  below ``2**pixel_bits``.
+  below ``2**pixel_bits``: the top ``pixel_bits`` bits of the mantissa
+  shifted right by ``126 + pixel_bits − exponent``.
 
 Pipeline: stage 1 classifies and registers the shift amount; stage 2
 shifts. Latency 2, one value per cycle, no back-pressure (``always_ready``).
@@ -56,18 +57,20 @@ class FloatToPixel(wiring.Component):
         t = float32_view(self.i.payload.t)
         top = (1 << pb) - 1
         nan = (t.exp == ref.EXP_MAX) & (t.frac != 0)
-        # stage 1: the case and the shift
+        # stage 1: the case and the shift. Only the top pixel_bits bits of
+        # the mantissa can reach the result (a value below 2**pb has its
+        # leading one at most pb − 1 places above the binary point).
         zero, full = Signal(), Signal()
-        shift = Signal(range(ref.FRAC_BITS + 1))
-        mant = Signal(ref.FRAC_BITS + 1)
+        shift = Signal(range(pb))
+        mant = Signal(pb)
         valid1 = Signal()
         tag1 = Signal(self.tag_width)
         m.d.sync += [
             valid1.eq(self.i.valid),
             zero.eq(nan | t.sign | (t.exp < ref.BIAS)),
             full.eq(t.exp >= ref.BIAS + pb),
-            shift.eq(ref.BIAS + ref.FRAC_BITS - t.exp),
-            mant.eq(Cat(t.frac, Const(1, 1))),
+            shift.eq(ref.BIAS + pb - 1 - t.exp),
+            mant.eq(Cat(t.frac, Const(1, 1))[ref.FRAC_BITS + 1 - pb:]),
         ]
         if self.tag_width:
             m.d.sync += tag1.eq(self.i.payload.tag)

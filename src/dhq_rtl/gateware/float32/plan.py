@@ -213,8 +213,8 @@ class FloatCorePlan:
         self.mul_latency, self.add_latency, self.sine_latency = u.mul_latency, u.add_latency, u.sine_latency
         self.sine_ii = u.sine_ii
         self.tree_levels = ceil_log2(self.lanes)
-        # weight read, multiply, adder tree, accumulator memory read, accumulate
-        self.lanes_latency = 1 + self.mul_latency + self.tree_levels * self.add_latency + 1 + self.add_latency
+        # weight read and its register, multiply, adder tree, accumulator memory read, accumulate
+        self.lanes_latency = 2 + self.mul_latency + self.tree_levels * self.add_latency + 1 + self.add_latency
         self.sine_delay = (self.sine_latency - 1) * self.sine_ii + 1
         self.pixel_latency = 2
         # Vectors that can be in the sine at once: it holds at most one
@@ -247,8 +247,8 @@ class FloatCorePlan:
             MemoryPlan("accumulators.fifo.mem", "accumulator FIFO",
                        self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth),
             MemoryPlan("post.sine.table", "sine table", self.sine_rom_width, self.sine_rom_depth, rom=True),
-            MemoryPlan("post.vectors.mem", "vectors in the sine", self.buffer_width + self.layer_width,
-                       self.sine_vector_depth),
+            MemoryPlan("post.vectors.mem", "vectors in the sine", self.buffer_width + self.layer_width
+                       + self.index_width, self.sine_vector_depth),
             MemoryPlan("pixel_queue.fifo.mem", "pixel FIFO", self.pixel_bits * m.channels, self.pixel_queue_depth),
         ]
 

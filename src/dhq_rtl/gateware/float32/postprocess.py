@@ -13,9 +13,10 @@ each into what the next stage reads::
   the only back-pressure of the chain. ``elements.ready`` is a register,
   low while the queue is full (then every element waits); the elements of
   vector 0 (coordinates), which the arbiter cannot hold, are always taken;
-* coordinates (vector 0 of a pixel, already float32) go straight into the
-  activation buffers; a coordinate write has priority, the sine's output
-  then waits a cycle (its ``o.ready``);
+* coordinates (vector 0 of a pixel, already float32) go into the
+  activation buffers a cycle later (registered); a coordinate write has
+  priority, the sine's output then waits a cycle (its ``o.ready``, that
+  register);
 * the output stage: :class:`~.pixel.FloatToPixel` (latency 2), then the
   pixel queue.
 
@@ -65,14 +66,21 @@ class FloatPostProcessing(wiring.Component):
             to_pixel.eq(~el.coord & (el.layer == last)),
             to_sine.eq(~el.coord & (el.layer != last)),
         ]
+        # A coordinate is registered, then written; the sine's result waits
+        # while one is (its ready is that register: no path from the arbiter
+        # into the sine's pipeline enable).
+        coord_q = Signal(data.StructLayout({"valid": 1, "value": 32, "index": plan.index_width,
+                                            "buffer": plan.buffer_width}))
+        m.d.sync += [coord_q.valid.eq(coord), coord_q.value.eq(el.value.phase), coord_q.index.eq(el.index),
+                     coord_q.buffer.eq(el.buffer)]
         m.submodules.sine = sine = Fp32Sine(latency=plan.sine_latency, ii=plan.sine_ii, dsp=plan.dsp)
-        m.d.comb += sine.o.ready.eq(~coord)
+        m.d.comb += sine.o.ready.eq(~coord_q.valid)
         head = self._skid(m, sine, el, to_sine)
         out = self._sine_vectors(m, sine, head)
         w = self.write.payload
-        with m.If(coord):
-            m.d.comb += [self.write.valid.eq(1), w.value.eq(el.value.phase), w.index.eq(el.index),
-                         w.buffer.eq(el.buffer), w.layer.eq(0)]
+        with m.If(coord_q.valid):
+            m.d.comb += [self.write.valid.eq(1), w.value.eq(coord_q.value), w.index.eq(coord_q.index),
+                         w.buffer.eq(coord_q.buffer), w.layer.eq(0)]
         with m.Elif(sine.o.valid):
             m.d.comb += [self.write.valid.eq(1), w.value.eq(sine.o.payload.y), w.index.eq(out.index),
                          w.buffer.eq(out.buffer), w.layer.eq(out.layer)]
@@ -126,25 +134,37 @@ class FloatPostProcessing(wiring.Component):
 
     def _sine_vectors(self, m, sine, el):
         """Where the sine's results go, without a tag through its pipeline
-        (its 19 stages would carry it): a vector's ``(buffer, layer)`` enters
-        a queue with its first element and leaves with its last result; the
-        results of a vector leave in order, so their index is counted.
-        Returns ``{index, buffer, layer}`` of the result on ``sine.o``."""
+        (its stages would carry it): a vector's ``(buffer, layer, last
+        index)`` enters a queue with its first element (``el``: the element
+        entering the sine) and leaves it with its first result, into
+        registers that serve the rest of its results; the results of a
+        vector leave in order, so their index is counted. Every decision is
+        a register (``cont``: the next result continues the current
+        vector). Returns ``{index, buffer, layer}`` of the result on
+        ``sine.o``."""
         plan = self.plan
-        ref = vector_ref_layout(plan)
-        m.submodules.vectors = queue = FlagFIFO(width=ref.size, depth=plan.sine_vector_depth)
-        entry = Signal(ref)
+        entry_layout = data.StructLayout({"buffer": plan.buffer_width, "layer": plan.layer_width,
+                                          "last_index": plan.index_width})
+        m.submodules.vectors = queue = FlagFIFO(width=entry_layout.size, depth=plan.sine_vector_depth)
+        entry = Signal(entry_layout)
+        lookup(m, el.layer, [n - 1 for n in plan.out_features], entry.last_index)
         m.d.comb += [entry.buffer.eq(el.buffer), entry.layer.eq(el.layer), queue.w_data.eq(entry),
-                     queue.w_en.eq(sine.i.valid & sine.i.ready & (el.index == 0))]       # el: the element entering
-        head = data.View(ref, queue.r_data)
-        index = Signal(plan.index_width)
-        last_index = Signal(plan.index_width)
-        lookup(m, head.layer, [n - 1 for n in plan.out_features], last_index)
+                     queue.w_en.eq(sine.i.valid & sine.i.ready & (el.index == 0))]
+        head = data.View(entry_layout, queue.r_data)
+        cur = Signal(entry_layout)
+        cont = Signal()                       # the next result belongs to the vector in cur
+        index = Signal(plan.index_width)      # its index
+        rem = Signal(plan.index_width)        # results of cur after the next one
         done = Signal()
-        m.d.comb += [done.eq(sine.o.valid & sine.o.ready), queue.r_en.eq(done & (index == last_index))]
+        m.d.comb += [done.eq(sine.o.valid & sine.o.ready), queue.r_en.eq(done & ~cont)]
         with m.If(done):
-            m.d.sync += index.eq(Mux(index == last_index, 0, index + 1))
+            with m.If(cont):
+                m.d.sync += [index.eq(index + 1), rem.eq(rem - 1), cont.eq(rem != 0)]
+            with m.Else():
+                m.d.sync += [cur.eq(head), index.eq(1), rem.eq(head.last_index - 1),
+                             cont.eq(head.last_index != 0)]
         out = Signal(data.StructLayout({"index": plan.index_width, "buffer": plan.buffer_width,
                                         "layer": plan.layer_width}))
-        m.d.comb += [out.index.eq(index), out.buffer.eq(head.buffer), out.layer.eq(head.layer)]
+        m.d.comb += [out.index.eq(Mux(cont, index, 0)), out.buffer.eq(Mux(cont, cur.buffer, head.buffer)),
+                     out.layer.eq(Mux(cont, cur.layer, head.layer))]
         return out
