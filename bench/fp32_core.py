@@ -135,22 +135,24 @@ def build_one(model, board, arith, lanes, out):
             "build_seconds": round(time.monotonic() - t, 1)}
 
 
-def table(results):
+def table(results, model):
+    """The Markdown table of the configurations in ``results`` (the logic
+    estimate is the current one, :func:`dhq_rtl.estimate.estimate`)."""
+    from dhq_rtl.estimate import estimate
     rows = ["| core | board | lanes | logic (est.) | FF | EBR | DSP | Fmax MHz | clock MHz | timing | "
-            "cycles/px (bound) | ms/image @clock | bit-exact |", "|" + "---|" * 13]
-    for name, _, arith, _ in CONFIGS:
+            "cycles/px (plan) | ms/image @clock | whole image bit-exact |", "|" + "---|" * 13]
+    for name, board_name, arith, _ in CONFIGS:
         r = results.get(name)
         if not r or "build" not in r:
             continue
-        b, s = r["build"], r.get("sim", {})
-        cpp = s.get("cycles_per_pixel")
-        ms = round(1e3 * r["pixels"] * cpp / (b["clock_mhz"] * 1e6), 1) if cpp else None
-        rows.append(f"| {arith} | {r['board']} | {b['lanes']} | {b['logic']} {b['logic_kind'].upper()} "
-                    f"({b['logic_estimated']}) | {b['ff']} | {b['ebr']} | {b['dsp']} | {b['fmax_mhz']} | "
-                    f"{b['clock_mhz']:g} | {'met' if b['timing_met'] else 'FAILED'} | "
-                    f"{cpp:.1f} ({s.get('plan_cycles_per_pixel')}) | {ms} | {s.get('bit_exact')} |"
-                    if cpp else f"| {arith} | {r['board']} | {b['lanes']} | {b['logic']} | {b['ff']} | {b['ebr']} | "
-                    f"{b['dsp']} | {b['fmax_mhz']} | {b['clock_mhz']:g} | | | | |")
+        b, sim = r["build"], r.get("sim", {})
+        est = estimate(model, get_board(board_name), lanes=b["lanes"], arith=arith)[b["logic_kind"]]
+        cpp = sim.get("cycles_per_pixel")
+        cycles = f"{cpp:.1f} ({sim['plan_cycles_per_pixel']:g})" if cpp else ""
+        ms = f"{1e3 * r['pixels'] * cpp / (b['clock_mhz'] * 1e6):.1f}" if cpp else ""
+        rows.append(f"| {arith} | {board_name} | {b['lanes']} | {b['logic']} {b['logic_kind'].upper()} ({est}) | "
+                    f"{b['ff']} | {b['ebr']} | {b['dsp']} | {b['fmax_mhz']} | {b['clock_mhz']:g} | "
+                    f"{'met' if b['timing_met'] else 'FAILED'} | {cycles} | {ms} | {sim.get('bit_exact', '')} |")
     return "\n".join(rows)
 
 
@@ -200,7 +202,7 @@ def main(argv=None):
             save()
         print(f"{name}: {json.dumps(r)}", file=sys.stderr)
     print(json.dumps(results["quality"], indent=2))
-    print(table(results))
+    print(table(results, model))
     return 0
 
 
