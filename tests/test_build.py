@@ -49,10 +49,11 @@ def test_icebreaker_build_default_model(tmp_path, default_model, check_build_out
 @pytest.mark.slow
 def test_icebreaker_float_core_build(tmp_path, default_model, check_build_outputs):
     """The float core (``--arith fp32``) of the bundled model on the
-    iCEBreaker: one lane (the largest that fits), 4 SB_MAC16 for its
-    multiplier and 1 for the sine, every resource within the board, the
-    estimate close to the result. One place-and-route at the board's clock
-    (it does not reach 48 MHz: docs/RESULTS.md)."""
+    iCEBreaker, behind the host link: one lane (the largest that fits), 4
+    SB_MAC16 for its multiplier and 1 for the sine, every resource within
+    the board, the estimate close to the result. One place-and-route at the
+    board's clock (it does not reach 48 MHz, but the 12 MHz the UART needs
+    at least: docs/float32.md, "On the board")."""
     board = get_board("icebreaker")
     report = build(default_model, board, tmp_path, source=DEFAULT_MODEL_NAME, arith="fp32", fallback=False,
                    log=lambda *a: None)
@@ -60,9 +61,9 @@ def test_icebreaker_float_core_build(tmp_path, default_model, check_build_output
     assert data["arith"] == "fp32" and data["parameters"]["lanes"] == 1
     res = data["resources"]
     assert res["dsp"]["used"] == 5 and data["cells"].get("SB_MAC16") == 5
-    assert res["ebr"]["used"] == res["ebr"]["estimated"] == 29
+    assert res["ebr"]["used"] == res["ebr"]["estimated"] == 30
     assert abs(res["lc"]["estimate_error_percent"]) <= 5
-    assert data["performance"]["core_fmax_mhz"] > 25
+    assert data["performance"]["core_fmax_mhz"] > 12
 
 
 def test_fit_error_stops_before_tools(tmp_path):
@@ -166,8 +167,8 @@ def test_fake_float_build_reports_the_arithmetic(fake, capsys):
     report = json.loads((fake["out"] / "utilization.json").read_text())
     assert report["arith"] == "fp32" and report["parameters"]["arith"] == "fp32"
     p = report["parameters"]
-    assert (p["lanes"], p["sine_ii"], p["buffers"]) == (1, 11, 4)
-    assert (p["mul_latency"], p["add_latency"], p["sine_latency"]) == (5, 8, 17)
+    assert (p["lanes"], p["sine_ii"], p["buffers"]) == (1, 11, 3)
+    assert (p["mul_latency"], p["add_latency"], p["sine_latency"]) == (2, 2, 5)
     assert report["performance"]["first_layer"].startswith("a float32 MAC job")
     assert "float core (IEEE-754 binary32)" in (fake["out"] / "utilization.log").read_text()
     assert "icebreaker (fp32)" in out

@@ -71,6 +71,18 @@ def test_default_model_patch(default_model):
     check(default_model, [(60, 61, 64, 62)], lanes=1, stall=0.2, ii=11)
 
 
+def test_default_model_patch_with_the_icebreaker_units(default_model):
+    """The bundled model with the units and buffers the iCEBreaker build
+    uses (FloatCorePlan.board_defaults: no optional register cuts but the
+    adder's first, 3 buffers): every pixel of a patch exact."""
+    from dhq_rtl.boards import get_board
+    plan = FloatCorePlan.for_board(default_model, get_board("icebreaker"))
+    dut = InrCore(default_model, plan=FloatCorePlan(default_model, lanes=1, buffers=plan.buffers, units=plan.units))
+    region = (60, 61, 64, 62)
+    (px, *_), = render(dut, [region], np.random.default_rng(1), 0.2, max_cycles=300_000)
+    assert np.array_equal(px, FloatGoldenModel(default_model, 1).render(region=region).astype(np.int64))
+
+
 def test_plan_cycles_per_pixel_bound_the_rtl():
     """The plan's cycles per pixel (the busiest of the MAC lanes, the sine
     and the arbiter) is a lower bound of the RTL's steady rate and within

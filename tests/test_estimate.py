@@ -106,10 +106,10 @@ def test_float_core_estimate_default_lanes_and_fit(default_model):
     from dhq_rtl.gateware.float32.plan import FloatCorePlan
     ice, ecp = get_board("icebreaker"), get_board("ulx3s")
     est = estimate(default_model, ice, arith="fp32")
-    assert est["dsp"] == 5 and est["ebr"] == 29
+    assert est["dsp"] == 5 and est["ebr"] == 30          # 29 for the core, 1 for the host link's INFO ROM
     plan = FloatCorePlan.for_board(default_model, ice)
     assert [(d["path"], d["width"], d["depth"]) for d in est["details"]] == \
-        [(m.path, m.width, m.depth) for m in plan.memories]
+        [(m.path, m.width, m.depth) for m in plan.memories] + [("controller.info_rom", 8, 128)]
     assert default_float_lanes(default_model, ice) == 1
     with pytest.raises(FitError, match=r"DSP needs 9 of 8 \(over by 1\).*--lanes 1 fits"):
         check_fit(estimate(default_model, ice, lanes=2, arith="fp32"), ice,

@@ -118,22 +118,30 @@ def _load_path(plan):
     return descriptors + lookups + barrel + installer + sprams + link
 
 
-#: Logic of one FP32 unit as the float core uses it: iCE40 logic cells
-#: (nextpnr ``ICESTORM_LC`` of the unit alone, less the timing harness's
-#: flip-flops) and ECP5 LUT4s (Yosys ``synth_ecp5``), measured with
-#: ``bench/fp32_units.py`` (docs/RESULTS.md, "FP32 units").
+#: Logic of one FP32 unit as the float core uses it: ECP5 LUT4s (Yosys
+#: ``synth_ecp5``) with every register cut, and iCE40 logic cells with the
+#: cuts the iCE40 build keeps (:meth:`FloatCorePlan.board_defaults
+#: <dhq_rtl.gateware.float32.plan.FloatCorePlan.board_defaults>`: mul 2,
+#: add 3, sine 5 stages): nextpnr ``ICESTORM_LC`` of the unit alone with
+#: every cut (mul 294, add 826, sine 2175, measured with
+#: ``bench/fp32_units.py``, docs/RESULTS.md, "FP32 units") less the
+#: flip-flops of the cuts it does without (Yosys: mul 137, add 312, sine 889).
 _FP32_UNIT_LOGIC = {
-    "ice40": {"mul": 294, "add": 826, "sine": 2175},
+    "ice40": {"mul": 157, "add": 514, "sine": 1286},
     "ecp5": {"mul": 177, "add": 553, "sine": 651},
 }
-#: The float core's control, queues, coordinate generator and pixel
-#: conversion, calibrated on the builds in docs/RESULTS.md ("The float core").
-_FP32_CONTROL = {"ice40": 1555, "ecp5": 1100}
+#: The rest of the float core: control, queues, coordinate generator, pixel
+#: conversion, and (iCE40) those flip-flops of the removed cuts that shared
+#: a logic cell with logic (so removing them saved no cell). iCE40:
+#: calibrated on the iCEBreaker float build (docs/float32.md, "On the
+#: board": 5244 LC); ECP5: the figure calibrated with the earlier UART-only
+#: top, less that top's 150.
+_FP32_CONTROL = {"ice40": 2207, "ecp5": 1050}
 #: The host link of a board whose model is fixed (the float core): UART,
 #: frame receiver and transmitter, one CRC unit, the command handler without
-#: the load path (docs/float32.md, "On the board"); calibrated on the
-#: iCEBreaker build of the float core.
-_FIXED_LINK = {"ice40": 700, "ecp5": 600}
+#: the load path (docs/float32.md, "On the board"). Yosys: 855 SB_LUT4 in
+#: the iCEBreaker float build; ``synth_ecp5``: 920 LUT4 and 113 CCU2C.
+_FIXED_LINK = {"ice40": 855, "ecp5": 920 + 2 * 113}
 
 
 def _float_logic(plan, board, ff_bits):

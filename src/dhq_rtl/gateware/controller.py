@@ -224,6 +224,12 @@ class BoardController(wiring.Component):
                    "height": self.desc.height, "channels": self.desc.last_channel + 1}
         const = dict(self.info)
         const.update({name: 0 for name in runtime})
+        if not self.plan.loadable:
+            # A fixed model: its fields are constants too, the whole reply a ROM.
+            m_ = self.plan.model
+            const.update({"model_valid": 1, "model_crc": self.model_crc, "width": m_.width, "height": m_.height,
+                          "channels": m_.channels})
+            runtime = {}
         rom_bytes = protocol.pack_fields(protocol.INFO_FIELDS, const)
         m.submodules.info_rom = rom = Memory(shape=8, depth=len(rom_bytes), init=list(rom_bytes),
                                              attrs={"ram_style": "block"})
@@ -407,15 +413,15 @@ class BoardController(wiring.Component):
                             reply(_INFO)
                         with m.Case(_Act.STATUS):
                             reply(_STATUS)
-                        with m.Case(_Act.BEGIN):
-                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                            ack()
-                        with m.Case(_Act.CHUNK_NEXT):
-                            m.d.sync += st.expected.eq(end_of_chunk)
-                            ack(None, end_of_chunk)
-                        with m.Case(_Act.CHUNK_AGAIN):
-                            ack(None, st.expected)          # a retry of one received already
-                        if plan.loadable:
+                        if plan.loadable:           # (a fixed model: no load state at all)
+                            with m.Case(_Act.BEGIN):
+                                m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                                ack()
+                            with m.Case(_Act.CHUNK_NEXT):
+                                m.d.sync += st.expected.eq(end_of_chunk)
+                                ack(None, end_of_chunk)
+                            with m.Case(_Act.CHUNK_AGAIN):
+                                ack(None, st.expected)          # a retry of one received already
                             with m.Case(_Act.COMMIT):
                                 m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
                                 m.next = "VERIFY_READ"
@@ -425,7 +431,8 @@ class BoardController(wiring.Component):
                                              (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
                             m.next = "RENDER_START"
                         with m.Default():
-                            nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0)))
+                            nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
+                                 if plan.loadable else 0)
             with m.State("SEND"):
                 m.d.comb += tx.start.eq(1)
                 lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
@@ -500,9 +507,9 @@ class BoardController(wiring.Component):
         # The next segment's pixel count and its frame's length, registered
         # (three registers behind the segment's start: RENDER_NEXT waits
         # them out), count · bytes_per_pixel by shifts and adds.
-        remaining = Signal(16)
+        remaining = Signal(self.plan.size_bits + 1)
         count = Signal(range(protocol.FRAME_PIXELS + 1))
-        frame_bytes = Signal(16)
+        frame_bytes = Signal((protocol.FRAME_PIXELS * 2 * self.plan.channels).bit_length())
         bpp = st.bytes_per_pixel
         m.d.sync += [remaining.eq(region.x1 - st.seg_x),
                      count.eq(Mux(remaining > protocol.FRAME_PIXELS, protocol.FRAME_PIXELS, remaining)),
@@ -595,7 +602,7 @@ class _State:
         self.last_bpos = Signal(range(2 * plan.channels + 1))     # bytes_per_pixel − 1, registered
         # The reply's payload fetch (see _replies).
         self.fill_idx = Signal(protocol.MAX_PAYLOAD.bit_length())
-        self.fill_left = Signal(16)
+        self.fill_left = Signal(range(protocol.MAX_PAYLOAD + 1))
 
 
 def _field_byte(m, fields, values, index, out):

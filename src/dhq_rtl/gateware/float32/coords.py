@@ -67,8 +67,9 @@ class FloatCoordinates(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         model = self.model
-        # The region, registered at start (the core's region need only hold
-        # until the cycle after its start, as for the integer generator).
+        # The region's x0, x1 and y1, registered at start (the core's region
+        # need only hold until the cycle after its start, as for the integer
+        # generator; y0 is only needed then).
         region = Signal.like(self.region)
         x, y = Signal.like(region.x0), Signal.like(region.y0)
         finished = Signal(init=1)
@@ -78,7 +79,8 @@ class FloatCoordinates(wiring.Component):
         bits = max(model.width, model.height).bit_length() + 1
         ux, uy = Signal(signed(bits)), Signal(signed(bits))
         with m.If(self.start):
-            m.d.sync += [region.eq(self.region), x.eq(self.region.x0), y.eq(self.region.y0), finished.eq(0)]
+            m.d.sync += [region.x0.eq(self.region.x0), region.x1.eq(self.region.x1), region.y1.eq(self.region.y1),
+                         x.eq(self.region.x0), y.eq(self.region.y0), finished.eq(0)]
         with m.Elif(self.source.next & self.source.ready):
             m.d.sync += [busy.eq(1), step.eq(1), ux.eq(2 * x - (model.width - 1)), uy.eq(2 * y - (model.height - 1))]
             with m.If(x + 1 == region.x1):

@@ -147,13 +147,14 @@ class FloatCorePlan:
         """``(units, buffers)`` of the float core a build for ``board`` makes.
 
         iCE40 (the UP5K's 8 DSPs and 5280 logic cells): the sine at ``ii =
-        11`` (one shared ``SB_MAC16``), one register cut less in the
-        multiplier and the adder and two less in the sine (mul 5, add 8,
-        sine 17: ``bench/fp32_core.py``'s measurements, docs/RESULTS.md), and 4
-        activation buffers (3 pixels in flight), so that one lane fits.
-        ECP5: every cut, the sine at ``ii = 1``, 6 buffers."""
+        11`` (one shared ``SB_MAC16``), the units without their optional
+        register cuts but the adder's first two (mul 2, add 3, sine 5: the
+        cuts' flip-flops are logic cells the host link needs; docs/float32.md,
+        "On the board"), and 3 activation buffers (2 pixels in flight), so that
+        one lane fits. ECP5: every cut, the sine at ``ii = 1``, 6 buffers."""
         if board.family == "ice40":
-            return FloatUnits(mul_latency=5, add_latency=8, sine_latency=17, sine_ii=11), 4
+            return FloatUnits(mul_latency=Fp32Mul.FIXED_STAGES, add_latency=Fp32Add.FIXED_STAGES + 2,
+                              sine_latency=Fp32Sine.FIXED_STAGES, sine_ii=11), 3
         return FloatUnits(sine_ii=1), 6
 
     @classmethod
@@ -222,7 +223,9 @@ class FloatCorePlan:
         self.direct = False
         self.pixel_queue_block_ram = False
         self.ready_queue_depth = self.buffers
-        self.pixel_queue_depth = self.buffers
+        # At most buffers − 1 pixels are in flight (the core's admission
+        # limit), so the pixel queue never holds more.
+        self.pixel_queue_depth = self.buffers - 1
         self.accumulator_queue_depth = _pow2_ceil(self.out_max + 4)
 
     def _latencies(self):
