@@ -24,6 +24,11 @@ checked, acknowledged chunks (the chunk size halves after a failure and
 grows back), and the model becomes active only with a commit whose CRC the
 board checks. ``render`` receives the pixels in checked frames and asks
 again for every row segment that did not arrive intact.
+
+A float-core bitstream (``build --arith fp32``; ``sim://BOARD/fp32``) holds
+one fixed model: ``info`` says so, ``render`` renders it, and ``load`` (or
+``render --model``) is refused before anything is sent (the board itself
+answers load commands with ``NACK FIXED_MODEL``; docs/float32.md).
 """
 
 import random
@@ -631,7 +636,7 @@ def main(argv=None):
 def _run(board, args, model, region):
     info = board.info()
     if args.command == "info":
-        print(info.describe())
+        print(info.envelope.describe() if info.envelope is not None else info.describe())
         print(f"lanes {info.lanes}, clock {info.clock_hz / 1e6:g} MHz, UART {info.baud:,.0f} baud, "
               f"staging {info.staging_bytes} bytes")
         if info.model_valid:
@@ -655,7 +660,8 @@ def _run(board, args, model, region):
     if args.command == "render":
         from dhq_rtl.images import save_png
         img, seconds = board.render(region)
-        save_png(img, args.out, board.info().pixel_bits)
+        info = board.info()
+        save_png(img, args.out, info.envelope.pixel_bits if info.envelope is not None else info.pixel_bits)
         print(f"{img.shape[1]}×{img.shape[0]} pixels in {seconds:.3f} s → {args.out}")
     if board.retried or board.frames_bad:
         print(f"link: {board.retried} exchanges repeated, {board.frames_bad} damaged frames dropped",
