@@ -33,7 +33,7 @@ from dhq_rtl import synthesis, toolchain
 from dhq_rtl.errors import ToolchainError
 from dhq_rtl.gateware.float32 import Fp32Add, Fp32Mul, Fp32Sine
 from dhq_rtl.gateware.ooc import ooc_harness
-from dhq_rtl.toolchain_ecp5 import pnr_ecp5, synth_ecp5
+from dhq_rtl.synthesis import pnr_ecp5, synth_ecp5
 
 MACHINE = "the shared 2-core AMD EPYC development machine"
 

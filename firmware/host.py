@@ -24,6 +24,11 @@ checked, acknowledged chunks (the chunk size halves after a failure and
 grows back), and the model becomes active only with a commit whose CRC the
 board checks. ``render`` receives the pixels in checked frames and asks
 again for every row segment that did not arrive intact.
+
+A float-core bitstream (``build --arith fp32``; ``sim://BOARD/fp32``) holds
+one fixed model: ``info`` says so, ``render`` renders it, and ``load`` (or
+``render --model``) is refused before anything is sent (the board itself
+answers load commands with ``NACK FIXED_MODEL``; docs/float32.md).
 """
 
 import random
@@ -166,7 +171,8 @@ class _SimPort:
 
 def open_port(name, baud=None, *, log=None):
     """A port for ``name``: ``sim://BOARD[/ENVELOPE]`` (a simulated board
-    starting with the bundled model) or a serial device at ``baud``."""
+    starting with the bundled model; ``sim://BOARD/fp32``: the float core's
+    build, its model fixed) or a serial device at ``baud``."""
     from dhq_rtl.rtlsim.board import parse_sim_port
     sim = parse_sim_port(name)
     if sim is None:
@@ -178,8 +184,12 @@ def open_port(name, baud=None, *, log=None):
     from dhq_rtl.rtlsim.board import SimulatedBoard, simulated_top
     board_name, envelope_name = sim
     board = get_board(board_name)
-    envelope = get_envelope(envelope_name or "default")
-    top = simulated_top(default_model()[0], board, envelope=envelope)
+    if envelope_name == "fp32":
+        # The float core's build: the bundled model, fixed.
+        top = simulated_top(default_model()[0], board, arith="fp32")
+    else:
+        envelope = get_envelope(envelope_name or "default")
+        top = simulated_top(default_model()[0], board, envelope=envelope)
     return _SimPort(SimulatedBoard(top, log=log))
 
 
@@ -187,29 +197,35 @@ def open_port(name, baud=None, *, log=None):
 
 class BoardInfo:
     """The ``INFO`` reply: ``fields`` (the raw fields), ``envelope`` (an
-    :class:`~dhq_rtl.envelope.Envelope`), ``lanes``, ``clock_hz``, ``baud``,
-    and the loaded model: ``model_valid``, ``model_crc``, ``width``,
-    ``height``, ``channels``."""
+    :class:`~dhq_rtl.envelope.Envelope`; None when ``fixed``: a bitstream
+    whose model is fixed, the float core), ``name``, ``pixel_bits``,
+    ``lanes``, ``clock_hz``, ``baud``, and the loaded model:
+    ``model_valid``, ``model_crc``, ``width``, ``height``, ``channels``."""
 
     def __init__(self, payload):
         from dhq_rtl.envelope import Envelope, EnvelopeError
         from dhq_rtl.gateware.plan import LOAD_FORMAT
         f = protocol.unpack_fields(protocol.INFO_FIELDS, payload)
-        if f["protocol"] != protocol.PROTOCOL_VERSION or f["load_format"] != LOAD_FORMAT:
+        if f["protocol"] != protocol.PROTOCOL_VERSION or f["load_format"] not in (LOAD_FORMAT,
+                                                                                 protocol.FIXED_MODEL_FORMAT):
             raise LinkError(f"the board speaks protocol {f['protocol']} / load format {f['load_format']}, this "
                             f"host {protocol.PROTOCOL_VERSION} / {LOAD_FORMAT}: rebuild the bitstream with this "
                             f"dhq_rtl")
         self.fields = f
-        values = {k: f[k] for k in protocol.ENVELOPE_FIELDS}
-        values["weight_memory"] = "spram" if values["weight_memory"] else "bram"
-        name = f["name"].rstrip(b"\0").decode(errors="replace") or "board"
-        try:
-            self.envelope = Envelope(name=name, lanes=f["lanes"], **values)
-        except EnvelopeError as e:
-            raise LinkError(f"the board describes an envelope this host cannot read ({e})") from None
-        if self.envelope.signature(self.envelope.lanes) != f["signature"]:
-            raise LinkError("the board's envelope does not match its signature: rebuild the bitstream with this "
-                            "dhq_rtl")
+        self.fixed = f["load_format"] == protocol.FIXED_MODEL_FORMAT
+        self.name = f["name"].rstrip(b"\0").decode(errors="replace") or "board"
+        self.pixel_bits = f["pixel_bits"]
+        self.envelope = None
+        if not self.fixed:
+            values = {k: f[k] for k in protocol.ENVELOPE_FIELDS}
+            values["weight_memory"] = "spram" if values["weight_memory"] else "bram"
+            try:
+                self.envelope = Envelope(name=self.name, lanes=f["lanes"], **values)
+            except EnvelopeError as e:
+                raise LinkError(f"the board describes an envelope this host cannot read ({e})") from None
+            if self.envelope.signature(self.envelope.lanes) != f["signature"]:
+                raise LinkError("the board's envelope does not match its signature: rebuild the bitstream with "
+                                "this dhq_rtl")
         self.lanes = f["lanes"]
         self.clock_hz = f["clock_hz"]
         self.baud = f["clock_hz"] / f["divisor"]
@@ -218,21 +234,36 @@ class BoardInfo:
         self.model_crc = f["model_crc"]
         self.width, self.height, self.channels = f["width"], f["height"], f["channels"]
 
+    def describe(self):
+        """One line: the envelope, or the fixed model's board."""
+        if self.fixed:
+            return (f"{self.name} core with a fixed model (not loadable): {self.fields['max_layers']} layers, "
+                    f"up to {self.fields['max_width']} wide, {self.pixel_bits}-bit pixels")
+        return self.envelope.describe()
+
     def plan(self, model):
         """The board's plan with ``model`` loaded (raises
         :class:`~dhq_rtl.envelope.EnvelopeError` naming the limit when the
-        model does not fit the board's envelope)."""
+        model does not fit the board's envelope; :class:`DhqError` when the
+        board's model is fixed)."""
         from dhq_rtl.gateware.plan import CorePlan
+        if self.fixed:
+            raise DhqError(f"the board's bitstream holds a fixed model (the {self.name} core): it loads no "
+                           f"model; render what it holds, or build an integer bitstream to load models")
         return CorePlan(model, lanes=self.lanes, envelope=self.envelope)
 
     def cycles_per_pixel_bound(self):
         """Cycles a pixel takes at most for any model of the envelope (a
         generous bound for timeouts: every weight row once, every element
-        through post-processing, per layer)."""
-        env = self.envelope
-        chunks = -(-env.max_width // self.lanes)
-        rows = (env.max_layers - 2) * env.max_width * chunks + env.max_channels * chunks
-        return 2 * rows + 16 * env.max_layers * (env.max_width + 16) + 500
+        through post-processing, per layer; for a fixed model the same of
+        its shape, with the float core's pace of 16 cycles an element)."""
+        f = self.fields
+        width, layers, channels = f["max_width"], f["max_layers"], f["max_channels"]
+        chunks = -(-width // self.lanes)
+        rows = (layers - 2) * width * chunks + channels * chunks
+        if self.fixed:
+            return 2 * (rows + 2 * chunks * width) + 16 * layers * (width + 16) * 2 + 500
+        return 2 * rows + 16 * layers * (width + 16) + 500
 
 
 class Board:
@@ -432,7 +463,7 @@ class Board:
         region = _check_region(region, info)
         x0, y0, x1, y1 = region
         channels = info.channels
-        per_value = 1 if info.envelope.pixel_bits <= 8 else 2
+        per_value = 1 if info.pixel_bits <= 8 else 2
         image = np.zeros((y1 - y0, x1 - x0, channels), dtype=np.uint16 if per_value == 2 else np.uint8)
         have = np.zeros((y1 - y0, x1 - x0), dtype=bool)
         bar = _bar(self.progress, have.size, "render", "px")
@@ -605,7 +636,7 @@ def main(argv=None):
 def _run(board, args, model, region):
     info = board.info()
     if args.command == "info":
-        print(info.envelope.describe())
+        print(info.envelope.describe() if info.envelope is not None else info.describe())
         print(f"lanes {info.lanes}, clock {info.clock_hz / 1e6:g} MHz, UART {info.baud:,.0f} baud, "
               f"staging {info.staging_bytes} bytes")
         if info.model_valid:
@@ -629,7 +660,8 @@ def _run(board, args, model, region):
     if args.command == "render":
         from dhq_rtl.images import save_png
         img, seconds = board.render(region)
-        save_png(img, args.out, board.info().envelope.pixel_bits)
+        info = board.info()
+        save_png(img, args.out, info.envelope.pixel_bits if info.envelope is not None else info.pixel_bits)
         print(f"{img.shape[1]}×{img.shape[0]} pixels in {seconds:.3f} s → {args.out}")
     if board.retried or board.frames_bad:
         print(f"link: {board.retried} exchanges repeated, {board.frames_bad} damaged frames dropped",

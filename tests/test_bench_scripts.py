@@ -72,3 +72,16 @@ def test_link(files, capsys, monkeypatch):
     assert_refused(run_cli(link.main, ["--models", model, "--json", model], capsys),
                    "is the same file as --models")
     assert digests(files) == before
+
+
+def test_fp32_core(files, capsys, monkeypatch):
+    fp32_core = load_script("fp32_core")
+    for name in ("quality", "build_one", "simulate"):
+        _forbid(monkeypatch, fp32_core, name)
+    model = str(files / "m.dhq")
+    for argv, needle in ((["--out", str(files / "pic.png")], "is a file, not a folder"),
+                         (["--out", str(files / "a-file" / "x")], "is a file"),
+                         (["--out", str(files), "--model", str(files / "fp32_core.json")], "is the same file as --model")):
+        before = digests(files)
+        assert_refused(run_cli(fp32_core.main, argv, capsys), needle)
+        assert digests(files) == before

@@ -14,7 +14,7 @@ import pytest
 
 from dhq_rtl.gateware.float32 import Fp32Add, Fp32Mul, Fp32Sine
 from dhq_rtl.synthesis import synth_ice40_cells
-from dhq_rtl.toolchain_ecp5 import synth_ecp5_cells
+from dhq_rtl.synthesis import synth_ecp5_cells
 
 pytestmark = pytest.mark.slow
 

@@ -94,7 +94,7 @@ def test_mul_stalls_and_tags():
     a, b = vec.mul_ties(rng, 150)
     a = np.concatenate([a, vec.random_normal(rng, 150)])
     b = np.concatenate([b, vec.random_normal(rng, 150)])
-    dut = Fp32Mul(tag_width=5)
+    dut = Fp32Mul(tag_shape=5)
     beats = [dict(p, tag=k % 32) for k, p in enumerate(binary_beats(a, b))]
     got = stream_through(dut, beats, random.Random(4), in_stall=0.3, out_stall=0.4)
     assert_same(ys(got), ref.mul(a, b), (a, b))
@@ -124,11 +124,28 @@ def test_add_stalls_and_tags():
     a, b = vec.add_cancellation(rng, 150)
     a = np.concatenate([a, vec.add_alignments(rng, 150)[0]])
     b = np.concatenate([b, vec.add_alignments(rng, 150)[1]])
-    dut = Fp32Add(tag_width=3)
+    dut = Fp32Add(tag_shape=3)
     beats = [dict(p, tag=k % 8) for k, p in enumerate(binary_beats(a, b))]
     got = stream_through(dut, beats, random.Random(8), in_stall=0.4, out_stall=0.3)
     assert_same(ys(got), ref.add(a, b), (a, b))
     assert field(got, "tag") == [k % 8 for k in range(len(beats))]
+
+
+def test_struct_tags_pass_through_every_unit():
+    # A tag given as a StructLayout (as the core's parts give theirs) comes
+    # out with its result, field by field.
+    from amaranth.lib import data
+    layout = data.StructLayout({"index": 5, "last": 1})
+    rng = np.random.default_rng(17)
+    a, b = vec.random_normal(rng, 40), vec.random_normal(rng, 40)
+    tags = [{"index": k % 32, "last": k % 3 == 0} for k in range(40)]
+    for dut, beats, want in ((Fp32Mul(tag_shape=layout), binary_beats(a, b), ref.mul(a, b)),
+                             (Fp32Add(tag_shape=layout), binary_beats(a, b), ref.add(a, b)),
+                             (Fp32Sine(tag_shape=layout), sine_beats(a), ref.sin_turns(a))):
+        got = stream_through(dut, [dict(p, tag=t) for p, t in zip(beats, tags)], random.Random(3),
+                             in_stall=0.2, out_stall=0.2)
+        assert_same(ys(got), want, (a,))
+        assert [(int(p.tag.index), int(p.tag.last)) for p in got] == [(t["index"], int(t["last"])) for t in tags]
 
 
 def test_add_reset_mid_stream():
@@ -181,7 +198,7 @@ def test_sine_smaller_spec():
 def test_sine_stalls_and_tags(ii):
     rng = np.random.default_rng(14 + ii)
     t = vec.sine_phases(rng, 150)[-250:]
-    dut = Fp32Sine(ii=ii, tag_width=4)
+    dut = Fp32Sine(ii=ii, tag_shape=4)
     beats = [dict(p, tag=k % 16) for k, p in enumerate(sine_beats(t))]
     got = stream_through(dut, beats, random.Random(ii), in_stall=0.3, out_stall=0.5,
                          drain=(dut.latency + 4) * ii)
@@ -205,10 +222,10 @@ def test_sine_reset_mid_stream_shared():
     (Fp32Mul, {"latency": 7}, ValueError, "latency"),
     (Fp32Mul, {"latency": 3.0}, TypeError, "latency"),
     (Fp32Mul, {"dsp": "ecp5"}, ValueError, "dsp"),
-    (Fp32Mul, {"tag_width": -1}, ValueError, "tag_width"),
+    (Fp32Mul, {"tag_shape": -1}, ValueError, "tag_shape"),
     (Fp32Add, {"latency": 0}, ValueError, "latency"),
     (Fp32Add, {"latency": 10}, ValueError, "latency"),
-    (Fp32Add, {"tag_width": "4"}, TypeError, "tag_width"),
+    (Fp32Add, {"tag_shape": "4"}, TypeError, "tag_shape"),
     (Fp32Sine, {"spec": (8, 27)}, TypeError, "SineSpec"),
     (Fp32Sine, {"latency": 4}, ValueError, "latency"),
     (Fp32Sine, {"latency": 20}, ValueError, "latency"),

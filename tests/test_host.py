@@ -110,3 +110,40 @@ def test_sim_port_renders_the_bundled_model(tmp_path, capsys, default_model):
     assert code == 0, stdout
     got = np.asarray(Image.open(out))
     assert np.array_equal(got, GoldenModel(default_model).render(region=(40, 50, 104, 54))[..., 0])
+
+
+def test_a_fixed_model_board_is_described_and_refuses_loads_before_sending(default_model):
+    """INFO of a float-core board (load format FIXED_MODEL_FORMAT): no
+    envelope, its model's shape, a load refused before a byte is sent, a
+    cycles-per-pixel bound above the float core's own."""
+    from dhq_rtl import protocol
+    from dhq_rtl.boards import get_board
+    from dhq_rtl.errors import DhqError
+    from dhq_rtl.gateware.controller import info_constants
+    from dhq_rtl.gateware.float32.plan import FloatCorePlan
+    plan = FloatCorePlan.for_board(default_model, get_board("icebreaker"))
+    fields = dict(info_constants(plan, clock_hz=48e6, divisor=16), model_valid=1, model_crc=7,
+                  width=default_model.width, height=default_model.height, channels=default_model.channels)
+    info = host.BoardInfo(protocol.pack_fields(protocol.INFO_FIELDS, fields))
+    assert info.fixed and info.envelope is None and info.pixel_bits == default_model.pixel_bits
+    assert "fp32 core with a fixed model (not loadable)" in info.describe()
+    with pytest.raises(DhqError, match="holds a fixed model"):
+        info.plan(default_model)
+    assert info.cycles_per_pixel_bound() > plan.cycles_per_pixel()
+
+
+@pytest.mark.slow
+def test_sim_port_renders_from_the_float_core(tmp_path, capsys, default_model):
+    """``host --port sim://icebreaker/fp32``: the float core's build behind
+    the same link; info says its model is fixed, a region renders bit-exact
+    with the float golden model, a load is refused before it is sent."""
+    from dhq_rtl.golden_float32 import FloatGoldenModel
+    out = tmp_path / "region.png"
+    port = "sim://icebreaker/fp32"
+    code, stdout, _ = run_cli(host.main, ["--port", port, "--no-progress", "info"], capsys)
+    assert code == 0 and "fixed model" in stdout and "128×128, 1 channel" in stdout
+    code, stdout, _ = run_cli(host.main, ["--port", port, "--no-progress", "render", "--region", "60,10,76,12",
+                                          "--out", str(out)], capsys)
+    assert code == 0, stdout
+    got = np.asarray(Image.open(out))
+    assert np.array_equal(got, FloatGoldenModel(default_model).render(region=(60, 10, 76, 12))[..., 0])

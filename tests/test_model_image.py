@@ -161,6 +161,38 @@ def test_fuzz_header_fields(blob, value, key):
         pass
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+                    max_leaves=10),
+       st.integers(0, 2), st.sampled_from(model_image.FLOAT_ARRAYS),
+       st.sampled_from([None, "dtype", "shape", "offset", "size"]),
+       st.binary(min_size=4, max_size=4))
+def test_fuzz_float_parameter_fields(blob, value, layer, name, key, word):
+    """The float parameters of format version 3: one array description (or
+    one of its fields) replaced by arbitrary JSON, and one float32 value of
+    the payload replaced by arbitrary bits (NaN, Inf, subnormal, …), CRC made
+    valid: a valid model or ModelImageError, never another exception."""
+    import json
+    hlen = struct.unpack_from("<I", blob, 6)[0]
+    header = json.loads(blob[10:10 + hlen])
+    arrays = header["layers"][layer]["arrays"]
+    off = 10 + hlen + arrays[name]["offset"]
+    if key is None:
+        arrays[name] = value
+    else:
+        arrays[name][key] = value
+    h = json.dumps(header).encode()
+    body = bytearray(blob[:6] + struct.pack("<I", len(h)) + h + blob[10 + hlen:-4])
+    body[off - hlen + len(h):off - hlen + len(h) + 4] = word
+    try:
+        m = model_image.loads(_reseal(bytes(body)))
+    except ModelImageError:
+        return
+    m.validate()
+    assert all(np.all(np.isfinite(l.float_weight)) for l in m.layers if l.float_weight is not None)
+
+
 def test_midrise_table_range_and_accumulator_bound():
     """An unrotated layer's table holds its input codes: on the mid-rise grid
     −2**(act_bits−1) is one of them, and the accumulator bound counts it; a
@@ -212,26 +244,96 @@ def test_midrise_first_layer_weights_range_parity_and_roundtrip():
         _mutated(m, lambda x: setattr(x.layers[0], "weight_midrise", False)).validate()
 
 
-def _as_version_1(blob):
-    """The same model written as format version 1 (no weight_midrise field)."""
+def _as_version(blob, version):
+    """The same model written as an older format version: no float
+    parameters (versions 1 and 2) and no weight_midrise field (version 1)."""
     import json
     (hlen,) = struct.unpack_from("<I", blob, 6)
     header = json.loads(blob[10:10 + hlen])
     for layer in header["layers"]:
-        assert layer.pop("weight_midrise") is False
+        for name in model_image.FLOAT_ARRAYS:
+            layer["arrays"].pop(name, None)
+        if version < 2:
+            assert layer.pop("weight_midrise") is False
     h = json.dumps(header).encode()
-    body = blob[:4] + struct.pack("<HI", 1, len(h)) + h + blob[10 + hlen:-4]
+    body = blob[:4] + struct.pack("<HI", version, len(h)) + h + blob[10 + hlen:-4]
     return _reseal(body)
 
 
 def test_reads_version_1_files(model, blob):
     """Version 1 (before mid-rise first-layer weights) still loads, with every
     weight on the mid-tread grid; a version-2 file without the field does not."""
-    old = model_image.loads(_as_version_1(blob))
+    old = model_image.loads(_as_version(blob, 1))
     assert not any(l.weight_midrise for l in old.layers)
     assert np.array_equal(GoldenModel(old).render(), GoldenModel(model).render())
-    v2_without = bytearray(_as_version_1(blob)[:-4])
+    v2_without = bytearray(_as_version(blob, 1)[:-4])
     struct.pack_into("<H", v2_without, 4, 2)
     with pytest.raises(ModelImageError, match="weight_midrise"):
         model_image.loads(_reseal(bytes(v2_without)))
-    assert model_image.FORMAT_VERSION == 2 and blob[4:6] == struct.pack("<H", 2)
+
+
+def test_float_parameters_roundtrip_and_older_versions(model, blob):
+    """Format version 3 carries the float model next to the integer one,
+    exactly (float32 bit patterns); version-2 files (no float parameters)
+    still load, run the integer core as before and say they have none; a
+    version-2 file that names float arrays is refused."""
+    assert model_image.FORMAT_VERSION == 3 and blob[4:6] == struct.pack("<H", 3)
+    assert model.has_float
+    back = model_image.loads(blob)
+    for a, b in zip(model.layers, back.layers):
+        for name in model_image.FLOAT_ARRAYS:
+            x, y = getattr(a, name), getattr(b, name)
+            assert y.dtype == np.float32 and np.array_equal(x.view(np.uint32), y.view(np.uint32))
+    v2 = model_image.loads(_as_version(blob, 2))
+    assert not v2.has_float and all(l.float_weight is None and l.float_bias is None for l in v2.layers)
+    assert np.array_equal(GoldenModel(v2).render(), GoldenModel(model).render())
+    # a file without float parameters is written as version 3 and reads back without them
+    again = model_image.loads(model_image.dumps(v2))
+    assert not again.has_float
+    named = bytearray(blob[:-4])
+    struct.pack_into("<H", named, 4, 2)
+    with pytest.raises(ModelImageError, match="'float_weight' is not part of format version 2"):
+        model_image.loads(_reseal(bytes(named)))
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda m: (setattr(m.layers[1], "float_weight", None), setattr(m.layers[1], "float_bias", None)),
+     r"float parameters are in layers \[0, 2\] only; a model carries them in every layer or in none"),
+    (lambda m: setattr(m.layers[0], "float_bias", None), "layer 0 float_bias must be a float32 array, got NoneType"),
+    (lambda m: setattr(m.layers[2], "float_bias", m.layers[2].float_bias.astype(np.float64)),
+     "layer 2 float_bias must be a float32 array, got float64"),
+    (lambda m: setattr(m.layers[1], "float_weight", m.layers[1].float_weight[:, :3]),
+     r"layer 1 float_weight has shape \(8, 3\), expected \(8, 8\)"),
+    (lambda m: m.layers[1].float_weight.__setitem__((0, 0), np.inf), "layer 1 float_weight holds a value that is not finite"),
+    (lambda m: m.layers[0].float_bias.__setitem__(0, np.nan), "layer 0 float_bias holds a value that is not finite"),
+])
+def test_float_parameter_validation(model, mutate, message):
+    with pytest.raises(ModelImageError, match=message):
+        _mutated(model, mutate).validate()
+
+
+def test_float_parameters_in_the_file_are_checked(blob):
+    """The float arrays' descriptions and values in a file, each edited
+    (CRC made valid again): a clean one-line ModelImageError each."""
+    import json
+    (hlen,) = struct.unpack_from("<I", blob, 6)
+    cases = [
+        (lambda a: a["float_weight"].__setitem__("dtype", "<f8"), "dtype must be '<f4'"),
+        (lambda a: a["float_bias"].__setitem__("shape", [3]), "size 32 does not match shape"),
+        (lambda a: a.pop("float_bias"), "layer 1 float_bias must be a float32 array, got NoneType"),
+        (lambda a: a["float_weight"].__setitem__("offset", 10 ** 9), "lies outside the payload"),
+    ]
+    for edit, message in cases:
+        header = json.loads(blob[10:10 + hlen])
+        edit(header["layers"][1]["arrays"])
+        h = json.dumps(header).encode()
+        body = blob[:6] + struct.pack("<I", len(h)) + h + blob[10 + hlen:-4]
+        with pytest.raises(ModelImageError, match=message):
+            model_image.loads(_reseal(body))
+    # a NaN written into the payload
+    header = json.loads(blob[10:10 + hlen])
+    off = 10 + hlen + header["layers"][2]["arrays"]["float_weight"]["offset"]
+    body = bytearray(blob[:-4])
+    body[off:off + 4] = struct.pack("<I", 0x7FC00000)
+    with pytest.raises(ModelImageError, match="layer 2 float_weight holds a value that is not finite"):
+        model_image.loads(_reseal(bytes(body)))

@@ -41,3 +41,15 @@ def test_synth_rejects_non_elaboratable():
         synthesis.synth_ice40_cells(42)
     with pytest.raises(ValueError, match="identifier"):
         synthesis.synth_ice40_cells(_Mul(), top_name="a b")
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_ecp5_runs_check_their_arguments(tmp_path):
+    with pytest.raises(TypeError, match="synth_ecp5 needs an Amaranth Elaboratable"):
+        synthesis.synth_ecp5_cells(42)
+    with pytest.raises(ValueError, match="identifier"):
+        synthesis.synth_ecp5_cells(_Mul(), top_name="1x")
+    with pytest.raises(ValueError, match="unknown ECP5 device 'huge'"):
+        synthesis.pnr_ecp5(tmp_path / "top.json", device="huge")
+    with pytest.raises(ValueError, match="unknown iCE40 device"):
+        synthesis.pnr_ice40(tmp_path / "top.json", device="up9k")

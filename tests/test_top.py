@@ -160,3 +160,46 @@ def test_load_checks_every_chunk_and_the_commit():
     info = unpack_fields(protocol.INFO_FIELDS, out["info"][0].payload)
     assert (info["model_crc"], info["width"], info["height"], info["channels"]) == (crc, 5, 5, 3)
     assert np.array_equal(rendered(out["new"], rgb, region), GoldenModel(rgb).render(region=region))
+
+
+def test_float_core_on_the_link_renders_and_refuses_loads():
+    """The float core (its model fixed) behind the same link: INFO says the
+    fixed-model format (no staging, the model image's CRC, the model's
+    shape), RENDER's pixels are FloatGoldenModel's, every load command is
+    refused with FIXED_MODEL and STATUS counts the frames."""
+    import zlib
+
+    from dhq_rtl.gateware.float32.plan import FloatUnits
+    from dhq_rtl.golden_float32 import FloatGoldenModel
+    from dhq_rtl.model_image import dumps
+    model = random_model(width=4, depth=2, size=5, seed=2, channels=3, rotate=False)
+    core = InrCore(model, lanes=2, arith="fp32", buffers=3, units=FloatUnits(sine_ii=3))
+    dut = LinkedCore(core, divisor=DIVISOR, clock_hz=24e6)
+    assert not hasattr(core, "staging") and dut.model_crc == zlib.crc32(dumps(model))
+    host = LineHost(DIVISOR)
+    out = {}
+    region = (1, 2, 4, 4)
+
+    async def tb(ctx):
+        out["info"] = await exchange(ctx, dut, host, encode_frame(Kind.INFO), 1)
+        out["render"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=1, y0=2, x1=4, y1=4), 0,
+                                       until=_done(Kind.RENDER))
+        out["begin"] = await exchange(ctx, dut, host, command(Kind.LOAD_BEGIN, length=64), 1)
+        out["chunk"] = await exchange(ctx, dut, host, chunk(0, b"\x01\x02"), 1)
+        out["commit"] = await exchange(ctx, dut, host, command(Kind.COMMIT, length=64, crc=0), 1)
+        out["bad region"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=0, x1=6, y1=1), 1)
+        out["status"] = await exchange(ctx, dut, host, encode_frame(Kind.STATUS), 1)
+
+    run_sim(dut, [tb])
+    info = unpack_fields(protocol.INFO_FIELDS, out["info"][0].payload)
+    assert info["load_format"] == protocol.FIXED_MODEL_FORMAT and info["staging_bytes"] == 0
+    assert info["model_valid"] == 1 and info["model_crc"] == zlib.crc32(dumps(model))
+    assert (info["width"], info["height"], info["channels"]) == (5, 5, 3)
+    assert info["lanes"] == 2 and info["pixel_bits"] == model.pixel_bits and info["name"].rstrip(b"\0") == b"fp32"
+    assert ack(out["render"][-1]) == {"command": Kind.RENDER, "detail": 6}
+    assert np.array_equal(rendered(out["render"], model, region), FloatGoldenModel(model).render(region=region))
+    for name, kind in (("begin", Kind.LOAD_BEGIN), ("chunk", Kind.LOAD_CHUNK), ("commit", Kind.COMMIT)):
+        assert nack(out[name][0]) == {"command": kind, "reason": Reason.FIXED_MODEL, "detail": 0}
+    assert nack(out["bad region"][0])["reason"] == Reason.BAD_REGION
+    status = unpack_fields(protocol.STATUS_FIELDS, out["status"][0].payload)
+    assert status["good_frames"] == 7 and status["bad_frames"] == 0 and status["loading"] == 0

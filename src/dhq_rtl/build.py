@@ -3,8 +3,9 @@
 ::
 
     python -m dhq_rtl.build [--board icebreaker|upduino_v3|ulx3s|list] [--envelope default|large]
-                            [--model FILE] [--out DIR] [--seed N] [--toolchain yowasp|system]
-                            [--lanes N] [--freq MHZ] [--baud N] [--fixed-clock] [--program]
+                            [--model FILE] [--arith int|fp32] [--out DIR] [--seed N]
+                            [--toolchain yowasp|system] [--lanes N] [--freq MHZ] [--baud N]
+                            [--fixed-clock] [--program]
 
 A build makes a bitstream that runs *any* model image inside an envelope
 (:mod:`dhq_rtl.envelope`: widest layer, layers, image size, bit widths,
@@ -14,6 +15,12 @@ dhq_rtl.host``), and starts with one model loaded: ``--envelope NAME``
 or ``--model M``; ``--model M`` without ``--envelope`` shrinks the envelope
 to M (the tightest one that holds it). The envelope is printed and written
 to ``utilization.json``, and the board's ``INFO`` answers it.
+
+``--arith fp32`` builds the float core (IEEE-754 binary32) for the float
+model the model image carries (format version 3), with the largest lane
+count whose estimate fits the board unless ``--lanes`` is given. Its
+weights are ROMs: no envelope, the board renders its one model over the
+same host link and refuses load commands (docs/float32.md).
 
 Steps: check the model against the envelope, estimate the envelope's
 hardware and stop with a :class:`~dhq_rtl.errors.FitError` if it cannot fit
@@ -53,6 +60,9 @@ __all__ = ["main", "build", "board_table", "fallback_clock_hz", "FALLBACK_MARGIN
 #: margin it landed 3 % short of the new clock (W4A4: 44.25 → 42.89 MHz,
 #: W16A16: 38.25 → 37.08 MHz), so the build still failed timing.
 FALLBACK_MARGIN = 0.05
+
+#: The core's number formats (:data:`dhq_rtl.gateware.core.ARITHMETICS`).
+ARITHMETICS = ("int", "fp32")
 
 TOOLS = {"ice40": ("yosys", "nextpnr-ice40", "icepack"), "ecp5": ("yosys", "nextpnr-ecp5", "ecppack")}
 
@@ -110,12 +120,19 @@ def program_board(command, bitstream, log=print):
         raise ToolchainError(f"{command[0]} failed: {tail[0]} (is the board plugged in?)")
 
 
-def model_info(model, source):
+def model_info(model, source, arith="int"):
     """The model's part of ``utilization.json``: its shape, every layer's bits
-    and the recipe that chose them (when the model records one)."""
+    and the recipe that chose them (when the model records one); for the
+    float core (``arith="fp32"``) its shape and number format."""
     from .model_image import layer_bits_text
 
     mac = model.layers[1:]
+    if arith == "fp32":
+        return {
+            "source": source, "size": f"{model.width}x{model.height}", "channels": model.channels,
+            "hidden_width": model.hidden_width, "sine_layers": model.depth,
+            "arith": "float32 (the float model in the model image)", "omega0": model.omega0,
+        }
     return {
         "source": source, "size": f"{model.width}x{model.height}", "channels": model.channels,
         "hidden_width": model.hidden_width, "sine_layers": model.depth,
@@ -128,7 +145,8 @@ def model_info(model, source):
 
 
 def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_mhz=None, baud=None, seed=1,
-          toolchain=None, buffers=6, fallback=True, inputs=None, log=print, program=False, energy=False):
+          toolchain=None, buffers=None, fallback=True, inputs=None, log=print, program=False, arith="int",
+          energy=False):
     """Build the core of ``envelope`` (default: the tightest around
     ``model``) for ``board``, starting with ``model`` loaded, into
     ``out_dir``; returns the report dict.
@@ -150,34 +168,47 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     in the report (``clock_attempts``); the first attempt's nextpnr log is
     kept as ``top.attempt1.tim``.
 
+    ``arith``: ``"int"`` (the integer core, ``lanes`` default: the board's)
+    or ``"fp32"`` (the float core, ``lanes`` default: the largest whose
+    estimate fits, :func:`~dhq_rtl.estimate.default_float_lanes`).
+
     ``energy``: also simulate the built core rendering the whole image with
     activity counting and add its energy per image to the report
     (:func:`dhq_rtl.energy.build_entry`; the activity simulator is cached).
     """
     from .build_folder import BuildFolder
     from .envelope import Envelope
-    from .estimate import check_fit, estimate, lanes_that_fit
+    from .estimate import check_fit, default_float_lanes, estimate, lanes_that_fit
     from .gateware.plan import board_lanes
     from .gateware.top import DEFAULT_BAUD
     from .toolchain import toolchain_env, toolchain_kind
 
     folder = BuildFolder(out_dir)
     folder.check(inputs)
+    if arith not in ARITHMETICS:
+        raise DhqError(f"--arith must be one of {', '.join(ARITHMETICS)}, got {arith!r}")
     baud = DEFAULT_BAUD if baud is None else baud
-    if envelope is None:
-        envelope = Envelope.for_board(model, board)
-    envelope.check(model)                    # the model the board starts with, against the envelope
-    lanes = board_lanes(board, envelope, lanes)
+    if arith == "fp32":
+        if envelope is not None:
+            raise DhqError("--envelope applies to the integer core: the float core's model is fixed")
+        if lanes is None:
+            lanes = default_float_lanes(model, board, buffers=buffers) or 1
+    else:
+        if envelope is None:
+            envelope = Envelope.for_board(model, board)
+        envelope.check(model)                # the model the board starts with, against the envelope
+        lanes = board_lanes(board, envelope, lanes)
     check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)
-    # The envelope against the board.
-    est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
+    # The core (the envelope's, or the float core) against the board.
+    est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope, arith=arith)
     check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers,
-                                                               envelope=envelope))
+                                                               envelope=envelope, arith=arith))
     programmer = find_programmer(board) if program else None
     if energy:
         from .rtlsim.compiled import find_toolchain
         find_toolchain("verilator")     # a missing compiler stops here, before any tool runs
-    log(envelope.describe() + f"; {lanes} lanes")
+    log((envelope.describe() if envelope is not None else "float core (fp32), its model fixed")
+        + f"; {lanes} lanes")
     toolchain = toolchain or toolchain_kind()
     environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
     env = dict(environ, **toolchain_env(TOOLS[board.family], environ))  # a missing tool stops here
@@ -189,7 +220,7 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
         while True:
             report = _build_once(model, board, attempt, est, source=source, envelope=envelope, lanes=lanes,
                                  freq_hz=freq_hz, baud=baud, seed=seed, toolchain=toolchain, env=env,
-                                 buffers=buffers, log=log)
+                                 buffers=buffers, log=log, arith=arith)
             core_fmax = report["performance"]["core_fmax_mhz"]
             attempts.append({"clock_mhz": report["parameters"]["clock_mhz"], "fmax_mhz": core_fmax,
                              "timing_met": report["timing_met"],
@@ -209,7 +240,7 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
             from .energy import build_entry
             log("energy: simulating the whole image with activity counting")
             report["energy"] = build_entry(model, board, clock_hz=report["parameters"]["clock_mhz"] * 1e6,
-                                           lanes=lanes, envelope=envelope, buffers=buffers, log=log)
+                                           lanes=lanes, envelope=envelope, buffers=buffers, log=log, arith=arith)
         report["clock_attempts"] = attempts
         report["build_seconds"] = round(time.monotonic() - t_start, 1)
         report["files"] = sorted(set(folder.files(attempt)) | {"utilization.json", "utilization.log"})
@@ -289,7 +320,7 @@ def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN, baud=None):
 
 
 def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, baud, seed, toolchain, env, buffers,
-                log):
+                log, arith="int"):
     """One synthesis + place-and-route run in ``out`` at ``freq_hz`` (None: the board's default)."""
     from .gateware.top import BoardTop
     from .reports import make_report, parse_nextpnr_report, parse_yosys_stat
@@ -297,7 +328,8 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     t0 = time.monotonic()
     for stale in ("top.stat.json", "top.report.json", "top.bin", "top.bit"):
         (out / stale).unlink(missing_ok=True)
-    top = BoardTop(model, board, envelope=envelope, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers)
+    top = BoardTop(model, board, envelope=envelope, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers,
+                   arith=arith)
     platform = board.platform()
     overrides = {
         "script_after_synth": "tee -q -o top.stat.json stat -json",
@@ -307,7 +339,8 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
         overrides["synth_opts"] = "-dsp"
     elif board.family == "ecp5":
         overrides["script_after_read"] = ECP5_SCRIPT_AFTER_READ
-    log(f"building {board.name} ({board.device}), {lanes} lanes, {top.freq_hz / 1e6:g} MHz, "
+    log(f"building {board.name} ({board.device}), {'float core, ' if arith == 'fp32' else ''}{lanes} lanes, "
+        f"{top.freq_hz / 1e6:g} MHz, "
         f"tools: {toolchain}, into {out}")
     plan = platform.build(top, name="top", build_dir=str(out), do_build=False, **overrides)
     try:
@@ -334,16 +367,24 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ToolchainError(f"the tools wrote no readable report ({type(e).__name__}: {e}) "
                              f"(logs in {out})") from None
-    params = {"lanes": lanes, "buffers": buffers, "dsp": board.dsp, "clock_mhz": top.pll_hz / 1e6,
-              "baud": baud, "uart_divisor": top.divisor, "seed": seed, "toolchain": toolchain}
     plan = top.core.plan
-    info = dict(model_info(model, source), load_image_crc=f"{top.model_crc:08x}")
+    params = {"arith": arith, "lanes": lanes, "buffers": plan.buffers, "dsp": board.dsp,
+              "clock_mhz": top.pll_hz / 1e6, "baud": baud, "uart_divisor": top.divisor, "seed": seed,
+              "toolchain": toolchain}
+    if arith == "fp32":
+        u = plan.units
+        params.update(sine_ii=u.sine_ii, mul_latency=u.mul_latency, add_latency=u.add_latency,
+                      sine_latency=u.sine_latency)
+        info = dict(model_info(model, source, arith), model_image_crc=f"{top.model_crc:08x}")
+    else:
+        info = dict(model_info(model, source, arith), load_image_crc=f"{top.model_crc:08x}")
     report = make_report(board=board, model_info=info, params=params, pnr=pnr,
                          cells=cells, estimate=est, plan=plan, clock_hz=top.pll_hz,
                          build_seconds=seconds)
-    report["envelope"] = dict(envelope.as_dict(), lanes=lanes, signature=f"{plan.signature:08x}",
-                              weights_in_spram=plan.weights_in_spram, direct_reads=plan.direct,
-                              staging_bytes=2 * plan.staging_depth)
+    if plan.loadable:
+        report["envelope"] = dict(envelope.as_dict(), lanes=lanes, signature=f"{plan.signature:08x}",
+                                  weights_in_spram=plan.weights_in_spram, direct_reads=plan.direct,
+                                  staging_bytes=2 * plan.staging_depth)
     report["bitstream"] = bitstream.name
     return report
 
@@ -364,7 +405,11 @@ def main(argv=None):
     p.add_argument("--toolchain", choices=("yowasp", "system"), default=None,
                    help="yowasp (the PyPI builds) or system (yosys/nextpnr from PATH); default: "
                         "$DHQ_TOOLCHAIN, else yowasp")
-    p.add_argument("--lanes", type=int, help="multipliers of the MAC array, a power of two (default: per board)")
+    p.add_argument("--arith", choices=ARITHMETICS, default="int",
+                   help="int: the integer (DHQ) core (default); fp32: the IEEE-754 binary32 core for the float model "
+                        "the model image carries")
+    p.add_argument("--lanes", type=int, help="multipliers of the MAC array, a power of two (default: per board; "
+                                             "fp32: the largest that fits)")
     p.add_argument("--freq", type=float, help="core clock in MHz (default: per board; boards with a PLL only)")
     p.add_argument("--baud", type=int, help="UART baud rate (default 3000000)")
     p.add_argument("--fixed-clock", action="store_true",
@@ -386,12 +431,13 @@ def main(argv=None):
     if args.envelope is not None:
         envelope = get_envelope(args.envelope)
     else:
-        envelope = None if args.model else get_envelope("default")
+        envelope = None if args.model or args.arith == "fp32" else get_envelope("default")
     out = args.out if args.out is not None else os.path.join("build", board.name)
     try:
         report = build(model, board, out, source=source, envelope=envelope, lanes=args.lanes, freq_mhz=args.freq,
                        baud=args.baud, seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock,
-                       inputs={"--model": args.model}, program=args.program, energy=args.energy)
+                       inputs={"--model": args.model}, program=args.program, arith=args.arith,
+                       energy=args.energy)
     except ValueError as e:
         # Parameter errors the constructors find (a lane count this model's core cannot use).
         raise DhqError(str(e)) from None

@@ -435,45 +435,66 @@ def simulation_core(plan):
     the same one-cycle latency as the generic products, and the SPRAM weight
     path the same one-cycle read, so the cycles are the board core's; a
     board that keeps the weights in SPRAM is accounted for by
-    :meth:`~dhq_rtl.rtlsim.activity.Activity.with_memory_kind`."""
+    :meth:`~dhq_rtl.rtlsim.activity.Activity.with_memory_kind`. A float
+    core's plan (:class:`~dhq_rtl.gateware.float32.plan.FloatCorePlan`)
+    keeps its units' latencies and buffers; only its 16×16 pieces become
+    generic products."""
     from .gateware.core import InrCore
+    from .gateware.float32.plan import FloatCorePlan
     from .gateware.plan import CorePlan
+    if isinstance(plan, FloatCorePlan):
+        sim_plan = FloatCorePlan(plan.model, lanes=plan.lanes, dsp="generic", buffers=plan.buffers, units=plan.units)
+        return InrCore(plan.model, plan=sim_plan)
     sim_plan = CorePlan(plan.model, lanes=plan.lanes, dsp="generic", buffers=plan.buffers,
                         act_word_bits=plan.act_word_bits, envelope=plan.envelope, spram=False,
                         direct=plan.direct, scaler_multiplier=plan.scaler_multiplier)
     return InrCore(plan.model, plan=sim_plan)
 
 
-def board_energy(model, board, *, clock_hz=None, lanes=None, envelope=None, buffers=6, log=None, progress=None):
+def board_plan(model, board, *, lanes=None, envelope=None, buffers=None, arith="int"):
+    """The plan of the core a build for ``board`` makes (``arith``: ``"int"``
+    or ``"fp32"``, the float core)."""
+    if arith == "fp32":
+        from .gateware.float32.plan import FloatCorePlan
+        return FloatCorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
+    from .gateware.plan import CorePlan
+    return CorePlan.for_board(model, board, lanes=lanes, buffers=6 if buffers is None else buffers,
+                              envelope=envelope)
+
+
+def board_energy(model, board, *, clock_hz=None, lanes=None, envelope=None, buffers=None, log=None, progress=None,
+                 arith="int", region=None):
     """Energy of one whole image of ``model`` on the core a build for
     ``board`` makes: ``(EnergyReport, Activity, info)``; ``info`` says how
     long the activity simulator took to build (0 when cached) and to run
-    (0 when the counts of this design's whole image are in the cache)."""
+    (0 when the counts of this design's whole image are in the cache).
+    ``arith="fp32"``: the float core; ``region`` ``(x0, y0, x1, y1)``: only
+    those pixels (default the whole image)."""
     import time
-    from .gateware.plan import CorePlan
     from .rtlsim.activity import ActivitySim
-    plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
+    plan = board_plan(model, board, lanes=lanes, envelope=envelope, buffers=buffers, arith=arith)
     clock_hz = board.clock_hz(None) if clock_hz is None else clock_hz
     t0 = time.perf_counter()
     sim = ActivitySim(simulation_core(plan), log=log)
     cached = sim.cached
     sim.build()
     t1 = time.perf_counter()
-    activity = sim.counts((0, 0, model.width, model.height), progress=progress)
+    activity = sim.counts(region or (0, 0, model.width, model.height), progress=progress)
     t2 = time.perf_counter()
-    if plan.weights_in_spram:
+    if getattr(plan, "weights_in_spram", False):
         activity = activity.with_memory_kind([WEIGHT_MEMORY], "spram")
     report = energy_of(activity, constants_for(board.family), clock_hz=clock_hz)
     info = {"cached": cached, "build_seconds": round(t1 - t0, 1), "run_seconds": round(t2 - t1, 1),
-            "weights_in": "spram" if plan.weights_in_spram else "ebr", "lanes": plan.lanes}
+            "weights_in": "spram" if getattr(plan, "weights_in_spram", False) else "ebr", "lanes": plan.lanes,
+            "arith": arith}
     return report, activity, info
 
 
-def build_entry(model, board, *, clock_hz, lanes=None, envelope=None, buffers=6, log=None):
+def build_entry(model, board, *, clock_hz, lanes=None, envelope=None, buffers=None, log=None, arith="int"):
     """The ``energy`` entry of ``utilization.json``: the energy per image of
     the built core at the build's clock (see :func:`board_energy`)."""
     report, activity, info = board_energy(model, board, clock_hz=clock_hz, lanes=lanes, envelope=envelope,
-                                          buffers=buffers, log=log)
+                                          buffers=buffers, log=log, arith=arith)
     entry = report.as_dict()
     entry.update({"estimate": True, "model_doc": "docs/energy.md", "simulator": info})
     return entry

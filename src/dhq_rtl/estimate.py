@@ -11,6 +11,13 @@ calibrated against Yosys/nextpnr on the iCEBreaker build (see
 ``docs/RESULTS.md`` for how close they came). :func:`check_fit` raises
 :class:`~dhq_rtl.errors.FitError` naming every resource that does not fit
 and by how much.
+
+The float core (``arith="fp32"``, :class:`~dhq_rtl.gateware.float32.plan.FloatCorePlan`)
+is estimated the same way: its plan's memories, its DSPs (four 16×16
+pieces per FP32 multiplier, the sine's shared pieces), and logic from the
+FP32 units' measured sizes plus the float control (:func:`_float_logic`).
+:func:`default_float_lanes` is the largest lane count whose estimate fits a
+board: the float core's default lanes.
 """
 
 import math
@@ -18,10 +25,13 @@ import math
 from .errors import FitError
 from .gateware.plan import CorePlan
 
-__all__ = ["estimate", "check_fit", "lanes_that_fit", "MIN_RAM_BITS"]
+__all__ = ["estimate", "check_fit", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256
+#: Constant tables (ROMs) at most this deep become logic, not block RAM
+#: (what Yosys's memory_libmap chooses for iCE40), unless they ask for block RAM.
+MAX_LOGIC_ROM_DEPTH = 32
 #: Block RAMs of the board top beside the core (the host link's INFO ROM).
 LINK_ROM_BLOCKS = 1
 
@@ -41,6 +51,9 @@ def _memory_blocks(plan, shapes):
         if mem.kind == "spram":
             spram += 1
             blocks = 0
+        elif mem.rom and not mem.block_ram and mem.depth <= MAX_LOGIC_ROM_DEPTH:
+            ff_bits += mem.width * max(1, mem.depth // 16)
+            blocks = 0
         elif mem.bits < MIN_RAM_BITS and not mem.block_ram:
             ff_bits += mem.bits
             blocks = 0
@@ -49,7 +62,7 @@ def _memory_blocks(plan, shapes):
             ebr += blocks
         details.append({"memory": mem.role, "path": mem.path, "width": mem.width, "depth": mem.depth,
                         "blocks": blocks, "kind": mem.kind})
-    for stage, depth, width, in_ram in plan.delay_lines:
+    for stage, depth, width, in_ram in getattr(plan, "delay_lines", ()):
         if not in_ram:
             ff_bits += width * depth
             details.append({"memory": f"butterfly stage {stage} (flip-flops)", "path": f"post.butterfly.stage{stage}",
@@ -68,7 +81,7 @@ def _logic_cells(plan, board, ff_bits):
     t_width = plan.scaler_acc_bits + plan.mult_bits + 2
     scaler = (plan.mult_bits + 1) * t_width * 2 if plan.scaler_multiplier == "logic" else 3 * t_width
     bfly = 0
-    for stage, depth, width, in_ram in plan.delay_lines:
+    for stage, depth, width, in_ram in getattr(plan, "delay_lines", ()):
         data_bits = plan.lut_bits + stage + 1
         bfly += 4 * data_bits + 30 + (0 if in_ram else data_bits * depth * 2)
     requant = 3 * (plan.lut_bits + int(math.log2(max(plan.rot_n, 1))) + 8)
@@ -105,23 +118,80 @@ def _load_path(plan):
     return descriptors + lookups + barrel + installer + sprams + link
 
 
-def estimate(model, board, *, lanes=None, buffers=6, envelope=None):
-    """Estimated resources of the whole design on ``board`` (the core for
-    ``envelope``, default the tightest around ``model`` for the board:
-    :meth:`Envelope.for_board <dhq_rtl.envelope.Envelope.for_board>`, with
-    ``model`` loaded): a dict with the board's budget keys plus
-    ``"details"`` (per-memory block counts)."""
+#: Logic of one FP32 unit as the float core uses it: ECP5 LUT4s (Yosys
+#: ``synth_ecp5``) with every register cut, and iCE40 logic cells with the
+#: cuts the iCE40 build keeps (:meth:`FloatCorePlan.board_defaults
+#: <dhq_rtl.gateware.float32.plan.FloatCorePlan.board_defaults>`: mul 2,
+#: add 3, sine 5 stages): nextpnr ``ICESTORM_LC`` of the unit alone with
+#: every cut (mul 294, add 826, sine 2175, measured with
+#: ``bench/fp32_units.py``, docs/RESULTS.md, "FP32 units") less the
+#: flip-flops of the cuts it does without (Yosys: mul 137, add 312, sine 889).
+_FP32_UNIT_LOGIC = {
+    "ice40": {"mul": 157, "add": 514, "sine": 1286},
+    "ecp5": {"mul": 177, "add": 553, "sine": 651},
+}
+#: The rest of the float core: control, queues, coordinate generator, pixel
+#: conversion, and (iCE40) those flip-flops of the removed cuts that shared
+#: a logic cell with logic (so removing them saved no cell). iCE40:
+#: calibrated on the iCEBreaker float build (docs/float32.md, "On the
+#: board": 5244 LC); ECP5: the figure calibrated with the earlier UART-only
+#: top, less that top's 150.
+_FP32_CONTROL = {"ice40": 2207, "ecp5": 1050}
+#: The host link of a board whose model is fixed (the float core): UART,
+#: frame receiver and transmitter, one CRC unit, the command handler without
+#: the load path (docs/float32.md, "On the board"). Yosys: 855 SB_LUT4 in
+#: the iCEBreaker float build; ``synth_ecp5``: 920 LUT4 and 113 CCU2C.
+_FIXED_LINK = {"ice40": 855, "ecp5": 920 + 2 * 113}
+
+
+def _float_logic(plan, board, ff_bits):
+    """Logic cells (iCE40) or LUTs (ECP5) of the float core: ``lanes``
+    multipliers, ``lanes − 1`` tree adders and the accumulator's adder, the
+    sine, the chunk registers (four of ``32·lanes`` bits: fetched, staged,
+    current, the beat), the control, and the small memories kept in
+    flip-flops, the host link."""
+    fam = "ice40" if board.family == "ice40" else "ecp5"
+    unit = _FP32_UNIT_LOGIC[fam]
+    units = plan.lanes * unit["mul"] + plan.lanes * unit["add"] + unit["sine"]
+    chunk_regs = 4 * 32 * plan.lanes
+    return int(units + chunk_regs + _FP32_CONTROL[fam] + _FIXED_LINK[fam] + 12 * plan.buffers + ff_bits)
+
+
+def _plan(model, board, lanes, buffers, arith, envelope):
+    if arith == "fp32":
+        from .gateware.float32.plan import FloatCorePlan
+        return FloatCorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
+    if arith != "int":
+        raise ValueError(f"arith must be 'int' or 'fp32', got {arith!r}")
     if envelope is None:
         from .envelope import Envelope
         envelope = Envelope.for_board(model, board)
-    plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
+    return CorePlan.for_board(model, board, lanes=lanes, buffers=6 if buffers is None else buffers,
+                              envelope=envelope)
+
+
+def estimate(model, board, *, lanes=None, buffers=None, envelope=None, arith="int"):
+    """Estimated resources of the whole design on ``board``: a dict with the
+    board's budget keys plus ``"details"`` (per-memory block counts).
+    ``arith``: ``"int"`` (the integer core for ``envelope``, default the
+    tightest around ``model`` for the board: :meth:`Envelope.for_board
+    <dhq_rtl.envelope.Envelope.for_board>`, with ``model`` loaded) or
+    ``"fp32"`` (the float core of ``model``, ``lanes`` default 1; no
+    envelope). ``buffers``: default 6, or the float core's board default."""
+    if arith == "fp32" and envelope is not None:
+        raise ValueError("the float core has no envelope (its model is fixed)")
+    plan = _plan(model, board, lanes, buffers, arith, envelope)
     shapes = _ICE40_EBR if board.family == "ice40" else _ECP5_EBR
     ebr, spram, ff_bits, details = _memory_blocks(plan, shapes)
-    if board.family == "ice40":
-        dsp = plan.dsp_blocks + (plan.scaler_dsp_blocks if plan.scaler_multiplier == "dsp" else 0)
+    if arith == "fp32":
+        dsp = plan.dsp_blocks
+        lc = _float_logic(plan, board, ff_bits)
     else:
-        dsp = plan.lanes * (1 if plan.act_bits <= 18 and plan.weight_bits <= 18 else 4)
-    lc = _logic_cells(plan, board, ff_bits)
+        if board.family == "ice40":
+            dsp = plan.dsp_blocks + (plan.scaler_dsp_blocks if plan.scaler_multiplier == "dsp" else 0)
+        else:
+            dsp = plan.lanes * (1 if plan.act_bits <= 18 and plan.weight_bits <= 18 else 4)
+        lc = _logic_cells(plan, board, ff_bits)
     # The host link's INFO reply constants: one block RAM.
     ebr += LINK_ROM_BLOCKS
     details.append({"memory": "host link INFO constants", "path": "controller.info_rom", "width": 8,
@@ -158,16 +228,23 @@ def check_fit(est, board, fitting_lanes=None):
     return True
 
 
-def lanes_that_fit(model, board, *, below, buffers=6, envelope=None):
+def lanes_that_fit(model, board, *, below, buffers=None, envelope=None, arith="int"):
     """The largest power-of-two lane count under ``below`` whose estimate
     fits ``board``, or None."""
     lanes = 1 << ((below - 1).bit_length() - 1) if below > 1 else 0
     while lanes >= 1:
         try:
-            est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
+            est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope, arith=arith)
         except ValueError:      # a lane count this model's core cannot use
             est = None
         if est is not None and all(est.get(k, 0) <= v for k, v in board.budget.items()):
             return lanes
         lanes //= 2
     return None
+
+
+def default_float_lanes(model, board, *, buffers=None):
+    """The float core's default lane count on ``board``: the largest power of
+    two whose estimate fits (None if not even one lane fits)."""
+    from .gateware.plan import MAX_LANES
+    return lanes_that_fit(model, board, below=MAX_LANES + 1, buffers=buffers, arith="fp32")

@@ -26,7 +26,7 @@ from .model_image import LayerImage, ModelImage
 from .numerics import (first_layer_input_matrix, integer_bias, integer_weights, output_unit, sine_table,  # noqa: F401
                        sine_unit, snap_scales, stored_weight_unit)
 
-__all__ = ["FloatLayer", "export_model"]
+__all__ = ["FloatLayer", "export_model", "with_float_model"]
 
 
 @dataclass
@@ -102,4 +102,19 @@ def export_model(layers, *, height, width, channels, omega0, phase_bits=10, lut_
         out.append(LayerImage(**kw))
     model = ModelImage(height=height, width=width, channels=channels, phase_bits=phase_bits,
                        omega0=float(omega0), layers=out, pixel_bits=pixel_bits, meta=dict(meta or {}))
+    return model.validate()
+
+
+def with_float_model(model, weights, biases):
+    """``model`` with the float model's parameters attached (format version
+    3): per layer the weight ``W`` and bias ``b`` exactly as the float model
+    has them (float32; layer 0 acting on the real coordinates ``c ∈ [−1,
+    1]²``, nothing rotated), for the full-precision core. Returns the
+    validated model."""
+    if len(weights) != len(model.layers) or len(biases) != len(model.layers):
+        raise ValueError(f"need a weight and a bias for each of the {len(model.layers)} layers, "
+                         f"got {len(weights)} and {len(biases)}")
+    for layer, w, b in zip(model.layers, weights, biases):
+        layer.float_weight = np.array(w, dtype=np.float32)
+        layer.float_bias = np.array(b, dtype=np.float32)
     return model.validate()

@@ -3,7 +3,10 @@
 It is the only thing the ML side hands to the hardware side. It holds every
 integer the datapath needs (weights, scale multipliers and shifts, phase
 offsets, sine tables) and the image geometry; ``docs/datapath.md`` defines how
-they are used.
+they are used. From format version 3 on it may also carry the float model the
+integer one was exported from (``float_weight``, ``float_bias`` per layer,
+float32), which the full-precision core runs (:mod:`dhq_rtl.golden_float32`,
+``docs/float32.md``): one file builds either core.
 
 File layout (all integers little-endian)::
 
@@ -38,10 +41,11 @@ __all__ = ["FORMAT_VERSION", "READABLE_VERSIONS", "MAGIC", "LayerImage", "ModelI
            "layer_bits_text"]
 
 MAGIC = b"DHQM"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Versions :func:`loads` reads. Version 1 has no ``weight_midrise`` field
-#: (every weight on the mid-tread grid).
-READABLE_VERSIONS = (1, 2)
+#: (every weight on the mid-tread grid); versions 1 and 2 have no float
+#: parameters (version 3: optional, in every layer or in none).
+READABLE_VERSIONS = (1, 2, 3)
 
 _PREAMBLE = struct.Struct("<4sHI")
 _CRC = struct.Struct("<I")
@@ -52,7 +56,11 @@ _ARRAYS = {
     "mult": ("<i4", True),
     "bias": ("<i8", True),
     "lut": ("<i4", False),
+    "float_weight": ("<f4", True),
+    "float_bias": ("<f4", True),
 }
+#: The float model's arrays (format version 3 on; optional).
+FLOAT_ARRAYS = ("float_weight", "float_bias")
 
 BITS_RANGE = (2, 16)
 #: Widest mid-rise first-layer weight: its stored ``2q + 1`` needs one bit
@@ -80,6 +88,13 @@ class LayerImage:
     the ``weight_bits``-bit weight codes ``q`` are on the mid-rise grid and
     ``weight`` holds ``2q + 1`` (odd, ``|w| ≤ 2**weight_bits − 1``); ``mult``
     is the scale of one ``weight`` unit, half a step.
+
+    ``float_weight`` (``(out_features, in_features)``) and ``float_bias``
+    (``(out_features,)``), float32 and finite, or both ``None``: the float
+    model's own layer, ``z = float_weight · h + float_bias``, never rotated
+    (layer 0's input ``h`` is the real coordinate ``c = (u_x/(W−1),
+    u_y/(H−1)) ∈ [−1, 1]²``, a hidden layer's the sine ``sin(ω0·z)`` of the
+    previous one, the last layer's ``z`` is ``y``, the pixel ``(y + 1)·(2**pixel_bits − 1)/2``).
     """
 
     in_features: int
@@ -97,6 +112,8 @@ class LayerImage:
     req_mult: int = 1
     req_shift: int = 0
     weight_midrise: bool = False
+    float_weight: np.ndarray | None = None
+    float_bias: np.ndarray | None = None
 
 
 @dataclass
@@ -115,6 +132,12 @@ class ModelImage:
     @property
     def hidden_width(self):
         return self.layers[0].out_features
+
+    @property
+    def has_float(self):
+        """Whether the model carries its float parameters (every layer's
+        ``float_weight`` and ``float_bias``): the float core can run it."""
+        return all(l.float_weight is not None for l in self.layers)
 
     @property
     def depth(self):
@@ -273,6 +296,28 @@ def _validate(m):
         for what, bits in widths.items():
             if bits > MAX_INTERMEDIATE_BITS:
                 _fail(f"{p}: the {what} needs {bits} bits, more than {MAX_INTERMEDIATE_BITS}")
+    _validate_float(m)
+
+
+def _validate_float(m):
+    """The float parameters: in every layer or in none, float32, the layer's
+    shapes, finite."""
+    present = [l.float_weight is not None or l.float_bias is not None for l in m.layers]
+    if any(present) and not all(present):
+        _fail(f"float parameters are in layers {[i for i, p in enumerate(present) if p]} only; "
+              f"a model carries them in every layer or in none")
+    if not any(present):
+        return
+    for i, l in enumerate(m.layers):
+        for name, shape in (("float_weight", (l.out_features, l.in_features)), ("float_bias", (l.out_features,))):
+            arr = getattr(l, name)
+            if not isinstance(arr, np.ndarray) or arr.dtype != np.float32:
+                _fail(f"layer {i} {name} must be a float32 array, got "
+                      f"{type(arr).__name__ if not isinstance(arr, np.ndarray) else arr.dtype}")
+            if arr.shape != shape:
+                _fail(f"layer {i} {name} has shape {arr.shape}, expected {shape}")
+            if not np.all(np.isfinite(arr)):
+                _fail(f"layer {i} {name} holds a value that is not finite (Inf or NaN)")
 
 
 # ---------------------------------------------------------------- serialisation
@@ -369,10 +414,12 @@ def loads(data, source="model image"):
         arrays = _get(entry, "arrays", dict, where)
         for name, (dtype, in_first) in _ARRAYS.items():
             if name not in arrays:
-                if name == "lut" and i == 0:
+                if (name == "lut" and i == 0) or name in FLOAT_ARRAYS:
                     kw[name] = None
                     continue
                 _fail(f"{where}: array {name!r} is missing")
+            if name in FLOAT_ARRAYS and version < 3:
+                _fail(f"{where}: array {name!r} is not part of format version {version}")
             kw[name] = _read_array(payload, arrays[name], dtype, f"{where} {name}")
         unknown = set(arrays) - set(_ARRAYS)
         if unknown:
@@ -409,7 +456,8 @@ def _read_array(payload, desc, dtype, where):
         _fail(f"{where}: size {size} does not match shape {shape}")
     if offset < 0 or offset + size > len(payload):
         _fail(f"{where}: array lies outside the payload")
-    return np.frombuffer(payload, dtype=dtype, count=size // itemsize, offset=offset).reshape(shape).astype(np.int64)
+    arr = np.frombuffer(payload, dtype=dtype, count=size // itemsize, offset=offset).reshape(shape)
+    return arr.astype(np.float32) if dtype.startswith("<f") else arr.astype(np.int64)
 
 
 def load(path):

@@ -127,12 +127,16 @@ def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_
     # Every figure names its clock: "at_clock" = the core clock the PLL makes
     # (what the board runs at; guaranteed only when timing is met),
     # "at_fmax" = the achieved Fmax of place-and-route (the timing limit).
+    arith = getattr(plan, "arith", "int")
     perf = {
         "cycles_per_pixel": round(cpp, 3),
+        "cycles_per_pixel_kind": ("bound: the busier of the MAC lanes and the arbiter at the sine's pace"
+                                  if arith == "fp32" else "schedule model (equal to the RTL)"),
         "mac_cycles_per_pixel": plan.mac_cycles_per_pixel(),
         "ideal_cycles_per_pixel": plan.ideal_cycles_per_pixel(),
         "macs_per_pixel": plan.macs_per_pixel(),
-        "first_layer": "running sums, no multiplier (0 MACs)",
+        "first_layer": ("a float32 MAC job like the others" if arith == "fp32"
+                        else "running sums, no multiplier (0 MACs)"),
         "multipliers": plan.multipliers,
         "multiplier_efficiency": round(plan.efficiency(), 4),
         "clock_mhz": target_mhz,
@@ -147,7 +151,7 @@ def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_
         if params.get("baud") else None,
     }
     return {
-        "board": board.name, "device": board.device, "model": model_info, "parameters": params,
+        "board": board.name, "device": board.device, "arith": arith, "model": model_info, "parameters": params,
         "resources": resources, "cells": cells, "clocks": clocks, "timing_met": timing_met,
         "performance": perf, "estimate_details": estimate.get("details", []),
         "build_seconds": round(build_seconds, 1),
@@ -156,7 +160,8 @@ def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_
 
 def format_log(report):
     """The human-readable utilization log."""
-    lines = [f"dhq_rtl build report — {report['board']} ({report['device']})", ""]
+    arith = {"int": "integer (DHQ) core", "fp32": "float core (IEEE-754 binary32)"}.get(report.get("arith", "int"))
+    lines = [f"dhq_rtl build report — {report['board']} ({report['device']}), {arith}", ""]
     mi = report["model"]
     lines.append("model: " + ", ".join(f"{k}={v}" for k, v in mi.items()))
     lines.append("parameters: " + ", ".join(f"{k}={v}" for k, v in report["parameters"].items()))
@@ -206,7 +211,7 @@ def summary_lines(report):
     r = report["resources"]
     p = report["performance"]
     parts = [f"{k.upper()} {v['used']}/{v['available']} ({v['percent']:.0f}%)" for k, v in r.items()]
-    lines = [f"{report['board']}: " + ", ".join(parts)]
+    lines = [f"{report['board']} ({report.get('arith', 'int')}): " + ", ".join(parts)]
     if report["model"].get("bits_text"):
         lines.append(f"model bits: {report['model']['bits_text']}")
     for clk, c in report["clocks"].items():

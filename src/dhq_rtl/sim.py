@@ -9,15 +9,21 @@ coordinates and both values and the exit status is 1. Then it prints the
 PSNR against the original picture, the total cycles, cycles per pixel and
 simulated cycles per second, and optionally writes the image as a PNG.
 
+``--arith fp32`` simulates the float core instead (IEEE-754 binary32, the
+float model the model image carries) and checks it against
+:class:`~dhq_rtl.golden_float32.FloatGoldenModel` for the same lanes.
+
 Examples::
 
     python -m dhq_rtl.sim                                # bundled model, whole image
     python -m dhq_rtl.sim --model my.dhq --out my.png
     python -m dhq_rtl.sim --region 0,0,32,8 --stall 0.3 --engine pysim
+    python -m dhq_rtl.sim --arith fp32 --lanes 1 --sine-ii 11   # the float core as the iCEBreaker builds it
 """
 
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +39,7 @@ from .rtlsim import compiled as compiled_engine
 from .rtlsim.pysim import run_pysim
 from .rtlsim.stimulus import check_region, stall_threshold, unpack_pixels
 
-__all__ = ["main", "build_core", "simulate", "PYSIM_CYCLES_PER_SECOND"]
+__all__ = ["main", "build_core", "golden_render", "simulate", "PYSIM_CYCLES_PER_SECOND"]
 
 #: Rough speed of the Python simulator on the default core (bench/simspeed.py:
 #: 440–730 cycles/s on the 2-core machine); only used to warn how long pysim will take.
@@ -42,10 +48,23 @@ PYSIM_CYCLES_PER_SECOND = 500.0
 MAX_LISTED = 20
 
 
-def build_core(model, lanes):
-    """The accelerator core for ``model`` (generic multipliers: simulatable everywhere)."""
+def build_core(model, lanes, arith="int", sine_ii=1):
+    """The accelerator core for ``model`` (generic multipliers: simulatable
+    everywhere); ``arith="fp32"``: the float core, its sine at ``sine_ii``."""
     from .gateware.core import InrCore
+    if arith == "fp32":
+        from .gateware.float32.plan import FloatUnits
+        return InrCore(model, lanes=lanes, dsp="generic", arith="fp32", units=FloatUnits(sine_ii=sine_ii))
     return InrCore(model, lanes=lanes, dsp="generic")
+
+
+def golden_render(model, region, arith="int", lanes=1):
+    """What the core must produce: the integer golden model's pixels, or
+    the float golden model's for the float core with ``lanes`` lanes."""
+    if arith == "fp32":
+        from .golden_float32 import FloatGoldenModel
+        return FloatGoldenModel(model, lanes).render(region)
+    return GoldenModel(model).render(region)
 
 
 def _estimated_cycles_per_pixel(core):
@@ -188,7 +207,14 @@ def _parser():
     p.add_argument("--stall", type=float, default=0.0, metavar="P",
                    help="probability that the output is not ready in a cycle (default 0)")
     p.add_argument("--seed", type=int, default=1, help="seed of the stall pattern (default 1)")
-    p.add_argument("--lanes", type=int, default=16, metavar="N", help="multipliers of the core (default 16)")
+    p.add_argument("--arith", choices=("int", "fp32"), default="int",
+                   help="int: the integer (DHQ) core (default); fp32: the IEEE-754 binary32 core for the float model "
+                        "the model image carries")
+    p.add_argument("--lanes", type=int, default=None, metavar="N",
+                   help="multipliers of the core (default 16; fp32: 1, as the iCEBreaker builds it)")
+    p.add_argument("--sine-ii", type=int, default=1, metavar="N",
+                   help="fp32: cycles per phase of the sine, 1 or at least 3 (the iCEBreaker build: 11; "
+                        "the pixels are the same for every value; default 1)")
     p.add_argument("--image", metavar="FILE", help="original picture for the PSNR (default: the model's meta "
                                                    "or the bundled camera.png)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -222,15 +248,21 @@ def main(argv=None, *, core_factory=None):
         clock_hz = check_energy_options(engine=args.engine, backend=args.backend, freq_mhz=args.freq)
     if args.engine == "compiled" or args.energy:
         compiled_engine.find_toolchain(args.backend)  # a missing compiler is reported before any work
-    factory = core_factory or build_core
+    lanes = args.lanes if args.lanes is not None else (16 if args.arith == "int" else 1)
+    if args.arith == "fp32":
+        from .golden_float32 import require_float
+        require_float(model)            # a model without float parameters: one line, before any work
+        if args.sine_ii < 1 or args.sine_ii == 2 or args.sine_ii > 64:
+            raise DhqError(f"--sine-ii must be 1 or in 3..64, got {args.sine_ii}")
     try:
-        core = factory(model, args.lanes)
+        core = core_factory(model, lanes) if core_factory else build_core(model, lanes, args.arith, args.sine_ii)
     except (TypeError, ValueError) as e:
         raise DhqError(f"cannot build the core for this model: {e}") from None
     x0, y0, x1, y1 = region
     npix = (x1 - x0) * (y1 - y0)
+    kind = "float core (fp32)" if args.arith == "fp32" else "integer core"
     print(f"model: {model_name} ({model.width}×{model.height}, {model.channels} channel(s), "
-          f"{len(model.layers)} layers); region {x0},{y0},{x1},{y1} ({npix} pixels); lanes {args.lanes}")
+          f"{len(model.layers)} layers); region {x0},{y0},{x1},{y1} ({npix} pixels); {kind}, lanes {lanes}")
 
     energy_report = None
     if args.energy:
@@ -241,7 +273,7 @@ def main(argv=None, *, core_factory=None):
         result, info = simulate(core, region, engine=args.engine, backend=args.backend, stall=args.stall,
                                 seed=args.seed, progress=not args.no_progress)
     got = unpack_pixels(result.payloads, model, region)
-    want = GoldenModel(model).render(region)
+    want = golden_render(model, region, args.arith, lanes)
     nbad, lines = _mismatches(got, want, region)
     for line in lines:
         print(line)
@@ -274,9 +306,9 @@ def main(argv=None, *, core_factory=None):
         save_png(got, args.out, model.pixel_bits)
         print(f"wrote {args.out}")
     if nbad:
-        print(f"FAIL: {nbad} of {npix} pixels differ from the golden model")
+        print(f"FAIL: {nbad} of {npix} pixels differ from the {'float32 ' if args.arith == 'fp32' else ''}golden model")
         return 1
-    print(f"OK: all {npix} pixels equal the golden model")
+    print(f"OK: all {npix} pixels equal the {'float32 ' if args.arith == 'fp32' else ''}golden model")
     return 0
 
 

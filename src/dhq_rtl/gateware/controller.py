@@ -21,6 +21,10 @@ and answers with a frame (:class:`~.link.FrameTransmitter`):
   word through a bit-serial CRC-32 (about 20 cycles a word), compared with
   the host's CRC, and only then installed (``install``); the model's CRC
   and "a model is installed" change only after a good install;
+* a core whose model is fixed (``plan.loadable`` false: the float core)
+  has no staging memory and no installer: ``LOAD_BEGIN``, ``LOAD_CHUNK``
+  and ``COMMIT`` are answered with ``NACK FIXED_MODEL``, ``INFO`` says
+  :data:`~dhq_rtl.protocol.FIXED_MODEL_FORMAT`;
 * ``RENDER``: the region is checked against the model's image, the core
   renders it, and the pixels leave in ``PIXELS`` frames of one row segment
   each (:data:`~dhq_rtl.protocol.FRAME_PIXELS` pixels at most), as the
@@ -35,7 +39,8 @@ Ports: ``rx`` (in, bytes from :class:`~.uart.UartRx`), ``tx`` (out, bytes
 to :class:`~.uart.UartTx`), and towards the core ``start``, ``region``
 (out), ``busy`` (in), ``pixels`` (in), ``staging`` (out,
 :func:`~.model_store.staging_signature`), ``install`` (out,
-:func:`~.model_store.install_signature`), ``desc`` (in). ``rendering``
+:func:`~.model_store.install_signature`; these two only for a loadable
+core), ``desc`` (in). ``rendering``
 (out) is high from a render's start to its last frame (an LED); ``idle``
 (out): no command is being carried out and no frame is being received.
 """
@@ -62,7 +67,19 @@ _ACK, _NACK, _INFO, _STATUS, _PIXELS = range(5)
 
 def info_constants(plan, *, clock_hz, divisor):
     """The ``INFO`` reply's fields that the hardware fixes (everything but the
-    loaded model's), as a dict of :data:`~dhq_rtl.protocol.INFO_FIELDS`."""
+    loaded model's), as a dict of :data:`~dhq_rtl.protocol.INFO_FIELDS`. A
+    core whose model is fixed (``plan.loadable`` false: the float core)
+    reports :data:`~dhq_rtl.protocol.FIXED_MODEL_FORMAT`, no staging memory
+    and its model's shape in the envelope fields."""
+    if not plan.loadable:
+        m = plan.model
+        values = {name: 0 for name in protocol.ENVELOPE_FIELDS}
+        values.update({"protocol": protocol.PROTOCOL_VERSION, "load_format": protocol.FIXED_MODEL_FORMAT,
+                       "signature": 0, "lanes": plan.lanes, "clock_hz": int(round(clock_hz)), "divisor": divisor,
+                       "staging_bytes": 0, "name": plan.arith.encode()[:protocol.NAME_BYTES],
+                       "max_width": max(l.out_features for l in m.layers), "max_layers": len(m.layers),
+                       "max_size": max(m.width, m.height), "max_channels": m.channels, "pixel_bits": m.pixel_bits})
+        return values
     env = plan.envelope
     values = {"protocol": protocol.PROTOCOL_VERSION, "load_format": 1, "signature": plan.signature,
               "lanes": plan.lanes, "clock_hz": int(round(clock_hz)), "divisor": divisor,
@@ -78,7 +95,8 @@ def info_constants(plan, *, clock_hz, divisor):
 class BoardController(wiring.Component):
     """The command handler (module docstring).
 
-    Parameters: ``plan`` (the core's :class:`~.plan.CorePlan`), ``divisor``
+    Parameters: ``plan`` (the core's :class:`~.plan.CorePlan` or
+    :class:`~.float32.plan.FloatCorePlan`), ``divisor``
     (UART clock cycles per bit), ``clock_hz`` (for ``INFO``),
     ``model_crc`` (the load image CRC of the model the core starts with;
     ``None``: the core starts without a model, ``RENDER`` is refused until
@@ -91,31 +109,37 @@ class BoardController(wiring.Component):
         self.divisor = divisor
         self.info = info_constants(plan, clock_hz=clock_hz, divisor=divisor)
         self.model_crc = model_crc
-        size = plan.envelope.max_size
-        super().__init__({
+        size = plan.max_size
+        members = {
             "rx": In(stream.Signature(8, always_ready=True)),
             "tx": Out(stream.Signature(8)),
             "start": Out(1),
             "region": Out(region_layout(size, size)),
             "busy": In(1),
             "pixels": In(stream.Signature(unsigned(plan.pixel_bits * plan.channels))),
-            "staging": Out(staging_signature(plan)),
-            "install": Out(install_signature()),
+        }
+        if plan.loadable:
+            members.update({"staging": Out(staging_signature(plan)), "install": Out(install_signature())})
+        members.update({
             "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
             "rendering": Out(1),
             "idle": Out(1),
         })
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
         # One CRC unit for the three users: the link is half duplex.
         m.submodules.receiver = rx = FrameReceiver(self.divisor, shared_crc=True)
         m.submodules.transmitter = tx = FrameTransmitter(shared_crc=True)
-        m.submodules.crc = shared = SharedCrc(3)
+        # (The commit's check is the third; a fixed model has no commit.)
+        loadable = self.plan.loadable
+        m.submodules.crc = shared = SharedCrc(3 if loadable else 2)
         vcrc = crc_user_signature().create(path=("verify_crc",))
         wiring.connect(m, rx.crc, shared.user0)
         wiring.connect(m, tx.crc, shared.user1)
-        wiring.connect(m, vcrc, shared.user2)
+        if loadable:
+            wiring.connect(m, vcrc, shared.user2)
         wiring.connect(m, wiring.flipped(self.rx), rx.rx)
         wiring.connect(m, tx.tx, wiring.flipped(self.tx))
         st = _State(self)
@@ -136,6 +160,8 @@ class BoardController(wiring.Component):
         # being carried out keeps reading them (region, commit length, CRC).
         with m.If(st.idle & frame.data & (frame.index < 8)):
             m.d.sync += st.args.word_select(frame.index[:3], 8).eq(frame.byte)
+        if not self.plan.loadable:
+            return
         aw = st.aw
         offset = st.args[:aw]
         addr = Signal(aw + 1)
@@ -198,6 +224,12 @@ class BoardController(wiring.Component):
                    "height": self.desc.height, "channels": self.desc.last_channel + 1}
         const = dict(self.info)
         const.update({name: 0 for name in runtime})
+        if not self.plan.loadable:
+            # A fixed model: its fields are constants too, the whole reply a ROM.
+            m_ = self.plan.model
+            const.update({"model_valid": 1, "model_crc": self.model_crc, "width": m_.width, "height": m_.height,
+                          "channels": m_.channels})
+            runtime = {}
         rom_bytes = protocol.pack_fields(protocol.INFO_FIELDS, const)
         m.submodules.info_rom = rom = Memory(shape=8, depth=len(rom_bytes), init=list(rom_bytes),
                                              attrs={"ram_style": "block"})
@@ -274,7 +306,7 @@ class BoardController(wiring.Component):
 
         length = frame.length
         aw = st.aw
-        staging_bytes = 2 * plan.staging_depth
+        staging_bytes = 2 * st.staging_depth
         desc = self.desc
         sb = plan.size_bits
         # Every decision of a command is a registered flag (timing): the
@@ -321,29 +353,33 @@ class BoardController(wiring.Component):
                 m.d.comb += d_act.eq(_Act.INFO)
             with m.Case(Kind.STATUS):
                 m.d.comb += d_act.eq(_Act.STATUS)
-            with m.Case(Kind.LOAD_BEGIN):
-                with m.If(~f["len4"]):
-                    refuse(Reason.BAD_LENGTH)
-                with m.Elif(big | f["begin_bad"]):
-                    refuse(Reason.TOO_LONG, staging=True)
-                with m.Else():
-                    m.d.comb += d_act.eq(_Act.BEGIN)
-            with m.Case(Kind.LOAD_CHUNK):
-                with m.If(f["len_lt4"] | ~st.loading):
-                    refuse(Reason.BAD_LENGTH, expected=True)
-                with m.Elif(~big & f["chunk_next"]):
-                    m.d.comb += d_act.eq(_Act.CHUNK_NEXT)
-                with m.Elif(~big & f["chunk_again"]):
-                    m.d.comb += d_act.eq(_Act.CHUNK_AGAIN)
-                with m.Else():
-                    refuse(Reason.BAD_OFFSET, expected=True)
-            with m.Case(Kind.COMMIT):
-                with m.If(~f["len8"]):
-                    refuse(Reason.BAD_LENGTH)
-                with m.Elif(big | ~f["commit_ok"]):
-                    refuse(Reason.INCOMPLETE, expected=True)
-                with m.Else():
-                    m.d.comb += d_act.eq(_Act.COMMIT)
+            if not plan.loadable:
+                with m.Case(Kind.LOAD_BEGIN, Kind.LOAD_CHUNK, Kind.COMMIT):
+                    refuse(Reason.FIXED_MODEL)
+            else:
+                with m.Case(Kind.LOAD_BEGIN):
+                    with m.If(~f["len4"]):
+                        refuse(Reason.BAD_LENGTH)
+                    with m.Elif(big | f["begin_bad"]):
+                        refuse(Reason.TOO_LONG, staging=True)
+                    with m.Else():
+                        m.d.comb += d_act.eq(_Act.BEGIN)
+                with m.Case(Kind.LOAD_CHUNK):
+                    with m.If(f["len_lt4"] | ~st.loading):
+                        refuse(Reason.BAD_LENGTH, expected=True)
+                    with m.Elif(~big & f["chunk_next"]):
+                        m.d.comb += d_act.eq(_Act.CHUNK_NEXT)
+                    with m.Elif(~big & f["chunk_again"]):
+                        m.d.comb += d_act.eq(_Act.CHUNK_AGAIN)
+                    with m.Else():
+                        refuse(Reason.BAD_OFFSET, expected=True)
+                with m.Case(Kind.COMMIT):
+                    with m.If(~f["len8"]):
+                        refuse(Reason.BAD_LENGTH)
+                    with m.Elif(big | ~f["commit_ok"]):
+                        refuse(Reason.INCOMPLETE, expected=True)
+                    with m.Else():
+                        m.d.comb += d_act.eq(_Act.COMMIT)
             with m.Case(Kind.RENDER):
                 with m.If(~f["len8"]):
                     refuse(Reason.BAD_LENGTH)
@@ -377,24 +413,26 @@ class BoardController(wiring.Component):
                             reply(_INFO)
                         with m.Case(_Act.STATUS):
                             reply(_STATUS)
-                        with m.Case(_Act.BEGIN):
-                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                            ack()
-                        with m.Case(_Act.CHUNK_NEXT):
-                            m.d.sync += st.expected.eq(end_of_chunk)
-                            ack(None, end_of_chunk)
-                        with m.Case(_Act.CHUNK_AGAIN):
-                            ack(None, st.expected)          # a retry of one received already
-                        with m.Case(_Act.COMMIT):
-                            m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
-                            m.next = "VERIFY_READ"
+                        if plan.loadable:           # (a fixed model: no load state at all)
+                            with m.Case(_Act.BEGIN):
+                                m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                                ack()
+                            with m.Case(_Act.CHUNK_NEXT):
+                                m.d.sync += st.expected.eq(end_of_chunk)
+                                ack(None, end_of_chunk)
+                            with m.Case(_Act.CHUNK_AGAIN):
+                                ack(None, st.expected)          # a retry of one received already
+                            with m.Case(_Act.COMMIT):
+                                m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                                m.next = "VERIFY_READ"
                         with m.Case(_Act.RENDER):
                             m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
                                          st.bytes_per_pixel.eq(
                                              (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
                             m.next = "RENDER_START"
                         with m.Default():
-                            nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0)))
+                            nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
+                                 if plan.loadable else 0)
             with m.State("SEND"):
                 m.d.comb += tx.start.eq(1)
                 lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
@@ -405,7 +443,8 @@ class BoardController(wiring.Component):
             with m.State("SENDING"):
                 with m.If(~tx.busy):
                     m.next = "IDLE"
-            self._verify_and_install(m, st, vcrc, ack, nack)
+            if plan.loadable:
+                self._verify_and_install(m, st, vcrc, ack, nack)
             self._render(m, st, tx, ack)
         m.d.comb += [st.idle.eq(fsm.ongoing("IDLE")), self.idle.eq(st.idle & ~frame.in_frame)]
         m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START") | fsm.ongoing("RENDER_NEXT")
@@ -468,9 +507,9 @@ class BoardController(wiring.Component):
         # The next segment's pixel count and its frame's length, registered
         # (three registers behind the segment's start: RENDER_NEXT waits
         # them out), count · bytes_per_pixel by shifts and adds.
-        remaining = Signal(16)
+        remaining = Signal(self.plan.size_bits + 1)
         count = Signal(range(protocol.FRAME_PIXELS + 1))
-        frame_bytes = Signal(16)
+        frame_bytes = Signal((protocol.FRAME_PIXELS * 2 * self.plan.channels).bit_length())
         bpp = st.bytes_per_pixel
         m.d.sync += [remaining.eq(region.x1 - st.seg_x),
                      count.eq(Mux(remaining > protocol.FRAME_PIXELS, protocol.FRAME_PIXELS, remaining)),
@@ -532,16 +571,18 @@ class _State:
         self.idle = Signal()
         self.args = Signal(64)                 # the command's first 8 payload bytes
         self.loading = Signal()
+        #: Words of the staging memory (none: a fixed model).
+        self.staging_depth = plan.staging_depth if plan.loadable else 0
         #: Width of a byte offset within the staging memory.
-        self.aw = (2 * plan.staging_depth).bit_length()
+        self.aw = max(1, (2 * self.staging_depth).bit_length())
         self.load_length = Signal(self.aw)
         self.expected = Signal(self.aw)        # bytes of the load image received in order
         self.model_valid = Signal(init=int(preloaded))
         self.model_crc = Signal(32, init=ctl.model_crc or 0)
         self.good_frames = Signal(16)
         self.bad_frames = Signal(16)
-        self.vaddr = Signal(range(plan.staging_depth + 1))
-        self.vleft = Signal(range(plan.staging_depth + 1))     # words to verify after this one
+        self.vaddr = Signal(range(self.staging_depth + 1))
+        self.vleft = Signal(range(self.staging_depth + 1))     # words to verify after this one
         self.vwait = Signal(range(STAGING_LATENCY))
         self.vclear = Signal()
         # The reply being sent.
@@ -561,7 +602,7 @@ class _State:
         self.last_bpos = Signal(range(2 * plan.channels + 1))     # bytes_per_pixel − 1, registered
         # The reply's payload fetch (see _replies).
         self.fill_idx = Signal(protocol.MAX_PAYLOAD.bit_length())
-        self.fill_left = Signal(16)
+        self.fill_left = Signal(range(protocol.MAX_PAYLOAD + 1))
 
 
 def _field_byte(m, fields, values, index, out):

@@ -57,6 +57,24 @@ Widths are all derived from the model image (:class:`~.plan.CorePlan`):
 activations ``max act_bits``, weights ``max weight_bits``, accumulators
 ``max accumulator_bits`` (proven bounds), scaler ``acc + mult_bits + 1``
 bits, phases ``phase_bits``.
+
+Number format
+-------------
+``arith="fp32"`` builds the full-precision core for the float model the
+model image carries (:class:`~.float32.plan.FloatCorePlan`, bit for bit
+:class:`~dhq_rtl.golden_float32.FloatGoldenModel`): the same composition
+and links, the activation buffers, accumulator queue, vector arbiter and
+pixel queue shared, with the float parts where the arithmetic differs:
+
+* ``coords``: :class:`~.float32.coords.FloatCoordinates` (each pixel's
+  ``(u_x, u_y)`` as float32: vector 0, which layer 0 then takes as a MAC
+  job like every other layer);
+* ``sequencer``: :class:`~.float32.job_sequencer.FloatJobSequencer`
+  (chunk-major beats, one chunk read per pass);
+* ``mac``: :class:`~.float32.lanes.Fp32Lanes` (FP32 multipliers, adder
+  tree, accumulator with the bias as start value);
+* ``post``: :class:`~.float32.postprocess.FloatPostProcessing` (FP32 sine,
+  pixel conversion).
 """
 
 import numpy as np
@@ -75,7 +93,10 @@ from .plan import CorePlan
 from .postprocess import PostProcessing
 from .vector_arbiter import VectorArbiter
 
-__all__ = ["InrCore", "config_signature", "model_weight_rows"]
+__all__ = ["InrCore", "ARITHMETICS", "config_signature", "model_weight_rows"]
+
+#: Number formats of the core: the integer (DHQ) datapath, IEEE-754 binary32.
+ARITHMETICS = ("int", "fp32")
 
 
 def config_signature(plan):
@@ -117,22 +138,30 @@ class InrCore(wiring.Component):
         Activation buffers (≥ 2); up to ``buffers − 1`` pixels in flight.
     act_word_bits : int
         Width of the activation-buffer memory word (≥ 1; activations per word:
-        the largest power of two that fits, at least one).
+        the largest power of two that fits, at least one). Integer core only.
+    arith : "int" | "fp32"
+        The number format (module docstring, "Number format"); ``"fp32"``
+        needs a model image that carries its float parameters.
+    units : :class:`~.float32.plan.FloatUnits` or None
+        The FP32 units' latencies and the sine's ``ii`` (``"fp32"`` only).
 
     envelope : Envelope or None
         The models the core runs (default: the tightest around ``model``).
     spram, direct, scaler_multiplier
         The device has SPRAM; activations read beat by beat from their
         buffers; the scaler's multiplier (see :class:`~.plan.CorePlan`).
-    plan : CorePlan or None
-        A plan made already (e.g. :meth:`CorePlan.for_board`); then the
-        other parameters are not used.
+    plan : CorePlan, FloatCorePlan or None
+        A plan made already (e.g. :meth:`CorePlan.for_board`,
+        :meth:`~.float32.plan.FloatCorePlan.for_board`); then the other
+        parameters are not used.
 
-    The parameters make a :class:`~.plan.CorePlan` (``self.plan``), which is
-    all that :meth:`elaborate` reads. The core starts with ``model``
-    loaded; the staging memory and the installer (``staging``, ``install``:
-    :mod:`.model_store`) load another model of the envelope; ``desc`` (out)
-    are the loaded model's descriptors.
+    The parameters make a :class:`~.plan.CorePlan` or a
+    :class:`~.float32.plan.FloatCorePlan` (``self.plan``), which is all that
+    :meth:`elaborate` reads. The core starts with ``model`` loaded; the
+    integer core's staging memory and installer (``staging``, ``install``:
+    :mod:`.model_store`) load another model of the envelope (the float core
+    has neither: its model is fixed); ``desc`` (out) are the loaded model's
+    descriptors (the float core's: constants).
 
     Ports: ``start`` (pulse, samples ``region``), ``region``, ``busy``,
     ``pixels`` (stream of ``pixel_bits · channels`` bits, channel ``c`` in
@@ -144,28 +173,37 @@ class InrCore(wiring.Component):
     """
 
     def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32, envelope=None,
-                 spram=False, direct=False, scaler_multiplier="logic", plan=None):
-        if plan is None:
+                 spram=False, direct=False, scaler_multiplier="logic", plan=None, arith="int", units=None):
+        if arith not in ARITHMETICS:
+            raise ValueError(f"arith must be one of {ARITHMETICS}, got {arith!r}")
+        from .float32.plan import FloatCorePlan
+        if plan is None and arith == "fp32":
+            plan = FloatCorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, units=units)
+        elif plan is None:
+            if units is not None:
+                raise ValueError("units (FP32 latencies) apply to arith='fp32' only")
             plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits,
                             envelope=envelope, spram=spram, direct=direct, scaler_multiplier=scaler_multiplier)
-        elif not isinstance(plan, CorePlan) or plan.model is not model:
-            raise TypeError("plan must be a CorePlan of the same model")
+        elif not isinstance(plan, (CorePlan, FloatCorePlan)) or plan.model is not model:
+            raise TypeError("plan must be a CorePlan or a FloatCorePlan of the same model")
         self.plan = plan
+        self.arith = plan.arith
         self.model = model
         self.envelope = plan.envelope
         self.lanes = plan.lanes
         self.dsp = plan.dsp
         self.buffers = plan.buffers
-        size = plan.envelope.max_size
-        super().__init__({
+        size = plan.max_size
+        members = {
             "start": In(1),
             "region": In(region_layout(size, size)),
             "busy": Out(1),
             "pixels": Out(stream.Signature(unsigned(plan.pixel_bits * plan.channels))),
-            "staging": In(staging_signature(plan)),
-            "install": In(install_signature()),
-            "desc": Out(descriptor_layout(plan), init=descriptor_init(plan)),
-        })
+        }
+        if plan.loadable:
+            members.update({"staging": In(staging_signature(plan)), "install": In(install_signature())})
+        members["desc"] = Out(descriptor_layout(plan), init=descriptor_init(plan))
+        super().__init__(members)
         #: Observation only (not a port): high in every cycle in which the MAC
         #: array issues a beat (``lanes`` multiplier slots); simulations count
         #: it to measure multiplier efficiency.
@@ -174,30 +212,10 @@ class InrCore(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         plan = self.plan
-        m.submodules.descriptors = descriptors = ModelDescriptors(plan)
-        m.submodules.store = store = ModelStore(plan)
-        wiring.connect(m, wiring.flipped(self.staging), store.staging)
-        wiring.connect(m, wiring.flipped(self.install), store.install)
-        m.submodules.coords = coords = FirstLayerPhases(plan.model, max_neurons=plan.vec_max,
-                                                        sum_bits=plan.first_sum_bits,
-                                                        max_size=plan.envelope.max_size)
-        m.submodules.buffers = buffers = ActivationBuffers(plan)
-        m.submodules.sequencer = sequencer = JobSequencer(plan)
-        spram = plan.weights_in_spram
-        m.submodules.mac = mac = MacArray(model_weight_rows(plan), act_bits=plan.act_bits,
-                                          weight_bits=plan.weight_bits, acc_width=plan.acc_bits,
-                                          tag_shape=plan.layer_width, dsp=plan.dsp, always_ready=True,
-                                          writable=not spram, weight_memory="external" if spram else "bram",
-                                          late_act=plan.direct)
-        if plan.direct:
-            m.d.comb += mac.late_act_data.eq(sequencer.late_act)
-        if spram:
-            wiring.connect(m, mac.weight_read, store.weight_read)
-        m.submodules.accumulators = accumulators = AccumulatorQueue(plan)
-        m.submodules.arbiter = arbiter = VectorArbiter(plan)
-        m.submodules.post = post = PostProcessing(plan)
-        m.submodules.pixel_queue = pixel_queue = PixelQueue(plan)
-
+        parts = self._parts() if plan.arith == "int" else self._float_parts()
+        for name, part in parts.items():
+            m.submodules[name] = part
+        coords, buffers, sequencer, mac, accumulators, arbiter, post, pixel_queue = parts.values()
         links = [
             (buffers.ready, sequencer.jobs),            # ready queue → job staging
             (buffers.read, sequencer.read),             # vector copy
@@ -207,7 +225,7 @@ class InrCore(wiring.Component):
             (mac.o, accumulators.push),
             (accumulators.pop, arbiter.acc),
             (buffers.alloc, arbiter.alloc),             # destination of a hidden vector
-            (coords.source, arbiter.coords),            # layer-0 phases of the next pixel
+            (coords.source, arbiter.coords),            # vector 0 of the next pixel
             (arbiter.elements, post.elements),
             (post.path_done, arbiter.path_done),
             (post.write, buffers.write),
@@ -216,16 +234,73 @@ class InrCore(wiring.Component):
         ]
         for source, sink in links:
             wiring.connect(m, source, sink)
+        if plan.loadable:
+            self._load_path(m, parts)
+        m.d.comb += self.mac_issue.eq(sequencer.issue)
+        self._region_control(m, coords, arbiter)
+        return m
+
+    def _parts(self):
+        """The integer core's parts, by name (in the order :meth:`elaborate` unpacks them)."""
+        plan = self.plan
+        spram = plan.weights_in_spram
+        return {
+            "coords": FirstLayerPhases(plan.model, max_neurons=plan.vec_max, sum_bits=plan.first_sum_bits,
+                                       max_size=plan.envelope.max_size),
+            "buffers": ActivationBuffers(plan),
+            "sequencer": JobSequencer(plan),
+            "mac": MacArray(model_weight_rows(plan), act_bits=plan.act_bits, weight_bits=plan.weight_bits,
+                            acc_width=plan.acc_bits, tag_shape=plan.layer_width, dsp=plan.dsp, always_ready=True,
+                            writable=not spram, weight_memory="external" if spram else "bram",
+                            late_act=plan.direct),
+            "accumulators": AccumulatorQueue(plan),
+            "arbiter": VectorArbiter(plan),
+            "post": PostProcessing(plan),
+            "pixel_queue": PixelQueue(plan),
+        }
+
+    def _float_parts(self):
+        """The float core's parts (the same names; see "Number format")."""
+        from .float32.coords import FloatCoordinates
+        from .float32.job_sequencer import FloatJobSequencer
+        from .float32.lanes import Fp32Lanes
+        from .float32.postprocess import FloatPostProcessing
+        plan = self.plan
+        return {
+            "coords": FloatCoordinates(plan),
+            "buffers": ActivationBuffers(plan),
+            "sequencer": FloatJobSequencer(plan),
+            "mac": Fp32Lanes(plan),
+            "accumulators": AccumulatorQueue(plan),
+            "arbiter": VectorArbiter(plan),
+            "post": FloatPostProcessing(plan),
+            "pixel_queue": PixelQueue(plan),
+        }
+
+    def _load_path(self, m, parts):
+        """The integer core's model store and descriptor registers: the
+        staging memory, the installer's configuration bus into every
+        loadable memory, the descriptors into the parts that read them."""
+        plan = self.plan
+        buffers, sequencer, mac, accumulators, arbiter, post, pixel_queue, coords = (
+            parts[n] for n in ("buffers", "sequencer", "mac", "accumulators", "arbiter", "post", "pixel_queue",
+                               "coords"))
+        m.submodules.descriptors = descriptors = ModelDescriptors(plan)
+        m.submodules.store = store = ModelStore(plan)
+        wiring.connect(m, wiring.flipped(self.staging), store.staging)
+        wiring.connect(m, wiring.flipped(self.install), store.install)
+        spram = plan.weights_in_spram
+        if plan.direct:
+            m.d.comb += mac.late_act_data.eq(sequencer.late_act)
+        if spram:
+            wiring.connect(m, mac.weight_read, store.weight_read)
         desc = descriptors.desc
         m.d.comb += [part.desc.eq(desc) for part in (buffers, sequencer, accumulators, arbiter, post, pixel_queue)]
         m.d.comb += [self.desc.eq(desc), coords.n_last.eq(desc.n0_last)]
         self._config_bus(m, store.config, {"descriptors": descriptors.write,
                                            "weights": store.weight_write if spram else mac.write,
-                             "scaler": post.scaler_write, "sine tables": post.table_write,
-                             "first layer": coords.write})
-        m.d.comb += self.mac_issue.eq(sequencer.issue)
-        self._region_control(m, coords, arbiter)
-        return m
+                                           "scaler": post.scaler_write, "sine tables": post.table_write,
+                                           "first layer": coords.write})
 
     def _config_bus(self, m, cfg, ports):
         """Route the installer's configuration bus to the write port of each

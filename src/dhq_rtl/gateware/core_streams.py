@@ -10,7 +10,9 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["vector_ref_layout", "element_tag_layout", "scaler_tag_layout", "element_layout", "write_layout",
+from .coords import phase_source_signature
+
+__all__ = ["coord_source_signature", "vector_ref_layout", "element_tag_layout", "scaler_tag_layout", "element_layout", "write_layout",
            "accumulator_layout", "pixel_value_layout", "activation_read_signature", "credit_signature",
            "path_done_signature", "buffer_id_stream", "vector_ref_stream"]
 
@@ -38,10 +40,23 @@ def scaler_tag_layout(plan):
 
 def element_layout(plan):
     """An element from the vector arbiter to the post-processing chain:
-    ``value`` is an accumulator or (``coord``) a layer-0 phase."""
-    value = data.UnionLayout({"acc": signed(plan.scaler_acc_bits), "phase": unsigned(plan.phase_bits)})
+    ``value`` is an accumulator or (``coord``) an element of vector 0 (the
+    integer core: a layer-0 phase; the float core: a coordinate),
+    ``coord_bits`` wide."""
+    acc_bits = plan.scaler_acc_bits if plan.arith == "int" else plan.acc_bits
+    value = data.UnionLayout({"acc": signed(acc_bits), "phase": unsigned(plan.coord_bits)})
     return data.StructLayout({"value": value, "coord": unsigned(1), "layer": unsigned(plan.layer_width),
                               "index": unsigned(plan.index_width), "buffer": unsigned(plan.buffer_width)})
+
+
+def coord_source_signature(plan):
+    """The source of vector 0 (each pixel's first vector, which needs no MAC
+    job: the integer core's layer-0 phases, the float core's coordinates),
+    seen from the source: ``ready`` (a pixel may be requested), ``next`` (a
+    request pulse) and the ``always_ready`` stream ``phases`` of the pixel's
+    elements ``{phase: coord_bits, index: first_index_width, last}``:
+    :func:`~.coords.phase_source_signature` of the plan's widths."""
+    return phase_source_signature(plan.coord_bits, plan.first_index_width)
 
 
 def write_layout(plan):

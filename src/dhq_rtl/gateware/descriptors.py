@@ -21,6 +21,9 @@ entries past the loaded model's last layer are zero and never read):
 
 ``next_rotated``, ``req_shift`` and ``act_limit`` exist only in an envelope
 with rotated hidden layers (:func:`layer_field` reads them as 0 otherwise).
+The float core (:class:`~.float32.plan.FloatCorePlan`, per *stage*) has
+only ``last_k``, ``last_c`` and ``wbase``: its descriptors are constants
+(the initial value of the parts' ``desc`` ports; nothing writes them).
 
 global (:func:`global_descriptor_layout`): ``n0_last`` (layer 0's neurons −
 1), ``last_layer``, ``last_channel`` (channels − 1), the image ``width`` and
@@ -55,10 +58,14 @@ def layer_descriptor_layout(plan):
         "last_k": unsigned(plan.index_width),
         "last_c": unsigned(plan.chunk_width),
         "wbase": unsigned(plan.weight_addr_width),
+    }
+    if plan.arith != "int":
+        return data.StructLayout(fields)        # the float core: no table, shift or rotation
+    fields.update({
         "table": unsigned(plan.table_width),
         "complement": unsigned(1),
         "shift": unsigned(plan.shift_width),
-    }
+    })
     if plan.rot_n:
         fields.update({"next_rotated": unsigned(1), "req_shift": unsigned(plan.req_shift_width),
                        "act_limit": unsigned(plan.act_bits)})
@@ -107,16 +114,21 @@ def descriptor_values(plan):
         if i >= L:
             layers.append({name: 0 for name, _ in layer_descriptor_layout(plan)})
             continue
-        nxt_rot = plan.next_rotated[i]
-        table = plan.table_of[i]
         entry = {
             "last_k": plan.out_features[i] - 1,
             "last_c": max(plan.chunks[i] - 1, 0),
             "wbase": plan.wbase[i],
+        }
+        if plan.arith != "int":
+            layers.append(entry)
+            continue
+        nxt_rot = plan.next_rotated[i]
+        table = plan.table_of[i]
+        entry.update({
             "table": table if i < L - 1 else 0,
             "complement": int(i < L - 1 and plan.complement[table]),
             "shift": m.layers[i].shift if i > 0 else 0,
-        }
+        })
         if plan.rot_n:
             entry.update({"next_rotated": int(nxt_rot), "req_shift": plan.requant_pairs[i][1] if nxt_rot else 0,
                           "act_limit": plan.act_limits[i]})

@@ -79,8 +79,7 @@ class JobSequencer(wiring.Component):
             "jobs": In(vector_ref_stream(plan)),
             "read": Out(activation_read_signature(plan)),
             "release": Out(buffer_id_stream(plan, always_ready=True)),
-            "beats": Out(stream.Signature(mac_in_layout(plan.lanes, plan.act_bits, plan.weight_addr_width,
-                                                        plan.layer_width), always_ready=True)),
+            "beats": Out(stream.Signature(self._beat_layout(), always_ready=True)),
             "credit": Out(credit_signature()),
             "issue": Out(1),
             "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
@@ -90,33 +89,25 @@ class JobSequencer(wiring.Component):
             members["late_act"] = Out(plan.lanes * plan.act_bits)
         super().__init__(members)
 
+    def _beat_layout(self):
+        plan = self.plan
+        return mac_in_layout(plan.lanes, plan.act_bits, plan.weight_addr_width, plan.layer_width)
+
     def elaborate(self, platform):
         m = Module()
-        plan = self.plan
         # The staged job: its constants, looked up while it waits.
         nxt = Signal(self._job_layout())
-        nxt_buf = Signal(plan.buffer_width)
+        nxt_buf = Signal(self.plan.buffer_width)
         nxt_valid = Signal()
         take = Signal()
         stage = Signal()
         m.d.comb += [stage.eq(~nxt_valid | take), self.jobs.ready.eq(stage)]
         head = self.jobs.payload
         head_job = Signal.like(nxt)
-        layers = [self.desc.layers[i] for i in range(plan.max_layers)]
-        lookup(m, head.layer, [d.wbase for d in layers], head_job.wbase)
-        lookup(m, head.layer, [d.last_c for d in layers], head_job.last_c)
-        lookup(m, head.layer, [d.last_k for d in layers], head_job.last_k)
-        m.d.comb += [head_job.layer.eq(head.layer), head_job.c1.eq(head_job.last_c == 0),
-                     head_job.k1.eq(head_job.last_k == 0)]
+        self._job_constants(m, head.layer, head_job)
         with m.If(stage):
             m.d.sync += [nxt_valid.eq(self.jobs.valid), nxt_buf.eq(head.buffer), nxt.eq(head_job)]
-        if plan.direct:
-            # The staged job is ready as soon as it is staged: its chunks are
-            # read from its buffer beat by beat.
-            self._beats(m, nxt, nxt_valid, (None, nxt_valid), None, take, nxt_buf)
-        else:
-            staged, running = self._load(m, stage, nxt_buf)
-            self._beats(m, nxt, nxt_valid, staged, running, take, nxt_buf)
+        self._run(m, stage, take, nxt, nxt_valid, nxt_buf)
         return m
 
     def _job_layout(self):
@@ -129,6 +120,26 @@ class JobSequencer(wiring.Component):
             "c1": 1,                         # one chunk per neuron
             "k1": 1,                         # one neuron
         })
+
+    def _job_constants(self, m, layer, job):
+        """``job`` (of :meth:`_job_layout`): the constants of a job of
+        ``layer``, from its layer descriptor."""
+        plan = self.plan
+        layers = [self.desc.layers[i] for i in range(plan.max_layers)]
+        lookup(m, layer, [d.wbase for d in layers], job.wbase)
+        lookup(m, layer, [d.last_c for d in layers], job.last_c)
+        lookup(m, layer, [d.last_k for d in layers], job.last_k)
+        m.d.comb += [job.layer.eq(layer), job.c1.eq(job.last_c == 0), job.k1.eq(job.last_k == 0)]
+
+    def _run(self, m, stage, take, nxt, nxt_valid, nxt_buf):
+        """The staged job's vector copy (none with direct reads) and the running job's beats."""
+        if self.plan.direct:
+            # The staged job is ready as soon as it is staged: its chunks are
+            # read from its buffer beat by beat.
+            self._beats(m, nxt, nxt_valid, (None, nxt_valid), None, take, nxt_buf)
+        else:
+            staged, running = self._load(m, stage, nxt_buf)
+            self._beats(m, nxt, nxt_valid, staged, running, take, nxt_buf)
 
     def _load(self, m, stage, nxt_buf):
         """Copy the staged vector word by word into flip-flops; returns

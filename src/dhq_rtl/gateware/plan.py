@@ -118,7 +118,8 @@ class MemoryPlan:
     decides), ``"spram"`` (``SB_SPRAM256KA`` instances on the iCE40UP5K, a
     ``Memory`` in simulation); ``loadable``: written by the load path
     (initial contents: the loaded model's); ``block_ram``: it carries Yosys's
-    ``ram_style = "block"`` attribute (block RAM even when small)."""
+    ``ram_style = "block"`` attribute (block RAM even when small); ``rom``:
+    constant contents, no write port (the float core's tables)."""
 
     path: str
     role: str
@@ -127,6 +128,7 @@ class MemoryPlan:
     loadable: bool = False
     block_ram: bool = False
     kind: str = "ram"
+    rom: bool = False
 
     @property
     def bits(self):
@@ -191,6 +193,13 @@ class CorePlan:
       ``scaler_latency``, ``lut_latency``, ``requant_latency``,
       ``butterfly_stages``.
     """
+
+    #: The number format (:class:`~.float32.plan.FloatCorePlan` is ``"fp32"``).
+    arith = "int"
+    #: The post-processing chain takes every element (no back-pressure).
+    post_paced = False
+    #: Any model of the envelope can be loaded (staging memory, installer).
+    loadable = True
 
     def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32, *, envelope=None,
                  spram=False, direct=False, scaler_multiplier="logic"):
@@ -283,6 +292,7 @@ class CorePlan:
         self.mult_bits = env.mult_bits
         self.lut_bits = env.lut_bits
         self.phase_bits = env.phase_bits
+        self.coord_bits = env.phase_bits    # vector 0's elements: layer 0's phases
         self.pixel_bits = env.pixel_bits
         self.channels = env.max_channels
         self.out_features = [l.out_features for l in m.layers]
@@ -297,6 +307,7 @@ class CorePlan:
         self.chunk_width = _bits(self.cpow - 1)
         self.channel_width = _bits(env.max_channels - 1)
         self.size_bits = _bits(env.max_size)
+        self.max_size = env.max_size
         # The channel scaler's table covers every layer (layer 0's entries
         # are never read: its phases come from the running sums).
         self.scaler_mult_bits = env.mult_bits

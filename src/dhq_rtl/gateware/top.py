@@ -8,7 +8,9 @@ carried out by :class:`~.controller.BoardController` on the core
 (:class:`~.core.InrCore`), which runs any model of its envelope
 (:class:`~dhq_rtl.envelope.Envelope`) and starts with one model loaded
 (``model``; its load image's CRC is what ``INFO`` reports until another is
-installed).
+installed). The float core (``arith="fp32"``) is on the same link with its
+one model: ``INFO``, ``STATUS`` and ``RENDER`` as above, load commands
+refused (``NACK FIXED_MODEL``; docs/float32.md).
 
 LEDs: LED 0 (red on the iCEBreaker) is lit while rendering, LED 1 (green)
 when the PLL is locked and the board is idle.
@@ -29,7 +31,7 @@ from .core import InrCore
 from .plan import CorePlan, board_lanes
 from .uart import UartRx, UartTx, uart_divisor
 
-__all__ = ["BoardTop", "BoardDesign", "LinkedCore", "ice40_pll_params", "ecp5_pll_params", "pll_frequency_at_most", "DEFAULT_BAUD"]
+__all__ = ["BoardTop", "BoardDesign", "LinkedCore", "model_crc", "ice40_pll_params", "ecp5_pll_params", "pll_frequency_at_most", "DEFAULT_BAUD"]
 
 #: The UART's default baud rate: 3 Mbaud, 16 clock cycles a bit at 48 MHz
 #: (the iCEBreaker's FT2232H makes it exactly: 12 MHz / 4).
@@ -112,6 +114,19 @@ def ecp5_pll_params(f_in_hz, f_out_hz):
     return _closest_setting(_ecp5_pll_settings(f_in_hz), f_out_hz, "ECP5", f_in_hz)
 
 
+def model_crc(plan):
+    """The CRC-32 ``INFO`` reports for the model a core starts with: that of
+    its load image (the integer core), or of its model image's bytes (a
+    core whose model is fixed: the float core)."""
+    import zlib
+
+    from ..loader import image_crc, load_image
+    from ..model_image import dumps
+    if plan.loadable:
+        return image_crc(load_image(plan))
+    return zlib.crc32(dumps(plan.model))
+
+
 class LinkedCore(wiring.Component):
     """The core with its host link: :class:`~.core.InrCore`,
     :class:`~.controller.BoardController` and the UART, without the board's
@@ -131,12 +146,12 @@ class LinkedCore(wiring.Component):
     idle: Out(1)
 
     def __init__(self, core, *, divisor, clock_hz):
-        from ..loader import image_crc, load_image
         self.core = core
         self.plan = core.plan
         self.divisor = divisor
-        #: The load image CRC of the model the core starts with (``INFO``).
-        self.model_crc = image_crc(load_image(self.plan))
+        #: The CRC of the model the core starts with (``INFO``): its load
+        #: image's, or for a fixed model (the float core) its model image's.
+        self.model_crc = model_crc(core.plan)
         self.controller = BoardController(self.plan, divisor=divisor, clock_hz=clock_hz, model_crc=self.model_crc)
         super().__init__()
 
@@ -150,8 +165,9 @@ class LinkedCore(wiring.Component):
         m.d.comb += [ctl.rx.valid.eq(rx.data.valid), ctl.rx.payload.eq(rx.data.payload)]
         wiring.connect(m, ctl.tx, tx.data)
         wiring.connect(m, core.pixels, ctl.pixels)
-        wiring.connect(m, ctl.staging, core.staging)
-        wiring.connect(m, ctl.install, core.install)
+        if self.plan.loadable:
+            wiring.connect(m, ctl.staging, core.staging)
+            wiring.connect(m, ctl.install, core.install)
         m.d.comb += [core.start.eq(ctl.start), core.region.eq(ctl.region), ctl.busy.eq(core.busy),
                      ctl.desc.eq(core.desc), self.rendering.eq(ctl.rendering),
                      self.idle.eq(ctl.idle & ~rx.busy & ~tx.busy)]
@@ -166,13 +182,26 @@ class BoardDesign:
     the board's simulation (:mod:`dhq_rtl.rtlsim.board`) runs ``linked``.
     """
 
-    def __init__(self, model, board, *, envelope=None, lanes=None, freq_hz=None, baud=DEFAULT_BAUD, buffers=6):
+    def __init__(self, model, board, *, envelope=None, lanes=None, freq_hz=None, baud=DEFAULT_BAUD, buffers=None,
+                 arith="int"):
         from ..envelope import Envelope
+        from .core import ARITHMETICS
+        if arith not in ARITHMETICS:
+            raise ValueError(f"arith must be one of {ARITHMETICS}, got {arith!r}")
         self.model = model
         self.board = board
-        if envelope is None:
-            envelope = Envelope.for_board(model, board)
-        self.lanes = lanes = board_lanes(board, envelope, lanes)
+        self.arith = arith
+        if arith == "fp32":
+            if envelope is not None:
+                raise ValueError("the float core has no envelope: its model is fixed")
+            if lanes is None:
+                from ..estimate import default_float_lanes
+                lanes = default_float_lanes(model, board, buffers=buffers) or 1
+        else:
+            if envelope is None:
+                envelope = Envelope.for_board(model, board)
+            lanes = board_lanes(board, envelope, lanes)
+        self.lanes = lanes
         self.freq_hz = board.clock_hz(freq_hz)
         #: The clock the PLL really makes (the UART divisor, the timing
         #: constraint and the reports use it).
@@ -184,12 +213,17 @@ class BoardDesign:
             self.pll_hz = self.freq_hz
         self.baud = baud
         self.divisor = uart_divisor(self.pll_hz, baud)
-        plan = CorePlan.for_board(model, board, lanes=lanes, buffers=buffers, envelope=envelope)
+        if arith == "fp32":
+            from .float32.plan import FloatCorePlan
+            plan = FloatCorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
+        else:
+            plan = CorePlan.for_board(model, board, lanes=lanes, buffers=6 if buffers is None else buffers,
+                                      envelope=envelope)
         self.core = InrCore(model, plan=plan)
         self.plan = self.core.plan
         self.envelope = self.plan.envelope
         self.linked = LinkedCore(self.core, divisor=self.divisor, clock_hz=self.pll_hz)
-        #: The load image CRC of the model the board starts with (``INFO``).
+        #: The CRC of the model the board starts with (``INFO``).
         self.model_crc = self.linked.model_crc
 
 
@@ -199,9 +233,16 @@ class BoardTop(Elaboratable):
     ``model``: the model image the board starts with; ``board``: a
     :class:`dhq_rtl.boards.Board`; ``envelope``: the models it runs (default:
     the tightest around ``model``); ``lanes`` (default: the envelope's, else
-    the board's); ``freq_hz``: the core clock (the PLL output; ignored for
-    boards without a PLL, which run at their default clock); ``baud``: the
-    UART's rate. The attributes of :class:`BoardDesign` read through.
+    the board's; the float core's: the largest whose estimate fits);
+    ``freq_hz``: the core clock (the PLL output; ignored for boards without a
+    PLL, which run at their default clock); ``baud``: the UART's rate;
+    ``buffers``: activation buffers (default 6; the float core's: its board
+    default); ``arith``: ``"int"`` (the loadable integer core) or ``"fp32"``
+    (the float core of ``model``, its units as
+    :meth:`~dhq_rtl.gateware.float32.plan.FloatCorePlan.for_board` chooses;
+    no envelope: its model is fixed, the link answers load commands with
+    ``NACK FIXED_MODEL``). The attributes of :class:`BoardDesign` read
+    through.
     """
 
     def __init__(self, model, board, **kwargs):

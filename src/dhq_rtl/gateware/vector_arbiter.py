@@ -28,11 +28,15 @@ element leaves, never claimed while one enters.
 
 Ports: ``acc`` (in stream of :func:`~.core_streams.accumulator_layout`), ``alloc`` (in stream of
 buffer numbers: a transfer takes the buffer), ``coords`` (the generator's
-:func:`~.coords.phase_source_signature`, flipped), ``room`` (in: the core
+:func:`~.core_streams.coord_source_signature`, flipped), ``room`` (in: the core
 can take another pixel), ``admit`` (out: a pixel enters now), ``path_done``
-(in), ``elements`` (out, ``always_ready`` stream of
-:func:`~.core_streams.element_layout`: ``value`` an accumulator or, with
-``coord``, a phase; ``layer``, ``index``, destination ``buffer``).
+(in), ``elements`` (out stream of :func:`~.core_streams.element_layout`:
+``value`` an accumulator or, with ``coord``, an element of vector 0;
+``layer``, ``index``, destination ``buffer``). ``elements`` is
+``always_ready`` unless the plan's post-processing is paced
+(``post_paced``: the float core's sine takes a phase every ``ii`` cycles);
+then an accumulator passes on only when it is taken, and the elements of
+vector 0 must always be taken.
 
 Registered decisions (timing): the element taken next is the vector's last;
 "a new pixel may enter" (one cycle stale only right after an admission,
@@ -43,8 +47,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .coords import phase_source_signature
-from .core_streams import accumulator_layout, buffer_id_stream, element_layout, path_done_signature
+from .core_streams import accumulator_layout, buffer_id_stream, coord_source_signature, element_layout, path_done_signature
 from .descriptors import descriptor_init, descriptor_layout, layer_field
 from .lookup import lookup
 
@@ -59,11 +62,11 @@ class VectorArbiter(wiring.Component):
         super().__init__({
             "acc": In(stream.Signature(accumulator_layout(plan))),
             "alloc": In(buffer_id_stream(plan)),
-            "coords": In(phase_source_signature(plan.phase_bits, plan.first_index_width)),
+            "coords": In(coord_source_signature(plan)),
             "room": In(1),
             "admit": Out(1),
             "path_done": In(path_done_signature()),
-            "elements": Out(stream.Signature(element_layout(plan), always_ready=True)),
+            "elements": Out(stream.Signature(element_layout(plan), always_ready=not plan.post_paced)),
             "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
         })
 
@@ -103,10 +106,12 @@ class VectorArbiter(wiring.Component):
                     m.d.sync += [coord_next.eq(1), vec.layer.eq(0), vec.buffer.eq(self.alloc.payload)]
                     m.next = "COORD"
             with m.State("MAC"):
-                m.d.comb += [self.acc.ready.eq(1), el.coord.eq(0), el.layer.eq(vec.layer), el.index.eq(vec.index),
-                             el.buffer.eq(vec.buffer)]
+                # (ready is the constant 1 unless the plan's post-processing is paced)
+                m.d.comb += [self.acc.ready.eq(self.elements.ready), el.coord.eq(0), el.layer.eq(vec.layer),
+                             el.index.eq(vec.index), el.buffer.eq(vec.buffer)]
                 with m.If(self.acc.valid):
                     m.d.comb += [self.elements.valid.eq(1), el.value.acc.eq(head.acc)]
+                with m.If(self.acc.valid & self.elements.ready):
                     m.d.sync += [vec.index.eq(vec.index + 1), vec_rem.eq(vec_rem - 1), vec_end.eq(vec_rem == 1)]
                     with m.If(vec_end):
                         m.next = "IDLE"

@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ..export import with_float_model
 from ..golden import GoldenModel
 from ..images import psnr, to_pixels, to_signed
 from ..numerics import first_layer_input_matrix
@@ -406,6 +407,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     seconds["fit"] = time.perf_counter() - t0
     with torch.no_grad():
         fp32_pixels = to_pixels(siren(c).numpy()).reshape(height, width, channels)
+    float_model = _float_parameters(siren)  # the float model psnr_fp32 measures (QAT changes siren)
 
     # 2. rotations and per-layer bits
     specs, report = _layer_specs(siren, cfg, v_plain, height, width)
@@ -431,6 +433,7 @@ def fit_image(pixels, config=None, progress=False, pretrained=None):
     # 4. export and measure
     t2 = time.perf_counter()
     model, layers = qm.export(channels, _model_meta(cfg, specs, refined))
+    model = with_float_model(model, *float_model)
     with torch.no_grad():
         hw_pixels = DatapathEmulator(model).render().numpy().astype(np.uint8)
         float_fq = to_pixels(qm().numpy()).reshape(height, width, channels)
@@ -540,6 +543,13 @@ def _model_meta(cfg, specs, refined):
             "fine_tune_steps": cfg.train_qat_steps() if cfg.is_ptq() else 0,
             "dampening": cfg.dampening if cfg.is_from_start() else 0.0, "qat_forward": cfg.qat_forward,
             "recipe": cfg.recipe}
+
+
+def _float_parameters(siren):
+    """``(weights, biases)`` of a float :class:`~.siren.Siren`, float32, for the
+    model image (:func:`dhq_rtl.export.with_float_model`)."""
+    return ([lin.weight.detach().numpy().astype(np.float32) for lin in siren.linears],
+            [lin.bias.detach().numpy().astype(np.float32) for lin in siren.linears])
 
 
 def config_dict(cfg):

@@ -51,7 +51,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ... import float32_ref as ref
-from ..args import check_int
+from ..args import check_tag_shape
+from ..layouts import tag_width
 from .bits import float32_view
 from .mul import binary_in_layout, classify, float_out_layout
 from .pipeline import Pipeline, choose_cuts
@@ -111,8 +112,9 @@ class Fp32Add(wiring.Component):
     ----------
     latency : int or None
         Register stages from input to output, 1…9 (``None``: 9).
-    tag_width : int
-        Width of the pass-through ``tag`` (0: none).
+    tag_shape : int or shape
+        Shape of the pass-through ``tag`` (an integer width, 0: none, or e.g. a
+        ``data.StructLayout`` naming what it holds).
     """
 
     #: Optional register cuts, most useful first.
@@ -120,13 +122,14 @@ class Fp32Add(wiring.Component):
     #: Register stages always present: the output.
     FIXED_STAGES = 1
 
-    def __init__(self, *, latency=None, tag_width=0):
-        check_int("tag_width", tag_width, 0, 64)
+    def __init__(self, *, latency=None, tag_shape=0):
+        tag_shape = check_tag_shape(tag_shape)
         self.cuts, self.latency = choose_cuts("Fp32Add", self.CUTS, latency, self.FIXED_STAGES)
-        self.tag_width = tag_width
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
         super().__init__({
-            "i": In(stream.Signature(binary_in_layout(tag_width))),
-            "o": Out(stream.Signature(float_out_layout(tag_width))),
+            "i": In(stream.Signature(binary_in_layout(tag_shape))),
+            "o": Out(stream.Signature(float_out_layout(tag_shape))),
         })
 
     def elaborate(self, platform):

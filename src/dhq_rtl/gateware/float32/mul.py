@@ -41,7 +41,7 @@ registers all of them). Throughput: one product per cycle; a stalled output
 stalls the pipeline (``i.ready = ~o.valid | o.ready``).
 
 Payloads: ``i.payload = {"a": unsigned(32), "b": unsigned(32)[, "tag":
-unsigned(tag_width)]}``, ``o.payload = {"y": unsigned(32)[, "tag"]}``; the
+tag_shape]}``, ``o.payload = {"y": unsigned(32)[, "tag"]}``; the
 tag of an input beat comes out with its product.
 
 ``dsp``: ``"generic"`` (``*``, simulates anywhere; Yosys maps each piece to
@@ -54,8 +54,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ... import float32_ref as ref
-from ..args import check_int
-from ..layouts import tagged_layout
+from ..args import check_tag_shape
+from ..layouts import tag_width, tagged_layout
 from .bits import float32_view
 from .pipeline import Pipeline, choose_cuts
 from .product import DSP_KINDS, Products, multipliers_needed, sum_terms
@@ -67,14 +67,14 @@ _W = ref.FRAC_BITS + 1        # mantissa width with the hidden bit (24)
 _E = ref.EXP_BITS
 
 
-def binary_in_layout(tag_width=0):
+def binary_in_layout(tag_shape=0):
     """Input payload of a two-operand FP32 unit: ``a``, ``b`` (bit patterns)."""
-    return tagged_layout({"a": unsigned(32), "b": unsigned(32)}, tag_width)
+    return tagged_layout({"a": unsigned(32), "b": unsigned(32)}, tag_shape)
 
 
-def float_out_layout(tag_width=0):
+def float_out_layout(tag_shape=0):
     """Output payload of an FP32 unit: ``y`` (a bit pattern)."""
-    return tagged_layout({"y": unsigned(32)}, tag_width)
+    return tagged_layout({"y": unsigned(32)}, tag_shape)
 
 
 def classify(x):
@@ -93,8 +93,9 @@ class Fp32Mul(wiring.Component):
     latency : int or None
         Register stages from input to output, 2…6 (``None``: 6).
     dsp : ``"generic"`` or ``"ice40"``
-    tag_width : int
-        Width of the pass-through ``tag`` (0: none).
+    tag_shape : int or shape
+        Shape of the pass-through ``tag`` (an integer width, 0: none, or e.g. a
+        ``data.StructLayout`` naming what it holds).
 
     Attributes: ``latency``, ``dsp_count`` (``SB_MAC16`` instances).
     See the module docstring for the arithmetic, payloads and timing.
@@ -105,17 +106,18 @@ class Fp32Mul(wiring.Component):
     #: Register stages always present: the pieces and the output.
     FIXED_STAGES = 2
 
-    def __init__(self, *, latency=None, dsp="generic", tag_width=0):
+    def __init__(self, *, latency=None, dsp="generic", tag_shape=0):
         if not isinstance(dsp, str) or dsp not in DSP_KINDS:
             raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
-        check_int("tag_width", tag_width, 0, 64)
+        tag_shape = check_tag_shape(tag_shape)
         self.cuts, self.latency = choose_cuts("Fp32Mul", self.CUTS, latency, self.FIXED_STAGES)
         self.dsp = dsp
-        self.tag_width = tag_width
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
         self.multipliers, self.dsp_count = multipliers_needed([(_W, _W)], dsp=dsp)
         super().__init__({
-            "i": In(stream.Signature(binary_in_layout(tag_width))),
-            "o": Out(stream.Signature(float_out_layout(tag_width))),
+            "i": In(stream.Signature(binary_in_layout(tag_shape))),
+            "o": Out(stream.Signature(float_out_layout(tag_shape))),
         })
 
     def elaborate(self, platform):

@@ -58,8 +58,8 @@ from amaranth.lib import memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ... import float32_ref as ref
-from ..args import check_int
-from ..layouts import tagged_layout
+from ..args import check_int, check_tag_shape
+from ..layouts import tag_width, tagged_layout
 from .add import normalise_steps
 from .bits import float32_view
 from .mul import float_out_layout
@@ -67,16 +67,16 @@ from .pipeline import Pipeline, choose_cuts
 from .product import DSP_KINDS, Products, multipliers_needed
 from .rounding import round_step
 
-__all__ = ["Fp32Sine", "sine_in_layout", "sum_pieces"]
+__all__ = ["Fp32Sine", "sine_in_layout", "sum_pieces", "sine_geometry"]
 
 _W = ref.FRAC_BITS + 1
 _E = ref.EXP_BITS
 _Q0 = ref.BIAS - 2          # exponent of 1/4: from here on the phase is reduced
 
 
-def sine_in_layout(tag_width=0):
+def sine_in_layout(tag_shape=0):
     """Input payload of :class:`Fp32Sine`: ``t`` (a bit pattern, in turns)."""
-    return tagged_layout({"t": unsigned(32)}, tag_width)
+    return tagged_layout({"t": unsigned(32)}, tag_shape)
 
 
 def sum_pieces(m, pipe, v, terms, label):
@@ -107,6 +107,20 @@ def sum_pieces(m, pipe, v, terms, label):
     return v, total
 
 
+def sine_geometry(spec=ref.DEFAULT_SINE, *, ii=1, dsp="generic"):
+    """What an :class:`Fp32Sine` of these parameters builds, without building
+    it (for plans and estimates): ``c_widths`` (the ROM fields ``C0``, ``C1``,
+    ``C2``), ``u_width``, ``depth`` (ROM words; the ROM is ``sum(c_widths)``
+    bits wide), ``multipliers`` and ``dsp_count``."""
+    c0, c1, c2 = ref.sine_table(spec)
+    c_widths = tuple(max(1, int(c.max()).bit_length()) for c in (c0, c1, c2))
+    u_width = int(c1.max() + c2.max()).bit_length()
+    shapes = [(c_widths[2], spec.delta2_bits), (u_width, spec.delta1_bits), (_W, spec.h_bits + 1)]
+    multipliers, dsp_count = multipliers_needed(shapes, ii=ii, dsp=dsp)
+    return {"c_widths": c_widths, "u_width": u_width, "depth": 1 << spec.index_bits,
+            "multipliers": multipliers, "dsp_count": dsp_count}
+
+
 class Fp32Sine(wiring.Component):
     """``sin(2π·t)`` for a float32 phase ``t`` in turns.
 
@@ -119,8 +133,9 @@ class Fp32Sine(wiring.Component):
     ii : int
         Initiation interval: cycles per phase, 1 or at least 3.
     dsp : ``"generic"`` or ``"ice40"``
-    tag_width : int
-        Width of the pass-through ``tag`` (0: none).
+    tag_shape : int or shape
+        Shape of the pass-through ``tag`` (an integer width, 0: none, or e.g. a
+        ``data.StructLayout`` naming what it holds).
 
     Attributes: ``latency`` (register stages), ``multipliers``,
     ``dsp_count``, ``depth`` (ROM words), ``c_widths`` (ROM fields).
@@ -130,7 +145,7 @@ class Fp32Sine(wiring.Component):
             "norm_hi", "shift_hi", "p3_mid", "p2_mid")
     FIXED_STAGES = 5
 
-    def __init__(self, spec=ref.DEFAULT_SINE, *, latency=None, ii=1, dsp="generic", tag_width=0):
+    def __init__(self, spec=ref.DEFAULT_SINE, *, latency=None, ii=1, dsp="generic", tag_shape=0):
         if not isinstance(spec, ref.SineSpec):
             raise TypeError(f"spec must be a dhq_rtl.float32_ref.SineSpec, not {type(spec).__name__}")
         if not isinstance(dsp, str) or dsp not in DSP_KINDS:
@@ -138,22 +153,22 @@ class Fp32Sine(wiring.Component):
         check_int("ii", ii, 1, 64)
         if ii == 2:
             raise ValueError("ii must be 1 or at least 3 (the shared multipliers need two spare cycles)")
-        check_int("tag_width", tag_width, 0, 64)
+        tag_shape = check_tag_shape(tag_shape)
         self.cuts, self.latency = choose_cuts("Fp32Sine", self.CUTS, latency, self.FIXED_STAGES)
         self.spec = spec
         self.ii = ii
         self.dsp = dsp
-        self.tag_width = tag_width
-        c0, c1, c2 = ref.sine_table(spec)
-        self.table = (c0, c1, c2)
-        self.c_widths = tuple(max(1, int(c.max()).bit_length()) for c in (c0, c1, c2))
-        self.u_width = int(c1.max() + c2.max()).bit_length()
-        self.depth = 1 << spec.index_bits
-        shapes = [(self.c_widths[2], spec.delta2_bits), (self.u_width, spec.delta1_bits), (_W, spec.h_bits + 1)]
-        self.multipliers, self.dsp_count = multipliers_needed(shapes, ii=ii, dsp=dsp)
+        self.tag_shape = tag_shape
+        self.tag_width = tag_width(tag_shape)
+        geometry = sine_geometry(spec, ii=ii, dsp=dsp)
+        self.table = ref.sine_table(spec)
+        self.c_widths = geometry["c_widths"]
+        self.u_width = geometry["u_width"]
+        self.depth = geometry["depth"]
+        self.multipliers, self.dsp_count = geometry["multipliers"], geometry["dsp_count"]
         super().__init__({
-            "i": In(stream.Signature(sine_in_layout(tag_width))),
-            "o": Out(stream.Signature(float_out_layout(tag_width))),
+            "i": In(stream.Signature(sine_in_layout(tag_shape))),
+            "o": Out(stream.Signature(float_out_layout(tag_shape))),
         })
 
     def _rom_init(self):
