@@ -85,3 +85,15 @@ def test_fp32_core(files, capsys, monkeypatch):
         before = digests(files)
         assert_refused(run_cli(fp32_core.main, argv, capsys), needle)
         assert digests(files) == before
+
+
+def test_energy_fp32(files, capsys, monkeypatch):
+    energy_fp32 = load_script("energy_fp32")
+    _forbid(monkeypatch, energy_fp32, "measure")
+    before = digests(files)
+    model = str(files / "m.dhq")
+    assert_refused(run_cli(energy_fp32.main, ["--model", model, "--json", model], capsys),
+                   "is the same file as --model")
+    assert_refused(run_cli(energy_fp32.main, ["--region", "0", "0", "999", "4"], capsys),
+                   "--region must lie inside")
+    assert digests(files) == before
