@@ -38,7 +38,7 @@ import time
 import numpy as np
 
 from dhq_rtl import protocol
-from dhq_rtl.cli import ArgumentParser, run_main
+from dhq_rtl.cli import ArgumentParser, parse_region, run_main
 from dhq_rtl.errors import DhqError
 from dhq_rtl.protocol import Kind, Reason
 
@@ -570,16 +570,6 @@ def _bar(progress, total, desc, unit):
 
 # ------------------------------------------------------------------ CLI
 
-def _parse_region(text):
-    try:
-        values = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise DhqError(f"--region must be x0,y0,x1,y1 (four integers), got {text!r}")
-    return values
-
-
 def _parser():
     p = ArgumentParser(prog="python -m dhq_rtl.host", description=__doc__.split("\n")[0])
     p.add_argument("--port", required=True, help="serial port of the board (e.g. /dev/ttyUSB1) or sim://BOARD "
@@ -612,7 +602,7 @@ def _check_args(args):
         raise DhqError(f"--timeout-scale must be a positive number, got {args.timeout_scale}")
     model_path = getattr(args, "model", None)
     model = load_model(model_path) if model_path else None
-    region = _parse_region(args.region) if getattr(args, "region", None) else None
+    region = parse_region(args.region) if getattr(args, "region", None) else None
     if args.command == "render":
         # Checked before the board is asked: a bad path costs nothing.
         check_output_file(args.out, f"--out {args.out}", inputs={"--port": args.port, "--model": model_path},

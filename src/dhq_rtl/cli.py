@@ -42,6 +42,18 @@ class ArgumentParser(argparse.ArgumentParser):
         return out
 
 
+def parse_region(text):
+    """``--region x0,y0,x1,y1`` as four integers (:class:`DhqError` otherwise;
+    whether the region lies in the image is the command's check)."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4:
+        raise DhqError(f"--region must be x0,y0,x1,y1 (four integers), got {text!r}")
+    return values
+
+
 def run_main(main, argv=None):
     """Call ``main(argv)``; turn :class:`DhqError` into a one-line message and
     exit status 2 (no traceback), and Ctrl-C into status 130."""

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .cli import ArgumentParser, run_main
+from .cli import ArgumentParser, parse_region, run_main
 from .errors import DhqError, ImageError
 from .firmware import default_model
 from .golden import GoldenModel
@@ -181,17 +181,6 @@ def bundled_model_path():
     return Path(str(res)) if res.is_file() else None
 
 
-def _parse_region(text):
-    parts = text.split(",")
-    try:
-        values = tuple(int(p) for p in parts)
-    except ValueError:
-        values = ()
-    if len(values) != 4:
-        raise DhqError(f"--region must be x0,y0,x1,y1 (four integers), got {text!r}")
-    return values
-
-
 def _parser():
     p = ArgumentParser(prog="python -m dhq_rtl.sim",
                        description="Cycle-accurate simulation of the accelerator core over a whole image "
@@ -236,7 +225,7 @@ def main(argv=None, *, core_factory=None):
         model, model_name = load(args.model), args.model
     else:
         model, model_name = default_model()
-    region = check_region(model, _parse_region(args.region) if args.region is not None else None)
+    region = check_region(model, parse_region(args.region) if args.region is not None else None)
     # Everything a user can get wrong is found before the simulation runs.
     orig, orig_path, orig_error = _original_image_or_reason(model, args.image)
     if args.out is not None:

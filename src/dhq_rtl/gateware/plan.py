@@ -86,6 +86,21 @@ def _words(bits):
     return -(-bits // STAGING_WORD_BITS)
 
 
+def check_core_arguments(model, lanes, dsp, buffers, dsp_kinds):
+    """The arguments every core plan takes: a model image, a power-of-two
+    lane count up to :data:`MAX_LANES`, a DSP kind of ``dsp_kinds``, at
+    least two activation buffers (``TypeError``/``ValueError`` otherwise)."""
+    if not isinstance(model, ModelImage):
+        raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
+    if not is_int(lanes):
+        raise TypeError(f"lanes must be an integer, not {lanes!r}")
+    if lanes < 1 or lanes & (lanes - 1) or lanes > MAX_LANES:
+        raise ValueError(f"lanes must be a power of two in [1, {MAX_LANES}], got {lanes}")
+    if dsp not in dsp_kinds:
+        raise ValueError(f"dsp must be one of {dsp_kinds}, got {dsp!r}")
+    check_int("buffers", buffers, 2)
+
+
 def board_lanes(board, envelope=None, lanes=None):
     """The lanes of a build: ``lanes`` if given, else the envelope's, else
     what the weight memory gives a cycle (SPRAM: 64 bits, 8 lanes of 8-bit
@@ -203,15 +218,7 @@ class CorePlan:
 
     def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32, *, envelope=None,
                  spram=False, direct=False, scaler_multiplier="logic"):
-        if not isinstance(model, ModelImage):
-            raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
-        if not is_int(lanes):
-            raise TypeError(f"lanes must be an integer, not {lanes!r}")
-        if lanes < 1 or lanes & (lanes - 1) or lanes > MAX_LANES:
-            raise ValueError(f"lanes must be a power of two in [1, {MAX_LANES}], got {lanes}")
-        if dsp not in DSP_KINDS:
-            raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
-        check_int("buffers", buffers, 2)
+        check_core_arguments(model, lanes, dsp, buffers, DSP_KINDS)
         check_int("act_word_bits", act_word_bits, 1)
         check_bool("spram", spram)
         check_bool("direct", direct)

@@ -44,9 +44,8 @@ from dataclasses import dataclass
 from amaranth.utils import ceil_log2
 
 from ...golden_float32 import float_core_parameters, require_float
-from ...model_image import ModelImage
-from ..args import check_int, is_int
-from ..plan import MAX_LANES, MemoryPlan
+from ..args import check_int
+from ..plan import MemoryPlan, check_core_arguments
 from .add import Fp32Add
 from .mul import Fp32Mul
 from .product import DSP_KINDS, multipliers_needed
@@ -116,15 +115,7 @@ class FloatCorePlan:
     envelope = None
 
     def __init__(self, model, lanes=1, dsp="generic", buffers=6, units=None):
-        if not isinstance(model, ModelImage):
-            raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
-        if not is_int(lanes):
-            raise TypeError(f"lanes must be an integer, not {lanes!r}")
-        if lanes < 1 or lanes & (lanes - 1) or lanes > MAX_LANES:
-            raise ValueError(f"lanes must be a power of two in [1, {MAX_LANES}], got {lanes}")
-        if dsp not in DSP_KINDS:
-            raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
-        check_int("buffers", buffers, 2)
+        check_core_arguments(model, lanes, dsp, buffers, DSP_KINDS)
         units = FloatUnits() if units is None else units
         if not isinstance(units, FloatUnits):
             raise TypeError(f"units must be a FloatUnits, not {type(units).__name__}")
