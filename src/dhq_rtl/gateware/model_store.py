@@ -223,20 +223,30 @@ class ModelStore(wiring.Component):
         bad = Signal()
         total = Signal(range(header_words + sum(s.words * s.max_entries for s in sections) + 1), init=header_words)
         length = Signal(32, init=len(boot_words) if boot_words is not None else 0)
+        # Every check of a header word is registered from the word (rdata
+        # holds it for one cycle), the one for the word's position is
+        # selected the cycle after (timing).
         word_ok = Signal()
-        word_total = Signal(len(total))
-        word_ok_q = Signal()
         word_total_q = Signal(len(total))
+        is_expect = Signal(len(expect))
+        is_zero = Signal()
+        within = Signal(n_sec)
+        m.d.sync += [is_expect.eq(Cat(*[rdata == value for value in expect])), is_zero.eq(rdata == 0),
+                     within.eq(Cat(*[rdata <= s.max_entries for s in sections]))]
         with m.Switch(word_i):
-            for w, value in enumerate(expect):
+            for w in range(len(expect)):
                 with m.Case(w):
-                    m.d.comb += word_ok.eq(rdata == value)
+                    m.d.comb += word_ok.eq(is_expect[w])
             for k, section in enumerate(sections):
                 with m.Case(3 + 2 * k):
-                    m.d.comb += [word_ok.eq(rdata <= section.max_entries),
-                                 word_total.eq(_times(rdata, section.words))]
+                    m.d.comb += word_ok.eq(within[k])
                 with m.Case(4 + 2 * k):
-                    m.d.comb += word_ok.eq(rdata == 0)
+                    m.d.comb += word_ok.eq(is_zero)
+        words_of = Signal(len(total))
+        with m.Switch(word_i):
+            for k, section in enumerate(sections):
+                with m.Case(3 + 2 * k):
+                    m.d.comb += words_of.eq(_times(rdata, section.words))
         ptr = Signal(range(plan.staging_depth + 1))
         sec = Signal(range(n_sec + 1))
         entry = Signal(range(max_entries + 1))
@@ -279,14 +289,14 @@ class ModelStore(wiring.Component):
             with m.State("HEADER_DATA"):
                 # The word's checks are registered (timing), and used the
                 # next cycle (rdata holds a word for one cycle only).
-                m.d.sync += [word_ok_q.eq(word_ok), word_total_q.eq(word_total)]
+                m.d.sync += word_total_q.eq(words_of)
                 with m.Switch(word_i):
                     for k in range(n_sec):
                         with m.Case(3 + 2 * k):
                             m.d.sync += counts[k].eq(rdata)
                 m.next = "HEADER_SUM"
             with m.State("HEADER_SUM"):
-                m.d.sync += [word_i.eq(word_i + 1), total.eq(total + word_total_q), bad.eq(bad | ~word_ok_q)]
+                m.d.sync += [word_i.eq(word_i + 1), total.eq(total + word_total_q), bad.eq(bad | ~word_ok)]
                 with m.If(word_i == header_words - 1):
                     m.next = "CHECK_WAIT"
                 with m.Else():
