@@ -351,45 +351,49 @@ class BoardController(wiring.Component):
         def refuse(reason, staging=False, expected=False):
             m.d.comb += [d_act.eq(_Act.NACK), d_reason.eq(reason), d_staging.eq(staging), d_expected.eq(expected)]
 
-        with m.Switch(frame.kind):
-            with m.Case(Kind.INFO):
-                m.d.comb += d_act.eq(_Act.INFO)
-            with m.Case(Kind.STATUS):
-                m.d.comb += d_act.eq(_Act.STATUS)
-            with m.Case(Kind.LOAD_BEGIN):
-                with m.If(~f["len4"]):
-                    refuse(Reason.BAD_LENGTH)
-                with m.Elif(big | f["begin_bad"]):
-                    refuse(Reason.TOO_LONG, staging=True)
-                with m.Else():
-                    m.d.comb += d_act.eq(_Act.BEGIN)
-            with m.Case(Kind.LOAD_CHUNK):
-                with m.If(f["len_lt4"] | ~st.loading):
-                    refuse(Reason.BAD_LENGTH, expected=True)
-                with m.Elif(~big & f["chunk_next"]):
-                    m.d.comb += d_act.eq(_Act.CHUNK_NEXT)
-                with m.Elif(~big & f["chunk_again"]):
-                    m.d.comb += d_act.eq(_Act.CHUNK_AGAIN)
-                with m.Else():
-                    refuse(Reason.BAD_OFFSET, expected=True)
-            with m.Case(Kind.COMMIT):
-                with m.If(~f["len8"]):
-                    refuse(Reason.BAD_LENGTH)
-                with m.Elif(big | ~f["commit_ok"]):
-                    refuse(Reason.INCOMPLETE, expected=True)
-                with m.Else():
-                    m.d.comb += d_act.eq(_Act.COMMIT)
-            with m.Case(Kind.RENDER):
-                with m.If(~f["len8"]):
-                    refuse(Reason.BAD_LENGTH)
-                with m.Elif(~st.model_valid):
-                    refuse(Reason.NO_MODEL)
-                with m.Elif(f["region_bad"]):
-                    refuse(Reason.BAD_REGION)
-                with m.Else():
-                    m.d.comb += d_act.eq(_Act.RENDER)
-            with m.Default():
-                refuse(Reason.UNKNOWN_COMMAND)
+        # The frame's kind, decoded into registered flags (it is set when
+        # the kind byte arrives, long before the frame ends).
+        is_kind = {k: Signal(name=f"is_{k.name.lower()}")
+                   for k in (Kind.INFO, Kind.STATUS, Kind.LOAD_BEGIN, Kind.LOAD_CHUNK, Kind.COMMIT, Kind.RENDER)}
+        m.d.sync += [flag.eq(frame.kind == k) for k, flag in is_kind.items()]
+        with m.If(is_kind[Kind.INFO]):
+            m.d.comb += d_act.eq(_Act.INFO)
+        with m.Elif(is_kind[Kind.STATUS]):
+            m.d.comb += d_act.eq(_Act.STATUS)
+        with m.Elif(is_kind[Kind.LOAD_BEGIN]):
+            with m.If(~f["len4"]):
+                refuse(Reason.BAD_LENGTH)
+            with m.Elif(big | f["begin_bad"]):
+                refuse(Reason.TOO_LONG, staging=True)
+            with m.Else():
+                m.d.comb += d_act.eq(_Act.BEGIN)
+        with m.Elif(is_kind[Kind.LOAD_CHUNK]):
+            with m.If(f["len_lt4"] | ~st.loading):
+                refuse(Reason.BAD_LENGTH, expected=True)
+            with m.Elif(~big & f["chunk_next"]):
+                m.d.comb += d_act.eq(_Act.CHUNK_NEXT)
+            with m.Elif(~big & f["chunk_again"]):
+                m.d.comb += d_act.eq(_Act.CHUNK_AGAIN)
+            with m.Else():
+                refuse(Reason.BAD_OFFSET, expected=True)
+        with m.Elif(is_kind[Kind.COMMIT]):
+            with m.If(~f["len8"]):
+                refuse(Reason.BAD_LENGTH)
+            with m.Elif(big | ~f["commit_ok"]):
+                refuse(Reason.INCOMPLETE, expected=True)
+            with m.Else():
+                m.d.comb += d_act.eq(_Act.COMMIT)
+        with m.Elif(is_kind[Kind.RENDER]):
+            with m.If(~f["len8"]):
+                refuse(Reason.BAD_LENGTH)
+            with m.Elif(~st.model_valid):
+                refuse(Reason.NO_MODEL)
+            with m.Elif(f["region_bad"]):
+                refuse(Reason.BAD_REGION)
+            with m.Else():
+                m.d.comb += d_act.eq(_Act.RENDER)
+        with m.Else():
+            refuse(Reason.UNKNOWN_COMMAND)
 
         # The CRC unit is cleared for a commit's check a cycle after the
         # decision (registered: timing); its first byte comes later.
