@@ -246,7 +246,8 @@ class BoardController(wiring.Component):
 
     def _pixel_bytes(self, m, st, idx, pay, header_byte, comb_valid, comb_byte):
         """A ``PIXELS`` payload: the header, then the segment's pixels, each
-        taken from the core's (registered) pixel when its first byte is sent."""
+        sent from the core's pixel register (``pix_data``), which takes the
+        next pixel once its last byte is sent."""
         plan = self.plan
         pb = plan.pixel_bits
         per_value = 1 if pb <= 8 else 2
@@ -255,30 +256,25 @@ class BoardController(wiring.Component):
             for k in range(per_value):
                 bytes_of.append((c * pb + 8 * k, min(8, pb - 8 * k)))
         pix_valid, pix_data = st.pix_valid, st.pix_data
-        first = Signal(8)
-        rest = Signal(8)
-        lo, width = bytes_of[0]
-        m.d.comb += first.eq(pix_data[lo:lo + width])
+        pixel_byte = Signal(8)
         with m.Switch(st.bpos):
             for j, (lo, width) in enumerate(bytes_of):
                 with m.Case(j):
-                    m.d.comb += rest.eq(st.pixel[lo:lo + width])
+                    m.d.comb += pixel_byte.eq(pix_data[lo:lo + width])
         last_byte = st.bpos == st.last_bpos
         in_header = Signal()
         m.d.sync += in_header.eq(idx < protocol.fields_size(protocol.PIXELS_FIELDS))
         with m.If(in_header):
             m.d.comb += [comb_valid.eq(1), comb_byte.eq(header_byte)]
-        with m.Elif(st.bpos == 0):
-            m.d.comb += [comb_valid.eq(pix_valid), comb_byte.eq(first)]
         with m.Else():
-            m.d.comb += [comb_valid.eq(1), comb_byte.eq(rest)]
+            m.d.comb += [comb_valid.eq(pix_valid), comb_byte.eq(pixel_byte)]
         # A byte is taken (pay.valid: the index, so bpos and in_header too,
-        # have been still for two cycles).
+        # have been still for several cycles); the core's next pixel comes in
+        # once the last byte of this one is taken.
         with m.If(pay.valid & pay.ready & ~in_header):
-            with m.If(st.bpos == 0):
-                m.d.sync += [st.pixel.eq(pix_data), pix_valid.eq(0), st.bpos.eq(Mux(last_byte, 0, 1))]
-            with m.Else():
-                m.d.sync += st.bpos.eq(Mux(last_byte, 0, st.bpos + 1))
+            m.d.sync += st.bpos.eq(Mux(last_byte, 0, st.bpos + 1))
+            with m.If(last_byte):
+                m.d.sync += pix_valid.eq(0)
         m.d.sync += st.last_bpos.eq(st.bytes_per_pixel - 1)
 
     # ----------------------------------------------------------- commands
@@ -607,8 +603,7 @@ class _State:
         self.seg_y = Signal(size_bits)
         self.seg_count = Signal(range(protocol.FRAME_PIXELS + 1))
         self.npix = Signal(2 * plan.size_bits)
-        self.pixel = Signal(plan.pixel_bits * plan.channels)
-        self.pix_valid = Signal()              # a pixel from the core, waiting for its first byte
+        self.pix_valid = Signal()              # a pixel from the core, being sent
         self.pix_data = Signal(plan.pixel_bits * plan.channels)
         self.bpos = Signal(range(2 * plan.channels + 1))
         self.bytes_per_pixel = Signal(range(2 * plan.channels + 1))
@@ -636,9 +631,18 @@ def _payload_bits(fields, values):
 
 
 def _byte_pipe(m, flat, index, name):
-    """Byte ``index`` of ``flat`` (0 past its end) in two registered steps:
-    the 4-byte word ``index // 4``, then its byte ``index % 4`` (``index``
-    held for two cycles)."""
+    """Byte ``index`` of ``flat`` (0 past its end), registered: a payload of
+    up to 8 bytes in one step, a longer one in two (the 4-byte word ``index
+    // 4``, then its byte ``index % 4``; ``index`` held for two cycles)."""
+    if len(flat) <= 64:
+        nbytes = (len(flat) + 7) // 8
+        padded = Cat(flat, Const(0, 8 * nbytes - len(flat)))
+        out = Signal(8, name=f"{name}_q")
+        with m.If(index < nbytes):
+            m.d.sync += out.eq(padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8))
+        with m.Else():
+            m.d.sync += out.eq(0)
+        return out
     words = (len(flat) + 31) // 32
     padded = Cat(flat, Const(0, 32 * words - len(flat)))
     word = Signal(32, name=f"{name}_word")
