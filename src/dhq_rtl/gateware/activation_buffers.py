@@ -24,9 +24,8 @@ Ports (``P`` = :class:`~.plan.CorePlan`):
 * ``ready`` (out stream of :func:`~.core_streams.vector_ref_layout`): the
   ready queue, a :class:`~.fifo.FlagFIFO` of ``ready_queue_depth`` entries
   (a vector enters it 3 cycles after its last element is written: register,
-  FIFO write, FIFO output register), then a two-entry skid buffer whose
-  read strobe into the FIFO is a register (one cycle more). It cannot
-  overflow: it holds at most one entry per buffer.
+  FIFO write, FIFO output register). It cannot overflow: it holds at most one
+  entry per buffer.
 * ``read`` (:func:`~.core_streams.activation_read_signature`, flipped): a
   synchronous read port, data one cycle after the address.
 * ``desc`` (in): the layer descriptors (:mod:`.descriptors`).
@@ -125,24 +124,7 @@ class ActivationBuffers(wiring.Component):
             wr.en.eq(Mux(valid, Const(1, plan.act_word) << lane, 0)),
             queue.w_en.eq(last),
             queue.w_data.eq(entry),
+            self.ready.valid.eq(queue.r_rdy),
+            self.ready.payload.eq(queue.r_data),
+            queue.r_en.eq(self.ready.ready),
         ]
-        self._skid(m, queue)
-
-    def _skid(self, m, queue):
-        """The ready queue's output through a two-entry skid buffer (timing:
-        the queue's read strobe is a register, not the job sequencer's
-        decision; full throughput, one cycle more latency)."""
-        out_valid, skid_valid = Signal(), Signal()
-        out_data, skid_data = Signal.like(queue.r_data), Signal.like(queue.r_data)
-        take = queue.r_rdy & ~skid_valid
-        m.d.comb += [queue.r_en.eq(~skid_valid), self.ready.valid.eq(out_valid),
-                     self.ready.payload.eq(out_data)]
-        with m.If(~out_valid | self.ready.ready):
-            # The output register is free now: from the skid register, else
-            # from the queue.
-            with m.If(skid_valid):
-                m.d.sync += [out_valid.eq(1), out_data.eq(skid_data), skid_valid.eq(0)]
-            with m.Else():
-                m.d.sync += [out_valid.eq(take), out_data.eq(queue.r_data)]
-        with m.Elif(take):
-            m.d.sync += [skid_valid.eq(1), skid_data.eq(queue.r_data)]
