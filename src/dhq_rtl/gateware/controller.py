@@ -341,6 +341,8 @@ class BoardController(wiring.Component):
         act_expected = Signal()         # the NACK's detail: the bytes received in order
         d_act, d_reason = Signal.like(act), Signal.like(act_reason)
         d_staging, d_expected = Signal(), Signal()
+        act_is = Signal(len(_Act.ALL))          # act, one-hot (the IDLE state's decisions)
+        m.d.sync += act_is.eq(1 << d_act)
         m.d.sync += [act.eq(d_act), act_reason.eq(d_reason), act_staging.eq(d_staging),
                      act_expected.eq(d_expected)]
 
@@ -407,29 +409,28 @@ class BoardController(wiring.Component):
                     nack(None, Reason.BAD_FRAME)
                 with m.Elif(ended):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
-                    with m.Switch(act):
-                        with m.Case(_Act.INFO):
-                            reply(_INFO)
-                        with m.Case(_Act.STATUS):
-                            reply(_STATUS)
-                        with m.Case(_Act.BEGIN):
-                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                            ack()
-                        with m.Case(_Act.CHUNK_NEXT):
-                            m.d.sync += st.expected.eq(end_of_chunk)
-                            ack(None, end_of_chunk)
-                        with m.Case(_Act.CHUNK_AGAIN):
-                            ack(None, st.expected)          # a retry of one received already
-                        with m.Case(_Act.COMMIT):
-                            m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
-                            m.next = "VERIFY_READ"
-                        with m.Case(_Act.RENDER):
-                            m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
-                                         st.bytes_per_pixel.eq(
-                                             (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
-                            m.next = "RENDER_START"
-                        with m.Default():
-                            nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0)))
+                    with m.If(act_is[_Act.INFO]):
+                        reply(_INFO)
+                    with m.Elif(act_is[_Act.STATUS]):
+                        reply(_STATUS)
+                    with m.Elif(act_is[_Act.BEGIN]):
+                        m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                        ack()
+                    with m.Elif(act_is[_Act.CHUNK_NEXT]):
+                        m.d.sync += st.expected.eq(end_of_chunk)
+                        ack(None, end_of_chunk)
+                    with m.Elif(act_is[_Act.CHUNK_AGAIN]):
+                        ack(None, st.expected)          # a retry of one received already
+                    with m.Elif(act_is[_Act.COMMIT]):
+                        m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                        m.next = "VERIFY_READ"
+                    with m.Elif(act_is[_Act.RENDER]):
+                        m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
+                                     st.bytes_per_pixel.eq(
+                                         (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                        m.next = "RENDER_START"
+                    with m.Else():
+                        nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0)))
             with m.State("SEND"):
                 m.d.comb += tx.start.eq(1)
                 lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
