@@ -333,16 +333,17 @@ class BoardController(wiring.Component):
         big = f["big"]
         ended, ended_good = Signal(), Signal()
         # What a good frame ending now asks for: decided from the frame's
-        # kind and the registered flags, itself registered (one more level:
-        # exact long before the frame's last CRC byte).
+        # kind and the registered flags, itself registered, and one-hot a
+        # register later (more levels: exact long before the frame's last
+        # CRC byte).
         act = Signal(range(len(_Act.ALL) + 1))
         act_reason = Signal(range(max(Reason) + 1))
         act_staging = Signal()          # the NACK's detail: the staging memory's size
         act_expected = Signal()         # the NACK's detail: the bytes received in order
         d_act, d_reason = Signal.like(act), Signal.like(act_reason)
         d_staging, d_expected = Signal(), Signal()
-        act_is = Signal(len(_Act.ALL))          # act, one-hot (the IDLE state's decisions)
-        m.d.sync += act_is.eq(1 << d_act)
+        act_is = Signal(len(_Act.ALL))          # act, one-hot (the IDLE state's decisions), a register later
+        m.d.sync += act_is.eq(1 << act)
         m.d.sync += [act.eq(d_act), act_reason.eq(d_reason), act_staging.eq(d_staging),
                      act_expected.eq(d_expected)]
 
