@@ -104,13 +104,18 @@ class ActivationBuffers(wiring.Component):
         w = self.write.payload
         last_index = Signal.like(w.index)
         lookup(m, w.layer, [self.desc.layers[i].last_k for i in range(plan.max_layers)], last_index)
-        # Registered (timing), then written.
+        # Registered (timing), then written. The layer's last index is
+        # registered with the element and compared after the register
+        # (timing: the post-processing's path selection, the lookup and the
+        # comparison would otherwise be one path).
         valid, last = Signal(), Signal()
         q = Signal.like(w.value)
         index = Signal(max(plan.index_width, plan.lane_index_width + plan.word_index_width))
+        last_q = Signal.like(last_index)
         entry = Signal(vector_ref_layout(plan))
-        m.d.sync += [valid.eq(self.write.valid), last.eq(self.write.valid & (w.index == last_index)),
+        m.d.sync += [valid.eq(self.write.valid), last_q.eq(last_index),
                      q.eq(w.value), index.eq(w.index), entry.buffer.eq(w.buffer), entry.layer.eq(w.layer + 1)]
+        m.d.comb += last.eq(valid & (index == last_q))
         lr, ww = plan.lane_index_width, plan.word_index_width
         lane = index[:lr] if lr else Const(0, 1)
         m.d.comb += [

@@ -147,6 +147,12 @@ class BoardController(wiring.Component):
         sb = self.plan.size_bits
         m.d.comb += [getattr(self.region, f).eq(st.args[16 * k:16 * k + sb])
                      for k, f in enumerate(("x0", "y0", "x1", "y1"))]
+        # The core's pixels pass a one-word register (timing: the reply's
+        # handshake does not reach into the core's pixel queue); the core
+        # makes pixels only while a RENDER runs.
+        m.d.comb += self.pixels.ready.eq(~st.pix_valid)
+        with m.If(~st.pix_valid & self.pixels.valid):
+            m.d.sync += [st.pix_valid.eq(1), st.pix_data.eq(self.pixels.payload)]
         self._chunk_writes(m, st, rx.frame)
         self._replies(m, st, tx)
         self._commands(m, st, rx.frame, tx, vcrc)
@@ -178,20 +184,35 @@ class BoardController(wiring.Component):
     # ------------------------------------------------------------ replies
     def _replies(self, m, st, tx):
         """The reply's payload, byte by byte, from the selected source, through
-        a one-byte register into the transmitter (timing: the source's
-        multiplexers end at that register, not at the UART's). ``fill_idx``
-        numbers the byte fetched next, ``fill_left`` counts those left; both
-        are set when a frame starts."""
+        a one-byte register into the transmitter. ``fill_idx`` numbers the
+        byte fetched next, ``fill_left`` counts those left; both are set when
+        a frame starts.
+
+        Timing: the byte of the selected source (the field multiplexers, the
+        ``INFO`` ROM, a pixel's bytes) is computed into a register
+        (``src_byte``, ``src_valid``) every cycle from registers, and offered
+        only once the index (and the pixel's byte position, which changes
+        with it) has been still for two cycles (``settled``: the ROM's read
+        and the register); a byte takes a UART's 10·divisor cycles, the
+        settling costs nothing. "Bytes left" is a registered flag too."""
         idx = st.fill_idx
         pay = _SourceByte()
         buf_valid, buf_byte = Signal(), Signal(8)
+        more = Signal()                         # fill_left != 0
+        still = Signal(_SETTLE)                 # a shift register of "the index did not change"
+        settled = still[-1]
+        src_valid, src_byte = Signal(), Signal(8)
+        comb_valid, comb_byte = Signal(), Signal(8)
+        m.d.sync += [src_valid.eq(comb_valid), src_byte.eq(comb_byte)]
         m.d.comb += [tx.payload.valid.eq(buf_valid), tx.payload.payload.eq(buf_byte),
-                     pay.ready.eq(~buf_valid & (st.fill_left != 0))]
+                     pay.ready.eq(~buf_valid & more), pay.valid.eq(settled & src_valid), pay.payload.eq(src_byte)]
+        m.d.sync += still.eq(Cat(1, still[:-1]))
         with m.If(tx.start):
-            m.d.sync += [st.fill_idx.eq(0), st.fill_left.eq(tx.length), buf_valid.eq(0)]
+            m.d.sync += [st.fill_idx.eq(0), st.fill_left.eq(tx.length), more.eq(tx.length != 0), buf_valid.eq(0),
+                         still.eq(0)]
         with m.Elif(pay.valid & pay.ready):
             m.d.sync += [buf_valid.eq(1), buf_byte.eq(pay.payload), st.fill_idx.eq(st.fill_idx + 1),
-                         st.fill_left.eq(st.fill_left - 1)]
+                         st.fill_left.eq(st.fill_left - 1), more.eq(st.fill_left != 1), still.eq(0)]
         with m.Elif(tx.payload.ready):
             m.d.sync += buf_valid.eq(0)
         ack = {"command": st.reply_cmd, "detail": st.detail}
@@ -200,28 +221,30 @@ class BoardController(wiring.Component):
                   "good_frames": st.good_frames, "bad_frames": st.bad_frames, "model_valid": st.model_valid,
                   "model_crc": st.model_crc}
         header = {"x": st.seg_x, "y": st.seg_y}
+        # Each source's byte in two registered steps (its 4-byte word, then
+        # the byte), then the selected one.
         byte = {}
         for src, fields, values in ((_ACK, protocol.ACK_FIELDS, ack), (_NACK, protocol.NACK_FIELDS, nack),
                                     (_STATUS, protocol.STATUS_FIELDS, status),
                                     (_PIXELS, protocol.PIXELS_FIELDS, header)):
-            byte[src] = Signal(8, name=f"byte_of_{src}")
-            _field_byte(m, fields, values, idx, byte[src])
-        byte[_INFO], info_ready = self._info_byte(m, st, idx)
+            byte[src] = _byte_pipe(m, _payload_bits(fields, values), idx, f"byte_of_{src}")
+        byte[_INFO] = self._info_byte(m, st, idx)
         with m.Switch(st.src):
-            for src in (_ACK, _NACK, _STATUS):
+            for src in (_ACK, _NACK, _STATUS, _INFO):
                 with m.Case(src):
-                    m.d.comb += [pay.valid.eq(1), pay.payload.eq(byte[src])]
-            with m.Case(_INFO):
-                m.d.comb += [pay.valid.eq(info_ready), pay.payload.eq(byte[_INFO])]
+                    m.d.comb += [comb_valid.eq(1), comb_byte.eq(byte[src])]
             with m.Case(_PIXELS):
-                self._pixel_bytes(m, st, idx, pay, byte[_PIXELS])
+                self._pixel_bytes(m, st, idx, pay, byte[_PIXELS], comb_valid, comb_byte)
 
     def _info_byte(self, m, st, idx):
-        """``INFO``'s byte ``idx``: the constant part from a ROM (valid one
-        cycle after the index settles), the model's fields from registers."""
+        """``INFO``'s byte ``idx``, registered: the constant part from a ROM
+        (its data registered once more), the model's fields from registers
+        (:func:`_byte_pipe`); the same three cycles after the index."""
         offsets = protocol.field_offsets(protocol.INFO_FIELDS)
+        channels = Signal(range(self.plan.channels + 1))
+        m.d.sync += channels.eq(self.desc.last_channel + 1)
         runtime = {"model_valid": st.model_valid, "model_crc": st.model_crc, "width": self.desc.width,
-                   "height": self.desc.height, "channels": self.desc.last_channel + 1}
+                   "height": self.desc.height, "channels": channels}
         const = dict(self.info)
         const.update({name: 0 for name in runtime})
         if not self.plan.loadable:
@@ -234,23 +257,32 @@ class BoardController(wiring.Component):
         m.submodules.info_rom = rom = Memory(shape=8, depth=len(rom_bytes), init=list(rom_bytes),
                                              attrs={"ram_style": "block"})
         rd = rom.read_port()
-        idx_q = Signal.like(idx)
-        m.d.sync += idx_q.eq(idx)
         m.d.comb += rd.addr.eq(idx)
-        out = Signal(8)
-        m.d.comb += out.eq(rd.data)
-        with m.Switch(idx):
-            for name, value in runtime.items():
-                offset, size = offsets[name]
-                wide = Cat(value, Const(0, 8 * size))
-                for k in range(size):
-                    with m.Case(offset + k):
-                        m.d.comb += out.eq(wide[8 * k:8 * k + 8])
-        return out, idx_q == idx
+        rom_q = Signal(8)
+        m.d.sync += rom_q.eq(rd.data)
+        out = Signal(8, name="info_byte")
+        if not runtime:                 # a fixed model: the ROM alone, with the same latency
+            m.d.sync += out.eq(rom_q)
+            return out
+        # The model's fields: a payload of their own (zero elsewhere) over
+        # the bytes below the first byte past them.
+        end = max(offsets[name][0] + offsets[name][1] for name in runtime)
+        lo = min(offsets[name][0] for name in runtime)
+        fields = [(name, offsets[name][1]) for name in sorted(runtime, key=lambda n: offsets[n][0])]
+        flat = Const(0, 8 * lo)
+        for name, size in fields:
+            v = Value.cast(runtime[name])
+            flat = Cat(flat, v[:8 * size], Const(0, max(0, 8 * size - len(v))))
+        rt_byte = _byte_pipe(m, flat, idx, "info_runtime")
+        is_rt, is_rt_q = Signal(), Signal()
+        m.d.sync += [is_rt.eq((idx >= lo) & (idx < end)), is_rt_q.eq(is_rt)]
+        m.d.sync += out.eq(Mux(is_rt_q, rt_byte, rom_q))
+        return out
 
-    def _pixel_bytes(self, m, st, idx, pay, header_byte):
+    def _pixel_bytes(self, m, st, idx, pay, header_byte, comb_valid, comb_byte):
         """A ``PIXELS`` payload: the header, then the segment's pixels, each
-        taken from the core when its first byte is sent."""
+        sent from the core's pixel register (``pix_data``), which takes the
+        next pixel once its last byte is sent."""
         plan = self.plan
         pb = plan.pixel_bits
         per_value = 1 if pb <= 8 else 2
@@ -258,26 +290,26 @@ class BoardController(wiring.Component):
         for c in range(plan.channels):
             for k in range(per_value):
                 bytes_of.append((c * pb + 8 * k, min(8, pb - 8 * k)))
-        first = Signal(8)
-        rest = Signal(8)
-        lo, width = bytes_of[0]
-        m.d.comb += first.eq(self.pixels.payload[lo:lo + width])
+        pix_valid, pix_data = st.pix_valid, st.pix_data
+        pixel_byte = Signal(8)
         with m.Switch(st.bpos):
             for j, (lo, width) in enumerate(bytes_of):
                 with m.Case(j):
-                    m.d.comb += rest.eq(st.pixel[lo:lo + width])
+                    m.d.comb += pixel_byte.eq(pix_data[lo:lo + width])
         last_byte = st.bpos == st.last_bpos
-        with m.If(idx < protocol.fields_size(protocol.PIXELS_FIELDS)):
-            m.d.comb += [pay.valid.eq(1), pay.payload.eq(header_byte)]
-        with m.Elif(st.bpos == 0):
-            m.d.comb += [pay.valid.eq(self.pixels.valid), pay.payload.eq(first),
-                         self.pixels.ready.eq(pay.ready)]
-            with m.If(pay.valid & pay.ready):
-                m.d.sync += [st.pixel.eq(self.pixels.payload), st.bpos.eq(Mux(last_byte, 0, 1))]
+        in_header = Signal()
+        m.d.sync += in_header.eq(idx < protocol.fields_size(protocol.PIXELS_FIELDS))
+        with m.If(in_header):
+            m.d.comb += [comb_valid.eq(1), comb_byte.eq(header_byte)]
         with m.Else():
-            m.d.comb += [pay.valid.eq(1), pay.payload.eq(rest)]
-            with m.If(pay.ready):
-                m.d.sync += st.bpos.eq(Mux(last_byte, 0, st.bpos + 1))
+            m.d.comb += [comb_valid.eq(pix_valid), comb_byte.eq(pixel_byte)]
+        # A byte is taken (pay.valid: the index, so bpos and in_header too,
+        # have been still for several cycles); the core's next pixel comes in
+        # once the last byte of this one is taken.
+        with m.If(pay.valid & pay.ready & ~in_header):
+            m.d.sync += st.bpos.eq(Mux(last_byte, 0, st.bpos + 1))
+            with m.If(last_byte):
+                m.d.sync += pix_valid.eq(0)
         m.d.sync += st.last_bpos.eq(st.bytes_per_pixel - 1)
 
     # ----------------------------------------------------------- commands
@@ -312,20 +344,22 @@ class BoardController(wiring.Component):
         # Every decision of a command is a registered flag (timing): the
         # frame's length and arguments are final four CRC bytes before the
         # frame ends, the load's state changes only when a command is
-        # decided, so the flags, two registers deep, are exact when a
-        # frame ends. `arg`: the first argument as an offset or a length
+        # decided, so the flags, up to three registers deep, are exact when
+        # a frame ends. `arg`: the first argument as an offset or a length
         # within the staging memory (a larger one is out of range: `big`).
         arg = args[:aw]
         x0, y0, x1, y1 = (args[16 * k:16 * k + sb] for k in range(4))
         end_of_chunk = Signal(max(aw, 16) + 1)
         m.d.sync += end_of_chunk.eq(arg + (length - 4))
         f = {name: Signal(name=name) for name in (
-            "len4", "len8", "len_lt4", "big", "begin_bad", "chunk_next", "chunk_again", "commit_ok", "region_bad")}
+            "len4", "len8", "len_lt4", "big", "begin_bad", "chunk_at", "chunk_fits", "chunk_next", "chunk_again",
+            "commit_ok", "region_bad")}
+        m.d.sync += f["chunk_next"].eq(f["chunk_at"] & f["chunk_fits"])
         m.d.sync += [
             f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(length < 4),
             f["big"].eq(args[aw:32] != 0),
             f["begin_bad"].eq((arg > staging_bytes) | args[0] | (arg == 0)),
-            f["chunk_next"].eq((arg == st.expected) & (end_of_chunk <= st.load_length)),
+            f["chunk_at"].eq(arg == st.expected), f["chunk_fits"].eq(end_of_chunk <= st.load_length),
             f["chunk_again"].eq(end_of_chunk <= st.expected),
             f["commit_ok"].eq(st.loading & (arg == st.load_length) & (st.expected == st.load_length)),
             f["region_bad"].eq((Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0)
@@ -334,63 +368,70 @@ class BoardController(wiring.Component):
         big = f["big"]
         ended, ended_good = Signal(), Signal()
         # What a good frame ending now asks for: decided from the frame's
-        # kind and the registered flags, itself registered (one more level:
-        # exact long before the frame's last CRC byte).
+        # kind and the registered flags, itself registered, and one-hot a
+        # register later (more levels: exact long before the frame's last
+        # CRC byte).
         act = Signal(range(len(_Act.ALL) + 1))
         act_reason = Signal(range(max(Reason) + 1))
         act_staging = Signal()          # the NACK's detail: the staging memory's size
         act_expected = Signal()         # the NACK's detail: the bytes received in order
         d_act, d_reason = Signal.like(act), Signal.like(act_reason)
         d_staging, d_expected = Signal(), Signal()
+        act_is = Signal(len(_Act.ALL))          # act, one-hot (the IDLE state's decisions), a register later
+        m.d.sync += act_is.eq(1 << act)
         m.d.sync += [act.eq(d_act), act_reason.eq(d_reason), act_staging.eq(d_staging),
                      act_expected.eq(d_expected)]
 
         def refuse(reason, staging=False, expected=False):
             m.d.comb += [d_act.eq(_Act.NACK), d_reason.eq(reason), d_staging.eq(staging), d_expected.eq(expected)]
 
-        with m.Switch(frame.kind):
-            with m.Case(Kind.INFO):
-                m.d.comb += d_act.eq(_Act.INFO)
-            with m.Case(Kind.STATUS):
-                m.d.comb += d_act.eq(_Act.STATUS)
-            if not plan.loadable:
-                with m.Case(Kind.LOAD_BEGIN, Kind.LOAD_CHUNK, Kind.COMMIT):
-                    refuse(Reason.FIXED_MODEL)
-            else:
-                with m.Case(Kind.LOAD_BEGIN):
-                    with m.If(~f["len4"]):
-                        refuse(Reason.BAD_LENGTH)
-                    with m.Elif(big | f["begin_bad"]):
-                        refuse(Reason.TOO_LONG, staging=True)
-                    with m.Else():
-                        m.d.comb += d_act.eq(_Act.BEGIN)
-                with m.Case(Kind.LOAD_CHUNK):
-                    with m.If(f["len_lt4"] | ~st.loading):
-                        refuse(Reason.BAD_LENGTH, expected=True)
-                    with m.Elif(~big & f["chunk_next"]):
-                        m.d.comb += d_act.eq(_Act.CHUNK_NEXT)
-                    with m.Elif(~big & f["chunk_again"]):
-                        m.d.comb += d_act.eq(_Act.CHUNK_AGAIN)
-                    with m.Else():
-                        refuse(Reason.BAD_OFFSET, expected=True)
-                with m.Case(Kind.COMMIT):
-                    with m.If(~f["len8"]):
-                        refuse(Reason.BAD_LENGTH)
-                    with m.Elif(big | ~f["commit_ok"]):
-                        refuse(Reason.INCOMPLETE, expected=True)
-                    with m.Else():
-                        m.d.comb += d_act.eq(_Act.COMMIT)
-            with m.Case(Kind.RENDER):
+        # The frame's kind, decoded into registered flags (it is set when
+        # the kind byte arrives, long before the frame ends).
+        is_kind = {k: Signal(name=f"is_{k.name.lower()}")
+                   for k in (Kind.INFO, Kind.STATUS, Kind.LOAD_BEGIN, Kind.LOAD_CHUNK, Kind.COMMIT, Kind.RENDER)}
+        m.d.sync += [flag.eq(frame.kind == k) for k, flag in is_kind.items()]
+        with m.If(is_kind[Kind.INFO]):
+            m.d.comb += d_act.eq(_Act.INFO)
+        with m.Elif(is_kind[Kind.STATUS]):
+            m.d.comb += d_act.eq(_Act.STATUS)
+        if not plan.loadable:
+            with m.Elif(is_kind[Kind.LOAD_BEGIN] | is_kind[Kind.LOAD_CHUNK] | is_kind[Kind.COMMIT]):
+                refuse(Reason.FIXED_MODEL)
+        else:
+            with m.Elif(is_kind[Kind.LOAD_BEGIN]):
+                with m.If(~f["len4"]):
+                    refuse(Reason.BAD_LENGTH)
+                with m.Elif(big | f["begin_bad"]):
+                    refuse(Reason.TOO_LONG, staging=True)
+                with m.Else():
+                    m.d.comb += d_act.eq(_Act.BEGIN)
+            with m.Elif(is_kind[Kind.LOAD_CHUNK]):
+                with m.If(f["len_lt4"] | ~st.loading):
+                    refuse(Reason.BAD_LENGTH, expected=True)
+                with m.Elif(~big & f["chunk_next"]):
+                    m.d.comb += d_act.eq(_Act.CHUNK_NEXT)
+                with m.Elif(~big & f["chunk_again"]):
+                    m.d.comb += d_act.eq(_Act.CHUNK_AGAIN)
+                with m.Else():
+                    refuse(Reason.BAD_OFFSET, expected=True)
+            with m.Elif(is_kind[Kind.COMMIT]):
                 with m.If(~f["len8"]):
                     refuse(Reason.BAD_LENGTH)
-                with m.Elif(~st.model_valid):
-                    refuse(Reason.NO_MODEL)
-                with m.Elif(f["region_bad"]):
-                    refuse(Reason.BAD_REGION)
+                with m.Elif(big | ~f["commit_ok"]):
+                    refuse(Reason.INCOMPLETE, expected=True)
                 with m.Else():
-                    m.d.comb += d_act.eq(_Act.RENDER)
-            with m.Default():
-                refuse(Reason.UNKNOWN_COMMAND)
+                    m.d.comb += d_act.eq(_Act.COMMIT)
+        with m.Elif(is_kind[Kind.RENDER]):
+            with m.If(~f["len8"]):
+                refuse(Reason.BAD_LENGTH)
+            with m.Elif(~st.model_valid):
+                refuse(Reason.NO_MODEL)
+            with m.Elif(f["region_bad"]):
+                refuse(Reason.BAD_REGION)
+            with m.Else():
+                m.d.comb += d_act.eq(_Act.RENDER)
+        with m.Else():
+            refuse(Reason.UNKNOWN_COMMAND)
 
         # The CRC unit is cleared for a commit's check a cycle after the
         # decision (registered: timing); its first byte comes later.
@@ -408,31 +449,30 @@ class BoardController(wiring.Component):
                     nack(None, Reason.BAD_FRAME)
                 with m.Elif(ended):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
-                    with m.Switch(act):
-                        with m.Case(_Act.INFO):
-                            reply(_INFO)
-                        with m.Case(_Act.STATUS):
-                            reply(_STATUS)
-                        if plan.loadable:           # (a fixed model: no load state at all)
-                            with m.Case(_Act.BEGIN):
-                                m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                                ack()
-                            with m.Case(_Act.CHUNK_NEXT):
-                                m.d.sync += st.expected.eq(end_of_chunk)
-                                ack(None, end_of_chunk)
-                            with m.Case(_Act.CHUNK_AGAIN):
-                                ack(None, st.expected)          # a retry of one received already
-                            with m.Case(_Act.COMMIT):
-                                m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
-                                m.next = "VERIFY_READ"
-                        with m.Case(_Act.RENDER):
-                            m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
-                                         st.bytes_per_pixel.eq(
-                                             (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
-                            m.next = "RENDER_START"
-                        with m.Default():
-                            nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
-                                 if plan.loadable else 0)
+                    with m.If(act_is[_Act.INFO]):
+                        reply(_INFO)
+                    with m.Elif(act_is[_Act.STATUS]):
+                        reply(_STATUS)
+                    if plan.loadable:           # (a fixed model: no load state at all)
+                        with m.Elif(act_is[_Act.BEGIN]):
+                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                            ack()
+                        with m.Elif(act_is[_Act.CHUNK_NEXT]):
+                            m.d.sync += st.expected.eq(end_of_chunk)
+                            ack(None, end_of_chunk)
+                        with m.Elif(act_is[_Act.CHUNK_AGAIN]):
+                            ack(None, st.expected)          # a retry of one received already
+                        with m.Elif(act_is[_Act.COMMIT]):
+                            m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                            m.next = "VERIFY_READ"
+                    with m.Elif(act_is[_Act.RENDER]):
+                        m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
+                                     st.bytes_per_pixel.eq(
+                                         (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                        m.next = "RENDER_START"
+                    with m.Else():
+                        nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
+                             if plan.loadable else 0)
             with m.State("SEND"):
                 m.d.comb += tx.start.eq(1)
                 lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
@@ -516,6 +556,13 @@ class BoardController(wiring.Component):
                      frame_bytes.eq(sum(Mux(bpp[b], count << b, 0) for b in range(len(bpp))))]
         wait = Signal(2)
         header = protocol.fields_size(protocol.PIXELS_FIELDS)
+        # The end of the row and of the region, registered (timing): the
+        # segment is fixed from RENDER_FRAME on, its frame takes far longer
+        # than a cycle.
+        row_end, last_row = Signal(), Signal()
+        seg_end, next_y = Signal(len(st.seg_x) + 1), Signal(len(st.seg_y) + 1)
+        m.d.sync += [seg_end.eq(st.seg_x + st.seg_count), next_y.eq(st.seg_y + 1),
+                     row_end.eq(seg_end == region.x1), last_row.eq(next_y == region.y1)]
         with m.State("RENDER_START"):
             m.d.comb += self.start.eq(1)
             m.d.sync += [st.src.eq(_PIXELS), wait.eq(0)]
@@ -531,9 +578,9 @@ class BoardController(wiring.Component):
         with m.State("RENDER_SENDING"):
             with m.If(~tx.busy):
                 m.d.sync += [st.npix.eq(st.npix + st.seg_count), wait.eq(0)]
-                with m.If(st.seg_x + st.seg_count == region.x1):
+                with m.If(row_end):
                     m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
-                    with m.If(st.seg_y + 1 == region.y1):
+                    with m.If(last_row):
                         m.next = "RENDER_DONE"
                     with m.Else():
                         m.next = "RENDER_NEXT"
@@ -542,6 +589,12 @@ class BoardController(wiring.Component):
                     m.next = "RENDER_NEXT"
         with m.State("RENDER_DONE"):
             ack(None, st.npix)
+
+
+#: Cycles the reply's byte index must be still before its byte is taken:
+#: the INFO ROM's read and its data register, the byte register, the
+#: selected byte's (the other sources: word, byte, selected byte).
+_SETTLE = 4
 
 
 class _Act:
@@ -596,7 +649,8 @@ class _State:
         self.seg_y = Signal(size_bits)
         self.seg_count = Signal(range(protocol.FRAME_PIXELS + 1))
         self.npix = Signal(2 * plan.size_bits)
-        self.pixel = Signal(plan.pixel_bits * plan.channels)
+        self.pix_valid = Signal()              # a pixel from the core, being sent
+        self.pix_data = Signal(plan.pixel_bits * plan.channels)
         self.bpos = Signal(range(2 * plan.channels + 1))
         self.bytes_per_pixel = Signal(range(2 * plan.channels + 1))
         self.last_bpos = Signal(range(2 * plan.channels + 1))     # bytes_per_pixel − 1, registered
@@ -605,13 +659,44 @@ class _State:
         self.fill_left = Signal(range(protocol.MAX_PAYLOAD + 1))
 
 
-def _field_byte(m, fields, values, index, out):
-    """``out`` = byte ``index`` of the payload of ``fields`` holding ``values``."""
-    offsets = protocol.field_offsets(fields)
-    with m.Switch(index):
-        for name, (offset, size) in offsets.items():
-            value = values[name]
-            v = Const(value, 8 * size) if isinstance(value, int) else Value.cast(value)
-            for k in range(size):
-                with m.Case(offset + k):
-                    m.d.comb += out.eq(v[8 * k:8 * k + 8] if 8 * k < len(v) else 0)
+def _payload_bits(fields, values):
+    """The payload of ``fields`` holding ``values`` as one value (byte ``k``
+    in bits ``[8k, 8k + 8)``)."""
+    parts = []
+    at = 0
+    for name, (offset, size) in sorted(protocol.field_offsets(fields).items(), key=lambda kv: kv[1][0]):
+        if offset > at:
+            parts.append(Const(0, 8 * (offset - at)))
+        value = values[name]
+        v = Const(value, 8 * size) if isinstance(value, int) else Value.cast(value)
+        parts.append(v[:8 * size])
+        if len(v) < 8 * size:
+            parts.append(Const(0, 8 * size - len(v)))
+        at = offset + size
+    return Cat(*parts)
+
+
+def _byte_pipe(m, flat, index, name):
+    """Byte ``index`` of ``flat`` (0 past its end), registered: a payload of
+    up to 8 bytes in one step, a longer one in two (the 4-byte word ``index
+    // 4``, then its byte ``index % 4``; ``index`` held for two cycles)."""
+    if len(flat) <= 64:
+        nbytes = (len(flat) + 7) // 8
+        padded = Cat(flat, Const(0, 8 * nbytes - len(flat)))
+        out = Signal(8, name=f"{name}_q")
+        with m.If(index < nbytes):
+            m.d.sync += out.eq(padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8))
+        with m.Else():
+            m.d.sync += out.eq(0)
+        return out
+    words = (len(flat) + 31) // 32
+    padded = Cat(flat, Const(0, 32 * words - len(flat)))
+    word = Signal(32, name=f"{name}_word")
+    out = Signal(8, name=f"{name}_q")
+    hi = index[2:]
+    with m.If(hi < words):
+        m.d.sync += word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded)
+    with m.Else():
+        m.d.sync += word.eq(0)
+    m.d.sync += out.eq(word.word_select(index[:2], 8))
+    return out

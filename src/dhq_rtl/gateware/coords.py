@@ -310,11 +310,20 @@ class FirstLayerPhases(wiring.Component):
         last_pass = Signal()
         m.d.sync += last_pass.eq(half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))))
 
+        # n − 2 and n: n_last − 1 and n_last + 1, registered (n_last is a
+        # descriptor: it changes only while no region is rendered), so that
+        # each flag is one comparison with a register.
+        n0 = self.n_last.init
+        n_m1 = Signal(len(n_last), init=(n0 - 1) % (1 << len(n_last)))
+        n_p1 = Signal(len(n_last) + 1, init=n0 + 1)
+        n_zero = Signal(init=n0 == 0)
+        m.d.sync += [n_m1.eq(n_last - 1), n_p1.eq(n_last + 1), n_zero.eq(n_last == 0)]
+
         def k_step():
-            m.d.sync += [k.eq(k + 1), at_n1.eq(k + 1 == n_last), at_np1.eq(k == n_last + 1), at_2.eq(k == 1)]
+            m.d.sync += [k.eq(k + 1), at_n1.eq((k == n_m1) & ~n_zero), at_np1.eq(k == n_p1), at_2.eq(k == 1)]
 
         def k_zero():
-            m.d.sync += [k.eq(0), at_n1.eq(n_last == 0), at_np1.eq(0), at_2.eq(0)]
+            m.d.sync += [k.eq(0), at_n1.eq(n_zero), at_np1.eq(0), at_2.eq(0)]
 
         def begin():
             m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0), st.finished.eq(0)]

@@ -55,15 +55,16 @@ class Crc32Serial(wiring.Component):
         reg = Signal(32, init=0xFFFFFFFF)
         shift = Signal(8)
         left = Signal(range(9))
-        m.d.comb += [self.busy.eq(left != 0), self.value.eq(~reg)]
+        busy = Signal()                 # left != 0, a register (timing: every user decides on it)
+        m.d.comb += [self.busy.eq(busy), self.value.eq(~reg)]
         feedback = reg[0] ^ shift[0]
         with m.If(self.clear):
-            m.d.sync += [reg.eq(0xFFFFFFFF), left.eq(0)]
+            m.d.sync += [reg.eq(0xFFFFFFFF), left.eq(0), busy.eq(0)]
         with m.Elif(self.start):
-            m.d.sync += [shift.eq(self.byte), left.eq(8)]
-        with m.Elif(left != 0):
+            m.d.sync += [shift.eq(self.byte), left.eq(8), busy.eq(1)]
+        with m.Elif(busy):
             m.d.sync += [reg.eq((reg >> 1) ^ Mux(feedback, protocol.CRC32_POLY, 0)), shift.eq(shift >> 1),
-                         left.eq(left - 1)]
+                         left.eq(left - 1), busy.eq(left != 1)]
         return m
 
 
@@ -93,14 +94,18 @@ class SharedCrc(wiring.Component):
         m = Module()
         m.submodules.unit = unit = Crc32Serial()
         ports = [getattr(self, f"user{k}") for k in range(self.users)]
-        m.d.comb += [unit.clear.eq(0)]
+        # The users' strobes and byte are registered on their way to the unit
+        # (timing: the users' state machines end there); ``busy`` covers a
+        # start on its way, so a user sees it the cycle after its start.
+        clear, start, byte = Signal(), Signal(), Signal(8)
         for p in ports:
-            m.d.comb += [p.busy.eq(unit.busy), p.value.eq(unit.value)]
-        m.d.comb += [unit.clear.eq(Cat(*[p.clear for p in ports]).any()),
-                     unit.start.eq(Cat(*[p.start for p in ports]).any())]
+            m.d.comb += [p.busy.eq(unit.busy | start), p.value.eq(unit.value)]
+        m.d.sync += [clear.eq(Cat(*[p.clear for p in ports]).any()),
+                     start.eq(Cat(*[p.start for p in ports]).any())]
         for p in reversed(ports):
             with m.If(p.start):
-                m.d.comb += unit.byte.eq(p.byte)
+                m.d.sync += byte.eq(p.byte)
+        m.d.comb += [unit.clear.eq(clear), unit.start.eq(start), unit.byte.eq(byte)]
         return m
 
 
@@ -276,14 +281,28 @@ class FrameTransmitter(wiring.Component):
         index = Signal(protocol.MAX_PAYLOAD.bit_length())
         left = Signal.like(index)              # payload bytes after this one
         m.d.comb += self.index.eq(index)
-        sent = self.tx.valid & self.tx.ready
         sync0, sync1 = protocol.SYNC
+        # The byte for the UART passes a register (timing: the frame's byte
+        # multiplexers end there, not in the UART's shift register); a byte
+        # is taken into it while it is empty and the CRC unit is free (it
+        # takes 9 cycles a byte; a UART takes 10·divisor ≥ 40, so it never
+        # waits then).
+        out_valid = Signal()
+        out_byte = Signal(8)
+        m.d.comb += [self.tx.valid.eq(out_valid), self.tx.payload.eq(out_byte)]
+        with m.If(self.tx.ready):
+            m.d.sync += out_valid.eq(0)
+        take = Signal()
+        m.d.comb += take.eq(~out_valid & ~crc.busy)
+        tx_valid = Signal()
+        tx_byte = Signal(8)
+        with m.If(tx_valid & take):
+            m.d.sync += [out_valid.eq(1), out_byte.eq(tx_byte)]
+        sent = tx_valid & take
 
-        # A byte is offered only while the CRC unit is free (it takes 9
-        # cycles a byte; a UART takes 10·divisor ≥ 40, so it never waits then).
         def send(value, *, checked=True, nxt=None):
-            m.d.comb += [self.tx.valid.eq(~crc.busy), self.tx.payload.eq(value)]
-            with m.If(self.tx.ready & ~crc.busy):
+            m.d.comb += [tx_valid.eq(1), tx_byte.eq(value)]
+            with m.If(take):
                 if checked:
                     m.d.comb += [crc.start.eq(1), crc.byte.eq(value)]
                 if nxt is not None:
@@ -293,9 +312,10 @@ class FrameTransmitter(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.comb += crc.clear.eq(1)
-                    m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0), left.eq(self.length - 1)]
+                    m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0)]
                     m.next = "SYNC0"
             with m.State("SYNC0"):
+                m.d.sync += left.eq(length - 1)        # from the registered length (timing)
                 send(Const(sync0, 8), checked=False, nxt="SYNC1")
             with m.State("SYNC1"):
                 send(Const(sync1, 8), checked=False, nxt="KIND")
@@ -305,14 +325,14 @@ class FrameTransmitter(wiring.Component):
                 send(length[:8], nxt="LEN1")
             with m.State("LEN1"):
                 send(length[8:])
-                with m.If(self.tx.ready & ~crc.busy):
+                with m.If(take):
                     with m.If(length == 0):
                         m.next = "CRC"
                     with m.Else():
                         m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
-                m.d.comb += [self.tx.valid.eq(self.payload.valid & ~crc.busy),
-                             self.tx.payload.eq(self.payload.payload), self.payload.ready.eq(self.tx.ready & ~crc.busy)]
+                m.d.comb += [tx_valid.eq(self.payload.valid), tx_byte.eq(self.payload.payload),
+                             self.payload.ready.eq(take)]
                 with m.If(sent):
                     m.d.comb += [crc.start.eq(1), crc.byte.eq(self.payload.payload)]
                     m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
@@ -321,10 +341,10 @@ class FrameTransmitter(wiring.Component):
                         m.next = "CRC"
             with m.State("CRC"):
                 send(crc.value.word_select(index[:2], 8), checked=False)
-                with m.If(self.tx.ready & ~crc.busy):
+                with m.If(take):
                     m.d.sync += index.eq(index + 1)
                     with m.If(index[:2] == 3):
                         m.d.sync += index.eq(0)
                         m.next = "IDLE"
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | out_valid)
         return m

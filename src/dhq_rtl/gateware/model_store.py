@@ -40,8 +40,9 @@ to the memory and the word read on its way back, so ``rdata`` holds it
 :data:`STAGING_LATENCY` (three) cycles after ``re``. The installer owns the port while it runs.
 
 Installer timing: four cycles per staging word (address, two waits,
-data), one write per entry after its last word: about ``4·W + 2·E``
-cycles for an image of ``W`` words and ``E`` entries.
+data), one write and one cycle to settle the entry's end per entry: about
+``4·W + 3·E`` cycles for an image of ``W`` words and ``E`` entries. Every
+decision of its state machine is a registered flag (timing).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -222,27 +223,50 @@ class ModelStore(wiring.Component):
         bad = Signal()
         total = Signal(range(header_words + sum(s.words * s.max_entries for s in sections) + 1), init=header_words)
         length = Signal(32, init=len(boot_words) if boot_words is not None else 0)
+        # Every check of a header word is registered from the word (rdata
+        # holds it for one cycle), the one for the word's position is
+        # selected the cycle after (timing).
         word_ok = Signal()
-        word_total = Signal(len(total))
+        word_total_q = Signal(len(total))
+        is_expect = Signal(len(expect))
+        is_zero = Signal()
+        within = Signal(n_sec)
+        m.d.sync += [is_expect.eq(Cat(*[rdata == value for value in expect])), is_zero.eq(rdata == 0),
+                     within.eq(Cat(*[rdata <= s.max_entries for s in sections]))]
         with m.Switch(word_i):
-            for w, value in enumerate(expect):
+            for w in range(len(expect)):
                 with m.Case(w):
-                    m.d.comb += word_ok.eq(rdata == value)
+                    m.d.comb += word_ok.eq(is_expect[w])
             for k, section in enumerate(sections):
                 with m.Case(3 + 2 * k):
-                    m.d.comb += [word_ok.eq(rdata <= section.max_entries),
-                                 word_total.eq(_times(rdata, section.words))]
+                    m.d.comb += word_ok.eq(within[k])
                 with m.Case(4 + 2 * k):
-                    m.d.comb += word_ok.eq(rdata == 0)
+                    m.d.comb += word_ok.eq(is_zero)
+        words_of = Signal(len(total))
+        with m.Switch(word_i):
+            for k, section in enumerate(sections):
+                with m.Case(3 + 2 * k):
+                    m.d.comb += words_of.eq(_times(rdata, section.words))
         ptr = Signal(range(plan.staging_depth + 1))
         sec = Signal(range(n_sec + 1))
         entry = Signal(range(max_entries + 1))
         wsel = Signal(range(max(s.words for s in sections) + 1))
         assembled = Signal(16 * max(s.words for s in sections))
+        # The current section's numbers, registered when it starts (timing:
+        # the lookups by section number and the comparisons behind them end
+        # at registers, never at the state machine's decisions).
         sec_words = Signal.like(wsel)
         sec_count = Signal.like(entry)
+        sec_wlast = Signal.like(wsel)          # the section's words − 1
+        sec_count_q = Signal.like(entry)
+        sec_done = Signal()                    # every section installed (sec == n_sec)
+        at_end = Signal()                      # entry == the section's count (one cycle behind)
+        word_last = Signal()                   # wsel is the entry's last word (one cycle behind)
+        len_ok = Signal()                      # total == length (one cycle behind)
         lookup(m, sec, [s.words for s in sections], sec_words)
         lookup(m, sec, counts, sec_count)
+        m.d.sync += [at_end.eq(entry == sec_count_q), word_last.eq(wsel == sec_wlast),
+                     len_ok.eq(total == length)]
 
         cfg = self.config
         writing = Signal()
@@ -263,29 +287,43 @@ class ModelStore(wiring.Component):
                     m.d.sync += wait.eq(0)
                     m.next = "HEADER_DATA"
             with m.State("HEADER_DATA"):
-                m.d.sync += [word_i.eq(word_i + 1), total.eq(total + word_total), bad.eq(bad | ~word_ok)]
+                # The word's checks are registered (timing), and used the
+                # next cycle (rdata holds a word for one cycle only).
+                m.d.sync += word_total_q.eq(words_of)
                 with m.Switch(word_i):
                     for k in range(n_sec):
                         with m.Case(3 + 2 * k):
                             m.d.sync += counts[k].eq(rdata)
+                m.next = "HEADER_SUM"
+            with m.State("HEADER_SUM"):
+                m.d.sync += [word_i.eq(word_i + 1), total.eq(total + word_total_q), bad.eq(bad | ~word_ok)]
                 with m.If(word_i == header_words - 1):
-                    m.next = "CHECK"
+                    m.next = "CHECK_WAIT"
                 with m.Else():
                     m.next = "HEADER_ADDR"
+            with m.State("CHECK_WAIT"):            # len_ok follows the last header word
+                m.next = "CHECK"
             with m.State("CHECK"):
-                with m.If(~bad & (total == length)):
+                with m.If(~bad & len_ok):
                     m.d.sync += [sec.eq(0), entry.eq(0), ptr.eq(header_words), wsel.eq(0)]
-                    m.next = "NEXT"
+                    m.next = "SECTION"
                 with m.Else():
                     m.d.sync += busy.eq(0)
                     m.next = "IDLE"
+            with m.State("SECTION"):
+                # A section starts: its numbers into registers.
+                m.d.sync += [sec_count_q.eq(sec_count), sec_wlast.eq(sec_words - 1), sec_done.eq(sec == n_sec)]
+                m.next = "SETTLE"
+            with m.State("SETTLE"):                # at_end follows entry and sec_count_q
+                m.next = "NEXT"
             with m.State("NEXT"):
                 # The next entry of the current section, or the next section.
-                with m.If(sec == n_sec):
+                with m.If(sec_done):
                     m.d.sync += [busy.eq(0), ok.eq(1)]
                     m.next = "IDLE"
-                with m.Elif(entry == sec_count):
+                with m.Elif(at_end):
                     m.d.sync += [sec.eq(sec + 1), entry.eq(0)]
+                    m.next = "SECTION"
                 with m.Else():
                     m.next = "WORD_ADDR"
             with m.State("WORD_ADDR"):
@@ -298,15 +336,16 @@ class ModelStore(wiring.Component):
                     m.d.sync += wait.eq(0)
                     m.next = "WORD_DATA"
             with m.State("WORD_DATA"):
+                # word_last: wsel has been stable since WORD_ADDR.
                 m.d.sync += [assembled.word_select(wsel, 16).eq(rdata), wsel.eq(wsel + 1)]
-                with m.If(wsel == sec_words - 1):
+                with m.If(word_last):
                     m.d.sync += writing.eq(1)
                     m.next = "WRITE"
                 with m.Else():
                     m.next = "WORD_ADDR"
             with m.State("WRITE"):
                 m.d.sync += [entry.eq(entry + 1), wsel.eq(0), writing.eq(0)]
-                m.next = "NEXT"
+                m.next = "SETTLE"
         # The configuration bus: a write in the WRITE state, its strobe a register.
         m.d.comb += [cfg.en.eq(writing), cfg.target.eq(sec), cfg.addr.eq(entry), cfg.data.eq(assembled)]
 

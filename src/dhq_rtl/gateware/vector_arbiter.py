@@ -43,7 +43,7 @@ Registered decisions (timing): the element taken next is the vector's last;
 when the arbiter is busy anyway); the pixel request.
 """
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -126,6 +126,11 @@ class VectorArbiter(wiring.Component):
     def _paths(self, m, vec_layer):
         """Element counts of the two paths; returns the registered "empty" flags."""
         plan = self.plan
+        if not plan.rot_n:
+            # No rotated hidden layer: nothing enters the rotated path and no
+            # vector waits for the direct one (a vector waits for the path it
+            # does not take to be empty), so no counts.
+            return {"direct": Const(1, 1), "rotated": Const(1, 1)}
         limit = 4 * plan.vec_max + 64
         counts = {p: Signal(range(limit), name=f"{p}_count") for p in ("direct", "rotated")}
         entering = {p: Signal(name=f"{p}_enter") for p in counts}

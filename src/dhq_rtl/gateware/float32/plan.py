@@ -113,6 +113,9 @@ class FloatCorePlan:
     loadable = False
     #: No envelope: the core runs its one model.
     envelope = None
+    #: No rotated hidden layer: the float core runs the float model (the
+    #: shared vector arbiter keeps no path counts).
+    rot_n = 0
 
     def __init__(self, model, lanes=1, dsp="generic", buffers=6, units=None):
         check_core_arguments(model, lanes, dsp, buffers, DSP_KINDS)
