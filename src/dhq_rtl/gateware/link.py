@@ -123,7 +123,24 @@ def received_frame_signature():
     })
 
 
-class FrameReceiver(wiring.Component):
+class _CrcUser(wiring.Component):
+    """A frame block with a CRC unit of its own, or (``shared_crc``) a
+    ``crc`` port to one outside (:class:`SharedCrc`)."""
+
+    def __init__(self, members, shared_crc):
+        self.shared_crc = shared_crc
+        if shared_crc:
+            members["crc"] = Out(crc_user_signature())
+        super().__init__(members)
+
+    def _crc_unit(self, m):
+        if self.shared_crc:
+            return self.crc
+        m.submodules.crc = crc = Crc32Serial()
+        return crc
+
+
+class FrameReceiver(_CrcUser):
     """Frames out of the UART receiver's bytes (module docstring).
 
     Parameters: ``divisor`` (clock cycles per UART bit, ≥ 4: the idle
@@ -138,21 +155,14 @@ class FrameReceiver(wiring.Component):
         check_int("divisor", divisor, 4)
         self.divisor = divisor
         self.timeout = protocol.IDLE_BYTE_TIMES * 10 * divisor
-        self.shared_crc = shared_crc
-        members = {
+        super().__init__({
             "rx": In(stream.Signature(8, always_ready=True)),
             "frame": Out(received_frame_signature()),
-        }
-        if shared_crc:
-            members["crc"] = Out(crc_user_signature())
-        super().__init__(members)
+        }, shared_crc)
 
     def elaborate(self, platform):
         m = Module()
-        if self.shared_crc:
-            crc = self.crc
-        else:
-            m.submodules.crc = crc = Crc32Serial()
+        crc = self._crc_unit(m)
         byte = self.rx.payload
         got = self.rx.valid
         fr = self.frame
@@ -248,7 +258,7 @@ class FrameReceiver(wiring.Component):
         return m
 
 
-class FrameTransmitter(wiring.Component):
+class FrameTransmitter(_CrcUser):
     """Sends one frame at a time (module docstring).
 
     Ports: ``start`` (in, pulse while not ``busy``: sample ``kind`` and
@@ -260,22 +270,15 @@ class FrameTransmitter(wiring.Component):
     """
 
     def __init__(self, *, shared_crc=False):
-        self.shared_crc = shared_crc
-        members = {
+        super().__init__({
             "start": In(1), "kind": In(8), "length": In(16), "busy": Out(1),
             "payload": In(stream.Signature(8)), "index": Out(protocol.MAX_PAYLOAD.bit_length()),
             "tx": Out(stream.Signature(8)),
-        }
-        if shared_crc:
-            members["crc"] = Out(crc_user_signature())
-        super().__init__(members)
+        }, shared_crc)
 
     def elaborate(self, platform):
         m = Module()
-        if self.shared_crc:
-            crc = self.crc
-        else:
-            m.submodules.crc = crc = Crc32Serial()
+        crc = self._crc_unit(m)
         kind = Signal(8)
         length = Signal(16)
         index = Signal(protocol.MAX_PAYLOAD.bit_length())
