@@ -177,10 +177,8 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     (:func:`dhq_rtl.energy.build_entry`; the activity simulator is cached).
     """
     from .build_folder import BuildFolder
-    from .envelope import Envelope
-    from .estimate import check_fit, default_float_lanes, estimate, lanes_that_fit
-    from .gateware.plan import board_lanes
-    from .gateware.top import DEFAULT_BAUD
+    from .estimate import check_fit, estimate, lanes_that_fit
+    from .gateware.top import DEFAULT_BAUD, board_core_shape
     from .toolchain import toolchain_env, toolchain_kind
 
     folder = BuildFolder(out_dir)
@@ -188,16 +186,11 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     if arith not in ARITHMETICS:
         raise DhqError(f"--arith must be one of {', '.join(ARITHMETICS)}, got {arith!r}")
     baud = DEFAULT_BAUD if baud is None else baud
-    if arith == "fp32":
-        if envelope is not None:
-            raise DhqError("--envelope applies to the integer core: the float core's model is fixed")
-        if lanes is None:
-            lanes = default_float_lanes(model, board, buffers=buffers) or 1
-    else:
-        if envelope is None:
-            envelope = Envelope.for_board(model, board)
+    if arith == "fp32" and envelope is not None:
+        raise DhqError("--envelope applies to the integer core: the float core's model is fixed")
+    envelope, lanes = board_core_shape(model, board, arith=arith, envelope=envelope, lanes=lanes, buffers=buffers)
+    if envelope is not None:
         envelope.check(model)                # the model the board starts with, against the envelope
-        lanes = board_lanes(board, envelope, lanes)
     check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)
     # The core (the envelope's, or the float core) against the board.
     est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope, arith=arith)
@@ -212,29 +205,13 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     toolchain = toolchain or toolchain_kind()
     environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
     env = dict(environ, **toolchain_env(TOOLS[board.family], environ))  # a missing tool stops here
-    freq_hz = freq_mhz * 1e6 if freq_mhz is not None else None
-    attempts = []
     t_start = time.monotonic()
     attempt = folder.start_attempt()
     try:
-        while True:
-            report = _build_once(model, board, attempt, est, source=source, envelope=envelope, lanes=lanes,
-                                 freq_hz=freq_hz, baud=baud, seed=seed, toolchain=toolchain, env=env,
-                                 buffers=buffers, log=log, arith=arith)
-            core_fmax = report["performance"]["core_fmax_mhz"]
-            attempts.append({"clock_mhz": report["parameters"]["clock_mhz"], "fmax_mhz": core_fmax,
-                             "timing_met": report["timing_met"],
-                             "build_seconds": report["build_seconds"]})
-            if report["timing_met"] or not fallback or board.pll is None or len(attempts) > 1 or not core_fmax:
-                break
-            f_new = fallback_clock_hz(board, core_fmax, baud=baud)
-            if not f_new:
-                break
-            log(f"timing failed at {report['parameters']['clock_mhz']:g} MHz (fmax {core_fmax:g} MHz); "
-                f"rebuilding at {f_new / 1e6:g} MHz, the fastest PLL clock {FALLBACK_MARGIN:.0%} or more below "
-                f"the achieved fmax")
-            (attempt / "top.tim").replace(attempt / "top.attempt1.tim")
-            freq_hz = f_new
+        report, attempts = _build_with_fallback(
+            model, board, attempt, est, freq_hz=freq_mhz * 1e6 if freq_mhz is not None else None,
+            fallback=fallback, log=log, source=source, envelope=envelope, lanes=lanes, baud=baud, seed=seed,
+            toolchain=toolchain, env=env, buffers=buffers, arith=arith)
         from .reports import summary_lines, write_reports
         if energy:
             from .energy import build_entry
@@ -317,6 +294,30 @@ def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN, baud=None):
     if board.pll is None or not fmax_mhz or not 0 <= margin < 1:
         return None
     return pll_frequency_at_most(board.pll, board.ref_hz, fmax_mhz * (1 - margin) * 1e6, baud=baud)
+
+
+def _build_with_fallback(model, board, attempt, est, *, freq_hz, fallback, log, baud, **kw):
+    """Run :func:`_build_once` at ``freq_hz``; if it fails timing (and
+    ``fallback``, a PLL, an fmax), once more at :func:`fallback_clock_hz`,
+    keeping the first attempt's nextpnr log as ``top.attempt1.tim``.
+    Returns the last report and every attempt's summary."""
+    attempts = []
+    while True:
+        report = _build_once(model, board, attempt, est, freq_hz=freq_hz, baud=baud, log=log, **kw)
+        core_fmax = report["performance"]["core_fmax_mhz"]
+        attempts.append({"clock_mhz": report["parameters"]["clock_mhz"], "fmax_mhz": core_fmax,
+                         "timing_met": report["timing_met"],
+                         "build_seconds": report["build_seconds"]})
+        if report["timing_met"] or not fallback or board.pll is None or len(attempts) > 1 or not core_fmax:
+            return report, attempts
+        f_new = fallback_clock_hz(board, core_fmax, baud=baud)
+        if not f_new:
+            return report, attempts
+        log(f"timing failed at {report['parameters']['clock_mhz']:g} MHz (fmax {core_fmax:g} MHz); "
+            f"rebuilding at {f_new / 1e6:g} MHz, the fastest PLL clock {FALLBACK_MARGIN:.0%} or more below "
+            f"the achieved fmax")
+        (attempt / "top.tim").replace(attempt / "top.attempt1.tim")
+        freq_hz = f_new
 
 
 def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, baud, seed, toolchain, env, buffers,

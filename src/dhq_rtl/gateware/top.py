@@ -174,6 +174,26 @@ class LinkedCore(wiring.Component):
         return m
 
 
+def board_core_shape(model, board, *, arith="int", envelope=None, lanes=None, buffers=None):
+    """``(envelope, lanes)`` of the core a build for ``board`` makes: the
+    integer core's envelope (default: the tightest around ``model`` for the
+    board, :meth:`~dhq_rtl.envelope.Envelope.for_board`) and its lanes
+    (:func:`~.plan.board_lanes`); the float core has no envelope
+    (``ValueError`` if one is given) and by default the largest lane count
+    whose estimate fits (1 when none does; the fit check says why)."""
+    if arith == "fp32":
+        if envelope is not None:
+            raise ValueError("the float core has no envelope: its model is fixed")
+        if lanes is None:
+            from ..estimate import default_float_lanes
+            lanes = default_float_lanes(model, board, buffers=buffers) or 1
+        return None, lanes
+    if envelope is None:
+        from ..envelope import Envelope
+        envelope = Envelope.for_board(model, board)
+    return envelope, board_lanes(board, envelope, lanes)
+
+
 class BoardDesign:
     """What a build for a board makes, before any platform is involved: the
     clock the PLL really makes (``pll_hz``), the UART ``divisor``, the core
@@ -184,23 +204,14 @@ class BoardDesign:
 
     def __init__(self, model, board, *, envelope=None, lanes=None, freq_hz=None, baud=DEFAULT_BAUD, buffers=None,
                  arith="int"):
-        from ..envelope import Envelope
         from .core import ARITHMETICS
         if arith not in ARITHMETICS:
             raise ValueError(f"arith must be one of {ARITHMETICS}, got {arith!r}")
         self.model = model
         self.board = board
         self.arith = arith
-        if arith == "fp32":
-            if envelope is not None:
-                raise ValueError("the float core has no envelope: its model is fixed")
-            if lanes is None:
-                from ..estimate import default_float_lanes
-                lanes = default_float_lanes(model, board, buffers=buffers) or 1
-        else:
-            if envelope is None:
-                envelope = Envelope.for_board(model, board)
-            lanes = board_lanes(board, envelope, lanes)
+        envelope, lanes = board_core_shape(model, board, arith=arith, envelope=envelope, lanes=lanes,
+                                           buffers=buffers)
         self.lanes = lanes
         self.freq_hz = board.clock_hz(freq_hz)
         #: The clock the PLL really makes (the UART divisor, the timing
