@@ -175,18 +175,15 @@ class ModelStore(wiring.Component):
                          rd.addr.eq(port["addr"]), rd.en.eq(port["re"]), port["rdata"].eq(rd.data)]
         return port
 
-    def _installer(self, m, port):
-        plan = self.plan
-        sections = plan.sections
-        n_sec = len(sections)
-        header_words = plan.header_words
+    def _staging_port(self, m, port, booting, busy, boot_words):
+        """The staging port's owner: nobody while booting (the installer
+        reads the boot ROM), the installer while it is busy, else the link.
+        Returns the installer's read address and strobe and the registered
+        data read (from the boot ROM while booting)."""
         ext = self.staging
-        boot_words = plan.boot_image_words() if plan.weights_in_spram else None
-        booting = Signal(init=boot_words is not None)     # the power-on install from the boot ROM
-        busy = Signal(init=boot_words is not None)
-        ok = Signal()
-        m.d.comb += [self.install.busy.eq(busy), self.install.ok.eq(ok)]
-        # Installer-side port signals.
+        i_addr = Signal.like(port["addr"])
+        i_re = Signal()
+        rdata = Signal(16)
         i_addr = Signal.like(port["addr"])
         i_re = Signal()
         rdata = Signal(16)
@@ -211,23 +208,18 @@ class ModelStore(wiring.Component):
             m.d.sync += [port["addr"].eq(ext.addr), port["wdata"].eq(ext.wdata), port["wbytes"].eq(ext.wbytes),
                          port["we"].eq(ext.we), port["re"].eq(ext.re)]
         m.d.comb += ext.rdata.eq(rdata)
+        return i_addr, i_re, rdata
 
-        # The header is checked word by word as it is read: the format and
-        # the signature against constants, each count (its high word 0,
-        # its low word within the section's memory) kept, and the image's
-        # length summed (count × words, shifts and adds of constants).
-        max_entries = max(s.max_entries for s in sections)
-        counts = [Signal(range(s.max_entries + 1), name=f"count_{s.name.replace(' ', '_')}") for s in sections]
-        expect = [LOAD_FORMAT, plan.signature & 0xFFFF, plan.signature >> 16]
-        word_i = Signal(range(header_words + 1))
-        bad = Signal()
-        total = Signal(range(header_words + sum(s.words * s.max_entries for s in sections) + 1), init=header_words)
-        length = Signal(32, init=len(boot_words) if boot_words is not None else 0)
+    def _header_word_checks(self, m, rdata, word_i, expect, total_width):
+        """Whether header word ``word_i`` (in ``rdata``) is valid, and the
+        words its section count stands for (count × the section's words;
+        0 for the other header words)."""
+        sections = self.plan.sections
+        n_sec = len(sections)
         # Every check of a header word is registered from the word (rdata
         # holds it for one cycle), the one for the word's position is
         # selected the cycle after (timing).
         word_ok = Signal()
-        word_total_q = Signal(len(total))
         is_expect = Signal(len(expect))
         is_zero = Signal()
         within = Signal(n_sec)
@@ -242,11 +234,38 @@ class ModelStore(wiring.Component):
                     m.d.comb += word_ok.eq(within[k])
                 with m.Case(4 + 2 * k):
                     m.d.comb += word_ok.eq(is_zero)
-        words_of = Signal(len(total))
+        words_of = Signal(total_width)
         with m.Switch(word_i):
             for k, section in enumerate(sections):
                 with m.Case(3 + 2 * k):
                     m.d.comb += words_of.eq(_times(rdata, section.words))
+        return word_ok, words_of
+
+    def _installer(self, m, port):
+        plan = self.plan
+        sections = plan.sections
+        n_sec = len(sections)
+        header_words = plan.header_words
+        boot_words = plan.boot_image_words() if plan.weights_in_spram else None
+        booting = Signal(init=boot_words is not None)     # the power-on install from the boot ROM
+        busy = Signal(init=boot_words is not None)
+        ok = Signal()
+        m.d.comb += [self.install.busy.eq(busy), self.install.ok.eq(ok)]
+        i_addr, i_re, rdata = self._staging_port(m, port, booting, busy, boot_words)
+
+        # The header is checked word by word as it is read: the format and
+        # the signature against constants, each count (its high word 0,
+        # its low word within the section's memory) kept, and the image's
+        # length summed (count × words, shifts and adds of constants).
+        max_entries = max(s.max_entries for s in sections)
+        counts = [Signal(range(s.max_entries + 1), name=f"count_{s.name.replace(' ', '_')}") for s in sections]
+        expect = [LOAD_FORMAT, plan.signature & 0xFFFF, plan.signature >> 16]
+        word_i = Signal(range(header_words + 1))
+        bad = Signal()
+        total = Signal(range(header_words + sum(s.words * s.max_entries for s in sections) + 1), init=header_words)
+        length = Signal(32, init=len(boot_words) if boot_words is not None else 0)
+        word_ok, words_of = self._header_word_checks(m, rdata, word_i, expect, len(total))
+        word_total_q = Signal(len(total))
         ptr = Signal(range(plan.staging_depth + 1))
         sec = Signal(range(n_sec + 1))
         entry = Signal(range(max_entries + 1))
