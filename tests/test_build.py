@@ -301,6 +301,8 @@ def test_bad_out_is_refused_before_any_work(fake, capsys, tmp_path, monkeypatch)
     (["--freq", "0"], "--freq must be a positive number"),
     (["--freq", "-5"], "--freq must be a positive number"),
     (["--freq", "1000"], "PLL cannot make 1000 MHz"),
+    (["--freq", "500"], "its output is 16…275 MHz, or the 12 MHz reference itself"),
+    (["--freq", "14"], "PLL cannot make 14 MHz"),
     (["--board", "upduino_v3", "--freq", "40"], "has no PLL and always runs at 48 MHz"),
     (["--lanes", "3"], "--lanes must be a power of two"),
     (["--lanes", "0"], "--lanes must be a power of two"),
@@ -313,6 +315,19 @@ def test_options_the_board_cannot_honour_are_refused(fake, capsys, argv, needle)
     assert_refused(run_cli(main, ["--model", str(fake["model"]), "--out", str(fake["out"]), *argv], capsys),
                    needle)
     assert not fake["out"].exists() and digests(fake["model"]) == before
+
+
+def test_a_clock_slower_than_the_pll_makes_bypasses_it(fake, capsys):
+    # Below the PLL's 16 MHz the only in-specification clock is the
+    # reference itself: the PLL passes it through and nothing waits for lock.
+    code, out, err = run_cli(main, [*fake["argv"], "--freq", "12"], capsys)
+    assert code == 0, err
+    il = next(fake["out"].glob("*.il")).read_text()
+    pll = il[il.index("SB_PLL40_PAD"):]
+    pll = pll[:pll.index("\n  end")]
+    assert "parameter \\DIVR 0" in pll and "connect \\BYPASS 1'1" in pll and "LOCK" not in pll
+    report = json.loads((fake["out"] / "utilization.json").read_text())
+    assert report["parameters"]["clock_mhz"] == 12
 
 
 def test_toolchain_selection(fake, capsys, monkeypatch):

@@ -38,8 +38,17 @@ __all__ = ["BoardTop", "BoardDesign", "LinkedCore", "model_crc", "ice40_pll_para
 DEFAULT_BAUD = 3_000_000
 
 
+#: The ``SB_PLL40`` output's legal range (iCE40 UltraPlus data sheet, sysCLOCK
+#: PLL: f_OUT 16…275 MHz); slower than that, only the reference itself
+#: (the PLL bypassed) is in specification.
+ICE40_PLL_OUT_HZ = (16e6, 275e6)
+
+
 def _ice40_pll_settings(f_in_hz):
-    """Every legal ``SB_PLL40`` setting ``(divr, divf, divq, filter_range, f_out_hz)``."""
+    """Every legal ``SB_PLL40`` setting ``(divr, divf, divq, filter_range, f_out_hz)``;
+    the bypass (the reference passed through) is ``(None, None, None, None, f_in_hz)``."""
+    yield None, None, None, None, f_in_hz
+    lo, hi = ICE40_PLL_OUT_HZ
     for divr in range(16):
         pfd = f_in_hz / (divr + 1)
         if not 10e6 <= pfd <= 133e6:
@@ -51,7 +60,8 @@ def _ice40_pll_settings(f_in_hz):
             if not 533e6 <= vco <= 1066e6:
                 continue
             for divq in range(1, 7):
-                yield divr, divf, divq, fr, vco / (1 << divq)
+                if lo <= vco / (1 << divq) <= hi:
+                    yield divr, divf, divq, fr, vco / (1 << divq)
 
 
 def _ecp5_pll_settings(f_in_hz):
@@ -70,12 +80,12 @@ def _ecp5_pll_settings(f_in_hz):
                 yield clki, fb, op_lo, f
 
 
-def _closest_setting(settings, f_out_hz, family, f_in_hz):
+def _closest_setting(settings, f_out_hz, family, f_in_hz, rule=""):
     """The first of ``settings`` (tuples ending in the output frequency) closest
-    to ``f_out_hz``; ``ValueError`` if none is within 1 %."""
+    to ``f_out_hz``; ``ValueError`` (ending in ``rule``) if none is within 1 %."""
     best = min(settings, key=lambda setting: abs(setting[-1] - f_out_hz), default=None)
     if best is None or abs(best[-1] - f_out_hz) > 0.01 * f_out_hz:
-        raise ValueError(f"the {family} PLL cannot make {f_out_hz / 1e6:g} MHz from {f_in_hz / 1e6:g} MHz")
+        raise ValueError(f"the {family} PLL cannot make {f_out_hz / 1e6:g} MHz from {f_in_hz / 1e6:g} MHz{rule}")
     return best
 
 
@@ -101,11 +111,15 @@ def pll_frequency_at_most(pll, f_in_hz, f_max_hz, baud=None):
 def ice40_pll_params(f_in_hz, f_out_hz):
     """Best ``SB_PLL40`` settings: ``(divr, divf, divq, filter_range, f_achieved_hz)``.
 
-    ``f_out = f_in·(DIVF+1) / ((DIVR+1)·2**DIVQ)`` with the PFD in 10…133 MHz
-    and the VCO in 533…1066 MHz (iCE40 sysCLOCK PLL rules, as icepll uses).
+    ``f_out = f_in·(DIVF+1) / ((DIVR+1)·2**DIVQ)`` with the PFD in 10…133 MHz,
+    the VCO in 533…1066 MHz and ``f_out`` in 16…275 MHz (iCE40 sysCLOCK PLL
+    rules); ``f_in`` itself is the bypass, ``divr`` … ``filter_range`` None.
     Raises ``ValueError`` when no setting is within 1 % of ``f_out_hz``.
     """
-    return _closest_setting(_ice40_pll_settings(f_in_hz), f_out_hz, "iCE40", f_in_hz)
+    lo, hi = ICE40_PLL_OUT_HZ
+    return _closest_setting(_ice40_pll_settings(f_in_hz), f_out_hz, "iCE40", f_in_hz,
+                            f" (its output is {lo / 1e6:g}…{hi / 1e6:g} MHz, or the {f_in_hz / 1e6:g} MHz "
+                            f"reference itself)")
 
 
 def ecp5_pll_params(f_in_hz, f_out_hz):
@@ -277,11 +291,17 @@ class BoardTop(Elaboratable):
             # buffer that a plain input would get.
             pad = platform.request(b.clock_resource, 0, dir="-")
             divr, divf, divq, fr, _ = ice40_pll_params(b.ref_hz, self.freq_hz)
+            bypass = divr is None
+            if bypass:
+                # The reference passes through (the PLL's dividers unused);
+                # no lock to wait for.
+                divr, divf, divq, fr = 0, 0, 1, 1
+                m.d.comb += lock.eq(1)
             m.submodules.pll = Instance(
                 "SB_PLL40_PAD",
                 p_FEEDBACK_PATH="SIMPLE", p_DIVR=divr, p_DIVF=divf, p_DIVQ=divq, p_FILTER_RANGE=fr,
-                i_PACKAGEPIN=pad.io, i_RESETB=Const(1, 1), i_BYPASS=Const(0, 1),
-                o_PLLOUTGLOBAL=pll_out, o_LOCK=lock)
+                i_PACKAGEPIN=pad.io, i_RESETB=Const(1, 1), i_BYPASS=Const(int(bypass), 1),
+                o_PLLOUTGLOBAL=pll_out, **({} if bypass else {"o_LOCK": lock}))
         elif b.pll == "ecp5":
             ref = platform.request(b.clock_resource, 0).i
             clki, fb, op, _ = ecp5_pll_params(b.ref_hz, self.freq_hz)
