@@ -177,11 +177,18 @@ class Fp32Sine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        spec = self.spec
-        k, H, F, D = spec.index_bits, spec.h_bits, spec.r_bits, spec.delta_bits
-        w0, w1, w2 = self.c_widths
         pipe = Pipeline(m, self.i, self.o, cuts=self.cuts, ii=self.ii)
-        products = Products(m, pipe, dsp=self.dsp)
+        v = self._reduce(m, pipe)
+        v = self._interpolate(m, pipe, v)
+        self._result(m, pipe, v)
+        assert pipe.stages == self.latency
+        return m
+
+    def _reduce(self, m, pipe):
+        """Steps 1–4: the argument reduced to a quadrant and a folded
+        argument, normalised (``mr``, ``lz``), and its fixed-point form
+        (``rfix``) for the table."""
+        F = self.spec.r_bits
 
         # 1. unpack: shift amounts
         t = float32_view(self.i.payload.t)
@@ -237,7 +244,15 @@ class Fp32Sine(wiring.Component):
         mr = n_lo
         rfix = Signal(F)
         m.d.comb += rfix.eq(Mux(big, v.pop("rfix_big"), v.pop("small_fix")))
-        v = pipe.cut("normalise", dict(v, mr=mr, lz=lz, rfix=rfix))
+        return pipe.cut("normalise", dict(v, mr=mr, lz=lz, rfix=rfix))
+
+    def _interpolate(self, m, pipe, v):
+        """Steps 5–8: the table's coefficients, the quadratic interpolation
+        ``h`` and its product with the normalised argument (``p``)."""
+        spec = self.spec
+        H, D = spec.h_bits, spec.delta_bits
+        w0, w1, w2 = self.c_widths
+        products = Products(m, pipe, dsp=self.dsp)
 
         # 5. table read; the biased exponent of r beside it
         rfix = v.pop("rfix")
@@ -282,7 +297,12 @@ class Fp32Sine(wiring.Component):
         v, p = sum_pieces(m, pipe, v, t3, "p3")
         pr = Signal(_W + H + 1)
         m.d.comb += pr.eq(p)
-        v = pipe.cut("psum", dict(v, p=pr))
+        return pipe.cut("psum", dict(v, p=pr))
+
+    def _result(self, m, pipe, v):
+        """Steps 9–10: the product normalised and rounded to binary32, the
+        special cases selected, the output register."""
+        H = self.spec.h_bits
 
         # 9. mantissa, guard, sticky, exponent; round
         p = v.pop("p")
@@ -312,5 +332,3 @@ class Fp32Sine(wiring.Component):
         if self.tag_width:
             payload["tag"] = v["tag"]
         pipe.output(v["valid"], payload)
-        assert pipe.stages == self.latency
-        return m
