@@ -80,9 +80,10 @@ def bits_of(model):
 
 
 def model_crc(model):
-    """CRC-32 of the model image's bytes (integer and float model)."""
+    """The CRC-32 a model image file ends with: that of all its bytes before
+    it (integer model, float model and meta)."""
     from .model_image import dumps
-    return f"{zlib.crc32(dumps(model)) & 0xFFFFFFFF:08x}"
+    return f"{zlib.crc32(dumps(model)[:-4]) & 0xFFFFFFFF:08x}"
 
 
 def board_mode(board):
@@ -161,7 +162,7 @@ def _float_fit(pixels, cfg, snapshots, cache, log):
 
     total = cfg.steps + cfg.qat_steps
     key = hashlib.sha256(pixels.tobytes() + repr((pixels.shape, cfg.width, cfg.depth, cfg.omega0, cfg.seed,
-                                                  cfg.lr, total, torch.__version__)).encode()).hexdigest()[:16]
+                                                  cfg.lr, total, torch.__version__, torch.get_num_threads())).encode()).hexdigest()[:16]
     path = cache / f"float-fit-{key}.pt"
     if path.exists():
         try:
@@ -193,10 +194,17 @@ def derive_models(base, bits_list, pixels, cache, log=print):
     from .reference.fit import fit_image
     from .reference.siren import Siren
 
-    torch.set_num_threads(2)
+    # One thread, as dhq_rtl.train runs by default: the thread count changes
+    # the order of the sums, and with it the fit.
+    torch.set_num_threads(1)
     base_cfg = _fit_config(base, bits_of(base))
     cfgs = {b: _fit_config(base, b) for b in bits_list}
-    steps = {c.float_steps() for c in cfgs.values()} | {base_cfg.float_steps()}
+    # The state the first model's float model is: its recorded float steps
+    # (a model made before fine-tuning existed has all 2500).
+    base_steps = int(base.meta.get("float_steps", base_cfg.float_steps()))
+    if not 0 < base_steps <= base_cfg.steps + base_cfg.qat_steps:
+        raise ModelImageError(f"the first --model records {base_steps} float steps, outside its budget")
+    steps = {c.float_steps() for c in cfgs.values()} | {base_steps}
     key = f"{model_crc(base)}"
     out, todo = {}, []
     for b in bits_list:
@@ -218,11 +226,12 @@ def derive_models(base, bits_list, pixels, cache, log=print):
         s.load_state_dict(state)
         return s
 
-    check = siren(states[base_cfg.float_steps()])
-    diff = max(float(np.max(np.abs(lin.weight.detach().numpy().astype(np.float32) - layer.float_weight)))
+    check = siren(states[base_steps])
+    diff = max(max(float(np.max(np.abs(lin.weight.detach().numpy().astype(np.float32) - layer.float_weight))),
+                   float(np.max(np.abs(lin.bias.detach().numpy().astype(np.float32) - layer.float_bias))))
                for lin, layer in zip(check.linears, base.layers))
     same = "the repeated fit reproduces the first model's float model bit for bit" if diff == 0 else \
-        f"WARNING: the repeated fit differs from the first model's float model (max |Δw| {diff:.3g})"
+        f"WARNING: the repeated fit (step {base_steps}) differs from the first model's float model (max |Δ| {diff:.3g})"
     if diff:
         log(same)
     for b in todo:
