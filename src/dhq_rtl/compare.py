@@ -651,20 +651,27 @@ def main(argv=None):
               + [{"role": f"DHQ {b.upper()} core", "bits": b, "crc": model_crc(m), "provenance": prov}
                  for b, m, prov in models],
               "targets_goal": TARGETS, "boards": []}
+    def save():
+        # After every row: a run cut short leaves what it measured.
+        result["targets"] = targets(result)
+        if args.json:
+            write_file(args.json, json.dumps(result, indent=1, default=_json_default) + "\n")
+
     for board in boards:
         mode = board_mode(board)
         lanes = None if mode == "iso-board" else args.lanes
         cores = [Core(board, "fp32", first, lanes, result["models"][0]["provenance"])]
         cores += [Core(board, "int", m, lanes, prov) for _, m, prov in models]
-        rows = [measure(c, out, picture, seed=args.seed, patch=args.fp32_patch, log=log) for c in cores]
-        for r in rows[1:]:
-            r["vs_fp32"] = versus(r, rows[0])
+        rows = []
         result["boards"].append({"board": board.name, "device": board.device, "mode": mode, "lanes": lanes,
                                  "rows": rows})
-    result["targets"] = targets(result)
+        for c in cores:
+            rows.append(measure(c, out, picture, seed=args.seed, patch=args.fp32_patch, log=log))
+            if len(rows) > 1:
+                rows[-1]["vs_fp32"] = versus(rows[-1], rows[0])
+            save()
+    save()
     print(markdown(result))
-    if args.json:
-        write_file(args.json, json.dumps(result, indent=1, default=_json_default) + "\n")
     if args.png:
         write_png(result, args.png)
     return 0
