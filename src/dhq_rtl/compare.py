@@ -508,6 +508,7 @@ def markdown(result):
 def write_png(result, path):
     """The tables as a picture (matplotlib)."""
     import io
+    import textwrap
 
     import matplotlib
     matplotlib.use("Agg")
@@ -516,16 +517,22 @@ def write_png(result, path):
     from .outputs import write_file
 
     tables = [(b, *cells(b)) for b in result["boards"]]
-    height = sum(1.0 + 0.35 * (len(body) + 1) for _, _, body in tables) + 0.3
+    height = sum(1.4 + 0.35 * (len(body) + 1) for _, _, body in tables) + 0.3
     fig, axes = plt.subplots(len(tables), 1, figsize=(22, height), squeeze=False)
     for ax, (b, head, body) in zip(axes[:, 0], tables):
         ax.axis("off")
         lanes = f"{b['lanes']} lanes each" if b["mode"] == "iso-architecture" else "each core as large as fits"
         ax.set_title(f"{b['board']} ({b['device']}): {b['mode']}, {lanes}; (ratio to FP32, change)",
                      fontsize=10, loc="left")
-        t = ax.table(cellText=[[c.replace(" (", "\n(", 1) if i > 2 else c for i, c in enumerate(line)]
-                               for line in body] or [[""] * len(head)],
-                     colLabels=head, loc="center", cellLoc="center")
+        # A row that was not measured says why under the table, not in its cell.
+        notes = [f"{r['core']}: {r['status']}: {r.get('reason', '')}" for r in b["rows"]
+                 if r.get("status") not in ("ok", "timing failed")]
+        text = [[c.replace(" (", "\n(", 1) if i > 2 else (c.split(":")[0] if i == 2 else c)
+                 for i, c in enumerate(line)] for line in body]
+        t = ax.table(cellText=text or [[""] * len(head)], colLabels=head, loc="center", cellLoc="center")
+        if notes:
+            ax.text(0, -0.02, "\n".join(textwrap.fill(n, 200) for n in notes), transform=ax.transAxes,
+                    fontsize=7, va="top")
         t.auto_set_font_size(False)
         t.set_fontsize(7)
         t.scale(1, 2.2)
