@@ -256,3 +256,18 @@ def test_model_crc_is_the_files_own_crc(tmp_path):
     (stored,) = struct.unpack("<I", (tmp_path / "a.dhq").read_bytes()[-4:])
     assert compare.model_crc(a) == f"{stored:08x}"
     assert compare.model_crc(a) != compare.model_crc(b)
+
+
+def test_a_core_that_fails_timing_runs_below_its_fmax(setup, capsys, monkeypatch):
+    """Both attempts fail timing (Fmax 30 MHz against 48): the row says so
+    and its latency is at the fastest PLL clock at or below the Fmax."""
+    from dhq_rtl.boards import get_board
+    from dhq_rtl.gateware.top import pll_frequency_at_most
+    monkeypatch.setenv("FAKE_FMAX", "30")
+    result, out, _ = _run(setup, capsys, "--board", "icebreaker", "--bits", "w8a8")
+    w8 = result["boards"][0]["rows"][1]
+    board = get_board("icebreaker")
+    assert w8["status"] == "timing failed" and w8["fmax_mhz"] == 30.0
+    assert w8["run_mhz"] == pll_frequency_at_most("ice40", board.ref_hz, 30e6) / 1e6 <= 30.0
+    assert w8["latency_ms"] == pytest.approx(1e3 * 64 * SIM["int"][0] / (w8["run_mhz"] * 1e6))
+    assert "timing failed" in out

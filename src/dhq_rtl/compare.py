@@ -316,6 +316,17 @@ def _psnr(core, lanes, picture):
     return round(float(psnr(picture, render)), 3)
 
 
+def _run_mhz(board, row):
+    """The clock the core runs at: its build's when timing is met, else the
+    fastest the board's PLL makes at or below the Fmax (that clock is not
+    built and checked), else the Fmax itself."""
+    from .build import fallback_clock_hz
+    if row["timing_met"] or not row["fmax_mhz"]:
+        return row["clock_mhz"]
+    hz = fallback_clock_hz(board, min(row["fmax_mhz"], row["clock_mhz"]), margin=0)
+    return hz / 1e6 if hz else min(row["fmax_mhz"], row["clock_mhz"])
+
+
 def measure(core, out, picture, *, seed=1, patch=DEFAULT_FP32_PATCH, log=print):
     """Build (or reuse) and measure ``core`` in ``out / core.folder``: the row dict."""
     from .build import build
@@ -345,8 +356,7 @@ def measure(core, out, picture, *, seed=1, patch=DEFAULT_FP32_PATCH, log=print):
         record = {"build_stamp": stamp}
     row.update(_from_report(core.board, report))
     row["status"] = "ok" if row["timing_met"] else "timing failed"
-    # The core runs at its clock when timing is met, else at most at its Fmax.
-    run_mhz = row["clock_mhz"] if row["timing_met"] else min(row["clock_mhz"], row["fmax_mhz"] or row["clock_mhz"])
+    run_mhz = _run_mhz(core.board, row)
     sim_stamp = {"run_mhz": run_mhz, "patch": patch if core.arith == "fp32" else None}
     if record.get("sim_stamp") == sim_stamp and "sim" in record and "psnr_db" in record:
         sim, psnr_db = record["sim"], record["psnr_db"]
