@@ -280,6 +280,7 @@ def _from_report(board, report):
     return {"resources": {k: resources[k] for k in RESOURCES if k in resources},
             "lanes": report["parameters"]["lanes"], "fmax_mhz": perf["core_fmax_mhz"],
             "clock_mhz": report["parameters"]["clock_mhz"], "timing_met": report["timing_met"],
+            "baud": report["parameters"].get("baud"),
             "schedule_cycles_per_pixel": perf["cycles_per_pixel"],
             "crc": report["model"].get("model_image_crc") or report["model"].get("load_image_crc"),
             "envelope": report.get("envelope")}
@@ -318,12 +319,13 @@ def _psnr(core, lanes, picture):
 
 def _run_mhz(board, row):
     """The clock the core runs at: its build's when timing is met, else the
-    fastest the board's PLL makes at or below the Fmax (that clock is not
-    built and checked), else the Fmax itself."""
+    fastest the board's PLL makes at or below the Fmax (and the build's
+    clock) that the UART divides to its baud rate (that clock is not built
+    and checked), else the Fmax itself."""
     from .build import fallback_clock_hz
     if row["timing_met"] or not row["fmax_mhz"]:
         return row["clock_mhz"]
-    hz = fallback_clock_hz(board, min(row["fmax_mhz"], row["clock_mhz"]), margin=0)
+    hz = fallback_clock_hz(board, min(row["fmax_mhz"], row["clock_mhz"]), margin=0, baud=row.get("baud"))
     return hz / 1e6 if hz else min(row["fmax_mhz"], row["clock_mhz"])
 
 
