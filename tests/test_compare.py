@@ -262,6 +262,7 @@ def test_a_core_that_fails_timing_runs_below_its_fmax(setup, capsys, monkeypatch
     """Both attempts fail timing (Fmax 30 MHz against 48): the row says so
     and its latency is at the fastest PLL clock at or below the Fmax."""
     from dhq_rtl.boards import get_board
+    from dhq_rtl.build import fallback_clock_hz
     from dhq_rtl.gateware.top import pll_frequency_at_most
     monkeypatch.setenv("FAKE_FMAX", "30")
     result, out, _ = _run(setup, capsys, "--board", "icebreaker", "--bits", "w8a8")
@@ -270,6 +271,10 @@ def test_a_core_that_fails_timing_runs_below_its_fmax(setup, capsys, monkeypatch
     assert w8["status"] == "timing failed" and w8["fmax_mhz"] == 30.0
     # The fake tools hold the 48 MHz constraint after the fallback: its clock is below the Fmax already.
     assert w8["run_mhz"] == w8["clock_mhz"] <= 30.0
-    assert w8["run_mhz"] * 1e6 == pll_frequency_at_most("ice40", board.ref_hz, 30e6, baud=3_000_000)
+    assert w8["run_mhz"] * 1e6 == fallback_clock_hz(board, 30.0, baud=3_000_000)    # the build's second clock
+    # A real Fmax between the clocks: the fastest PLL clock at or below it that the UART divides.
+    row = {"timing_met": False, "fmax_mhz": 41.02, "clock_mhz": 41.25, "baud": 3_000_000}
+    assert compare._run_mhz(board, row) * 1e6 == pll_frequency_at_most("ice40", board.ref_hz, 41.02e6,
+                                                                        baud=3_000_000) <= 41.02e6
     assert w8["latency_ms"] == pytest.approx(1e3 * 64 * SIM["int"][0] / (w8["run_mhz"] * 1e6))
     assert "timing failed" in out
