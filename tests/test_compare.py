@@ -90,6 +90,9 @@ def test_ratios_are_computed_from_the_measured_values(setup, capsys, monkeypatch
         assert vs["resources"]["dsp"] == {"ratio": 0.0, "change_percent": -100.0}
     assert "1e+03 (0.1×, -90.0 %)" not in out and "100 (0.1×, -90.0 %)" in out
     assert "relative only (0.1×, -90.0 %)" in out
+    loss = next(t for t in result["targets"] if t["target"] == "ulx3s W8A8 vs FP32 PSNR loss dB")
+    assert loss["value"] == pytest.approx(ref["psnr_db"] - ints[0]["psnr_db"], abs=1e-3)
+    assert loss["met"] is (loss["value"] <= 0.2)
     best = next(t for t in result["targets"] if "best resource reduction" in t["target"])
     assert best["value"] == 100.0 and best["met"] is True and best["where"].startswith("DSP")
 
@@ -181,6 +184,14 @@ def test_refusals_are_one_line(setup, capsys, tmp_path, monkeypatch):
     assert_refused(run_cli(main, argv + ["--json", str(tmp_path)], capsys), "folder")
     assert_refused(run_cli(main, argv + ["--out", str(under_a_file(tmp_path))], capsys), "--out")
     assert_refused(run_cli(main, argv + ["--json", str(setup["w8"])], capsys), "--model")
+    assert_refused(run_cli(main, argv + ["--png", str(setup["json"]).replace(".json", ".png"), "--json",
+                                         str(setup["json"]).replace(".json", ".png")], capsys), "same file")
+    # A file where a build folder goes is refused before any work.
+    setup["out"].mkdir()
+    (setup["out"] / "ulx3s-int-w6a6-8").write_text("in the way")
+    assert_refused(run_cli(main, argv + ["--board", "ulx3s"], capsys), "ulx3s-int-w6a6-8", "not a folder")
+    (setup["out"] / "ulx3s-int-w6a6-8").unlink()
+    setup["out"].rmdir()
     # A random model records no training: its W4A4 model cannot be derived.
     assert_refused(run_cli(main, argv + ["--bits", "w8a8", "w4a4"], capsys), "dhq_rtl.train")
     monkeypatch.setenv("YOSYS", str(tmp_path / "no-such-yosys"))

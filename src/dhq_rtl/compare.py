@@ -50,7 +50,7 @@ from pathlib import Path
 from .cli import ArgumentParser, run_main
 from .errors import DhqError, FitError, ModelImageError
 
-__all__ = ["main", "Core", "board_mode", "bits_of", "versus", "targets", "markdown", "derive_models",
+__all__ = ["main", "Core", "core_folder", "board_mode", "bits_of", "versus", "targets", "markdown", "derive_models",
            "DEFAULT_BITS", "DEFAULT_BOARDS", "DEFAULT_LANES", "TARGETS"]
 
 DEFAULT_BITS = ("w8a8", "w6a6", "w4a4")
@@ -115,8 +115,13 @@ class Core:
 
     @property
     def folder(self):
-        what = "fp32" if self.arith == "fp32" else f"int-{bits_of(self.model)}"
-        return f"{self.board.name}-{what}-{self.lanes if self.lanes else 'max'}"
+        return core_folder(self.board, self.arith, None if self.arith == "fp32" else bits_of(self.model), self.lanes)
+
+
+def core_folder(board, arith, bits, lanes):
+    """The sub-folder of ``--out`` a core is built in."""
+    what = "fp32" if arith == "fp32" else f"int-{bits}"
+    return f"{board.name}-{what}-{lanes if lanes else 'max'}"
 
 
 # ------------------------------------------------------------------ models
@@ -435,6 +440,12 @@ def targets(result):
     for b in result["boards"]:
         if b["mode"] != "iso-architecture":
             continue
+        # The PSNR loss does not depend on the board: measured here as well.
+        w8 = next((r for r in b["rows"] if r.get("bits") == "w8a8"), None)
+        loss = -w8["vs_fp32"]["psnr_delta_db"] if w8 and w8.get("vs_fp32") else None
+        entry(f"{b['board']} W8A8 vs FP32 PSNR loss dB", f"≤ {TARGETS['psnr_loss_db']:g} dB", loss,
+              None if loss is None else loss <= TARGETS["psnr_loss_db"],
+              None if loss is not None else "the FP32 core or the W8A8 core was not measured")
         best = None
         for r in b["rows"][1:]:
             for k, q in ((r.get("vs_fp32") or {}).get("resources") or {}).items():
@@ -591,7 +602,8 @@ def main(argv=None):
     from .boards import get_board
     from .firmware import default_model
     from .model_image import load
-    from .outputs import check_output_file, check_output_folder, is_png, write_file
+    from .errors import OutputError
+    from .outputs import check_output_file, check_output_folder, is_png, same_file, write_file
     from .reference.methods import parse_bits
 
     p = ArgumentParser(prog="python -m dhq_rtl.compare",
@@ -633,6 +645,17 @@ def main(argv=None):
         check_output_file(args.json, f"--json {args.json}", inputs=inputs, create_folder=True)
     if args.png:
         check_output_file(args.png, f"--png {args.png}", inputs=inputs, keeps=(is_png, "a PNG"), create_folder=True)
+    if args.json and args.png and same_file(args.json, args.png):
+        raise OutputError(f"--json and --png name the same file {args.json}; give two files")
+    # Every build folder and the model cache, before any training or build.
+    from .build_folder import KNOWN_PRODUCTS
+    for board in boards:
+        lanes = None if board_mode(board) == "iso-board" else args.lanes
+        for arith, bits in [("fp32", None)] + [("int", b) for b in bits_list]:
+            name = core_folder(board, arith, bits, lanes)
+            check_output_folder(out / name, f"--out {args.out}: the build folder {out / name}", inputs=inputs,
+                                products=KNOWN_PRODUCTS + (ROW_FILE,))
+    check_output_folder(out / "models", f"--out {args.out}: the model cache {out / 'models'}", inputs=inputs)
     # Models: the first (W8A8 + the float model), further given ones, the rest derived.
     if args.model:
         first, first_source = load(args.model[0]), args.model[0]
