@@ -166,8 +166,9 @@ def _float_fit(pixels, cfg, snapshots, cache, log):
     from .reference.fit import train_float
 
     total = cfg.steps + cfg.qat_steps
-    key = hashlib.sha256(pixels.tobytes() + repr((pixels.shape, cfg.width, cfg.depth, cfg.omega0, cfg.seed,
-                                                  cfg.lr, total, torch.__version__, torch.get_num_threads())).encode()).hexdigest()[:16]
+    settings = (pixels.shape, cfg.width, cfg.depth, cfg.omega0, cfg.seed, cfg.lr, total, torch.__version__,
+                torch.get_num_threads())
+    key = hashlib.sha256(pixels.tobytes() + repr(settings).encode()).hexdigest()[:16]
     path = cache / f"float-fit-{key}.pt"
     if path.exists():
         try:
@@ -185,6 +186,14 @@ def _float_fit(pixels, cfg, snapshots, cache, log):
     torch.save(states, tmp)
     os.replace(tmp, path)
     return {k: states[k] for k in snapshots}
+
+
+def _digest(*parts):
+    import hashlib
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else part.encode())
+    return h.hexdigest()[:8]
 
 
 def derive_models(base, bits_list, pixels, cache, log=print):
@@ -210,17 +219,19 @@ def derive_models(base, bits_list, pixels, cache, log=print):
     if not 0 < base_steps <= base_cfg.steps + base_cfg.qat_steps:
         raise ModelImageError(f"the first --model records {base_steps} float steps, outside its budget")
     steps = {c.float_steps() for c in cfgs.values()} | {base_steps}
-    key = f"{model_crc(base)}"
+    # A cached model is one of this first model, picture and fit config.
+    paths = {b: cache / f"{b}-of-{model_crc(base)}-{_digest(pixels.tobytes(), repr(cfgs[b]))}.dhq"
+             for b in bits_list}
     out, todo = {}, []
     for b in bits_list:
-        path = cache / f"{b}-of-{key}.dhq"
-        if path.exists():
+        if paths[b].exists():
             try:
-                out[b] = (load(path), json.loads(load(path).meta.get("derived", "{}")).get("provenance", ""))
-                log(f"model {b}: reused {path}")
+                model = load(paths[b])
+                out[b] = (model, json.loads(model.meta.get("derived", "{}")).get("provenance", ""))
+                log(f"model {b}: reused {paths[b]}")
                 continue
-            except ModelImageError:
-                pass
+            except (ModelImageError, ValueError, AttributeError):
+                pass        # damaged or foreign: derive it again
         todo.append(b)
     if not todo:
         return out
@@ -250,7 +261,7 @@ def derive_models(base, bits_list, pixels, cache, log=print):
         model.meta["image"] = base.meta.get("image")
         model.meta["derived"] = json.dumps({"from_crc": model_crc(base), "provenance": provenance})
         cache.mkdir(parents=True, exist_ok=True)
-        save(model, cache / f"{b}-of-{key}.dhq")
+        save(model, paths[b])
         out[b] = (model, provenance)
     return out
 
