@@ -193,6 +193,8 @@ def main(argv=None):
             continue
         board = get_board(board_name)
         r = results.setdefault(name, {"board": board_name, "arith": arith, "pixels": model.width * model.height})
+        if args.only is None and "build" in r and "sim" in r:
+            continue            # done in an earlier run (--only reruns it)
         if not args.skip_builds:
             r["build"] = build_one(model, board, arith, lanes, out / name)
             save()
