@@ -117,11 +117,16 @@ class FloatCorePlan:
     #: shared vector arbiter keeps no path counts).
     rot_n = 0
 
-    def __init__(self, model, lanes=1, dsp="generic", buffers=6, units=None):
+    def __init__(self, model, lanes=1, dsp="generic", buffers=6, units=None, link_timing_registers=True):
         check_core_arguments(model, lanes, dsp, buffers, DSP_KINDS)
         units = FloatUnits() if units is None else units
         if not isinstance(units, FloatUnits):
             raise TypeError(f"units must be a FloatUnits, not {type(units).__name__}")
+        if not isinstance(link_timing_registers, bool):
+            raise TypeError(f"link_timing_registers must be a bool, not {link_timing_registers!r}")
+        #: Whether the host link's controller keeps its timing registers
+        #: (:class:`~..controller.BoardController`, ``timing_registers``).
+        self.link_timing_registers = link_timing_registers
         model.validate()
         require_float(model)
         self.model = model
@@ -154,10 +159,15 @@ class FloatCorePlan:
     @classmethod
     def for_board(cls, model, board, *, lanes=None, buffers=None):
         """The float core a build for ``board`` makes (:meth:`board_defaults`),
-        with ``lanes`` (default 1) and ``buffers`` (default: the board's)."""
+        with ``lanes`` (default 1) and ``buffers`` (default: the board's).
+        On iCE40 the host link leaves out its timing registers
+        (``link_timing_registers``): the units without their cuts run at
+        about 14 MHz, far below the link's paths, and the UP5K's logic cells
+        are what is short."""
         units, default_buffers = cls.board_defaults(board)
         return cls(model, lanes=1 if lanes is None else lanes, dsp=board.dsp,
-                   buffers=default_buffers if buffers is None else buffers, units=units)
+                   buffers=default_buffers if buffers is None else buffers, units=units,
+                   link_timing_registers=board.family != "ice40")
 
     # ------------------------------------------------------------ derivation
     def _stages(self):
