@@ -146,11 +146,13 @@ class BoardController(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # One CRC unit for the three users: the link is half duplex.
-        m.submodules.receiver = rx = FrameReceiver(self.divisor, shared_crc=True)
-        m.submodules.transmitter = tx = FrameTransmitter(shared_crc=True)
+        # (The link's own timing registers follow the controller's.)
+        reg = self.timing_registers
+        m.submodules.receiver = rx = FrameReceiver(self.divisor, shared_crc=True, registered=reg)
+        m.submodules.transmitter = tx = FrameTransmitter(shared_crc=True, registered=reg)
         # (The commit's check is the third; a fixed model has no commit.)
         loadable = self.plan.loadable
-        m.submodules.crc = shared = SharedCrc(3 if loadable else 2)
+        m.submodules.crc = shared = SharedCrc(3 if loadable else 2, registered=reg)
         vcrc = crc_user_signature().create(path=("verify_crc",))
         wiring.connect(m, rx.crc, shared.user0)
         wiring.connect(m, tx.crc, shared.user1)
