@@ -88,7 +88,11 @@ class FloatCorePlan:
     Parameters: ``lanes`` (power of two, 1…256: FP32 multipliers), ``dsp``
     (``"generic"`` or ``"ice40"``: how the multipliers' 16×16 pieces are
     made), ``buffers`` (≥ 2), ``units`` (:class:`FloatUnits`: latencies and
-    the sine's ``ii``). The model must carry its float parameters.
+    the sine's ``ii``), ``link_timing_registers`` (the host link's
+    controller keeps its timing registers) and ``weight_register`` (the
+    weights registered once more after their read; both default true,
+    :meth:`for_board` leaves both out on iCE40). The model must carry its
+    float parameters.
 
     Attributes shared with :class:`~dhq_rtl.gateware.plan.CorePlan` (per
     *stage*, see the module docstring): ``n_layers``, ``out_features``,
