@@ -124,3 +124,11 @@ def test_transmitter_frames_parse(payload, registered):
     frames = protocol.FrameParser().feed(bytes(sent))
     assert [(f.kind, f.payload) for f in frames] == [(Kind.ACK, payload), (Kind.PIXELS, payload)]
     assert bytes(sent) == encode_frame(Kind.ACK, payload) + encode_frame(Kind.PIXELS, payload)
+
+
+def test_registered_must_be_a_bool():
+    from dhq_rtl.gateware.link import SharedCrc
+    for make in (lambda: FrameReceiver(4, registered=1), lambda: FrameTransmitter(registered="no"),
+                 lambda: SharedCrc(2, registered=None)):
+        with pytest.raises(TypeError, match="registered must be a bool"):
+            make()

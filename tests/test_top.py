@@ -9,6 +9,7 @@ import pytest
 
 from dhq_rtl import protocol
 from dhq_rtl.envelope import Envelope
+from dhq_rtl.gateware.controller import BoardController
 from dhq_rtl.gateware.core import InrCore
 from dhq_rtl.gateware.top import LinkedCore
 from dhq_rtl.golden import GoldenModel
@@ -181,6 +182,8 @@ def test_float_core_on_the_link_renders_and_refuses_loads(timing_registers):
     core = InrCore(model, plan=plan)
     dut = LinkedCore(core, divisor=DIVISOR, clock_hz=24e6)
     assert dut.controller.timing_registers is timing_registers
+    with pytest.raises(TypeError, match="timing_registers must be a bool"):
+        BoardController(plan, divisor=DIVISOR, clock_hz=24e6, model_crc=None, timing_registers=0)
     assert not hasattr(core, "staging") and dut.model_crc == zlib.crc32(dumps(model))
     host = LineHost(DIVISOR)
     out = {}
