@@ -123,3 +123,15 @@ def test_float_core_estimate_default_lanes_and_fit(default_model):
     assert check_fit(estimate(default_model, ecp, lanes=lanes, arith="fp32"), ecp)
     with pytest.raises(FitError, match="DSP"):
         check_fit(estimate(default_model, ecp, lanes=2 * lanes, arith="fp32"), ecp)
+
+
+def test_float_estimate_tracks_the_measured_builds(default_model):
+    """The float core's logic against the builds of ``python
+    bench/fp32_core.py`` (docs/RESULTS.md, "The float core (FP32) on both
+    boards"): nextpnr logic cells (iCEBreaker, its default lane) and
+    TRELLIS_COMB (ULX3S), within 1.5 %."""
+    measured = {("icebreaker", 1): 5169, ("ulx3s", 4): 8444, ("ulx3s", 8): 12820, ("ulx3s", 16): 20908}
+    for (name, lanes), logic in measured.items():
+        board = get_board(name)
+        est = estimate(default_model, board, lanes=lanes, arith="fp32")["lc" if board.family == "ice40" else "lut"]
+        assert abs(est - logic) <= 0.015 * logic, (name, lanes, est, logic)
