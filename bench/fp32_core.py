@@ -104,8 +104,13 @@ def simulate(model, board, arith, lanes):
     from dhq_rtl.sim import golden_render
 
     if arith == "fp32":
-        units, buffers = FloatCorePlan.board_defaults(board)
-        core = InrCore(model, lanes=lanes, dsp="generic", buffers=buffers, arith="fp32", units=units)
+        # The board's float core (its units, buffers and registers), with
+        # generic multipliers (the simulator has no SB_MAC16).
+        built = FloatCorePlan.for_board(model, board, lanes=lanes)
+        core = InrCore(model, plan=FloatCorePlan(model, lanes=lanes, dsp="generic", buffers=built.buffers,
+                                                 units=built.units,
+                                                 link_timing_registers=built.link_timing_registers,
+                                                 weight_register=built.weight_register))
     else:
         core = InrCore(model, lanes=lanes, dsp="generic")
     region = (0, 0, model.width, model.height)
@@ -193,6 +198,8 @@ def main(argv=None):
             continue
         board = get_board(board_name)
         r = results.setdefault(name, {"board": board_name, "arith": arith, "pixels": model.width * model.height})
+        if args.only is None and "build" in r and "sim" in r:
+            continue            # done in an earlier run (--only reruns it)
         if not args.skip_builds:
             r["build"] = build_one(model, board, arith, lanes, out / name)
             save()

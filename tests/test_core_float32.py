@@ -147,6 +147,12 @@ def test_constructor_validation(kwargs, exc, match):
         InrCore(random_model(width=8, depth=1, size=8), **kwargs)
 
 
+@pytest.mark.parametrize("name", ["link_timing_registers", "weight_register"])
+def test_plan_knobs_are_bools(name):
+    with pytest.raises(TypeError, match=f"{name} must be a bool"):
+        FloatCorePlan(random_model(width=8, depth=1, size=8), **{name: 1})
+
+
 def test_needs_the_float_model():
     model = random_model(width=8, depth=1, size=8)
     for layer in model.layers:

@@ -159,14 +159,18 @@ def _job_beats(plan, stage, x, rng, stall):
     return beats
 
 
-@pytest.mark.parametrize("lanes,stall", [(1, 0.0), (2, 0.3), (4, 0.1), (16, 0.2)])
-def test_lanes_every_sum_in_order(lanes, stall):
+@pytest.mark.parametrize("lanes,stall,weight_register", [(1, 0.0, True), (2, 0.3, True), (4, 0.1, True),
+                                                          (16, 0.2, True), (1, 0.2, False), (4, 0.0, False)])
+def test_lanes_every_sum_in_order(lanes, stall, weight_register):
     """Jobs of every stage back to back (the ring of partial sums shared
     between them), idle slots and random gaps: every sum equals
     lane_dot_with_bias, in order, with its stage; the first sum of a
-    one-chunk job comes lanes_latency cycles after its beat."""
+    one-chunk job comes lanes_latency cycles after its beat (one cycle
+    sooner without the weight register)."""
     model = random_model(width=12, depth=2, size=8, seed=lanes, rotate=False)
-    plan = FloatCorePlan(model, lanes=lanes, units=FloatUnits())
+    plan = FloatCorePlan(model, lanes=lanes, units=FloatUnits(), weight_register=weight_register)
+    with_register = FloatCorePlan(model, lanes=lanes, units=FloatUnits())
+    assert plan.lanes_latency == with_register.lanes_latency - (0 if weight_register else 1)
     rng = np.random.default_rng(lanes)
     beats, want = [], []
     for stage in (2, 1, 3, 2):

@@ -42,10 +42,10 @@ def test_crc_unit_equals_zlib():
     assert got == [zlib.crc32(data[:n + 1]) for n in range(len(data))]
 
 
-def _receive(stream, gap=12, idle_after=None):
+def _receive(stream, gap=12, idle_after=None, registered=True):
     """Feed ``stream`` a byte every ``gap`` cycles; returns the ends
     ``(kind, good, payload)`` the receiver reported."""
-    dut = FrameReceiver(4)                       # timeout 64·10·4 = 2560 cycles
+    dut = FrameReceiver(4, registered=registered)   # timeout 64·10·4 = 2560 cycles
     ends = []
 
     async def tb(ctx):
@@ -73,26 +73,29 @@ def _receive(stream, gap=12, idle_after=None):
     return ends
 
 
-def test_receiver_reports_good_and_bad_frames():
+@pytest.mark.parametrize("registered", [True, False])
+def test_receiver_reports_good_and_bad_frames(registered):
     a = encode_frame(Kind.LOAD_CHUNK, b"\x00\x00\x00\x00abc")
     b = encode_frame(Kind.INFO)
     damaged = bytearray(encode_frame(Kind.COMMIT, bytes(8)))
     damaged[8] ^= 1
     too_long = protocol.SYNC + bytes([Kind.RENDER]) + (protocol.MAX_PAYLOAD + 1).to_bytes(2, "little")
-    ends = _receive(b"\x17" + protocol.SYNC[:1] + a + bytes(damaged) + too_long + b)
+    ends = _receive(b"\x17" + protocol.SYNC[:1] + a + bytes(damaged) + too_long + b, registered=registered)
     assert ends == [(Kind.LOAD_CHUNK, 1, b"\x00\x00\x00\x00abc"), (Kind.COMMIT, 0, bytes(damaged[5:13])),
                     (Kind.RENDER, 0, b""), (Kind.INFO, 1, b"")]
 
 
-def test_receiver_drops_a_stalled_frame():
+@pytest.mark.parametrize("registered", [True, False])
+def test_receiver_drops_a_stalled_frame(registered):
     frame = encode_frame(Kind.STATUS, b"12")
-    ends = _receive(frame[:6] + encode_frame(Kind.INFO), idle_after=5)
+    ends = _receive(frame[:6] + encode_frame(Kind.INFO), idle_after=5, registered=registered)
     assert ends[0][:2] == (Kind.STATUS, 0) and ends[-1] == (Kind.INFO, 1, b"")
 
 
+@pytest.mark.parametrize("registered", [True, False])
 @pytest.mark.parametrize("payload", [b"", b"\x01", bytes(range(200))])
-def test_transmitter_frames_parse(payload):
-    dut = FrameTransmitter()
+def test_transmitter_frames_parse(payload, registered):
+    dut = FrameTransmitter(registered=registered)
     sent = bytearray()
     rng = random.Random(len(payload))
 
@@ -121,3 +124,11 @@ def test_transmitter_frames_parse(payload):
     frames = protocol.FrameParser().feed(bytes(sent))
     assert [(f.kind, f.payload) for f in frames] == [(Kind.ACK, payload), (Kind.PIXELS, payload)]
     assert bytes(sent) == encode_frame(Kind.ACK, payload) + encode_frame(Kind.PIXELS, payload)
+
+
+def test_registered_must_be_a_bool():
+    from dhq_rtl.gateware.link import SharedCrc
+    for make in (lambda: FrameReceiver(4, registered=1), lambda: FrameTransmitter(registered="no"),
+                 lambda: SharedCrc(2, registered=None)):
+        with pytest.raises(TypeError, match="registered must be a bool"):
+            make()

@@ -9,6 +9,7 @@ import pytest
 
 from dhq_rtl import protocol
 from dhq_rtl.envelope import Envelope
+from dhq_rtl.gateware.controller import BoardController
 from dhq_rtl.gateware.core import InrCore
 from dhq_rtl.gateware.top import LinkedCore
 from dhq_rtl.golden import GoldenModel
@@ -162,19 +163,27 @@ def test_load_checks_every_chunk_and_the_commit():
     assert np.array_equal(rendered(out["new"], rgb, region), GoldenModel(rgb).render(region=region))
 
 
-def test_float_core_on_the_link_renders_and_refuses_loads():
+@pytest.mark.parametrize("timing_registers", [True, False])
+def test_float_core_on_the_link_renders_and_refuses_loads(timing_registers):
     """The float core (its model fixed) behind the same link: INFO says the
     fixed-model format (no staging, the model image's CRC, the model's
     shape), RENDER's pixels are FloatGoldenModel's, every load command is
-    refused with FIXED_MODEL and STATUS counts the frames."""
+    refused with FIXED_MODEL and STATUS counts the frames; the same with
+    and without the link's timing registers (the iCE40 float build leaves
+    them out)."""
     import zlib
 
-    from dhq_rtl.gateware.float32.plan import FloatUnits
+    from dhq_rtl.gateware.float32.plan import FloatCorePlan, FloatUnits
     from dhq_rtl.golden_float32 import FloatGoldenModel
     from dhq_rtl.model_image import dumps
     model = random_model(width=4, depth=2, size=5, seed=2, channels=3, rotate=False)
-    core = InrCore(model, lanes=2, arith="fp32", buffers=3, units=FloatUnits(sine_ii=3))
+    plan = FloatCorePlan(model, lanes=2, buffers=3, units=FloatUnits(sine_ii=3),
+                         link_timing_registers=timing_registers)
+    core = InrCore(model, plan=plan)
     dut = LinkedCore(core, divisor=DIVISOR, clock_hz=24e6)
+    assert dut.controller.timing_registers is timing_registers
+    with pytest.raises(TypeError, match="timing_registers must be a bool"):
+        BoardController(plan, divisor=DIVISOR, clock_hz=24e6, model_crc=None, timing_registers=0)
     assert not hasattr(core, "staging") and dut.model_crc == zlib.crc32(dumps(model))
     host = LineHost(DIVISOR)
     out = {}
@@ -188,6 +197,9 @@ def test_float_core_on_the_link_renders_and_refuses_loads():
         out["chunk"] = await exchange(ctx, dut, host, chunk(0, b"\x01\x02"), 1)
         out["commit"] = await exchange(ctx, dut, host, command(Kind.COMMIT, length=64, crc=0), 1)
         out["bad region"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=0, x1=6, y1=1), 1)
+        # Bits above the image's size bits, in either byte of a coordinate.
+        out["high x1"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=0, x1=0x104, y1=1), 1)
+        out["high y0"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=8, x1=4, y1=1), 1)
         out["status"] = await exchange(ctx, dut, host, encode_frame(Kind.STATUS), 1)
 
     run_sim(dut, [tb])
@@ -200,6 +212,7 @@ def test_float_core_on_the_link_renders_and_refuses_loads():
     assert np.array_equal(rendered(out["render"], model, region), FloatGoldenModel(model).render(region=region))
     for name, kind in (("begin", Kind.LOAD_BEGIN), ("chunk", Kind.LOAD_CHUNK), ("commit", Kind.COMMIT)):
         assert nack(out[name][0]) == {"command": kind, "reason": Reason.FIXED_MODEL, "detail": 0}
-    assert nack(out["bad region"][0])["reason"] == Reason.BAD_REGION
+    for name in ("bad region", "high x1", "high y0"):
+        assert nack(out[name][0])["reason"] == Reason.BAD_REGION, name
     status = unpack_fields(protocol.STATUS_FIELDS, out["status"][0].payload)
-    assert status["good_frames"] == 7 and status["bad_frames"] == 0 and status["loading"] == 0
+    assert status["good_frames"] == 9 and status["bad_frames"] == 0 and status["loading"] == 0

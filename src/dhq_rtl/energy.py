@@ -437,13 +437,15 @@ def simulation_core(plan):
     board that keeps the weights in SPRAM is accounted for by
     :meth:`~dhq_rtl.rtlsim.activity.Activity.with_memory_kind`. A float
     core's plan (:class:`~dhq_rtl.gateware.float32.plan.FloatCorePlan`)
-    keeps its units' latencies and buffers; only its 16×16 pieces become
-    generic products."""
+    keeps its units' latencies, buffers and registers; only its 16×16
+    pieces become generic products."""
     from .gateware.core import InrCore
     from .gateware.float32.plan import FloatCorePlan
     from .gateware.plan import CorePlan
     if isinstance(plan, FloatCorePlan):
-        sim_plan = FloatCorePlan(plan.model, lanes=plan.lanes, dsp="generic", buffers=plan.buffers, units=plan.units)
+        sim_plan = FloatCorePlan(plan.model, lanes=plan.lanes, dsp="generic", buffers=plan.buffers, units=plan.units,
+                                 link_timing_registers=plan.link_timing_registers,
+                                 weight_register=plan.weight_register)
         return InrCore(plan.model, plan=sim_plan)
     sim_plan = CorePlan(plan.model, lanes=plan.lanes, dsp="generic", buffers=plan.buffers,
                         act_word_bits=plan.act_word_bits, envelope=plan.envelope, spram=False,

@@ -134,9 +134,19 @@ _FP32_UNIT_LOGIC = {
 #: conversion, and (iCE40) those flip-flops of the removed cuts that shared
 #: a logic cell with logic (so removing them saved no cell). iCE40:
 #: calibrated on the iCEBreaker float build (docs/float32.md, "On the
-#: board": 5244 LC); ECP5: the figure calibrated with the earlier UART-only
-#: top, less that top's 150.
-_FP32_CONTROL = {"ice40": 2207, "ecp5": 1050}
+#: board"): 5169 LC with the link and the weights as its plan builds them
+#: (with the link's timing registers and the weight register it packed
+#: into 5341, the terms below); ECP5: with :data:`_FP32_LANE`, the least
+#: squares line through the ULX3S float builds of ``bench/fp32_core.py``
+#: (TRELLIS_COMB 8444, 12820, 20908 at 4, 8, 16 lanes; docs/RESULTS.md,
+#: "The float core (FP32) on both boards").
+_FP32_CONTROL = {"ice40": 2198, "ecp5": 2423}
+#: Logic per lane beyond its units and chunk registers (the lane's weight
+#: and activation words through the memories' read multiplexers and the
+#: pipeline's registers): ECP5 from the same builds (1035 LUTs a lane
+#: measured, 858 in the units' figures and the chunk registers); iCE40: one
+#: lane only fits, its share is in the control term.
+_FP32_LANE = {"ice40": 0, "ecp5": 177}
 #: The host link of a board whose model is fixed (the float core): UART,
 #: frame receiver and transmitter, one CRC unit, the command handler without
 #: the load path (docs/float32.md, "On the board"). iCE40: 855 SB_LUT4 in
@@ -145,6 +155,14 @@ _FP32_CONTROL = {"ice40": 2207, "ecp5": 1050}
 #: them (5350 LC at 3 buffers, 5294 at 2); ``synth_ecp5``: 920 LUT4 and 113
 #: CCU2C before them.
 _FIXED_LINK = {"ice40": 855 + 106, "ecp5": 920 + 2 * 113}
+#: What the iCE40 float build leaves out (its plan: ``link_timing_registers``
+#: and ``weight_register`` false; ECP5 builds keep both), measured on the
+#: iCEBreaker float build (nextpnr logic cells after packing, one lane): the
+#: link's timing registers (5341 → 5208, with the fixed model's command
+#: arguments kept narrow) and, per lane, the weights' second register with
+#: the activations and control beside it (5208 → 5169, the build that fits).
+_LINK_TIMING_REGISTERS = {"ice40": 133}
+_WEIGHT_REGISTER = {"ice40": 39}
 
 
 def _float_logic(plan, board, ff_bits):
@@ -157,7 +175,10 @@ def _float_logic(plan, board, ff_bits):
     unit = _FP32_UNIT_LOGIC[fam]
     units = plan.lanes * unit["mul"] + plan.lanes * unit["add"] + unit["sine"]
     chunk_regs = 4 * 32 * plan.lanes
-    return int(units + chunk_regs + _FP32_CONTROL[fam] + _FIXED_LINK[fam] + 12 * plan.buffers + ff_bits)
+    link = _FIXED_LINK[fam] - (0 if plan.link_timing_registers else _LINK_TIMING_REGISTERS.get(fam, 0))
+    weights = 0 if plan.weight_register else plan.lanes * _WEIGHT_REGISTER.get(fam, 0)
+    lanes = plan.lanes * _FP32_LANE[fam]
+    return int(units + chunk_regs + lanes - weights + _FP32_CONTROL[fam] + link + 12 * plan.buffers + ff_bits)
 
 
 def _plan(model, board, lanes, buffers, arith, envelope):

@@ -100,11 +100,27 @@ class BoardController(wiring.Component):
     (UART clock cycles per bit), ``clock_hz`` (for ``INFO``),
     ``model_crc`` (the load image CRC of the model the core starts with;
     ``None``: the core starts without a model, ``RENDER`` is refused until
-    one is installed).
+    one is installed), ``timing_registers`` (default: the plan's
+    ``link_timing_registers``): the reply path's and the decisions'
+    registers that exist only for timing (each source's byte, the ``INFO``
+    ROM's data, the selected byte, the frame's kind decoded, the one-hot
+    action, the end of a row of a render). Without them the same values
+    are combinational, offered at the same cycles (a reply's byte still
+    waits for its index to be still :data:`_SETTLE` cycles, and the
+    decisions are exact long before a frame ends): the same protocol,
+    fewer flip-flops, longer paths (a board whose clock is far below the
+    link's paths, the float core on the UP5K).
     """
 
-    def __init__(self, plan, *, divisor, clock_hz, model_crc):
+    def __init__(self, plan, *, divisor, clock_hz, model_crc, timing_registers=None):
         check_int("divisor", divisor, 4)
+        if timing_registers is None:
+            timing_registers = getattr(plan, "link_timing_registers", True)
+        if not isinstance(timing_registers, bool):
+            raise TypeError(f"timing_registers must be a bool, not {timing_registers!r}")
+        self.timing_registers = timing_registers
+        #: The domain of the registers that exist only for timing.
+        self._late = "sync" if timing_registers else "comb"
         self.plan = plan
         self.divisor = divisor
         self.info = info_constants(plan, clock_hz=clock_hz, divisor=divisor)
@@ -130,11 +146,13 @@ class BoardController(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # One CRC unit for the three users: the link is half duplex.
-        m.submodules.receiver = rx = FrameReceiver(self.divisor, shared_crc=True)
-        m.submodules.transmitter = tx = FrameTransmitter(shared_crc=True)
+        # (The link's own timing registers follow the controller's.)
+        reg = self.timing_registers
+        m.submodules.receiver = rx = FrameReceiver(self.divisor, shared_crc=True, registered=reg)
+        m.submodules.transmitter = tx = FrameTransmitter(shared_crc=True, registered=reg)
         # (The commit's check is the third; a fixed model has no commit.)
         loadable = self.plan.loadable
-        m.submodules.crc = shared = SharedCrc(3 if loadable else 2)
+        m.submodules.crc = shared = SharedCrc(3 if loadable else 2, registered=reg)
         vcrc = crc_user_signature().create(path=("verify_crc",))
         wiring.connect(m, rx.crc, shared.user0)
         wiring.connect(m, tx.crc, shared.user1)
@@ -165,7 +183,15 @@ class BoardController(wiring.Component):
         # The arguments change only while the controller is idle: a command
         # being carried out keeps reading them (region, commit length, CRC).
         with m.If(st.idle & frame.data & (frame.index < 8)):
-            m.d.sync += st.args.word_select(frame.index[:3], 8).eq(frame.byte)
+            if self.plan.loadable:
+                m.d.sync += st.args.word_select(frame.index[:3], 8).eq(frame.byte)
+            else:
+                with m.Switch(frame.index[:3]):
+                    for k, (kept, high) in enumerate(st.arg_bytes):
+                        with m.Case(k):
+                            m.d.sync += kept.eq(frame.byte[:len(kept)])
+                            if high is not None:
+                                m.d.sync += high.eq(frame.byte[len(kept):] != 0)
         if not self.plan.loadable:
             return
         aw = st.aw
@@ -203,7 +229,7 @@ class BoardController(wiring.Component):
         settled = still[-1]
         src_valid, src_byte = Signal(), Signal(8)
         comb_valid, comb_byte = Signal(), Signal(8)
-        m.d.sync += [src_valid.eq(comb_valid), src_byte.eq(comb_byte)]
+        m.d[self._late] += [src_valid.eq(comb_valid), src_byte.eq(comb_byte)]
         m.d.comb += [tx.payload.valid.eq(buf_valid), tx.payload.payload.eq(buf_byte),
                      pay.ready.eq(~buf_valid & more), pay.valid.eq(settled & src_valid), pay.payload.eq(src_byte)]
         m.d.sync += still.eq(Cat(1, still[:-1]))
@@ -227,7 +253,7 @@ class BoardController(wiring.Component):
         for src, fields, values in ((_ACK, protocol.ACK_FIELDS, ack), (_NACK, protocol.NACK_FIELDS, nack),
                                     (_STATUS, protocol.STATUS_FIELDS, status),
                                     (_PIXELS, protocol.PIXELS_FIELDS, header)):
-            byte[src] = _byte_pipe(m, _payload_bits(fields, values), idx, f"byte_of_{src}")
+            byte[src] = _byte_pipe(m, _payload_bits(fields, values), idx, f"byte_of_{src}", self._late)
         byte[_INFO] = self._info_byte(m, st, idx)
         with m.Switch(st.src):
             for src in (_ACK, _NACK, _STATUS, _INFO):
@@ -259,10 +285,10 @@ class BoardController(wiring.Component):
         rd = rom.read_port()
         m.d.comb += rd.addr.eq(idx)
         rom_q = Signal(8)
-        m.d.sync += rom_q.eq(rd.data)
+        m.d[self._late] += rom_q.eq(rd.data)
         out = Signal(8, name="info_byte")
         if not runtime:                 # a fixed model: the ROM alone, with the same latency
-            m.d.sync += out.eq(rom_q)
+            m.d[self._late] += out.eq(rom_q)
             return out
         # The model's fields: a payload of their own (zero elsewhere) over
         # the bytes below the first byte past them.
@@ -273,10 +299,10 @@ class BoardController(wiring.Component):
         for name, size in fields:
             v = Value.cast(runtime[name])
             flat = Cat(flat, v[:8 * size], Const(0, max(0, 8 * size - len(v))))
-        rt_byte = _byte_pipe(m, flat, idx, "info_runtime")
+        rt_byte = _byte_pipe(m, flat, idx, "info_runtime", self._late)
         is_rt, is_rt_q = Signal(), Signal()
         m.d.sync += [is_rt.eq((idx >= lo) & (idx < end)), is_rt_q.eq(is_rt)]
-        m.d.sync += out.eq(Mux(is_rt_q, rt_byte, rom_q))
+        m.d[self._late] += out.eq(Mux(is_rt_q, rt_byte, rom_q))
         return out
 
     def _pixel_bytes(self, m, st, idx, pay, header_byte, comb_valid, comb_byte):
@@ -298,7 +324,7 @@ class BoardController(wiring.Component):
                     m.d.comb += pixel_byte.eq(pix_data[lo:lo + width])
         last_byte = st.bpos == st.last_bpos
         in_header = Signal()
-        m.d.sync += in_header.eq(idx < protocol.fields_size(protocol.PIXELS_FIELDS))
+        m.d[self._late] += in_header.eq(idx < protocol.fields_size(protocol.PIXELS_FIELDS))
         with m.If(in_header):
             m.d.comb += [comb_valid.eq(1), comb_byte.eq(header_byte)]
         with m.Else():
@@ -378,7 +404,7 @@ class BoardController(wiring.Component):
         d_act, d_reason = Signal.like(act), Signal.like(act_reason)
         d_staging, d_expected = Signal(), Signal()
         act_is = Signal(len(_Act.ALL))          # act, one-hot (the IDLE state's decisions), a register later
-        m.d.sync += act_is.eq(1 << act)
+        m.d[self._late] += act_is.eq(1 << act)
         m.d.sync += [act.eq(d_act), act_reason.eq(d_reason), act_staging.eq(d_staging),
                      act_expected.eq(d_expected)]
 
@@ -389,7 +415,7 @@ class BoardController(wiring.Component):
         # the kind byte arrives, long before the frame ends).
         is_kind = {k: Signal(name=f"is_{k.name.lower()}")
                    for k in (Kind.INFO, Kind.STATUS, Kind.LOAD_BEGIN, Kind.LOAD_CHUNK, Kind.COMMIT, Kind.RENDER)}
-        m.d.sync += [flag.eq(frame.kind == k) for k, flag in is_kind.items()]
+        m.d[self._late] += [flag.eq(frame.kind == k) for k, flag in is_kind.items()]
         with m.If(is_kind[Kind.INFO]):
             m.d.comb += d_act.eq(_Act.INFO)
         with m.Elif(is_kind[Kind.STATUS]):
@@ -561,8 +587,8 @@ class BoardController(wiring.Component):
         # than a cycle.
         row_end, last_row = Signal(), Signal()
         seg_end, next_y = Signal(len(st.seg_x) + 1), Signal(len(st.seg_y) + 1)
-        m.d.sync += [seg_end.eq(st.seg_x + st.seg_count), next_y.eq(st.seg_y + 1),
-                     row_end.eq(seg_end == region.x1), last_row.eq(next_y == region.y1)]
+        m.d[self._late] += [seg_end.eq(st.seg_x + st.seg_count), next_y.eq(st.seg_y + 1),
+                            row_end.eq(seg_end == region.x1), last_row.eq(next_y == region.y1)]
         with m.State("RENDER_START"):
             m.d.comb += self.start.eq(1)
             m.d.sync += [st.src.eq(_PIXELS), wait.eq(0)]
@@ -622,7 +648,24 @@ class _State:
         plan = ctl.plan
         preloaded = ctl.model_crc is not None
         self.idle = Signal()
-        self.args = Signal(64)                 # the command's first 8 payload bytes
+        #: The command's first 8 payload bytes. A fixed model's only
+        #: command with arguments is RENDER (four 16-bit coordinates, of
+        #: which ``size_bits`` count and the rest must be zero): of each byte
+        #: the bits below ``size_bits`` are kept and whether any other is set
+        #: (``arg_bytes``: ``(kept, high)``; ``args`` reads them back with
+        #: that flag in the first bit above the kept ones).
+        if plan.loadable:
+            self.args = Signal(64)
+            self.arg_bytes = None
+        else:
+            self.arg_bytes, parts = [], []
+            for k in range(8):
+                n = min(8, max(0, plan.size_bits - 8 * (k % 2)))
+                kept = Signal(n, name=f"arg{k}_kept")
+                high = Signal(name=f"arg{k}_high") if n < 8 else None
+                self.arg_bytes.append((kept, high))
+                parts += [kept] if high is None else [kept, high, Const(0, 7 - n)]
+            self.args = Cat(*parts)
         self.loading = Signal()
         #: Words of the staging memory (none: a fixed model).
         self.staging_depth = plan.staging_depth if plan.loadable else 0
@@ -676,18 +719,19 @@ def _payload_bits(fields, values):
     return Cat(*parts)
 
 
-def _byte_pipe(m, flat, index, name):
+def _byte_pipe(m, flat, index, name, domain="sync"):
     """Byte ``index`` of ``flat`` (0 past its end), registered: a payload of
     up to 8 bytes in one step, a longer one in two (the 4-byte word ``index
-    // 4``, then its byte ``index % 4``; ``index`` held for two cycles)."""
+    // 4``, then its byte ``index % 4``; ``index`` held for two cycles).
+    ``domain="comb"``: the same selection without the registers."""
     if len(flat) <= 64:
         nbytes = (len(flat) + 7) // 8
         padded = Cat(flat, Const(0, 8 * nbytes - len(flat)))
         out = Signal(8, name=f"{name}_q")
         with m.If(index < nbytes):
-            m.d.sync += out.eq(padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8))
+            m.d[domain] += out.eq(padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8))
         with m.Else():
-            m.d.sync += out.eq(0)
+            m.d[domain] += out.eq(0)
         return out
     words = (len(flat) + 31) // 32
     padded = Cat(flat, Const(0, 32 * words - len(flat)))
@@ -695,8 +739,8 @@ def _byte_pipe(m, flat, index, name):
     out = Signal(8, name=f"{name}_q")
     hi = index[2:]
     with m.If(hi < words):
-        m.d.sync += word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded)
+        m.d[domain] += word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded)
     with m.Else():
-        m.d.sync += word.eq(0)
-    m.d.sync += out.eq(word.word_select(index[:2], 8))
+        m.d[domain] += word.eq(0)
+    m.d[domain] += out.eq(word.word_select(index[:2], 8))
     return out

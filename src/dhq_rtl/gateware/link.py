@@ -83,11 +83,15 @@ class SharedCrc(wiring.Component):
     overlap (a host that sends while the board answers), the CRCs they
     compute are wrong, their frames fail their checks and are sent again:
     wrong, never silently.
+
+    ``registered`` (default true): the users' strobes and byte reach the
+    unit through registers (timing); false: directly, a cycle earlier.
     """
 
-    def __init__(self, users):
+    def __init__(self, users, *, registered=True):
         check_int("users", users, 1)
         self.users = users
+        self.registered = _check_registered(registered)
         super().__init__({f"user{k}": In(crc_user_signature()) for k in range(users)})
 
     def elaborate(self, platform):
@@ -98,15 +102,22 @@ class SharedCrc(wiring.Component):
         # (timing: the users' state machines end there); ``busy`` covers a
         # start on its way, so a user sees it the cycle after its start.
         clear, start, byte = Signal(), Signal(), Signal(8)
+        late = "sync" if self.registered else "comb"
         for p in ports:
-            m.d.comb += [p.busy.eq(unit.busy | start), p.value.eq(unit.value)]
-        m.d.sync += [clear.eq(Cat(*[p.clear for p in ports]).any()),
-                     start.eq(Cat(*[p.start for p in ports]).any())]
+            m.d.comb += [p.busy.eq(unit.busy | (start if self.registered else 0)), p.value.eq(unit.value)]
+        m.d[late] += [clear.eq(Cat(*[p.clear for p in ports]).any()),
+                      start.eq(Cat(*[p.start for p in ports]).any())]
         for p in reversed(ports):
             with m.If(p.start):
-                m.d.sync += byte.eq(p.byte)
+                m.d[late] += byte.eq(p.byte)
         m.d.comb += [unit.clear.eq(clear), unit.start.eq(start), unit.byte.eq(byte)]
         return m
+
+
+def _check_registered(registered):
+    if not isinstance(registered, bool):
+        raise TypeError(f"registered must be a bool, not {registered!r}")
+    return registered
 
 
 def received_frame_signature():
@@ -127,8 +138,9 @@ class _CrcUser(wiring.Component):
     """A frame block with a CRC unit of its own, or (``shared_crc``) a
     ``crc`` port to one outside (:class:`SharedCrc`)."""
 
-    def __init__(self, members, shared_crc):
+    def __init__(self, members, shared_crc, registered):
         self.shared_crc = shared_crc
+        self.registered = _check_registered(registered)
         if shared_crc:
             members["crc"] = Out(crc_user_signature())
         super().__init__(members)
@@ -148,17 +160,19 @@ class FrameReceiver(_CrcUser):
     cycles). Ports: ``rx`` (in, the byte stream of
     :class:`~.uart.UartRx`, no back-pressure), ``frame`` (out,
     :func:`received_frame_signature`); with ``shared_crc`` ``crc`` (out: the
-    CRC unit is outside, :class:`SharedCrc`).
+    CRC unit is outside, :class:`SharedCrc`); ``registered`` (default
+    true): the idle timeout's comparison is a register (timing); false: it
+    ends the frame a cycle earlier.
     """
 
-    def __init__(self, divisor, *, shared_crc=False):
+    def __init__(self, divisor, *, shared_crc=False, registered=True):
         check_int("divisor", divisor, 4)
         self.divisor = divisor
         self.timeout = protocol.IDLE_BYTE_TIMES * 10 * divisor
         super().__init__({
             "rx": In(stream.Signature(8, always_ready=True)),
             "frame": Out(received_frame_signature()),
-        }, shared_crc)
+        }, shared_crc, registered)
 
     def elaborate(self, platform):
         m = Module()
@@ -179,7 +193,7 @@ class FrameReceiver(_CrcUser):
             m.d.sync += idle.eq(idle + 1)
         # Registered (timing): the receiver has waited out its idle timeout.
         timed_out = Signal()
-        m.d.sync += timed_out.eq(in_frame & (idle == self.timeout) & ~got)
+        m.d["sync" if self.registered else "comb"] += timed_out.eq(in_frame & (idle == self.timeout) & ~got)
 
         def feed():
             m.d.comb += [crc.start.eq(1), crc.byte.eq(byte)]
@@ -267,14 +281,16 @@ class FrameTransmitter(_CrcUser):
     the UART can send them; ``index`` (out) numbers the byte asked for),
     ``tx`` (out byte stream to :class:`~.uart.UartTx`). ``shared_crc``:
     the CRC unit is outside (``crc`` port, :class:`SharedCrc`).
+    ``registered`` (default true): the byte for the UART passes a register
+    (timing); false: the frame's byte goes to the UART directly.
     """
 
-    def __init__(self, *, shared_crc=False):
+    def __init__(self, *, shared_crc=False, registered=True):
         super().__init__({
             "start": In(1), "kind": In(8), "length": In(16), "busy": Out(1),
             "payload": In(stream.Signature(8)), "index": Out(protocol.MAX_PAYLOAD.bit_length()),
             "tx": Out(stream.Signature(8)),
-        }, shared_crc)
+        }, shared_crc, registered)
 
     def elaborate(self, platform):
         m = Module()
@@ -290,17 +306,21 @@ class FrameTransmitter(_CrcUser):
         # is taken into it while it is empty and the CRC unit is free (it
         # takes 9 cycles a byte; a UART takes 10·divisor ≥ 40, so it never
         # waits then).
-        out_valid = Signal()
-        out_byte = Signal(8)
-        m.d.comb += [self.tx.valid.eq(out_valid), self.tx.payload.eq(out_byte)]
-        with m.If(self.tx.ready):
-            m.d.sync += out_valid.eq(0)
         take = Signal()
-        m.d.comb += take.eq(~out_valid & ~crc.busy)
         tx_valid = Signal()
         tx_byte = Signal(8)
-        with m.If(tx_valid & take):
-            m.d.sync += [out_valid.eq(1), out_byte.eq(tx_byte)]
+        out_valid = Signal()
+        if self.registered:
+            out_byte = Signal(8)
+            m.d.comb += [self.tx.valid.eq(out_valid), self.tx.payload.eq(out_byte)]
+            with m.If(self.tx.ready):
+                m.d.sync += out_valid.eq(0)
+            m.d.comb += take.eq(~out_valid & ~crc.busy)
+            with m.If(tx_valid & take):
+                m.d.sync += [out_valid.eq(1), out_byte.eq(tx_byte)]
+        else:
+            m.d.comb += [self.tx.valid.eq(tx_valid & ~crc.busy), self.tx.payload.eq(tx_byte),
+                         take.eq(self.tx.ready & ~crc.busy)]
         sent = tx_valid & take
 
         def send(value, *, checked=True, nxt=None):

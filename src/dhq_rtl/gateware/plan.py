@@ -215,6 +215,10 @@ class CorePlan:
     post_paced = False
     #: Any model of the envelope can be loaded (staging memory, installer).
     loadable = True
+    #: The host link's controller keeps its timing registers
+    #: (:class:`~.controller.BoardController`, ``timing_registers``): the
+    #: integer core's clock needs them.
+    link_timing_registers = True
 
     def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32, *, envelope=None,
                  spram=False, direct=False, scaler_multiplier="logic"):

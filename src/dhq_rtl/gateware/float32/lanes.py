@@ -14,7 +14,8 @@ output is taken; every unit's ``o.ready`` is 1, so none ever stalls):
 1. weight memory read (``lanes × 32``-bit words in chunk-major order, the
    rows of a stage's last chunk padded with +0), beside it the beat's
    control and activations registered; the weights registered once more
-   (two cycles: a deep memory's read multiplexer is a path of its own);
+   (two cycles: a deep memory's read multiplexer is a path of its own),
+   unless the plan's ``weight_register`` is false (one cycle);
 2. ``lanes`` :class:`~.mul.Fp32Mul` (``mul_latency`` stages), the control
    in lane 0's tag;
 3. ``log2(lanes)`` levels of :class:`~.add.Fp32Add` (``add_latency`` each),
@@ -31,7 +32,7 @@ then every stage's biases), one read and one write port: a beat needs
 either its bias or its partial sum, never both.
 
 Latency: ``lanes_latency = 3 + mul_latency + log2(lanes)·add_latency +
-add_latency`` cycles from a beat to its sum (18 for one lane at the default
+add_latency`` cycles (one less without the weight register) from a beat to its sum (18 for one lane at the default
 latencies). Throughput: one beat per cycle, as long as a neuron's beats are
 at least ``acc_gap = add_latency + 2`` cycles apart (the sequencer's
 passes). Payloads: ``i`` :func:`lanes_in_layout`, ``o``
@@ -127,9 +128,12 @@ class Fp32Lanes(wiring.Component):
         act1 = Signal.like(beat.act)
         m.d.sync += [valid1.eq(self.i.valid), act1.eq(beat.act), ctl1.first.eq(beat.first),
                      ctl1.last.eq(beat.last), ctl1.layer.eq(beat.tag), ctl1.bias_addr.eq(beat.bias_addr)]
-        ctl = Signal.like(ctl1)
-        valid2, act2, wts = Signal(), Signal.like(beat.act), Signal(32 * P)
-        m.d.sync += [ctl.eq(ctl1), valid2.eq(valid1), act2.eq(act1), wts.eq(rd.data)]
+        if plan.weight_register:
+            ctl = Signal.like(ctl1)
+            valid2, act2, wts = Signal(), Signal.like(beat.act), Signal(32 * P)
+            m.d.sync += [ctl.eq(ctl1), valid2.eq(valid1), act2.eq(act1), wts.eq(rd.data)]
+        else:           # (plan.weight_register false: the multipliers take the read data)
+            ctl, valid2, act2, wts = ctl1, valid1, act1, rd.data
 
         # 2. the products; 3. the adder tree.
         level = []

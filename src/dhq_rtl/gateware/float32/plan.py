@@ -88,7 +88,11 @@ class FloatCorePlan:
     Parameters: ``lanes`` (power of two, 1…256: FP32 multipliers), ``dsp``
     (``"generic"`` or ``"ice40"``: how the multipliers' 16×16 pieces are
     made), ``buffers`` (≥ 2), ``units`` (:class:`FloatUnits`: latencies and
-    the sine's ``ii``). The model must carry its float parameters.
+    the sine's ``ii``), ``link_timing_registers`` (the host link's
+    controller keeps its timing registers) and ``weight_register`` (the
+    weights registered once more after their read; both default true,
+    :meth:`for_board` leaves both out on iCE40). The model must carry its
+    float parameters.
 
     Attributes shared with :class:`~dhq_rtl.gateware.plan.CorePlan` (per
     *stage*, see the module docstring): ``n_layers``, ``out_features``,
@@ -117,11 +121,23 @@ class FloatCorePlan:
     #: shared vector arbiter keeps no path counts).
     rot_n = 0
 
-    def __init__(self, model, lanes=1, dsp="generic", buffers=6, units=None):
+    def __init__(self, model, lanes=1, dsp="generic", buffers=6, units=None, link_timing_registers=True,
+                 weight_register=True):
         check_core_arguments(model, lanes, dsp, buffers, DSP_KINDS)
         units = FloatUnits() if units is None else units
         if not isinstance(units, FloatUnits):
             raise TypeError(f"units must be a FloatUnits, not {type(units).__name__}")
+        if not isinstance(link_timing_registers, bool):
+            raise TypeError(f"link_timing_registers must be a bool, not {link_timing_registers!r}")
+        #: Whether the host link's controller keeps its timing registers
+        #: (:class:`~..controller.BoardController`, ``timing_registers``).
+        self.link_timing_registers = link_timing_registers
+        if not isinstance(weight_register, bool):
+            raise TypeError(f"weight_register must be a bool, not {weight_register!r}")
+        #: The weights are registered once more after their memory's read
+        #: (:class:`~.lanes.Fp32Lanes`: the read multiplexer of a deep
+        #: memory a path of its own), one cycle of ``lanes_latency``.
+        self.weight_register = weight_register
         model.validate()
         require_float(model)
         self.model = model
@@ -154,10 +170,16 @@ class FloatCorePlan:
     @classmethod
     def for_board(cls, model, board, *, lanes=None, buffers=None):
         """The float core a build for ``board`` makes (:meth:`board_defaults`),
-        with ``lanes`` (default 1) and ``buffers`` (default: the board's)."""
+        with ``lanes`` (default 1) and ``buffers`` (default: the board's).
+        On iCE40 the host link leaves out its timing registers
+        (``link_timing_registers``) and the weights their second register
+        (``weight_register``): the units without their cuts run at about
+        14 MHz, far below those paths, and the UP5K's logic cells are what
+        is short."""
         units, default_buffers = cls.board_defaults(board)
         return cls(model, lanes=1 if lanes is None else lanes, dsp=board.dsp,
-                   buffers=default_buffers if buffers is None else buffers, units=units)
+                   buffers=default_buffers if buffers is None else buffers, units=units,
+                   link_timing_registers=board.family != "ice40", weight_register=board.family != "ice40")
 
     # ------------------------------------------------------------ derivation
     def _stages(self):
@@ -228,7 +250,7 @@ class FloatCorePlan:
         self.sine_ii = u.sine_ii
         self.tree_levels = ceil_log2(self.lanes)
         # weight read and its register, multiply, adder tree, accumulator memory read, accumulate
-        self.lanes_latency = 2 + self.mul_latency + self.tree_levels * self.add_latency + 1 + self.add_latency
+        self.lanes_latency = (2 if self.weight_register else 1) + self.mul_latency + self.tree_levels * self.add_latency + 1 + self.add_latency
         self.sine_delay = (self.sine_latency - 1) * self.sine_ii + 1
         self.pixel_latency = 2
         # Vectors that can be in the sine at once: it holds at most one
