@@ -23,7 +23,7 @@ runs from its default clock.
 import math
 
 from amaranth.hdl import ClockDomain, Const, Elaboratable, Instance, Module, Signal
-from amaranth.lib import wiring
+from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
 from .controller import BoardController
@@ -40,13 +40,13 @@ DEFAULT_BAUD = 3_000_000
 
 #: The ``SB_PLL40`` output's legal range (iCE40 UltraPlus data sheet, sysCLOCK
 #: PLL: f_OUT 16…275 MHz); slower than that, only the reference itself
-#: (the PLL bypassed) is in specification.
+#: (no PLL) is in specification.
 ICE40_PLL_OUT_HZ = (16e6, 275e6)
 
 
 def _ice40_pll_settings(f_in_hz):
     """Every legal ``SB_PLL40`` setting ``(divr, divf, divq, filter_range, f_out_hz)``;
-    the bypass (the reference passed through) is ``(None, None, None, None, f_in_hz)``."""
+    the reference itself (no PLL) is ``(None, None, None, None, f_in_hz)``."""
     yield None, None, None, None, f_in_hz
     lo, hi = ICE40_PLL_OUT_HZ
     for divr in range(16):
@@ -113,7 +113,8 @@ def ice40_pll_params(f_in_hz, f_out_hz):
 
     ``f_out = f_in·(DIVF+1) / ((DIVR+1)·2**DIVQ)`` with the PFD in 10…133 MHz,
     the VCO in 533…1066 MHz and ``f_out`` in 16…275 MHz (iCE40 sysCLOCK PLL
-    rules); ``f_in`` itself is the bypass, ``divr`` … ``filter_range`` None.
+    rules); ``f_in`` itself is the reference without the PLL, ``divr`` …
+    ``filter_range`` None.
     Raises ``ValueError`` when no setting is within 1 % of ``f_out_hz``.
     """
     lo, hi = ICE40_PLL_OUT_HZ
@@ -291,17 +292,17 @@ class BoardTop(Elaboratable):
             # buffer that a plain input would get.
             pad = platform.request(b.clock_resource, 0, dir="-")
             divr, divf, divq, fr, _ = ice40_pll_params(b.ref_hz, self.freq_hz)
-            bypass = divr is None
-            if bypass:
-                # The reference passes through (the PLL's dividers unused);
-                # no lock to wait for.
-                divr, divf, divq, fr = 0, 0, 1, 1
-                m.d.comb += lock.eq(1)
-            m.submodules.pll = Instance(
-                "SB_PLL40_PAD",
-                p_FEEDBACK_PATH="SIMPLE", p_DIVR=divr, p_DIVF=divf, p_DIVQ=divq, p_FILTER_RANGE=fr,
-                i_PACKAGEPIN=pad.io, i_RESETB=Const(1, 1), i_BYPASS=Const(int(bypass), 1),
-                o_PLLOUTGLOBAL=pll_out, **({} if bypass else {"o_LOCK": lock}))
+            if divr is None:
+                # The reference itself: no PLL, the pin's global buffer
+                # (SB_GB_IO), nothing to wait for.
+                m.submodules.ref_buffer = ref = io.Buffer("i", pad)
+                m.d.comb += [pll_out.eq(ref.i), lock.eq(1)]
+            else:
+                m.submodules.pll = Instance(
+                    "SB_PLL40_PAD",
+                    p_FEEDBACK_PATH="SIMPLE", p_DIVR=divr, p_DIVF=divf, p_DIVQ=divq, p_FILTER_RANGE=fr,
+                    i_PACKAGEPIN=pad.io, i_RESETB=Const(1, 1), i_BYPASS=Const(0, 1),
+                    o_PLLOUTGLOBAL=pll_out, o_LOCK=lock)
         elif b.pll == "ecp5":
             ref = platform.request(b.clock_resource, 0).i
             clki, fb, op, _ = ecp5_pll_params(b.ref_hz, self.freq_hz)
