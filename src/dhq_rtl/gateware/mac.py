@@ -24,7 +24,8 @@ Pipeline (every register advances together; a stalled output stalls the
 whole pipeline, ``i.ready = ~o.valid | o.ready``):
 
 1. weight memory read (synchronous read port of a ``lib.memory.Memory``);
-2. ``lanes`` products, registered (fabric ``*`` or ``SB_MAC16`` registers);
+2. ``lanes`` products, registered (``*``, shift-and-add in logic, or
+   ``SB_MAC16`` registers);
 3. ``ceil(log2(lanes))`` registered adder-tree levels;
 4. accumulate; on ``last``, the sum goes to the output register.
 
@@ -60,7 +61,17 @@ accumulator holds (after reset: 0).
   in dual 8×8 mode when ``act_bits ≤ 8`` and ``weight_bits ≤ 8`` (``ceil(lanes
   / 2)`` DSPs), otherwise one 16×16 DSP per lane (operands ≤ 16 bits). Not
   simulatable by Amaranth's simulator; verified against Yosys's
-  ``cells_sim.v`` model with Verilator (``tests/test_mac.py``).
+  ``cells_sim.v`` model with Verilator (``tests/test_mac.py``);
+* ``"fabric"``: products in logic, no multiplier for synthesis to map to a
+  DSP: each lane's product is the sum of ``weight_bits`` partial products
+  (the activation, shifted by ``i``, where weight bit ``i`` is set; the sign
+  bit's term, worth ``−2^(weight_bits−1)``, subtracted: two's complement),
+  added in a balanced tree of ``weight_bits − 1`` adders of up to
+  ``act_bits + weight_bits`` bits per lane and registered like the
+  ``"generic"`` product. Same latency and pipeline, the same results bit
+  for bit; the RTLIL has adders and no ``$mul`` cell (``tests/test_mac.py``).
+  Cost per lane: those adders (on ECP5 about :func:`fabric_product_luts`
+  LUT4s, calibrated on ``synth_ecp5``), no DSP.
 
 ``weight_memory``: ``"bram"`` (a ``lib.memory.Memory`` with the weights as
 its initial contents; on iCE40 it lands in ``SB_RAM40_4K`` EBR,
@@ -86,11 +97,12 @@ from . import ice40_dsp
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
 
-__all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "weight_words", "mac_reference",
+__all__ = ["MacArray", "fabric_product", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "weight_words", "mac_reference",
            "DSP_KINDS"]
 
-#: How the products are made: ``*`` (``"generic"``) or ``SB_MAC16`` instances (``"ice40"``).
-DSP_KINDS = ("generic", "ice40")
+#: How the products are made: ``*`` (``"generic"``), ``SB_MAC16`` instances
+#: (``"ice40"``) or shift-and-add in logic (``"fabric"``).
+DSP_KINDS = ("generic", "ice40", "fabric")
 MEMORY_KINDS = ("bram", "external")
 
 
@@ -150,6 +162,23 @@ def mac_reference(weights, beats, acc_width):
     return out
 
 
+def fabric_product(act, weight):
+    """``act · weight`` (both signed values) as adders only: the sum of the
+    partial products ``act << i`` for each set weight bit ``i``, the sign
+    bit's subtracted, in a balanced tree (``len(weight) − 1`` adders). The
+    result is exact in ``len(act) + len(weight)`` bits."""
+    wb = len(weight)
+    terms = [Mux(weight[i], act, 0) << i for i in range(wb)]
+    terms[-1] = -terms[-1]         # the sign bit is worth −2^(wb−1)
+    width = len(act) + wb
+    while len(terms) > 1:
+        # Each sum is cut to the product's width: the bits above it never
+        # change the result (two's complement), and the adders stay narrow.
+        terms = [(terms[j] + terms[j + 1])[:width].as_signed() if j + 1 < len(terms) else terms[j]
+                 for j in range(0, len(terms), 2)]
+    return terms[0]
+
+
 def _wrap(v, bits):
     v &= (1 << bits) - 1
     return v - (1 << bits) if v >> (bits - 1) else v
@@ -171,7 +200,7 @@ class MacArray(wiring.Component):
     tag_shape : int or shape
         Shape of the pass-through ``tag`` field (an integer width, 0: no
         field, or e.g. a ``data.StructLayout``).
-    dsp : ``"generic"`` or ``"ice40"``
+    dsp : ``"generic"``, ``"ice40"`` or ``"fabric"`` (see the module docstring)
     weight_memory : ``"bram"`` or ``"external"``
     always_ready : bool
         Streams without back-pressure (see the module docstring).
@@ -338,6 +367,12 @@ class MacArray(wiring.Component):
                 p = Signal(signed(pw), name=f"prod{l}")
                 with m.If(en):
                     m.d.sync += p.eq(acts[l] * wts[l])
+                out.append(p)
+        elif self.dsp == "fabric":
+            for l in range(P):
+                p = Signal(signed(pw), name=f"prod{l}")
+                with m.If(en):
+                    m.d.sync += p.eq(fabric_product(acts[l], wts[l]))
                 out.append(p)
         elif self.dual:
             for j in range(0, P, 2):
