@@ -25,7 +25,7 @@ import math
 from .errors import FitError
 from .gateware.plan import CorePlan
 
-__all__ = ["estimate", "check_fit", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
+__all__ = ["estimate", "check_fit", "fabric_product_luts", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256
@@ -76,8 +76,13 @@ def _logic_cells(plan, board, ff_bits):
     P = plan.lanes
     tree = sum((P >> (t + 1)) * (plan.act_bits + plan.weight_bits + t + 1)
                for t in range(int(math.log2(P)))) if P > 1 else 0
-    fabric_products = board.family == "ice40" and not plan.dual and board.dsp != "ice40"
-    mac = tree + plan.acc_bits * 2 + (P * (plan.act_bits + plan.weight_bits) if fabric_products else 0)
+    if plan.dsp == "fabric":
+        products = P * fabric_product_luts(plan.act_bits, plan.weight_bits, board.family)
+    elif board.family == "ice40" and not plan.dual and board.dsp != "ice40":
+        products = P * (plan.act_bits + plan.weight_bits)
+    else:
+        products = 0
+    mac = tree + plan.acc_bits * 2 + products
     t_width = plan.scaler_acc_bits + plan.mult_bits + 2
     scaler = (plan.mult_bits + 1) * t_width * 2 if plan.scaler_multiplier == "logic" else 3 * t_width
     bfly = 0
@@ -93,6 +98,16 @@ def _logic_cells(plan, board, ff_bits):
     # registered chunk that feeds the MAC array (none with direct reads).
     vector_regs = 0 if plan.direct else 2 * plan.cpow * P * plan.act_bits + P * plan.act_bits
     return int(mac + scaler + bfly + requant + coords + control + vector_regs + _load_path(plan) + ff_bits)
+
+
+def fabric_product_luts(act_bits, weight_bits, family="ecp5"):
+    """Logic of one lane's product in fabric (``MacArray`` ``dsp="fabric"``):
+    ECP5 LUT4s (``synth_ecp5``) or iCE40 logic cells of the
+    ``weight_bits − 1`` adders that sum the partial products, about one
+    cell per adder bit. Calibrated on out-of-context synthesis of
+    :class:`~dhq_rtl.gateware.mac.MacArray` (docs/RESULTS.md, "Products in
+    fabric"; ``tests/test_estimate.py``)."""
+    return (weight_bits - 1) * (act_bits + 2)
 
 
 def _load_path(plan):
@@ -192,6 +207,8 @@ def estimate(model, board, *, lanes=None, buffers=None, envelope=None, arith="in
     else:
         if board.family == "ice40":
             dsp = plan.dsp_blocks + (plan.scaler_dsp_blocks if plan.scaler_multiplier == "dsp" else 0)
+        elif plan.dsp == "fabric":
+            dsp = 0
         else:
             dsp = plan.lanes * (1 if plan.act_bits <= 18 and plan.weight_bits <= 18 else 4)
         lc = _logic_cells(plan, board, ff_bits)
