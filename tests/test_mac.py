@@ -353,7 +353,7 @@ def _codes(bits):
     return list(range(-(1 << (bits - 1)), 1 << (bits - 1)))
 
 
-@pytest.mark.parametrize("act_bits,weight_bits", [(2, 2), (4, 4), (6, 6), (3, 5), (5, 2)])
+@pytest.mark.parametrize("act_bits,weight_bits", [(2, 2), (4, 4), (6, 6), (8, 8), (3, 5), (5, 2), (8, 4)])
 def test_fabric_products_exhaustive(act_bits, weight_bits):
     """One lane, every (activation, weight) pair, each its own sum: every
     product of the shift-and-add multiplier against the numpy twin, with

@@ -64,14 +64,16 @@ accumulator holds (after reset: 0).
   ``cells_sim.v`` model with Verilator (``tests/test_mac.py``);
 * ``"fabric"``: products in logic, no multiplier for synthesis to map to a
   DSP: each lane's product is the sum of ``weight_bits`` partial products
-  (the activation, shifted by ``i``, where weight bit ``i`` is set; the sign
-  bit's term, worth ``−2^(weight_bits−1)``, subtracted: two's complement),
-  added in a balanced tree of ``weight_bits − 1`` adders of up to
-  ``act_bits + weight_bits`` bits per lane and registered like the
-  ``"generic"`` product. Same latency and pipeline, the same results bit
+  (the activation ANDed with weight bit ``i``, shifted by ``i``; the sign
+  bits' terms subtracted, two's complement, as inverted bits plus one
+  constant: :func:`fabric_product`), added in a balanced tree of
+  ``weight_bits − 1`` adders per lane (the first level ``act_bits + 1``
+  bits wide, each level about two bits wider, none wider than the
+  product) and registered like the ``"generic"`` product. Same latency and pipeline, the same results bit
   for bit; the RTLIL has adders and no ``$mul`` cell (``tests/test_mac.py``).
-  Cost per lane: those adders (on ECP5 about :func:`fabric_product_luts`
-  LUT4s, calibrated on ``synth_ecp5``), no DSP.
+  Cost per lane: those adders, no DSP (ECP5 LUTs per lane:
+  :func:`dhq_rtl.estimate.fabric_product_luts`, calibrated on
+  ``synth_ecp5`` with ``bench/fabric_products.py``).
 
 ``weight_memory``: ``"bram"`` (a ``lib.memory.Memory`` with the weights as
 its initial contents; on iCE40 it lands in ``SB_RAM40_4K`` EBR,
@@ -88,7 +90,7 @@ weights of a loaded model; a write lands at the next clock edge.
 """
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -163,20 +165,56 @@ def mac_reference(weights, beats, acc_width):
 
 
 def fabric_product(act, weight):
-    """``act · weight`` (both signed values) as adders only: the sum of the
-    partial products ``act << i`` for each set weight bit ``i``, the sign
-    bit's subtracted, in a balanced tree (``len(weight) − 1`` adders). The
-    result is exact in ``len(act) + len(weight)`` bits."""
-    wb = len(weight)
-    terms = [Mux(weight[i], act, 0) << i for i in range(wb)]
-    terms[-1] = -terms[-1]         # the sign bit is worth −2^(wb−1)
-    width = len(act) + wb
+    """``act · weight`` (signed values of ``n`` and ``m`` bits) with adders
+    only, exact in ``n + m`` bits (two's complement).
+
+    Shift-and-add: row ``j`` is the activation's bits ANDed with weight bit
+    ``j``, shifted by ``j``. In two's complement the sign bits weigh
+    ``−2^(n−1)`` and ``−2^(m−1)``, so the bits ``a[n−1]·w[j]`` (``j < m−1``)
+    and ``a[i]·w[m−1]`` (``i < n−1``) are subtracted (``a[n−1]·w[m−1]``,
+    twice negative, is added). Each subtracted bit ``x`` is written
+    ``¬x − 1`` and the ``−1`` s add up to the constant
+    ``2^(n+m−1) + 2^(n−1) + 2^(m−1)`` (mod ``2^(n+m)``; Baugh–Wooley): every
+    row is then an unsigned ``n``-bit value, no sign extension, and each
+    adder of the balanced tree is only as wide as the rows it adds (``m −
+    1`` adders; one more for the constant when ``n ≠ m``, otherwise it
+    fills free bits of rows ``0`` and ``m − 1``).
+    """
+    n, m = len(act), len(weight)
+    width = n + m
+    rows = []
+    for j in range(m):
+        bits = [act[i] & weight[j] for i in range(n)]
+        if j < m - 1:
+            bits[n - 1] = ~bits[n - 1]
+        else:
+            bits[:n - 1] = [~b for b in bits[:n - 1]]
+        rows.append([bits, j])
+    rows[-1][0].append(Const(1, 1))             # 2^(n+m−1): bit n of row m−1
+    extra = []
+    if n == m:
+        rows[0][0].append(Const(1, 1))          # 2^(n−1) + 2^(m−1) = 2^n: bit n of row 0
+    else:
+        extra.append((Const((1 << (n - 1)) + (1 << (m - 1)), width), 0))
+    terms = [(Cat(*bits), offset) for bits, offset in rows] + extra
     while len(terms) > 1:
-        # Each sum is cut to the product's width: the bits above it never
-        # change the result (two's complement), and the adders stay narrow.
-        terms = [(terms[j] + terms[j + 1])[:width].as_signed() if j + 1 < len(terms) else terms[j]
+        terms = [_add_at(terms[j], terms[j + 1], width) if j + 1 < len(terms) else terms[j]
                  for j in range(0, len(terms), 2)]
-    return terms[0]
+    value, offset = terms[0]
+    return Cat(Const(0, offset), value)[:width].as_signed() if offset else value[:width].as_signed()
+
+
+def _add_at(x, y, width):
+    """The sum of two unsigned terms ``(value, offset)`` (worth ``value ·
+    2^offset``), cut to ``width`` bits: the bits of the lower term below the
+    other's offset pass by the adder."""
+    (xv, xo), (yv, yo) = sorted((x, y), key=lambda t: t[1])
+    d = yo - xo
+    if d >= len(xv):        # no overlap
+        value = Cat(xv, Const(0, d - len(xv)), yv)
+    else:
+        value = Cat(xv[:d], xv[d:] + yv)
+    return value[:max(1, width - xo)], xo
 
 
 def _wrap(v, bits):
