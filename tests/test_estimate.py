@@ -123,3 +123,43 @@ def test_float_core_estimate_default_lanes_and_fit(default_model):
     assert check_fit(estimate(default_model, ecp, lanes=lanes, arith="fp32"), ecp)
     with pytest.raises(FitError, match="DSP"):
         check_fit(estimate(default_model, ecp, lanes=2 * lanes, arith="fp32"), ecp)
+
+
+def test_fabric_products_take_no_dsp_and_their_luts():
+    """``dsp="fabric"`` (``build --multipliers fabric``): no DSP in the
+    estimate, and ``lanes`` products' logic more than the DSP build."""
+    from dhq_rtl.build import board_for_multipliers
+    from dhq_rtl.estimate import fabric_product_luts
+    model = random_model(width=32, depth=3, size=64, seed=2, rotate=False)
+    for name in ("ulx3s", "icebreaker"):
+        board = get_board(name)
+        dsp = estimate(model, board, lanes=8)
+        fabric = estimate(model, board_for_multipliers(board, "fabric"), lanes=8)
+        logic = "lut" if board.family == "ecp5" else "lc"
+        assert fabric["ebr"] == dsp["ebr"]
+        if name == "ulx3s":
+            assert dsp["dsp"] == 8 and fabric["dsp"] == 0
+            assert fabric[logic] - dsp[logic] == 8 * fabric_product_luts(8, 8)
+        else:       # the scaler takes the DSPs the MAC array leaves
+            assert fabric["dsp"] < dsp["dsp"] and fabric[logic] > dsp[logic]
+    assert fabric_product_luts(8, 8) == 136 and fabric_product_luts(4, 4) == 36
+
+
+#: Largest relative error of :func:`fabric_product_luts` against synthesis.
+FABRIC_LUT_TOLERANCE = 0.10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("act_bits,weight_bits", [(4, 4), (6, 6), (8, 8), (8, 4)])
+@pytest.mark.parametrize("lanes", [4, 8])
+def test_fabric_product_luts_match_synthesis(tmp_path, act_bits, weight_bits, lanes):
+    """Yosys ``synth_ecp5`` of the bare MAC array, fabric products against
+    ``*`` products: the LUTs added per lane are within
+    :data:`FABRIC_LUT_TOLERANCE` of the estimate (bench/fabric_products.py)."""
+    from dhq_rtl.estimate import fabric_product_luts
+    from tests.safety_checks import load_script
+    bench = load_script("fabric_products")
+    cells = bench.measure(act_bits, weight_bits, lanes, tmp_path)
+    assert cells["generic"].get("MULT18X18D") == lanes and "MULT18X18D" not in cells["fabric"]
+    per_lane = (bench.luts(cells["fabric"]) - bench.luts(cells["generic"])) / lanes
+    assert abs(fabric_product_luts(act_bits, weight_bits) - per_lane) <= FABRIC_LUT_TOLERANCE * per_lane

@@ -25,7 +25,8 @@ import math
 from .errors import FitError
 from .gateware.plan import CorePlan
 
-__all__ = ["estimate", "check_fit", "fabric_product_luts", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
+__all__ = ["estimate", "check_fit", "fabric_product_luts", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS",
+           "MAX_LOGIC_ROM_DEPTH"]
 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256
@@ -77,7 +78,7 @@ def _logic_cells(plan, board, ff_bits):
     tree = sum((P >> (t + 1)) * (plan.act_bits + plan.weight_bits + t + 1)
                for t in range(int(math.log2(P)))) if P > 1 else 0
     if plan.dsp == "fabric":
-        products = P * fabric_product_luts(plan.act_bits, plan.weight_bits, board.family)
+        products = P * fabric_product_luts(plan.act_bits, plan.weight_bits)
     elif board.family == "ice40" and not plan.dual and board.dsp != "ice40":
         products = P * (plan.act_bits + plan.weight_bits)
     else:
@@ -100,14 +101,18 @@ def _logic_cells(plan, board, ff_bits):
     return int(mac + scaler + bfly + requant + coords + control + vector_regs + _load_path(plan) + ff_bits)
 
 
-def fabric_product_luts(act_bits, weight_bits, family="ecp5"):
-    """Logic of one lane's product in fabric (``MacArray`` ``dsp="fabric"``):
-    ECP5 LUT4s (``synth_ecp5``) or iCE40 logic cells of the
-    ``weight_bits − 1`` adders that sum the partial products, about one
-    cell per adder bit. Calibrated on out-of-context synthesis of
-    :class:`~dhq_rtl.gateware.mac.MacArray` (docs/RESULTS.md, "Products in
-    fabric"; ``tests/test_estimate.py``)."""
-    return (weight_bits - 1) * (act_bits + 2)
+def fabric_product_luts(act_bits, weight_bits):
+    """Logic of one lane's product in fabric (``MacArray`` ``dsp="fabric"``,
+    :func:`~dhq_rtl.gateware.mac.fabric_product`): a LUT per partial-product
+    bit (``act_bits · weight_bits`` ANDs, some inverted) and about one per
+    bit of the ``weight_bits − 1`` adders that sum them (as many bits again,
+    plus ``weight_bits``): ``2·a·w + w``. ECP5 LUTs (``LUT4`` and two per
+    ``CCU2C``), calibrated on Yosys ``synth_ecp5`` of the bare
+    :class:`~dhq_rtl.gateware.mac.MacArray`, ``*`` against fabric products
+    (``bench/fabric_products.py``: 4×4 34, 6×6 76, 8×8 136 per lane;
+    docs/RESULTS.md, "Products in fabric"; ``tests/test_estimate.py``);
+    iCE40 logic cells (a LUT4 with its carry) taken as the same count."""
+    return 2 * act_bits * weight_bits + weight_bits
 
 
 def _load_path(plan):
