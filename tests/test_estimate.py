@@ -142,15 +142,17 @@ def test_fabric_products_take_no_dsp_and_their_luts():
             assert fabric[logic] - dsp[logic] == 8 * fabric_product_luts(8, 8)
         else:       # the scaler takes the DSPs the MAC array leaves
             assert fabric["dsp"] < dsp["dsp"] and fabric[logic] > dsp[logic]
-    assert fabric_product_luts(8, 8) == 136 and fabric_product_luts(4, 4) == 36
+    # a·w AND bits, the adders' bits, 2: within 1 of what synth_ecp5 gave (bench/fabric_products.py).
+    assert [fabric_product_luts(a, w) for a, w in ((4, 4), (6, 6), (8, 8), (8, 4), (4, 8))] == [34, 76, 135, 74, 87]
 
 
-#: Largest relative error of :func:`fabric_product_luts` against synthesis.
-FABRIC_LUT_TOLERANCE = 0.10
+#: Largest relative error of :func:`fabric_product_luts` against synthesis
+#: (it is within 1.5 % on these shapes).
+FABRIC_LUT_TOLERANCE = 0.05
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("act_bits,weight_bits", [(4, 4), (6, 6), (8, 8), (8, 4)])
+@pytest.mark.parametrize("act_bits,weight_bits", [(4, 4), (6, 6), (8, 8), (8, 4), (4, 8)])
 @pytest.mark.parametrize("lanes", [4, 8])
 def test_fabric_product_luts_match_synthesis(tmp_path, act_bits, weight_bits, lanes):
     """Yosys ``synth_ecp5`` of the bare MAC array, fabric products against

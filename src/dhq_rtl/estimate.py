@@ -25,7 +25,7 @@ import math
 from .errors import FitError
 from .gateware.plan import CorePlan
 
-__all__ = ["estimate", "check_fit", "fabric_product_luts", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS",
+__all__ = ["estimate", "check_fit", "fabric_product_luts", "fabric_adder_bits", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS",
            "MAX_LOGIC_ROM_DEPTH"]
 
 #: Memories smaller than this many bits are counted as flip-flops.
@@ -104,15 +104,46 @@ def _logic_cells(plan, board, ff_bits):
 def fabric_product_luts(act_bits, weight_bits):
     """Logic of one lane's product in fabric (``MacArray`` ``dsp="fabric"``,
     :func:`~dhq_rtl.gateware.mac.fabric_product`): a LUT per partial-product
-    bit (``act_bits · weight_bits`` ANDs, some inverted) and about one per
-    bit of the ``weight_bits − 1`` adders that sum them (as many bits again,
-    plus ``weight_bits``): ``2·a·w + w``. ECP5 LUTs (``LUT4`` and two per
-    ``CCU2C``), calibrated on Yosys ``synth_ecp5`` of the bare
+    bit (``act_bits · weight_bits`` ANDs, some inverted), one per adder bit
+    of the tree that sums the rows (:func:`fabric_adder_bits`) and 2 more.
+    ECP5 LUTs (``LUT4`` and two per ``CCU2C``, a carry cell of two bits),
+    calibrated on Yosys ``synth_ecp5`` of the bare
     :class:`~dhq_rtl.gateware.mac.MacArray`, ``*`` against fabric products
-    (``bench/fabric_products.py``: 4×4 34, 6×6 76, 8×8 136 per lane;
-    docs/RESULTS.md, "Products in fabric"; ``tests/test_estimate.py``);
-    iCE40 logic cells (a LUT4 with its carry) taken as the same count."""
-    return 2 * act_bits * weight_bits + weight_bits
+    (``bench/fabric_products.py``: 4×4 34, 6×6 76, 8×8 136, 8×4 73, 4×8 87
+    per lane; this model within 1 of each; docs/RESULTS.md, "Products in fabric";
+    ``tests/test_estimate.py``); iCE40 logic cells (a LUT4 with its carry)
+    taken as the same count."""
+    return act_bits * weight_bits + fabric_adder_bits(act_bits, weight_bits) + 2
+
+
+def fabric_adder_bits(act_bits, weight_bits):
+    """Result bits of the adders of :func:`~dhq_rtl.gateware.mac.fabric_product`
+    once synthesis drops what is cut off: the same balanced tree over the
+    same ``(width, offset)`` rows (row ``j``: ``act_bits`` bits at offset
+    ``j``, a constant bit more on rows ``0`` (``a = w``) and ``w − 1``; a
+    constant row when ``a ≠ w``), each sum ``max(x − d, y) + 1`` bits above
+    the lower row's first ``d`` bits, none past the product's width."""
+    n, m = act_bits, weight_bits
+    width = n + m
+    rows = [(n + (j == m - 1 or (j == 0 and n == m)), j) for j in range(m)] + ([(width, 0)] if n != m else [])
+    total = 0
+    while len(rows) > 1:
+        nxt = []
+        for j in range(0, len(rows), 2):
+            if j + 1 == len(rows):
+                nxt.append(rows[j])
+                continue
+            (xl, xo), (yl, yo) = sorted(rows[j:j + 2], key=lambda r: r[1])
+            d = yo - xo
+            if d >= xl:         # no overlap: side by side, no adder
+                length = d + yl
+            else:
+                bits = min(max(xl - d, yl) + 1, width - xo - d)
+                total += bits
+                length = d + bits
+            nxt.append((min(length, width - xo), xo))
+        rows = nxt
+    return total
 
 
 def _load_path(plan):
