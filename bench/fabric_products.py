@@ -57,8 +57,8 @@ def main():
     p.add_argument("--bits", default="4,6,8,8x4,4x8")
     p.add_argument("--lanes", default="4,8")
     args = p.parse_args()
-    print("| act × weight bits | lanes | LUT (`*`, DSP) | MULT18X18D | LUT (fabric) | MULT18X18D | LUT per lane (fabric − `*`) "
-          "| estimate per lane | error |")
+    print("| act × weight bits | lanes | LUT (`*`, DSP) | MULT18X18D | LUT (fabric) | MULT18X18D "
+          "| LUT per lane (fabric − `*`) | estimate per lane | error |")
     print("|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(prefix="fabric_products_") as tmp:
         for a, w in (widths(b) for b in args.bits.split(",")):

@@ -25,8 +25,8 @@ import math
 from .errors import FitError
 from .gateware.plan import CorePlan
 
-__all__ = ["estimate", "check_fit", "fabric_product_luts", "fabric_adder_bits", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS",
-           "MAX_LOGIC_ROM_DEPTH"]
+__all__ = ["estimate", "check_fit", "fabric_product_luts", "fabric_adder_bits", "lanes_that_fit",
+           "default_float_lanes", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256

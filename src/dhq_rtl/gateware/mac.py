@@ -99,8 +99,8 @@ from . import ice40_dsp
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
 
-__all__ = ["MacArray", "fabric_product", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "weight_words", "mac_reference",
-           "DSP_KINDS"]
+__all__ = ["MacArray", "fabric_product", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "weight_words",
+           "mac_reference", "DSP_KINDS"]
 
 #: How the products are made: ``*`` (``"generic"``), ``SB_MAC16`` instances
 #: (``"ice40"``) or shift-and-add in logic (``"fabric"``).
