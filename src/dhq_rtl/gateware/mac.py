@@ -67,10 +67,11 @@ accumulator holds (after reset: 0).
   (the activation ANDed with weight bit ``i``, shifted by ``i``; the sign
   bits' terms subtracted, two's complement, as inverted bits plus one
   constant: :func:`fabric_product`), added in a balanced tree of
-  ``weight_bits − 1`` adders per lane (the first level ``act_bits + 1``
-  bits wide, each level about two bits wider, none wider than the
-  product) and registered like the ``"generic"`` product. Same latency and pipeline, the same results bit
-  for bit; the RTLIL has adders and no ``$mul`` cell (``tests/test_mac.py``).
+  ``weight_bits − 1`` adders per lane (``act_bits + 1`` bits at the first
+  level, wider at each level up, none wider than the product) and
+  registered like the ``"generic"`` product. Same latency and pipeline, the
+  same results bit for bit; the RTLIL has adders and no ``$mul`` cell
+  (``tests/test_mac.py``).
   Cost per lane: those adders, no DSP (ECP5 LUTs per lane:
   :func:`dhq_rtl.estimate.fabric_product_luts`, calibrated on
   ``synth_ecp5`` with ``bench/fabric_products.py``).
