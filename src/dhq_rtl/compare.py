@@ -576,8 +576,10 @@ def write_png(result, path):
     from .outputs import write_file
 
     tables = [(b, *cells(b)) for b in result["boards"]]
-    height = sum(1.4 + 0.35 * (len(body) + 1) for _, _, body in tables) + 0.3
-    fig, axes = plt.subplots(len(tables), 1, figsize=(22, height), squeeze=False)
+    # Each table as tall as its rows (a longer table would run into the title above it).
+    heights = [1.4 + 0.35 * (len(body) + 1) for _, _, body in tables]
+    fig, axes = plt.subplots(len(tables), 1, figsize=(22, sum(heights) + 0.3), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     for ax, (b, head, body) in zip(axes[:, 0], tables):
         ax.axis("off")
         lanes = f"{b['lanes']} lanes each" if b["mode"] == "iso-architecture" else "each core as large as fits"
