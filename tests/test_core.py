@@ -62,8 +62,8 @@ def render(dut, regions, rng=None, stall=0.0, max_cycles=400_000):
     return out
 
 
-def check(model, regions, lanes=4, stall=0.3, seed=0, buffers=6):
-    dut = InrCore(model, lanes=lanes, buffers=buffers)
+def check(model, regions, lanes=4, stall=0.3, seed=0, buffers=6, dsp="generic"):
+    dut = InrCore(model, lanes=lanes, buffers=buffers, dsp=dsp)
     rng = np.random.default_rng(seed)
     results = render(dut, regions, rng, stall)
     golden = GoldenModel(model)
@@ -344,3 +344,11 @@ def test_fabric_products_plan_and_core_have_no_multiply():
     assert rtlil.convert(InrCore(model, plan=generic)).count("cell $mul ") == 4
     with pytest.raises(ValueError, match=r"dsp must be one of \('generic', 'ice40', 'fabric'\)"):
         CorePlan(model, lanes=4, dsp="luts")
+
+
+@pytest.mark.parametrize("case", [0, 4, 6], ids=["w8a8", "w4a4", "w4a4-midrise"])
+def test_fabric_products_core_bit_exact(case):
+    """The whole core with its MAC products in logic renders what the golden
+    model renders (stalls included), like the ``*`` products."""
+    kw, lanes, regions = SMALL[case]
+    check(random_model(**kw), regions, lanes=lanes, stall=0.3, seed=1, dsp="fabric")
