@@ -43,7 +43,7 @@ class Board:
     clock_resource: str         # its platform resource
     pll: str | None             # "ice40", "ecp5" or None (platform default clock)
     default_mhz: float          # core clock the build targets by default
-    dsp: str                    # InrCore dsp= ("ice40" or "generic")
+    dsp: str                    # InrCore dsp= ("ice40" or "generic"; "fabric": build --multipliers fabric)
     default_lanes: int
     #: Resources available: keys "lc", "ebr", "spram", "dsp", "pll" (iCE40)
     #: or "lut", "ebr", "dsp", "pll" (ECP5); values are counts.

@@ -348,3 +348,45 @@ def test_report_names_every_layers_bits_and_the_recipe(fake, capsys):
     assert info["layer_bits"] == [{"weight": l.weight_bits, "input": l.act_bits if i else None}
                                   for i, l in enumerate(model.layers)]
     assert f"model bits: {info['bits_text']}" in out and "(recipe first-wide)" in info["bits_text"]
+
+
+def test_fabric_multipliers_build_records_the_kind(fake, capsys):
+    """``--multipliers fabric``: the integer core's MAC products in logic on
+    the ULX3S; the kind in utilization.json and the summary, no DSP in the
+    estimate; the default is the board's DSP kind, as before."""
+    argv = fake["argv"] + ["--board", "ulx3s"]
+    code, out, err = run_cli(main, argv + ["--multipliers", "fabric"], capsys)
+    assert code == 0, err
+    report = json.loads((fake["out"] / "utilization.json").read_text())
+    assert report["parameters"]["multipliers"] == "fabric" and report["parameters"]["dsp"] == "fabric"
+    assert report["resources"]["dsp"]["estimated"] == 0
+    assert "MAC products: in fabric logic" in out
+    code, out, err = run_cli(main, argv, capsys)
+    assert code == 0, err
+    report = json.loads((fake["out"] / "utilization.json").read_text())
+    assert report["parameters"]["multipliers"] == "dsp" and report["parameters"]["dsp"] == "generic"
+    assert report["resources"]["dsp"]["estimated"] == 4 and "MAC products" not in out
+
+
+def test_fabric_multipliers_refusals(fake, capsys, tmp_path):
+    """The float core refuses ``--multipliers fabric`` (one line, before any
+    tool); an unknown kind is an argparse error."""
+    before = digests(tmp_path)
+    assert_refused(run_cli(main, ["--model", str(fake["model"]), "--arith", "fp32", "--board", "ulx3s",
+                                  "--multipliers", "fabric", "--out", str(fake["out"])], capsys),
+                   "--multipliers fabric applies to the integer core's MAC array")
+    assert digests(tmp_path) == before and not fake["out"].exists()
+    code, out, err = run_cli(main, fake["argv"] + ["--multipliers", "luts"], capsys)
+    assert code == 2 and any("invalid choice: 'luts'" in line for line in err)
+
+
+def test_board_for_multipliers():
+    from dhq_rtl.build import board_for_multipliers
+    from dhq_rtl.errors import DhqError
+    ice = get_board("icebreaker")
+    assert board_for_multipliers(ice, "dsp") is ice
+    assert board_for_multipliers(ice, "fabric").dsp == "fabric" and ice.dsp == "ice40"
+    with pytest.raises(DhqError, match="must be one of dsp, fabric"):
+        board_for_multipliers(ice, "luts")
+    with pytest.raises(DhqError, match="float core"):
+        board_for_multipliers(ice, "fabric", arith="fp32")

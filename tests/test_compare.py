@@ -4,6 +4,7 @@ float fit. Builds run with the fake tools (tests/fake_toolchain.py); the
 activity simulation is replaced by fixed figures except in the slow test."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -289,3 +290,48 @@ def test_a_core_that_fails_timing_runs_below_its_fmax(setup, capsys, monkeypatch
                                                                         baud=3_000_000) <= 41.02e6
     assert w8["latency_ms"] == pytest.approx(1e3 * 64 * SIM["int"][0] / (w8["run_mhz"] * 1e6))
     assert "timing failed" in out
+
+
+def test_fabric_product_rows(setup, capsys, monkeypatch):
+    """``--fabric-products``: on the ULX3S (iso-architecture) a row per
+    integer width with the MAC products in fabric, built with
+    ``multipliers="fabric"`` in its own folder; none on the iCEBreaker. A
+    build made before the kind was stamped is reused as a DSP build, not as
+    a fabric one; the best-reduction target names its row and LUT cost."""
+    real = compare._from_report
+
+    def from_report(board, report):
+        row = real(board, report)
+        fabric = report["parameters"].get("multipliers") == "fabric"
+        fp32 = report["arith"] == "fp32"
+        row["resources"] = {"lut": 1000 if fp32 else 300 if fabric else 100, "dsp": 40 if fp32 else 0 if fabric
+                            else 8}
+        return row
+    monkeypatch.setattr(compare, "_from_report", from_report)
+    plain, _, _ = _run(setup, capsys, "--board", "ulx3s", "--lanes", "4")
+    out = setup["out"]
+    # A stamp of a build made before the products' kind was recorded.
+    row_file = out / "ulx3s-int-w8a8-4" / compare.ROW_FILE
+    record = json.loads(row_file.read_text())
+    del record["build_stamp"]["multipliers"]
+    row_file.write_text(json.dumps(record))
+    result, text, _ = _run(setup, capsys, "--board", "ulx3s", "--lanes", "4", "--board", "icebreaker",
+                           "--fabric-products")
+    ulx3s, ice = result["boards"]
+    assert [(r["core"], r["multipliers"], r["reused"]) for r in ulx3s["rows"]] == [
+        ("FP32", "dsp", True), ("DHQ W8A8", "dsp", True), ("DHQ W8A8 (fabric products)", "fabric", False),
+        ("DHQ W6A6", "dsp", True), ("DHQ W6A6 (fabric products)", "fabric", False)]
+    assert all(r["multipliers"] == "dsp" for r in ice["rows"])
+    for r in ulx3s["rows"]:
+        report = json.loads((out / Path(r["folder"]).name / "utilization.json").read_text())
+        assert report["parameters"]["multipliers"] == r["multipliers"]
+        assert Path(r["folder"]).name.endswith("-fabric") == (r["multipliers"] == "fabric")
+    fabric = ulx3s["rows"][2]
+    assert fabric["vs_fp32"]["resources"]["dsp"] == {"ratio": 0.0, "change_percent": -100.0}
+    assert "DHQ W8A8 (fabric products)" in text
+    best = next(t for t in result["targets"] if "best resource reduction" in t["target"])
+    assert best["met"] is True and best["where"] == "DSP, DHQ W8A8 (fabric products); LUT -70.0 %"
+    # The stamp now carries the kind: the DSP and fabric builds are both reused.
+    again, _, _ = _run(setup, capsys, "--board", "ulx3s", "--lanes", "4", "--fabric-products")
+    assert all(r["reused"] for r in again["boards"][0]["rows"])
+    assert plain["boards"][0]["rows"][1]["multipliers"] == "dsp"

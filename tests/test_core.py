@@ -62,8 +62,8 @@ def render(dut, regions, rng=None, stall=0.0, max_cycles=400_000):
     return out
 
 
-def check(model, regions, lanes=4, stall=0.3, seed=0, buffers=6):
-    dut = InrCore(model, lanes=lanes, buffers=buffers)
+def check(model, regions, lanes=4, stall=0.3, seed=0, buffers=6, dsp="generic"):
+    dut = InrCore(model, lanes=lanes, buffers=buffers, dsp=dsp)
     rng = np.random.default_rng(seed)
     results = render(dut, regions, rng, stall)
     golden = GoldenModel(model)
@@ -326,3 +326,29 @@ def test_plan_latencies_are_the_blocks(default_model):
         assert plan.requant_latency == Requantizer(12, [(1, 3)], 8).latency
         if plan.rot_n >= 2:
             assert plan.butterfly_stages == HadamardButterfly(plan.rot_n, plan.lut_bits).stages
+
+
+def test_fabric_products_plan_and_core_have_no_multiply():
+    """``dsp="fabric"``: no DSP in the plan, nothing paired, and no ``$mul``
+    anywhere in the core the ULX3S build makes with it (the scaler
+    multiplies in logic there); the default ULX3S core has one per lane."""
+    from dhq_rtl.boards import get_board
+    from dhq_rtl.build import board_for_multipliers
+    model = random_model(width=8, depth=1, size=8, seed=1)
+    ulx3s = get_board("ulx3s")
+    plan = CorePlan.for_board(model, board_for_multipliers(ulx3s, "fabric"), lanes=4)
+    assert plan.dsp == "fabric" and plan.dsp_blocks == 0 and not plan.dual
+    assert plan.scaler_multiplier == "logic" and plan.mac_latency == CorePlan(model, lanes=4).mac_latency
+    assert "$mul" not in rtlil.convert(InrCore(model, plan=plan))
+    generic = CorePlan.for_board(model, ulx3s, lanes=4)
+    assert rtlil.convert(InrCore(model, plan=generic)).count("cell $mul ") == 4
+    with pytest.raises(ValueError, match=r"dsp must be one of \('generic', 'ice40', 'fabric'\)"):
+        CorePlan(model, lanes=4, dsp="luts")
+
+
+@pytest.mark.parametrize("case", [0, 4, 6], ids=["w8a8", "w4a4", "w4a4-midrise"])
+def test_fabric_products_core_bit_exact(case):
+    """The whole core with its MAC products in logic renders what the golden
+    model renders (stalls included), like the ``*`` products."""
+    kw, lanes, regions = SMALL[case]
+    check(random_model(**kw), regions, lanes=lanes, stall=0.3, seed=1, dsp="fabric")

@@ -135,3 +135,45 @@ def test_float_estimate_tracks_the_measured_builds(default_model):
         board = get_board(name)
         est = estimate(default_model, board, lanes=lanes, arith="fp32")["lc" if board.family == "ice40" else "lut"]
         assert abs(est - logic) <= 0.015 * logic, (name, lanes, est, logic)
+
+
+def test_fabric_products_take_no_dsp_and_their_luts():
+    """``dsp="fabric"`` (``build --multipliers fabric``): no DSP in the
+    estimate, and ``lanes`` products' logic more than the DSP build."""
+    from dhq_rtl.build import board_for_multipliers
+    from dhq_rtl.estimate import fabric_product_luts
+    model = random_model(width=32, depth=3, size=64, seed=2, rotate=False)
+    for name in ("ulx3s", "icebreaker"):
+        board = get_board(name)
+        dsp = estimate(model, board, lanes=8)
+        fabric = estimate(model, board_for_multipliers(board, "fabric"), lanes=8)
+        logic = "lut" if board.family == "ecp5" else "lc"
+        assert fabric["ebr"] == dsp["ebr"]
+        if name == "ulx3s":
+            assert dsp["dsp"] == 8 and fabric["dsp"] == 0
+            assert fabric[logic] - dsp[logic] == 8 * fabric_product_luts(8, 8)
+        else:       # the scaler takes the DSPs the MAC array leaves
+            assert fabric["dsp"] < dsp["dsp"] and fabric[logic] > dsp[logic]
+    # a·w AND bits, the adders' bits, 2: within 1 of what synth_ecp5 gave (bench/fabric_products.py).
+    assert [fabric_product_luts(a, w) for a, w in ((4, 4), (6, 6), (8, 8), (8, 4), (4, 8))] == [34, 76, 135, 74, 87]
+
+
+#: Largest relative error of :func:`fabric_product_luts` against synthesis
+#: (it is within 1.5 % on these shapes).
+FABRIC_LUT_TOLERANCE = 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("act_bits,weight_bits", [(4, 4), (6, 6), (8, 8), (8, 4), (4, 8)])
+@pytest.mark.parametrize("lanes", [4])     # per lane the same at 8 (bench/fabric_products.py)
+def test_fabric_product_luts_match_synthesis(tmp_path, act_bits, weight_bits, lanes):
+    """Yosys ``synth_ecp5`` of the bare MAC array, fabric products against
+    ``*`` products: the LUTs added per lane are within
+    :data:`FABRIC_LUT_TOLERANCE` of the estimate (bench/fabric_products.py)."""
+    from dhq_rtl.estimate import fabric_product_luts
+    from tests.safety_checks import load_script
+    bench = load_script("fabric_products")
+    cells = bench.measure(act_bits, weight_bits, lanes, tmp_path)
+    assert cells["generic"].get("MULT18X18D") == lanes and "MULT18X18D" not in cells["fabric"]
+    per_lane = (bench.luts(cells["fabric"]) - bench.luts(cells["generic"])) / lanes
+    assert abs(fabric_product_luts(act_bits, weight_bits) - per_lane) <= FABRIC_LUT_TOLERANCE * per_lane

@@ -345,3 +345,81 @@ def test_mac_ice40_16x16_mode(tmp_path):
         MacArray(_rom_weights(depth=8, lanes=3, bits=12), act_bits=11, weight_bits=12, acc_width=28, dsp="ice40"),
         workdir=tmp_path)
     assert cells["SB_MAC16"] == 3
+
+
+# ------------------------------------------------ products in logic ("fabric")
+
+def _codes(bits):
+    return list(range(-(1 << (bits - 1)), 1 << (bits - 1)))
+
+
+@pytest.mark.parametrize("act_bits,weight_bits", [(2, 2), (4, 4), (6, 6), (8, 8), (3, 5), (5, 2), (8, 4)])
+def test_fabric_products_exhaustive(act_bits, weight_bits):
+    """One lane, every (activation, weight) pair, each its own sum: every
+    product of the shift-and-add multiplier against the numpy twin, with
+    stalls (every sign combination and the min/max codes included)."""
+    weights = np.array(_codes(weight_bits)).reshape(-1, 1)
+    beats = [{"act": [a], "addr": addr, "first": 1, "last": 1}
+             for addr in range(len(weights)) for a in _codes(act_bits)]
+    dut = MacArray(weights, act_bits=act_bits, weight_bits=weight_bits, acc_width=act_bits + weight_bits,
+                   dsp="fabric")
+    got = _run_stream(dut, beats, seed=act_bits, stall=0.2)
+    _check(dut, beats, got)
+    assert field(got, "acc") == [a * int(weights[b["addr"], 0]) for b in beats for a in b["act"]]
+
+
+@pytest.mark.parametrize("bits", [2, 4, 6, 8])
+def test_fabric_products_match_generic(bits):
+    """4 lanes: corner rows (min, max, −1, 0, 1 in every lane order) and
+    random rows, corner and random activations, sums of 1…4 beats, with
+    stalls: the fabric kind emits what the ``*`` kind and the twin emit."""
+    rng = np.random.default_rng(bits)
+    lanes, lo, hi = 4, -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    corners = [lo, hi, -1, 0, 1] if bits > 2 else [lo, hi, -1, 0]
+    rows = [[corners[(i + l) % len(corners)] for l in range(lanes)] for i in range(len(corners))]
+    rows += [[lo] * lanes, [hi] * lanes] + rng.integers(lo, hi + 1, size=(6, lanes)).tolist()
+    weights = np.array(rows)
+    pick = lambda r: [corners[int(i)] for i in r.integers(0, len(corners), size=lanes)] \
+        if r.random() < 0.5 else r.integers(lo, hi + 1, size=lanes)
+    beats = _beats(rng, len(weights), lanes, bits, 40, tag_shape=3, acts=pick)
+    beats += [{"act": [v] * lanes, "addr": a, "first": 1, "last": 1, "tag": 0}
+              for v in (lo, hi) for a in (len(corners), len(corners) + 1)]
+    acc_width = 2 * bits + 4
+    fabric = MacArray(weights, act_bits=bits, weight_bits=bits, acc_width=acc_width, tag_shape=3, dsp="fabric")
+    generic = MacArray(weights, act_bits=bits, weight_bits=bits, acc_width=acc_width, tag_shape=3)
+    assert fabric.latency == generic.latency
+    got = _run_stream(fabric, beats, seed=bits, stall=0.3)
+    _check(fabric, beats, got)
+    assert field(got, "acc") == field(_run_stream(generic, beats, seed=bits, stall=0.3), "acc")
+
+
+def test_fabric_products_full_rate_latency():
+    """Same latency as the generic kind, one beat a cycle."""
+    rng = np.random.default_rng(11)
+    lanes = 8
+    weights = rng.integers(-128, 128, size=(8, lanes))
+    dut = MacArray(weights, act_bits=8, weight_bits=8, acc_width=24, dsp="fabric")
+    assert dut.latency == 3 + 3 and dut.dsp_count == 0
+    beats = _beats(rng, 8, lanes, 8, 20, max_len=2)
+    res = {}
+
+    async def tb(ctx):
+        res["r"] = await stream_full_rate(ctx, dut.i, dut.o, beats, sum(b["last"] for b in beats))
+
+    run_sim(dut, [tb])
+    accepted, emitted = res["r"]
+    assert accepted == list(range(len(beats)))
+    assert [c for c, _ in emitted] == [c + dut.latency for c, b in zip(accepted, beats) if b["last"]]
+    _check(dut, beats, [p for _, p in emitted])
+
+
+@pytest.mark.parametrize("act_bits,weight_bits", [(8, 8), (4, 4), (6, 3)])
+def test_fabric_products_have_no_multiply_in_rtlil(act_bits, weight_bits):
+    """Synthesis sees adders, no ``$mul`` (the ``*`` kind has one per lane)."""
+    from amaranth.back import rtlil
+    w = np.zeros((4, 4), int)
+    args = dict(act_bits=act_bits, weight_bits=weight_bits, acc_width=act_bits + weight_bits + 4)
+    fabric = rtlil.convert(MacArray(w, dsp="fabric", **args))
+    generic = rtlil.convert(MacArray(w, **args))
+    assert generic.count("cell $mul ") == 4
+    assert "$mul" not in fabric and fabric.count("cell $add ") >= 4 * (weight_bits - 1)

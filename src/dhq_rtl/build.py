@@ -5,7 +5,7 @@
     python -m dhq_rtl.build [--board icebreaker|upduino_v3|ulx3s|list] [--envelope default|large]
                             [--model FILE] [--arith int|fp32] [--out DIR] [--seed N]
                             [--toolchain yowasp|system] [--lanes N] [--freq MHZ] [--baud N]
-                            [--fixed-clock] [--program]
+                            [--multipliers dsp|fabric] [--fixed-clock] [--program]
 
 A build makes a bitstream that runs *any* model image inside an envelope
 (:mod:`dhq_rtl.envelope`: widest layer, layers, image size, bit widths,
@@ -21,6 +21,14 @@ model the model image carries (format version 3), with the largest lane
 count whose estimate fits the board unless ``--lanes`` is given. Its
 weights are ROMs: no envelope, the board renders its one model over the
 same host link and refuses load commands (docs/float32.md).
+
+``--multipliers fabric`` makes the integer core's MAC products in logic
+(shift-and-add, :class:`~dhq_rtl.gateware.mac.MacArray` ``dsp="fabric"``),
+on any board: no DSP for them, more LUTs (logic cells on iCE40). The
+default, ``dsp``, is the board's kind (``SB_MAC16`` on the iCE40UP5K,
+``*`` mapped to ``MULT18X18D`` on the ECP5). The float core refuses it (its
+FP32 multipliers are DSP pieces). The kind is in ``utilization.json``
+(``parameters.multipliers``) and in the summary.
 
 Steps: check the model against the envelope, estimate the envelope's
 hardware and stop with a :class:`~dhq_rtl.errors.FitError` if it cannot fit
@@ -53,7 +61,8 @@ from pathlib import Path
 from .cli import ArgumentParser, run_main
 from .errors import DhqError, ToolchainError
 
-__all__ = ["main", "build", "board_table", "fallback_clock_hz", "FALLBACK_MARGIN"]
+__all__ = ["main", "build", "board_table", "fallback_clock_hz", "board_for_multipliers", "FALLBACK_MARGIN",
+           "MULTIPLIERS"]
 
 #: The fallback rebuild aims this fraction below the first attempt's Fmax: a
 #: second place-and-route at a lower target lands somewhere else, and with no
@@ -63,6 +72,26 @@ FALLBACK_MARGIN = 0.05
 
 #: The core's number formats (:data:`dhq_rtl.gateware.core.ARITHMETICS`).
 ARITHMETICS = ("int", "fp32")
+
+#: Where the integer core's MAC products go: the board's DSPs (its ``dsp``
+#: kind) or fabric logic (``MacArray`` ``dsp="fabric"``).
+MULTIPLIERS = ("dsp", "fabric")
+
+
+def board_for_multipliers(board, multipliers, arith="int"):
+    """``board`` as a build with ``multipliers`` sees it: unchanged for
+    ``"dsp"``, its DSP kind replaced by ``"fabric"`` for ``"fabric"`` (the
+    plan, the estimate and the core then read the fabric kind). The float
+    core takes only ``"dsp"`` (:class:`DhqError`)."""
+    import dataclasses
+    if multipliers not in MULTIPLIERS:
+        raise DhqError(f"--multipliers must be one of {', '.join(MULTIPLIERS)}, got {multipliers!r}")
+    if multipliers == "dsp":
+        return board
+    if arith == "fp32":
+        raise DhqError("--multipliers fabric applies to the integer core's MAC array; the float core's FP32 "
+                       "multipliers stay on DSPs (leave out --multipliers, or build --arith int)")
+    return dataclasses.replace(board, dsp="fabric")
 
 TOOLS = {"ice40": ("yosys", "nextpnr-ice40", "icepack"), "ecp5": ("yosys", "nextpnr-ecp5", "ecppack")}
 
@@ -146,7 +175,7 @@ def model_info(model, source, arith="int"):
 
 def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_mhz=None, baud=None, seed=1,
           toolchain=None, buffers=None, fallback=True, inputs=None, log=print, program=False, arith="int",
-          energy=False):
+          energy=False, multipliers="dsp"):
     """Build the core of ``envelope`` (default: the tightest around
     ``model``) for ``board``, starting with ``model`` loaded, into
     ``out_dir``; returns the report dict.
@@ -172,6 +201,9 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     or ``"fp32"`` (the float core, ``lanes`` default: the largest whose
     estimate fits, :func:`~dhq_rtl.estimate.default_float_lanes`).
 
+    ``multipliers``: ``"dsp"`` (the board's DSP kind) or ``"fabric"`` (the
+    integer core's MAC products in logic; :func:`board_for_multipliers`).
+
     ``energy``: also simulate the built core rendering the whole image with
     activity counting and add its energy per image to the report
     (:func:`dhq_rtl.energy.build_entry`; the activity simulator is cached).
@@ -185,6 +217,7 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     folder.check(inputs)
     if arith not in ARITHMETICS:
         raise DhqError(f"--arith must be one of {', '.join(ARITHMETICS)}, got {arith!r}")
+    board = board_for_multipliers(board, multipliers, arith)
     baud = DEFAULT_BAUD if baud is None else baud
     if arith == "fp32" and envelope is not None:
         raise DhqError("--envelope applies to the integer core: the float core's model is fixed")
@@ -211,7 +244,7 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
         report, attempts = _build_with_fallback(
             model, board, attempt, est, freq_hz=freq_mhz * 1e6 if freq_mhz is not None else None,
             fallback=fallback, log=log, source=source, envelope=envelope, lanes=lanes, baud=baud, seed=seed,
-            toolchain=toolchain, env=env, buffers=buffers, arith=arith)
+            toolchain=toolchain, env=env, buffers=buffers, arith=arith, multipliers=multipliers)
         from .reports import summary_lines, write_reports
         if energy:
             from .energy import build_entry
@@ -321,7 +354,7 @@ def _build_with_fallback(model, board, attempt, est, *, freq_hz, fallback, log, 
 
 
 def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, baud, seed, toolchain, env, buffers,
-                log, arith="int"):
+                log, arith="int", multipliers="dsp"):
     """One synthesis + place-and-route run in ``out`` at ``freq_hz`` (None: the board's default)."""
     from .gateware.top import BoardTop
     from .reports import make_report, parse_nextpnr_report, parse_yosys_stat
@@ -341,6 +374,7 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     elif board.family == "ecp5":
         overrides["script_after_read"] = ECP5_SCRIPT_AFTER_READ
     log(f"building {board.name} ({board.device}), {'float core, ' if arith == 'fp32' else ''}{lanes} lanes, "
+        f"{'MAC products in fabric, ' if multipliers == 'fabric' else ''}"
         f"{top.freq_hz / 1e6:g} MHz, "
         f"tools: {toolchain}, into {out}")
     plan = platform.build(top, name="top", build_dir=str(out), do_build=False, **overrides)
@@ -369,7 +403,7 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
         raise ToolchainError(f"the tools wrote no readable report ({type(e).__name__}: {e}) "
                              f"(logs in {out})") from None
     plan = top.core.plan
-    params = {"arith": arith, "lanes": lanes, "buffers": plan.buffers, "dsp": board.dsp,
+    params = {"arith": arith, "lanes": lanes, "buffers": plan.buffers, "dsp": board.dsp, "multipliers": multipliers,
               "clock_mhz": top.pll_hz / 1e6, "baud": baud, "uart_divisor": top.divisor, "seed": seed,
               "toolchain": toolchain}
     if arith == "fp32":
@@ -413,6 +447,9 @@ def main(argv=None):
                                              "fp32: the largest that fits)")
     p.add_argument("--freq", type=float, help="core clock in MHz (default: per board; boards with a PLL only)")
     p.add_argument("--baud", type=int, help="UART baud rate (default 3000000)")
+    p.add_argument("--multipliers", choices=MULTIPLIERS, default="dsp",
+                   help="the integer core's MAC products: dsp (the board's DSP blocks, default) or fabric "
+                        "(shift-and-add in logic: no DSP, more LUTs)")
     p.add_argument("--fixed-clock", action="store_true",
                    help="do not rebuild at a lower PLL clock when timing fails")
     p.add_argument("--energy", action="store_true",
@@ -438,7 +475,7 @@ def main(argv=None):
         report = build(model, board, out, source=source, envelope=envelope, lanes=args.lanes, freq_mhz=args.freq,
                        baud=args.baud, seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock,
                        inputs={"--model": args.model}, program=args.program, arith=args.arith,
-                       energy=args.energy)
+                       energy=args.energy, multipliers=args.multipliers)
     except ValueError as e:
         # Parameter errors the constructors find (a lane count this model's core cannot use).
         raise DhqError(str(e)) from None

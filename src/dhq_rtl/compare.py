@@ -4,7 +4,7 @@
 
     python -m dhq_rtl.compare [--model M [--model M2 …]] [--bits w8a8 w6a6 w4a4] [--board B …]
                               [--lanes N] [--image PNG] [--out DIR] [--json F] [--png F]
-                              [--fp32-patch N] [--seed N]
+                              [--fp32-patch N] [--seed N] [--fabric-products]
 
 One float model, several cores. The first ``--model`` (default: the bundled
 model) is the W8A8 integer model; the float model it carries is the one
@@ -26,6 +26,11 @@ Per board (:func:`board_mode`):
   board's lanes around the tightest envelope of their model;
 * **iso-architecture** (other boards, e.g. the ULX3S): every core with the
   same ``--lanes`` (default :data:`DEFAULT_LANES`).
+
+``--fabric-products`` adds, on iso-architecture boards, a row per integer
+width with the MAC products in fabric logic ("DHQ WxAy (fabric products)":
+``build(..., multipliers="fabric")``, no DSP for them, more LUTs), beside
+the row with the board's DSPs.
 
 Each core is built (:func:`dhq_rtl.build.build`) in its own sub-folder of
 ``--out``; a sub-folder whose build has the same model (CRC-32 of the model
@@ -101,27 +106,35 @@ class Core:
     model: object
     lanes: int | None       # None: the build's default (iso-board)
     provenance: str
+    multipliers: str = "dsp"    # the MAC products: "dsp" or "fabric" (dhq_rtl.build.MULTIPLIERS)
 
     def __post_init__(self):
         if self.arith not in ("int", "fp32"):
             raise ValueError(f"arith must be int or fp32, got {self.arith!r}")
+        if self.multipliers not in ("dsp", "fabric") or (self.arith == "fp32" and self.multipliers != "dsp"):
+            raise ValueError(f"multipliers must be 'dsp' or (integer cores) 'fabric', got {self.multipliers!r}")
         if self.lanes is not None and (isinstance(self.lanes, bool) or not isinstance(self.lanes, int)
                                        or self.lanes < 1):
             raise ValueError(f"lanes must be a positive integer or None, got {self.lanes!r}")
 
     @property
     def label(self):
-        return "FP32" if self.arith == "fp32" else f"DHQ {bits_of(self.model).upper()}"
+        if self.arith == "fp32":
+            return "FP32"
+        fabric = " (fabric products)" if self.multipliers == "fabric" else ""
+        return f"DHQ {bits_of(self.model).upper()}{fabric}"
 
     @property
     def folder(self):
-        return core_folder(self.board, self.arith, None if self.arith == "fp32" else bits_of(self.model), self.lanes)
+        return core_folder(self.board, self.arith, None if self.arith == "fp32" else bits_of(self.model), self.lanes,
+                           self.multipliers)
 
 
-def core_folder(board, arith, bits, lanes):
+def core_folder(board, arith, bits, lanes, multipliers="dsp"):
     """The sub-folder of ``--out`` a core is built in."""
     what = "fp32" if arith == "fp32" else f"int-{bits}"
-    return f"{board.name}-{what}-{lanes if lanes else 'max'}"
+    fabric = "-fabric" if multipliers == "fabric" else ""
+    return f"{board.name}-{what}-{lanes if lanes else 'max'}{fabric}"
 
 
 # ------------------------------------------------------------------ models
@@ -271,7 +284,14 @@ def derive_models(base, bits_list, pixels, cache, log=print):
 
 def _build_stamp(core, seed):
     return {"version": ROW_VERSION, "model_crc": model_crc(core.model), "board": core.board.name,
-            "arith": core.arith, "lanes": core.lanes, "seed": seed}
+            "arith": core.arith, "lanes": core.lanes, "seed": seed, "multipliers": core.multipliers}
+
+
+def _same_build(record, stamp):
+    """Whether a row's recorded build stamp is ``stamp`` (a stamp from before
+    the products' kind was recorded is one of a build with DSP products)."""
+    old = record.get("build_stamp")
+    return isinstance(old, dict) and dict({"multipliers": "dsp"}, **old) == stamp
 
 
 def _read_row(folder):
@@ -353,10 +373,11 @@ def measure(core, out, picture, *, seed=1, patch=DEFAULT_FP32_PATCH, log=print):
     stamp = _build_stamp(core, seed)
     row = {"core": core.label, "arith": core.arith, "board": core.board.name, "folder": str(folder),
            "model_crc": stamp["model_crc"], "provenance": core.provenance,
-           "bits": None if core.arith == "fp32" else bits_of(core.model), "requested_lanes": core.lanes}
+           "bits": None if core.arith == "fp32" else bits_of(core.model), "requested_lanes": core.lanes,
+           "multipliers": core.multipliers}
     record = _read_row(folder)
     report_path = folder / "utilization.json"
-    if record.get("build_stamp") == stamp and report_path.exists():
+    if _same_build(record, stamp) and report_path.exists():
         report = json.loads(report_path.read_text())
         row["reused"] = True
         log(f"{core.folder}: reused the build in {folder}")
@@ -364,7 +385,7 @@ def measure(core, out, picture, *, seed=1, patch=DEFAULT_FP32_PATCH, log=print):
         log(f"{core.folder}: building into {folder}")
         try:
             report = build(core.model, core.board, folder, source=core.provenance, lanes=core.lanes,
-                           seed=seed, arith=core.arith, log=lambda m: log(f"  {m}"))
+                           seed=seed, arith=core.arith, multipliers=core.multipliers, log=lambda m: log(f"  {m}"))
         except FitError as e:
             log(f"{core.folder}: does not fit: {e}")
             return dict(row, status="does not fit", reason=str(e), reused=False)
@@ -468,6 +489,10 @@ def targets(result):
               None if best is not None else "the FP32 core was not measured")
         if best is not None:
             out[-1]["where"] = f"{best[1].upper()}, {best[2]}"
+            row = next(r for r in b["rows"] if r["core"] == best[2])
+            lut = (row["vs_fp32"]["resources"] or {}).get("lut")
+            if best[1] != "lut" and lut is not None:
+                out[-1]["where"] += f"; LUT {lut['change_percent']:+.1f} %"
     return out
 
 
@@ -551,8 +576,10 @@ def write_png(result, path):
     from .outputs import write_file
 
     tables = [(b, *cells(b)) for b in result["boards"]]
-    height = sum(1.4 + 0.35 * (len(body) + 1) for _, _, body in tables) + 0.3
-    fig, axes = plt.subplots(len(tables), 1, figsize=(22, height), squeeze=False)
+    # Each table as tall as its rows (a longer table would run into the title above it).
+    heights = [1.4 + 0.35 * (len(body) + 1) for _, _, body in tables]
+    fig, axes = plt.subplots(len(tables), 1, figsize=(22, sum(heights) + 0.3), squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     for ax, (b, head, body) in zip(axes[:, 0], tables):
         ax.axis("off")
         lanes = f"{b['lanes']} lanes each" if b["mode"] == "iso-architecture" else "each core as large as fits"
@@ -637,6 +664,9 @@ def main(argv=None):
                    help=f"side of the patch the float core renders in the activity simulation (default "
                         f"{DEFAULT_FP32_PATCH})")
     p.add_argument("--seed", type=int, default=1, help="nextpnr placement seed of every build")
+    p.add_argument("--fabric-products", action="store_true",
+                   help="on iso-architecture boards, also a row per integer width with the MAC products in "
+                        "fabric logic (no DSP for them, more LUTs)")
     args = p.parse_args(argv)
 
     try:
@@ -662,8 +692,9 @@ def main(argv=None):
     from .build_folder import KNOWN_PRODUCTS
     for board in boards:
         lanes = None if board_mode(board) == "iso-board" else args.lanes
-        for arith, bits in [("fp32", None)] + [("int", b) for b in bits_list]:
-            name = core_folder(board, arith, bits, lanes)
+        for arith, bits, kind in [("fp32", None, "dsp")] + [("int", b, k) for b in bits_list
+                                                             for k in _multipliers(board, args.fabric_products)]:
+            name = core_folder(board, arith, bits, lanes, kind)
             check_output_folder(out / name, f"--out {args.out}: the build folder {out / name}", inputs=inputs,
                                 products=KNOWN_PRODUCTS + (ROW_FILE,))
     check_output_folder(out / "models", f"--out {args.out}: the model cache {out / 'models'}", inputs=inputs)
@@ -714,7 +745,8 @@ def main(argv=None):
         mode = board_mode(board)
         lanes = None if mode == "iso-board" else args.lanes
         cores = [Core(board, "fp32", first, lanes, result["models"][0]["provenance"])]
-        cores += [Core(board, "int", m, lanes, prov) for _, m, prov in models]
+        cores += [Core(board, "int", m, lanes, prov, kind) for _, m, prov in models
+                  for kind in _multipliers(board, args.fabric_products)]
         rows = []
         result["boards"].append({"board": board.name, "device": board.device, "mode": mode, "lanes": lanes,
                                  "rows": rows})
@@ -728,6 +760,12 @@ def main(argv=None):
     if args.png:
         write_png(result, args.png)
     return 0
+
+
+def _multipliers(board, fabric_products):
+    """The product kinds of the integer rows on ``board``: the DSPs, and with
+    ``--fabric-products`` on iso-architecture boards the fabric as well."""
+    return ("dsp", "fabric") if fabric_products and board_mode(board) == "iso-architecture" else ("dsp",)
 
 
 def _json_default(v):

@@ -25,7 +25,8 @@ import math
 from .errors import FitError
 from .gateware.plan import CorePlan
 
-__all__ = ["estimate", "check_fit", "lanes_that_fit", "default_float_lanes", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
+__all__ = ["estimate", "check_fit", "fabric_product_luts", "fabric_adder_bits", "lanes_that_fit",
+           "default_float_lanes", "MIN_RAM_BITS", "MAX_LOGIC_ROM_DEPTH"]
 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256
@@ -76,8 +77,13 @@ def _logic_cells(plan, board, ff_bits):
     P = plan.lanes
     tree = sum((P >> (t + 1)) * (plan.act_bits + plan.weight_bits + t + 1)
                for t in range(int(math.log2(P)))) if P > 1 else 0
-    fabric_products = board.family == "ice40" and not plan.dual and board.dsp != "ice40"
-    mac = tree + plan.acc_bits * 2 + (P * (plan.act_bits + plan.weight_bits) if fabric_products else 0)
+    if plan.dsp == "fabric":
+        products = P * fabric_product_luts(plan.act_bits, plan.weight_bits)
+    elif board.family == "ice40" and not plan.dual and board.dsp != "ice40":
+        products = P * (plan.act_bits + plan.weight_bits)
+    else:
+        products = 0
+    mac = tree + plan.acc_bits * 2 + products
     t_width = plan.scaler_acc_bits + plan.mult_bits + 2
     scaler = (plan.mult_bits + 1) * t_width * 2 if plan.scaler_multiplier == "logic" else 3 * t_width
     bfly = 0
@@ -93,6 +99,51 @@ def _logic_cells(plan, board, ff_bits):
     # registered chunk that feeds the MAC array (none with direct reads).
     vector_regs = 0 if plan.direct else 2 * plan.cpow * P * plan.act_bits + P * plan.act_bits
     return int(mac + scaler + bfly + requant + coords + control + vector_regs + _load_path(plan) + ff_bits)
+
+
+def fabric_product_luts(act_bits, weight_bits):
+    """Logic of one lane's product in fabric (``MacArray`` ``dsp="fabric"``,
+    :func:`~dhq_rtl.gateware.mac.fabric_product`): a LUT per partial-product
+    bit (``act_bits · weight_bits`` ANDs, some inverted), one per adder bit
+    of the tree that sums the rows (:func:`fabric_adder_bits`) and 2 more.
+    ECP5 LUTs (``LUT4`` and two per ``CCU2C``, a carry cell of two bits),
+    calibrated on Yosys ``synth_ecp5`` of the bare
+    :class:`~dhq_rtl.gateware.mac.MacArray`, ``*`` against fabric products
+    (``bench/fabric_products.py``: 4×4 34, 6×6 76, 8×8 136, 8×4 73, 4×8 87
+    per lane; this model within 1 of each; docs/RESULTS.md, "Products in fabric";
+    ``tests/test_estimate.py``); iCE40 logic cells (a LUT4 with its carry)
+    taken as the same count."""
+    return act_bits * weight_bits + fabric_adder_bits(act_bits, weight_bits) + 2
+
+
+def fabric_adder_bits(act_bits, weight_bits):
+    """Result bits of the adders of :func:`~dhq_rtl.gateware.mac.fabric_product`
+    once synthesis drops what is cut off: the same balanced tree over the
+    same ``(width, offset)`` rows (row ``j``: ``act_bits`` bits at offset
+    ``j``, a constant bit more on rows ``0`` (``a = w``) and ``w − 1``; a
+    constant row when ``a ≠ w``), each sum ``max(x − d, y) + 1`` bits above
+    the lower row's first ``d`` bits, none past the product's width."""
+    n, m = act_bits, weight_bits
+    width = n + m
+    rows = [(n + (j == m - 1 or (j == 0 and n == m)), j) for j in range(m)] + ([(width, 0)] if n != m else [])
+    total = 0
+    while len(rows) > 1:
+        nxt = []
+        for j in range(0, len(rows), 2):
+            if j + 1 == len(rows):
+                nxt.append(rows[j])
+                continue
+            (xl, xo), (yl, yo) = sorted(rows[j:j + 2], key=lambda r: r[1])
+            d = yo - xo
+            if d >= xl:         # no overlap: side by side, no adder
+                length = d + yl
+            else:
+                bits = min(max(xl - d, yl) + 1, width - xo - d)
+                total += bits
+                length = d + bits
+            nxt.append((min(length, width - xo), xo))
+        rows = nxt
+    return total
 
 
 def _load_path(plan):
@@ -213,6 +264,8 @@ def estimate(model, board, *, lanes=None, buffers=None, envelope=None, arith="in
     else:
         if board.family == "ice40":
             dsp = plan.dsp_blocks + (plan.scaler_dsp_blocks if plan.scaler_multiplier == "dsp" else 0)
+        elif plan.dsp == "fabric":
+            dsp = 0
         else:
             dsp = plan.lanes * (1 if plan.act_bits <= 18 and plan.weight_bits <= 18 else 4)
         lc = _logic_cells(plan, board, ff_bits)

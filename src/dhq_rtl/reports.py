@@ -212,6 +212,8 @@ def summary_lines(report):
     p = report["performance"]
     parts = [f"{k.upper()} {v['used']}/{v['available']} ({v['percent']:.0f}%)" for k, v in r.items()]
     lines = [f"{report['board']} ({report.get('arith', 'int')}): " + ", ".join(parts)]
+    if report["parameters"].get("multipliers") == "fabric":
+        lines.append("MAC products: in fabric logic (--multipliers fabric), no DSP")
     if report["model"].get("bits_text"):
         lines.append(f"model bits: {report['model']['bits_text']}")
     for clk, c in report["clocks"].items():

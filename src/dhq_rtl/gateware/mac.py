@@ -24,7 +24,8 @@ Pipeline (every register advances together; a stalled output stalls the
 whole pipeline, ``i.ready = ~o.valid | o.ready``):
 
 1. weight memory read (synchronous read port of a ``lib.memory.Memory``);
-2. ``lanes`` products, registered (fabric ``*`` or ``SB_MAC16`` registers);
+2. ``lanes`` products, registered (``*``, shift-and-add in logic, or
+   ``SB_MAC16`` registers);
 3. ``ceil(log2(lanes))`` registered adder-tree levels;
 4. accumulate; on ``last``, the sum goes to the output register.
 
@@ -60,7 +61,20 @@ accumulator holds (after reset: 0).
   in dual 8×8 mode when ``act_bits ≤ 8`` and ``weight_bits ≤ 8`` (``ceil(lanes
   / 2)`` DSPs), otherwise one 16×16 DSP per lane (operands ≤ 16 bits). Not
   simulatable by Amaranth's simulator; verified against Yosys's
-  ``cells_sim.v`` model with Verilator (``tests/test_mac.py``).
+  ``cells_sim.v`` model with Verilator (``tests/test_mac.py``);
+* ``"fabric"``: products in logic, no multiplier for synthesis to map to a
+  DSP: each lane's product is the sum of ``weight_bits`` partial products
+  (the activation ANDed with weight bit ``i``, shifted by ``i``; the sign
+  bits' terms subtracted, two's complement, as inverted bits plus one
+  constant: :func:`fabric_product`), added in a balanced tree of
+  ``weight_bits − 1`` adders per lane (``act_bits + 1`` bits at the first
+  level, wider at each level up, none wider than the product) and
+  registered like the ``"generic"`` product. Same latency and pipeline, the
+  same results bit for bit; the RTLIL has adders and no ``$mul`` cell
+  (``tests/test_mac.py``).
+  Cost per lane: those adders, no DSP (ECP5 LUTs per lane:
+  :func:`dhq_rtl.estimate.fabric_product_luts`, calibrated on
+  ``synth_ecp5`` with ``bench/fabric_products.py``).
 
 ``weight_memory``: ``"bram"`` (a ``lib.memory.Memory`` with the weights as
 its initial contents; on iCE40 it lands in ``SB_RAM40_4K`` EBR,
@@ -77,7 +91,7 @@ weights of a loaded model; a write lands at the next clock edge.
 """
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -86,11 +100,12 @@ from . import ice40_dsp
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
 
-__all__ = ["MacArray", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "weight_words", "mac_reference",
-           "DSP_KINDS"]
+__all__ = ["MacArray", "fabric_product", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "weight_words",
+           "mac_reference", "DSP_KINDS"]
 
-#: How the products are made: ``*`` (``"generic"``) or ``SB_MAC16`` instances (``"ice40"``).
-DSP_KINDS = ("generic", "ice40")
+#: How the products are made: ``*`` (``"generic"``), ``SB_MAC16`` instances
+#: (``"ice40"``) or shift-and-add in logic (``"fabric"``).
+DSP_KINDS = ("generic", "ice40", "fabric")
 MEMORY_KINDS = ("bram", "external")
 
 
@@ -150,6 +165,59 @@ def mac_reference(weights, beats, acc_width):
     return out
 
 
+def fabric_product(act, weight):
+    """``act · weight`` (signed values of ``n`` and ``m`` bits) with adders
+    only, exact in ``n + m`` bits (two's complement).
+
+    Shift-and-add: row ``j`` is the activation's bits ANDed with weight bit
+    ``j``, shifted by ``j``. In two's complement the sign bits weigh
+    ``−2^(n−1)`` and ``−2^(m−1)``, so the bits ``a[n−1]·w[j]`` (``j < m−1``)
+    and ``a[i]·w[m−1]`` (``i < n−1``) are subtracted (``a[n−1]·w[m−1]``,
+    twice negative, is added). Each subtracted bit ``x`` is written
+    ``¬x − 1`` and the ``−1`` s add up to the constant
+    ``2^(n+m−1) + 2^(n−1) + 2^(m−1)`` (mod ``2^(n+m)``; Baugh–Wooley): every
+    row is then an unsigned ``n``-bit value, no sign extension, and each
+    adder of the balanced tree is only as wide as the rows it adds (``m −
+    1`` adders; one more for the constant when ``n ≠ m``, otherwise it
+    fills free bits of rows ``0`` and ``m − 1``).
+    """
+    n, m = len(act), len(weight)
+    width = n + m
+    rows = []
+    for j in range(m):
+        bits = [act[i] & weight[j] for i in range(n)]
+        if j < m - 1:
+            bits[n - 1] = ~bits[n - 1]
+        else:
+            bits[:n - 1] = [~b for b in bits[:n - 1]]
+        rows.append([bits, j])
+    rows[-1][0].append(Const(1, 1))             # 2^(n+m−1): bit n of row m−1
+    extra = []
+    if n == m:
+        rows[0][0].append(Const(1, 1))          # 2^(n−1) + 2^(m−1) = 2^n: bit n of row 0
+    else:
+        extra.append((Const((1 << (n - 1)) + (1 << (m - 1)), width), 0))
+    terms = [(Cat(*bits), offset) for bits, offset in rows] + extra
+    while len(terms) > 1:
+        terms = [_add_at(terms[j], terms[j + 1], width) if j + 1 < len(terms) else terms[j]
+                 for j in range(0, len(terms), 2)]
+    value, offset = terms[0]
+    return Cat(Const(0, offset), value)[:width].as_signed() if offset else value[:width].as_signed()
+
+
+def _add_at(x, y, width):
+    """The sum of two unsigned terms ``(value, offset)`` (worth ``value ·
+    2^offset``), cut to ``width`` bits: the bits of the lower term below the
+    other's offset pass by the adder."""
+    (xv, xo), (yv, yo) = sorted((x, y), key=lambda t: t[1])
+    d = yo - xo
+    if d >= len(xv):        # no overlap
+        value = Cat(xv, Const(0, d - len(xv)), yv)
+    else:
+        value = Cat(xv[:d], xv[d:] + yv)
+    return value[:max(1, width - xo)], xo
+
+
 def _wrap(v, bits):
     v &= (1 << bits) - 1
     return v - (1 << bits) if v >> (bits - 1) else v
@@ -171,7 +239,7 @@ class MacArray(wiring.Component):
     tag_shape : int or shape
         Shape of the pass-through ``tag`` field (an integer width, 0: no
         field, or e.g. a ``data.StructLayout``).
-    dsp : ``"generic"`` or ``"ice40"``
+    dsp : ``"generic"``, ``"ice40"`` or ``"fabric"`` (see the module docstring)
     weight_memory : ``"bram"`` or ``"external"``
     always_ready : bool
         Streams without back-pressure (see the module docstring).
@@ -338,6 +406,12 @@ class MacArray(wiring.Component):
                 p = Signal(signed(pw), name=f"prod{l}")
                 with m.If(en):
                     m.d.sync += p.eq(acts[l] * wts[l])
+                out.append(p)
+        elif self.dsp == "fabric":
+            for l in range(P):
+                p = Signal(signed(pw), name=f"prod{l}")
+                with m.If(en):
+                    m.d.sync += p.eq(fabric_product(acts[l], wts[l]))
                 out.append(p)
         elif self.dual:
             for j in range(0, P, 2):

@@ -172,8 +172,9 @@ class CorePlan:
     model and the parameters.
 
     Parameters are those of :class:`~.core.InrCore`: ``model`` (the loaded
-    model image), ``lanes`` (power of two, 1…256), ``dsp`` (``"generic"`` or
-    ``"ice40"``), ``buffers`` (≥ 2), ``act_word_bits`` (≥ 1), ``envelope``
+    model image), ``lanes`` (power of two, 1…256), ``dsp`` (the MAC
+    array's product kind, :data:`~.mac.DSP_KINDS`: ``"generic"``, ``"ice40"``
+    or ``"fabric"``, products in logic and no DSP), ``buffers`` (≥ 2), ``act_word_bits`` (≥ 1), ``envelope``
     (an :class:`~dhq_rtl.envelope.Envelope`; default: the tightest around
     ``model``), ``spram`` (the device has ``SB_SPRAM256KA``: the staging
     memory uses it). :meth:`for_board` takes the DSP kind, the SPRAM and the
@@ -203,7 +204,7 @@ class CorePlan:
       ``sections``: the load image's sections (:class:`SectionPlan`),
       ``staging_words``;
     * DSPs: ``dual`` (two 8×8 products per ``SB_MAC16``), ``multipliers``,
-      ``dsp_blocks``;
+      ``dsp_blocks`` (0 for ``dsp="fabric"``);
     * pipeline latencies the schedule uses: ``mac_latency``,
       ``scaler_latency``, ``lut_latency``, ``requant_latency``,
       ``butterfly_stages``.
@@ -418,11 +419,15 @@ class CorePlan:
         self.butterfly_stages = ceil_log2(self.rot_n) if self.rot_n >= 2 else 0
 
     def _dsps(self):
-        self.dual = self.act_bits <= 8 and self.weight_bits <= 8
+        # Products in logic (dsp="fabric") take no DSP and pair nothing.
+        self.dual = self.dsp != "fabric" and self.act_bits <= 8 and self.weight_bits <= 8
         if self.dsp == "ice40" and (self.act_bits > 16 or self.weight_bits > 16):
             raise ValueError("SB_MAC16 multiplies at most 16×16 bits")
         self.multipliers = self.lanes
-        self.dsp_blocks = (self.lanes + 1) // 2 if self.dual else self.lanes
+        if self.dsp == "fabric":
+            self.dsp_blocks = 0
+        else:
+            self.dsp_blocks = (self.lanes + 1) // 2 if self.dual else self.lanes
 
     def _sections(self):
         """The load image's sections, in order (their ``target`` numbers the
