@@ -636,14 +636,33 @@ def _check_toolchains(boards, toolchain=None):
     find_toolchain("verilator")
 
 
-def main(argv=None):
-    from .boards import get_board
-    from .firmware import default_model
-    from .model_image import load
+def _check_outputs(args, boards, bits_list, inputs):
+    """Every output of the run (``--out``, each build folder, the model
+    cache, ``--json``, ``--png``) checked before any training or build;
+    returns the ``--out`` folder."""
+    from .build_folder import KNOWN_PRODUCTS
     from .errors import OutputError
-    from .outputs import check_output_file, check_output_folder, is_png, same_file, write_file
-    from .reference.methods import parse_bits
+    from .outputs import check_output_file, check_output_folder, is_png, same_file
 
+    out = check_output_folder(args.out, f"--out {args.out}", inputs=inputs)
+    if args.json:
+        check_output_file(args.json, f"--json {args.json}", inputs=inputs, create_folder=True)
+    if args.png:
+        check_output_file(args.png, f"--png {args.png}", inputs=inputs, keeps=(is_png, "a PNG"), create_folder=True)
+    if args.json and args.png and same_file(args.json, args.png):
+        raise OutputError(f"--json and --png name the same file {args.json}; give two files")
+    for board in boards:
+        lanes = None if board_mode(board) == "iso-board" else args.lanes
+        for arith, bits, kind in [("fp32", None, "dsp")] + [("int", b, k) for b in bits_list
+                                                             for k in _multipliers(board, args.fabric_products)]:
+            name = core_folder(board, arith, bits, lanes, kind)
+            check_output_folder(out / name, f"--out {args.out}: the build folder {out / name}", inputs=inputs,
+                                products=KNOWN_PRODUCTS + (ROW_FILE,))
+    check_output_folder(out / "models", f"--out {args.out}: the model cache {out / 'models'}", inputs=inputs)
+    return out
+
+
+def _parser():
     p = ArgumentParser(prog="python -m dhq_rtl.compare",
                        description="Compare the DHQ integer cores with the FP32 core of the same float model.")
     p.add_argument("--model", action="append",
@@ -667,7 +686,17 @@ def main(argv=None):
     p.add_argument("--fabric-products", action="store_true",
                    help="on iso-architecture boards, also a row per integer width with the MAC products in "
                         "fabric logic (no DSP for them, more LUTs)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None):
+    from .boards import get_board
+    from .firmware import default_model
+    from .model_image import load
+    from .outputs import write_file
+    from .reference.methods import parse_bits
+
+    args = _parser().parse_args(argv)
 
     try:
         bits_list = list(dict.fromkeys(f"w{w}a{a}" for w, a in (parse_bits(b) for b in args.bits)))
@@ -681,23 +710,7 @@ def main(argv=None):
     inputs = {f"--model {m}": m for m in args.model or []}
     if args.image:
         inputs["--image"] = args.image
-    out = check_output_folder(args.out, f"--out {args.out}", inputs=inputs)
-    if args.json:
-        check_output_file(args.json, f"--json {args.json}", inputs=inputs, create_folder=True)
-    if args.png:
-        check_output_file(args.png, f"--png {args.png}", inputs=inputs, keeps=(is_png, "a PNG"), create_folder=True)
-    if args.json and args.png and same_file(args.json, args.png):
-        raise OutputError(f"--json and --png name the same file {args.json}; give two files")
-    # Every build folder and the model cache, before any training or build.
-    from .build_folder import KNOWN_PRODUCTS
-    for board in boards:
-        lanes = None if board_mode(board) == "iso-board" else args.lanes
-        for arith, bits, kind in [("fp32", None, "dsp")] + [("int", b, k) for b in bits_list
-                                                             for k in _multipliers(board, args.fabric_products)]:
-            name = core_folder(board, arith, bits, lanes, kind)
-            check_output_folder(out / name, f"--out {args.out}: the build folder {out / name}", inputs=inputs,
-                                products=KNOWN_PRODUCTS + (ROW_FILE,))
-    check_output_folder(out / "models", f"--out {args.out}: the model cache {out / 'models'}", inputs=inputs)
+    out = _check_outputs(args, boards, bits_list, inputs)
     # Models: the first (W8A8 + the float model), further given ones, the rest derived.
     if args.model:
         first, first_source = load(args.model[0]), args.model[0]
