@@ -347,8 +347,8 @@ def _build_with_fallback(model, board, attempt, est, *, freq_hz, fallback, log, 
         if not f_new:
             return report, attempts
         log(f"timing failed at {report['parameters']['clock_mhz']:g} MHz (fmax {core_fmax:g} MHz); "
-            f"rebuilding at {f_new / 1e6:g} MHz, the fastest PLL clock {FALLBACK_MARGIN:.0%} or more below "
-            f"the achieved fmax")
+            f"rebuilding at {f_new / 1e6:g} MHz, the fastest clock the board makes {FALLBACK_MARGIN:.0%} or "
+            f"more below the achieved fmax{' (its reference, no PLL)' if f_new == board.ref_hz else ''}")
         (attempt / "top.tim").replace(attempt / "top.attempt1.tim")
         freq_hz = f_new
 
