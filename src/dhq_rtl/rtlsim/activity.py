@@ -41,7 +41,6 @@ import json
 import math
 import os
 import re
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -430,42 +429,11 @@ class ActivitySim(CompiledSim):
         self.folder = root / f"activity-{getattr(self, 'key', 'none')}"
         self.binary = self.folder / "simulator"
 
-    @property
-    def cached(self):
-        if not self._checked:
-            from .compiled import _roots, _stamped
-            for root in _roots():
-                self._locate(root)
-                if self.binary.is_file() and _stamped(self.folder, ["simulator", "classes.json"]):
-                    self._checked = True
-                    break
-            else:
-                from .compiled import cache_root
-                self._locate(cache_root())
-        return self._checked
+    ENTRY_FILES = ("simulator", "classes.json")
+    ENTRY_NAME = "activity simulator"
 
-    def build(self):
-        if self.cached:
-            return self.binary
-        from .compiled import _fallback_root, _publish, _usable_or_discarded, writable_cache_root
-        self.build_times = {}
-        root = writable_cache_root(self.log)
-        if not _usable_or_discarded(self.folder, ["simulator", "classes.json"], self.log, "activity simulator"):
-            root = _fallback_root()
-        self._locate(root)
-        tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.key}-", dir=root))
-        try:
-            (tmp / f"{TOP}.il").write_text(self.rtlil)
-            (tmp / "driver.cpp").write_text(self.driver)
-            self._build_activity(tmp)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        _publish(tmp, self.folder, ["simulator", "classes.json"])
-        self._checked = False
-        if not self.cached:
-            raise ToolchainError(f"the activity simulator in {self.folder} does not match its stamp")
-        return self.binary
+    def _compile(self, tmp):
+        self._build_activity(tmp)
 
     def _build_activity(self, tmp):
         tc = self.toolchain

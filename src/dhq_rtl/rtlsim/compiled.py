@@ -271,13 +271,18 @@ class CompiledSim:
         #: Seconds spent in each build phase of the last :meth:`build` (empty on a cache hit).
         self.build_times = {}
 
+    #: The files of a cache entry (stamped, published together) and what
+    #: the entry is called in messages.
+    ENTRY_FILES = ("simulator",)
+    ENTRY_NAME = "simulator"
+
     @property
     def cached(self):
         """True if the cache holds this simulator and it matches its stamp."""
         if not self._checked:
             for root in _roots():
                 self._locate(root)
-                if self.binary.is_file() and _stamped(self.folder, ["simulator"]):
+                if self.binary.is_file() and _stamped(self.folder, self.ENTRY_FILES):
                     self._checked = True
                     break
             else:
@@ -296,26 +301,30 @@ class CompiledSim:
             return self.binary
         self.build_times = {}
         root = writable_cache_root(self.log)
-        if not _usable_or_discarded(self.folder, ["simulator"], self.log, "simulator"):
+        if not _usable_or_discarded(self.folder, list(self.ENTRY_FILES), self.log, self.ENTRY_NAME):
             root = _fallback_root()
         self._locate(root)
         tmp = Path(tempfile.mkdtemp(prefix=f".build-{self.key}-", dir=root))
         try:
             (tmp / f"{TOP}.il").write_text(self.rtlil)
             (tmp / "driver.cpp").write_text(self.driver)
-            if self.backend == "verilator":
-                self._build_verilator(tmp)
-            else:
-                self._build_cxxrtl(tmp)
+            self._compile(tmp)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        _publish(tmp, self.folder, ["simulator"])
+        _publish(tmp, self.folder, list(self.ENTRY_FILES))
         self._checked = False
         if not self.cached:
-            raise ToolchainError(f"the simulator in {self.folder} does not match its stamp right after the "
-                                 f"build (another run replaced it, or the disk is failing)")
+            raise ToolchainError(f"the {self.ENTRY_NAME} in {self.folder} does not match its stamp right after "
+                                 f"the build (another run replaced it, or the disk is failing)")
         return self.binary
+
+    def _compile(self, tmp):
+        """Compile the design and driver written into ``tmp`` into the entry's files there."""
+        if self.backend == "verilator":
+            self._build_verilator(tmp)
+        else:
+            self._build_cxxrtl(tmp)
 
     def _timed(self, phase, fn, *args):
         t0 = time.perf_counter()
