@@ -341,7 +341,6 @@ class BoardController(wiring.Component):
     # ----------------------------------------------------------- commands
     def _commands(self, m, st, frame, tx, vcrc):
         plan = self.plan
-        args = st.args
 
         # A reply: its source (which fixes kind and length), the command it
         # answers (in IDLE always the frame's kind, set once below), why
@@ -362,6 +361,75 @@ class BoardController(wiring.Component):
         def nack(cmd, reason, detail=0):
             reply(_NACK, cmd, reason=reason, detail=detail)
 
+        staging_bytes = 2 * st.staging_depth
+        desc = self.desc
+        arg, end_of_chunk, (x0, y0), f = self._command_flags(m, st, frame)
+        act_is, act_reason, act_staging, act_expected = self._decision(m, st, frame, f)
+        ended, ended_good = Signal(), Signal()
+
+        # The CRC unit is cleared for a commit's check a cycle after the
+        # decision (registered: timing); its first byte comes later.
+        m.d.comb += vcrc.clear.eq(st.vclear)
+        m.d.sync += st.vclear.eq(0)
+        with m.FSM(name="controller") as fsm:
+            with m.State("IDLE"):
+                # The frame's end, registered (timing); the frame's kind and
+                # the decision hold for many cycles after it.
+                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good)]
+                with m.If(ended):
+                    m.d.sync += st.reply_cmd.eq(frame.kind)
+                with m.If(ended & ~ended_good):
+                    m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
+                    nack(None, Reason.BAD_FRAME)
+                with m.Elif(ended):
+                    m.d.sync += st.good_frames.eq(st.good_frames + 1)
+                    with m.If(act_is[_Act.INFO]):
+                        reply(_INFO)
+                    with m.Elif(act_is[_Act.STATUS]):
+                        reply(_STATUS)
+                    if plan.loadable:           # (a fixed model: no load state at all)
+                        with m.Elif(act_is[_Act.BEGIN]):
+                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                            ack()
+                        with m.Elif(act_is[_Act.CHUNK_NEXT]):
+                            m.d.sync += st.expected.eq(end_of_chunk)
+                            ack(None, end_of_chunk)
+                        with m.Elif(act_is[_Act.CHUNK_AGAIN]):
+                            ack(None, st.expected)          # a retry of one received already
+                        with m.Elif(act_is[_Act.COMMIT]):
+                            m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                            m.next = "VERIFY_READ"
+                    with m.Elif(act_is[_Act.RENDER]):
+                        m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
+                                     st.bytes_per_pixel.eq(
+                                         (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                        m.next = "RENDER_START"
+                    with m.Else():
+                        nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
+                             if plan.loadable else 0)
+            with m.State("SEND"):
+                m.d.comb += tx.start.eq(1)
+                lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
+                lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
+                                                                     protocol.INFO_FIELDS, protocol.STATUS_FIELDS)],
+                       tx.length)
+                m.next = "SENDING"
+            with m.State("SENDING"):
+                with m.If(~tx.busy):
+                    m.next = "IDLE"
+            if plan.loadable:
+                self._verify_and_install(m, st, vcrc, ack, nack)
+            self._render(m, st, tx, ack)
+        m.d.comb += [st.idle.eq(fsm.ongoing("IDLE")), self.idle.eq(st.idle & ~frame.in_frame)]
+        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START") | fsm.ongoing("RENDER_NEXT")
+                                      | fsm.ongoing("RENDER_FRAME") | fsm.ongoing("RENDER_SENDING"))
+
+    def _command_flags(self, m, st, frame):
+        """The registered flags a command's decision reads, from the frame's
+        length and arguments and the load's state: ``(arg, end_of_chunk,
+        (x0, y0), flags)``."""
+        plan = self.plan
+        args = st.args
         length = frame.length
         aw = st.aw
         staging_bytes = 2 * st.staging_depth
@@ -391,8 +459,15 @@ class BoardController(wiring.Component):
             f["region_bad"].eq((Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0)
                                | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)),
         ]
+        return arg, end_of_chunk, (x0, y0), f
+
+    def _decision(self, m, st, frame, f):
+        """What a good frame ending now asks for, from its kind and the
+        ``flags`` of :meth:`_command_flags`: ``(act_is, reason, staging,
+        expected)`` (the action one-hot; a NACK's reason and which detail it
+        carries)."""
+        plan = self.plan
         big = f["big"]
-        ended, ended_good = Signal(), Signal()
         # What a good frame ending now asks for: decided from the frame's
         # kind and the registered flags, itself registered, and one-hot a
         # register later (more levels: exact long before the frame's last
@@ -459,62 +534,7 @@ class BoardController(wiring.Component):
         with m.Else():
             refuse(Reason.UNKNOWN_COMMAND)
 
-        # The CRC unit is cleared for a commit's check a cycle after the
-        # decision (registered: timing); its first byte comes later.
-        m.d.comb += vcrc.clear.eq(st.vclear)
-        m.d.sync += st.vclear.eq(0)
-        with m.FSM(name="controller") as fsm:
-            with m.State("IDLE"):
-                # The frame's end, registered (timing); the frame's kind and
-                # the decision hold for many cycles after it.
-                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good)]
-                with m.If(ended):
-                    m.d.sync += st.reply_cmd.eq(frame.kind)
-                with m.If(ended & ~ended_good):
-                    m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
-                    nack(None, Reason.BAD_FRAME)
-                with m.Elif(ended):
-                    m.d.sync += st.good_frames.eq(st.good_frames + 1)
-                    with m.If(act_is[_Act.INFO]):
-                        reply(_INFO)
-                    with m.Elif(act_is[_Act.STATUS]):
-                        reply(_STATUS)
-                    if plan.loadable:           # (a fixed model: no load state at all)
-                        with m.Elif(act_is[_Act.BEGIN]):
-                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                            ack()
-                        with m.Elif(act_is[_Act.CHUNK_NEXT]):
-                            m.d.sync += st.expected.eq(end_of_chunk)
-                            ack(None, end_of_chunk)
-                        with m.Elif(act_is[_Act.CHUNK_AGAIN]):
-                            ack(None, st.expected)          # a retry of one received already
-                        with m.Elif(act_is[_Act.COMMIT]):
-                            m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
-                            m.next = "VERIFY_READ"
-                    with m.Elif(act_is[_Act.RENDER]):
-                        m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
-                                     st.bytes_per_pixel.eq(
-                                         (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
-                        m.next = "RENDER_START"
-                    with m.Else():
-                        nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
-                             if plan.loadable else 0)
-            with m.State("SEND"):
-                m.d.comb += tx.start.eq(1)
-                lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
-                lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
-                                                                     protocol.INFO_FIELDS, protocol.STATUS_FIELDS)],
-                       tx.length)
-                m.next = "SENDING"
-            with m.State("SENDING"):
-                with m.If(~tx.busy):
-                    m.next = "IDLE"
-            if plan.loadable:
-                self._verify_and_install(m, st, vcrc, ack, nack)
-            self._render(m, st, tx, ack)
-        m.d.comb += [st.idle.eq(fsm.ongoing("IDLE")), self.idle.eq(st.idle & ~frame.in_frame)]
-        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START") | fsm.ongoing("RENDER_NEXT")
-                                      | fsm.ongoing("RENDER_FRAME") | fsm.ongoing("RENDER_SENDING"))
+        return act_is, act_reason, act_staging, act_expected
 
     def _verify_and_install(self, m, st, vcrc, ack, nack):
         """COMMIT: read the staged image back through the CRC, then install."""
