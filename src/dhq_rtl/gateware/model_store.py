@@ -45,6 +45,8 @@ data), one write and one cycle to settle the entry's end per entry: about
 decision of its state machine is a registered flag (timing).
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
@@ -290,83 +292,105 @@ class ModelStore(wiring.Component):
         cfg = self.config
         writing = Signal()
         wait = Signal(range(STAGING_LATENCY))
+        # The installer's registers, for its two phases' states.
+        r = SimpleNamespace(booting=booting, busy=busy, ok=ok, word_i=word_i, bad=bad, total=total,
+                            header_words=header_words, length=length, i_addr=i_addr, i_re=i_re, wait=wait,
+                            word_total_q=word_total_q, words_of=words_of, rdata=rdata, counts=counts,
+                            n_sec=n_sec, word_ok=word_ok, len_ok=len_ok, sec=sec, entry=entry, ptr=ptr,
+                            wsel=wsel, sec_count_q=sec_count_q, sec_count=sec_count, sec_wlast=sec_wlast,
+                            sec_words=sec_words, sec_done=sec_done, at_end=at_end, assembled=assembled,
+                            word_last=word_last, writing=writing)
         with m.FSM(name="installer", init="HEADER_ADDR" if boot_words is not None else "IDLE"):
-            with m.State("IDLE"):
-                m.d.sync += booting.eq(0)
-                with m.If(self.install.start):
-                    m.d.sync += [busy.eq(1), ok.eq(0), word_i.eq(0), bad.eq(0), total.eq(header_words),
-                                 length.eq(self.install.length)]
-                    m.next = "HEADER_ADDR"
-            with m.State("HEADER_ADDR"):
-                m.d.comb += [i_addr.eq(word_i), i_re.eq(1)]
-                m.next = "HEADER_WAIT"
-            with m.State("HEADER_WAIT"):
-                m.d.sync += wait.eq(wait + 1)
-                with m.If(wait == STAGING_LATENCY - 2):
-                    m.d.sync += wait.eq(0)
-                    m.next = "HEADER_DATA"
-            with m.State("HEADER_DATA"):
-                # The word's checks are registered (timing), and used the
-                # next cycle (rdata holds a word for one cycle only).
-                m.d.sync += word_total_q.eq(words_of)
-                with m.Switch(word_i):
-                    for k in range(n_sec):
-                        with m.Case(3 + 2 * k):
-                            m.d.sync += counts[k].eq(rdata)
-                m.next = "HEADER_SUM"
-            with m.State("HEADER_SUM"):
-                m.d.sync += [word_i.eq(word_i + 1), total.eq(total + word_total_q), bad.eq(bad | ~word_ok)]
-                with m.If(word_i == header_words - 1):
-                    m.next = "CHECK_WAIT"
-                with m.Else():
-                    m.next = "HEADER_ADDR"
-            with m.State("CHECK_WAIT"):            # len_ok follows the last header word
-                m.next = "CHECK"
-            with m.State("CHECK"):
-                with m.If(~bad & len_ok):
-                    m.d.sync += [sec.eq(0), entry.eq(0), ptr.eq(header_words), wsel.eq(0)]
-                    m.next = "SECTION"
-                with m.Else():
-                    m.d.sync += busy.eq(0)
-                    m.next = "IDLE"
-            with m.State("SECTION"):
-                # A section starts: its numbers into registers.
-                m.d.sync += [sec_count_q.eq(sec_count), sec_wlast.eq(sec_words - 1), sec_done.eq(sec == n_sec)]
-                m.next = "SETTLE"
-            with m.State("SETTLE"):                # at_end follows entry and sec_count_q
-                m.next = "NEXT"
-            with m.State("NEXT"):
-                # The next entry of the current section, or the next section.
-                with m.If(sec_done):
-                    m.d.sync += [busy.eq(0), ok.eq(1)]
-                    m.next = "IDLE"
-                with m.Elif(at_end):
-                    m.d.sync += [sec.eq(sec + 1), entry.eq(0)]
-                    m.next = "SECTION"
-                with m.Else():
-                    m.next = "WORD_ADDR"
-            with m.State("WORD_ADDR"):
-                m.d.comb += [i_addr.eq(ptr), i_re.eq(1)]
-                m.d.sync += ptr.eq(ptr + 1)
-                m.next = "WORD_WAIT"
-            with m.State("WORD_WAIT"):
-                m.d.sync += wait.eq(wait + 1)
-                with m.If(wait == STAGING_LATENCY - 2):
-                    m.d.sync += wait.eq(0)
-                    m.next = "WORD_DATA"
-            with m.State("WORD_DATA"):
-                # word_last: wsel has been stable since WORD_ADDR.
-                m.d.sync += [assembled.word_select(wsel, 16).eq(rdata), wsel.eq(wsel + 1)]
-                with m.If(word_last):
-                    m.d.sync += writing.eq(1)
-                    m.next = "WRITE"
-                with m.Else():
-                    m.next = "WORD_ADDR"
-            with m.State("WRITE"):
-                m.d.sync += [entry.eq(entry + 1), wsel.eq(0), writing.eq(0)]
-                m.next = "SETTLE"
+            self._header_states(m, r)
+            self._entry_states(m, r)
         # The configuration bus: a write in the WRITE state, its strobe a register.
         m.d.comb += [cfg.en.eq(writing), cfg.target.eq(sec), cfg.addr.eq(entry), cfg.data.eq(assembled)]
+
+
+    def _header_states(self, m, r):
+        """The installer's states up to the header's verdict: wait for a start
+        (the boot ROM's install needs none), read and check the header word by
+        word, then go on to the sections or give up (``r``: its registers)."""
+        with m.State("IDLE"):
+            m.d.sync += r.booting.eq(0)
+            with m.If(self.install.start):
+                m.d.sync += [r.busy.eq(1), r.ok.eq(0), r.word_i.eq(0), r.bad.eq(0), r.total.eq(r.header_words),
+                             r.length.eq(self.install.length)]
+                m.next = "HEADER_ADDR"
+        with m.State("HEADER_ADDR"):
+            m.d.comb += [r.i_addr.eq(r.word_i), r.i_re.eq(1)]
+            m.next = "HEADER_WAIT"
+        with m.State("HEADER_WAIT"):
+            m.d.sync += r.wait.eq(r.wait + 1)
+            with m.If(r.wait == STAGING_LATENCY - 2):
+                m.d.sync += r.wait.eq(0)
+                m.next = "HEADER_DATA"
+        with m.State("HEADER_DATA"):
+            # The word's checks are registered (timing), and used the
+            # next cycle (r.rdata holds a word for one cycle only).
+            m.d.sync += r.word_total_q.eq(r.words_of)
+            with m.Switch(r.word_i):
+                for k in range(r.n_sec):
+                    with m.Case(3 + 2 * k):
+                        m.d.sync += r.counts[k].eq(r.rdata)
+            m.next = "HEADER_SUM"
+        with m.State("HEADER_SUM"):
+            m.d.sync += [r.word_i.eq(r.word_i + 1), r.total.eq(r.total + r.word_total_q), r.bad.eq(r.bad | ~r.word_ok)]
+            with m.If(r.word_i == r.header_words - 1):
+                m.next = "CHECK_WAIT"
+            with m.Else():
+                m.next = "HEADER_ADDR"
+        with m.State("CHECK_WAIT"):            # r.len_ok follows the last header word
+            m.next = "CHECK"
+        with m.State("CHECK"):
+            with m.If(~r.bad & r.len_ok):
+                m.d.sync += [r.sec.eq(0), r.entry.eq(0), r.ptr.eq(r.header_words), r.wsel.eq(0)]
+                m.next = "SECTION"
+            with m.Else():
+                m.d.sync += r.busy.eq(0)
+                m.next = "IDLE"
+
+
+    def _entry_states(self, m, r):
+        """The installer's states after a good header: each section's entries
+        assembled from staging words and written over the configuration bus
+        (``r``: its registers)."""
+        with m.State("SECTION"):
+            # A section starts: its numbers into registers.
+            m.d.sync += [r.sec_count_q.eq(r.sec_count), r.sec_wlast.eq(r.sec_words - 1), r.sec_done.eq(r.sec == r.n_sec)]
+            m.next = "SETTLE"
+        with m.State("SETTLE"):                # r.at_end follows r.entry and r.sec_count_q
+            m.next = "NEXT"
+        with m.State("NEXT"):
+            # The next r.entry of the current section, or the next section.
+            with m.If(r.sec_done):
+                m.d.sync += [r.busy.eq(0), r.ok.eq(1)]
+                m.next = "IDLE"
+            with m.Elif(r.at_end):
+                m.d.sync += [r.sec.eq(r.sec + 1), r.entry.eq(0)]
+                m.next = "SECTION"
+            with m.Else():
+                m.next = "WORD_ADDR"
+        with m.State("WORD_ADDR"):
+            m.d.comb += [r.i_addr.eq(r.ptr), r.i_re.eq(1)]
+            m.d.sync += r.ptr.eq(r.ptr + 1)
+            m.next = "WORD_WAIT"
+        with m.State("WORD_WAIT"):
+            m.d.sync += r.wait.eq(r.wait + 1)
+            with m.If(r.wait == STAGING_LATENCY - 2):
+                m.d.sync += r.wait.eq(0)
+                m.next = "WORD_DATA"
+        with m.State("WORD_DATA"):
+            # r.word_last: r.wsel has been stable since WORD_ADDR.
+            m.d.sync += [r.assembled.word_select(r.wsel, 16).eq(r.rdata), r.wsel.eq(r.wsel + 1)]
+            with m.If(r.word_last):
+                m.d.sync += r.writing.eq(1)
+                m.next = "WRITE"
+            with m.Else():
+                m.next = "WORD_ADDR"
+        with m.State("WRITE"):
+            m.d.sync += [r.entry.eq(r.entry + 1), r.wsel.eq(0), r.writing.eq(0)]
+            m.next = "SETTLE"
 
 
 def _times(value, k):
