@@ -29,7 +29,7 @@ if os.environ.get("FAKE_FAIL") == tool:
     sys.exit(1)
 if tool == "yosys":
     Path("top.rpt").write_text("fake yosys\n")
-    Path("top.json").write_text("{}")
+    Path("top.json").write_text(json.dumps({"modules": {}}))
     Path("top.stat.json").write_text(json.dumps({"design": {"num_cells_by_type": {"SB_LUT4": 100}}}))
 elif tool.startswith("nextpnr"):
     fmax = float(os.environ.get("FAKE_FMAX", "60"))

@@ -6,7 +6,7 @@ import random
 import numpy as np
 import pytest
 
-from dhq_rtl.gateware.scaler import ChannelScaler, scaler_reference
+from dhq_rtl.gateware.scaler import ChannelScaler, dsp_pieces, scaler_reference
 from dhq_rtl.golden import GoldenModel, pixel_coordinates
 from dhq_rtl.synthesis import synth_ice40_cells
 from dhq_rtl.synthetic import random_model
@@ -121,6 +121,41 @@ def test_full_rate_and_latency(model):
     assert field([p for _, p in emitted], "value") == _want(model, beats)
 
 
+def test_dsp_pieces_cover_the_product():
+    """The pieces tile both operands exactly; only the accumulator's top
+    piece is signed; their shifted products sum to acc · mult at the ends
+    of every range."""
+    for acc_width in (2, 8, 16, 17, 23, 32, 33, 48):
+        for mult_bits in (1, 8, 16, 17, 32):
+            pieces = dsp_pieces(acc_width, mult_bits)
+            assert len(pieces) == -(-acc_width // 16) * -(-mult_bits // 16)
+            assert all(w <= 16 and mw <= 16 for _, w, _, _, mw in pieces)
+            for acc in (-(1 << (acc_width - 1)), (1 << (acc_width - 1)) - 1, -1, 0, 1):
+                for mult in (0, 1, (1 << mult_bits) - 1):
+                    total = 0
+                    for ao, aw, a_signed, mo, mw in pieces:
+                        a = (acc >> ao) & ((1 << aw) - 1)
+                        if a_signed and a >> (aw - 1):
+                            a -= 1 << aw
+                        total += (a * ((mult >> mo) & ((1 << mw) - 1))) << (ao + mo)
+                    assert total == acc * mult, (acc_width, mult_bits, acc, mult)
+
+
+@pytest.mark.parametrize("acc_width", [12, 16, 17, 23, 33])
+def test_dsp_scaler_every_piece_count(model, acc_width):
+    """One, two and three accumulator pieces: bit-exact with stalls, and the
+    latency is 4 + ceil_log2(pieces + 1)."""
+    dut = ChannelScaler(model, acc_width=acc_width, multiplier="dsp")
+    n = len(dut.pieces)
+    assert n == -(-acc_width // 16)
+    assert dut.latency == 4 + (n + 1 - 1).bit_length()
+    beats = _beats(model, np.random.default_rng(acc_width), 120, acc_width)
+    w = acc_width
+    beats += [{"acc": a, "layer": li, "channel": 0}
+              for li in range(len(model.layers)) for a in (-(1 << (w - 1)), (1 << (w - 1)) - 1, -1, 0)]
+    _check(model, dut, beats, _run(dut, beats, stall=0.25))
+
+
 def test_reset_mid_stream(model):
     dut = ChannelScaler(model, tag_shape=3)
     top = ResetWrapper(dut)
@@ -141,6 +176,8 @@ def test_widths(model):
 @pytest.mark.parametrize("kwargs,exc,match", [
     ({"model": "m"}, TypeError, "ModelImage"),
     ({"multiplier": "fpga"}, ValueError, "multiplier"),
+    ({"dsp": "xilinx"}, ValueError, "dsp"),
+    ({"multiplier": "dsp", "loadable": True, "mult_bits": 33}, ValueError, "at most 32 bits"),
     ({"table_memory": "spram"}, ValueError, "table_memory"),
     ({"acc_width": 1.5}, TypeError, "acc_width"),
     ({"acc_width": 1}, ValueError, "acc_width"),
@@ -167,3 +204,32 @@ def test_scaler_logic_uses_no_dsp_and_dsp_option_does(tmp_path):
     dsp = synth_ice40_cells(ChannelScaler(model, multiplier="dsp"), workdir=tmp_path / "d")
     assert dsp.get("SB_MAC16", 0) >= 1
     assert dsp["SB_LUT4"] < logic["SB_LUT4"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("acc_width", [16, 23])
+def test_dsp_scaler_on_sb_mac16_cell_models(model, tmp_path, acc_width):
+    """The iCE40 scaler (SB_MAC16 instances in 16×16 mode, signed × unsigned
+    for the top piece) under Verilator with Yosys's cell models: every
+    output equals the reference, with stalls on both sides."""
+    from tests.test_fp32_verilog import verilog_stream
+    dut = ChannelScaler(model, acc_width=acc_width, multiplier="dsp", dsp="ice40")
+    rng = np.random.default_rng(7)
+    beats = _beats(model, rng, 300, acc_width)
+    w = acc_width
+    beats += [{"acc": a, "layer": li, "channel": k} for li, L in enumerate(model.layers)
+              for k in range(L.out_features) for a in (-(1 << (w - 1)), (1 << (w - 1)) - 1, -1, 0, 1)]
+    layout = dut.i.payload.shape()
+    words = [layout.const(b).as_value().value for b in beats]
+    out = verilog_stream(dut, words, tmp_path, stall=0.3)
+    vw = dut.value_width
+    assert [int(o) & ((1 << vw) - 1) for o in out] == _want(model, beats)
+
+
+@pytest.mark.slow
+def test_dsp_scaler_netlist_keeps_its_instances(model, tmp_path):
+    """Synthesized as the board builds do (no -dsp), the scaler's SB_MAC16
+    instances reach the netlist unchanged (synth_ice40 checks them)."""
+    dut = ChannelScaler(model, acc_width=23, multiplier="dsp", dsp="ice40")
+    cells = synth_ice40_cells(dut, workdir=tmp_path)
+    assert cells["SB_MAC16"] == 2

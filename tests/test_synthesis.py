@@ -53,3 +53,58 @@ def test_ecp5_runs_check_their_arguments(tmp_path):
         synthesis.pnr_ecp5(tmp_path / "top.json", device="huge")
     with pytest.raises(ValueError, match="unknown iCE40 device"):
         synthesis.pnr_ice40(tmp_path / "top.json", device="up9k")
+
+
+class _Dsps(wiring.Component):
+    """Two explicit SB_MAC16 instances: a dual 8×8 and a signed × unsigned 16×16."""
+    a: In(8)
+    b: In(8)
+    c: In(16)
+    o: Out(48)
+
+    def elaborate(self, platform):
+        from dhq_rtl.gateware import ice40_dsp
+        m = Module()
+        lo, hi = ice40_dsp.dual_mul8x8(m, self.a, self.b, self.b, self.a, ce=1, name="dual")
+        wide = ice40_dsp.mul16x16(m, self.c, self.a, ce=1, name="wide", signed=True, b_signed=False)
+        m.d.sync += self.o.eq(lo + hi + wide)
+        return m
+
+
+def _rtlil(dut):
+    from amaranth.back import rtlil
+    return rtlil.convert(dut, name="top")
+
+
+def test_explicit_dsp_cells_are_read_from_the_rtlil():
+    cells = synthesis.explicit_dsp_cells(_rtlil(_Dsps()))
+    assert sorted(name for name, _, _ in cells) == ["dual", "wide"]
+    by_name = {name: (params, clocked) for name, params, clocked in cells}
+    assert by_name["dual"][0]["MODE_8x8"] == 1 and by_name["dual"][0]["TOP_8x8_MULT_REG"] == 1
+    assert by_name["wide"][0]["PIPELINE_16x16_MULT_REG2"] == 1
+    assert by_name["wide"][0]["A_SIGNED"] == 1 and by_name["wide"][0]["B_SIGNED"] == 0
+    assert all(clocked for _, clocked in by_name.values())
+    assert synthesis.explicit_dsp_cells(_rtlil(_Mul())) == []
+
+
+def test_dsp_inference_is_refused_beside_explicit_instances():
+    assert synthesis.ice40_synth(_rtlil(_Mul())) == "-dsp"
+    assert synthesis.ice40_synth(_rtlil(_Dsps())) == ""
+    assert synthesis.ice40_synth(_rtlil(_Mul()), dsp=False) == ""
+    with pytest.raises(ValueError, match="rewrites the design's explicit SB_MAC16"):
+        synthesis.ice40_synth(_rtlil(_Dsps()), dsp=True)
+
+
+@pytest.mark.slow
+def test_netlist_check_catches_rewritten_dsps(tmp_path):
+    """Without -dsp the instances reach the netlist as written; a netlist
+    made with -dsp (Yosys's ice40_dsp pass rewrites every SB_MAC16) is
+    refused, naming the block and what changed."""
+    from dhq_rtl.errors import ToolchainError
+    text = _rtlil(_Dsps())
+    good = synthesis.synth_ice40(text, workdir=tmp_path / "good")
+    assert good.cells["SB_MAC16"] == 2
+    synthesis.check_dsp_cells(text, good.netlist)
+    bad = synthesis._synth(text, ["synth_ice40 -dsp -top top"], tmp_path / "bad", 600)
+    with pytest.raises(ToolchainError, match=r"changed the DSP block \w+ \(MODE_8x8=0"):
+        synthesis.check_dsp_cells(text, bad.netlist)

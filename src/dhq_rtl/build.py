@@ -33,7 +33,7 @@ FP32 multipliers are DSP pieces). The kind is in ``utilization.json``
 Steps: check the model against the envelope, estimate the envelope's
 hardware and stop with a :class:`~dhq_rtl.errors.FitError` if it cannot fit
 the board, elaborate the board top (:mod:`dhq_rtl.gateware.top`), run
-Yosys (``synth_ice40 -dsp`` / ``synth_ecp5``) and nextpnr through Amaranth's
+Yosys (``synth_ice40`` / ``synth_ecp5``) and nextpnr through Amaranth's
 platform build with the selected tools (YoWASP by default), then write
 ``utilization.json`` and ``utilization.log`` next to the bitstream and the
 tool logs (``top.rpt``: Yosys, ``top.tim``: nextpnr) and print a summary.
@@ -358,6 +358,7 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     """One synthesis + place-and-route run in ``out`` at ``freq_hz`` (None: the board's default)."""
     from .gateware.top import BoardTop
     from .reports import make_report, parse_nextpnr_report, parse_yosys_stat
+    from .synthesis import check_dsp_cells
 
     t0 = time.monotonic()
     for stale in ("top.stat.json", "top.report.json", "top.bin", "top.bit"):
@@ -369,9 +370,7 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
         "script_after_synth": "tee -q -o top.stat.json stat -json",
         "nextpnr_opts": f"--report top.report.json --seed {int(seed)} --timing-allow-fail",
     }
-    if board.family == "ice40":
-        overrides["synth_opts"] = "-dsp"
-    elif board.family == "ecp5":
+    if board.family == "ecp5":
         overrides["script_after_read"] = ECP5_SCRIPT_AFTER_READ
     log(f"building {board.name} ({board.device}), {'float core, ' if arith == 'fp32' else ''}{lanes} lanes, "
         f"{'MAC products in fabric, ' if multipliers == 'fabric' else ''}"
@@ -399,6 +398,9 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     try:
         pnr = parse_nextpnr_report(out / "top.report.json")
         cells = parse_yosys_stat(out / "top.stat.json") if (out / "top.stat.json").exists() else {}
+        if board.family == "ice40":
+            # Every DSP is an explicit instance: the netlist must have them as built.
+            check_dsp_cells((out / "top.il").read_text(), out / "top.json")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ToolchainError(f"the tools wrote no readable report ({type(e).__name__}: {e}) "
                              f"(logs in {out})") from None

@@ -8,7 +8,10 @@ reads its results from files written by the tools (``yosys -l``,
 * :func:`run_tool` — one tool of the selected toolchain
   (:mod:`dhq_rtl.toolchain`), failures quoted from its log;
 * :func:`synth_ice40` / :func:`synth_ice40_cells` — Amaranth → RTLIL → Yosys
-  ``synth_ice40`` (with or without ``-dsp``);
+  ``synth_ice40`` (with ``-dsp``, multiplies inferred as ``SB_MAC16``, only
+  for designs without explicit ``SB_MAC16`` instances: :func:`ice40_synth`);
+* :func:`check_dsp_cells` — the synthesized netlist's ``SB_MAC16`` cells are
+  the design's instances, unchanged (what the board build checks);
 * :func:`pnr_ice40` — nextpnr-ice40 on a Yosys JSON netlist, out of context
   (``--pcf-allow-unconstrained``);
 * :func:`synth_ecp5` / :func:`synth_ecp5_cells` — the same with ``synth_ecp5``
@@ -34,7 +37,8 @@ from .reports import parse_nextpnr_report, parse_yosys_stat
 from .toolchain import find_tool
 
 __all__ = ["run_tool", "SynthResult", "synth_ice40", "synth_ice40_cells", "pnr_ice40", "synth_ecp5",
-           "synth_ecp5_cells", "pnr_ecp5", "ICE40_DEVICES", "ECP5_DEVICES"]
+           "synth_ecp5_cells", "pnr_ecp5", "ICE40_DEVICES", "ECP5_DEVICES", "ice40_synth",
+           "explicit_dsp_cells", "check_dsp_cells"]
 
 #: nextpnr-ice40 device options.
 ICE40_DEVICES = ("lp384", "lp1k", "lp4k", "lp8k", "hx1k", "hx4k", "hx8k", "up3", "up5k", "u4k", "u1k", "u2k")
@@ -124,9 +128,104 @@ def _pnr(tool, netlist, device_args, *, freq_mhz, seed, workdir, timeout):
     return parse_nextpnr_report(work / "report.json")
 
 
-def synth_ice40(elaboratable, *, dsp=True, top_name="top", workdir=None, timeout=600):
+def ice40_synth(rtlil_text, *, dsp=None):
+    """The ``synth_ice40`` options for a design (RTLIL text): ``"-dsp"``
+    (Yosys maps each ``*`` of 11 or more bits to an ``SB_MAC16``) or ``""``.
+
+    ``-dsp`` runs Yosys's ``ice40_dsp`` pass, which takes *every*
+    ``SB_MAC16`` for a multiplier to pack, explicit instances included, and
+    rewrites it: one 16×16 product (``MODE_8x8 = 0``), no output register it
+    did not find in fabric, ``CLK`` tied low — a dual 8×8 instance then
+    computes one wrong product a cycle early. So a design with explicit
+    instances (the board builds: every DSP explicit,
+    :mod:`dhq_rtl.gateware.ice40_dsp`) is synthesized without it.
+    ``dsp=None``: ``-dsp`` exactly when the design has no explicit
+    instance; ``True`` with explicit instances is refused (``ValueError``).
+    """
+    explicit = bool(explicit_dsp_cells(rtlil_text))
+    if dsp is None:
+        dsp = not explicit
+    elif dsp and explicit:
+        raise ValueError("synth_ice40 -dsp rewrites the design's explicit SB_MAC16 instances "
+                         "(its ice40_dsp pass); synthesize it without -dsp (dsp=None or False)")
+    return "-dsp" if dsp else ""
+
+
+def explicit_dsp_cells(rtlil_text):
+    """The ``SB_MAC16`` instances of an RTLIL design: a list of
+    ``(cell name, {parameter: int}, clocked)`` (``clocked``: its ``CLK`` is a
+    signal, not a constant), in the order of the text."""
+    cells = []
+    current = None
+    for line in rtlil_text.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if words[0] == "cell" and len(words) >= 3 and words[1] == "\\SB_MAC16":
+            current = (words[2].lstrip("\\"), {}, False)
+        elif current is not None and words[0] == "parameter" and len(words) >= 3:
+            current[1][words[1].lstrip("\\")] = _rtlil_int(words[2])
+        elif current is not None and words[:2] == ["connect", "\\CLK"]:
+            current = (current[0], current[1], "'" not in words[2])
+        elif current is not None and words[0] == "end":
+            cells.append(current)
+            current = None
+    return cells
+
+
+def _rtlil_int(text):
+    """An RTLIL parameter value (``1'1``, ``2'10``, ``5``) as an int."""
+    if "'" in text:
+        return int(text.split("'", 1)[1], 2)
+    return int(text)
+
+
+def check_dsp_cells(rtlil_text, netlist):
+    """Check that the ``SB_MAC16`` cells of the synthesized Yosys JSON
+    ``netlist`` (a path) are the design's explicit instances, unchanged: the
+    same parameters, and a clock where the instance has one (for a netlist
+    synthesized without ``-dsp``: every DSP explicit; an instance whose
+    products nothing uses may be gone).
+    Raises :class:`ToolchainError` naming the first difference (a netlist
+    that fails computes other products than the design simulated)."""
+    import json
+    from collections import Counter
+
+    def key(params, clocked):
+        return tuple((k, params.get(k)) for k in _DSP_PARAMS) + (("CLK", clocked),)
+
+    wanted = Counter(key(params, clocked) for _, params, clocked in explicit_dsp_cells(rtlil_text))
+    got, names = Counter(), {}
+    for module in json.loads(Path(netlist).read_text())["modules"].values():
+        for name, cell in module.get("cells", {}).items():
+            if cell["type"] == "SB_MAC16":
+                params = {k: int(v, 2) for k, v in cell["parameters"].items() if set(v) <= set("01")}
+                clocked = any(not isinstance(b, str) for b in cell["connections"].get("CLK", ["0"]))
+                got[key(params, clocked)] += 1
+                names.setdefault(key(params, clocked), name)
+    extra = got - wanted
+    if extra:
+        k = next(iter(extra))
+        shown = ", ".join(f"{n}={v}" for n, v in k if n in ("MODE_8x8", "TOP_8x8_MULT_REG",
+                                                              "PIPELINE_16x16_MULT_REG2", "CLK"))
+        raise ToolchainError(f"synthesis changed the DSP block {names[k]} ({shown}): the netlist's SB_MAC16 "
+                             f"cells are not the design's instances, so the bitstream would compute other "
+                             f"products than the simulated design (was synth_ice40 run with -dsp?)")
+
+
+#: The ``SB_MAC16`` parameters that decide what the block computes and when.
+_DSP_PARAMS = ("MODE_8x8", "A_SIGNED", "B_SIGNED", "A_REG", "B_REG", "C_REG", "D_REG",
+               "TOP_8x8_MULT_REG", "BOT_8x8_MULT_REG", "PIPELINE_16x16_MULT_REG1", "PIPELINE_16x16_MULT_REG2",
+               "TOPOUTPUT_SELECT", "BOTOUTPUT_SELECT", "TOPADDSUB_LOWERINPUT", "TOPADDSUB_UPPERINPUT",
+               "TOPADDSUB_CARRYSELECT", "BOTADDSUB_LOWERINPUT", "BOTADDSUB_UPPERINPUT", "BOTADDSUB_CARRYSELECT",
+               "NEG_TRIGGER")
+
+
+def synth_ice40(elaboratable, *, dsp=None, top_name="top", workdir=None, timeout=600):
     """Convert ``elaboratable`` with :mod:`amaranth.back.rtlil` and run Yosys
-    ``synth_ice40 [-dsp] -top <top_name>`` on it.
+    ``synth_ice40 [-dsp] -top <top_name>`` on it (``dsp``: as
+    :func:`ice40_synth`; the netlist's DSPs are checked with
+    :func:`check_dsp_cells`).
 
     ``elaboratable`` may be an RTLIL string already. Files (``top.il``,
     ``synth.ys``, ``yosys.log``, ``stats.json``, ``top.json``) go into
@@ -134,12 +233,17 @@ def synth_ice40(elaboratable, *, dsp=True, top_name="top", workdir=None, timeout
     the result).
     """
     text = _rtlil(elaboratable, top_name, "synth_ice40")
-    return _synth(text, [f"synth_ice40 {'-dsp ' if dsp else ''}-top {top_name}"], workdir, timeout)
+    opts = ice40_synth(text, dsp=dsp)
+    result = _synth(text, [f"synth_ice40 {opts + ' ' if opts else ''}-top {top_name}"], workdir, timeout)
+    if not opts:
+        check_dsp_cells(text, result.netlist)
+    return result
 
 
-def synth_ice40_cells(elaboratable, *, dsp=True, top_name="top", workdir=None):
+def synth_ice40_cells(elaboratable, *, dsp=None, top_name="top", workdir=None):
     """Cell counts (``{"SB_LUT4": n, "SB_DFF": n, "SB_MAC16": n, ...}``) of
-    ``elaboratable`` after Yosys ``synth_ice40`` (``-dsp`` if ``dsp``)."""
+    ``elaboratable`` after Yosys ``synth_ice40`` (``dsp`` as in
+    :func:`ice40_synth`)."""
     return synth_ice40(elaboratable, dsp=dsp, top_name=top_name, workdir=workdir).cells
 
 

@@ -50,6 +50,7 @@ from ..fixedpoint import signed_max
 from ..model_image import ModelImage
 from .args import check_bool, check_int, is_int
 from .butterfly import delay_lines
+from .scaler import dsp_pieces
 from .mac import DSP_KINDS
 from .sine_lut import quarter_wave_symmetry
 
@@ -277,7 +278,10 @@ class CorePlan:
                    spram=board.spram_bits > 0, direct=direct_reads(lanes, envelope, model))
         # The scaler multiplies on DSPs when the MAC array leaves enough of
         # them (fewer logic cells; SPRAM builds use half the UP5K's DSPs).
-        if board.family == "ice40" and plan.dsp_blocks + plan.scaler_dsp_blocks <= board.budget.get("dsp", 0):
+        # Products in fabric mean no DSP anywhere. (The simulated twin of an
+        # iCE40 build has generic products and the same plan otherwise.)
+        if (board.family == "ice40" and plan.dsp != "fabric"
+                and plan.dsp_blocks + plan.scaler_dsp_blocks <= board.budget.get("dsp", 0)):
             plan = plan.with_scaler_multiplier("dsp")
         return plan
 
@@ -410,10 +414,14 @@ class CorePlan:
         """Latencies of the pipelines (the blocks' own ``latency``; checked in
         ``tests/test_core.py``)."""
         self.mac_latency = 3 + ceil_log2(self.lanes)
-        items = (self.scaler_mult_bits if self.scaler_multiplier == "logic" else 1) + 1
+        # acc × mult on DSPs: one 16×16 product (one SB_MAC16) per pair of
+        # 16-bit pieces (ChannelScaler, multiplier="dsp").
+        self.scaler_dsp_blocks = len(dsp_pieces(self.scaler_acc_bits, self.scaler_mult_bits))
+        items = (self.scaler_mult_bits if self.scaler_multiplier == "logic" else self.scaler_dsp_blocks) + 1
         self.scaler_latency = 4 + ceil_log2(items)
-        # acc × mult on SB_MAC16s (16×16 each): one per 16 accumulator bits.
-        self.scaler_dsp_blocks = -(-(self.scaler_acc_bits + 1) // 16) if self.scaler_mult_bits <= 16 else 4
+        #: What multiplies the scaler's pieces: the MAC array's SB_MAC16
+        #: instances on iCE40, a registered ``*`` elsewhere (simulation).
+        self.scaler_dsp = "ice40" if self.dsp == "ice40" else "generic"
         self.lut_latency = 2
         self.requant_latency = 3
         self.butterfly_stages = ceil_log2(self.rot_n) if self.rot_n >= 2 else 0

@@ -98,7 +98,7 @@ class PostProcessing(wiring.Component):
         plan = self.plan
         m.submodules.scaler = scaler = ChannelScaler(
             plan.model, acc_width=plan.scaler_acc_bits, tag_shape=scaler_tag_layout(plan), always_ready=True,
-            multiplier=plan.scaler_multiplier, loadable=True, layers=plan.max_layers, channel_width=plan.scaler_channel_width,
+            multiplier=plan.scaler_multiplier, dsp=plan.scaler_dsp, loadable=True, layers=plan.max_layers, channel_width=plan.scaler_channel_width,
             mult_bits=plan.scaler_mult_bits, bias_width=plan.scaler_bias_bits, max_shift=plan.envelope.max_shift)
         wiring.connect(m, wiring.flipped(self.scaler_write), scaler.write)
         el = self.elements.payload

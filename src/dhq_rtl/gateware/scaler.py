@@ -18,15 +18,21 @@ Pipeline (one result per cycle; a stalled output stalls the whole pipeline,
 1. table read: ``{mult, bias}`` at address ``Cat(channel, layer)`` from a
    ``lib.memory.Memory`` ROM (EBR on iCE40 unless ``table_memory="logic"``);
 2. products: ``multiplier="logic"``: the ``mult_bits`` shift-add partial
-   products ``mult[i] ? acc << i : 0`` (no DSP); ``"dsp"``: ``acc * mult``
-   with ``*`` (Yosys ``synth_ice40 -dsp`` maps it to SB_MAC16s);
-3. registered adder tree over the partial products and the bias
-   (``ceil_log2(mult_bits + 1)`` levels for ``"logic"``, 1 for ``"dsp"``);
+   products ``mult[i] ? acc << i : 0`` (no DSP); ``"dsp"``: the products of
+   the operands' 16-bit pieces (:func:`dsp_pieces`: the accumulator's
+   pieces, the top one signed, times the multiplier's; two for a 17…32-bit
+   accumulator), each a registered ``*`` (``dsp="generic"``) or an explicit
+   ``SB_MAC16`` in 16×16 mode with its output register (``dsp="ice40"``,
+   :func:`~.ice40_dsp.mul16x16`: the iCE40 builds infer no DSP);
+3. registered adder tree over the partial products (shifted to their
+   pieces' offsets) and the bias (``ceil_log2(items)`` levels:
+   ``mult_bits + 1`` items for ``"logic"``, the pieces + 1 for ``"dsp"``);
 4. per-layer constant shift;
 5. wrap to ``phase_bits`` or clamp to ``pixel_bits``, into the output register.
 
 Latency: :attr:`latency` cycles from input to output beat
-(``4 + ceil_log2(mult_bits + 1)`` for ``"logic"``, 5 for ``"dsp"``).
+(``4 + ceil_log2(items)``: 7 for an 8-bit ``"logic"`` multiplier, 6 for a
+``"dsp"`` one with a 17…32-bit accumulator).
 Throughput: one beat per cycle.
 
 Widths: ``acc`` is ``signed(acc_width)`` (default: the widest
@@ -68,13 +74,31 @@ from amaranth.utils import ceil_log2
 
 from ..fixedpoint import output_scale, phase_scale, signed_bits
 from ..model_image import ModelImage
+from . import ice40_dsp
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
 
-__all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference", "scaler_table_words"]
+__all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference", "scaler_table_words",
+           "dsp_pieces"]
 
 MULTIPLIER_KINDS = ("logic", "dsp")
 TABLE_KINDS = ("bram", "logic")
+#: What multiplies a ``"dsp"`` scaler's pieces: a registered ``*`` or an
+#: explicit iCE40 ``SB_MAC16``.
+DSP_KINDS = ("generic", "ice40")
+#: Width of one piece (the 16×16 mode of ``SB_MAC16``).
+PIECE_BITS = ice40_dsp.MAX_SINGLE_BITS
+
+
+def dsp_pieces(acc_width, mult_bits):
+    """The 16×16 products of a ``"dsp"`` scaler: ``[(acc_offset, acc_width,
+    acc_signed, mult_offset, mult_width), …]`` — the signed accumulator cut
+    into 16-bit pieces from the LSB (only the top piece signed) times the
+    unsigned multiplier's pieces. Their sum, each shifted by its two
+    offsets, is ``acc · mult``; one ``SB_MAC16`` each on iCE40."""
+    acc = [(o, min(PIECE_BITS, acc_width - o)) for o in range(0, acc_width, PIECE_BITS)]
+    mult = [(o, min(PIECE_BITS, mult_bits - o)) for o in range(0, mult_bits, PIECE_BITS)]
+    return [(ao, aw, ao + aw == acc_width, mo, mw) for ao, aw in acc for mo, mw in mult]
 
 
 def scaler_in_layout(acc_width, layer_width, channel_width, tag_shape=0):
@@ -129,7 +153,10 @@ class ChannelScaler(wiring.Component):
     tag_shape : int or shape
         Shape of the pass-through ``tag`` field (an integer width, 0: none,
         or e.g. a ``data.StructLayout``).
-    multiplier : ``"logic"`` (shift-add in LUTs) or ``"dsp"`` (``*``).
+    multiplier : ``"logic"`` (shift-add in LUTs) or ``"dsp"`` (16×16 pieces).
+    dsp : what multiplies a ``"dsp"`` scaler's pieces: ``"generic"`` (a
+        registered ``*``, any simulator) or ``"ice40"`` (``SB_MAC16``
+        instances); the same values and cycles.
     table_memory : ``"bram"`` (Yosys ``ram_style = "block"``: EBR on iCE40,
         ``ceil((mult_bits + bias_width) / 16)`` blocks for up to 256 entries)
         or ``"logic"`` (Yosys decides; a small table becomes LUTs).
@@ -141,14 +168,17 @@ class ChannelScaler(wiring.Component):
         The loadable scaler's sizes (default: the model's; at least those).
     """
 
-    def __init__(self, model, *, acc_width=None, tag_shape=0, multiplier="logic", table_memory="bram",
-                 always_ready=False, loadable=False, layers=None, channel_width=None, mult_bits=None,
-                 bias_width=None, max_shift=None):
+    def __init__(self, model, *, acc_width=None, tag_shape=0, multiplier="logic", dsp="generic",
+                 table_memory="bram", always_ready=False, loadable=False, layers=None, channel_width=None,
+                 mult_bits=None, bias_width=None, max_shift=None):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, not {type(model).__name__}")
         model.validate()
         if not isinstance(multiplier, str) or multiplier not in MULTIPLIER_KINDS:
             raise ValueError(f"multiplier must be one of {MULTIPLIER_KINDS}, got {multiplier!r}")
+        if not isinstance(dsp, str) or dsp not in DSP_KINDS:
+            raise ValueError(f"dsp must be one of {DSP_KINDS}, got {dsp!r}")
+        self.dsp = dsp
         if not isinstance(table_memory, str) or table_memory not in TABLE_KINDS:
             raise ValueError(f"table_memory must be one of {TABLE_KINDS}, got {table_memory!r}")
         self.table_memory = table_memory
@@ -201,7 +231,11 @@ class ChannelScaler(wiring.Component):
         self.t_width = signed_bits(min(alo * mmax, 0) + min(bmin, 0), max(ahi * mmax, 0) + max(bmax, 0))
         if self.t_width > 96:
             raise ValueError(f"acc·mult + bias needs {self.t_width} bits; acc_width {acc_width} is too wide")
-        n_items = (self.mult_bits if multiplier == "logic" else 1) + 1
+        if multiplier == "dsp" and self.mult_bits > 2 * PIECE_BITS:
+            raise ValueError(f"a dsp scaler takes multipliers of at most {2 * PIECE_BITS} bits, "
+                             f"got {self.mult_bits}")
+        self.pieces = dsp_pieces(acc_width, self.mult_bits) if multiplier == "dsp" else []
+        n_items = (self.mult_bits if multiplier == "logic" else len(self.pieces)) + 1
         self.tree_levels = ceil_log2(n_items)
         self.latency = 3 + self.tree_levels + 1
         in_layout = scaler_in_layout(acc_width, self.layer_width, self.channel_width, tag_shape)
@@ -280,10 +314,7 @@ class ChannelScaler(wiring.Component):
                     m.d.sync += pp.eq(Mux(mult[b], acc1 << b, 0))
                 items.append(pp)
         else:
-            prod = Signal(signed(self.acc_width + mb + 1))
-            with m.If(en):
-                m.d.sync += prod.eq(acc1 * mult)
-            items.append(prod)
+            items += self._piece_products(m, acc1, mult, en)
         b2 = Signal(signed(bw), name="bias2")
         with m.If(en):
             m.d.sync += b2.eq(bias)
@@ -329,3 +360,21 @@ class ChannelScaler(wiring.Component):
             if self.tag_width:
                 m.d.sync += self.o.payload.tag.eq(ctl.tag)
         return m
+
+    def _piece_products(self, m, acc, mult, en):
+        """The registered 16×16 piece products, each shifted to its place."""
+        out = []
+        for n, (ao, aw, a_signed, mo, mw) in enumerate(self.pieces):
+            a = acc[ao:ao + aw]
+            a = a.as_signed() if a_signed else a.as_unsigned()
+            b = mult[mo:mo + mw]
+            width = aw + mw
+            if self.dsp == "ice40":
+                o = ice40_dsp.mul16x16(m, a, b, ce=en, name=f"piece{n}", signed=a_signed, b_signed=False)
+                p = o[:width].as_signed() if a_signed else o[:width]
+            else:
+                p = Signal(signed(width) if a_signed else unsigned(width), name=f"piece{n}")
+                with m.If(en):
+                    m.d.sync += p.eq(a * b)
+            out.append(p << (ao + mo) if ao + mo else p)
+        return out
