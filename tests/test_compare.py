@@ -121,6 +121,25 @@ def test_builds_are_reused_and_an_interrupted_run_resumes(setup, capsys, monkeyp
     assert [r["reused"] for r in third["boards"][0]["rows"]] == [True, True, False]
 
 
+def test_ice40_builds_of_the_old_synthesis_flow_are_built_again(setup, capsys):
+    """An iCE40 build stamped before the flow without ``-dsp`` (its DSPs
+    rewritten by Yosys) is never reused; a current one is."""
+    first, _, _ = _run(setup, capsys, "--board", "icebreaker")
+    rows = first["boards"][0]["rows"]
+    built = [r for r in rows if r["status"] != "does not fit"]
+    assert built and all(r["reused"] is False for r in built)
+    again, _, _ = _run(setup, capsys, "--board", "icebreaker")
+    assert all(r["reused"] for r in again["boards"][0]["rows"] if r["status"] != "does not fit")
+    old = Path(built[0]["folder"]) / compare.ROW_FILE
+    record = json.loads(old.read_text())
+    assert record["build_stamp"]["ice40_flow"] == compare.ICE40_FLOW
+    del record["build_stamp"]["ice40_flow"]
+    old.write_text(json.dumps(record))
+    third, _, _ = _run(setup, capsys, "--board", "icebreaker")
+    reused = {r["folder"]: r["reused"] for r in third["boards"][0]["rows"] if r["status"] != "does not fit"}
+    assert reused.pop(built[0]["folder"]) is False and all(reused.values())
+
+
 def test_a_core_that_does_not_fit_is_a_row(setup, capsys):
     """The float core at 64 lanes needs more DSPs than the ULX3S has: its
     row says so with the estimate's reason, the integer rows are measured

@@ -282,9 +282,18 @@ def derive_models(base, bits_list, pixels, cache, log=print):
 # ------------------------------------------------------------------ one row
 
 
+#: iCE40 synthesis flow of a build: 2 = without ``-dsp`` (the DSP instances
+#: as designed). Earlier iCE40 builds had their SB_MAC16s rewritten by Yosys
+#: and are never reused.
+ICE40_FLOW = 2
+
+
 def _build_stamp(core, seed):
-    return {"version": ROW_VERSION, "model_crc": model_crc(core.model), "board": core.board.name,
-            "arith": core.arith, "lanes": core.lanes, "seed": seed, "multipliers": core.multipliers}
+    stamp = {"version": ROW_VERSION, "model_crc": model_crc(core.model), "board": core.board.name,
+             "arith": core.arith, "lanes": core.lanes, "seed": seed, "multipliers": core.multipliers}
+    if core.board.family == "ice40":
+        stamp["ice40_flow"] = ICE40_FLOW
+    return stamp
 
 
 def _same_build(record, stamp):
