@@ -324,7 +324,10 @@ class BoardTop(Elaboratable):
         else:
             raise ValueError(f"unknown PLL kind {b.pll!r}")
         m.d.comb += cd.clk.eq(pll_out)
-        platform.add_clock_constraint(cd.clk, self.pll_hz)
+        # On the PLL's output net, a name of the top module: the domain's own
+        # clock signal is named after a submodule port that synthesis
+        # flattens away (nextpnr then ignored the constraint).
+        platform.add_clock_constraint(pll_out, self.pll_hz)
         # Hold reset until the PLL has been locked for a while.
         m.domains.por = por = ClockDomain("por", reset_less=True)
         m.d.comb += por.clk.eq(pll_out)
