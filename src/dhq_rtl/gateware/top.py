@@ -324,10 +324,11 @@ class BoardTop(Elaboratable):
         else:
             raise ValueError(f"unknown PLL kind {b.pll!r}")
         m.d.comb += cd.clk.eq(pll_out)
-        # On the PLL's output net, a name of the top module: the domain's own
-        # clock signal is named after a submodule port that synthesis
-        # flattens away (nextpnr then ignored the constraint).
-        platform.add_clock_constraint(pll_out, self.pll_hz)
+        # No clock constraint of our own: nextpnr derives the PLL output's
+        # from the PLL's parameters (iCE40 and ECP5), the exact frequency
+        # the board runs at; the reference pin's is the platform's. (A
+        # constraint on this net named it after a submodule port that
+        # synthesis flattens away, and nextpnr ignored it with a warning.)
         # Hold reset until the PLL has been locked for a while.
         m.domains.por = por = ClockDomain("por", reset_less=True)
         m.d.comb += por.clk.eq(pll_out)
