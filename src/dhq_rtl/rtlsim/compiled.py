@@ -365,15 +365,21 @@ class CompiledSim:
         return objs
 
     def _build_verilator(self, tmp):
-        tc = self.toolchain
-        root = Path(tc.verilator_root)
         self.log("exporting Verilog with Yosys")
         self._timed("yosys", _yosys,
                     f"read_rtlil {TOP}.il\nproc -nomux -norom\nmemory_collect\nwrite_verilog -norename {TOP}.v\n", tmp)
+        self._verilate(tmp, [f"{TOP}.v"])
+
+    def _verilate(self, tmp, sources, flags=()):
+        """Verilator on the Verilog ``sources`` (top :data:`TOP`, extra
+        Verilator ``flags``), then the C++ compiler: the simulator in ``tmp``."""
+        tc = self.toolchain
+        root = Path(tc.verilator_root)
         self.log("translating with Verilator")
         env = dict(os.environ, VERILATOR_ROOT=str(root))
-        self._timed("verilator", _run, [str(root / "bin" / "verilator"), "--cc", f"{TOP}.v", "--top-module", TOP,
-                                        "--prefix", f"V{TOP}", *VERILATOR_FLAGS, "--Mdir", "obj"], tmp, "verilator", env)
+        self._timed("verilator", _run, [str(root / "bin" / "verilator"), "--cc", *map(str, sources), "--top-module",
+                                        TOP, "--prefix", f"V{TOP}", *VERILATOR_FLAGS, *flags, "--Mdir", "obj"],
+                    tmp, "verilator", env)
         # One translation unit: the generated files share the heavy Verilator
         # headers, so a unity build compiles several times faster than one
         # g++ run per file on this design.

