@@ -370,9 +370,10 @@ class CompiledSim:
                     f"read_rtlil {TOP}.il\nproc -nomux -norom\nmemory_collect\nwrite_verilog -norename {TOP}.v\n", tmp)
         self._verilate(tmp, [f"{TOP}.v"])
 
-    def _verilate(self, tmp, sources, flags=()):
+    def _verilate(self, tmp, sources, flags=(), cxx_flags=()):
         """Verilator on the Verilog ``sources`` (top :data:`TOP`, extra
-        Verilator ``flags``), then the C++ compiler: the simulator in ``tmp``."""
+        Verilator ``flags``), then the C++ compiler (extra ``cxx_flags``
+        after :data:`CXXFLAGS`): the simulator in ``tmp``."""
         tc = self.toolchain
         root = Path(tc.verilator_root)
         self.log("translating with Verilator")
@@ -388,7 +389,7 @@ class CompiledSim:
         runtime = self._timed("runtime", self._verilator_runtime)
         self.log(f"compiling the simulator with {Path(tc.cxx).name}")
         inc = root / "include"
-        self._timed("c++", self._cxx, ["-DDHQ_VERILATOR", "-I", "obj", "-I", str(inc), "-I", str(inc / "vltstd"),
+        self._timed("c++", self._cxx, [*cxx_flags, "-DDHQ_VERILATOR", "-I", "obj", "-I", str(inc), "-I", str(inc / "vltstd"),
                                        "unity.cpp", *map(str, runtime), "-pthread", "-o", "simulator"],
                     tmp, "compiling the simulator")
 
