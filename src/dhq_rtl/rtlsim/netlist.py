@@ -26,6 +26,7 @@ cached like the RTL's (:mod:`.compiled`), keyed also by the synthesis script
 and the Yosys that ran it.
 """
 
+import dataclasses
 import hashlib
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -89,14 +90,18 @@ def _yosys_version():
 
 
 def _script(synth, top):
+    """The Yosys commands ``synth`` (None: :data:`ICE40_SYNTH`) for top module ``top``."""
+    if synth is None:
+        synth = ICE40_SYNTH
     if not isinstance(synth, str) or not synth.strip():
         raise TypeError(f"synth must be the Yosys synthesis command(s) as a non-empty string, got {synth!r}")
     return synth.format(top=top)
 
 
-def synthesize_netlist(design, workdir, synth=ICE40_SYNTH, *, top=TOP, timeout=1800):
+def synthesize_netlist(design, workdir, synth=None, *, top=TOP, timeout=1800):
     """Synthesize ``design`` (an elaboratable or RTLIL text whose top module
-    is ``top``) with the Yosys commands ``synth`` in ``workdir``; returns the
+    is ``top``) with the Yosys commands ``synth`` (default:
+    :data:`ICE40_SYNTH`; ``{top}`` stands for ``top``) in ``workdir``; returns the
     path of the netlist, ``workdir/netlist.v`` (flattened, top ``top``, the
     top's ports as in the RTL). The Yosys log is ``workdir/synth.log``."""
     from ..synthesis import _rtlil
@@ -117,13 +122,14 @@ class NetlistSim(CompiledSim):
     """A compiled simulator of the synthesized netlist of ``core`` (any
     component with the ``InrCore`` interface): :meth:`run` as for
     :class:`~.compiled.CompiledSim`, on the gates. ``synth``: the Yosys
-    synthesis commands (default: the board build's, :data:`ICE40_SYNTH`).
+    synthesis commands (default: the board build's, :data:`ICE40_SYNTH`;
+    ``{top}`` stands for the top module's name).
     Verilator only. :attr:`build_times` has the phases ``synth``,
     ``verilator``, ``runtime`` and ``c++``."""
 
     ENTRY_NAME = "gate-level simulator"
 
-    def __init__(self, core, *, synth=ICE40_SYNTH, toolchain=None, log=None):
+    def __init__(self, core, *, synth=None, toolchain=None, log=None):
         self.synth = _script(synth, TOP)
         self.cell_models = ice40_cell_models()
         super().__init__(core, backend="verilator", toolchain=toolchain, log=log)
@@ -135,6 +141,10 @@ class NetlistSim(CompiledSim):
     def _locate(self, root):
         self.folder = root / f"netlist-{getattr(self, 'key', 'none')}"
         self.binary = self.folder / "simulator"
+
+    def run(self, region, **kwargs):
+        """:meth:`CompiledSim.run <.compiled.CompiledSim.run>` on the netlist."""
+        return dataclasses.replace(super().run(region, **kwargs), engine="netlist (iCE40 gates, verilator)")
 
     def _compile(self, tmp):
         self.log(f"synthesizing with Yosys ({self.synth})")
