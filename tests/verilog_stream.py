@@ -12,7 +12,7 @@ from amaranth.back import rtlil
 
 from dhq_rtl import synthesis
 from dhq_rtl.rtlsim.compiled import ToolchainUnavailable
-from dhq_rtl.rtlsim.netlist import CELL_MODEL_FLAGS, ice40_cell_models, synthesize_netlist
+from dhq_rtl.rtlsim.netlist import ice40_cell_models, synthesize_netlist
 
 TOP = "dut"
 
@@ -95,7 +95,7 @@ endmodule
 """
     (workdir / "tb.v").write_text(tb)
     cmd = [verilator(), "--binary", "--timing", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           *CELL_MODEL_FLAGS, "--top-module", "tb", "-o", "simv", "tb.v", str(verilog), str(cell_models())]
+           "--top-module", "tb", "-o", "simv", "tb.v", str(verilog), str(cell_models())]
     proc = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     proc = subprocess.run(["obj_dir/simv"], cwd=workdir, capture_output=True, text=True, timeout=600)

