@@ -233,3 +233,42 @@ def test_cli_netlist_engine(capsys, model_file, ice40_synth):
                                         "--stall", "0.2", "--no-progress"], capsys)
     assert "engine: netlist (iCE40 gates, verilator)" in out
     assert code == 0 and "OK: all 144 pixels equal the golden model" in out, out[-2000:]
+
+
+# -------------------------------------------------------------- whole board
+
+@pytest.mark.slow
+def test_board_netlist_loads_and_renders_bit_exact(ice40_synth):
+    """The iCEBreaker's design without its PLL and pins (core, command
+    handler, UART: what ``sim://icebreaker`` runs), elaborated for the
+    board (its SPRAM an ``SB_SPRAM256KA``) and synthesized as the board
+    build synthesizes it: the host, over the simulated serial line, renders
+    the model the board starts with, loads another and renders it, every
+    pixel equal to the golden model's."""
+    from dhq_rtl.boards import get_board
+    from dhq_rtl.envelope import Envelope
+    from dhq_rtl.firmware.host import Board, _SimPort
+    from dhq_rtl.gateware.top import BoardDesign
+    from dhq_rtl.rtlsim.board import SimulatedBoard
+    envelope = Envelope(name="gates", max_width=8, max_layers=3, max_size=12, max_channels=3, weight_bits=8,
+                        act_bits=8, lut_bits=8, mult_bits=8, phase_bits=10, max_shift=24, first_sum_bits=32,
+                        lanes=4)
+    start = random_model(width=4, depth=1, size=8, seed=5, rotate=False)
+    model = random_model(size=12, width=8, depth=2, channels=3, seed=4, rotate=False, rotate_first=True)
+    board = get_board("icebreaker")
+    top = BoardDesign(start, board, envelope=envelope)
+    assert top.plan.dsp == "ice40"
+    sim = NetlistSim(top.linked, synth=ice40_synth, platform=board.platform(), driver="board_driver.cpp")
+    sim.build()
+    netlist = (sim.folder / "synth" / "netlist.v").read_text()
+    assert " SB_SPRAM256KA " in netlist and " SB_MAC16 " in netlist
+    with SimulatedBoard(top, simulator=sim) as simulated:
+        host = Board(_SimPort(simulated))
+        first = host.render()[0]
+        assert host.load(model)[0]
+        image = host.render()[0]
+    bad = {name: (int(np.any(got != want, axis=-1).sum()), want.shape[0] * want.shape[1])
+           for name, got, want in (("starting", first, GoldenModel(start).render()),
+                                   ("loaded", image, GoldenModel(model).render()))}
+    assert all(n == 0 for n, _ in bad.values()), \
+        "; ".join(f"{n} of {total} pixels of the {name} model's image differ" for name, (n, total) in bad.items())

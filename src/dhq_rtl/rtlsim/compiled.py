@@ -257,7 +257,7 @@ class CompiledSim:
         self.toolchain = toolchain or find_toolchain(backend)
         self.backend = self.toolchain.backend
         self.layout = core.region.shape() if hasattr(core, "region") else None
-        self.rtlil = rtlil.convert(core, name=TOP, emit_src=False)
+        self.rtlil = self._convert(core)
         self.driver = driver_source(driver)
         self.log = log or (lambda msg: None)
         flags = " ".join(CXXFLAGS + (VERILATOR_FLAGS if self.backend == "verilator" else ()))
@@ -270,6 +270,10 @@ class CompiledSim:
         self._checked = False
         #: Seconds spent in each build phase of the last :meth:`build` (empty on a cache hit).
         self.build_times = {}
+
+    def _convert(self, core):
+        """The RTLIL text of ``core``, top module :data:`TOP`."""
+        return rtlil.convert(core, name=TOP, emit_src=False)
 
     #: The files of a cache entry (stamped, published together) and what
     #: the entry is called in messages.

@@ -33,6 +33,8 @@ import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from amaranth.back import rtlil
+
 from ..synthesis import run_tool
 from ..toolchain import find_tool, toolchain_kind
 from ..errors import ToolchainError
@@ -127,20 +129,28 @@ class NetlistSim(CompiledSim):
     component with the ``InrCore`` interface): :meth:`run` as for
     :class:`~.compiled.CompiledSim`, on the gates. ``synth``: the Yosys
     synthesis commands (default: the board build's, :data:`ICE40_SYNTH`;
-    ``{top}`` stands for the top module's name).
+    ``{top}`` stands for the top module's name). ``platform``: the
+    platform ``core`` is elaborated for (an iCE40UP board's: its SPRAMs
+    are ``SB_SPRAM256KA`` instances). ``driver``: as for
+    :class:`~.compiled.CompiledSim` (``"board_driver.cpp"`` with a board's
+    linked core: :class:`~.board.SimulatedBoard` ``simulator=``).
     Verilator only. :attr:`build_times` has the phases ``synth``,
     ``verilator``, ``runtime`` and ``c++``."""
 
     ENTRY_NAME = "gate-level simulator"
 
-    def __init__(self, core, *, synth=None, toolchain=None, log=None):
+    def __init__(self, core, *, synth=None, platform=None, driver="driver.cpp", toolchain=None, log=None):
         self.synth = _script(synth, TOP)
         self.cell_models = ice40_cell_models()
-        super().__init__(core, backend="verilator", toolchain=toolchain, log=log)
+        self.platform = platform
+        super().__init__(core, backend="verilator", toolchain=toolchain, log=log, driver=driver)
         tag = "|".join(("netlist", self.key, self.synth, _yosys_version(), _sha256(self.cell_models),
                         " ".join(CXX_NETLIST_FLAGS)))
         self.key = hashlib.sha256(tag.encode()).hexdigest()[:20]
         self._locate(self.folder.parent)
+
+    def _convert(self, core):
+        return rtlil.convert(core, name=TOP, emit_src=False, platform=self.platform)
 
     def _locate(self, root):
         self.folder = root / f"netlist-{getattr(self, 'key', 'none')}"
