@@ -18,7 +18,8 @@ differ from the RTL's.
 * :class:`NetlistSim` — a :class:`~.compiled.CompiledSim` of the core's
   netlist: the same C++ driver (``sim/driver.cpp``), stimulus and results
   as the RTL's compiled simulator, so a run of each can be compared beat
-  for beat.
+  for beat; with ``sim/board_driver.cpp``, a board's linked core behind
+  :class:`~.board.SimulatedBoard`, which the host talks to as to the RTL's.
 
 Flip-flops start at zero as in the device (the cell models' ``initial``
 values; ``synth_ice40`` turns other initial values into zero-initialised
