@@ -14,6 +14,20 @@ import pytest
 from dhq_rtl.firmware import default_model as _bundled_model
 
 
+def pytest_addoption(parser):
+    parser.addoption("--ice40-synth", default=None, metavar="COMMANDS",
+                     help="the Yosys synthesis the gate-level checks (tests/test_netlist_sim.py) run instead of "
+                          "the board build's, e.g. 'synth_ice40 -top {top}'")
+
+
+@pytest.fixture(scope="session")
+def ice40_synth(request):
+    """The Yosys synthesis of the gate-level checks: ``--ice40-synth`` or
+    the board build's (:data:`dhq_rtl.rtlsim.netlist.ICE40_SYNTH`)."""
+    from dhq_rtl.rtlsim.netlist import ICE40_SYNTH
+    return request.config.getoption("--ice40-synth") or ICE40_SYNTH
+
+
 @pytest.fixture(scope="session")
 def default_model():
     """The bundled default model image (``firmware/default.dhq``)."""

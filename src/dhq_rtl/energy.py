@@ -306,7 +306,7 @@ def check_energy_options(*, engine, backend, freq_mhz):
     """The clock (Hz) of an energy run; one-line errors for options that
     cannot count activity."""
     from .errors import DhqError
-    if engine == "pysim" or backend != "verilator":
+    if engine not in ("auto", "compiled") or backend != "verilator":
         raise DhqError("--energy counts activity in the Verilator simulation: use --engine compiled or auto "
                        "with --backend verilator")
     mhz = DEFAULT_MHZ if freq_mhz is None else freq_mhz

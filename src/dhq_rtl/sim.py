@@ -13,12 +13,18 @@ simulated cycles per second, and optionally writes the image as a PNG.
 float model the model image carries) and checks it against
 :class:`~dhq_rtl.golden_float32.FloatGoldenModel` for the same lanes.
 
+``--engine netlist`` simulates the gates instead of the RTL: the core with
+the iCE40's DSPs, synthesized as an iCE40 build synthesizes it
+(:mod:`dhq_rtl.rtlsim.netlist`; Yosys, then Verilator with Yosys's cell
+models), checked against the same golden model.
+
 Examples::
 
     python -m dhq_rtl.sim                                # bundled model, whole image
     python -m dhq_rtl.sim --model my.dhq --out my.png
     python -m dhq_rtl.sim --region 0,0,32,8 --stall 0.3 --engine pysim
     python -m dhq_rtl.sim --arith fp32 --lanes 1 --sine-ii 11   # the float core as the iCEBreaker builds it
+    python -m dhq_rtl.sim --model tiny.dhq --lanes 4 --engine netlist  # the synthesized iCE40 netlist
 """
 
 import sys
@@ -36,6 +42,7 @@ from .images import default_image_path, load_image, psnr, save_png
 from .model_image import load
 from .outputs import check_output_file, is_png
 from .rtlsim import compiled as compiled_engine
+from .rtlsim import netlist as netlist_engine
 from .rtlsim.pysim import run_pysim
 from .rtlsim.stimulus import check_region, stall_threshold, unpack_pixels
 
@@ -48,14 +55,18 @@ PYSIM_CYCLES_PER_SECOND = 500.0
 MAX_LISTED = 20
 
 
-def build_core(model, lanes, arith="int", sine_ii=1):
+def build_core(model, lanes, arith="int", sine_ii=1, dsp="generic"):
     """The accelerator core for ``model`` (generic multipliers: simulatable
-    everywhere); ``arith="fp32"``: the float core, its sine at ``sine_ii``."""
+    everywhere); ``arith="fp32"``: the float core, its sine at ``sine_ii``.
+    ``dsp="ice40"``: the iCE40's ``SB_MAC16`` instances instead (for the
+    gate-level engine), the integer core's channel scaler on DSPs too."""
     from .gateware.core import InrCore
     if arith == "fp32":
         from .gateware.float32.plan import FloatUnits
-        return InrCore(model, lanes=lanes, dsp="generic", arith="fp32", units=FloatUnits(sine_ii=sine_ii))
-    return InrCore(model, lanes=lanes, dsp="generic")
+        return InrCore(model, lanes=lanes, dsp=dsp, arith="fp32", units=FloatUnits(sine_ii=sine_ii))
+    if dsp == "ice40":
+        return InrCore(model, lanes=lanes, dsp=dsp, scaler_multiplier="dsp")
+    return InrCore(model, lanes=lanes, dsp=dsp)
 
 
 def golden_render(model, region, arith="int", lanes=1):
@@ -88,15 +99,27 @@ def simulate(core, region, *, engine="auto", backend="verilator", stall=0.0, see
     """Run ``core`` over ``region`` with the chosen engine; returns
     ``(SimResult, info)`` where ``info`` says which engine ran and build times.
 
-    ``engine``: ``"compiled"`` (error if it cannot run here), ``"pysim"``, or
-    ``"auto"`` (compiled, else pysim with a warning that estimates the time).
+    ``engine``: ``"compiled"`` (error if it cannot run here), ``"pysim"``,
+    ``"auto"`` (compiled, else pysim with a warning that estimates the time),
+    or ``"netlist"``: the iCE40 netlist Yosys synthesizes from ``core``
+    (:class:`~dhq_rtl.rtlsim.netlist.NetlistSim`; Verilator only).
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     x0, y0, x1, y1 = region
     npix = (x1 - x0) * (y1 - y0)
     info = {"build_seconds": 0.0, "cached": None, "export_seconds": 0.0}
     sim = None
-    if engine in ("auto", "compiled"):
+    if engine == "netlist":
+        t0 = time.perf_counter()
+        sim = netlist_engine.NetlistSim(core, log=log)
+        info["export_seconds"] = time.perf_counter() - t0
+        info["cached"] = sim.cached
+        if not sim.cached:
+            log("synthesizing the core and building its gate-level simulator; it is cached for the next runs")
+        t0 = time.perf_counter()
+        sim.build()
+        info["build_seconds"] = time.perf_counter() - t0
+    elif engine in ("auto", "compiled"):
         try:
             toolchain = compiled_engine.find_toolchain(backend)
         except compiled_engine.ToolchainUnavailable as e:
@@ -121,7 +144,7 @@ def simulate(core, region, *, engine="auto", backend="verilator", stall=0.0, see
             info["build_seconds"] = time.perf_counter() - t0
             engine = "compiled"
     elif engine != "pysim":
-        raise ValueError(f"engine must be 'auto', 'compiled' or 'pysim', not {engine!r}")
+        raise ValueError(f"engine must be 'auto', 'compiled', 'pysim' or 'netlist', not {engine!r}")
 
     bar = None
     if progress:
@@ -186,9 +209,11 @@ def _parser():
                        description="Cycle-accurate simulation of the accelerator core over a whole image "
                                    "or a region, checked pixel by pixel against the golden model.")
     p.add_argument("--model", metavar="FILE", help="model image (.dhq); default: the bundled default model")
-    p.add_argument("--engine", choices=("auto", "compiled", "pysim"), default="auto",
-                   help="compiled (Verilator/CXXRTL + g++, cached), pysim (Amaranth, slow), or auto: "
-                        "compiled if a C++ compiler is found, else pysim (default)")
+    p.add_argument("--engine", choices=("auto", "compiled", "pysim", "netlist"), default="auto",
+                   help="compiled (Verilator/CXXRTL + g++, cached), pysim (Amaranth, slow), auto: "
+                        "compiled if a C++ compiler is found, else pysim (default), or netlist: the core with "
+                        "the iCE40's DSPs, synthesized by Yosys as an iCE40 build is, simulated gate by gate "
+                        "(Verilator, cached; synthesis takes minutes for a large core)")
     p.add_argument("--backend", choices=compiled_engine.BACKENDS, default="verilator",
                    help="compiled simulator backend (default: verilator)")
     p.add_argument("--out", metavar="PNG", help="write the simulated image (region) to this PNG file")
@@ -235,6 +260,11 @@ def main(argv=None, *, core_factory=None):
     if args.energy:
         from .energy import check_energy_options
         clock_hz = check_energy_options(engine=args.engine, backend=args.backend, freq_mhz=args.freq)
+    if args.engine == "netlist":
+        if args.backend != "verilator":
+            raise DhqError("--engine netlist runs on Verilator: leave out --backend or use --backend verilator")
+        compiled_engine.find_toolchain("verilator")   # missing tools are reported before any work
+        netlist_engine.ice40_cell_models()
     if args.engine == "compiled" or args.energy:
         compiled_engine.find_toolchain(args.backend)  # a missing compiler is reported before any work
     lanes = args.lanes if args.lanes is not None else (16 if args.arith == "int" else 1)
@@ -244,7 +274,9 @@ def main(argv=None, *, core_factory=None):
         if args.sine_ii < 1 or args.sine_ii == 2 or args.sine_ii > 64:
             raise DhqError(f"--sine-ii must be 1 or in 3..64, got {args.sine_ii}")
     try:
-        core = core_factory(model, lanes) if core_factory else build_core(model, lanes, args.arith, args.sine_ii)
+        dsp = "ice40" if args.engine == "netlist" else "generic"
+        core = core_factory(model, lanes) if core_factory else build_core(model, lanes, args.arith, args.sine_ii,
+                                                                          dsp)
     except (TypeError, ValueError) as e:
         raise DhqError(f"cannot build the core for this model: {e}") from None
     x0, y0, x1, y1 = region
@@ -267,7 +299,7 @@ def main(argv=None, *, core_factory=None):
     for line in lines:
         print(line)
 
-    if result.engine.startswith("compiled"):
+    if info["cached"] is not None:
         how = "cached" if info["cached"] else f"built in {info['build_seconds']:.1f} s"
         print(f"engine: {result.engine}, simulator {how}")
     else:

@@ -7,6 +7,9 @@ Two engines run the *same* RTL and report the same cycle numbers:
 * :mod:`.compiled` — the RTL exported from Amaranth and compiled to C++ with
   Verilator (or CXXRTL), driven by ``sim/driver.cpp`` and cached on disk.
 
+:mod:`.netlist` runs the gates instead of the RTL: the iCE40 netlist Yosys
+synthesizes, compiled with Yosys's cell models, driven by the same driver.
+
 :mod:`.stimulus` holds what both share: region packing, the back-pressure
 pattern and the result type. The command ``python -m dhq_rtl.sim``
 (:func:`dhq_rtl.sim.simulate`) picks an engine; the C++ driver sources are

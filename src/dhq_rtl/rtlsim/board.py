@@ -66,16 +66,18 @@ class SimulatedBoard:
 
     ``top``: the :class:`~dhq_rtl.gateware.top.BoardDesign` whose linked
     core is simulated (:func:`simulated_top`; its model is the one the board
-    starts with).
+    starts with). ``simulator``: the compiled simulator of ``top.linked``
+    with the driver ``board_driver.cpp`` (default: its RTL's; a
+    :class:`~.netlist.NetlistSim` runs the board's gates).
     """
 
-    def __init__(self, top, *, log=None):
+    def __init__(self, top, *, log=None, simulator=None):
         self.top = top
         self.clock_hz = top.pll_hz
         self.baud = top.pll_hz / top.divisor
         self.divisor = top.divisor
         self.cycles = 0
-        sim = CompiledSim(top.linked, driver="board_driver.cpp", log=log)
+        sim = simulator or CompiledSim(top.linked, driver="board_driver.cpp", log=log)
         self.binary = sim.build()
         self.proc = subprocess.Popen([str(self.binary), str(top.divisor)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -257,7 +257,7 @@ class CompiledSim:
         self.toolchain = toolchain or find_toolchain(backend)
         self.backend = self.toolchain.backend
         self.layout = core.region.shape() if hasattr(core, "region") else None
-        self.rtlil = rtlil.convert(core, name=TOP, emit_src=False)
+        self.rtlil = self._convert(core)
         self.driver = driver_source(driver)
         self.log = log or (lambda msg: None)
         flags = " ".join(CXXFLAGS + (VERILATOR_FLAGS if self.backend == "verilator" else ()))
@@ -270,6 +270,10 @@ class CompiledSim:
         self._checked = False
         #: Seconds spent in each build phase of the last :meth:`build` (empty on a cache hit).
         self.build_times = {}
+
+    def _convert(self, core):
+        """The RTLIL text of ``core``, top module :data:`TOP`."""
+        return rtlil.convert(core, name=TOP, emit_src=False)
 
     #: The files of a cache entry (stamped, published together) and what
     #: the entry is called in messages.
@@ -365,15 +369,22 @@ class CompiledSim:
         return objs
 
     def _build_verilator(self, tmp):
-        tc = self.toolchain
-        root = Path(tc.verilator_root)
         self.log("exporting Verilog with Yosys")
         self._timed("yosys", _yosys,
                     f"read_rtlil {TOP}.il\nproc -nomux -norom\nmemory_collect\nwrite_verilog -norename {TOP}.v\n", tmp)
+        self._verilate(tmp, [f"{TOP}.v"])
+
+    def _verilate(self, tmp, sources, flags=(), cxx_flags=()):
+        """Verilator on the Verilog ``sources`` (top :data:`TOP`, extra
+        Verilator ``flags``), then the C++ compiler (extra ``cxx_flags``
+        after :data:`CXXFLAGS`): the simulator in ``tmp``."""
+        tc = self.toolchain
+        root = Path(tc.verilator_root)
         self.log("translating with Verilator")
         env = dict(os.environ, VERILATOR_ROOT=str(root))
-        self._timed("verilator", _run, [str(root / "bin" / "verilator"), "--cc", f"{TOP}.v", "--top-module", TOP,
-                                        "--prefix", f"V{TOP}", *VERILATOR_FLAGS, "--Mdir", "obj"], tmp, "verilator", env)
+        self._timed("verilator", _run, [str(root / "bin" / "verilator"), "--cc", *map(str, sources), "--top-module",
+                                        TOP, "--prefix", f"V{TOP}", *VERILATOR_FLAGS, *flags, "--Mdir", "obj"],
+                    tmp, "verilator", env)
         # One translation unit: the generated files share the heavy Verilator
         # headers, so a unity build compiles several times faster than one
         # g++ run per file on this design.
@@ -382,7 +393,7 @@ class CompiledSim:
         runtime = self._timed("runtime", self._verilator_runtime)
         self.log(f"compiling the simulator with {Path(tc.cxx).name}")
         inc = root / "include"
-        self._timed("c++", self._cxx, ["-DDHQ_VERILATOR", "-I", "obj", "-I", str(inc), "-I", str(inc / "vltstd"),
+        self._timed("c++", self._cxx, [*cxx_flags, "-DDHQ_VERILATOR", "-I", "obj", "-I", str(inc), "-I", str(inc / "vltstd"),
                                        "unity.cpp", *map(str, runtime), "-pthread", "-o", "simulator"],
                     tmp, "compiling the simulator")
 
