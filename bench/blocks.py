@@ -1,7 +1,9 @@
 """Resources and Fmax of the arithmetic RTL blocks on iCE40UP5K (out of context).
 
-For each block and parameter point: Yosys ``synth_ice40 -dsp`` cell counts of
-the bare block (what it costs inside a design), then nextpnr-ice40 (UP5K,
+For each block and parameter point: Yosys ``synth_ice40`` cell counts of the
+bare block (what it costs inside a design; ``-dsp``, multiplies inferred as
+``SB_MAC16``, only for a block without explicit ``SB_MAC16`` instances:
+:func:`dhq_rtl.synthesis.ice40_synth`), then nextpnr-ice40 (UP5K,
 SG48) on the block wrapped in :func:`dhq_rtl.gateware.ooc.ooc_harness` (every
 port driven from / reduced into registers, so every timed path is
 register-to-register) for the achieved Fmax. Prints a Markdown table.
@@ -45,8 +47,10 @@ def points(quick=False):
          lambda: MacArray(_weights(256, 4, 12), act_bits=12, weight_bits=12, acc_width=28, dsp="ice40")),
         ("ChannelScaler", f"3 sine + 1 out layers, width 32, acc {ChannelScaler(model).acc_width} b, multiplier=logic",
          lambda: ChannelScaler(model, multiplier="logic")),
-        ("ChannelScaler", "same, multiplier=dsp",
+        ("ChannelScaler", "same, multiplier=dsp (inferred with -dsp)",
          lambda: ChannelScaler(model, multiplier="dsp")),
+        ("ChannelScaler", "same, multiplier=dsp, dsp=ice40 (16×16 pieces, as the core)",
+         lambda: ChannelScaler(model, multiplier="dsp", dsp="ice40")),
     ]
     return pts[:1] + pts[5:6] if quick else pts
 
@@ -79,7 +83,7 @@ def main(argv=None):
                     f"{cells.get('SB_RAM40_4K', 0)} | {cells.get('SB_MAC16', 0)} | {fmax} |")
         print(f"[{secs:.0f} s] {rows[-1]}", flush=True)
     print()
-    print(f"Yosys `synth_ice40 -dsp` cells of the bare block; Fmax from nextpnr-ice40 --up5k --package sg48 "
+    print(f"Yosys `synth_ice40` cells of the bare block (`-dsp` only without explicit SB_MAC16s); Fmax from nextpnr-ice40 --up5k --package sg48 "
           f"--freq {args.freq:g} --seed {args.seed} on the block inside ooc_harness. "
           f"Machine: {platform.machine()} {platform.processor() or ''} ({platform.system()}), "
           f"tools: {toolchain.find_tool('yosys')}, {toolchain.find_tool('nextpnr-ice40')}.")

@@ -19,7 +19,7 @@ import pytest
 from amaranth.build import run as amaranth_run
 
 from dhq_rtl.boards import get_board
-from dhq_rtl.build import ECP5_SCRIPT_AFTER_READ, build
+from dhq_rtl.build import ECP5_SCRIPT_AFTER_READ, ICE40_NEXTPNR_OPTS, build
 from dhq_rtl.errors import ToolchainError
 from dhq_rtl.firmware import default_model
 from dhq_rtl.synthesis import run_tool
@@ -61,10 +61,16 @@ def test_ice40_script_has_no_dsp_inference(tmp_path, monkeypatch):
     """The iCE40 build synthesizes without -dsp (Yosys's ice40_dsp pass
     would rewrite the design's SB_MAC16 instances) and without the ECP5
     name fix."""
-    lines = _script_lines(_plan_files("icebreaker", tmp_path, monkeypatch))
+    files = _plan_files("icebreaker", tmp_path, monkeypatch)
+    lines = _script_lines(files)
     assert ECP5_SCRIPT_AFTER_READ not in lines
     synth = [l for l in lines if l.startswith("synth_ice40")]
     assert len(synth) == 1 and "-dsp" not in synth[0].split()
+    # nextpnr runs its post-placement timing pass.
+    script = files["build_top.sh"]
+    script = script.decode() if isinstance(script, bytes) else script
+    pnr = [l for l in script.splitlines() if "NEXTPNR_ICE40" in l and "--json" in l]
+    assert len(pnr) == 1 and ICE40_NEXTPNR_OPTS in pnr[0]
 
 
 def _bracketed_public_wires(work, prelude):
