@@ -31,8 +31,10 @@ __all__ = ["estimate", "check_fit", "fabric_product_luts", "fabric_adder_bits", 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256
 #: Constant tables (ROMs) at most this deep become logic, not block RAM
-#: (what Yosys's memory_libmap chooses for iCE40), unless they ask for block RAM.
-MAX_LOGIC_ROM_DEPTH = 32
+#: (what Yosys's memory_libmap chooses for iCE40), unless they ask for block RAM:
+#: a fixed model's first-layer constants (96 × 20 bits) became logic in the
+#: iCEBreaker --fixed-model builds, its sine table (256 × 8) block RAM.
+MAX_LOGIC_ROM_DEPTH = 128
 #: Block RAMs of the board top beside the core (the host link's INFO ROM).
 LINK_ROM_BLOCKS = 1
 
@@ -235,9 +237,10 @@ _FP32_LANE = {"ice40": 0, "ecp5": 177}
 #: CCU2C before them.
 _FIXED_LINK = {"ice40": 855 + 106, "ecp5": 920 + 2 * 113}
 #: The integer core with a fixed model: the per-layer look-ups of its
-#: constant descriptors and the control they feed, beside the fixed link
-#: (calibrated on the iCEBreaker build of the default model, docs/RESULTS.md).
-_FIXED_INT_LOOKUPS = 0
+#: constant descriptors and the control they feed, beside the fixed link:
+#: calibrated on the iCEBreaker --fixed-model build of the default model
+#: (3035 LC; docs/RESULTS.md, "A fixed model").
+_FIXED_INT_LOOKUPS = 191
 #: What the iCE40 float build leaves out (its plan: ``link_timing_registers``
 #: and ``weight_register`` false; ECP5 builds keep both), measured on the
 #: iCEBreaker float build (nextpnr logic cells after packing, one lane): the
