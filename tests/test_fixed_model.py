@@ -262,6 +262,36 @@ def test_a_rotated_width_32_model_fits_the_up5k_only_fixed():
     assert check_fit(estimate(model, ICEBREAKER, fixed_model=True), ICEBREAKER)
 
 
+def test_fixed_estimate_tracks_the_measured_builds(default_model):
+    """The estimate against the iCEBreaker --fixed-model builds (seed 1;
+    docs/RESULTS.md, "A fixed model"): the default model and a rotated
+    width-32 W8A8 model, logic cells within 4 %, EBR and DSP exact."""
+    from dhq_rtl.estimate import estimate
+    measured = [(default_model, 3035, 21), (_rotated_w32(), 4391, 22)]
+    for model, lc, ebr in measured:
+        est = estimate(model, ICEBREAKER, fixed_model=True)
+        assert abs(est["lc"] - lc) <= 0.04 * lc, (est["lc"], lc)
+        assert (est["ebr"], est["dsp"], est["spram"]) == (ebr, 6, 0)
+
+
+@pytest.mark.slow
+def test_icebreaker_fixed_model_build(tmp_path, default_model, check_build_outputs):
+    """One place-and-route run of the default model --fixed-model: no SPRAM,
+    the weights in block RAM, 6 DSPs, the estimate's EBR exact and its
+    logic cells within 5 %, the same cycles per pixel as the loadable build."""
+    from dhq_rtl.build import build
+    from dhq_rtl.firmware import DEFAULT_MODEL_NAME
+    report = build(default_model, ICEBREAKER, tmp_path, source=DEFAULT_MODEL_NAME, log=lambda *a: None,
+                   fallback=False, fixed_model=True)
+    data = check_build_outputs(tmp_path, report, "top.bin")
+    res = data["resources"]
+    assert res["spram"]["used"] == 0 and res["dsp"]["used"] == 6 and data["cells"].get("SB_MAC16") == 6
+    assert res["ebr"]["used"] == res["ebr"]["estimated"]
+    assert abs(res["lc"]["estimate_error_percent"]) <= 5
+    assert data["parameters"]["fixed_model"] is True and "envelope" not in data
+    assert data["performance"]["cycles_per_pixel"] == 260
+
+
 # ------------------------------------------------------------------ build
 
 @pytest.fixture

@@ -366,6 +366,11 @@ class BoardController(wiring.Component):
         arg, end_of_chunk, (x0, y0), f = self._command_flags(m, st, frame)
         act_is, act_reason, act_staging, act_expected = self._decision(m, st, frame, f)
         ended, ended_good = Signal(), Signal()
+        # The action of a good frame that just ended, one-hot, registered
+        # with `ended` (the decision is exact long before the frame's end):
+        # each of IDLE's branches below reads one bit, not a chain of
+        # priorities (timing: the render registers' enables).
+        go = Signal(len(_Act.ALL))
 
         # The CRC unit is cleared for a commit's check a cycle after the
         # decision (registered: timing); its first byte comes later.
@@ -375,38 +380,40 @@ class BoardController(wiring.Component):
             with m.State("IDLE"):
                 # The frame's end, registered (timing); the frame's kind and
                 # the decision hold for many cycles after it.
-                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good)]
+                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good),
+                             go.eq(Mux(frame.end & frame.good, act_is, 0))]
                 with m.If(ended):
                     m.d.sync += st.reply_cmd.eq(frame.kind)
                 with m.If(ended & ~ended_good):
                     m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
                     nack(None, Reason.BAD_FRAME)
-                with m.Elif(ended):
+                with m.If(ended & ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
-                    with m.If(act_is[_Act.INFO]):
-                        reply(_INFO)
-                    with m.Elif(act_is[_Act.STATUS]):
-                        reply(_STATUS)
-                    if plan.loadable:           # (a fixed model: no load state at all)
-                        with m.Elif(act_is[_Act.BEGIN]):
-                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                            ack()
-                        with m.Elif(act_is[_Act.CHUNK_NEXT]):
-                            m.d.sync += st.expected.eq(end_of_chunk)
-                            ack(None, end_of_chunk)
-                        with m.Elif(act_is[_Act.CHUNK_AGAIN]):
-                            ack(None, st.expected)          # a retry of one received already
-                        with m.Elif(act_is[_Act.COMMIT]):
-                            m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
-                            m.next = "VERIFY_READ"
-                    with m.Elif(act_is[_Act.RENDER]):
-                        m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
-                                     st.bytes_per_pixel.eq(
-                                         (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
-                        m.next = "RENDER_START"
-                    with m.Else():
-                        nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
-                             if plan.loadable else 0)
+                # At most one bit of `go` is set (the action is one-hot).
+                with m.If(go[_Act.INFO]):
+                    reply(_INFO)
+                with m.If(go[_Act.STATUS]):
+                    reply(_STATUS)
+                if plan.loadable:           # (a fixed model: no load state at all)
+                    with m.If(go[_Act.BEGIN]):
+                        m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                        ack()
+                    with m.If(go[_Act.CHUNK_NEXT]):
+                        m.d.sync += st.expected.eq(end_of_chunk)
+                        ack(None, end_of_chunk)
+                    with m.If(go[_Act.CHUNK_AGAIN]):
+                        ack(None, st.expected)          # a retry of one received already
+                    with m.If(go[_Act.COMMIT]):
+                        m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                        m.next = "VERIFY_READ"
+                with m.If(go[_Act.RENDER]):
+                    m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
+                                 st.bytes_per_pixel.eq(
+                                     (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                    m.next = "RENDER_START"
+                with m.If(go[_Act.NACK]):
+                    nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
+                         if plan.loadable else 0)
             with m.State("SEND"):
                 m.d.comb += tx.start.eq(1)
                 lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
