@@ -233,8 +233,13 @@ class BoardController(wiring.Component):
         m.d.comb += [tx.payload.valid.eq(buf_valid), tx.payload.payload.eq(buf_byte),
                      pay.ready.eq(~buf_valid & more), pay.valid.eq(settled & src_valid), pay.payload.eq(src_byte)]
         m.d.sync += still.eq(Cat(1, still[:-1]))
+        # Every frame the controller sends has a payload (the replies' fixed
+        # sizes, a PIXELS frame's header): "bytes left" starts true, without
+        # comparing the length that the state selects (timing).
+        assert min(protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS, protocol.INFO_FIELDS,
+                                                     protocol.STATUS_FIELDS, protocol.PIXELS_FIELDS)) > 0
         with m.If(tx.start):
-            m.d.sync += [st.fill_idx.eq(0), st.fill_left.eq(tx.length), more.eq(tx.length != 0), buf_valid.eq(0),
+            m.d.sync += [st.fill_idx.eq(0), st.fill_left.eq(tx.length), more.eq(1), buf_valid.eq(0),
                          still.eq(0)]
         with m.Elif(pay.valid & pay.ready):
             m.d.sync += [buf_valid.eq(1), buf_byte.eq(pay.payload), st.fill_idx.eq(st.fill_idx + 1),
