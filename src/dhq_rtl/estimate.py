@@ -31,10 +31,8 @@ __all__ = ["estimate", "check_fit", "fabric_product_luts", "fabric_adder_bits", 
 #: Memories smaller than this many bits are counted as flip-flops.
 MIN_RAM_BITS = 256
 #: Constant tables (ROMs) at most this deep become logic, not block RAM
-#: (what Yosys's memory_libmap chooses for iCE40), unless they ask for block RAM:
-#: a fixed model's first-layer constants (96 × 20 bits) became logic in the
-#: iCEBreaker --fixed-model builds, its sine table (256 × 8) block RAM.
-MAX_LOGIC_ROM_DEPTH = 128
+#: (what Yosys's memory_libmap chooses for iCE40), unless they ask for block RAM.
+MAX_LOGIC_ROM_DEPTH = 32
 #: Block RAMs of the board top beside the core (the host link's INFO ROM).
 LINK_ROM_BLOCKS = 1
 

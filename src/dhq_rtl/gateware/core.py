@@ -257,7 +257,7 @@ class InrCore(wiring.Component):
         # A fixed model's weight memory has no write port (a ROM).
         return {
             "coords": FirstLayerPhases(plan.model, max_neurons=plan.vec_max, sum_bits=plan.first_sum_bits,
-                                       max_size=plan.envelope.max_size),
+                                       max_size=plan.envelope.max_size, consts_block_ram=not plan.loadable),
             "buffers": ActivationBuffers(plan),
             "sequencer": JobSequencer(plan),
             "mac": MacArray(model_weight_rows(plan), act_bits=plan.act_bits, weight_bits=plan.weight_bits,

@@ -535,7 +535,7 @@ class CorePlan:
             MemoryPlan("accumulators.fifo.mem", "accumulator FIFO",
                        self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth),
             MemoryPlan("coords.consts", "first-layer constants (DX, DY, base)", self.first_sum_bits,
-                       3 << self.first_index_width, loadable=load, rom=fixed),
+                       3 << self.first_index_width, loadable=load, rom=fixed, block_ram=fixed),
             MemoryPlan("coords.smem", "first-layer running sums (R and T)", self.first_sum_bits,
                        2 << self.first_index_width),
             MemoryPlan("post.scaler.table", "scaler table", self.scaler_mult_bits + self.scaler_bias_bits,
