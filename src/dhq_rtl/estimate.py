@@ -237,8 +237,8 @@ _FIXED_LINK = {"ice40": 855 + 106, "ecp5": 920 + 2 * 113}
 #: The integer core with a fixed model: the per-layer look-ups of its
 #: constant descriptors and the control they feed, beside the fixed link:
 #: calibrated on the iCEBreaker --fixed-model build of the default model
-#: (3035 LC; docs/RESULTS.md, "A fixed model").
-_FIXED_INT_LOOKUPS = 191
+#: (2785 LC at seed 1; docs/RESULTS.md, "A fixed model").
+_FIXED_INT_LOOKUPS = 61
 #: What the iCE40 float build leaves out (its plan: ``link_timing_registers``
 #: and ``weight_register`` false; ECP5 builds keep both), measured on the
 #: iCEBreaker float build (nextpnr logic cells after packing, one lane): the
