@@ -204,7 +204,8 @@ def open_port(name, baud=None, *, log=None):
 class BoardInfo:
     """The ``INFO`` reply: ``fields`` (the raw fields), ``envelope`` (an
     :class:`~dhq_rtl.envelope.Envelope`; None when ``fixed``: a bitstream
-    whose model is fixed, the float core), ``name``, ``pixel_bits``,
+    whose model is fixed: the float core, an integer ``--fixed-model``
+    build), ``name``, ``pixel_bits``,
     ``lanes``, ``clock_hz``, ``baud``, and the loaded model:
     ``model_valid``, ``model_crc``, ``width``, ``height``, ``channels``."""
 

@@ -21,7 +21,8 @@ and answers with a frame (:class:`~.link.FrameTransmitter`):
   word through a bit-serial CRC-32 (about 20 cycles a word), compared with
   the host's CRC, and only then installed (``install``); the model's CRC
   and "a model is installed" change only after a good install;
-* a core whose model is fixed (``plan.loadable`` false: the float core)
+* a core whose model is fixed (``plan.loadable`` false: the float core, the
+  integer core built for a fixed model)
   has no staging memory and no installer: ``LOAD_BEGIN``, ``LOAD_CHUNK``
   and ``COMMIT`` are answered with ``NACK FIXED_MODEL``, ``INFO`` says
   :data:`~dhq_rtl.protocol.FIXED_MODEL_FORMAT`;
@@ -68,7 +69,8 @@ _ACK, _NACK, _INFO, _STATUS, _PIXELS = range(5)
 def info_constants(plan, *, clock_hz, divisor):
     """The ``INFO`` reply's fields that the hardware fixes (everything but the
     loaded model's), as a dict of :data:`~dhq_rtl.protocol.INFO_FIELDS`. A
-    core whose model is fixed (``plan.loadable`` false: the float core)
+    core whose model is fixed (``plan.loadable`` false: the float core, the
+    integer core built for a fixed model)
     reports :data:`~dhq_rtl.protocol.FIXED_MODEL_FORMAT`, no staging memory
     and its model's shape in the envelope fields."""
     if not plan.loadable:

@@ -134,7 +134,8 @@ def ecp5_pll_params(f_in_hz, f_out_hz):
 def model_crc(plan):
     """The CRC-32 ``INFO`` reports for the model a core starts with: that of
     its load image (the integer core), or of its model image's bytes (a
-    core whose model is fixed: the float core)."""
+    core whose model is fixed: the float core, an integer core with
+    ``loadable`` false)."""
     import zlib
 
     from ..loader import image_crc, load_image
@@ -167,7 +168,8 @@ class LinkedCore(wiring.Component):
         self.plan = core.plan
         self.divisor = divisor
         #: The CRC of the model the core starts with (``INFO``): its load
-        #: image's, or for a fixed model (the float core) its model image's.
+        #: image's, or for a fixed model (the float core, ``fixed_model``) its
+        #: model image's.
         self.model_crc = model_crc(core.plan)
         self.controller = BoardController(self.plan, divisor=divisor, clock_hz=clock_hz, model_crc=self.model_crc)
         super().__init__()
