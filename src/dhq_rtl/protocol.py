@@ -78,9 +78,9 @@ IDLE_BYTE_TIMES = 64
 PROTOCOL_VERSION = 1
 #: ``INFO``'s ``load_format`` of a bitstream whose model is fixed (no load
 #: path: the float core, an integer ``--fixed-model`` build). Its envelope
-#: fields describe that model (widest
-#: layer, layers, largest side, channels, pixel bits; the others 0), its
-#: ``model_crc`` is the CRC-32 of the model image's bytes.
+#: fields describe that model (widest layer, layers, largest side, channels,
+#: pixel bits; the others 0), its ``model_crc`` is the CRC-32 of the model
+#: image's bytes.
 FIXED_MODEL_FORMAT = 0
 #: Bytes before the payload (sync, kind, length) and after it (CRC).
 HEADER_BYTES = len(SYNC) + 3
