@@ -347,3 +347,37 @@ def test_fake_float_build_accepts_fixed_model(fake, capsys):
         assert report["arith"] == "fp32" and report["parameters"]["fixed_model"] is True
         reports.append((report["parameters"], report["model"]))
     assert reports[0] == reports[1]
+
+
+def test_fixed_build_energy_simulates_the_fixed_core(fake, capsys, monkeypatch, default_model):
+    """``--fixed-model --energy``: the energy entry is that of the fixed core
+    (the activity simulation replaced by a record of its arguments), whose
+    simulated twin has no load path either."""
+    from dhq_rtl import energy
+    from dhq_rtl.build import main
+    calls = []
+
+    def fake_entry(model, board, *, clock_hz, **kw):
+        calls.append(kw["fixed_model"])
+        return {"energy_j": 1e-3, "breakdown_j": {"logic": 1e-3}, "average_power_w": 0.01, "clock_hz": clock_hz}
+
+    monkeypatch.setattr(energy, "build_entry", fake_entry)
+    for extra in (["--fixed-model"], []):
+        code, _, err = run_cli(main, ["--model", str(fake["model"]), *extra, "--energy", "--out", str(fake["out"])],
+                               capsys)
+        assert code == 0, err
+    assert calls == [True, False]
+    plan = energy.board_plan(default_model, ICEBREAKER, fixed_model=True)
+    twin = energy.simulation_core(plan).plan
+    assert not plan.loadable and not twin.loadable and twin.dsp == "generic" and twin.lanes == plan.lanes
+
+
+def test_a_fixed_model_too_large_is_refused_before_the_tools(tmp_path):
+    """The fit check runs on the fixed core's estimate before any tool: a
+    width-128 model's weights do not fit the UP5K's block RAM."""
+    from dhq_rtl.build import build
+    from dhq_rtl.errors import FitError
+    big = random_model(width=128, depth=4, size=64, seed=1)
+    with pytest.raises(FitError, match="EBR needs"):
+        build(big, ICEBREAKER, tmp_path / "out", log=lambda *a: None, fixed_model=True)
+    assert not (tmp_path / "out").exists()
