@@ -246,6 +246,8 @@ def test_fixed_estimate_drops_the_load_path(default_model):
     assert "mac.weights" in paths and not any(p.startswith("store.") for p in paths)
     with pytest.raises(ValueError, match="no envelope"):
         estimate(default_model, ICEBREAKER, fixed_model=True, envelope=get_envelope("default"))
+    with pytest.raises(TypeError, match="fixed_model must be a bool"):
+        estimate(default_model, ICEBREAKER, fixed_model="yes")
 
 
 def _rotated_w32():

@@ -295,6 +295,8 @@ def estimate(model, board, *, lanes=None, buffers=None, envelope=None, arith="in
     (:class:`~dhq_rtl.gateware.plan.CorePlan` ``loadable=False``: no
     envelope, no staging memory, the weights in block RAM, the fixed link);
     the float core is fixed anyway."""
+    if not isinstance(fixed_model, bool):
+        raise TypeError(f"fixed_model must be a bool, not {fixed_model!r}")
     if arith == "fp32" and envelope is not None:
         raise ValueError("the float core has no envelope (its model is fixed)")
     plan = _plan(model, board, lanes, buffers, arith, envelope, fixed_model)
