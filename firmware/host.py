@@ -25,10 +25,12 @@ grows back), and the model becomes active only with a commit whose CRC the
 board checks. ``render`` receives the pixels in checked frames and asks
 again for every row segment that did not arrive intact.
 
-A float-core bitstream (``build --arith fp32``; ``sim://BOARD/fp32``) holds
+A float-core bitstream (``build --arith fp32``; ``sim://BOARD/fp32``) and
+an integer one built with ``--fixed-model`` (``sim://BOARD/fixed``) hold
 one fixed model: ``info`` says so, ``render`` renders it, and ``load`` (or
 ``render --model``) is refused before anything is sent (the board itself
-answers load commands with ``NACK FIXED_MODEL``; docs/float32.md).
+answers load commands with ``NACK FIXED_MODEL``; docs/float32.md,
+docs/loading.md).
 """
 
 import random
@@ -172,7 +174,8 @@ class _SimPort:
 def open_port(name, baud=None, *, log=None):
     """A port for ``name``: ``sim://BOARD[/ENVELOPE]`` (a simulated board
     starting with the bundled model; ``sim://BOARD/fp32``: the float core's
-    build, its model fixed) or a serial device at ``baud``."""
+    build, ``sim://BOARD/fixed``: the integer core's ``--fixed-model``
+    build, their model fixed) or a serial device at ``baud``."""
     from dhq_rtl.rtlsim.board import parse_sim_port
     sim = parse_sim_port(name)
     if sim is None:
@@ -187,6 +190,9 @@ def open_port(name, baud=None, *, log=None):
     if envelope_name == "fp32":
         # The float core's build: the bundled model, fixed.
         top = simulated_top(default_model()[0], board, arith="fp32")
+    elif envelope_name == "fixed":
+        # The integer core's --fixed-model build: the bundled model, fixed.
+        top = simulated_top(default_model()[0], board, fixed_model=True)
     else:
         envelope = get_envelope(envelope_name or "default")
         top = simulated_top(default_model()[0], board, envelope=envelope)
@@ -198,7 +204,8 @@ def open_port(name, baud=None, *, log=None):
 class BoardInfo:
     """The ``INFO`` reply: ``fields`` (the raw fields), ``envelope`` (an
     :class:`~dhq_rtl.envelope.Envelope`; None when ``fixed``: a bitstream
-    whose model is fixed, the float core), ``name``, ``pixel_bits``,
+    whose model is fixed: the float core, an integer ``--fixed-model``
+    build), ``name``, ``pixel_bits``,
     ``lanes``, ``clock_hz``, ``baud``, and the loaded model:
     ``model_valid``, ``model_crc``, ``width``, ``height``, ``channels``."""
 
@@ -249,7 +256,8 @@ class BoardInfo:
         from dhq_rtl.gateware.plan import CorePlan
         if self.fixed:
             raise DhqError(f"the board's bitstream holds a fixed model (the {self.name} core): it loads no "
-                           f"model; render what it holds, or build an integer bitstream to load models")
+                           f"model; render what it holds, or build a loadable integer bitstream (without --fixed-model) "
+                           f"to load models")
         return CorePlan(model, lanes=self.lanes, envelope=self.envelope)
 
     def cycles_per_pixel_bound(self):

@@ -5,7 +5,7 @@
     python -m dhq_rtl.build [--board icebreaker|upduino_v3|ulx3s|list] [--envelope default|large]
                             [--model FILE] [--arith int|fp32] [--out DIR] [--seed N]
                             [--toolchain yowasp|system] [--lanes N] [--freq MHZ] [--baud N]
-                            [--multipliers dsp|fabric] [--fixed-clock] [--program]
+                            [--multipliers dsp|fabric] [--fixed-model] [--fixed-clock] [--program]
 
 A build makes a bitstream that runs *any* model image inside an envelope
 (:mod:`dhq_rtl.envelope`: widest layer, layers, image size, bit widths,
@@ -21,6 +21,19 @@ model the model image carries (format version 3), with the largest lane
 count whose estimate fits the board unless ``--lanes`` is given. Its
 weights are ROMs: no envelope, the board renders its one model over the
 same host link and refuses load commands (docs/float32.md).
+
+``--fixed-model`` builds the integer core for the one model it starts with
+(:class:`~dhq_rtl.gateware.plan.CorePlan` ``loadable=False``): no envelope
+(``--envelope`` is refused), no staging memory, no installer, no
+descriptor registers; every memory holds the model from its initial
+contents, the weights in block RAM (SPRAM has no initial contents). The
+board renders that model over the same host link and refuses load commands
+(``NACK FIXED_MODEL``), like the float core. Its lanes are by default
+those of the loadable build of the same model, so the cycles per pixel are
+the same; the bitstream is smaller and its clock faster (docs/RESULTS.md,
+"A fixed model"). The float core's model is always fixed: ``--arith fp32
+--fixed-model`` is the same build as ``--arith fp32``. ``utilization.json``
+says ``"fixed_model": true`` (``parameters``) and has no ``envelope``.
 
 ``--multipliers fabric`` makes the integer core's MAC products in logic
 (shift-and-add, :class:`~dhq_rtl.gateware.mac.MacArray` ``dsp="fabric"``),
@@ -175,7 +188,7 @@ def model_info(model, source, arith="int"):
 
 def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_mhz=None, baud=None, seed=1,
           toolchain=None, buffers=None, fallback=True, inputs=None, log=print, program=False, arith="int",
-          energy=False, multipliers="dsp"):
+          energy=False, multipliers="dsp", fixed_model=False):
     """Build the core of ``envelope`` (default: the tightest around
     ``model``) for ``board``, starting with ``model`` loaded, into
     ``out_dir``; returns the report dict.
@@ -204,6 +217,9 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     ``multipliers``: ``"dsp"`` (the board's DSP kind) or ``"fabric"`` (the
     integer core's MAC products in logic; :func:`board_for_multipliers`).
 
+    ``fixed_model``: the core runs ``model`` only (module docstring; no
+    ``envelope``); the float core's model is fixed whatever it says.
+
     ``energy``: also simulate the built core rendering the whole image with
     activity counting and add its energy per image to the report
     (:func:`dhq_rtl.energy.build_entry`; the activity simulator is cached).
@@ -219,22 +235,34 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
         raise DhqError(f"--arith must be one of {', '.join(ARITHMETICS)}, got {arith!r}")
     board = board_for_multipliers(board, multipliers, arith)
     baud = DEFAULT_BAUD if baud is None else baud
+    if not isinstance(fixed_model, bool):
+        raise TypeError(f"fixed_model must be a bool, not {fixed_model!r}")
     if arith == "fp32" and envelope is not None:
         raise DhqError("--envelope applies to the integer core: the float core's model is fixed")
-    envelope, lanes = board_core_shape(model, board, arith=arith, envelope=envelope, lanes=lanes, buffers=buffers)
+    if fixed_model and envelope is not None:
+        raise DhqError("--envelope and --fixed-model exclude each other: a fixed model's core runs that model "
+                       "only (leave out --envelope)")
+    fixed_model = fixed_model or arith == "fp32"
+    envelope, lanes = board_core_shape(model, board, arith=arith, envelope=envelope, lanes=lanes, buffers=buffers,
+                                       fixed_model=fixed_model)
     if envelope is not None:
         envelope.check(model)                # the model the board starts with, against the envelope
     check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)
     # The core (the envelope's, or the float core) against the board.
-    est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope, arith=arith)
+    est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope, arith=arith,
+                   fixed_model=fixed_model)
     check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers,
-                                                               envelope=envelope, arith=arith))
+                                                               envelope=envelope, arith=arith,
+                                                               fixed_model=fixed_model))
     programmer = find_programmer(board) if program else None
     if energy:
         from .rtlsim.compiled import find_toolchain
         find_toolchain("verilator")     # a missing compiler stops here, before any tool runs
-    log((envelope.describe() if envelope is not None else "float core (fp32), its model fixed")
-        + f"; {lanes} lanes")
+    if envelope is not None:
+        what = envelope.describe()
+    else:
+        what = "float core (fp32), its model fixed" if arith == "fp32" else "integer core, its model fixed"
+    log(what + f"; {lanes} lanes")
     toolchain = toolchain or toolchain_kind()
     environ = dict(os.environ, DHQ_TOOLCHAIN=toolchain)
     env = dict(environ, **toolchain_env(TOOLS[board.family], environ))  # a missing tool stops here
@@ -244,13 +272,15 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
         report, attempts = _build_with_fallback(
             model, board, attempt, est, freq_hz=freq_mhz * 1e6 if freq_mhz is not None else None,
             fallback=fallback, log=log, source=source, envelope=envelope, lanes=lanes, baud=baud, seed=seed,
-            toolchain=toolchain, env=env, buffers=buffers, arith=arith, multipliers=multipliers)
+            toolchain=toolchain, env=env, buffers=buffers, arith=arith, multipliers=multipliers,
+            fixed_model=fixed_model)
         from .reports import summary_lines, write_reports
         if energy:
             from .energy import build_entry
             log("energy: simulating the whole image with activity counting")
             report["energy"] = build_entry(model, board, clock_hz=report["parameters"]["clock_mhz"] * 1e6,
-                                           lanes=lanes, envelope=envelope, buffers=buffers, log=log, arith=arith)
+                                           lanes=lanes, envelope=envelope, buffers=buffers, log=log, arith=arith,
+                                           fixed_model=fixed_model and arith == "int")
         report["clock_attempts"] = attempts
         report["build_seconds"] = round(time.monotonic() - t_start, 1)
         report["files"] = sorted(set(folder.files(attempt)) | {"utilization.json", "utilization.log"})
@@ -358,7 +388,7 @@ ICE40_NEXTPNR_OPTS = "--opt-timing"
 
 
 def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, baud, seed, toolchain, env, buffers,
-                log, arith="int", multipliers="dsp"):
+                log, arith="int", multipliers="dsp", fixed_model=False):
     """One synthesis + place-and-route run in ``out`` at ``freq_hz`` (None: the board's default)."""
     from .gateware.top import BoardTop
     from .reports import make_report, parse_nextpnr_report, parse_yosys_stat
@@ -368,7 +398,7 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     for stale in ("top.stat.json", "top.report.json", "top.bin", "top.bit"):
         (out / stale).unlink(missing_ok=True)
     top = BoardTop(model, board, envelope=envelope, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers,
-                   arith=arith)
+                   arith=arith, fixed_model=fixed_model and arith == "int")
     platform = board.platform()
     overrides = {
         "script_after_synth": "tee -q -o top.stat.json stat -json",
@@ -381,7 +411,8 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
         overrides["nextpnr_opts"] += " " + ICE40_NEXTPNR_OPTS
     elif board.family == "ecp5":
         overrides["script_after_read"] = ECP5_SCRIPT_AFTER_READ
-    log(f"building {board.name} ({board.device}), {'float core, ' if arith == 'fp32' else ''}{lanes} lanes, "
+    log(f"building {board.name} ({board.device}), {'float core, ' if arith == 'fp32' else ''}"
+        f"{'fixed model, ' if fixed_model and arith == 'int' else ''}{lanes} lanes, "
         f"{'MAC products in fabric, ' if multipliers == 'fabric' else ''}"
         f"{top.freq_hz / 1e6:g} MHz, "
         f"tools: {toolchain}, into {out}")
@@ -416,14 +447,16 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     plan = top.core.plan
     params = {"arith": arith, "lanes": lanes, "buffers": plan.buffers, "dsp": board.dsp, "multipliers": multipliers,
               "clock_mhz": top.pll_hz / 1e6, "baud": baud, "uart_divisor": top.divisor, "seed": seed,
-              "toolchain": toolchain}
+              "toolchain": toolchain, "fixed_model": not plan.loadable}
     if arith == "fp32":
         u = plan.units
         params.update(sine_ii=u.sine_ii, mul_latency=u.mul_latency, add_latency=u.add_latency,
                       sine_latency=u.sine_latency)
         info = dict(model_info(model, source, arith), model_image_crc=f"{top.model_crc:08x}")
-    else:
+    elif plan.loadable:
         info = dict(model_info(model, source, arith), load_image_crc=f"{top.model_crc:08x}")
+    else:
+        info = dict(model_info(model, source, arith), model_image_crc=f"{top.model_crc:08x}")
     report = make_report(board=board, model_info=info, params=params, pnr=pnr,
                          cells=cells, estimate=est, plan=plan, clock_hz=top.pll_hz,
                          build_seconds=seconds)
@@ -461,6 +494,9 @@ def main(argv=None):
     p.add_argument("--multipliers", choices=MULTIPLIERS, default="dsp",
                    help="the integer core's MAC products: dsp (the board's DSP blocks, default) or fabric "
                         "(shift-and-add in logic: no DSP, more LUTs)")
+    p.add_argument("--fixed-model", action="store_true",
+                   help="the integer core for the one model it starts with: no envelope, no load path (load "
+                        "commands refused), smaller and faster; the float core's model is always fixed")
     p.add_argument("--fixed-clock", action="store_true",
                    help="do not rebuild at a lower PLL clock when timing fails")
     p.add_argument("--energy", action="store_true",
@@ -480,13 +516,13 @@ def main(argv=None):
     if args.envelope is not None:
         envelope = get_envelope(args.envelope)
     else:
-        envelope = None if args.model or args.arith == "fp32" else get_envelope("default")
+        envelope = None if args.model or args.arith == "fp32" or args.fixed_model else get_envelope("default")
     out = args.out if args.out is not None else os.path.join("build", board.name)
     try:
         report = build(model, board, out, source=source, envelope=envelope, lanes=args.lanes, freq_mhz=args.freq,
                        baud=args.baud, seed=args.seed, toolchain=args.toolchain, fallback=not args.fixed_clock,
                        inputs={"--model": args.model}, program=args.program, arith=args.arith,
-                       energy=args.energy, multipliers=args.multipliers)
+                       energy=args.energy, multipliers=args.multipliers, fixed_model=args.fixed_model)
     except ValueError as e:
         # Parameter errors the constructors find (a lane count this model's core cannot use).
         raise DhqError(str(e)) from None

@@ -448,24 +448,26 @@ def simulation_core(plan):
                                  weight_register=plan.weight_register)
         return InrCore(plan.model, plan=sim_plan)
     sim_plan = CorePlan(plan.model, lanes=plan.lanes, dsp="generic", buffers=plan.buffers,
-                        act_word_bits=plan.act_word_bits, envelope=plan.envelope, spram=False,
-                        direct=plan.direct, scaler_multiplier=plan.scaler_multiplier)
+                        act_word_bits=plan.act_word_bits, envelope=plan.envelope if plan.loadable else None,
+                        spram=False, direct=plan.direct, scaler_multiplier=plan.scaler_multiplier,
+                        loadable=plan.loadable)
     return InrCore(plan.model, plan=sim_plan)
 
 
-def board_plan(model, board, *, lanes=None, envelope=None, buffers=None, arith="int"):
+def board_plan(model, board, *, lanes=None, envelope=None, buffers=None, arith="int", fixed_model=False):
     """The plan of the core a build for ``board`` makes (``arith``: ``"int"``
-    or ``"fp32"``, the float core)."""
+    or ``"fp32"``, the float core; ``fixed_model``: the integer core without
+    its load path)."""
     if arith == "fp32":
         from .gateware.float32.plan import FloatCorePlan
         return FloatCorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
     from .gateware.plan import CorePlan
     return CorePlan.for_board(model, board, lanes=lanes, buffers=6 if buffers is None else buffers,
-                              envelope=envelope)
+                              envelope=envelope, loadable=not fixed_model)
 
 
 def board_energy(model, board, *, clock_hz=None, lanes=None, envelope=None, buffers=None, log=None, progress=None,
-                 arith="int", region=None):
+                 arith="int", region=None, fixed_model=False):
     """Energy of one whole image of ``model`` on the core a build for
     ``board`` makes: ``(EnergyReport, Activity, info)``; ``info`` says how
     long the activity simulator took to build (0 when cached) and to run
@@ -474,7 +476,8 @@ def board_energy(model, board, *, clock_hz=None, lanes=None, envelope=None, buff
     those pixels (default the whole image)."""
     import time
     from .rtlsim.activity import ActivitySim
-    plan = board_plan(model, board, lanes=lanes, envelope=envelope, buffers=buffers, arith=arith)
+    plan = board_plan(model, board, lanes=lanes, envelope=envelope, buffers=buffers, arith=arith,
+                      fixed_model=fixed_model)
     clock_hz = board.clock_hz(None) if clock_hz is None else clock_hz
     t0 = time.perf_counter()
     sim = ActivitySim(simulation_core(plan), log=log)
@@ -492,11 +495,12 @@ def board_energy(model, board, *, clock_hz=None, lanes=None, envelope=None, buff
     return report, activity, info
 
 
-def build_entry(model, board, *, clock_hz, lanes=None, envelope=None, buffers=None, log=None, arith="int"):
+def build_entry(model, board, *, clock_hz, lanes=None, envelope=None, buffers=None, log=None, arith="int",
+                fixed_model=False):
     """The ``energy`` entry of ``utilization.json``: the energy per image of
     the built core at the build's clock (see :func:`board_energy`)."""
     report, activity, info = board_energy(model, board, clock_hz=clock_hz, lanes=lanes, envelope=envelope,
-                                          buffers=buffers, log=log, arith=arith)
+                                          buffers=buffers, log=log, arith=arith, fixed_model=fixed_model)
     entry = report.as_dict()
     entry.update({"estimate": True, "model_doc": "docs/energy.md", "simulator": info})
     return entry

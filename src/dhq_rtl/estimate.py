@@ -103,8 +103,22 @@ def _logic_cells(plan, board, ff_bits):
         # (the vector registers, the small memories in flip-flops), and the
         # control and link terms above, counted in iCE40 logic cells, hold
         # registers that do not share a cell with logic.
-        return int(mac + scaler + bfly + requant + coords + control + _load_path(plan) + _ECP5_INT_OFFSET)
-    return int(mac + scaler + bfly + requant + coords + control + vector_regs + _load_path(plan) + ff_bits)
+        return int(mac + scaler + bfly + requant + coords + control + _link(plan, board) + _ECP5_INT_OFFSET)
+    return int(mac + scaler + bfly + requant + coords + control + vector_regs + _link(plan, board) + ff_bits)
+
+
+def _link(plan, board):
+    """The loadable core's load path with the host link (:func:`_load_path`),
+    or for a fixed model (``plan.loadable`` false) the fixed link
+    (:data:`_FIXED_LINK`) and what of the load path's logic stays: the
+    scaler's barrel shifter (the shift still changes from layer to layer)
+    and the per-layer look-ups of the constant descriptors
+    (:data:`_FIXED_INT_LOOKUPS`)."""
+    if plan.loadable:
+        return _load_path(plan)
+    fam = "ice40" if board.family == "ice40" else "ecp5"
+    t_width = plan.scaler_acc_bits + plan.mult_bits + 2
+    return _FIXED_LINK[fam] + t_width * plan.shift_width + _FIXED_INT_LOOKUPS
 
 
 #: The ECP5 integer core's LUTs less the iCE40 model without its registers:
@@ -220,6 +234,11 @@ _FP32_LANE = {"ice40": 0, "ecp5": 177}
 #: them (5350 LC at 3 buffers, 5294 at 2); ``synth_ecp5``: 920 LUT4 and 113
 #: CCU2C before them.
 _FIXED_LINK = {"ice40": 855 + 106, "ecp5": 920 + 2 * 113}
+#: The integer core with a fixed model: the per-layer look-ups of its
+#: constant descriptors and the control they feed, beside the fixed link:
+#: calibrated on the iCEBreaker --fixed-model build of the default model
+#: (2785 LC at seed 1; docs/RESULTS.md, "A fixed model").
+_FIXED_INT_LOOKUPS = 61
 #: What the iCE40 float build leaves out (its plan: ``link_timing_registers``
 #: and ``weight_register`` false; ECP5 builds keep both), measured on the
 #: iCEBreaker float build (nextpnr logic cells after packing, one lane): the
@@ -246,7 +265,12 @@ def _float_logic(plan, board, ff_bits):
     return int(units + chunk_regs + lanes - weights + _FP32_CONTROL[fam] + link + 12 * plan.buffers + ff_bits)
 
 
-def _plan(model, board, lanes, buffers, arith, envelope):
+def _plan(model, board, lanes, buffers, arith, envelope, fixed_model=False):
+    if arith == "int" and fixed_model:
+        if envelope is not None:
+            raise ValueError("a fixed model has no envelope")
+        return CorePlan.for_board(model, board, lanes=lanes, buffers=6 if buffers is None else buffers,
+                                  loadable=False)
     if arith == "fp32":
         from .gateware.float32.plan import FloatCorePlan
         return FloatCorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
@@ -259,17 +283,23 @@ def _plan(model, board, lanes, buffers, arith, envelope):
                               envelope=envelope)
 
 
-def estimate(model, board, *, lanes=None, buffers=None, envelope=None, arith="int"):
+def estimate(model, board, *, lanes=None, buffers=None, envelope=None, arith="int", fixed_model=False):
     """Estimated resources of the whole design on ``board``: a dict with the
     board's budget keys plus ``"details"`` (per-memory block counts).
     ``arith``: ``"int"`` (the integer core for ``envelope``, default the
     tightest around ``model`` for the board: :meth:`Envelope.for_board
     <dhq_rtl.envelope.Envelope.for_board>`, with ``model`` loaded) or
     ``"fp32"`` (the float core of ``model``, ``lanes`` default 1; no
-    envelope). ``buffers``: default 6, or the float core's board default."""
+    envelope). ``buffers``: default 6, or the float core's board default.
+    ``fixed_model``: the integer core for ``model`` alone
+    (:class:`~dhq_rtl.gateware.plan.CorePlan` ``loadable=False``: no
+    envelope, no staging memory, the weights in block RAM, the fixed link);
+    the float core is fixed anyway."""
+    if not isinstance(fixed_model, bool):
+        raise TypeError(f"fixed_model must be a bool, not {fixed_model!r}")
     if arith == "fp32" and envelope is not None:
         raise ValueError("the float core has no envelope (its model is fixed)")
-    plan = _plan(model, board, lanes, buffers, arith, envelope)
+    plan = _plan(model, board, lanes, buffers, arith, envelope, fixed_model)
     shapes = _ICE40_EBR if board.family == "ice40" else _ECP5_EBR
     ebr, spram, ff_bits, details = _memory_blocks(plan, shapes)
     if arith == "fp32":
@@ -319,13 +349,14 @@ def check_fit(est, board, fitting_lanes=None):
     return True
 
 
-def lanes_that_fit(model, board, *, below, buffers=None, envelope=None, arith="int"):
+def lanes_that_fit(model, board, *, below, buffers=None, envelope=None, arith="int", fixed_model=False):
     """The largest power-of-two lane count under ``below`` whose estimate
     fits ``board``, or None."""
     lanes = 1 << ((below - 1).bit_length() - 1) if below > 1 else 0
     while lanes >= 1:
         try:
-            est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope, arith=arith)
+            est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope, arith=arith,
+                           fixed_model=fixed_model)
         except ValueError:      # a lane count this model's core cannot use
             est = None
         if est is not None and all(est.get(k, 0) <= v for k, v in board.budget.items()):

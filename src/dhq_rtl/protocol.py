@@ -45,7 +45,8 @@ Commands (host → board; the payload fields in :data:`COMMAND_FIELDS`):
   than 8 bits), then ``ACK`` with the pixel count. A segment the host did
   not receive intact it asks for again as a region of its own.
 
-A bitstream whose model is fixed (the float core, docs/float32.md) answers
+A bitstream whose model is fixed (the float core, docs/float32.md; an integer
+``--fixed-model`` build, docs/loading.md) answers
 ``INFO`` with ``load_format`` :data:`FIXED_MODEL_FORMAT` and no staging
 memory, ``STATUS`` and ``RENDER`` as above, and every load command
 (``LOAD_BEGIN``, ``LOAD_CHUNK``, ``COMMIT``) with ``NACK FIXED_MODEL``.
@@ -76,9 +77,10 @@ IDLE_BYTE_TIMES = 64
 #: Version of this protocol, in the ``INFO`` reply.
 PROTOCOL_VERSION = 1
 #: ``INFO``'s ``load_format`` of a bitstream whose model is fixed (no load
-#: path: the float core). Its envelope fields describe that model (widest
-#: layer, layers, largest side, channels, pixel bits; the others 0), its
-#: ``model_crc`` is the CRC-32 of the model image's bytes.
+#: path: the float core, an integer ``--fixed-model`` build). Its envelope
+#: fields describe that model (widest layer, layers, largest side, channels,
+#: pixel bits; the others 0), its ``model_crc`` is the CRC-32 of the model
+#: image's bytes.
 FIXED_MODEL_FORMAT = 0
 #: Bytes before the payload (sync, kind, length) and after it (CRC).
 HEADER_BYTES = len(SYNC) + 3
@@ -120,7 +122,7 @@ class Reason(enum.IntEnum):
     BAD_REGION = 8         # a render region outside the model's image, or empty
     NO_MODEL = 9           # nothing to render: no model installed
     UNKNOWN_COMMAND = 10
-    FIXED_MODEL = 11       # a load command to a bitstream whose model is fixed (the float core)
+    FIXED_MODEL = 11       # a load command to a bitstream whose model is fixed (float core, --fixed-model)
 
 
 #: Payload fields of each command: ``[(name, bytes)]``, little-endian

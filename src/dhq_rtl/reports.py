@@ -212,6 +212,8 @@ def summary_lines(report):
     p = report["performance"]
     parts = [f"{k.upper()} {v['used']}/{v['available']} ({v['percent']:.0f}%)" for k, v in r.items()]
     lines = [f"{report['board']} ({report.get('arith', 'int')}): " + ", ".join(parts)]
+    if report["parameters"].get("fixed_model") and report.get("arith", "int") == "int":
+        lines.append("model: fixed (--fixed-model), no load path: the board renders this model only")
     if report["parameters"].get("multipliers") == "fabric":
         lines.append("MAC products: in fabric logic (--multipliers fabric), no DSP")
     if report["model"].get("bits_text"):

@@ -21,7 +21,8 @@ and answers with a frame (:class:`~.link.FrameTransmitter`):
   word through a bit-serial CRC-32 (about 20 cycles a word), compared with
   the host's CRC, and only then installed (``install``); the model's CRC
   and "a model is installed" change only after a good install;
-* a core whose model is fixed (``plan.loadable`` false: the float core)
+* a core whose model is fixed (``plan.loadable`` false: the float core, the
+  integer core built for a fixed model)
   has no staging memory and no installer: ``LOAD_BEGIN``, ``LOAD_CHUNK``
   and ``COMMIT`` are answered with ``NACK FIXED_MODEL``, ``INFO`` says
   :data:`~dhq_rtl.protocol.FIXED_MODEL_FORMAT`;
@@ -68,7 +69,8 @@ _ACK, _NACK, _INFO, _STATUS, _PIXELS = range(5)
 def info_constants(plan, *, clock_hz, divisor):
     """The ``INFO`` reply's fields that the hardware fixes (everything but the
     loaded model's), as a dict of :data:`~dhq_rtl.protocol.INFO_FIELDS`. A
-    core whose model is fixed (``plan.loadable`` false: the float core)
+    core whose model is fixed (``plan.loadable`` false: the float core, the
+    integer core built for a fixed model)
     reports :data:`~dhq_rtl.protocol.FIXED_MODEL_FORMAT`, no staging memory
     and its model's shape in the envelope fields."""
     if not plan.loadable:
@@ -233,8 +235,13 @@ class BoardController(wiring.Component):
         m.d.comb += [tx.payload.valid.eq(buf_valid), tx.payload.payload.eq(buf_byte),
                      pay.ready.eq(~buf_valid & more), pay.valid.eq(settled & src_valid), pay.payload.eq(src_byte)]
         m.d.sync += still.eq(Cat(1, still[:-1]))
+        # Every frame the controller sends has a payload (the replies' fixed
+        # sizes, a PIXELS frame's header): "bytes left" starts true, without
+        # comparing the length that the state selects (timing).
+        assert min(protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS, protocol.INFO_FIELDS,
+                                                     protocol.STATUS_FIELDS, protocol.PIXELS_FIELDS)) > 0
         with m.If(tx.start):
-            m.d.sync += [st.fill_idx.eq(0), st.fill_left.eq(tx.length), more.eq(tx.length != 0), buf_valid.eq(0),
+            m.d.sync += [st.fill_idx.eq(0), st.fill_left.eq(tx.length), more.eq(1), buf_valid.eq(0),
                          still.eq(0)]
         with m.Elif(pay.valid & pay.ready):
             m.d.sync += [buf_valid.eq(1), buf_byte.eq(pay.payload), st.fill_idx.eq(st.fill_idx + 1),
@@ -366,6 +373,11 @@ class BoardController(wiring.Component):
         arg, end_of_chunk, (x0, y0), f = self._command_flags(m, st, frame)
         act_is, act_reason, act_staging, act_expected = self._decision(m, st, frame, f)
         ended, ended_good = Signal(), Signal()
+        # The action of a good frame that just ended, one-hot, registered
+        # with `ended` (the decision is exact long before the frame's end):
+        # each of IDLE's branches below reads one bit, not a chain of
+        # priorities (timing: the render registers' enables).
+        go = Signal(len(_Act.ALL))
 
         # The CRC unit is cleared for a commit's check a cycle after the
         # decision (registered: timing); its first byte comes later.
@@ -375,38 +387,40 @@ class BoardController(wiring.Component):
             with m.State("IDLE"):
                 # The frame's end, registered (timing); the frame's kind and
                 # the decision hold for many cycles after it.
-                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good)]
+                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good),
+                             go.eq(Mux(frame.end & frame.good, act_is, 0))]
                 with m.If(ended):
                     m.d.sync += st.reply_cmd.eq(frame.kind)
                 with m.If(ended & ~ended_good):
                     m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
                     nack(None, Reason.BAD_FRAME)
-                with m.Elif(ended):
+                with m.If(ended & ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
-                    with m.If(act_is[_Act.INFO]):
-                        reply(_INFO)
-                    with m.Elif(act_is[_Act.STATUS]):
-                        reply(_STATUS)
-                    if plan.loadable:           # (a fixed model: no load state at all)
-                        with m.Elif(act_is[_Act.BEGIN]):
-                            m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                            ack()
-                        with m.Elif(act_is[_Act.CHUNK_NEXT]):
-                            m.d.sync += st.expected.eq(end_of_chunk)
-                            ack(None, end_of_chunk)
-                        with m.Elif(act_is[_Act.CHUNK_AGAIN]):
-                            ack(None, st.expected)          # a retry of one received already
-                        with m.Elif(act_is[_Act.COMMIT]):
-                            m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
-                            m.next = "VERIFY_READ"
-                    with m.Elif(act_is[_Act.RENDER]):
-                        m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
-                                     st.bytes_per_pixel.eq(
-                                         (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
-                        m.next = "RENDER_START"
-                    with m.Else():
-                        nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
-                             if plan.loadable else 0)
+                # At most one bit of `go` is set (the action is one-hot).
+                with m.If(go[_Act.INFO]):
+                    reply(_INFO)
+                with m.If(go[_Act.STATUS]):
+                    reply(_STATUS)
+                if plan.loadable:           # (a fixed model: no load state at all)
+                    with m.If(go[_Act.BEGIN]):
+                        m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                        ack()
+                    with m.If(go[_Act.CHUNK_NEXT]):
+                        m.d.sync += st.expected.eq(end_of_chunk)
+                        ack(None, end_of_chunk)
+                    with m.If(go[_Act.CHUNK_AGAIN]):
+                        ack(None, st.expected)          # a retry of one received already
+                    with m.If(go[_Act.COMMIT]):
+                        m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                        m.next = "VERIFY_READ"
+                with m.If(go[_Act.RENDER]):
+                    m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
+                                 st.bytes_per_pixel.eq(
+                                     (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                    m.next = "RENDER_START"
+                with m.If(go[_Act.NACK]):
+                    nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
+                         if plan.loadable else 0)
             with m.State("SEND"):
                 m.d.comb += tx.start.eq(1)
                 lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)

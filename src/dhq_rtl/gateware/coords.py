@@ -64,7 +64,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..model_image import ModelImage
-from .args import check_int
+from .args import check_bool, check_int
 
 __all__ = ["FirstLayerPhases", "first_layer_constants", "first_layer_entries", "region_layout", "phase_layout",
            "phase_source_signature"]
@@ -153,15 +153,21 @@ class FirstLayerPhases(wiring.Component):
         phase_bits``; at least that).
     max_size : int or None
         Largest image width and height (default: the model's).
+    consts_block_ram : bool
+        The constants memory carries ``ram_style = "block"``: a memory that
+        is never written (a fixed model's) is otherwise a ROM that synthesis
+        may make of logic, a deep multiplexer in front of the sums.
 
     Widths: ``phase`` is ``model.phase_bits`` wide; the running sums are
     ``sum_bits`` bits. Throughput: one phase per cycle while a pixel is being
     emitted; latency 4 cycles from ``next`` to the first phase.
     """
 
-    def __init__(self, model, *, max_neurons=None, sum_bits=None, max_size=None):
+    def __init__(self, model, *, max_neurons=None, sum_bits=None, max_size=None, consts_block_ram=False):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, got {type(model).__name__}")
+        check_bool("consts_block_ram", consts_block_ram)
+        self.consts_block_ram = consts_block_ram
         model.validate()
         self.model = model
         n = model.layers[0].out_features
@@ -189,7 +195,8 @@ class FirstLayerPhases(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         M = self.mod_bits
-        m.submodules.consts = consts = Memory(shape=unsigned(M), depth=3 << self.kw, init=self.init)
+        m.submodules.consts = consts = Memory(shape=unsigned(M), depth=3 << self.kw, init=self.init,
+                                              attrs={"ram_style": "block"} if self.consts_block_ram else {})
         # R at address k, T at address k + 2**kw.
         m.submodules.smem = smem = Memory(shape=unsigned(M), depth=2 << self.kw, init=[])
         c_rd = consts.read_port()

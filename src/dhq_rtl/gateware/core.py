@@ -147,9 +147,10 @@ class InrCore(wiring.Component):
 
     envelope : Envelope or None
         The models the core runs (default: the tightest around ``model``).
-    spram, direct, scaler_multiplier
+    spram, direct, scaler_multiplier, loadable
         The device has SPRAM; activations read beat by beat from their
-        buffers; the scaler's multiplier (see :class:`~.plan.CorePlan`).
+        buffers; the scaler's multiplier; another model can be loaded (see
+        :class:`~.plan.CorePlan`). Integer core only.
     plan : CorePlan, FloatCorePlan or None
         A plan made already (e.g. :meth:`CorePlan.for_board`,
         :meth:`~.float32.plan.FloatCorePlan.for_board`); then the other
@@ -160,8 +161,10 @@ class InrCore(wiring.Component):
     :meth:`elaborate` reads. The core starts with ``model`` loaded; the
     integer core's staging memory and installer (``staging``, ``install``:
     :mod:`.model_store`) load another model of the envelope (the float core
-    has neither: its model is fixed); ``desc`` (out) are the loaded model's
-    descriptors (the float core's: constants).
+    and an integer core with a fixed model, ``plan.loadable`` false, have
+    neither); ``desc`` (out) are the loaded model's descriptors (a fixed
+    model's: constants, which every part reads, so that synthesis folds
+    them into the control).
 
     Ports: ``start`` (pulse, samples ``region``), ``region``, ``busy``,
     ``pixels`` (stream of ``pixel_bits · channels`` bits, channel ``c`` in
@@ -173,7 +176,8 @@ class InrCore(wiring.Component):
     """
 
     def __init__(self, model, *, lanes=16, dsp="generic", buffers=6, act_word_bits=32, envelope=None,
-                 spram=False, direct=False, scaler_multiplier="logic", plan=None, arith="int", units=None):
+                 spram=False, direct=False, scaler_multiplier="logic", loadable=True, plan=None, arith="int",
+                 units=None):
         if arith not in ARITHMETICS:
             raise ValueError(f"arith must be one of {ARITHMETICS}, got {arith!r}")
         from .float32.plan import FloatCorePlan
@@ -183,7 +187,8 @@ class InrCore(wiring.Component):
             if units is not None:
                 raise ValueError("units (FP32 latencies) apply to arith='fp32' only")
             plan = CorePlan(model, lanes=lanes, dsp=dsp, buffers=buffers, act_word_bits=act_word_bits,
-                            envelope=envelope, spram=spram, direct=direct, scaler_multiplier=scaler_multiplier)
+                            envelope=envelope, spram=spram, direct=direct, scaler_multiplier=scaler_multiplier,
+                            loadable=loadable)
         elif not isinstance(plan, (CorePlan, FloatCorePlan)) or plan.model is not model:
             raise TypeError("plan must be a CorePlan or a FloatCorePlan of the same model")
         self.plan = plan
@@ -234,8 +239,13 @@ class InrCore(wiring.Component):
         ]
         for source, sink in links:
             wiring.connect(m, source, sink)
-        if plan.loadable:
-            self._load_path(m, parts)
+        if plan.arith == "int":
+            if plan.direct:
+                m.d.comb += mac.late_act_data.eq(sequencer.late_act)
+            if plan.loadable:
+                self._load_path(m, parts)
+            else:
+                self._fixed_model(m, parts)
         m.d.comb += self.mac_issue.eq(sequencer.issue)
         self._region_control(m, coords, arbiter)
         return m
@@ -244,14 +254,15 @@ class InrCore(wiring.Component):
         """The integer core's parts, by name (in the order :meth:`elaborate` unpacks them)."""
         plan = self.plan
         spram = plan.weights_in_spram
+        # A fixed model's weight memory has no write port (a ROM).
         return {
             "coords": FirstLayerPhases(plan.model, max_neurons=plan.vec_max, sum_bits=plan.first_sum_bits,
-                                       max_size=plan.envelope.max_size),
+                                       max_size=plan.envelope.max_size, consts_block_ram=not plan.loadable),
             "buffers": ActivationBuffers(plan),
             "sequencer": JobSequencer(plan),
             "mac": MacArray(model_weight_rows(plan), act_bits=plan.act_bits, weight_bits=plan.weight_bits,
                             acc_width=plan.acc_bits, tag_shape=plan.layer_width, dsp=plan.dsp, always_ready=True,
-                            writable=not spram, weight_memory="external" if spram else "bram",
+                            writable=plan.loadable and not spram, weight_memory="external" if spram else "bram",
                             late_act=plan.direct),
             "accumulators": AccumulatorQueue(plan),
             "arbiter": VectorArbiter(plan),
@@ -290,8 +301,6 @@ class InrCore(wiring.Component):
         wiring.connect(m, wiring.flipped(self.staging), store.staging)
         wiring.connect(m, wiring.flipped(self.install), store.install)
         spram = plan.weights_in_spram
-        if plan.direct:
-            m.d.comb += mac.late_act_data.eq(sequencer.late_act)
         if spram:
             wiring.connect(m, mac.weight_read, store.weight_read)
         desc = descriptors.desc
@@ -301,6 +310,17 @@ class InrCore(wiring.Component):
                                            "weights": store.weight_write if spram else mac.write,
                                            "scaler": post.scaler_write, "sine tables": post.table_write,
                                            "first layer": coords.write})
+
+    def _fixed_model(self, m, parts):
+        """A fixed model: its descriptors are constants, into every part that
+        reads them; the memories' write ports (scaler, sine tables, first
+        layer) are left undriven, never enabled, so their initial contents
+        (the model's) stay."""
+        plan = self.plan
+        desc = descriptor_layout(plan).const(descriptor_init(plan))
+        readers = [parts[n] for n in ("buffers", "sequencer", "accumulators", "arbiter", "post", "pixel_queue")]
+        m.d.comb += [part.desc.eq(desc) for part in readers]
+        m.d.comb += [self.desc.eq(desc), parts["coords"].n_last.eq(desc.n0_last)]
 
     def _config_bus(self, m, cfg, ports):
         """Route the installer's configuration bus to the write port of each

@@ -54,7 +54,7 @@ from .scaler import dsp_pieces
 from .mac import DSP_KINDS
 from .sine_lut import quarter_wave_symmetry
 
-__all__ = ["CorePlan", "MemoryPlan", "SectionPlan", "board_lanes", "direct_reads", "MAX_LANES", "STAGING_WORD_BITS", "SPRAM_WORDS"]
+__all__ = ["CorePlan", "MemoryPlan", "SectionPlan", "board_lanes", "fixed_model_lanes", "direct_reads", "MAX_LANES", "STAGING_WORD_BITS", "SPRAM_WORDS"]
 
 #: Most multipliers a MAC array may have.
 MAX_LANES = 256
@@ -115,6 +115,16 @@ def board_lanes(board, envelope=None, lanes=None):
     return board.default_lanes
 
 
+def fixed_model_lanes(model, board, lanes=None):
+    """The lanes of a fixed-model build: ``lanes`` if given, else those of
+    the loadable build of the same model (:func:`board_lanes` of its
+    :meth:`Envelope.for_board <dhq_rtl.envelope.Envelope.for_board>`), so
+    that leaving out the load path changes no cycle per pixel."""
+    if lanes is not None:
+        return lanes
+    return board_lanes(board, Envelope.for_board(model, board))
+
+
 def direct_reads(lanes, envelope, model):
     """Whether a build's core reads its activations beat by beat from the
     buffers (a buffer word of ``lanes`` activations, at most 64 bits: four
@@ -135,7 +145,8 @@ class MemoryPlan:
     ``Memory`` in simulation); ``loadable``: written by the load path
     (initial contents: the loaded model's); ``block_ram``: it carries Yosys's
     ``ram_style = "block"`` attribute (block RAM even when small); ``rom``:
-    constant contents, no write port (the float core's tables)."""
+    constant contents (the float core's tables, a fixed model's memories:
+    no write port, or one that is never enabled)."""
 
     path: str
     role: str
@@ -178,8 +189,19 @@ class CorePlan:
     or ``"fabric"``, products in logic and no DSP), ``buffers`` (≥ 2), ``act_word_bits`` (≥ 1), ``envelope``
     (an :class:`~dhq_rtl.envelope.Envelope`; default: the tightest around
     ``model``), ``spram`` (the device has ``SB_SPRAM256KA``: the staging
-    memory uses it). :meth:`for_board` takes the DSP kind, the SPRAM and the
-    default lanes from a board description.
+    memory uses it), ``loadable`` (a bool, default true). :meth:`for_board`
+    takes the DSP kind, the SPRAM and the default lanes from a board
+    description.
+
+    Fixed model (``loadable=False``): the core runs only ``model``. It has no
+    load image (``sections`` empty, ``staging_words`` and ``staging_depth``
+    0), no staging memory and no installer; every memory holds the model
+    from its initial contents (``rom`` in :attr:`memories`) and the
+    descriptors are constants. The envelope is the tightest around the model
+    (``envelope`` must be left out: ``ValueError``), with the weight rows in
+    block RAM: ``SB_SPRAM256KA`` has no initial contents, so the weights of a
+    fixed model cannot live in SPRAM (a loadable core copies them there at
+    power-on with its installer, which a fixed core does not have).
 
     Attributes (``L`` the loaded model's layers, ``L_max`` the envelope's,
     ``P`` lanes):
@@ -215,22 +237,27 @@ class CorePlan:
     arith = "int"
     #: The post-processing chain takes every element (no back-pressure).
     post_paced = False
-    #: Any model of the envelope can be loaded (staging memory, installer).
-    loadable = True
     #: The host link's controller keeps its timing registers
     #: (:class:`~.controller.BoardController`, ``timing_registers``): the
     #: integer core's clock needs them.
     link_timing_registers = True
 
     def __init__(self, model, lanes=16, dsp="generic", buffers=6, act_word_bits=32, *, envelope=None,
-                 spram=False, direct=False, scaler_multiplier="logic"):
+                 spram=False, direct=False, scaler_multiplier="logic", loadable=True):
         check_core_arguments(model, lanes, dsp, buffers, DSP_KINDS)
         check_int("act_word_bits", act_word_bits, 1)
         check_bool("spram", spram)
         check_bool("direct", direct)
+        check_bool("loadable", loadable)
         if scaler_multiplier not in ("logic", "dsp"):
             raise ValueError(f"scaler_multiplier must be 'logic' or 'dsp', got {scaler_multiplier!r}")
         model.validate()
+        if not loadable and envelope is not None:
+            raise ValueError("a fixed model (loadable=False) takes no envelope: its core is the tightest "
+                             "around the model")
+        #: Any model of the envelope can be loaded (staging memory, installer);
+        #: false: the core runs ``model`` only (class docstring, "Fixed model").
+        self.loadable = loadable
         if envelope is None:
             envelope = Envelope.of_model(model)
         elif not isinstance(envelope, Envelope):
@@ -249,7 +276,7 @@ class CorePlan:
         self.scaler_multiplier = scaler_multiplier
         #: The weight rows live in the SPRAMs (the envelope asks for it and
         #: the device has them): 64 bits a cycle, shared with the staging.
-        self.weights_in_spram = envelope.weight_memory == "spram" and spram
+        self.weights_in_spram = loadable and envelope.weight_memory == "spram" and spram
         if self.weights_in_spram and lanes * envelope.weight_bits > SPRAM_ROW_BITS:
             raise ValueError(f"{lanes} lanes of {envelope.weight_bits}-bit weights need "
                              f"{lanes * envelope.weight_bits} bits a cycle; the SPRAMs give {SPRAM_ROW_BITS} "
@@ -264,18 +291,29 @@ class CorePlan:
         self._activation_words()
         self._dsps()
         self._latencies()
-        self.sections = self._sections()
+        self.sections = self._sections() if loadable else ()
+        if not loadable:
+            self.header_words = self.staging_words = 0
         self.memories = self._memories()
         self._cycles_per_pixel = None
 
     @classmethod
-    def for_board(cls, model, board, *, lanes=None, buffers=6, envelope=None):
+    def for_board(cls, model, board, *, lanes=None, buffers=6, envelope=None, loadable=True):
         """The plan of the core a build for ``board`` makes: its DSP kind, its
         SPRAM, the lanes of :func:`board_lanes` and the activation reads of
-        :func:`direct_reads`."""
-        lanes = board_lanes(board, envelope, lanes)
+        :func:`direct_reads`. ``loadable=False``: a fixed model (no
+        ``envelope``), by default with the lanes of the loadable build of
+        the same model (:func:`fixed_model_lanes`: the same cycles per
+        pixel)."""
+        check_bool("loadable", loadable)
+        if not loadable:
+            if envelope is not None:
+                raise ValueError("a fixed model (loadable=False) takes no envelope")
+            lanes = fixed_model_lanes(model, board, lanes)
+        else:
+            lanes = board_lanes(board, envelope, lanes)
         plan = cls(model, lanes=lanes, dsp=board.dsp, buffers=buffers, envelope=envelope,
-                   spram=board.spram_bits > 0, direct=direct_reads(lanes, envelope, model))
+                   spram=board.spram_bits > 0, direct=direct_reads(lanes, envelope, model), loadable=loadable)
         # The scaler multiplies on DSPs when the MAC array leaves enough of
         # them (fewer logic cells; SPRAM builds use half the UP5K's DSPs).
         # Products in fabric mean no DSP anywhere. (The simulated twin of an
@@ -288,15 +326,18 @@ class CorePlan:
     def with_scaler_multiplier(self, kind):
         """The same plan with the scaler's multiplier ``kind``."""
         return CorePlan(self.model, lanes=self.lanes, dsp=self.dsp, buffers=self.buffers,
-                        act_word_bits=self.act_word_bits, envelope=self.envelope, spram=self.spram,
-                        direct=self.direct, scaler_multiplier=kind)
+                        act_word_bits=self.act_word_bits, envelope=self.envelope if self.loadable else None,
+                        spram=self.spram, direct=self.direct, scaler_multiplier=kind, loadable=self.loadable)
 
     def with_model(self, model):
         """The plan of the same hardware with ``model`` loaded instead (the
-        envelope must hold it: :class:`~dhq_rtl.envelope.EnvelopeError`)."""
+        envelope must hold it: :class:`~dhq_rtl.envelope.EnvelopeError`); for
+        a fixed model, the plan of the same parameters with ``model`` fixed
+        (its own tightest envelope)."""
         return CorePlan(model, lanes=self.lanes, dsp=self.dsp, buffers=self.buffers,
-                        act_word_bits=self.act_word_bits, envelope=self.envelope, spram=self.spram,
-                        direct=self.direct, scaler_multiplier=self.scaler_multiplier)
+                        act_word_bits=self.act_word_bits, envelope=self.envelope if self.loadable else None,
+                        spram=self.spram, direct=self.direct, scaler_multiplier=self.scaler_multiplier,
+                        loadable=self.loadable)
 
     # ------------------------------------------------------------ derivation
     def _widths(self):
@@ -369,9 +410,11 @@ class CorePlan:
                 table_of_layer[i] = len(self.tables)
                 self.tables.append(lut)
         self.table_of = [table_of_layer[i + 1] if i + 1 < L else 0 for i in range(L)]
-        self.max_tables = env.max_layers - 1
+        # A fixed model stores its own distinct tables only.
+        self.max_tables = env.max_layers - 1 if self.loadable else max(1, len(self.tables))
         self.table_width = max(1, ceil_log2(self.max_tables))
         self.quarter_wave = True          # the envelope requires it (Envelope.check)
+        self.stored_table_entries = (1 << self.phase_bits) // 4
         self.complement = [quarter_wave_symmetry(t) == "complement" for t in self.tables]
         # Requantizer: the shift of the layer a rotated vector feeds (its
         # multiplier is 1); outputs saturate to the envelope's act_bits, then
@@ -442,7 +485,6 @@ class CorePlan:
         configuration bus; :mod:`dhq_rtl.loader` writes them)."""
         from .descriptors import descriptor_entry_bits
         P = self.lanes
-        self.stored_table_entries = (1 << self.phase_bits) // 4
         sections = [
             SectionPlan("descriptors", 0, descriptor_entry_bits(self), self.max_layers + 1),
             SectionPlan("weights", 1, P * self.weight_bits, self.weight_rows),
@@ -477,6 +519,9 @@ class CorePlan:
 
     def _memories(self):
         m, L, P = self.model, self.n_layers, self.lanes
+        # A fixed model's memories keep their initial contents (their write
+        # ports are never enabled).
+        load, fixed = self.loadable, not self.loadable
         mems = [
             MemoryPlan("buffers.activations", "activation buffers", self.act_word * self.act_bits,
                        self.buffers * self.load_words),
@@ -484,19 +529,19 @@ class CorePlan:
                        self.ready_queue_depth),
         ]
         if not self.weights_in_spram:
-            mems.append(MemoryPlan("mac.weights", "weights", P * self.weight_bits, self.weight_rows, loadable=True,
-                                   block_ram=True))
+            mems.append(MemoryPlan("mac.weights", "weights", P * self.weight_bits, self.weight_rows, loadable=load,
+                                   block_ram=True, rom=fixed))
         mems += [
             MemoryPlan("accumulators.fifo.mem", "accumulator FIFO",
                        self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth),
             MemoryPlan("coords.consts", "first-layer constants (DX, DY, base)", self.first_sum_bits,
-                       3 << self.first_index_width, loadable=True),
+                       3 << self.first_index_width, loadable=load, rom=fixed, block_ram=fixed),
             MemoryPlan("coords.smem", "first-layer running sums (R and T)", self.first_sum_bits,
                        2 << self.first_index_width),
             MemoryPlan("post.scaler.table", "scaler table", self.scaler_mult_bits + self.scaler_bias_bits,
-                       self.max_layers << self.scaler_channel_width, loadable=True, block_ram=True),
+                       self.max_layers << self.scaler_channel_width, loadable=load, block_ram=True, rom=fixed),
             MemoryPlan("post.lut.rom", "sine tables", self.lut_bits, self.stored_table_entries * self.max_tables,
-                       loadable=True),
+                       loadable=load, rom=fixed),
         ]
         self.delay_lines = (delay_lines(self.rot_n, self.lut_bits, self.buffer_width + self.layer_width,
                                         BUTTERFLY_MIN_RAM_DEPTH) if self.rot_n >= 2 else [])
@@ -511,6 +556,8 @@ class CorePlan:
                                        SPRAM_WORDS, loadable=True, kind="spram"))
             mems.append(MemoryPlan("store.boot", "boot image (the loaded model's weight rows)", STAGING_WORD_BITS,
                                    len(self.boot_image_words())))
+        elif not self.loadable:
+            pass                            # a fixed model: no staging memory
         elif self.spram:
             for b in range(self.staging_depth // SPRAM_WORDS):
                 mems.append(MemoryPlan(f"store.spram{b}.mem", "staging (load image)", STAGING_WORD_BITS,
@@ -523,7 +570,9 @@ class CorePlan:
     def staging_depth(self):
         """Words of the staging memory: the envelope's largest load image,
         rounded up to whole SPRAMs on a device that has them (to a power of
-        two otherwise)."""
+        two otherwise); 0 for a fixed model."""
+        if not self.loadable:
+            return 0
         if self.weights_in_spram:
             return WEIGHT_SPRAMS * (SPRAM_WORDS - self.staging_row0)
         if self.spram:

@@ -65,8 +65,11 @@ class PostProcessing(wiring.Component):
 
     def __init__(self, plan):
         self.plan = plan
-        scaler_table = plan.section("scaler")
-        tables = plan.section("sine tables")
+        # The write ports' sizes are the tables' (a fixed model's core has
+        # no load sections and never enables them).
+        scaler_entries = plan.max_layers << plan.scaler_channel_width
+        scaler_bits = plan.scaler_mult_bits + plan.scaler_bias_bits
+        table_entries = plan.stored_table_entries * plan.max_tables
         super().__init__({
             "elements": In(stream.Signature(element_layout(plan), always_ready=True)),
             "write": Out(stream.Signature(write_layout(plan), always_ready=True)),
@@ -74,9 +77,9 @@ class PostProcessing(wiring.Component):
             "path_done": Out(path_done_signature()),
             "desc": In(descriptor_layout(plan), init=descriptor_init(plan)),
             "scaler_write": In(wiring.Signature({
-                "en": Out(1), "addr": Out(range(scaler_table.max_entries)), "data": Out(scaler_table.entry_bits)})),
+                "en": Out(1), "addr": Out(range(scaler_entries)), "data": Out(scaler_bits)})),
             "table_write": In(wiring.Signature({
-                "en": Out(1), "addr": Out(range(tables.max_entries)), "data": Out(tables.entry_bits)})),
+                "en": Out(1), "addr": Out(range(table_entries)), "data": Out(plan.lut_bits)})),
         })
 
     def elaborate(self, platform):

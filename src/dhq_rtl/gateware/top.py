@@ -8,9 +8,10 @@ carried out by :class:`~.controller.BoardController` on the core
 (:class:`~.core.InrCore`), which runs any model of its envelope
 (:class:`~dhq_rtl.envelope.Envelope`) and starts with one model loaded
 (``model``; its load image's CRC is what ``INFO`` reports until another is
-installed). The float core (``arith="fp32"``) is on the same link with its
+installed). The float core (``arith="fp32"``) and an integer core built
+for a fixed model (``fixed_model=True``) are on the same link with their
 one model: ``INFO``, ``STATUS`` and ``RENDER`` as above, load commands
-refused (``NACK FIXED_MODEL``; docs/float32.md).
+refused (``NACK FIXED_MODEL``; docs/float32.md, docs/loading.md).
 
 LEDs: LED 0 (red on the iCEBreaker) is lit while rendering, LED 1 (green)
 when the PLL is locked and the board is idle.
@@ -28,7 +29,8 @@ from amaranth.lib.wiring import In, Out
 
 from .controller import BoardController
 from .core import InrCore
-from .plan import CorePlan, board_lanes
+from .args import check_bool
+from .plan import CorePlan, board_lanes, fixed_model_lanes
 from .uart import UartRx, UartTx, uart_divisor
 
 __all__ = ["BoardTop", "BoardDesign", "LinkedCore", "model_crc", "ice40_pll_params", "ecp5_pll_params", "pll_frequency_at_most", "DEFAULT_BAUD"]
@@ -132,7 +134,8 @@ def ecp5_pll_params(f_in_hz, f_out_hz):
 def model_crc(plan):
     """The CRC-32 ``INFO`` reports for the model a core starts with: that of
     its load image (the integer core), or of its model image's bytes (a
-    core whose model is fixed: the float core)."""
+    core whose model is fixed: the float core, an integer core with
+    ``loadable`` false)."""
     import zlib
 
     from ..loader import image_crc, load_image
@@ -165,7 +168,8 @@ class LinkedCore(wiring.Component):
         self.plan = core.plan
         self.divisor = divisor
         #: The CRC of the model the core starts with (``INFO``): its load
-        #: image's, or for a fixed model (the float core) its model image's.
+        #: image's, or for a fixed model (the float core, ``fixed_model``) its
+        #: model image's.
         self.model_crc = model_crc(core.plan)
         self.controller = BoardController(self.plan, divisor=divisor, clock_hz=clock_hz, model_crc=self.model_crc)
         super().__init__()
@@ -189,13 +193,19 @@ class LinkedCore(wiring.Component):
         return m
 
 
-def board_core_shape(model, board, *, arith="int", envelope=None, lanes=None, buffers=None):
+def board_core_shape(model, board, *, arith="int", envelope=None, lanes=None, buffers=None, fixed_model=False):
     """``(envelope, lanes)`` of the core a build for ``board`` makes: the
     integer core's envelope (default: the tightest around ``model`` for the
     board, :meth:`~dhq_rtl.envelope.Envelope.for_board`) and its lanes
-    (:func:`~.plan.board_lanes`); the float core has no envelope
-    (``ValueError`` if one is given) and by default the largest lane count
-    whose estimate fits (1 when none does; the fit check says why)."""
+    (:func:`~.plan.board_lanes`); the float core and an integer core with
+    a fixed model (``fixed_model``; its lanes: :func:`~.plan.fixed_model_lanes`)
+    have no envelope (``ValueError`` if one is given); the float core has by
+    default the largest lane count whose estimate fits (1 when none does;
+    the fit check says why)."""
+    if fixed_model and arith == "int":
+        if envelope is not None:
+            raise ValueError("a fixed model has no envelope: the core runs that model only")
+        return None, fixed_model_lanes(model, board, lanes)
     if arith == "fp32":
         if envelope is not None:
             raise ValueError("the float core has no envelope: its model is fixed")
@@ -218,15 +228,16 @@ class BoardDesign:
     """
 
     def __init__(self, model, board, *, envelope=None, lanes=None, freq_hz=None, baud=DEFAULT_BAUD, buffers=None,
-                 arith="int"):
+                 arith="int", fixed_model=False):
         from .core import ARITHMETICS
         if arith not in ARITHMETICS:
             raise ValueError(f"arith must be one of {ARITHMETICS}, got {arith!r}")
+        check_bool("fixed_model", fixed_model)
         self.model = model
         self.board = board
         self.arith = arith
         envelope, lanes = board_core_shape(model, board, arith=arith, envelope=envelope, lanes=lanes,
-                                           buffers=buffers)
+                                           buffers=buffers, fixed_model=fixed_model)
         self.lanes = lanes
         self.freq_hz = board.clock_hz(freq_hz)
         #: The clock the PLL really makes (the UART divisor, the timing
@@ -244,7 +255,7 @@ class BoardDesign:
             plan = FloatCorePlan.for_board(model, board, lanes=lanes, buffers=buffers)
         else:
             plan = CorePlan.for_board(model, board, lanes=lanes, buffers=6 if buffers is None else buffers,
-                                      envelope=envelope)
+                                      envelope=envelope, loadable=not fixed_model)
         self.core = InrCore(model, plan=plan)
         self.plan = self.core.plan
         self.envelope = self.plan.envelope
@@ -267,8 +278,11 @@ class BoardTop(Elaboratable):
     (the float core of ``model``, its units as
     :meth:`~dhq_rtl.gateware.float32.plan.FloatCorePlan.for_board` chooses;
     no envelope: its model is fixed, the link answers load commands with
-    ``NACK FIXED_MODEL``). The attributes of :class:`BoardDesign` read
-    through.
+    ``NACK FIXED_MODEL``); ``fixed_model``: the integer core runs ``model``
+    only (:class:`~.plan.CorePlan` ``loadable=False``: no envelope, no
+    staging memory or installer, load commands refused like the float
+    core's; the float core is always fixed). The attributes of
+    :class:`BoardDesign` read through.
     """
 
     def __init__(self, model, board, **kwargs):

@@ -1,7 +1,8 @@
 """A board in compiled, cycle-accurate simulation, behind a serial-port interface.
 
 ``python -m dhq_rtl.host --port sim://BOARD[/ENVELOPE]`` (``sim://BOARD/fp32``:
-the board's float-core build) talks to a
+the board's float-core build, ``sim://BOARD/fixed``: its integer
+``--fixed-model`` build) talks to a
 :class:`SimulatedBoard` instead of a serial device: the board's
 :class:`~dhq_rtl.gateware.top.LinkedCore` (the core, the command handler
 and the UART, everything of :class:`~dhq_rtl.gateware.top.BoardTop` but the
