@@ -11,22 +11,18 @@ import zlib
 import numpy as np
 import pytest
 
-from dhq_rtl import protocol
 from dhq_rtl.boards import get_board
 from dhq_rtl.envelope import Envelope, get_envelope
 from dhq_rtl.gateware.core import InrCore
 from dhq_rtl.gateware.plan import CorePlan, fixed_model_lanes
-from dhq_rtl.gateware.top import BoardDesign, LinkedCore
+from dhq_rtl.gateware.top import BoardDesign
 from dhq_rtl.golden import GoldenModel
 from dhq_rtl.model_image import dumps, save
-from dhq_rtl.protocol import Kind, Reason, encode_frame, unpack_fields
 from dhq_rtl.rtlsim import run_pysim, unpack_pixels
 from dhq_rtl.synthetic import random_model
 
-from tests.line_host import LineHost, exchange
 from tests.safety_checks import assert_refused, digests, run_cli
 from tests.test_core import elaborated_memories
-from tests.test_top import DIVISOR, _done, ack, chunk, command, nack, rendered
 from tests.testbench import run_sim
 
 ICEBREAKER = get_board("icebreaker")
@@ -159,44 +155,6 @@ def test_fixed_core_compiled_whole_image_bit_exact(name):
 
 
 # ------------------------------------------------------------------ link
-
-def test_fixed_integer_core_on_the_link_renders_and_refuses_loads():
-    """Behind the host link: INFO says the fixed-model format (no staging,
-    the model image's CRC, its shape), RENDER's pixels are the golden
-    model's, every load command is refused with FIXED_MODEL."""
-    model = random_model(width=4, depth=2, size=5, seed=2, channels=3, rotate=False)
-    core = InrCore(model, lanes=2, buffers=3, loadable=False)
-    dut = LinkedCore(core, divisor=DIVISOR, clock_hz=24e6)
-    assert not hasattr(core, "staging") and dut.model_crc == zlib.crc32(dumps(model))
-    host = LineHost(DIVISOR)
-    out = {}
-    region = (1, 2, 4, 4)
-
-    async def tb(ctx):
-        out["info"] = await exchange(ctx, dut, host, encode_frame(Kind.INFO), 1)
-        out["render"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=1, y0=2, x1=4, y1=4), 0,
-                                       until=_done(Kind.RENDER))
-        out["begin"] = await exchange(ctx, dut, host, command(Kind.LOAD_BEGIN, length=64), 1)
-        out["chunk"] = await exchange(ctx, dut, host, chunk(0, b"\x01\x02"), 1)
-        out["commit"] = await exchange(ctx, dut, host, command(Kind.COMMIT, length=64, crc=0), 1)
-        out["bad region"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=0, x1=6, y1=1), 1)
-        out["again"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=4, x1=5, y1=5), 0,
-                                      until=_done(Kind.RENDER))
-
-    run_sim(dut, [tb])
-    info = unpack_fields(protocol.INFO_FIELDS, out["info"][0].payload)
-    assert info["load_format"] == protocol.FIXED_MODEL_FORMAT and info["staging_bytes"] == 0
-    assert info["model_valid"] == 1 and info["model_crc"] == zlib.crc32(dumps(model))
-    assert (info["width"], info["height"], info["channels"]) == (5, 5, 3)
-    assert info["lanes"] == 2 and info["name"].rstrip(b"\0") == b"int"
-    assert ack(out["render"][-1]) == {"command": Kind.RENDER, "detail": 6}
-    golden = GoldenModel(model)
-    assert np.array_equal(rendered(out["render"], model, region), golden.render(region=region))
-    for name, kind in (("begin", Kind.LOAD_BEGIN), ("chunk", Kind.LOAD_CHUNK), ("commit", Kind.COMMIT)):
-        assert nack(out[name][0]) == {"command": kind, "reason": Reason.FIXED_MODEL, "detail": 0}
-    assert nack(out["bad region"][0])["reason"] == Reason.BAD_REGION
-    assert np.array_equal(rendered(out["again"], model, (0, 4, 5, 5)), golden.render(region=(0, 4, 5, 5)))
-
 
 def test_board_design_with_a_fixed_model(default_model):
     design = BoardDesign(default_model, ICEBREAKER, fixed_model=True)

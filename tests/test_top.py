@@ -163,27 +163,31 @@ def test_load_checks_every_chunk_and_the_commit():
     assert np.array_equal(rendered(out["new"], rgb, region), GoldenModel(rgb).render(region=region))
 
 
-@pytest.mark.parametrize("timing_registers", [True, False])
-def test_float_core_on_the_link_renders_and_refuses_loads(timing_registers):
-    """The float core (its model fixed) behind the same link: INFO says the
+@pytest.mark.parametrize("arith,timing_registers", [("fp32", True), ("fp32", False), ("int", True)])
+def test_fixed_model_core_on_the_link_renders_and_refuses_loads(arith, timing_registers):
+    """A core whose model is fixed behind the same link — the float core,
+    and the integer core built with ``loadable=False``: INFO says the
     fixed-model format (no staging, the model image's CRC, the model's
-    shape), RENDER's pixels are FloatGoldenModel's, every load command is
-    refused with FIXED_MODEL and STATUS counts the frames; the same with
-    and without the link's timing registers (the iCE40 float build leaves
-    them out)."""
+    shape), RENDER's pixels are the golden model's, every load command is
+    refused with FIXED_MODEL and STATUS counts the frames; the float core
+    with and without the link's timing registers (the iCE40 float build
+    leaves them out)."""
     import zlib
 
     from dhq_rtl.gateware.float32.plan import FloatCorePlan, FloatUnits
     from dhq_rtl.golden_float32 import FloatGoldenModel
     from dhq_rtl.model_image import dumps
     model = random_model(width=4, depth=2, size=5, seed=2, channels=3, rotate=False)
-    plan = FloatCorePlan(model, lanes=2, buffers=3, units=FloatUnits(sine_ii=3),
-                         link_timing_registers=timing_registers)
-    core = InrCore(model, plan=plan)
+    if arith == "fp32":
+        plan = FloatCorePlan(model, lanes=2, buffers=3, units=FloatUnits(sine_ii=3),
+                             link_timing_registers=timing_registers)
+        core, golden = InrCore(model, plan=plan), FloatGoldenModel(model)
+    else:
+        core, golden = InrCore(model, lanes=2, buffers=3, loadable=False), GoldenModel(model)
     dut = LinkedCore(core, divisor=DIVISOR, clock_hz=24e6)
     assert dut.controller.timing_registers is timing_registers
     with pytest.raises(TypeError, match="timing_registers must be a bool"):
-        BoardController(plan, divisor=DIVISOR, clock_hz=24e6, model_crc=None, timing_registers=0)
+        BoardController(core.plan, divisor=DIVISOR, clock_hz=24e6, model_crc=None, timing_registers=0)
     assert not hasattr(core, "staging") and dut.model_crc == zlib.crc32(dumps(model))
     host = LineHost(DIVISOR)
     out = {}
@@ -200,6 +204,8 @@ def test_float_core_on_the_link_renders_and_refuses_loads(timing_registers):
         # Bits above the image's size bits, in either byte of a coordinate.
         out["high x1"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=0, x1=0x104, y1=1), 1)
         out["high y0"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=8, x1=4, y1=1), 1)
+        out["again"] = await exchange(ctx, dut, host, command(Kind.RENDER, x0=0, y0=4, x1=5, y1=5), 0,
+                                      until=_done(Kind.RENDER))
         out["status"] = await exchange(ctx, dut, host, encode_frame(Kind.STATUS), 1)
 
     run_sim(dut, [tb])
@@ -207,12 +213,14 @@ def test_float_core_on_the_link_renders_and_refuses_loads(timing_registers):
     assert info["load_format"] == protocol.FIXED_MODEL_FORMAT and info["staging_bytes"] == 0
     assert info["model_valid"] == 1 and info["model_crc"] == zlib.crc32(dumps(model))
     assert (info["width"], info["height"], info["channels"]) == (5, 5, 3)
-    assert info["lanes"] == 2 and info["pixel_bits"] == model.pixel_bits and info["name"].rstrip(b"\0") == b"fp32"
+    assert info["lanes"] == 2 and info["pixel_bits"] == model.pixel_bits
+    assert info["name"].rstrip(b"\0") == arith.encode()
     assert ack(out["render"][-1]) == {"command": Kind.RENDER, "detail": 6}
-    assert np.array_equal(rendered(out["render"], model, region), FloatGoldenModel(model).render(region=region))
+    assert np.array_equal(rendered(out["render"], model, region), golden.render(region=region))
     for name, kind in (("begin", Kind.LOAD_BEGIN), ("chunk", Kind.LOAD_CHUNK), ("commit", Kind.COMMIT)):
         assert nack(out[name][0]) == {"command": kind, "reason": Reason.FIXED_MODEL, "detail": 0}
     for name in ("bad region", "high x1", "high y0"):
         assert nack(out[name][0])["reason"] == Reason.BAD_REGION, name
+    assert np.array_equal(rendered(out["again"], model, (0, 4, 5, 5)), golden.render(region=(0, 4, 5, 5)))
     status = unpack_fields(protocol.STATUS_FIELDS, out["status"][0].payload)
-    assert status["good_frames"] == 9 and status["bad_frames"] == 0 and status["loading"] == 0
+    assert status["good_frames"] == 10 and status["bad_frames"] == 0 and status["loading"] == 0
