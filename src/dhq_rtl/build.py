@@ -225,35 +225,13 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
     (:func:`dhq_rtl.energy.build_entry`; the activity simulator is cached).
     """
     from .build_folder import BuildFolder
-    from .estimate import check_fit, estimate, lanes_that_fit
-    from .gateware.top import DEFAULT_BAUD, board_core_shape
     from .toolchain import toolchain_env, toolchain_kind
 
     folder = BuildFolder(out_dir)
     folder.check(inputs)
-    if arith not in ARITHMETICS:
-        raise DhqError(f"--arith must be one of {', '.join(ARITHMETICS)}, got {arith!r}")
-    board = board_for_multipliers(board, multipliers, arith)
-    baud = DEFAULT_BAUD if baud is None else baud
-    if not isinstance(fixed_model, bool):
-        raise TypeError(f"fixed_model must be a bool, not {fixed_model!r}")
-    if arith == "fp32" and envelope is not None:
-        raise DhqError("--envelope applies to the integer core: the float core's model is fixed")
-    if fixed_model and envelope is not None:
-        raise DhqError("--envelope and --fixed-model exclude each other: a fixed model's core runs that model "
-                       "only (leave out --envelope)")
-    fixed_model = fixed_model or arith == "fp32"
-    envelope, lanes = board_core_shape(model, board, arith=arith, envelope=envelope, lanes=lanes, buffers=buffers,
-                                       fixed_model=fixed_model)
-    if envelope is not None:
-        envelope.check(model)                # the model the board starts with, against the envelope
-    check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)
-    # The core (the envelope's, or the float core) against the board.
-    est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope, arith=arith,
-                   fixed_model=fixed_model)
-    check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers,
-                                                               envelope=envelope, arith=arith,
-                                                               fixed_model=fixed_model))
+    board, baud, envelope, lanes, fixed_model, est = _checked_core(
+        model, board, arith=arith, multipliers=multipliers, baud=baud, fixed_model=fixed_model,
+        envelope=envelope, lanes=lanes, buffers=buffers, freq_mhz=freq_mhz, seed=seed)
     programmer = find_programmer(board) if program else None
     if energy:
         from .rtlsim.compiled import find_toolchain
@@ -311,6 +289,43 @@ def build(model, board, out_dir, *, source="", envelope=None, lanes=None, freq_m
         else:
             log("not programming the board: the build failed timing")
     return report
+
+
+def _checked_core(model, board, *, arith, multipliers, baud, fixed_model, envelope, lanes, buffers, freq_mhz,
+                  seed):
+    """The options of :func:`build` checked and the core's shape and
+    estimate, before any tool runs: ``(board, baud, envelope, lanes,
+    fixed_model, estimate)`` (the board as the products' kind makes it;
+    ``fixed_model`` true for the float core too). Raises a
+    :class:`~dhq_rtl.errors.DhqError` (or :class:`FitError`) naming what is
+    wrong."""
+    from .estimate import check_fit, estimate, lanes_that_fit
+    from .gateware.top import DEFAULT_BAUD, board_core_shape
+
+    if arith not in ARITHMETICS:
+        raise DhqError(f"--arith must be one of {', '.join(ARITHMETICS)}, got {arith!r}")
+    board = board_for_multipliers(board, multipliers, arith)
+    baud = DEFAULT_BAUD if baud is None else baud
+    if not isinstance(fixed_model, bool):
+        raise TypeError(f"fixed_model must be a bool, not {fixed_model!r}")
+    if arith == "fp32" and envelope is not None:
+        raise DhqError("--envelope applies to the integer core: the float core's model is fixed")
+    if fixed_model and envelope is not None:
+        raise DhqError("--envelope and --fixed-model exclude each other: a fixed model's core runs that model "
+                       "only (leave out --envelope)")
+    fixed_model = fixed_model or arith == "fp32"
+    envelope, lanes = board_core_shape(model, board, arith=arith, envelope=envelope, lanes=lanes, buffers=buffers,
+                                       fixed_model=fixed_model)
+    if envelope is not None:
+        envelope.check(model)                # the model the board starts with, against the envelope
+    check_options(board, lanes=lanes, freq_mhz=freq_mhz, baud=baud, seed=seed)
+    # The core (the envelope's, or the float core) against the board.
+    est = estimate(model, board, lanes=lanes, buffers=buffers, envelope=envelope, arith=arith,
+                   fixed_model=fixed_model)
+    check_fit(est, board, fitting_lanes=lambda: lanes_that_fit(model, board, below=lanes, buffers=buffers,
+                                                               envelope=envelope, arith=arith,
+                                                               fixed_model=fixed_model))
+    return board, baud, envelope, lanes, fixed_model, est
 
 
 def check_options(board, *, lanes, freq_mhz, baud, seed):
