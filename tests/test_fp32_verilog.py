@@ -15,20 +15,9 @@ from dhq_rtl import float32_ref as ref
 from dhq_rtl.gateware.float32 import Fp32Mul, Fp32Sine
 
 from tests import fp32_vectors as vec
-from tests.verilog_stream import rtl_verilog, run_stream
+from tests.verilog_stream import stream_outputs as verilog_stream
 
 pytestmark = pytest.mark.slow
-
-
-def verilog_stream(dut, words, tmp_path, *, seed=0, stall=0.3):
-    """Run the stream component ``dut`` as Verilog (Verilator, iCE40 cell
-    models): feed the packed input payloads ``words`` with random stalls on
-    both sides; return the output payloads (ints) in order."""
-    ii = getattr(dut, "ii", 1)
-    n = len(words)
-    out = run_stream(rtl_verilog(dut, tmp_path), dut.i.payload.shape().size, dut.o.payload.shape().size, words, n,
-                     tmp_path, seed=seed, stall=stall, n_cycles=(ii + 3) * n + 100 * ii + 200)
-    return np.array(out, dtype=np.uint64)
 
 
 def test_mul_sb_mac16_bit_exact(tmp_path):

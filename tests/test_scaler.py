@@ -212,7 +212,7 @@ def test_dsp_scaler_on_sb_mac16_cell_models(model, tmp_path, acc_width):
     """The iCE40 scaler (SB_MAC16 instances in 16×16 mode, signed × unsigned
     for the top piece) under Verilator with Yosys's cell models: every
     output equals the reference, with stalls on both sides."""
-    from tests.test_fp32_verilog import verilog_stream
+    from tests.verilog_stream import stream_outputs
     dut = ChannelScaler(model, acc_width=acc_width, multiplier="dsp", dsp="ice40")
     rng = np.random.default_rng(7)
     beats = _beats(model, rng, 300, acc_width)
@@ -221,7 +221,7 @@ def test_dsp_scaler_on_sb_mac16_cell_models(model, tmp_path, acc_width):
               for k in range(L.out_features) for a in (-(1 << (w - 1)), (1 << (w - 1)) - 1, -1, 0, 1)]
     layout = dut.i.payload.shape()
     words = [layout.const(b).as_value().value for b in beats]
-    out = verilog_stream(dut, words, tmp_path, stall=0.3)
+    out = stream_outputs(dut, words, tmp_path, stall=0.3)
     vw = dut.value_width
     assert [int(o) & ((1 << vw) - 1) for o in out] == _want(model, beats)
 

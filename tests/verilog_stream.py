@@ -103,3 +103,14 @@ endmodule
     out = [int(line, 16) for line in (workdir / "out.txt").read_text().split()]
     assert len(out) == n_out, f"the Verilog simulation gave {len(out)} of {n_out} outputs"
     return out
+
+
+def stream_outputs(dut, words, workdir, *, seed=0, stall=0.3):
+    """Run the stream component ``dut`` as Verilog (Verilator, iCE40 cell
+    models): feed the packed input payloads ``words`` with random stalls on
+    both sides; return the output payloads (ints) in order, one per input."""
+    ii = getattr(dut, "ii", 1)
+    n = len(words)
+    out = run_stream(rtl_verilog(dut, workdir), dut.i.payload.shape().size, dut.o.payload.shape().size, words, n,
+                     workdir, seed=seed, stall=stall, n_cycles=(ii + 3) * n + 100 * ii + 200)
+    return np.array(out, dtype=np.uint64)
