@@ -282,10 +282,10 @@ def derive_models(base, bits_list, pixels, cache, log=print):
 # ------------------------------------------------------------------ one row
 
 
-#: iCE40 synthesis flow of a build: 2 = without ``-dsp`` (the DSP instances
-#: as designed). Earlier iCE40 builds had their SB_MAC16s rewritten by Yosys
-#: and are never reused.
-ICE40_FLOW = 2
+#: iCE40 flow of a build: 2 = synthesis without ``-dsp`` (the DSP instances
+#: as designed; earlier iCE40 builds had their SB_MAC16s rewritten by Yosys),
+#: 3 = and nextpnr's ``--opt-timing``. A build of another flow is not reused.
+ICE40_FLOW = 3
 
 
 def _build_stamp(core, seed):
