@@ -169,29 +169,6 @@ def test_board_design_with_a_fixed_model(default_model):
     assert fp32.plan.arith == "fp32" and not fp32.plan.loadable
 
 
-@pytest.mark.slow
-def test_sim_port_renders_from_the_fixed_integer_core(tmp_path, capsys, default_model):
-    """``host --port sim://icebreaker/fixed``: the compiled board simulation
-    of the --fixed-model build; info says its model is fixed, a region
-    renders bit-exact, a load is refused before it is sent."""
-    from PIL import Image
-
-    from dhq_rtl.firmware import host
-    out = tmp_path / "region.png"
-    port = "sim://icebreaker/fixed"
-    code, stdout, _ = run_cli(host.main, ["--port", port, "--no-progress", "info"], capsys)
-    assert code == 0 and "int core with a fixed model" in stdout and "128×128, 1 channel" in stdout
-    code, stdout, _ = run_cli(host.main, ["--port", port, "--no-progress", "render", "--region", "60,10,76,12",
-                                          "--out", str(out)], capsys)
-    assert code == 0, stdout
-    got = np.asarray(Image.open(out))
-    assert np.array_equal(got, GoldenModel(default_model).render(region=(60, 10, 76, 12))[..., 0])
-    model_file = tmp_path / "other.dhq"
-    save(random_model(width=8, depth=1, size=8, seed=1), model_file)
-    assert_refused(run_cli(host.main, ["--port", port, "--no-progress", "load", str(model_file)], capsys),
-                   "holds a fixed model", "--fixed-model")
-
-
 # ------------------------------------------------------------------ estimate
 
 def test_fixed_estimate_drops_the_load_path(default_model):

@@ -133,17 +133,29 @@ def test_a_fixed_model_board_is_described_and_refuses_loads_before_sending(defau
 
 
 @pytest.mark.slow
-def test_sim_port_renders_from_the_float_core(tmp_path, capsys, default_model):
-    """``host --port sim://icebreaker/fp32``: the float core's build behind
-    the same link; info says its model is fixed, a region renders bit-exact
-    with the float golden model, a load is refused before it is sent."""
+@pytest.mark.parametrize("core", ["fp32", "fixed"])
+def test_sim_port_renders_from_a_fixed_model_core(tmp_path, capsys, default_model, core):
+    """``host --port sim://icebreaker/fp32`` (the float core's build) and
+    ``sim://icebreaker/fixed`` (the integer core's ``--fixed-model`` build)
+    behind the same link: info says the model is fixed, a region renders
+    bit-exact with the core's golden model, a load is refused before it is
+    sent."""
+    from dhq_rtl.golden import GoldenModel
     from dhq_rtl.golden_float32 import FloatGoldenModel
+    from dhq_rtl.model_image import save
+    from dhq_rtl.synthetic import random_model
+    golden = FloatGoldenModel(default_model) if core == "fp32" else GoldenModel(default_model)
     out = tmp_path / "region.png"
-    port = "sim://icebreaker/fp32"
+    port = f"sim://icebreaker/{core}"
     code, stdout, _ = run_cli(host.main, ["--port", port, "--no-progress", "info"], capsys)
     assert code == 0 and "fixed model" in stdout and "128×128, 1 channel" in stdout
+    assert ("int core" in stdout) is (core == "fixed")
     code, stdout, _ = run_cli(host.main, ["--port", port, "--no-progress", "render", "--region", "60,10,76,12",
                                           "--out", str(out)], capsys)
     assert code == 0, stdout
     got = np.asarray(Image.open(out))
-    assert np.array_equal(got, FloatGoldenModel(default_model).render(region=(60, 10, 76, 12))[..., 0])
+    assert np.array_equal(got, golden.render(region=(60, 10, 76, 12))[..., 0])
+    model_file = tmp_path / "other.dhq"
+    save(random_model(width=8, depth=1, size=8, seed=1), model_file)
+    assert_refused(run_cli(host.main, ["--port", port, "--no-progress", "load", str(model_file)], capsys),
+                   "holds a fixed model", "--fixed-model")
