@@ -317,14 +317,7 @@ class ModelStore(wiring.Component):
                 m.d.sync += [r.busy.eq(1), r.ok.eq(0), r.word_i.eq(0), r.bad.eq(0), r.total.eq(r.header_words),
                              r.length.eq(self.install.length)]
                 m.next = "HEADER_ADDR"
-        with m.State("HEADER_ADDR"):
-            m.d.comb += [r.i_addr.eq(r.word_i), r.i_re.eq(1)]
-            m.next = "HEADER_WAIT"
-        with m.State("HEADER_WAIT"):
-            m.d.sync += r.wait.eq(r.wait + 1)
-            with m.If(r.wait == STAGING_LATENCY - 2):
-                m.d.sync += r.wait.eq(0)
-                m.next = "HEADER_DATA"
+        self._staging_read(m, r, "HEADER", r.word_i)
         with m.State("HEADER_DATA"):
             # The word's checks are registered (timing), and used the
             # next cycle (r.rdata holds a word for one cycle only).
@@ -351,6 +344,22 @@ class ModelStore(wiring.Component):
                 m.next = "IDLE"
 
 
+    @staticmethod
+    def _staging_read(m, r, name, addr, *, advance=False):
+        """States ``<name>_ADDR`` (read the staging word at ``addr``; with
+        ``advance`` the address register counts on) and ``<name>_WAIT`` (the
+        memory's latency), then ``<name>_DATA`` with the word in ``r.rdata``."""
+        with m.State(f"{name}_ADDR"):
+            m.d.comb += [r.i_addr.eq(addr), r.i_re.eq(1)]
+            if advance:
+                m.d.sync += addr.eq(addr + 1)
+            m.next = f"{name}_WAIT"
+        with m.State(f"{name}_WAIT"):
+            m.d.sync += r.wait.eq(r.wait + 1)
+            with m.If(r.wait == STAGING_LATENCY - 2):
+                m.d.sync += r.wait.eq(0)
+                m.next = f"{name}_DATA"
+
     def _entry_states(self, m, r):
         """The installer's states after a good header: each section's entries
         assembled from staging words and written over the configuration bus
@@ -371,15 +380,7 @@ class ModelStore(wiring.Component):
                 m.next = "SECTION"
             with m.Else():
                 m.next = "WORD_ADDR"
-        with m.State("WORD_ADDR"):
-            m.d.comb += [r.i_addr.eq(r.ptr), r.i_re.eq(1)]
-            m.d.sync += r.ptr.eq(r.ptr + 1)
-            m.next = "WORD_WAIT"
-        with m.State("WORD_WAIT"):
-            m.d.sync += r.wait.eq(r.wait + 1)
-            with m.If(r.wait == STAGING_LATENCY - 2):
-                m.d.sync += r.wait.eq(0)
-                m.next = "WORD_DATA"
+        self._staging_read(m, r, "WORD", r.ptr, advance=True)
         with m.State("WORD_DATA"):
             # r.word_last: r.wsel has been stable since WORD_ADDR.
             m.d.sync += [r.assembled.word_select(r.wsel, 16).eq(r.rdata), r.wsel.eq(r.wsel + 1)]
