@@ -19,7 +19,8 @@ Routing delay grows with the driving net's fanout (``_route``): nextpnr's
 reports on this device show 1.8 ns for a neighbour and 4–7 ns for nets that
 fan out widely. The constants come from nextpnr's iCE40UP5K timing reports of
 this project's builds (LUT 0.87–1.23 ns, clock-to-output 1.39 ns, routing
-1.76–7.5 ns); the model ranks paths, it does not replace place-and-route.
+1.76–7.5 ns); on the default build the model is about 10 % pessimistic
+(docs/timing.md). It ranks paths, it does not replace place-and-route.
 What it gives that place-and-route does not: every endpoint's worst path, in
 seconds, so that a design change can be checked against all of them.
 
