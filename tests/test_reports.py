@@ -86,6 +86,37 @@ def test_parse_nextpnr_report(tmp_path):
 
 
 
+def test_the_critical_path_is_summarized_and_logged(default_model):
+    """nextpnr's register-to-register critical path (a shortened real one:
+    clock-to-output, two LUTs, setup) becomes its cells, total, logic and
+    routing parts and steps; paths to or from I/O are left out. The log
+    lists it with the netlist's deepest logic paths."""
+    from dhq_rtl.logic_paths import Path
+
+    def step(kind, delay, cell):
+        return {"type": kind, "delay": delay, "from": {"cell": cell, "port": "O"}, "to": {"cell": cell, "port": "I"}}
+    data = json.loads(REPORT_JSON)
+    data["critical_paths"] = [
+        {"from": "posedge clk", "to": "posedge clk",
+         "path": [step("clk-to-q", 1.39, "state_LC"), step("routing", 3.49, "a_LC"), step("logic", 0.87, "a_LC"),
+                  step("routing", 1.76, "b_LC"), step("logic", 1.21, "b_LC"), step("routing", 2.95, "end_LC"),
+                  step("setup", 0.1, "end_LC")]},
+        {"from": "<async>", "to": "posedge clk", "path": [step("source", 0, "pin"), step("setup", 0.8, "rx")]}]
+    rep = parse_nextpnr_report(json.dumps(data))
+    assert rep.critical_paths == [{"clock": "posedge clk -> posedge clk", "from": "state_LC", "to": "end_LC",
+                                   "ns": 11.77, "logic_ns": 3.57, "routing_ns": 8.2, "logic_steps": 2}]
+    board = get_board("icebreaker")
+    deep = [Path(20.5, "core.state.E", 4, ["core.state", "x", "y", "z", "w"])]
+    report = make_report(board=board, model_info={}, params={"baud": 1_000_000}, pnr=rep, cells={},
+                         estimate=estimate(default_model, board), plan=CorePlan(default_model, lanes=8, dsp="ice40"),
+                         clock_hz=48e6, build_seconds=1.0, logic_paths=deep)
+    assert report["logic_paths"] == [{"endpoint": "core.state.E", "model_ns": 20.5, "lut_levels": 4,
+                                      "start": "core.state"}]
+    log = format_log(report)
+    assert "critical path (posedge clk -> posedge clk): 11.77 ns, 2 logic steps, routing 8.2 ns (70 %)" in log
+    assert "20.50 ns  4 LUT  core.state.E  (from core.state)" in log
+
+
 def test_report_figures_name_their_clock(default_model):
     """Pixels/s and ms/image at the core clock are computed at that clock,
     those at the achieved fmax at fmax (not one at the other)."""

@@ -67,6 +67,7 @@ such a build does not replace a previous one that met timing.
 stops before any tool runs and says how to get one.
 """
 
+import json
 import os
 import time
 from pathlib import Path
@@ -401,12 +402,16 @@ def _build_with_fallback(model, board, attempt, est, *, freq_hz, fallback, log, 
 #: Options of every nextpnr-ice40 run of a board build.
 ICE40_NEXTPNR_OPTS = "--opt-timing"
 
+# The deepest paths of the netlist listed in an iCE40 build's report (docs/timing.md).
+LOGIC_PATHS_REPORTED = 8
+
 
 def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, baud, seed, toolchain, env, buffers,
                 log, arith="int", multipliers="dsp", fixed_model=False):
     """One synthesis + place-and-route run in ``out`` at ``freq_hz`` (None: the board's default)."""
     from .gateware.top import BoardTop
     from .reports import make_report, parse_nextpnr_report, parse_yosys_stat
+    from .logic_paths import deepest_paths
     from .synthesis import check_dsp_cells
 
     t0 = time.monotonic()
@@ -453,9 +458,14 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     try:
         pnr = parse_nextpnr_report(out / "top.report.json")
         cells = parse_yosys_stat(out / "top.stat.json") if (out / "top.stat.json").exists() else {}
+        paths = None
         if board.family == "ice40":
             # Every DSP is an explicit instance: the netlist must have them as built.
             check_dsp_cells((out / "top.il").read_text(), out / "top.json")
+            try:
+                paths = deepest_paths(json.loads((out / "top.json").read_text()), count=LOGIC_PATHS_REPORTED)
+            except DhqError:
+                paths = None    # a netlist without a flattened top: the report goes without them
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ToolchainError(f"the tools wrote no readable report ({type(e).__name__}: {e}) "
                              f"(logs in {out})") from None
@@ -474,7 +484,7 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
         info = dict(model_info(model, source, arith), model_image_crc=f"{top.model_crc:08x}")
     report = make_report(board=board, model_info=info, params=params, pnr=pnr,
                          cells=cells, estimate=est, plan=plan, clock_hz=top.pll_hz,
-                         build_seconds=seconds)
+                         build_seconds=seconds, logic_paths=paths)
     if plan.loadable:
         report["envelope"] = dict(envelope.as_dict(), lanes=lanes, signature=f"{plan.signature:08x}",
                                   weights_in_spram=plan.weights_in_spram, direct_reads=plan.direct,

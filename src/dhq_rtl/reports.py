@@ -63,12 +63,14 @@ class NextpnrReport:
 
     ``utilization``: bel type → ``(used, available)``;
     ``fmax``: clock name → achieved MHz; ``constraint``: clock name →
-    requested MHz.
+    requested MHz; ``critical_paths``: the register-to-register critical
+    path of each clock, as :func:`_critical_path` summarizes it.
     """
 
     utilization: dict = field(default_factory=dict)
     fmax: dict = field(default_factory=dict)
     constraint: dict = field(default_factory=dict)
+    critical_paths: list = field(default_factory=list)
 
     def used(self, bel):
         return self.utilization.get(bel, (0, 0))[0]
@@ -91,15 +93,31 @@ def parse_nextpnr_report(data):
         fmax[str(clk)] = float(v["achieved"])
         if "constraint" in v:
             constraint[str(clk)] = float(v["constraint"])
-    return NextpnrReport(util, fmax, constraint)
+    paths = [_critical_path(p) for p in data.get("critical_paths", [])
+             if "<async>" not in (p.get("from"), p.get("to"))]
+    return NextpnrReport(util, fmax, constraint, paths)
+
+
+def _critical_path(path):
+    """One of nextpnr's ``critical_paths``: its start and end cells, total
+    delay, the logic and routing parts and the number of logic steps."""
+    steps = path.get("path", [])
+    logic = sum(float(s["delay"]) for s in steps if s.get("type") in ("logic", "clk-to-q", "setup"))
+    routing = sum(float(s["delay"]) for s in steps if s.get("type") == "routing")
+    return {"clock": f"{path.get('from', '')} -> {path.get('to', '')}",
+            "from": steps[0]["from"]["cell"] if steps else "", "to": steps[-1]["to"]["cell"] if steps else "",
+            "ns": round(logic + routing, 2), "logic_ns": round(logic, 2), "routing_ns": round(routing, 2),
+            "logic_steps": sum(1 for s in steps if s.get("type") == "logic")}
 
 
 
-def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_hz, build_seconds):
+def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_hz, build_seconds,
+                logic_paths=None):
     """The content of ``utilization.json`` (see module docstring).
 
     ``pnr``: a :class:`NextpnrReport`; ``plan``: the core's
-    :class:`~dhq_rtl.gateware.plan.CorePlan`.
+    :class:`~dhq_rtl.gateware.plan.CorePlan`; ``logic_paths``: the netlist's
+    deepest paths (:func:`dhq_rtl.logic_paths.deepest_paths`), or None.
     """
     resources = {}
     for key, avail in board.budget.items():
@@ -154,6 +172,9 @@ def make_report(*, board, model_info, params, pnr, cells, estimate, plan, clock_
         "board": board.name, "device": board.device, "arith": arith, "model": model_info, "parameters": params,
         "resources": resources, "cells": cells, "clocks": clocks, "timing_met": timing_met,
         "performance": perf, "estimate_details": estimate.get("details", []),
+        "critical_paths": pnr.critical_paths,
+        "logic_paths": [{"endpoint": p.endpoint, "model_ns": p.delay, "lut_levels": p.levels, "start": p.nets[0]}
+                        for p in (logic_paths or [])],
         "build_seconds": round(build_seconds, 1),
     }
 
@@ -177,6 +198,14 @@ def format_log(report):
         lines.append(f"  {clk}: fmax {c['fmax_mhz']:.2f} MHz vs constraint {c['constraint_mhz']} MHz — {verdict}")
     if not report["timing_met"]:
         lines.append("  *** TIMING FAILED: the design is not guaranteed to work at the constrained clock ***")
+    for c in report.get("critical_paths", []):
+        lines.append(f"  critical path ({c['clock']}): {c['ns']} ns, {c['logic_steps']} logic steps, "
+                     f"routing {c['routing_ns']} ns ({100 * c['routing_ns'] / c['ns']:.0f} %): "
+                     f"{c['from']} -> {c['to']}" if c["ns"] else f"  critical path ({c['clock']}): empty")
+    if report.get("logic_paths"):
+        lines.append("  deepest logic paths of the netlist (model delay, docs/timing.md):")
+        lines += [f"    {q['model_ns']:6.2f} ns  {q['lut_levels']} LUT  {q['endpoint']}  (from {q['start']})"
+                  for q in report["logic_paths"]]
     p = report["performance"]
     lines += ["", "performance:",
               f"  cycles/pixel {p['cycles_per_pixel']:g} (MAC array alone {p['mac_cycles_per_pixel']}, "
