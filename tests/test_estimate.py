@@ -138,6 +138,27 @@ def test_float_estimate_tracks_the_measured_builds(default_model):
         assert abs(est - logic) <= 0.015 * logic, (name, lanes, est, logic)
 
 
+def test_ecp5_block_ram_counts_what_yosys_maps_to_distributed_ram(default_model):
+    """ECP5 memories that Yosys's memory_libmap finds cheaper as distributed
+    RAM (TRELLIS_DPR16X4) take no DP16KD: the estimate's EBR equals the
+    ULX3S builds' (float core 8 lanes: 12, with 179 DPR16X4; integer core
+    8 lanes, the tightest envelope: 11, with 56), where counting every
+    memory as block RAM said 22 and 14. The iCE40 has no such RAM: its
+    count is unchanged (the default build's 23)."""
+    ulx3s = get_board("ulx3s")
+    fp32 = estimate(default_model, ulx3s, lanes=8, arith="fp32")
+    assert fp32["ebr"] == 12
+    assert {d["path"] for d in fp32["details"] if d["kind"] == "distributed"} == {
+        "buffers.activations", "accumulators.fifo.mem"}
+    integer = estimate(default_model, ulx3s, lanes=8)
+    assert integer["ebr"] == 11
+    assert {d["path"] for d in integer["details"] if d["kind"] == "distributed"} == {
+        "buffers.activations", "coords.smem"}
+    from dhq_rtl.envelope import ENVELOPES
+    ice = estimate(default_model, get_board("icebreaker"), envelope=ENVELOPES["default"])
+    assert not [d for d in ice["details"] if d["kind"] == "distributed"] and ice["ebr"] == 23   # as built
+
+
 def test_integer_estimate_tracks_the_measured_ulx3s_builds(default_model):
     """The integer core's LUTs against the ULX3S builds of the bundled model
     (TRELLIS_COMB; docs/RESULTS.md, "The paper's comparison" and "The float

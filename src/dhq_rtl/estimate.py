@@ -39,13 +39,32 @@ LINK_ROM_BLOCKS = 1
 #: Block RAM aspect ratios (width, depth).
 _ICE40_EBR = ((16, 256), (8, 512), (4, 1024), (2, 2048))
 _ECP5_EBR = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
+#: ECP5 distributed RAM (TRELLIS_DPR16X4: depth, width) and Yosys
+#: memory_libmap's costs for it and for a DP16KD block (its techlib's
+#: ``cost``; the pass adds half a unit per bit of the read multiplexer and
+#: per write-enable of the row decoder when the depth takes several rows):
+#: a memory goes to the cheaper.
+_ECP5_DISTRIBUTED = {"shape": (16, 4), "cost": 4, "block_cost": 128, "mux_cost": 0.5}
 
 
 def _blocks(width, depth, shapes):
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in shapes)
 
 
-def _memory_blocks(plan, shapes):
+def _distributed(width, depth, blocks, distributed):
+    """Whether Yosys maps a memory to distributed RAM instead of ``blocks``
+    block RAMs (``distributed``: :data:`_ECP5_DISTRIBUTED`, or None)."""
+    if distributed is None:
+        return False
+    d, w = distributed["shape"]
+    rows = math.ceil(depth / d)
+    cost = distributed["cost"] * rows * math.ceil(width / w)
+    if rows > 1:
+        cost += distributed["mux_cost"] * ((rows - 1) * width + rows)
+    return cost < distributed["block_cost"] * blocks
+
+
+def _memory_blocks(plan, shapes, distributed=None):
     """``(block RAMs, SPRAMs, flip-flop bits, details)`` of the plan's memories."""
     ebr, spram, ff_bits, details = 0, 0, 0, []
     for mem in plan.memories:
@@ -60,6 +79,11 @@ def _memory_blocks(plan, shapes):
             blocks = 0
         else:
             blocks = _blocks(mem.width, mem.depth, shapes)
+            if not mem.block_ram and _distributed(mem.width, mem.depth, blocks, distributed):
+                blocks = 0
+                details.append({"memory": mem.role, "path": mem.path, "width": mem.width, "depth": mem.depth,
+                                "blocks": 0, "kind": "distributed"})
+                continue
             ebr += blocks
         details.append({"memory": mem.role, "path": mem.path, "width": mem.width, "depth": mem.depth,
                         "blocks": blocks, "kind": mem.kind})
@@ -300,8 +324,10 @@ def estimate(model, board, *, lanes=None, buffers=None, envelope=None, arith="in
     if arith == "fp32" and envelope is not None:
         raise ValueError("the float core has no envelope (its model is fixed)")
     plan = _plan(model, board, lanes, buffers, arith, envelope, fixed_model)
-    shapes = _ICE40_EBR if board.family == "ice40" else _ECP5_EBR
-    ebr, spram, ff_bits, details = _memory_blocks(plan, shapes)
+    if board.family == "ice40":
+        ebr, spram, ff_bits, details = _memory_blocks(plan, _ICE40_EBR)
+    else:
+        ebr, spram, ff_bits, details = _memory_blocks(plan, _ECP5_EBR, _ECP5_DISTRIBUTED)
     if arith == "fp32":
         dsp = plan.dsp_blocks
         lc = _float_logic(plan, board, ff_bits)
