@@ -263,6 +263,8 @@ def main(argv=None):
     parser.add_argument("--board", help="synthesize this board's design first (instead of a netlist)")
     parser.add_argument("--model", help="with --board: the model image (default: the bundled default model)")
     parser.add_argument("--fixed-model", action="store_true", help="with --board: the fixed-model core")
+    parser.add_argument("--arith", choices=("int", "fp32"), default="int",
+                        help="with --board: the integer core (default) or the float core")
     parser.add_argument("--out", default=None, help="with --board: the synthesis folder (default: build/paths-BOARD)")
     parser.add_argument("--top", type=int, default=20, help="how many endpoints to list (default 20)")
     parser.add_argument("--mhz", type=float, default=None, help="mark the paths this clock would fail")
@@ -299,9 +301,10 @@ def _synthesize_for(args):
     from .firmware import default_model
     from .model_image import load
     model = load(args.model) if args.model else default_model()[0]
-    envelope = None if args.model or args.fixed_model else get_envelope("default")
+    envelope = None if args.model or args.fixed_model or args.arith == "fp32" else get_envelope("default")
     out = args.out or os.path.join("build", f"paths-{args.board}")
-    return synthesize_board(model, get_board(args.board), out, envelope=envelope, fixed_model=args.fixed_model)
+    return synthesize_board(model, get_board(args.board), out, envelope=envelope, fixed_model=args.fixed_model,
+                            arith=args.arith)
 
 
 if __name__ == "__main__":
