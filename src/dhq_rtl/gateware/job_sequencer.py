@@ -120,7 +120,6 @@ class JobSequencer(wiring.Component):
             "c1": 1,                         # one chunk per neuron
             "k1": 1,                         # one neuron
             "k2": 1,                         # two neurons
-            "j1": 1,                         # one beat (c1 and k1)
         })
 
     def _job_constants(self, m, layer, job):
@@ -131,13 +130,12 @@ class JobSequencer(wiring.Component):
         lookup(m, layer, [d.wbase for d in layers], job.wbase)
         lookup(m, layer, [d.last_c for d in layers], job.last_c)
         lookup(m, layer, [d.last_k for d in layers], job.last_k)
-        # The flags compare each descriptor, then select (the comparisons
-        # are off the path from the ready queue's head).
-        lookup(m, layer, [d.last_c == 0 for d in layers], job.c1)
+        # The neuron-count flags compare each descriptor, then select (a
+        # comparison after the selection would make the path from the ready
+        # queue's head two LUT levels deeper).
         lookup(m, layer, [d.last_k == 0 for d in layers], job.k1)
         lookup(m, layer, [d.last_k == 1 for d in layers], job.k2)
-        lookup(m, layer, [(d.last_c == 0) & (d.last_k == 0) for d in layers], job.j1)
-        m.d.comb += job.layer.eq(layer)
+        m.d.comb += [job.layer.eq(layer), job.c1.eq(job.last_c == 0)]
 
     def _run(self, m, stage, take, nxt, nxt_valid, nxt_buf):
         """The staged job's vector copy (none with direct reads) and the running job's beats."""
@@ -230,7 +228,7 @@ class JobSequencer(wiring.Component):
                 m.d.sync += [full.eq(0), running.eq(vector)]
             m.d.sync += [job.eq(nxt), job_c.eq(0), c_rem.eq(nxt.last_c), k_rem.eq(nxt.last_k),
                          waddr.eq(nxt.wbase), c_last.eq(nxt.c1), k_last.eq(nxt.k1), k_one.eq(nxt.k2),
-                         j_last.eq(nxt.j1)]
+                         j_last.eq(nxt.c1 & nxt.k1)]
         with m.Elif(issue):
             m.d.sync += [waddr.eq(waddr + 1), job_c.eq(job_c + 1), c_rem.eq(c_rem - 1)]
             with m.If(c_last):
