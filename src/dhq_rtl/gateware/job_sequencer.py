@@ -21,8 +21,9 @@ the address of the matching weight row) goes into the
   (the staged vector moves into the running job's vector register);
 * issues one beat per cycle while the accumulator queue grants ``credit``.
   Every decision of the beat loop is a registered flag computed one beat
-  ahead (this beat ends a neuron, the job's last neuron is running, this
-  beat is the job's last), for timing. The beat's chunk of activations is
+  ahead (this beat ends a neuron, the job's last neuron is running, the
+  next neuron is the job's last, this beat is the job's last), and the
+  start of a job (``take``) is one LUT of registers, for timing. The beat's chunk of activations is
   registered once more (aligned with the weight read address).
 
 Timing: a job of ``b = out·chunks`` beats occupies the MAC array for
