@@ -97,6 +97,9 @@ def random_jobs(plan, rng, n):
     (dict(width=16, depth=2, size=8, seed=3, weight_bits=6, act_bits=6), 16, 0.8),
     (dict(width=32, depth=2, size=8, seed=4), 8, 0.5),
     (dict(width=8, depth=1, size=8, seed=5, weight_bits=16, act_bits=16, rotate=False), 1, 0.9),
+    # Two-neuron jobs of one chunk (the registered "next neuron is the
+    # last" flag set when the job starts) and one-beat jobs.
+    (dict(width=2, depth=2, size=8, seed=7), 2, 0.7),
 ])
 def test_every_beat_of_every_job(kw, lanes, credit_prob):
     plan = CorePlan(random_model(**kw), lanes=lanes, buffers=3)

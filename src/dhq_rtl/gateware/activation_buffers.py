@@ -44,7 +44,6 @@ from .core_streams import (activation_read_signature, buffer_id_stream, vector_r
                            write_layout)
 from .descriptors import descriptor_init, descriptor_layout
 from .fifo import FlagFIFO
-from .lookup import lookup
 
 __all__ = ["ActivationBuffers"]
 
@@ -102,20 +101,24 @@ class ActivationBuffers(wiring.Component):
         m.submodules.ready_queue = queue = FlagFIFO(width=plan.buffer_width + plan.layer_width,
                                                     depth=plan.ready_queue_depth)
         w = self.write.payload
-        last_index = Signal.like(w.index)
-        lookup(m, w.layer, [self.desc.layers[i].last_k for i in range(plan.max_layers)], last_index)
-        # Registered (timing), then written. The layer's last index is
-        # registered with the element and compared after the register
-        # (timing: the post-processing's path selection, the lookup and the
-        # comparison would otherwise be one path).
+        # Registered (timing), then written. Whether the element is its
+        # vector's last is compared against every layer's last index before
+        # the register (one flag per layer value, in parallel with the
+        # post-processing's path selection of the layer) and selected by the
+        # registered layer after it: two LUT levels from registers to the
+        # ready queue's write.
+        layers = 1 << len(w.layer)
+        is_last = Signal(layers)        # per layer value: the element is that layer's last
+        layer_q = Signal.like(w.layer)
         valid, last = Signal(), Signal()
         q = Signal.like(w.value)
         index = Signal(max(plan.index_width, plan.lane_index_width + plan.word_index_width))
-        last_q = Signal.like(last_index)
         entry = Signal(vector_ref_layout(plan))
-        m.d.sync += [valid.eq(self.write.valid), last_q.eq(last_index),
+        last_k = [self.desc.layers[i].last_k if i < plan.max_layers else 0 for i in range(layers)]
+        m.d.sync += [is_last[i].eq(w.index == k) for i, k in enumerate(last_k)]
+        m.d.sync += [valid.eq(self.write.valid), layer_q.eq(w.layer),
                      q.eq(w.value), index.eq(w.index), entry.buffer.eq(w.buffer), entry.layer.eq(w.layer + 1)]
-        m.d.comb += last.eq(valid & (index == last_q))
+        m.d.comb += last.eq(valid & is_last.bit_select(layer_q, 1))
         lr, ww = plan.lane_index_width, plan.word_index_width
         lane = index[:lr] if lr else Const(0, 1)
         m.d.comb += [

@@ -28,7 +28,7 @@ Throughput: one word per cycle in and out at the same time, sustained.
 A write with ``w_rdy`` low and a read with ``r_rdy`` low are ignored.
 """
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -113,23 +113,26 @@ class FlagFIFO(wiring.Component):
         with m.If(load):
             advance(rptr)
 
-        # Output register valid bit.
-        with m.If(load):
-            m.d.sync += self.r_rdy.eq(1)
-        with m.Elif(self.r_en):
-            m.d.sync += self.r_rdy.eq(0)
+        # Every next state below is flat: the strobes (`push`, `load`,
+        # `pop`, from the ports that arrive late) select between values
+        # computed from registers alone, in one or two LUT levels.
+        # Output register valid bit: loaded while the memory holds a word,
+        # emptied by a read otherwise.
+        m.d.sync += self.r_rdy.eq(mne | (self.r_rdy & ~self.r_en))
 
-        # Memory count and its flags: the flags for "one more" and "one less"
-        # depend on the registered count only; push/load merely select.
-        with m.If(push & ~load):
-            m.d.sync += [mcount.eq(mcount + 1), mne.eq(1), mone.eq(~mne)]
-        with m.Elif(load & ~push):
-            m.d.sync += [mcount.eq(mcount - 1), mne.eq(~mone),
-                         mone.eq(mcount == 2)]
+        # Memory count and its flags ("one more": push without load, "one
+        # less": load without push; `mone` implies `mne`).
+        mtwo = Signal()
+        m.d.comb += mtwo.eq(mcount == 2)
+        m.d.sync += [
+            mne.eq(push | (mne & ~(load & mone))),
+            mone.eq(Mux(push ^ load, Mux(push, ~mne, mtwo), mone)),
+        ]
+        with m.If(push ^ load):
+            m.d.sync += mcount.eq(Mux(push, mcount + 1, mcount - 1))
 
         # Total level and the registered write-ready flag.
-        with m.If(push & ~pop):
-            m.d.sync += [self.level.eq(self.level + 1), self.w_rdy.eq(self.level + 1 < D)]
-        with m.Elif(pop & ~push):
-            m.d.sync += [self.level.eq(self.level - 1), self.w_rdy.eq(1)]
+        with m.If(push ^ pop):
+            m.d.sync += [self.level.eq(Mux(push, self.level + 1, self.level - 1)),
+                         self.w_rdy.eq(~push | (self.level != D - 1))]
         return m

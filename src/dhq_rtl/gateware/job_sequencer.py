@@ -21,8 +21,9 @@ the address of the matching weight row) goes into the
   (the staged vector moves into the running job's vector register);
 * issues one beat per cycle while the accumulator queue grants ``credit``.
   Every decision of the beat loop is a registered flag computed one beat
-  ahead (this beat ends a neuron, the job's last neuron is running, this
-  beat is the job's last), for timing. The beat's chunk of activations is
+  ahead (this beat ends a neuron, the job's last neuron is running, the
+  next neuron is the job's last, this beat is the job's last), and the
+  start of a job (``take``) is one LUT of registers, for timing. The beat's chunk of activations is
   registered once more (aligned with the weight read address).
 
 Timing: a job of ``b = out·chunks`` beats occupies the MAC array for
@@ -119,6 +120,7 @@ class JobSequencer(wiring.Component):
             "last_k": plan.index_width,      # neurons − 1
             "c1": 1,                         # one chunk per neuron
             "k1": 1,                         # one neuron
+            "k2": 1,                         # two neurons
         })
 
     def _job_constants(self, m, layer, job):
@@ -129,7 +131,12 @@ class JobSequencer(wiring.Component):
         lookup(m, layer, [d.wbase for d in layers], job.wbase)
         lookup(m, layer, [d.last_c for d in layers], job.last_c)
         lookup(m, layer, [d.last_k for d in layers], job.last_k)
-        m.d.comb += [job.layer.eq(layer), job.c1.eq(job.last_c == 0), job.k1.eq(job.last_k == 0)]
+        # The neuron-count flags compare each descriptor, then select (a
+        # comparison after the selection would make the path from the ready
+        # queue's head two LUT levels deeper).
+        lookup(m, layer, [d.last_k == 0 for d in layers], job.k1)
+        lookup(m, layer, [d.last_k == 1 for d in layers], job.k2)
+        m.d.comb += [job.layer.eq(layer), job.c1.eq(job.last_c == 0)]
 
     def _run(self, m, stage, take, nxt, nxt_valid, nxt_buf):
         """The staged job's vector copy (none with direct reads) and the running job's beats."""
@@ -196,32 +203,39 @@ class JobSequencer(wiring.Component):
         c_last, k_last, j_last = Signal(), Signal(), Signal()
         issue, job_end = self.issue, Signal()
         c_one = Signal()          # c_rem == 1: the next beat ends the neuron
-        k_one = Signal()          # k_rem == 1: the next neuron is the job's last
+        k_one = Signal()          # registered: k_rem == 1, the next neuron is the job's last
+        credit = self.credit.credit
         m.d.comb += [
-            issue.eq(job_active & self.credit.credit),
+            issue.eq(job_active & credit),
             job_end.eq(issue & j_last),
+            # Flat in registers (one LUT level; it enables the job's
+            # registers and, through `stage`, drives the ready queue's read).
             # `full` implies a staged job (a vector is only loaded for one,
             # and both are cleared by `take`), so `nxt_valid` need not be
-            # asked here: one input less on the path into the ready queue.
-            take.eq(full & (~job_active | job_end)),
-            c_one.eq(c_rem == 1), k_one.eq(k_rem == 1),
+            # asked here.
+            take.eq(full & (~job_active | (credit & j_last))),
+            c_one.eq(c_rem == 1),
             self.credit.reserve.eq(issue & c_last),
         ]
+        # The job registers change on `take` or `issue` only (no priority on
+        # `job_end`: after a job's last beat they are reloaded by the next
+        # `take` before they are read again).
+        m.d.sync += job_active.eq(take | (job_active & ~job_end))
         job_buf = Signal(plan.buffer_width)
         with m.If(take):
             if plan.direct:
                 m.d.sync += job_buf.eq(nxt_buf)
             else:
                 m.d.sync += [full.eq(0), running.eq(vector)]
-            m.d.sync += [job_active.eq(1), job.eq(nxt), job_c.eq(0), c_rem.eq(nxt.last_c), k_rem.eq(nxt.last_k),
-                         waddr.eq(nxt.wbase), c_last.eq(nxt.c1), k_last.eq(nxt.k1), j_last.eq(nxt.c1 & nxt.k1)]
-        with m.Elif(job_end):
-            m.d.sync += job_active.eq(0)
+            m.d.sync += [job.eq(nxt), job_c.eq(0), c_rem.eq(nxt.last_c), k_rem.eq(nxt.last_k),
+                         waddr.eq(nxt.wbase), c_last.eq(nxt.c1), k_last.eq(nxt.k1), k_one.eq(nxt.k2),
+                         j_last.eq(nxt.c1 & nxt.k1)]
         with m.Elif(issue):
             m.d.sync += [waddr.eq(waddr + 1), job_c.eq(job_c + 1), c_rem.eq(c_rem - 1)]
             with m.If(c_last):
                 m.d.sync += [job_c.eq(0), c_rem.eq(job.last_c), k_rem.eq(k_rem - 1),
-                             c_last.eq(job.c1), k_last.eq(k_one), j_last.eq(job.c1 & k_one)]
+                             c_last.eq(job.c1), k_last.eq(k_one), k_one.eq(k_rem == 2),
+                             j_last.eq(job.c1 & k_one)]
             with m.Else():
                 m.d.sync += [c_last.eq(c_one), j_last.eq(c_one & k_last)]
 
