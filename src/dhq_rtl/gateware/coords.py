@@ -213,13 +213,16 @@ class FirstLayerPhases(wiring.Component):
             first_pixel=Signal(),   # next pixel is the region's first
             row_start=Signal(),     # next pixel starts a row
             t_from_r=Signal(),      # next pixel follows a row start: its T is still in R
-            rd_t=Signal(),          # stage 1 reads T (not R)
+            rd_t=Signal(),          # stage 1 reads T (not R); registered, set before EMIT
+            block=Signal(2),        # stage 1's constant: 0 DX, 1 DY, 2 base; registered, set before use
             k=Signal(self.cw),      # step counter
             half=Signal(),          # Horner: 0 = x half, 1 = y half of a bit
             bit=Signal(range(self.cbits + 1)),
             issue=Signal(),         # stage 1 issues a step
             # 0 idle, 1 horner x, 6 horner y, 2 add base, 3 first pixel, 4 row start, 5 step
-            mode=Signal(3), xb=Signal(), yb=Signal(),
+            mode=Signal(3),
+            # Horner: x0 and y0 shifted left once per bit, the bit used at the top
+            x_bits=Signal.like(region.x0), y_bits=Signal.like(region.y0),
             zero=Signal(),          # first Horner pass: R is taken as 0
         )
         self._datapath(m, st, c_rd, s_rd, s_wr)
@@ -281,18 +284,14 @@ class FirstLayerPhases(wiring.Component):
             phases.payload.index.eq(s3_k),
             phases.payload.last.eq(s3_k == self.n_last),
         ]
-        # Stage 1: addresses; the constant by mode: DX (x Horner half, a
-        # step), DY (y Horner half, a row start), base.
-        block = Signal(2)
-        with m.Switch(st.mode):
-            with m.Case(6, 4):
-                m.d.comb += block.eq(1)
-            with m.Case(2):
-                m.d.comb += block.eq(2)
-        m.d.comb += [c_rd.addr.eq(st.k[:self.kw] | (block << self.kw)),
+        # Stage 1: addresses, from registers only (timing: each read port
+        # compares its address with its memory's write port's); the constant
+        # by mode: DX (x Horner half, a step), DY (y Horner half, a row
+        # start), base.
+        m.d.comb += [c_rd.addr.eq(st.k[:self.kw] | (st.block << self.kw)),
                      s_rd.addr.eq(st.k[:self.kw] | (st.rd_t << self.kw))]
-        m.d.sync += [s2_valid.eq(st.issue), s2_k.eq(st.k[:self.kw]), s2_mode.eq(st.mode), s2_xb.eq(st.xb),
-                     s2_yb.eq(st.yb), s2_zero.eq(st.zero)]
+        m.d.sync += [s2_valid.eq(st.issue), s2_k.eq(st.k[:self.kw]), s2_mode.eq(st.mode),
+                     s2_xb.eq(st.x_bits[-1]), s2_yb.eq(st.y_bits[-1]), s2_zero.eq(st.zero)]
 
     def _control(self, m, st):
         """The step counter and the FSM: Horner passes, the base, then one
@@ -333,7 +332,9 @@ class FirstLayerPhases(wiring.Component):
             m.d.sync += [k.eq(0), at_n1.eq(n_zero), at_np1.eq(0), at_2.eq(0)]
 
         def begin():
-            m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0), st.finished.eq(0)]
+            m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0), st.finished.eq(0),
+                         st.x_bits.eq(self.region.x0), st.y_bits.eq(self.region.y0), st.block.eq(0),
+                         st.rd_t.eq(0)]
             k_zero()
             m.next = "HORNER"
 
@@ -343,28 +344,29 @@ class FirstLayerPhases(wiring.Component):
                 with m.If(self.start):
                     begin()
             with m.State("HORNER"):
-                # bit == cbits: first pass (R taken as 0, bit index cbits-1).
-                idx = Signal(range(self.cbits))
-                m.d.comb += idx.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
+                # bit == cbits: first pass (R taken as 0); the pass's bit of
+                # x0 and y0 is the top of x_bits and y_bits.
                 # Each pass is followed by two idle cycles, so that its last
                 # write lands before the next pass reads (short vectors).
                 m.d.comb += [st.issue.eq(k <= n_last), st.mode.eq(Mux(half, 6, 1)),
-                             st.zero.eq((bit == self.cbits) & ~half),
-                             st.xb.eq(region.x0.bit_select(idx, 1)), st.yb.eq(region.y0.bit_select(idx, 1))]
+                             st.zero.eq((bit == self.cbits) & ~half)]
                 k_step()
                 with m.If(at_np1):
                     k_zero()
-                    m.d.sync += half.eq(~half)
+                    m.d.sync += [half.eq(~half), st.block.eq(~half)]
                     with m.If(last_pass):
+                        m.d.sync += st.block.eq(2)
                         m.next = "BASE"
                     with m.Elif(half):
-                        m.d.sync += bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
+                        m.d.sync += [bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1)),
+                                     st.x_bits.eq(st.x_bits << 1), st.y_bits.eq(st.y_bits << 1)]
             with m.State("BASE"):
                 m.d.comb += [st.issue.eq(1), st.mode.eq(2)]
                 k_step()
                 with m.If(at_n1):
                     k_zero()
-                    m.d.sync += [st.first_pixel.eq(1), st.row_start.eq(1), st.x.eq(region.x0), st.y.eq(region.y0)]
+                    m.d.sync += [st.first_pixel.eq(1), st.row_start.eq(1), st.x.eq(region.x0), st.y.eq(region.y0),
+                                 st.block.eq(0)]
                     m.next = "GAP"
             with m.State("GAP"):
                 # Idle cycles so that the last write lands before the next read.
@@ -374,6 +376,10 @@ class FirstLayerPhases(wiring.Component):
                     m.next = "READY"
             with m.State("READY"):
                 m.d.comb += [self.source.ready.eq(~st.finished), self.done.eq(st.finished)]
+                # EMIT's read addresses, from flags that are stable in READY:
+                # a row start reads DY, a step T unless it follows a row start.
+                m.d.sync += [st.block.eq(~st.first_pixel & st.row_start),
+                             st.rd_t.eq(~st.first_pixel & ~st.row_start & ~st.t_from_r)]
                 with m.If(self.start):
                     begin()
                 with m.Elif(self.source.next & ~st.finished):
@@ -384,8 +390,7 @@ class FirstLayerPhases(wiring.Component):
     def _emit(self, m, st, k_step, k_zero, at_n1, x_last, y_last):
         """EMIT: the ``n`` steps of one pixel, then the raster position moves on."""
         m.d.comb += [st.issue.eq(1),
-                     st.mode.eq(Mux(st.first_pixel, 3, Mux(st.row_start, 4, 5))),
-                     st.rd_t.eq(~st.first_pixel & ~st.row_start & ~st.t_from_r)]
+                     st.mode.eq(Mux(st.first_pixel, 3, Mux(st.row_start, 4, 5)))]
         k_step()
         with m.If(at_n1):
             k_zero()

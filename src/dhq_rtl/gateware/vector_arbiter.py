@@ -90,6 +90,11 @@ class VectorArbiter(wiring.Component):
         m.d.sync += coord_next.eq(0)
         m.d.comb += self.coords.next.eq(coord_next)
         phase = self.coords.phases
+        # The element's layer, index and buffer come straight from registers
+        # in every state (timing: they address the scaler's table RAM): in
+        # COORD, vec.layer is 0 and vec.index counts the phases, which the
+        # generator emits in index order from 0.
+        m.d.comb += [el.layer.eq(vec.layer), el.index.eq(vec.index), el.buffer.eq(vec.buffer)]
         with m.FSM(name="arbiter"):
             with m.State("IDLE"):
                 start = [vec.index.eq(0), vec_rem.eq(head.last_index), vec_end.eq(head.single)]
@@ -103,12 +108,11 @@ class VectorArbiter(wiring.Component):
                         m.next = "MAC"
                 with m.Elif(coord_ok & self.alloc.valid & coord_path_free):
                     m.d.comb += [self.alloc.ready.eq(1), self.admit.eq(1)]
-                    m.d.sync += [coord_next.eq(1), vec.layer.eq(0), vec.buffer.eq(self.alloc.payload)]
+                    m.d.sync += [coord_next.eq(1), vec.layer.eq(0), vec.index.eq(0), vec.buffer.eq(self.alloc.payload)]
                     m.next = "COORD"
             with m.State("MAC"):
                 # (ready is the constant 1 unless the plan's post-processing is paced)
-                m.d.comb += [self.acc.ready.eq(self.elements.ready), el.coord.eq(0), el.layer.eq(vec.layer),
-                             el.index.eq(vec.index), el.buffer.eq(vec.buffer)]
+                m.d.comb += [self.acc.ready.eq(self.elements.ready), el.coord.eq(0)]
                 with m.If(self.acc.valid):
                     m.d.comb += [self.elements.valid.eq(1), el.value.acc.eq(head.acc)]
                 with m.If(self.acc.valid & self.elements.ready):
@@ -117,8 +121,9 @@ class VectorArbiter(wiring.Component):
                         m.next = "IDLE"
             with m.State("COORD"):
                 m.d.comb += [self.elements.valid.eq(phase.valid), el.coord.eq(1),
-                             el.value.phase.eq(phase.payload.phase),
-                             el.layer.eq(0), el.index.eq(phase.payload.index), el.buffer.eq(vec.buffer)]
+                             el.value.phase.eq(phase.payload.phase)]
+                with m.If(phase.valid):
+                    m.d.sync += vec.index.eq(vec.index + 1)
                 with m.If(phase.valid & phase.payload.last):
                     m.next = "IDLE"
         return m
