@@ -115,6 +115,8 @@ class PostProcessing(wiring.Component):
             scaler.i.payload.shift.eq(self._per_layer(m, el.layer, "shift", plan.shift_width)),
             scaler.i.payload.output.eq(el.layer == self.desc.last_layer),
             scaler.i.payload.tag.buffer.eq(el.buffer),
+            scaler.i.payload.tag.table.eq(self._per_layer(m, el.layer, "table", plan.table_width)),
+            scaler.i.payload.tag.complement.eq(self._per_layer(m, el.layer, "complement", 1)),
         ]
         so = scaler.o.payload
         pixel = Signal()
@@ -134,8 +136,8 @@ class PostProcessing(wiring.Component):
         m.d.comb += [
             lut.i.valid.eq(scaler.o.valid & ~pixel),
             lut.i.payload.phase.eq(phase),
-            lut.i.payload.sel.eq(self._per_layer(m, so.layer, "table", plan.table_width)),
-            lut.i.payload.complement.eq(self._per_layer(m, so.layer, "complement", 1)),
+            lut.i.payload.sel.eq(so.tag.table),
+            lut.i.payload.complement.eq(so.tag.complement),
             lut.i.payload.tag.index.eq(so.channel),
             lut.i.payload.tag.buffer.eq(so.tag.buffer),
             lut.i.payload.tag.layer.eq(so.layer),
