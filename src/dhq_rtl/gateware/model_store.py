@@ -42,10 +42,10 @@ to the memory and the word read on its way back, so ``rdata`` holds it
 Installer timing: four cycles per staging word (address, two waits,
 data), one write and one cycle to settle the entry's end per entry: about
 ``4·W + 3·E`` cycles for an image of ``W`` words and ``E`` entries. Every
-decision of its state machine is a registered flag (timing).
+decision of its state machine is a registered flag, and its states are
+one-hot (:class:`~.one_hot.OneHotStates`; timing).
 """
 
-from contextlib import contextmanager
 from types import SimpleNamespace
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -54,6 +54,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .lookup import lookup
+from .one_hot import OneHotStates
 from .plan import LOAD_FORMAT, SPRAM_WORDS, STAGING_WORD_BITS, WEIGHT_SPRAMS
 from .spram import Spram
 
@@ -306,7 +307,8 @@ class ModelStore(wiring.Component):
                             wsel=wsel, sec_count_q=sec_count_q, sec_count=sec_count, sec_wlast=sec_wlast,
                             sec_words=sec_words, sec_done=sec_done, at_end=at_end, assembled=assembled,
                             word_last=word_last, writing=writing, sec_select=sec_select)
-        r.fsm = _OneHotStates(m, INSTALLER_STATES, "HEADER_ADDR" if boot_words is not None else "IDLE", "installer")
+        r.fsm = OneHotStates(m, INSTALLER_STATES, init="HEADER_ADDR" if boot_words is not None else "IDLE",
+                             name="installer")
         self._header_states(m, r)
         self._entry_states(m, r)
         # The configuration bus: a write in the WRITE state, its strobes
@@ -411,36 +413,3 @@ def _times(value, k):
     for t in terms[1:]:
         out = out + t
     return out
-
-
-class _OneHotStates:
-    """A state machine's state as one flip-flop per state (timing: a state's
-    decode is a register, not a comparison of a binary code, and each
-    state's next value depends only on its own transitions).
-
-    ``with states.state(name):`` is the body of state ``name`` (active when
-    its flip-flop is set); ``states.next = other`` inside it moves on.
-    """
-
-    def __init__(self, m, names, init, prefix):
-        self._m = m
-        self.active = {n: Signal(init=(n == init), name=f"{prefix}_{n.lower()}") for n in names}
-        self._current = None
-
-    @contextmanager
-    def state(self, name):
-        self._current = name
-        with self._m.If(self.active[name]):
-            yield
-        self._current = None
-
-    @property
-    def next(self):
-        raise AttributeError("the next state is written, not read")
-
-    @next.setter
-    def next(self, name):
-        if self._current is None:
-            raise RuntimeError("the next state is set inside a state's body")
-        if name != self._current:
-            self._m.d.sync += [self.active[self._current].eq(0), self.active[name].eq(1)]
