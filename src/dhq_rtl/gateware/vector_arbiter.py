@@ -101,18 +101,22 @@ class VectorArbiter(wiring.Component):
         # One-hot (timing: each state's decisions start at its own register).
         states = OneHotStates(m, ("IDLE", "MAC", "COORD"), init="IDLE", name="arbiter")
         with states.state("IDLE"):
-            start = [vec.index.eq(0), vec_rem.eq(head.last_index), vec_end.eq(head.single)]
+            # The head vector's numbers are loaded in every IDLE cycle (timing:
+            # not behind the decision; they are used only in the state entered
+            # next). An output-layer vector's buffer is a don't-care.
+            # (Without a head vector the only way out is a pixel: layer 0.)
+            m.d.sync += [vec.layer.eq(Mux(self.acc.valid, head.layer, 0)), vec.buffer.eq(self.alloc.payload),
+                         vec.index.eq(0),
+                         vec_rem.eq(head.last_index), vec_end.eq(head.single)]
             with m.If(self.acc.valid):
                 with m.If(head.output):
-                    m.d.sync += [vec.layer.eq(head.layer), *start]
                     states.next = "MAC"
                 with m.Elif(self.alloc.valid & head_path_free):
                     m.d.comb += self.alloc.ready.eq(1)
-                    m.d.sync += [vec.layer.eq(head.layer), vec.buffer.eq(self.alloc.payload), *start]
                     states.next = "MAC"
             with m.Elif(coord_ok & self.alloc.valid & coord_path_free):
                 m.d.comb += [self.alloc.ready.eq(1), self.admit.eq(1)]
-                m.d.sync += [coord_next.eq(1), vec.layer.eq(0), vec.index.eq(0), vec.buffer.eq(self.alloc.payload)]
+                m.d.sync += coord_next.eq(1)
                 states.next = "COORD"
         with states.state("MAC"):
             # (ready is the constant 1 unless the plan's post-processing is paced)
