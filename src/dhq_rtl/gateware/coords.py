@@ -294,10 +294,19 @@ class FirstLayerPhases(wiring.Component):
                      s2_xb.eq(st.x_bits[-1]), s2_yb.eq(st.y_bits[-1]), s2_zero.eq(st.zero)]
 
     def _control(self, m, st):
-        """The step counter and the FSM: Horner passes, the base, then one
-        pixel per ``next``."""
+        """The step counter and the state machine: Horner passes, the base,
+        then one pixel per ``next``.
+
+        The states are one flip-flop each (IDLE, HORNER, BASE, GAP, READY,
+        EMIT), and every register below is written from a few named events
+        (a state's flip-flop and one registered flag each), not through a
+        per-state multiplexer (timing: the restart of the step counter and
+        the state changes are two LUT levels from registers)."""
         n_last = self.n_last
         region, k, half, bit = st.region, st.k, st.half, st.bit
+        idle, horner, base, gap, ready, emit = (
+            Signal(init=name == "idle", name=f"phases_{name}")
+            for name in ("idle", "horner", "base", "gap", "ready", "emit"))
         # Registered decisions of EMIT (timing): the phase being issued is
         # the pixel's last, the pixel ends its row, the row is the region's
         # last. x, y and the region change only outside EMIT, and EMIT is
@@ -315,6 +324,9 @@ class FirstLayerPhases(wiring.Component):
         # at the end of a pass, n + 2 ≥ 3 cycles apart: the flag is exact).
         last_pass = Signal()
         m.d.sync += last_pass.eq(half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))))
+        # at_np1 & last_pass as one register: last_pass is settled from a
+        # pass's second cycle on, and at_np1 comes n + 1 ≥ 2 cycles later.
+        horner_end = Signal()
 
         # n − 2 and n: n_last − 1 and n_last + 1, registered (n_last is a
         # descriptor: it changes only while no region is rendered), so that
@@ -325,80 +337,86 @@ class FirstLayerPhases(wiring.Component):
         n_zero = Signal(init=n0 == 0)
         m.d.sync += [n_m1.eq(n_last - 1), n_p1.eq(n_last + 1), n_zero.eq(n_last == 0)]
 
-        def k_step():
-            m.d.sync += [k.eq(k + 1), at_n1.eq((k == n_m1) & ~n_zero), at_np1.eq(k == n_p1), at_2.eq(k == 1)]
+        # The events.
+        go = Signal()              # a region starts (start, while idle or ready)
+        pass_end = Signal()        # a Horner pass ends
+        horner_done = Signal()     # the last Horner pass ends
+        base_done, gap_done, emit_done = Signal(), Signal(), Signal()
+        emit_go = Signal()         # a pixel is requested
+        restart = Signal()         # k restarts at 0
+        m.d.comb += [
+            go.eq(self.start & (idle | ready)),
+            pass_end.eq(horner & at_np1),
+            horner_done.eq(horner & horner_end),
+            base_done.eq(base & at_n1),
+            gap_done.eq(gap & at_2),
+            emit_done.eq(emit & at_n1),
+            emit_go.eq(ready & self.source.next & ~self.start),   # (next only while ready: not finished)
+            restart.eq(go | pass_end | base_done | gap_done | emit_done),
+        ]
 
-        def k_zero():
-            m.d.sync += [k.eq(0), at_n1.eq(n_zero), at_np1.eq(0), at_2.eq(0)]
+        # The step counter and its flags.
+        with m.If(restart):
+            m.d.sync += [k.eq(0), at_n1.eq(n_zero), at_np1.eq(0), at_2.eq(0), horner_end.eq(0)]
+        with m.Elif(horner | base | gap | emit):
+            m.d.sync += [k.eq(k + 1), at_n1.eq((k == n_m1) & ~n_zero), at_np1.eq(k == n_p1), at_2.eq(k == 1),
+                         horner_end.eq((k == n_p1) & last_pass)]
 
-        def begin():
-            m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0), st.finished.eq(0),
-                         st.x_bits.eq(self.region.x0), st.y_bits.eq(self.region.y0), st.block.eq(0),
-                         st.rd_t.eq(0)]
-            k_zero()
-            m.next = "HORNER"
+        # The states.
+        m.d.sync += [
+            idle.eq(idle & ~self.start),
+            horner.eq(go | (horner & ~horner_done)),
+            base.eq(horner_done | (base & ~at_n1)),
+            gap.eq(base_done | (gap & ~at_2)),
+            ready.eq(gap_done | emit_done | (ready & ~self.start & ~self.source.next)),
+            emit.eq(emit_go | (emit & ~at_n1)),
+        ]
+        m.d.comb += [self.done.eq(idle | (ready & st.finished)), self.source.ready.eq(ready & ~st.finished)]
 
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.done.eq(1)
-                with m.If(self.start):
-                    begin()
-            with m.State("HORNER"):
-                # bit == cbits: first pass (R taken as 0); the pass's bit of
-                # x0 and y0 is the top of x_bits and y_bits.
-                # Each pass is followed by two idle cycles, so that its last
-                # write lands before the next pass reads (short vectors).
-                m.d.comb += [st.issue.eq(k <= n_last), st.mode.eq(Mux(half, 6, 1)),
-                             st.zero.eq((bit == self.cbits) & ~half)]
-                k_step()
-                with m.If(at_np1):
-                    k_zero()
-                    m.d.sync += [half.eq(~half), st.block.eq(~half)]
-                    with m.If(last_pass):
-                        m.d.sync += st.block.eq(2)
-                        m.next = "BASE"
-                    with m.Elif(half):
-                        m.d.sync += [bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1)),
-                                     st.x_bits.eq(st.x_bits << 1), st.y_bits.eq(st.y_bits << 1)]
-            with m.State("BASE"):
-                m.d.comb += [st.issue.eq(1), st.mode.eq(2)]
-                k_step()
-                with m.If(at_n1):
-                    k_zero()
-                    m.d.sync += [st.first_pixel.eq(1), st.row_start.eq(1), st.x.eq(region.x0), st.y.eq(region.y0),
-                                 st.block.eq(0)]
-                    m.next = "GAP"
-            with m.State("GAP"):
-                # Idle cycles so that the last write lands before the next read.
-                k_step()
-                with m.If(at_2):
-                    k_zero()
-                    m.next = "READY"
-            with m.State("READY"):
-                m.d.comb += [self.source.ready.eq(~st.finished), self.done.eq(st.finished)]
-                # EMIT's read addresses, from flags that are stable in READY:
-                # a row start reads DY, a step T unless it follows a row start.
-                m.d.sync += [st.block.eq(~st.first_pixel & st.row_start),
-                             st.rd_t.eq(~st.first_pixel & ~st.row_start & ~st.t_from_r)]
-                with m.If(self.start):
-                    begin()
-                with m.Elif(self.source.next & ~st.finished):
-                    m.next = "EMIT"
-            with m.State("EMIT"):
-                self._emit(m, st, k_step, k_zero, at_n1, x_last, y_last)
+        # HORNER. bit == cbits: first pass (R taken as 0); the pass's bit of
+        # x0 and y0 is the top of x_bits and y_bits. Each pass is followed
+        # by two idle cycles, so that its last write lands before the next
+        # pass reads (short vectors).
+        with m.If(go):
+            m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0),
+                         st.x_bits.eq(self.region.x0), st.y_bits.eq(self.region.y0)]
+        with m.Elif(pass_end):
+            m.d.sync += half.eq(~half)
+            with m.If(half & ~horner_end):
+                m.d.sync += [bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1)),
+                             st.x_bits.eq(st.x_bits << 1), st.y_bits.eq(st.y_bits << 1)]
 
-    def _emit(self, m, st, k_step, k_zero, at_n1, x_last, y_last):
-        """EMIT: the ``n`` steps of one pixel, then the raster position moves on."""
-        m.d.comb += [st.issue.eq(1),
-                     st.mode.eq(Mux(st.first_pixel, 3, Mux(st.row_start, 4, 5)))]
-        k_step()
-        with m.If(at_n1):
-            k_zero()
+        # BASE, then READY/EMIT: the raster position.
+        with m.If(base_done):
+            m.d.sync += [st.first_pixel.eq(1), st.row_start.eq(1), st.x.eq(region.x0), st.y.eq(region.y0)]
+        with m.Elif(emit_done):
             m.d.sync += [st.first_pixel.eq(0), st.t_from_r.eq(st.first_pixel | st.row_start)]
             with m.If(x_last):
-                m.d.sync += [st.x.eq(st.region.x0), st.row_start.eq(1), st.y.eq(st.y + 1)]
-                with m.If(y_last):
-                    m.d.sync += st.finished.eq(1)
+                m.d.sync += [st.x.eq(region.x0), st.row_start.eq(1), st.y.eq(st.y + 1)]
             with m.Else():
                 m.d.sync += [st.x.eq(st.x + 1), st.row_start.eq(0)]
-            m.next = "READY"
+        with m.If(go):
+            m.d.sync += st.finished.eq(0)
+        with m.Elif(emit_done & x_last & y_last):
+            m.d.sync += st.finished.eq(1)
+
+        # Stage 1's read addresses, registered before they are used: the
+        # constants' block (DX: x Horner half, a step; DY: y Horner half, a
+        # row start; base) and whether a step reads T, from flags that are
+        # stable in READY.
+        with m.If(go | base_done):
+            m.d.sync += [st.block.eq(0), st.rd_t.eq(0)]
+        with m.Elif(pass_end):
+            m.d.sync += st.block.eq(Mux(horner_end, 2, ~half))
+        with m.Elif(ready):
+            m.d.sync += [st.block.eq(~st.first_pixel & st.row_start),
+                         st.rd_t.eq(~st.first_pixel & ~st.row_start & ~st.t_from_r)]
+
+        # What stage 1 issues.
+        with m.If(horner):
+            m.d.comb += [st.issue.eq(k <= n_last), st.mode.eq(Mux(half, 6, 1)),
+                         st.zero.eq((bit == self.cbits) & ~half)]
+        with m.If(base):
+            m.d.comb += [st.issue.eq(1), st.mode.eq(2)]
+        with m.If(emit):
+            m.d.comb += [st.issue.eq(1), st.mode.eq(Mux(st.first_pixel, 3, Mux(st.row_start, 4, 5)))]
