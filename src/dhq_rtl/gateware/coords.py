@@ -320,13 +320,14 @@ class FirstLayerPhases(wiring.Component):
         at_n1 = Signal()      # k == n - 1
         at_np1 = Signal()     # k == n + 1
         at_2 = Signal()       # k == 2
-        # The Horner pass being run is the last one (bit and half change only
-        # at the end of a pass, n + 2 ≥ 3 cycles apart: the flag is exact).
-        last_pass = Signal()
-        m.d.sync += last_pass.eq(half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))))
-        # at_np1 & last_pass as one register: last_pass is settled from a
-        # pass's second cycle on, and at_np1 comes n + 1 ≥ 2 cycles later.
+        # The last Horner pass ends: k == n + 1 in the last pass, one
+        # comparison with a register that holds n + 1 in the last pass and
+        # a value k never reaches in the others (bit and half change only at
+        # the end of a pass and the target follows them one cycle later, n +
+        # 1 ≥ 2 cycles before it is compared with k: the flag is exact).
         horner_end = Signal()
+        horner_target = Signal(len(k) + 1, init=1 << len(k))
+        last_pass = half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1)))
 
         # n − 2 and n: n_last − 1 and n_last + 1, registered (n_last is a
         # descriptor: it changes only while no region is rendered), so that
@@ -336,6 +337,7 @@ class FirstLayerPhases(wiring.Component):
         n_p1 = Signal(len(n_last) + 1, init=n0 + 1)
         n_zero = Signal(init=n0 == 0)
         m.d.sync += [n_m1.eq(n_last - 1), n_p1.eq(n_last + 1), n_zero.eq(n_last == 0)]
+        m.d.sync += horner_target.eq(Mux(last_pass, n_p1, 1 << len(k)))
 
         # The events.
         go = Signal()              # a region starts (start, while idle or ready)
@@ -355,12 +357,15 @@ class FirstLayerPhases(wiring.Component):
             restart.eq(go | pass_end | base_done | gap_done | emit_done),
         ]
 
-        # The step counter and its flags.
-        with m.If(restart):
-            m.d.sync += [k.eq(0), at_n1.eq(n_zero), at_np1.eq(0), at_2.eq(0), horner_end.eq(0)]
-        with m.Elif(horner | base | gap | emit):
-            m.d.sync += [k.eq(k + 1), at_n1.eq((k == n_m1) & ~n_zero), at_np1.eq(k == n_p1), at_2.eq(k == 1),
-                         horner_end.eq((k == n_p1) & last_pass)]
+        # The step counter and its flags: they change while counting (every
+        # restart but go is in a counting state) or on go; the enable does
+        # not wait for the restart decision.
+        with m.If(go | horner | base | gap | emit):
+            with m.If(restart):
+                m.d.sync += [k.eq(0), at_n1.eq(n_zero), at_np1.eq(0), at_2.eq(0), horner_end.eq(0)]
+            with m.Else():
+                m.d.sync += [k.eq(k + 1), at_n1.eq((k == n_m1) & ~n_zero), at_np1.eq(k == n_p1), at_2.eq(k == 1),
+                             horner_end.eq(k == horner_target)]
 
         # The states.
         m.d.sync += [
