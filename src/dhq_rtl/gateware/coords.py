@@ -409,13 +409,14 @@ class FirstLayerPhases(wiring.Component):
         # constants' block (DX: x Horner half, a step; DY: y Horner half, a
         # row start; base) and whether a step reads T, from flags that are
         # stable in READY.
-        with m.If(go | base_done):
-            m.d.sync += [st.block.eq(0), st.rd_t.eq(0)]
-        with m.Elif(pass_end):
-            m.d.sync += st.block.eq(Mux(horner_end, 2, ~half))
-        with m.Elif(ready):
-            m.d.sync += [st.block.eq(~st.first_pixel & st.row_start),
-                         st.rd_t.eq(~st.first_pixel & ~st.row_start & ~st.t_from_r)]
+        # (One enable and one value each, no priority chain: go and
+        # base_done clear them, a pass's end sets the next pass's block,
+        # READY sets EMIT's.)
+        in_ready = ready & ~self.start
+        with m.If(ready | (idle & self.start) | base_done | pass_end):
+            m.d.sync += [st.block.eq(Mux(in_ready, ~st.first_pixel & st.row_start,
+                                         Mux(horner, Mux(horner_end, 2, ~half), 0))),
+                         st.rd_t.eq(in_ready & ~st.first_pixel & ~st.row_start & ~st.t_from_r)]
 
         # What stage 1 issues.
         with m.If(horner):
