@@ -314,30 +314,36 @@ class FirstLayerPhases(wiring.Component):
         x_last = Signal()
         y_last = Signal()
         m.d.sync += [x_last.eq(st.x + 1 == region.x1), y_last.eq(st.y + 1 == region.y1)]
-        # Registered comparisons of the step counter k (timing): k counts up
-        # by one per cycle in HORNER/BASE/GAP/EMIT and restarts at 0, so each
-        # flag is computed from k + 1 (or set for k = 0 on a restart).
-        at_n1 = Signal()      # k == n - 1
-        at_np1 = Signal()     # k == n + 1
-        at_2 = Signal()       # k == 2
-        # The last Horner pass ends: k == n + 1 in the last pass, one
-        # comparison with a register that holds n + 1 in the last pass and
-        # a value k never reaches in the others (bit and half change only at
-        # the end of a pass and the target follows them one cycle later, n +
-        # 1 ≥ 2 cycles before it is compared with k: the flag is exact).
-        horner_end = Signal()
-        horner_target = Signal(len(k) + 1, init=1 << len(k))
-        last_pass = half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1)))
-
         # n − 2 and n: n_last − 1 and n_last + 1, registered (n_last is a
         # descriptor: it changes only while no region is rendered), so that
-        # each flag is one comparison with a register.
+        # each comparison below is with a register. Limits are one bit wider
+        # than k, so that "never" is a value k does not reach.
+        never = 1 << len(k)
         n0 = self.n_last.init
-        n_m1 = Signal(len(n_last), init=(n0 - 1) % (1 << len(n_last)))
-        n_p1 = Signal(len(n_last) + 1, init=n0 + 1)
         n_zero = Signal(init=n0 == 0)
-        m.d.sync += [n_m1.eq(n_last - 1), n_p1.eq(n_last + 1), n_zero.eq(n_last == 0)]
-        m.d.sync += horner_target.eq(Mux(last_pass, n_p1, 1 << len(k)))
+        n_m1 = Signal(len(k) + 1, init=never if n0 == 0 else n0 - 1)   # never for one neuron
+        n_p1 = Signal(len(k) + 1, init=n0 + 1)
+        m.d.sync += [n_zero.eq(n_last == 0), n_m1.eq(Mux(n_last == 0, never, n_last - 1)), n_p1.eq(n_last + 1)]
+
+        # The step counter k counts up by one per cycle in HORNER, BASE,
+        # GAP and EMIT and restarts at 0 when its state ends. ``ending`` (a
+        # register: timing) says the current state ends in this cycle: a
+        # HORNER pass at k == n + 1, BASE and EMIT at k == n − 1, GAP at
+        # k == 2; it is the comparison of k with ``limit`` (the count before
+        # that, set as the state is entered) one cycle early, or, entering a
+        # state, whether its first cycle is its last (BASE and EMIT of one
+        # neuron).
+        limit = Signal(len(k) + 1, init=never)
+        ending = Signal()
+        # The last Horner pass ends: the same for k == n + 1 in the last
+        # pass, one comparison with a register that holds n in the last pass
+        # and never in the others (bit and half change only at the end of a
+        # pass and the target follows them one cycle later, n ≥ 1 cycles
+        # before it is compared with k: the flag is exact).
+        horner_end = Signal()
+        horner_target = Signal(len(k) + 1, init=never)
+        last_pass = half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1)))
+        m.d.sync += horner_target.eq(Mux(last_pass, n_p1, never))
 
         # The events.
         go = Signal()              # a region starts (start, while idle or ready)
@@ -345,36 +351,41 @@ class FirstLayerPhases(wiring.Component):
         horner_done = Signal()     # the last Horner pass ends
         base_done, gap_done, emit_done = Signal(), Signal(), Signal()
         emit_go = Signal()         # a pixel is requested
+        counting = Signal()
         restart = Signal()         # k restarts at 0
         m.d.comb += [
             go.eq(self.start & (idle | ready)),
-            pass_end.eq(horner & at_np1),
+            pass_end.eq(horner & ending),
             horner_done.eq(horner & horner_end),
-            base_done.eq(base & at_n1),
-            gap_done.eq(gap & at_2),
-            emit_done.eq(emit & at_n1),
+            base_done.eq(base & ending),
+            gap_done.eq(gap & ending),
+            emit_done.eq(emit & ending),
             emit_go.eq(ready & self.source.next & ~self.start),   # (next only while ready: not finished)
-            restart.eq(go | pass_end | base_done | gap_done | emit_done),
+            counting.eq(horner | base | gap | emit),
+            restart.eq(go | ending),                              # (ending only while counting)
         ]
 
-        # The step counter and its flags: they change while counting (every
-        # restart but go is in a counting state) or on go; the enable does
-        # not wait for the restart decision.
-        with m.If(go | horner | base | gap | emit):
+        # The step counter and its flags. The enable does not wait for the
+        # restart decision (every restart but go is in a counting state).
+        with m.If(go | counting):
             with m.If(restart):
-                m.d.sync += [k.eq(0), at_n1.eq(n_zero), at_np1.eq(0), at_2.eq(0), horner_end.eq(0)]
+                m.d.sync += [k.eq(0), horner_end.eq(0)]
             with m.Else():
-                m.d.sync += [k.eq(k + 1), at_n1.eq((k == n_m1) & ~n_zero), at_np1.eq(k == n_p1), at_2.eq(k == 1),
-                             horner_end.eq(k == horner_target)]
+                m.d.sync += [k.eq(k + 1), horner_end.eq(k == horner_target)]
+        # (No enable: low in IDLE and READY but for a pixel's first cycle.)
+        # (restart and emit_go never coincide: emit_go is READY's without start.)
+        m.d.sync += ending.eq(Mux(restart | emit_go, n_zero & (emit_go | horner_done), counting & (k == limit)))
+        with m.If(go | horner_done | base_done | emit_go):
+            m.d.sync += limit.eq(Mux(go, n_p1, Mux(base_done, 1, n_m1)))
 
         # The states.
         m.d.sync += [
             idle.eq(idle & ~self.start),
             horner.eq(go | (horner & ~horner_done)),
-            base.eq(horner_done | (base & ~at_n1)),
-            gap.eq(base_done | (gap & ~at_2)),
+            base.eq(horner_done | (base & ~ending)),
+            gap.eq(base_done | (gap & ~ending)),
             ready.eq(gap_done | emit_done | (ready & ~self.start & ~self.source.next)),
-            emit.eq(emit_go | (emit & ~at_n1)),
+            emit.eq(emit_go | (emit & ~ending)),
         ]
         m.d.comb += [self.done.eq(idle | (ready & st.finished)), self.source.ready.eq(ready & ~st.finished)]
 
