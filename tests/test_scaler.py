@@ -66,6 +66,22 @@ def test_random_with_stalls(model, multiplier, table):
     _check(model, dut, beats, _run(dut, beats))
 
 
+def _quarter_fold(value, phase_bits):
+    """The quarter-wave mirror: the low phase_bits − 2 bits inverted when bit phase_bits − 2 is set."""
+    low = (1 << (phase_bits - 2)) - 1
+    return value ^ low if value >> (phase_bits - 2) & 1 else value
+
+
+def test_quarter_fold_mirrors_sine_layers_only(model):
+    dut = ChannelScaler(model, quarter_fold=True)
+    rng = np.random.default_rng(5)
+    beats = _beats(model, rng, 120, dut.acc_width)
+    out = len(model.layers) - 1
+    want = [v if b["layer"] == out else _quarter_fold(v, model.phase_bits) for b, v in zip(beats, _want(model, beats))]
+    assert any(w != v for w, v in zip(want, _want(model, beats)))
+    assert field(_run(dut, beats), "value") == want
+
+
 def test_corner_accumulators(model):
     """Every (layer, channel) with acc = min, max, alternating bits, 0, ±1,
     and accs that land exactly on and around the pixel clamp limits."""
@@ -184,6 +200,7 @@ def test_widths(model):
     ({"acc_width": 65}, ValueError, "acc_width"),
     ({"tag_shape": "x"}, TypeError, "tag_shape"),
     ({"tag_shape": -2}, ValueError, "tag_shape"),
+    ({"quarter_fold": 1}, TypeError, "quarter_fold"),
 ])
 def test_constructor_validation(model, kwargs, exc, match):
     args = {"model": model}

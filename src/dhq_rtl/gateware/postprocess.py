@@ -102,7 +102,8 @@ class PostProcessing(wiring.Component):
         m.submodules.scaler = scaler = ChannelScaler(
             plan.model, acc_width=plan.scaler_acc_bits, tag_shape=scaler_tag_layout(plan), always_ready=True,
             multiplier=plan.scaler_multiplier, dsp=plan.scaler_dsp, loadable=True, layers=plan.max_layers, channel_width=plan.scaler_channel_width,
-            mult_bits=plan.scaler_mult_bits, bias_width=plan.scaler_bias_bits, max_shift=plan.envelope.max_shift)
+            mult_bits=plan.scaler_mult_bits, bias_width=plan.scaler_bias_bits, max_shift=plan.envelope.max_shift,
+            quarter_fold=True)
         wiring.connect(m, wiring.flipped(self.scaler_write), scaler.write)
         el = self.elements.payload
         m.d.comb += [
@@ -131,7 +132,7 @@ class PostProcessing(wiring.Component):
 
         m.submodules.lut = lut = SineLUT(plan.tables, plan.lut_bits, quarter_wave=True,
                                          tag_shape=element_tag_layout(plan), always_ready=True,
-                                         loadable=True, max_tables=plan.max_tables)
+                                         loadable=True, max_tables=plan.max_tables, folded=True)
         wiring.connect(m, wiring.flipped(self.table_write), lut.write)
         m.d.comb += [
             lut.i.valid.eq(scaler.o.valid & ~pixel),
