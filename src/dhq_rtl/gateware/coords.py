@@ -316,13 +316,14 @@ class FirstLayerPhases(wiring.Component):
         m.d.sync += [x_last.eq(st.x + 1 == region.x1), y_last.eq(st.y + 1 == region.y1)]
         # n − 2 and n: n_last − 1 and n_last + 1, registered (n_last is a
         # descriptor: it changes only while no region is rendered), so that
-        # each comparison below is with a register. Limits are one bit wider
-        # than k, so that "never" is a value k does not reach.
-        never = 1 << len(k)
+        # each comparison below is with a register. "never" (all ones) is a
+        # value k does not have when compared: at most n ≤ max_neurons <
+        # 2**len(k) − 1 (k reaches n + 1 only in the cycle it restarts).
+        never = (1 << len(k)) - 1
         n0 = self.n_last.init
         n_zero = Signal(init=n0 == 0)
-        n_m1 = Signal(len(k) + 1, init=never if n0 == 0 else n0 - 1)   # never for one neuron
-        n_p1 = Signal(len(k) + 1, init=n0 + 1)
+        n_m1 = Signal(len(k), init=never if n0 == 0 else n0 - 1)   # never for one neuron
+        n_p1 = Signal(len(k), init=n0 + 1)
         m.d.sync += [n_zero.eq(n_last == 0), n_m1.eq(Mux(n_last == 0, never, n_last - 1)), n_p1.eq(n_last + 1)]
 
         # The step counter k counts up by one per cycle in HORNER, BASE,
@@ -333,7 +334,7 @@ class FirstLayerPhases(wiring.Component):
         # that, set as the state is entered) one cycle early, or, entering a
         # state, whether its first cycle is its last (BASE and EMIT of one
         # neuron).
-        limit = Signal(len(k) + 1, init=never)
+        limit = Signal(len(k), init=never)
         ending = Signal()
         # The last Horner pass ends: the same for k == n + 1 in the last
         # pass, one comparison with a register that holds n in the last pass
@@ -341,7 +342,7 @@ class FirstLayerPhases(wiring.Component):
         # pass and the target follows them one cycle later, n ≥ 1 cycles
         # before it is compared with k: the flag is exact).
         horner_end = Signal()
-        horner_target = Signal(len(k) + 1, init=never)
+        horner_target = Signal(len(k), init=never)
         last_pass = half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1)))
         m.d.sync += horner_target.eq(Mux(last_pass, n_p1, never))
 
