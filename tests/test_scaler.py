@@ -82,6 +82,25 @@ def test_quarter_fold_mirrors_sine_layers_only(model):
     assert field(_run(dut, beats), "value") == want
 
 
+def test_loadable_every_shift(model):
+    """The loadable scaler's barrel shift (split over two stages) for every shift up to max_shift."""
+    dut = ChannelScaler(model, loadable=True, max_shift=13)
+    rng = np.random.default_rng(9)
+    last = len(model.layers) - 1
+    beats = []
+    for b in _beats(model, rng, 200, dut.acc_width):
+        b.update(shift=int(rng.integers(0, dut.max_shift + 1)), output=int(b["layer"] == last))
+        beats.append(b)
+    want = []
+    for b in beats:
+        L = model.layers[b["layer"]]
+        mult, bias = (1, 0) if b["layer"] == 0 else (int(L.mult[b["channel"]]), int(L.bias[b["channel"]]))
+        v = (b["acc"] * mult + bias) >> b["shift"]
+        want.append(min(max(v, 0), (1 << model.pixel_bits) - 1) if b["output"] else v % (1 << model.phase_bits))
+    assert {b["shift"] for b in beats} == set(range(dut.max_shift + 1))
+    assert field(_run(dut, beats), "value") == want
+
+
 def test_corner_accumulators(model):
     """Every (layer, channel) with acc = min, max, alternating bits, 0, ±1,
     and accs that land exactly on and around the pixel clamp limits."""

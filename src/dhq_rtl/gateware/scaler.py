@@ -62,8 +62,9 @@ carries its layer's ``shift`` and whether it is the ``output`` layer (the
 core reads both from its layer descriptors), so the same hardware scales any
 model whose numbers fit the widths given: ``layers`` table rows of
 ``2**channel_width`` channels, ``mult_bits``-bit multipliers,
-``bias_width``-bit biases, shifts up to ``max_shift`` (a barrel shifter in
-stage 4 instead of the constant shifts). Latency and throughput are the same.
+``bias_width``-bit biases, shifts up to ``max_shift`` (a barrel shifter
+instead of the constant shifts: the shift's even part in stage 4, its last
+bit in stage 5). Latency and throughput are the same.
 """
 
 import numpy as np
@@ -344,11 +345,15 @@ class ChannelScaler(wiring.Component):
             ctl = stage(ctl, f"ctl_tree{t}")
         total = items[0]
 
-        # 4: per-layer constant shift (arithmetic, flooring).
+        # 4: per-layer constant shift (arithmetic, flooring). The loadable
+        # scaler's barrel shifter shifts by the even part of the shift here
+        # and by its last bit in stage 5 (timing: one multiplexer level less
+        # behind the shift register; floor(floor(t / 2**a) / 2**b) is
+        # floor(t / 2**(a + b))).
         shifted = Signal(signed(tw), name="shifted")
         with m.If(en):
             if self.loadable:
-                m.d.sync += shifted.eq(total >> ctl.shift)
+                m.d.sync += shifted.eq(total >> Cat(0, ctl.shift[1:]))
             else:
                 with m.Switch(ctl.layer):
                     for li, L in enumerate(self.model.layers):
@@ -357,6 +362,10 @@ class ChannelScaler(wiring.Component):
         ctl = stage(ctl, "ctl_shift")
 
         # 5: wrap (sine layers) or clamp (output layer).
+        if self.loadable:
+            last = Signal(signed(tw), name="shifted_last")
+            m.d.comb += last.eq(Mux(ctl.shift[0], shifted >> 1, shifted))
+            shifted = last
         pmax = (1 << self.model.pixel_bits) - 1
         clamped = Mux(shifted < 0, 0, Mux(shifted > pmax, pmax, shifted[:self.model.pixel_bits]))
         k = self.model.phase_bits
