@@ -56,6 +56,9 @@ def phases_of(model, regions, seed=0):
     (dict(width=8, depth=1, size=8, seed=1), [(0, 0, 8, 2), (3, 5, 6, 8)]),
     (dict(width=4, depth=1, size=13, seed=2, rotate_first=True), [(12, 0, 13, 3), (5, 7, 9, 9)]),
     (dict(width=1, depth=1, size=5, seed=3, phase_bits=6), [(0, 0, 5, 5)]),
+    # one-bit coordinates (a single Horner pass), one and two neurons
+    (dict(width=1, depth=1, size=2, seed=5), [(0, 0, 2, 2), (1, 1, 2, 2)]),
+    (dict(width=2, depth=1, size=2, seed=8), [(1, 0, 2, 2), (0, 0, 2, 2)]),
     # mid-rise first-layer weights (odd, up to ±15 at 4 bits)
     (dict(width=8, depth=1, size=10, seed=6, weight_bits=4, first_weight_midrise=True), [(0, 0, 10, 10)]),
     (dict(width=8, depth=1, size=9, seed=7, weight_bits=4, first_weight_midrise=True, rotate_first=True),

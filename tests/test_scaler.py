@@ -66,6 +66,41 @@ def test_random_with_stalls(model, multiplier, table):
     _check(model, dut, beats, _run(dut, beats))
 
 
+def _quarter_fold(value, phase_bits):
+    """The quarter-wave mirror: the low phase_bits − 2 bits inverted when bit phase_bits − 2 is set."""
+    low = (1 << (phase_bits - 2)) - 1
+    return value ^ low if value >> (phase_bits - 2) & 1 else value
+
+
+def test_quarter_fold_mirrors_sine_layers_only(model):
+    dut = ChannelScaler(model, quarter_fold=True)
+    rng = np.random.default_rng(5)
+    beats = _beats(model, rng, 120, dut.acc_width)
+    out = len(model.layers) - 1
+    want = [v if b["layer"] == out else _quarter_fold(v, model.phase_bits) for b, v in zip(beats, _want(model, beats))]
+    assert any(w != v for w, v in zip(want, _want(model, beats)))
+    assert field(_run(dut, beats), "value") == want
+
+
+def test_loadable_every_shift(model):
+    """The loadable scaler's barrel shift (split over two stages) for every shift up to max_shift."""
+    dut = ChannelScaler(model, loadable=True, max_shift=13)
+    rng = np.random.default_rng(9)
+    last = len(model.layers) - 1
+    beats = []
+    for b in _beats(model, rng, 200, dut.acc_width):
+        b.update(shift=int(rng.integers(0, dut.max_shift + 1)), output=int(b["layer"] == last))
+        beats.append(b)
+    want = []
+    for b in beats:
+        L = model.layers[b["layer"]]
+        mult, bias = (1, 0) if b["layer"] == 0 else (int(L.mult[b["channel"]]), int(L.bias[b["channel"]]))
+        v = (b["acc"] * mult + bias) >> b["shift"]
+        want.append(min(max(v, 0), (1 << model.pixel_bits) - 1) if b["output"] else v % (1 << model.phase_bits))
+    assert {b["shift"] for b in beats} == set(range(dut.max_shift + 1))
+    assert field(_run(dut, beats), "value") == want
+
+
 def test_corner_accumulators(model):
     """Every (layer, channel) with acc = min, max, alternating bits, 0, ±1,
     and accs that land exactly on and around the pixel clamp limits."""
@@ -184,6 +219,7 @@ def test_widths(model):
     ({"acc_width": 65}, ValueError, "acc_width"),
     ({"tag_shape": "x"}, TypeError, "tag_shape"),
     ({"tag_shape": -2}, ValueError, "tag_shape"),
+    ({"quarter_fold": 1}, TypeError, "quarter_fold"),
 ])
 def test_constructor_validation(model, kwargs, exc, match):
     args = {"model": model}

@@ -40,6 +40,20 @@ def test_model_tables_every_phase(quarter_wave):
     assert field(got, "tag") == [k % 16 for k in range(len(phases))]
 
 
+def test_folded_input_reads_the_mirrored_quarter():
+    """A folded table given the mirrored phase reads what an unfolded one reads from the phase."""
+    phase_bits = 6
+    tables = [sine_table(phase_bits, a, 10) for a in (300.0, 77.0)]
+    dut = SineLUT(tables, 10, quarter_wave=True, folded=True)
+    rng = np.random.default_rng(3)
+    phases = np.tile(np.arange(1 << phase_bits), 2)
+    sels = np.repeat(np.arange(2), 1 << phase_bits)
+    low = (1 << (phase_bits - 2)) - 1
+    folded = [p ^ low if p >> (phase_bits - 2) & 1 else p for p in phases]
+    got = stream(dut, folded, sels, rng, 0.3, 0.3)
+    assert field(got, "data") == expected(tables, phases, sels)
+
+
 @pytest.mark.parametrize("phase_bits, lut_bits, amplitudes, quarter_wave", [
     (2, 4, [7.0], True),                      # one stored entry per table
     (4, 6, [31.0, 5.2, 0.4], True),           # 3 tables: sel 3 is out of range → table 0
@@ -160,6 +174,7 @@ def _broken(kind):
     (([_broken("unshifted")], 8), {"quarter_wave": True}, ValueError, "quarter-wave symmetric"),
     (([sine_table(6, 30.0, 8), _broken("half")], 8), {"quarter_wave": True}, ValueError, r"tables\[1\]"),
     (([np.array([1, -1])], 4), {"quarter_wave": True}, ValueError, "at least 4"),
+    (([sine_table(6, 30.0, 8)], 8), {"folded": True}, ValueError, "quarter_wave"),
     (([sine_table(6, 300.0, 10)], 8), {}, ValueError, "outside the 8-bit range"),
     (([sine_table(6, 30.0, 8), sine_table(5, 30.0, 8)], 8), {}, ValueError, "entries"),
     (([np.arange(12)], 8), {}, ValueError, "power of two"),

@@ -213,13 +213,16 @@ class FirstLayerPhases(wiring.Component):
             first_pixel=Signal(),   # next pixel is the region's first
             row_start=Signal(),     # next pixel starts a row
             t_from_r=Signal(),      # next pixel follows a row start: its T is still in R
-            rd_t=Signal(),          # stage 1 reads T (not R)
+            rd_t=Signal(),          # stage 1 reads T (not R); registered, set before EMIT
+            block=Signal(2),        # stage 1's constant: 0 DX, 1 DY, 2 base; registered, set before use
             k=Signal(self.cw),      # step counter
             half=Signal(),          # Horner: 0 = x half, 1 = y half of a bit
             bit=Signal(range(self.cbits + 1)),
             issue=Signal(),         # stage 1 issues a step
             # 0 idle, 1 horner x, 6 horner y, 2 add base, 3 first pixel, 4 row start, 5 step
-            mode=Signal(3), xb=Signal(), yb=Signal(),
+            mode=Signal(3),
+            # Horner: x0 and y0 shifted left once per bit, the bit used at the top
+            x_bits=Signal.like(region.x0), y_bits=Signal.like(region.y0),
             zero=Signal(),          # first Horner pass: R is taken as 0
         )
         self._datapath(m, st, c_rd, s_rd, s_wr)
@@ -281,24 +284,29 @@ class FirstLayerPhases(wiring.Component):
             phases.payload.index.eq(s3_k),
             phases.payload.last.eq(s3_k == self.n_last),
         ]
-        # Stage 1: addresses; the constant by mode: DX (x Horner half, a
-        # step), DY (y Horner half, a row start), base.
-        block = Signal(2)
-        with m.Switch(st.mode):
-            with m.Case(6, 4):
-                m.d.comb += block.eq(1)
-            with m.Case(2):
-                m.d.comb += block.eq(2)
-        m.d.comb += [c_rd.addr.eq(st.k[:self.kw] | (block << self.kw)),
+        # Stage 1: addresses, from registers only (timing: each read port
+        # compares its address with its memory's write port's); the constant
+        # by mode: DX (x Horner half, a step), DY (y Horner half, a row
+        # start), base.
+        m.d.comb += [c_rd.addr.eq(st.k[:self.kw] | (st.block << self.kw)),
                      s_rd.addr.eq(st.k[:self.kw] | (st.rd_t << self.kw))]
-        m.d.sync += [s2_valid.eq(st.issue), s2_k.eq(st.k[:self.kw]), s2_mode.eq(st.mode), s2_xb.eq(st.xb),
-                     s2_yb.eq(st.yb), s2_zero.eq(st.zero)]
+        m.d.sync += [s2_valid.eq(st.issue), s2_k.eq(st.k[:self.kw]), s2_mode.eq(st.mode),
+                     s2_xb.eq(st.x_bits[-1]), s2_yb.eq(st.y_bits[-1]), s2_zero.eq(st.zero)]
 
     def _control(self, m, st):
-        """The step counter and the FSM: Horner passes, the base, then one
-        pixel per ``next``."""
+        """The step counter and the state machine: Horner passes, the base,
+        then one pixel per ``next``.
+
+        The states are one flip-flop each (IDLE, HORNER, BASE, GAP, READY,
+        EMIT), and every register below is written from a few named events
+        (a state's flip-flop and one registered flag each), not through a
+        per-state multiplexer (timing: the restart of the step counter and
+        the state changes are two LUT levels from registers)."""
         n_last = self.n_last
         region, k, half, bit = st.region, st.k, st.half, st.bit
+        idle, horner, base, gap, ready, emit = (
+            Signal(init=name == "idle", name=f"phases_{name}")
+            for name in ("idle", "horner", "base", "gap", "ready", "emit"))
         # Registered decisions of EMIT (timing): the phase being issued is
         # the pixel's last, the pixel ends its row, the row is the region's
         # last. x, y and the region change only outside EMIT, and EMIT is
@@ -306,94 +314,127 @@ class FirstLayerPhases(wiring.Component):
         x_last = Signal()
         y_last = Signal()
         m.d.sync += [x_last.eq(st.x + 1 == region.x1), y_last.eq(st.y + 1 == region.y1)]
-        # Registered comparisons of the step counter k (timing): k counts up
-        # by one per cycle in HORNER/BASE/GAP/EMIT and restarts at 0, so each
-        # flag is computed from k + 1 (or set for k = 0 on a restart).
-        at_n1 = Signal()      # k == n - 1
-        at_np1 = Signal()     # k == n + 1
-        at_2 = Signal()       # k == 2
-        # The Horner pass being run is the last one (bit and half change only
-        # at the end of a pass, n + 2 ≥ 3 cycles apart: the flag is exact).
-        last_pass = Signal()
-        m.d.sync += last_pass.eq(half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1))))
-
         # n − 2 and n: n_last − 1 and n_last + 1, registered (n_last is a
         # descriptor: it changes only while no region is rendered), so that
-        # each flag is one comparison with a register.
+        # each comparison below is with a register. "never" (all ones) is a
+        # value k does not have when compared: at most n ≤ max_neurons <
+        # 2**len(k) − 1 (k reaches n + 1 only in the cycle it restarts).
+        never = (1 << len(k)) - 1
         n0 = self.n_last.init
-        n_m1 = Signal(len(n_last), init=(n0 - 1) % (1 << len(n_last)))
-        n_p1 = Signal(len(n_last) + 1, init=n0 + 1)
         n_zero = Signal(init=n0 == 0)
-        m.d.sync += [n_m1.eq(n_last - 1), n_p1.eq(n_last + 1), n_zero.eq(n_last == 0)]
+        n_m1 = Signal(len(k), init=never if n0 == 0 else n0 - 1)   # never for one neuron
+        n_p1 = Signal(len(k), init=n0 + 1)
+        m.d.sync += [n_zero.eq(n_last == 0), n_m1.eq(Mux(n_last == 0, never, n_last - 1)), n_p1.eq(n_last + 1)]
 
-        def k_step():
-            m.d.sync += [k.eq(k + 1), at_n1.eq((k == n_m1) & ~n_zero), at_np1.eq(k == n_p1), at_2.eq(k == 1)]
+        # The step counter k counts up by one per cycle in HORNER, BASE,
+        # GAP and EMIT and restarts at 0 when its state ends. ``ending`` (a
+        # register: timing) says the current state ends in this cycle: a
+        # HORNER pass at k == n + 1, BASE and EMIT at k == n − 1, GAP at
+        # k == 2; it is the comparison of k with ``limit`` (the count before
+        # that, set as the state is entered) one cycle early, or, entering a
+        # state, whether its first cycle is its last (BASE and EMIT of one
+        # neuron).
+        limit = Signal(len(k), init=never)
+        ending = Signal()
+        # The last Horner pass ends: the same for k == n + 1 in the last
+        # pass, one comparison with a register that holds n in the last pass
+        # and never in the others (bit and half change only at the end of a
+        # pass and the target follows them one cycle later, n ≥ 1 cycles
+        # before it is compared with k: the flag is exact).
+        horner_end = Signal()
+        horner_target = Signal(len(k), init=never)
+        last_pass = half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1)))
+        m.d.sync += horner_target.eq(Mux(last_pass, n_p1, never))
 
-        def k_zero():
-            m.d.sync += [k.eq(0), at_n1.eq(n_zero), at_np1.eq(0), at_2.eq(0)]
+        # The events.
+        go = Signal()              # a region starts (start, while idle or ready)
+        pass_end = Signal()        # a Horner pass ends
+        horner_done = Signal()     # the last Horner pass ends
+        base_done, gap_done, emit_done = Signal(), Signal(), Signal()
+        emit_go = Signal()         # a pixel is requested
+        counting = Signal()
+        restart = Signal()         # k restarts at 0
+        m.d.comb += [
+            go.eq(self.start & (idle | ready)),
+            pass_end.eq(horner & ending),
+            horner_done.eq(horner & horner_end),
+            base_done.eq(base & ending),
+            gap_done.eq(gap & ending),
+            emit_done.eq(emit & ending),
+            emit_go.eq(ready & self.source.next & ~self.start),   # (next only while ready: not finished)
+            counting.eq(horner | base | gap | emit),
+            restart.eq(go | ending),                              # (ending only while counting)
+        ]
 
-        def begin():
-            m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0), st.finished.eq(0)]
-            k_zero()
-            m.next = "HORNER"
+        # The step counter and its flags. The enable does not wait for the
+        # restart decision (every restart but go is in a counting state).
+        with m.If(go | counting):
+            with m.If(restart):
+                m.d.sync += [k.eq(0), horner_end.eq(0)]
+            with m.Else():
+                m.d.sync += [k.eq(k + 1), horner_end.eq(k == horner_target)]
+        # (No enable: low in IDLE and READY but for a pixel's first cycle.)
+        # (restart and emit_go never coincide: emit_go is READY's without start.)
+        m.d.sync += ending.eq(Mux(restart | emit_go, n_zero & (emit_go | horner_done), counting & (k == limit)))
+        with m.If(go | horner_done | base_done | emit_go):
+            m.d.sync += limit.eq(Mux(go, n_p1, Mux(base_done, 1, n_m1)))
 
-        with m.FSM():
-            with m.State("IDLE"):
-                m.d.comb += self.done.eq(1)
-                with m.If(self.start):
-                    begin()
-            with m.State("HORNER"):
-                # bit == cbits: first pass (R taken as 0, bit index cbits-1).
-                idx = Signal(range(self.cbits))
-                m.d.comb += idx.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
-                # Each pass is followed by two idle cycles, so that its last
-                # write lands before the next pass reads (short vectors).
-                m.d.comb += [st.issue.eq(k <= n_last), st.mode.eq(Mux(half, 6, 1)),
-                             st.zero.eq((bit == self.cbits) & ~half),
-                             st.xb.eq(region.x0.bit_select(idx, 1)), st.yb.eq(region.y0.bit_select(idx, 1))]
-                k_step()
-                with m.If(at_np1):
-                    k_zero()
-                    m.d.sync += half.eq(~half)
-                    with m.If(last_pass):
-                        m.next = "BASE"
-                    with m.Elif(half):
-                        m.d.sync += bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1))
-            with m.State("BASE"):
-                m.d.comb += [st.issue.eq(1), st.mode.eq(2)]
-                k_step()
-                with m.If(at_n1):
-                    k_zero()
-                    m.d.sync += [st.first_pixel.eq(1), st.row_start.eq(1), st.x.eq(region.x0), st.y.eq(region.y0)]
-                    m.next = "GAP"
-            with m.State("GAP"):
-                # Idle cycles so that the last write lands before the next read.
-                k_step()
-                with m.If(at_2):
-                    k_zero()
-                    m.next = "READY"
-            with m.State("READY"):
-                m.d.comb += [self.source.ready.eq(~st.finished), self.done.eq(st.finished)]
-                with m.If(self.start):
-                    begin()
-                with m.Elif(self.source.next & ~st.finished):
-                    m.next = "EMIT"
-            with m.State("EMIT"):
-                self._emit(m, st, k_step, k_zero, at_n1, x_last, y_last)
+        # The states.
+        m.d.sync += [
+            idle.eq(idle & ~self.start),
+            horner.eq(go | (horner & ~horner_done)),
+            base.eq(horner_done | (base & ~ending)),
+            gap.eq(base_done | (gap & ~ending)),
+            ready.eq(gap_done | emit_done | (ready & ~self.start & ~self.source.next)),
+            emit.eq(emit_go | (emit & ~ending)),
+        ]
+        m.d.comb += [self.done.eq(idle | (ready & st.finished)), self.source.ready.eq(ready & ~st.finished)]
 
-    def _emit(self, m, st, k_step, k_zero, at_n1, x_last, y_last):
-        """EMIT: the ``n`` steps of one pixel, then the raster position moves on."""
-        m.d.comb += [st.issue.eq(1),
-                     st.mode.eq(Mux(st.first_pixel, 3, Mux(st.row_start, 4, 5))),
-                     st.rd_t.eq(~st.first_pixel & ~st.row_start & ~st.t_from_r)]
-        k_step()
-        with m.If(at_n1):
-            k_zero()
+        # HORNER. bit == cbits: first pass (R taken as 0); the pass's bit of
+        # x0 and y0 is the top of x_bits and y_bits. Each pass is followed
+        # by two idle cycles, so that its last write lands before the next
+        # pass reads (short vectors).
+        with m.If(go):
+            m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0),
+                         st.x_bits.eq(self.region.x0), st.y_bits.eq(self.region.y0)]
+        with m.Elif(pass_end):
+            m.d.sync += half.eq(~half)
+            with m.If(half & ~horner_end):
+                m.d.sync += [bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1)),
+                             st.x_bits.eq(st.x_bits << 1), st.y_bits.eq(st.y_bits << 1)]
+
+        # BASE, then READY/EMIT: the raster position.
+        with m.If(base_done):
+            m.d.sync += [st.first_pixel.eq(1), st.row_start.eq(1), st.x.eq(region.x0), st.y.eq(region.y0)]
+        with m.Elif(emit_done):
             m.d.sync += [st.first_pixel.eq(0), st.t_from_r.eq(st.first_pixel | st.row_start)]
             with m.If(x_last):
-                m.d.sync += [st.x.eq(st.region.x0), st.row_start.eq(1), st.y.eq(st.y + 1)]
-                with m.If(y_last):
-                    m.d.sync += st.finished.eq(1)
+                m.d.sync += [st.x.eq(region.x0), st.row_start.eq(1), st.y.eq(st.y + 1)]
             with m.Else():
                 m.d.sync += [st.x.eq(st.x + 1), st.row_start.eq(0)]
-            m.next = "READY"
+        with m.If(go):
+            m.d.sync += st.finished.eq(0)
+        with m.Elif(emit_done & x_last & y_last):
+            m.d.sync += st.finished.eq(1)
+
+        # Stage 1's read addresses, registered before they are used: the
+        # constants' block (DX: x Horner half, a step; DY: y Horner half, a
+        # row start; base) and whether a step reads T, from flags that are
+        # stable in READY.
+        # (One enable and one value each, no priority chain: go and
+        # base_done clear them, a pass's end sets the next pass's block,
+        # READY sets EMIT's.)
+        in_ready = ready & ~self.start
+        with m.If(ready | (idle & self.start) | base_done | pass_end):
+            m.d.sync += [st.block.eq(Mux(in_ready, ~st.first_pixel & st.row_start,
+                                         Mux(horner, Mux(horner_end, 2, ~half), 0))),
+                         st.rd_t.eq(in_ready & ~st.first_pixel & ~st.row_start & ~st.t_from_r)]
+
+        # What stage 1 issues.
+        with m.If(horner):
+            m.d.comb += [st.issue.eq(k <= n_last), st.mode.eq(Mux(half, 6, 1)),
+                         st.zero.eq((bit == self.cbits) & ~half)]
+        with m.If(base):
+            m.d.comb += [st.issue.eq(1), st.mode.eq(2)]
+        with m.If(emit):
+            m.d.comb += [st.issue.eq(1), st.mode.eq(Mux(st.first_pixel, 3, Mux(st.row_start, 4, 5)))]

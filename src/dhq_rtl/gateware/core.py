@@ -102,10 +102,11 @@ ARITHMETICS = ("int", "fp32")
 def config_signature(plan):
     """The configuration bus (driven by the load path's installer): a write of
     ``data`` (the low bits of an entry of section ``target``) to entry
-    ``addr`` when ``en`` is high; see :class:`~.plan.SectionPlan`."""
+    ``addr`` when bit ``target`` of ``en`` is high (one strobe per section,
+    at most one high: each memory's write enable is a register); see
+    :class:`~.plan.SectionPlan`."""
     return wiring.Signature({
-        "en": Out(1),
-        "target": Out(range(len(plan.sections))),
+        "en": Out(len(plan.sections)),
         "addr": Out(range(max(s.max_entries for s in plan.sections))),
         "data": Out(plan.config_data_bits),
     })
@@ -327,7 +328,7 @@ class InrCore(wiring.Component):
         section's memory (or the descriptor registers)."""
         for section in self.plan.sections:
             port = ports[section.name]
-            m.d.comb += [port.en.eq(cfg.en & (cfg.target == section.target)), port.addr.eq(cfg.addr),
+            m.d.comb += [port.en.eq(cfg.en[section.target]), port.addr.eq(cfg.addr),
                          port.data.eq(cfg.data[:len(port.data)])]
 
     def _region_control(self, m, coords, arbiter):

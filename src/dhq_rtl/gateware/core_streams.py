@@ -32,10 +32,14 @@ def element_tag_layout(plan):
 
 
 def scaler_tag_layout(plan):
-    """What rides along the channel scaler: the destination ``buffer``. (A
-    layer-0 phase, already made by the running sums, goes through the
-    scaler's arithmetic itself: layer 0's table entries are the identity.)"""
-    return data.StructLayout({"buffer": unsigned(plan.buffer_width)})
+    """What rides along the channel scaler: the destination ``buffer``, and
+    the sine ``table`` and its ``complement`` flag of the element's layer
+    (looked up from the descriptors before the scaler, so that the table's
+    read address starts at registers). (A layer-0 phase, already made by
+    the running sums, goes through the scaler's arithmetic itself: layer
+    0's table entries are the identity.)"""
+    return data.StructLayout({"buffer": unsigned(plan.buffer_width), "table": unsigned(plan.table_width),
+                              "complement": unsigned(1)})
 
 
 def element_layout(plan):

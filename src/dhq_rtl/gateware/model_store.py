@@ -42,7 +42,8 @@ to the memory and the word read on its way back, so ``rdata`` holds it
 Installer timing: four cycles per staging word (address, two waits,
 data), one write and one cycle to settle the entry's end per entry: about
 ``4·W + 3·E`` cycles for an image of ``W`` words and ``E`` entries. Every
-decision of its state machine is a registered flag (timing).
+decision of its state machine is a registered flag, and its states are
+one-hot (:class:`~.one_hot.OneHotStates`; timing).
 """
 
 from types import SimpleNamespace
@@ -53,10 +54,15 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .lookup import lookup
+from .one_hot import OneHotStates
 from .plan import LOAD_FORMAT, SPRAM_WORDS, STAGING_WORD_BITS, WEIGHT_SPRAMS
 from .spram import Spram
 
 __all__ = ["ModelStore", "staging_signature", "install_signature", "STAGING_LATENCY"]
+
+#: The installer's states, in the order they are described.
+INSTALLER_STATES = ("IDLE", "HEADER_ADDR", "HEADER_WAIT", "HEADER_DATA", "HEADER_SUM", "CHECK_WAIT", "CHECK",
+                    "SECTION", "SETTLE", "NEXT", "WORD_ADDR", "WORD_WAIT", "WORD_DATA", "WRITE")
 
 #: Cycles from a staging read request to its data: the request, the
 #: memory's read and its data are each registered.
@@ -290,7 +296,8 @@ class ModelStore(wiring.Component):
                      len_ok.eq(total == length)]
 
         cfg = self.config
-        writing = Signal()
+        writing = Signal(n_sec)
+        sec_select = Signal(n_sec)             # one-hot: the current section
         wait = Signal(range(STAGING_LATENCY))
         # The installer's registers, for its two phases' states.
         r = SimpleNamespace(booting=booting, busy=busy, ok=ok, word_i=word_i, bad=bad, total=total,
@@ -299,26 +306,29 @@ class ModelStore(wiring.Component):
                             n_sec=n_sec, word_ok=word_ok, len_ok=len_ok, sec=sec, entry=entry, ptr=ptr,
                             wsel=wsel, sec_count_q=sec_count_q, sec_count=sec_count, sec_wlast=sec_wlast,
                             sec_words=sec_words, sec_done=sec_done, at_end=at_end, assembled=assembled,
-                            word_last=word_last, writing=writing)
-        with m.FSM(name="installer", init="HEADER_ADDR" if boot_words is not None else "IDLE"):
-            self._header_states(m, r)
-            self._entry_states(m, r)
-        # The configuration bus: a write in the WRITE state, its strobe a register.
-        m.d.comb += [cfg.en.eq(writing), cfg.target.eq(sec), cfg.addr.eq(entry), cfg.data.eq(assembled)]
+                            word_last=word_last, writing=writing, sec_select=sec_select)
+        r.fsm = OneHotStates(m, INSTALLER_STATES, init="HEADER_ADDR" if boot_words is not None else "IDLE",
+                             name="installer")
+        self._header_states(m, r)
+        self._entry_states(m, r)
+        # The configuration bus: a write in the WRITE state, its strobes
+        # registers, one per section (the section's one-hot select, set
+        # when the section starts).
+        m.d.comb += [cfg.en.eq(writing), cfg.addr.eq(entry), cfg.data.eq(assembled)]
 
 
     def _header_states(self, m, r):
         """The installer's states up to the header's verdict: wait for a start
         (the boot ROM's install needs none), read and check the header word by
         word, then go on to the sections or give up (``r``: its registers)."""
-        with m.State("IDLE"):
+        with r.fsm.state("IDLE"):
             m.d.sync += r.booting.eq(0)
             with m.If(self.install.start):
                 m.d.sync += [r.busy.eq(1), r.ok.eq(0), r.word_i.eq(0), r.bad.eq(0), r.total.eq(r.header_words),
                              r.length.eq(self.install.length)]
-                m.next = "HEADER_ADDR"
+                r.fsm.next = "HEADER_ADDR"
         self._staging_read(m, r, "HEADER", r.word_i)
-        with m.State("HEADER_DATA"):
+        with r.fsm.state("HEADER_DATA"):
             # The word's checks are registered (timing), and used the
             # next cycle (r.rdata holds a word for one cycle only).
             m.d.sync += r.word_total_q.eq(r.words_of)
@@ -326,22 +336,22 @@ class ModelStore(wiring.Component):
                 for k in range(r.n_sec):
                     with m.Case(3 + 2 * k):
                         m.d.sync += r.counts[k].eq(r.rdata)
-            m.next = "HEADER_SUM"
-        with m.State("HEADER_SUM"):
+            r.fsm.next = "HEADER_SUM"
+        with r.fsm.state("HEADER_SUM"):
             m.d.sync += [r.word_i.eq(r.word_i + 1), r.total.eq(r.total + r.word_total_q), r.bad.eq(r.bad | ~r.word_ok)]
             with m.If(r.word_i == r.header_words - 1):
-                m.next = "CHECK_WAIT"
+                r.fsm.next = "CHECK_WAIT"
             with m.Else():
-                m.next = "HEADER_ADDR"
-        with m.State("CHECK_WAIT"):            # r.len_ok follows the last header word
-            m.next = "CHECK"
-        with m.State("CHECK"):
+                r.fsm.next = "HEADER_ADDR"
+        with r.fsm.state("CHECK_WAIT"):            # r.len_ok follows the last header word
+            r.fsm.next = "CHECK"
+        with r.fsm.state("CHECK"):
             with m.If(~r.bad & r.len_ok):
                 m.d.sync += [r.sec.eq(0), r.entry.eq(0), r.ptr.eq(r.header_words), r.wsel.eq(0)]
-                m.next = "SECTION"
+                r.fsm.next = "SECTION"
             with m.Else():
                 m.d.sync += r.busy.eq(0)
-                m.next = "IDLE"
+                r.fsm.next = "IDLE"
 
 
     @staticmethod
@@ -349,49 +359,50 @@ class ModelStore(wiring.Component):
         """States ``<name>_ADDR`` (read the staging word at ``addr``; with
         ``advance`` the address register counts on) and ``<name>_WAIT`` (the
         memory's latency), then ``<name>_DATA`` with the word in ``r.rdata``."""
-        with m.State(f"{name}_ADDR"):
+        with r.fsm.state(f"{name}_ADDR"):
             m.d.comb += [r.i_addr.eq(addr), r.i_re.eq(1)]
             if advance:
                 m.d.sync += addr.eq(addr + 1)
-            m.next = f"{name}_WAIT"
-        with m.State(f"{name}_WAIT"):
+            r.fsm.next = f"{name}_WAIT"
+        with r.fsm.state(f"{name}_WAIT"):
             m.d.sync += r.wait.eq(r.wait + 1)
             with m.If(r.wait == STAGING_LATENCY - 2):
                 m.d.sync += r.wait.eq(0)
-                m.next = f"{name}_DATA"
+                r.fsm.next = f"{name}_DATA"
 
     def _entry_states(self, m, r):
         """The installer's states after a good header: each section's entries
         assembled from staging words and written over the configuration bus
         (``r``: its registers)."""
-        with m.State("SECTION"):
+        with r.fsm.state("SECTION"):
             # A section starts: its numbers into registers.
-            m.d.sync += [r.sec_count_q.eq(r.sec_count), r.sec_wlast.eq(r.sec_words - 1), r.sec_done.eq(r.sec == r.n_sec)]
-            m.next = "SETTLE"
-        with m.State("SETTLE"):                # r.at_end follows r.entry and r.sec_count_q
-            m.next = "NEXT"
-        with m.State("NEXT"):
+            m.d.sync += [r.sec_count_q.eq(r.sec_count), r.sec_wlast.eq(r.sec_words - 1), r.sec_done.eq(r.sec == r.n_sec),
+                         r.sec_select.eq(Cat(*[r.sec == k for k in range(r.n_sec)]))]
+            r.fsm.next = "SETTLE"
+        with r.fsm.state("SETTLE"):                # r.at_end follows r.entry and r.sec_count_q
+            r.fsm.next = "NEXT"
+        with r.fsm.state("NEXT"):
             # The next r.entry of the current section, or the next section.
             with m.If(r.sec_done):
                 m.d.sync += [r.busy.eq(0), r.ok.eq(1)]
-                m.next = "IDLE"
+                r.fsm.next = "IDLE"
             with m.Elif(r.at_end):
                 m.d.sync += [r.sec.eq(r.sec + 1), r.entry.eq(0)]
-                m.next = "SECTION"
+                r.fsm.next = "SECTION"
             with m.Else():
-                m.next = "WORD_ADDR"
+                r.fsm.next = "WORD_ADDR"
         self._staging_read(m, r, "WORD", r.ptr, advance=True)
-        with m.State("WORD_DATA"):
+        with r.fsm.state("WORD_DATA"):
             # r.word_last: r.wsel has been stable since WORD_ADDR.
             m.d.sync += [r.assembled.word_select(r.wsel, 16).eq(r.rdata), r.wsel.eq(r.wsel + 1)]
             with m.If(r.word_last):
-                m.d.sync += r.writing.eq(1)
-                m.next = "WRITE"
+                m.d.sync += r.writing.eq(r.sec_select)
+                r.fsm.next = "WRITE"
             with m.Else():
-                m.next = "WORD_ADDR"
-        with m.State("WRITE"):
+                r.fsm.next = "WORD_ADDR"
+        with r.fsm.state("WRITE"):
             m.d.sync += [r.entry.eq(r.entry + 1), r.wsel.eq(0), r.writing.eq(0)]
-            m.next = "SETTLE"
+            r.fsm.next = "SETTLE"
 
 
 def _times(value, k):

@@ -102,7 +102,8 @@ class PostProcessing(wiring.Component):
         m.submodules.scaler = scaler = ChannelScaler(
             plan.model, acc_width=plan.scaler_acc_bits, tag_shape=scaler_tag_layout(plan), always_ready=True,
             multiplier=plan.scaler_multiplier, dsp=plan.scaler_dsp, loadable=True, layers=plan.max_layers, channel_width=plan.scaler_channel_width,
-            mult_bits=plan.scaler_mult_bits, bias_width=plan.scaler_bias_bits, max_shift=plan.envelope.max_shift)
+            mult_bits=plan.scaler_mult_bits, bias_width=plan.scaler_bias_bits, max_shift=plan.envelope.max_shift,
+            quarter_fold=True)
         wiring.connect(m, wiring.flipped(self.scaler_write), scaler.write)
         el = self.elements.payload
         m.d.comb += [
@@ -115,6 +116,8 @@ class PostProcessing(wiring.Component):
             scaler.i.payload.shift.eq(self._per_layer(m, el.layer, "shift", plan.shift_width)),
             scaler.i.payload.output.eq(el.layer == self.desc.last_layer),
             scaler.i.payload.tag.buffer.eq(el.buffer),
+            scaler.i.payload.tag.table.eq(self._per_layer(m, el.layer, "table", plan.table_width)),
+            scaler.i.payload.tag.complement.eq(self._per_layer(m, el.layer, "complement", 1)),
         ]
         so = scaler.o.payload
         pixel = Signal()
@@ -129,13 +132,13 @@ class PostProcessing(wiring.Component):
 
         m.submodules.lut = lut = SineLUT(plan.tables, plan.lut_bits, quarter_wave=True,
                                          tag_shape=element_tag_layout(plan), always_ready=True,
-                                         loadable=True, max_tables=plan.max_tables)
+                                         loadable=True, max_tables=plan.max_tables, folded=True)
         wiring.connect(m, wiring.flipped(self.table_write), lut.write)
         m.d.comb += [
             lut.i.valid.eq(scaler.o.valid & ~pixel),
             lut.i.payload.phase.eq(phase),
-            lut.i.payload.sel.eq(self._per_layer(m, so.layer, "table", plan.table_width)),
-            lut.i.payload.complement.eq(self._per_layer(m, so.layer, "complement", 1)),
+            lut.i.payload.sel.eq(so.tag.table),
+            lut.i.payload.complement.eq(so.tag.complement),
             lut.i.payload.tag.index.eq(so.channel),
             lut.i.payload.tag.buffer.eq(so.tag.buffer),
             lut.i.payload.tag.layer.eq(so.layer),

@@ -62,8 +62,9 @@ carries its layer's ``shift`` and whether it is the ``output`` layer (the
 core reads both from its layer descriptors), so the same hardware scales any
 model whose numbers fit the widths given: ``layers`` table rows of
 ``2**channel_width`` channels, ``mult_bits``-bit multipliers,
-``bias_width``-bit biases, shifts up to ``max_shift`` (a barrel shifter in
-stage 4 instead of the constant shifts). Latency and throughput are the same.
+``bias_width``-bit biases, shifts up to ``max_shift`` (a barrel shifter
+instead of the constant shifts: the shift's even part in stage 4, its last
+bit in stage 5). Latency and throughput are the same.
 """
 
 import numpy as np
@@ -166,13 +167,23 @@ class ChannelScaler(wiring.Component):
         Table write port, per-beat shift and output flag (module docstring).
     layers, channel_width, mult_bits, bias_width, max_shift : int or None
         The loadable scaler's sizes (default: the model's; at least those).
+    quarter_fold : bool
+        A sine layer's value comes out with its low ``phase_bits − 2`` bits
+        inverted when bit ``phase_bits − 2`` is set: the quarter-wave mirror
+        of a :class:`~.sine_lut.SineLUT` built with ``folded=True``, done in
+        the output stage so that the table's read address is a register.
+        The output layer's value is unchanged.
     """
 
     def __init__(self, model, *, acc_width=None, tag_shape=0, multiplier="logic", dsp="generic",
                  table_memory="bram", always_ready=False, loadable=False, layers=None, channel_width=None,
-                 mult_bits=None, bias_width=None, max_shift=None):
+                 mult_bits=None, bias_width=None, max_shift=None, quarter_fold=False):
         if not isinstance(model, ModelImage):
             raise TypeError(f"model must be a ModelImage, not {type(model).__name__}")
+        check_bool("quarter_fold", quarter_fold)
+        if quarter_fold and model.phase_bits < 2:
+            raise ValueError(f"quarter_fold needs phases of at least 2 bits, got {model.phase_bits}")
+        self.quarter_fold = quarter_fold
         model.validate()
         if not isinstance(multiplier, str) or multiplier not in MULTIPLIER_KINDS:
             raise ValueError(f"multiplier must be one of {MULTIPLIER_KINDS}, got {multiplier!r}")
@@ -334,11 +345,15 @@ class ChannelScaler(wiring.Component):
             ctl = stage(ctl, f"ctl_tree{t}")
         total = items[0]
 
-        # 4: per-layer constant shift (arithmetic, flooring).
+        # 4: per-layer constant shift (arithmetic, flooring). The loadable
+        # scaler's barrel shifter shifts by the even part of the shift here
+        # and by its last bit in stage 5 (timing: one multiplexer level less
+        # behind the shift register; floor(floor(t / 2**a) / 2**b) is
+        # floor(t / 2**(a + b))).
         shifted = Signal(signed(tw), name="shifted")
         with m.If(en):
             if self.loadable:
-                m.d.sync += shifted.eq(total >> ctl.shift)
+                m.d.sync += shifted.eq(total >> Cat(0, ctl.shift[1:]))
             else:
                 with m.Switch(ctl.layer):
                     for li, L in enumerate(self.model.layers):
@@ -347,9 +362,16 @@ class ChannelScaler(wiring.Component):
         ctl = stage(ctl, "ctl_shift")
 
         # 5: wrap (sine layers) or clamp (output layer).
+        if self.loadable:
+            last = Signal(signed(tw), name="shifted_last")
+            m.d.comb += last.eq(Mux(ctl.shift[0], shifted >> 1, shifted))
+            shifted = last
         pmax = (1 << self.model.pixel_bits) - 1
         clamped = Mux(shifted < 0, 0, Mux(shifted > pmax, pmax, shifted[:self.model.pixel_bits]))
-        phase = shifted[:self.model.phase_bits]
+        k = self.model.phase_bits
+        phase = shifted[:k]
+        if self.quarter_fold and k > 2:
+            phase = Cat(shifted[:k - 2] ^ shifted[k - 2].replicate(k - 2), shifted[k - 2:k])
         with m.If(en):
             m.d.sync += [
                 self.o.valid.eq(ctl.valid),

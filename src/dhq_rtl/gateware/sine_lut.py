@@ -120,15 +120,25 @@ class SineLUT(wiring.Component):
         Write port and per-beat ``complement`` (module docstring).
     max_tables : int or None
         Tables the loadable memory holds (default: as many as given).
+    folded : bool
+        With ``quarter_wave``: the input phase comes already mirrored (its
+        low ``phase_bits − 2`` bits inverted when bit ``phase_bits − 2`` is
+        set, as a :class:`~.scaler.ChannelScaler` with ``quarter_fold``
+        makes it), so its low bits address the table as they are (timing:
+        no logic in front of the read address).
 
     Attributes: ``phase_bits``, ``lut_bits``, ``sel_width``, ``depth`` (ROM
     entries), ``latency`` (2).
     """
 
     def __init__(self, tables, lut_bits, *, quarter_wave=False, tag_shape=0, always_ready=False, loadable=False,
-                 max_tables=None):
+                 max_tables=None, folded=False):
         check_int("lut_bits", lut_bits, 2, 32)
         check_bool("quarter_wave", quarter_wave)
+        check_bool("folded", folded)
+        if folded and not quarter_wave:
+            raise ValueError("folded is an option of a quarter_wave table")
+        self.folded = folded
         check_bool("always_ready", always_ready)
         check_bool("loadable", loadable)
         tag_shape = check_tag_shape(tag_shape)
@@ -230,7 +240,7 @@ class SineLUT(wiring.Component):
         if self.quarter_wave:
             k = self.phase_bits
             low = phase[: k - 2]
-            index = Mux(phase[k - 2], ~low, low)
+            index = low if self.folded else Mux(phase[k - 2], ~low, low)
             m.d.comb += negate.eq(phase[k - 1])
             if self.loadable:
                 m.d.comb += complement.eq(self.i.payload.complement)

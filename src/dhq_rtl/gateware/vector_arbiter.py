@@ -40,7 +40,9 @@ vector 0 must always be taken.
 
 Registered decisions (timing): the element taken next is the vector's last;
 "a new pixel may enter" (one cycle stale only right after an admission,
-when the arbiter is busy anyway); the pixel request.
+when the arbiter is busy anyway); the pixel request. The states are one-hot
+and the element's layer, index and buffer are registers in every state
+(they address the scaler's table).
 """
 
 from amaranth.hdl import Const, Module, Mux, Signal
@@ -50,6 +52,7 @@ from amaranth.lib.wiring import In, Out
 from .core_streams import accumulator_layout, buffer_id_stream, coord_source_signature, element_layout, path_done_signature
 from .descriptors import descriptor_init, descriptor_layout, layer_field
 from .lookup import lookup
+from .one_hot import OneHotStates
 
 __all__ = ["VectorArbiter"]
 
@@ -90,37 +93,47 @@ class VectorArbiter(wiring.Component):
         m.d.sync += coord_next.eq(0)
         m.d.comb += self.coords.next.eq(coord_next)
         phase = self.coords.phases
-        with m.FSM(name="arbiter"):
-            with m.State("IDLE"):
-                start = [vec.index.eq(0), vec_rem.eq(head.last_index), vec_end.eq(head.single)]
-                with m.If(self.acc.valid):
-                    with m.If(head.output):
-                        m.d.sync += [vec.layer.eq(head.layer), *start]
-                        m.next = "MAC"
-                    with m.Elif(self.alloc.valid & head_path_free):
-                        m.d.comb += self.alloc.ready.eq(1)
-                        m.d.sync += [vec.layer.eq(head.layer), vec.buffer.eq(self.alloc.payload), *start]
-                        m.next = "MAC"
-                with m.Elif(coord_ok & self.alloc.valid & coord_path_free):
-                    m.d.comb += [self.alloc.ready.eq(1), self.admit.eq(1)]
-                    m.d.sync += [coord_next.eq(1), vec.layer.eq(0), vec.buffer.eq(self.alloc.payload)]
-                    m.next = "COORD"
-            with m.State("MAC"):
-                # (ready is the constant 1 unless the plan's post-processing is paced)
-                m.d.comb += [self.acc.ready.eq(self.elements.ready), el.coord.eq(0), el.layer.eq(vec.layer),
-                             el.index.eq(vec.index), el.buffer.eq(vec.buffer)]
-                with m.If(self.acc.valid):
-                    m.d.comb += [self.elements.valid.eq(1), el.value.acc.eq(head.acc)]
-                with m.If(self.acc.valid & self.elements.ready):
-                    m.d.sync += [vec.index.eq(vec.index + 1), vec_rem.eq(vec_rem - 1), vec_end.eq(vec_rem == 1)]
-                    with m.If(vec_end):
-                        m.next = "IDLE"
-            with m.State("COORD"):
-                m.d.comb += [self.elements.valid.eq(phase.valid), el.coord.eq(1),
-                             el.value.phase.eq(phase.payload.phase),
-                             el.layer.eq(0), el.index.eq(phase.payload.index), el.buffer.eq(vec.buffer)]
-                with m.If(phase.valid & phase.payload.last):
-                    m.next = "IDLE"
+        # The element's layer, index and buffer come straight from registers
+        # in every state (timing: they address the scaler's table RAM): in
+        # COORD, vec.layer is 0 and vec.index counts the phases, which the
+        # generator emits in index order from 0.
+        m.d.comb += [el.layer.eq(vec.layer), el.index.eq(vec.index), el.buffer.eq(vec.buffer)]
+        # One-hot (timing: each state's decisions start at its own register).
+        states = OneHotStates(m, ("IDLE", "MAC", "COORD"), init="IDLE", name="arbiter")
+        with states.state("IDLE"):
+            # The head vector's numbers are loaded in every IDLE cycle (timing:
+            # not behind the decision; they are used only in the state entered
+            # next). An output-layer vector's buffer is a don't-care.
+            # (Without a head vector the only way out is a pixel: layer 0.)
+            m.d.sync += [vec.layer.eq(Mux(self.acc.valid, head.layer, 0)), vec.buffer.eq(self.alloc.payload),
+                         vec.index.eq(0),
+                         vec_rem.eq(head.last_index), vec_end.eq(head.single)]
+            with m.If(self.acc.valid):
+                with m.If(head.output):
+                    states.next = "MAC"
+                with m.Elif(self.alloc.valid & head_path_free):
+                    m.d.comb += self.alloc.ready.eq(1)
+                    states.next = "MAC"
+            with m.Elif(coord_ok & self.alloc.valid & coord_path_free):
+                m.d.comb += [self.alloc.ready.eq(1), self.admit.eq(1)]
+                m.d.sync += coord_next.eq(1)
+                states.next = "COORD"
+        with states.state("MAC"):
+            # (ready is the constant 1 unless the plan's post-processing is paced)
+            m.d.comb += [self.acc.ready.eq(self.elements.ready), el.coord.eq(0)]
+            with m.If(self.acc.valid):
+                m.d.comb += [self.elements.valid.eq(1), el.value.acc.eq(head.acc)]
+            with m.If(self.acc.valid & self.elements.ready):
+                m.d.sync += [vec.index.eq(vec.index + 1), vec_rem.eq(vec_rem - 1), vec_end.eq(vec_rem == 1)]
+                with m.If(vec_end):
+                    states.next = "IDLE"
+        with states.state("COORD"):
+            m.d.comb += [self.elements.valid.eq(phase.valid), el.coord.eq(1),
+                         el.value.phase.eq(phase.payload.phase)]
+            with m.If(phase.valid):
+                m.d.sync += vec.index.eq(vec.index + 1)
+            with m.If(phase.valid & phase.payload.last):
+                states.next = "IDLE"
         return m
 
     def _paths(self, m, vec_layer):
