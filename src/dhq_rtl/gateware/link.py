@@ -16,10 +16,12 @@
   has not finished), the CRC-32 computed on the way.
 
 Latency and throughput are the UART's: one byte per ``10 · divisor``
-cycles; the receiver's ``end`` comes the cycle after the last CRC byte. The
-receiver needs its bytes at least 9 cycles apart (its CRC unit's pace; a
-UART byte takes 10 · divisor ≥ 40 cycles); the transmitter offers a byte
-only when its CRC unit is free, so it suits any consumer.
+cycles; the receiver's ``end`` comes the cycle after the last CRC byte (a
+frame whose length is too long ends two cycles after its length's last
+byte). The receiver needs its bytes at least 11 cycles apart (its CRC
+unit's pace and the registered CRC byte it compares with; a UART byte takes
+10 · divisor ≥ 40 cycles); the transmitter offers a byte only when its CRC
+unit is free, so it suits any consumer.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -184,6 +186,14 @@ class FrameReceiver(_CrcUser):
         index = Signal(protocol.MAX_PAYLOAD.bit_length())
         left = Signal.like(index)              # payload bytes after this one
         crc_ok = Signal()                      # the CRC bytes so far equal the computed CRC's
+        # Registered every cycle (timing): bytes come at least 11 cycles
+        # apart, and `index`, `left` and the CRC change only when one
+        # comes, so each is exact when the next byte arrives.
+        expect = Signal(8)                     # the computed CRC's byte `index % 4`
+        last = Signal()                        # left == 0
+        m.d.sync += [expect.eq(crc.value.word_select(index[:2], 8)), last.eq(left == 0)]
+        # The length's checks, registered in LEN1 and decided in LENGTH.
+        too_long, empty = Signal(), Signal()
         idle = Signal(range(self.timeout + 1))
         in_frame = Signal()
         m.d.comb += [fr.length.eq(length), fr.byte.eq(byte), fr.index.eq(index), fr.in_frame.eq(in_frame)]
@@ -235,14 +245,18 @@ class FrameReceiver(_CrcUser):
                     m.next = "HUNT"
                 with m.Elif(got):
                     feed()
-                    m.d.sync += [length[8:].eq(byte), index.eq(0), left.eq(Cat(length[:8], byte) - 1)]
-                    with m.If(Cat(length[:8], byte) > protocol.MAX_PAYLOAD):
-                        m.d.comb += fr.end.eq(1)
-                        m.next = "HUNT"
-                    with m.Elif(Cat(length[:8], byte) == 0):
-                        m.next = "CRC"
-                    with m.Else():
-                        m.next = "PAYLOAD"
+                    m.d.sync += [length[8:].eq(byte), index.eq(0), left.eq(Cat(length[:8], byte) - 1),
+                                 too_long.eq(Cat(length[:8], byte) > protocol.MAX_PAYLOAD),
+                                 empty.eq(Cat(length[:8], byte) == 0)]
+                    m.next = "LENGTH"
+            with m.State("LENGTH"):             # a cycle: the next byte is far away
+                with m.If(too_long):
+                    m.d.comb += fr.end.eq(1)
+                    m.next = "HUNT"
+                with m.Elif(empty):
+                    m.next = "CRC"
+                with m.Else():
+                    m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
                 with m.If(timed_out):
                     m.d.comb += fr.end.eq(1)
@@ -251,7 +265,7 @@ class FrameReceiver(_CrcUser):
                     feed()
                     m.d.comb += fr.data.eq(1)
                     m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
-                    with m.If(left == 0):
+                    with m.If(last):
                         m.d.sync += index.eq(0)
                         m.next = "CRC"
             with m.State("CRC"):
@@ -261,7 +275,7 @@ class FrameReceiver(_CrcUser):
                 with m.Elif(got):
                     # Compared byte by byte (the unit finished long ago: its
                     # last byte came before these four).
-                    match = byte == crc.value.word_select(index[:2], 8)
+                    match = byte == expect
                     m.d.sync += [crc_ok.eq(Mux(index[:2] == 0, match, crc_ok & match)), index.eq(index + 1)]
                     with m.If(index[:2] == 3):
                         m.next = "CHECK"
@@ -310,24 +324,34 @@ class FrameTransmitter(_CrcUser):
         tx_valid = Signal()
         tx_byte = Signal(8)
         out_valid = Signal()
+        # A sent byte reaches the CRC unit a cycle later, from registers
+        # (timing: the frame's byte multiplexers end in a register, not in
+        # the CRC unit's); no byte is taken meanwhile.
+        crc_go, crc_byte, checked_byte = Signal(), Signal(8), Signal()
+        free = ~crc.busy & ~crc_go
+        m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(crc_byte)]
         if self.registered:
             out_byte = Signal(8)
             m.d.comb += [self.tx.valid.eq(out_valid), self.tx.payload.eq(out_byte)]
             with m.If(self.tx.ready):
                 m.d.sync += out_valid.eq(0)
-            m.d.comb += take.eq(~out_valid & ~crc.busy)
+            m.d.comb += take.eq(~out_valid & free)
             with m.If(tx_valid & take):
                 m.d.sync += [out_valid.eq(1), out_byte.eq(tx_byte)]
         else:
-            m.d.comb += [self.tx.valid.eq(tx_valid & ~crc.busy), self.tx.payload.eq(tx_byte),
-                         take.eq(self.tx.ready & ~crc.busy)]
+            m.d.comb += [self.tx.valid.eq(tx_valid & free), self.tx.payload.eq(tx_byte),
+                         take.eq(self.tx.ready & free)]
         sent = tx_valid & take
+        m.d.sync += [crc_go.eq(sent & checked_byte), crc_byte.eq(tx_byte)]
+        # Registered (timing): the length is set long before LEN1, `left`
+        # changes only when a byte is sent (a byte takes the CRC unit's 9
+        # cycles at least).
+        empty, last = Signal(), Signal()
+        m.d.sync += [empty.eq(length == 0), last.eq(left == 0)]
 
         def send(value, *, checked=True, nxt=None):
-            m.d.comb += [tx_valid.eq(1), tx_byte.eq(value)]
+            m.d.comb += [tx_valid.eq(1), tx_byte.eq(value), checked_byte.eq(checked)]
             with m.If(take):
-                if checked:
-                    m.d.comb += [crc.start.eq(1), crc.byte.eq(value)]
                 if nxt is not None:
                     m.next = nxt
 
@@ -349,17 +373,16 @@ class FrameTransmitter(_CrcUser):
             with m.State("LEN1"):
                 send(length[8:])
                 with m.If(take):
-                    with m.If(length == 0):
+                    with m.If(empty):
                         m.next = "CRC"
                     with m.Else():
                         m.next = "PAYLOAD"
             with m.State("PAYLOAD"):
                 m.d.comb += [tx_valid.eq(self.payload.valid), tx_byte.eq(self.payload.payload),
-                             self.payload.ready.eq(take)]
+                             self.payload.ready.eq(take), checked_byte.eq(1)]
                 with m.If(sent):
-                    m.d.comb += [crc.start.eq(1), crc.byte.eq(self.payload.payload)]
                     m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
-                    with m.If(left == 0):
+                    with m.If(last):
                         m.d.sync += index.eq(0)
                         m.next = "CRC"
             with m.State("CRC"):
