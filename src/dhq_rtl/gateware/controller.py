@@ -184,16 +184,22 @@ class BoardController(wiring.Component):
         arrives (registered one cycle), only at the expected offset."""
         # The arguments change only while the controller is idle: a command
         # being carried out keeps reading them (region, commit length, CRC).
-        with m.If(st.idle & frame.data & (frame.index < 8)):
+        # An argument byte passes a register on its way (timing: the
+        # receiver's decoding and the index's comparison end there; the
+        # next byte is many cycles away, the frame's end four bytes).
+        arg_we, arg_index, arg_byte = Signal(), Signal(3), Signal(8)
+        m.d.sync += [arg_we.eq(st.idle & frame.data & (frame.index < 8)), arg_index.eq(frame.index[:3]),
+                     arg_byte.eq(frame.byte)]
+        with m.If(arg_we):
             if self.plan.loadable:
-                m.d.sync += st.args.word_select(frame.index[:3], 8).eq(frame.byte)
+                m.d.sync += st.args.word_select(arg_index, 8).eq(arg_byte)
             else:
-                with m.Switch(frame.index[:3]):
+                with m.Switch(arg_index):
                     for k, (kept, high) in enumerate(st.arg_bytes):
                         with m.Case(k):
-                            m.d.sync += kept.eq(frame.byte[:len(kept)])
+                            m.d.sync += kept.eq(arg_byte[:len(kept)])
                             if high is not None:
-                                m.d.sync += high.eq(frame.byte[len(kept):] != 0)
+                                m.d.sync += high.eq(arg_byte[len(kept):] != 0)
         if not self.plan.loadable:
             return
         aw = st.aw
@@ -379,6 +385,18 @@ class BoardController(wiring.Component):
         # priorities (timing: the render registers' enables).
         go = Signal(len(_Act.ALL))
 
+        # A frame's start, kind and length reach the transmitter from
+        # registers, a cycle after SEND or RENDER_FRAME (timing: the state's
+        # decoding ends there); the state after waits out that cycle.
+        tx_go, tx_kind, tx_length = st.tx_go, st.tx_kind, st.tx_length
+        m.d.comb += [tx.start.eq(tx_go), tx.kind.eq(tx_kind), tx.length.eq(tx_length)]
+        m.d.sync += tx_go.eq(0)
+        reply_kind, reply_length = Signal(8), Signal(16)
+        lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], reply_kind)
+        lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
+                                                             protocol.INFO_FIELDS, protocol.STATUS_FIELDS)],
+               reply_length)
+
         # The CRC unit is cleared for a commit's check a cycle after the
         # decision (registered: timing); its first byte comes later.
         m.d.comb += vcrc.clear.eq(st.vclear)
@@ -422,14 +440,10 @@ class BoardController(wiring.Component):
                     nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
                          if plan.loadable else 0)
             with m.State("SEND"):
-                m.d.comb += tx.start.eq(1)
-                lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
-                lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
-                                                                     protocol.INFO_FIELDS, protocol.STATUS_FIELDS)],
-                       tx.length)
+                m.d.sync += [tx_go.eq(1), tx_kind.eq(reply_kind), tx_length.eq(reply_length)]
                 m.next = "SENDING"
             with m.State("SENDING"):
-                with m.If(~tx.busy):
+                with m.If(~tx.busy & ~tx_go):
                     m.next = "IDLE"
             if plan.loadable:
                 self._verify_and_install(m, st, vcrc, ack, nack)
@@ -555,8 +569,12 @@ class BoardController(wiring.Component):
         staging = self.staging
         word = Signal(16)
         left = st.vleft
+        # Registered (timing): the last word (``left`` changes in
+        # VERIFY_NEXT only, VERIFY_READ comes between).
+        vlast = Signal()
         with m.State("VERIFY_READ"):
             m.d.comb += [staging.re.eq(1), staging.addr.eq(st.vaddr)]
+            m.d.sync += vlast.eq(left == 0)
             m.next = "VERIFY_WAIT"
         with m.State("VERIFY_WAIT"):            # the staging memory's latency
             m.d.sync += st.vwait.eq(st.vwait + 1)
@@ -574,7 +592,7 @@ class BoardController(wiring.Component):
         with m.State("VERIFY_NEXT"):
             with m.If(~vcrc.busy):
                 m.d.sync += [st.vaddr.eq(st.vaddr + 1), left.eq(left - 1)]
-                with m.If(left == 0):
+                with m.If(vlast):
                     m.next = "VERIFY_DONE"
                 with m.Else():
                     m.next = "VERIFY_READ"
@@ -590,12 +608,16 @@ class BoardController(wiring.Component):
             with m.Else():
                 m.d.sync += install_go.eq(1)
                 m.next = "INSTALL_GO"
+        # The installer's end and verdict, registered (timing: they come
+        # from the core's installer); INSTALLING sees them a cycle late.
+        installed, install_ok = Signal(), Signal()
         with m.State("INSTALL_GO"):
-            m.d.sync += install_go.eq(0)
+            m.d.sync += [install_go.eq(0), installed.eq(0)]
             m.next = "INSTALLING"
         with m.State("INSTALLING"):
-            with m.If(~self.install.busy):
-                with m.If(self.install.ok):
+            m.d.sync += [installed.eq(~self.install.busy), install_ok.eq(self.install.ok)]
+            with m.If(installed):
+                with m.If(install_ok):
                     m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.args[32:64])]
                     ack(None, st.args[32:64])
                 with m.Else():
@@ -632,11 +654,11 @@ class BoardController(wiring.Component):
             with m.If(wait == 2):
                 m.next = "RENDER_FRAME"
         with m.State("RENDER_FRAME"):
-            m.d.comb += [tx.start.eq(1), tx.kind.eq(Kind.PIXELS), tx.length.eq(header + frame_bytes)]
-            m.d.sync += st.seg_count.eq(count)
+            m.d.sync += [st.tx_go.eq(1), st.tx_kind.eq(Kind.PIXELS), st.tx_length.eq(header + frame_bytes),
+                         st.seg_count.eq(count)]
             m.next = "RENDER_SENDING"
         with m.State("RENDER_SENDING"):
-            with m.If(~tx.busy):
+            with m.If(~tx.busy & ~st.tx_go):
                 m.d.sync += [st.npix.eq(st.npix + st.seg_count), wait.eq(0)]
                 with m.If(row_end):
                     m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
@@ -717,6 +739,9 @@ class _State:
         self.vclear = Signal()
         # The reply being sent.
         self.src = Signal(range(5))
+        self.tx_go = Signal()                  # the transmitter's start, kind and length
+        self.tx_kind = Signal(8)
+        self.tx_length = Signal(16)
         self.reply_cmd = Signal(8)
         self.reason = Signal(range(max(Reason) + 1))
         self.detail = Signal(32)
