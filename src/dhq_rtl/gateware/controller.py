@@ -46,6 +46,8 @@ core), ``desc`` (in). ``rendering``
 (out): no command is being carried out and no frame is being received.
 """
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -366,7 +368,7 @@ class BoardController(wiring.Component):
                 m.d.sync += st.reason.eq(reason)
             if detail is not None:
                 m.d.sync += st.detail.eq(detail)
-            m.next = "SEND"
+            fsm.goto("SEND")
 
         def ack(cmd=None, detail=0):
             reply(_ACK, cmd, detail=detail)
@@ -379,18 +381,37 @@ class BoardController(wiring.Component):
         arg, end_of_chunk, (x0, y0), f = self._command_flags(m, st, frame)
         act_is, act_reason, act_staging, act_expected = self._decision(m, st, frame, f)
         ended, ended_good = Signal(), Signal()
-        # The action of a good frame that just ended, one-hot, registered
-        # with `ended` (the decision is exact long before the frame's end):
-        # each of IDLE's branches below reads one bit, not a chain of
-        # priorities (timing: the render registers' enables).
+        # The action of a good frame that just ended, one-hot, registered a
+        # cycle after `ended` (the decision is exact long before the frame's
+        # end): each of IDLE's branches below reads one bit, not a chain of
+        # priorities (timing: the render registers' enables). `answer`: the
+        # action is a reply from IDLE (every bad frame's, most good ones').
         go = Signal(len(_Act.ALL))
+        answer = Signal()
+        replies = sum(1 << a for a in (_Act.NACK, _Act.INFO, _Act.STATUS, _Act.BEGIN, _Act.CHUNK_NEXT,
+                                       _Act.CHUNK_AGAIN))
+        # The reply's source, reason and detail for the decided action,
+        # registered (timing): written when the frame ends, a cycle before
+        # the action (nothing is sent while IDLE; an action that is no
+        # reply from IDLE sets them again before it sends).
+        act_src = Signal.like(st.src)
+        act_detail = Signal(max(st.aw, 16) + 1)
+        m.d.sync += act_src.eq(Mux(act_is[_Act.INFO], _INFO, Mux(act_is[_Act.STATUS], _STATUS,
+                                                                  Mux(act_is[_Act.NACK], _NACK, _ACK))))
+        if plan.loadable:
+            m.d.sync += act_detail.eq(
+                Mux(act_is[_Act.CHUNK_NEXT], end_of_chunk,
+                    Mux(act_is[_Act.CHUNK_AGAIN] | (act_is[_Act.NACK] & act_expected), st.expected,
+                        Mux(act_is[_Act.NACK] & act_staging, staging_bytes, 0))))
 
         # A frame's start, kind and length reach the transmitter from
         # registers, a cycle after SEND or RENDER_FRAME (timing: the state's
         # decoding ends there); the state after waits out that cycle.
+        # `tx_idle`: the transmitter is done, registered (a cycle late;
+        # cleared while a frame starts).
         tx_go, tx_kind, tx_length = st.tx_go, st.tx_kind, st.tx_length
         m.d.comb += [tx.start.eq(tx_go), tx.kind.eq(tx_kind), tx.length.eq(tx_length)]
-        m.d.sync += tx_go.eq(0)
+        m.d.sync += [tx_go.eq(0), st.tx_idle.eq(~tx.busy & ~tx_go)]
         reply_kind, reply_length = Signal(8), Signal(16)
         lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], reply_kind)
         lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
@@ -401,56 +422,54 @@ class BoardController(wiring.Component):
         # decision (registered: timing); its first byte comes later.
         m.d.comb += vcrc.clear.eq(st.vclear)
         m.d.sync += st.vclear.eq(0)
-        with m.FSM(name="controller") as fsm:
-            with m.State("IDLE"):
-                # The frame's end, registered (timing); the frame's kind and
-                # the decision hold for many cycles after it.
-                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good),
-                             go.eq(Mux(frame.end & frame.good, act_is, 0))]
-                with m.If(ended):
-                    m.d.sync += st.reply_cmd.eq(frame.kind)
-                with m.If(ended & ~ended_good):
-                    m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
-                    nack(None, Reason.BAD_FRAME)
-                with m.If(ended & ended_good):
+        names = ["IDLE", "SEND", "SENDING"]
+        if plan.loadable:
+            names += ["VERIFY_READ", "VERIFY_WAIT", "VERIFY_LOW", "VERIFY_HIGH", "VERIFY_NEXT", "VERIFY_DONE",
+                      "INSTALL_GO", "INSTALLING"]
+        names += ["RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING", "RENDER_DONE"]
+        fsm = _OneHotStates(m, names, "IDLE", name="controller")
+        with fsm.state("IDLE"):
+            # The frame's end, registered (timing); the frame's kind and
+            # the decision hold for many cycles after it.
+            m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good),
+                         go.eq(Mux(ended & ended_good, act_is, 0)),
+                         answer.eq(ended & (~ended_good | (act_is & replies).any()))]
+            with m.If(ended):
+                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(Mux(ended_good, act_src, _NACK)),
+                             st.reason.eq(Mux(ended_good, act_reason, Reason.BAD_FRAME)),
+                             st.detail.eq(Mux(ended_good, act_detail, 0))]
+                with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
-                # At most one bit of `go` is set (the action is one-hot).
-                with m.If(go[_Act.INFO]):
-                    reply(_INFO)
-                with m.If(go[_Act.STATUS]):
-                    reply(_STATUS)
-                if plan.loadable:           # (a fixed model: no load state at all)
-                    with m.If(go[_Act.BEGIN]):
-                        m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                        ack()
-                    with m.If(go[_Act.CHUNK_NEXT]):
-                        m.d.sync += st.expected.eq(end_of_chunk)
-                        ack(None, end_of_chunk)
-                    with m.If(go[_Act.CHUNK_AGAIN]):
-                        ack(None, st.expected)          # a retry of one received already
-                    with m.If(go[_Act.COMMIT]):
-                        m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
-                        m.next = "VERIFY_READ"
-                with m.If(go[_Act.RENDER]):
-                    m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
-                                 st.bytes_per_pixel.eq(
-                                     (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
-                    m.next = "RENDER_START"
-                with m.If(go[_Act.NACK]):
-                    nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
-                         if plan.loadable else 0)
-            with m.State("SEND"):
-                m.d.sync += [tx_go.eq(1), tx_kind.eq(reply_kind), tx_length.eq(reply_length)]
-                m.next = "SENDING"
-            with m.State("SENDING"):
-                with m.If(~tx.busy & ~tx_go):
-                    m.next = "IDLE"
-            if plan.loadable:
-                self._verify_and_install(m, st, vcrc, ack, nack)
-            self._render(m, st, tx, ack)
-        m.d.comb += [st.idle.eq(fsm.ongoing("IDLE")), self.idle.eq(st.idle & ~frame.in_frame)]
-        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START") | fsm.ongoing("RENDER_NEXT")
-                                      | fsm.ongoing("RENDER_FRAME") | fsm.ongoing("RENDER_SENDING"))
+                with m.Else():
+                    m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
+            # At most one bit of `go` is set (the action is one-hot).
+            with m.If(answer):
+                fsm.goto("SEND")
+            if plan.loadable:           # (a fixed model: no load state at all)
+                with m.If(go[_Act.BEGIN]):
+                    m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                with m.If(go[_Act.CHUNK_NEXT]):
+                    m.d.sync += st.expected.eq(end_of_chunk)
+                with m.If(go[_Act.COMMIT]):
+                    m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                    fsm.goto("VERIFY_READ")
+            with m.If(go[_Act.RENDER]):
+                m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
+                             st.bytes_per_pixel.eq(
+                                 (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                fsm.goto("RENDER_START")
+        with fsm.state("SEND"):
+            m.d.sync += [tx_go.eq(1), tx_kind.eq(reply_kind), tx_length.eq(reply_length), st.tx_idle.eq(0)]
+            fsm.goto("SENDING")
+        with fsm.state("SENDING"):
+            with m.If(st.tx_idle):
+                fsm.goto("IDLE")
+        if plan.loadable:
+            self._verify_and_install(m, st, fsm, vcrc, ack, nack)
+        self._render(m, st, fsm, tx, ack)
+        m.d.comb += [st.idle.eq(fsm.on["IDLE"]), self.idle.eq(st.idle & ~frame.in_frame)]
+        m.d.comb += self.rendering.eq(fsm.on["RENDER_START"] | fsm.on["RENDER_NEXT"]
+                                      | fsm.on["RENDER_FRAME"] | fsm.on["RENDER_SENDING"])
 
     def _command_flags(self, m, st, frame):
         """The registered flags a command's decision reads, from the frame's
@@ -564,7 +583,7 @@ class BoardController(wiring.Component):
 
         return act_is, act_reason, act_staging, act_expected
 
-    def _verify_and_install(self, m, st, vcrc, ack, nack):
+    def _verify_and_install(self, m, st, fsm, vcrc, ack, nack):
         """COMMIT: read the staged image back through the CRC, then install."""
         staging = self.staging
         word = Signal(16)
@@ -572,49 +591,49 @@ class BoardController(wiring.Component):
         # Registered (timing): the last word (``left`` changes in
         # VERIFY_NEXT only, VERIFY_READ comes between).
         vlast = Signal()
-        with m.State("VERIFY_READ"):
+        with fsm.state("VERIFY_READ"):
             m.d.comb += [staging.re.eq(1), staging.addr.eq(st.vaddr)]
             m.d.sync += vlast.eq(left == 0)
-            m.next = "VERIFY_WAIT"
-        with m.State("VERIFY_WAIT"):            # the staging memory's latency
+            fsm.goto("VERIFY_WAIT")
+        with fsm.state("VERIFY_WAIT"):            # the staging memory's latency
             m.d.sync += st.vwait.eq(st.vwait + 1)
             with m.If(st.vwait == STAGING_LATENCY - 2):
                 m.d.sync += st.vwait.eq(0)
-                m.next = "VERIFY_LOW"
-        with m.State("VERIFY_LOW"):
+                fsm.goto("VERIFY_LOW")
+        with fsm.state("VERIFY_LOW"):
             m.d.sync += word.eq(staging.rdata)
             m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(staging.rdata[:8])]
-            m.next = "VERIFY_HIGH"
-        with m.State("VERIFY_HIGH"):
+            fsm.goto("VERIFY_HIGH")
+        with fsm.state("VERIFY_HIGH"):
             with m.If(~vcrc.busy):
                 m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(word[8:])]
-                m.next = "VERIFY_NEXT"
-        with m.State("VERIFY_NEXT"):
+                fsm.goto("VERIFY_NEXT")
+        with fsm.state("VERIFY_NEXT"):
             with m.If(~vcrc.busy):
                 m.d.sync += [st.vaddr.eq(st.vaddr + 1), left.eq(left - 1)]
                 with m.If(vlast):
-                    m.next = "VERIFY_DONE"
+                    fsm.goto("VERIFY_DONE")
                 with m.Else():
-                    m.next = "VERIFY_READ"
+                    fsm.goto("VERIFY_READ")
         # Registered (timing): the CRC matches (the unit finished a cycle
         # before VERIFY_DONE), the installer's start.
         crc_match = Signal()
         install_go = Signal()
         m.d.sync += crc_match.eq(vcrc.value == st.args[32:64])
         m.d.comb += [self.install.start.eq(install_go), self.install.length.eq(st.args[1:st.aw])]
-        with m.State("VERIFY_DONE"):
+        with fsm.state("VERIFY_DONE"):
             with m.If(~crc_match):
                 nack(None, Reason.BAD_IMAGE_CRC, vcrc.value)
             with m.Else():
                 m.d.sync += install_go.eq(1)
-                m.next = "INSTALL_GO"
+                fsm.goto("INSTALL_GO")
         # The installer's end and verdict, registered (timing: they come
         # from the core's installer); INSTALLING sees them a cycle late.
         installed, install_ok = Signal(), Signal()
-        with m.State("INSTALL_GO"):
+        with fsm.state("INSTALL_GO"):
             m.d.sync += [install_go.eq(0), installed.eq(0)]
-            m.next = "INSTALLING"
-        with m.State("INSTALLING"):
+            fsm.goto("INSTALLING")
+        with fsm.state("INSTALLING"):
             m.d.sync += [installed.eq(~self.install.busy), install_ok.eq(self.install.ok)]
             with m.If(installed):
                 with m.If(install_ok):
@@ -623,7 +642,7 @@ class BoardController(wiring.Component):
                 with m.Else():
                     nack(None, Reason.REFUSED_IMAGE)
 
-    def _render(self, m, st, tx, ack):
+    def _render(self, m, st, fsm, tx, ack):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
         region = self.region
         # The next segment's pixel count and its frame's length, registered
@@ -645,31 +664,31 @@ class BoardController(wiring.Component):
         seg_end, next_y = Signal(len(st.seg_x) + 1), Signal(len(st.seg_y) + 1)
         m.d[self._late] += [seg_end.eq(st.seg_x + st.seg_count), next_y.eq(st.seg_y + 1),
                             row_end.eq(seg_end == region.x1), last_row.eq(next_y == region.y1)]
-        with m.State("RENDER_START"):
+        with fsm.state("RENDER_START"):
             m.d.comb += self.start.eq(1)
             m.d.sync += [st.src.eq(_PIXELS), wait.eq(0)]
-            m.next = "RENDER_NEXT"
-        with m.State("RENDER_NEXT"):
+            fsm.goto("RENDER_NEXT")
+        with fsm.state("RENDER_NEXT"):
             m.d.sync += wait.eq(wait + 1)
             with m.If(wait == 2):
-                m.next = "RENDER_FRAME"
-        with m.State("RENDER_FRAME"):
+                fsm.goto("RENDER_FRAME")
+        with fsm.state("RENDER_FRAME"):
             m.d.sync += [st.tx_go.eq(1), st.tx_kind.eq(Kind.PIXELS), st.tx_length.eq(header + frame_bytes),
-                         st.seg_count.eq(count)]
-            m.next = "RENDER_SENDING"
-        with m.State("RENDER_SENDING"):
-            with m.If(~tx.busy & ~st.tx_go):
+                         st.seg_count.eq(count), st.tx_idle.eq(0)]
+            fsm.goto("RENDER_SENDING")
+        with fsm.state("RENDER_SENDING"):
+            with m.If(st.tx_idle):
                 m.d.sync += [st.npix.eq(st.npix + st.seg_count), wait.eq(0)]
                 with m.If(row_end):
                     m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
                     with m.If(last_row):
-                        m.next = "RENDER_DONE"
+                        fsm.goto("RENDER_DONE")
                     with m.Else():
-                        m.next = "RENDER_NEXT"
+                        fsm.goto("RENDER_NEXT")
                 with m.Else():
                     m.d.sync += st.seg_x.eq(st.seg_x + st.seg_count)
-                    m.next = "RENDER_NEXT"
-        with m.State("RENDER_DONE"):
+                    fsm.goto("RENDER_NEXT")
+        with fsm.state("RENDER_DONE"):
             ack(None, st.npix)
 
 
@@ -742,6 +761,7 @@ class _State:
         self.tx_go = Signal()                  # the transmitter's start, kind and length
         self.tx_kind = Signal(8)
         self.tx_length = Signal(16)
+        self.tx_idle = Signal()                # the transmitter is done, a cycle late
         self.reply_cmd = Signal(8)
         self.reason = Signal(range(max(Reason) + 1))
         self.detail = Signal(32)
@@ -803,3 +823,35 @@ def _byte_pipe(m, flat, index, name, domain="sync"):
         m.d[domain] += word.eq(0)
     m.d[domain] += out.eq(word.word_select(index[:2], 8))
     return out
+
+
+class _OneHotStates:
+    """A state machine with a flip-flop per state (timing: testing a state
+    reads one flip-flop, not a decoder of a state number; Yosys leaves
+    Amaranth's state machines binary, their registers have initial values).
+
+    ``with states.state(name):`` holds what happens in state ``name``;
+    ``states.goto(name)`` inside it moves there at the next cycle; ``on``
+    maps each name to its flip-flop (exactly one is set).
+    """
+
+    def __init__(self, m, names, init, *, name):
+        if init not in names:
+            raise ValueError(f"initial state {init!r} is not one of {names!r}")
+        self._m = m
+        self.on = {n: Signal(name=f"{name}_{n.lower()}", init=int(n == init)) for n in names}
+        self._current = None
+
+    @contextmanager
+    def state(self, name):
+        with self._m.If(self.on[name]):
+            outer, self._current = self._current, name
+            try:
+                yield
+            finally:
+                self._current = outer
+
+    def goto(self, name):
+        if self._current is None:
+            raise RuntimeError("goto outside a state")
+        self._m.d.sync += [self.on[self._current].eq(0), self.on[name].eq(1)]
