@@ -46,8 +46,6 @@ core), ``desc`` (in). ``rendering``
 (out): no command is being carried out and no frame is being received.
 """
 
-from contextlib import contextmanager
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -61,6 +59,7 @@ from .descriptors import descriptor_init, descriptor_layout
 from .lookup import lookup
 from .link import FrameReceiver, FrameTransmitter, SharedCrc, crc_user_signature
 from .model_store import STAGING_LATENCY, install_signature, staging_signature
+from .one_hot import OneHotStates
 
 __all__ = ["BoardController", "info_constants"]
 
@@ -427,7 +426,7 @@ class BoardController(wiring.Component):
             names += ["VERIFY_READ", "VERIFY_WAIT", "VERIFY_LOW", "VERIFY_HIGH", "VERIFY_NEXT", "VERIFY_DONE",
                       "INSTALL_GO", "INSTALLING"]
         names += ["RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING", "RENDER_DONE"]
-        fsm = _OneHotStates(m, names, "IDLE", name="controller")
+        fsm = OneHotStates(m, names, "IDLE", name="controller")
         with fsm.state("IDLE"):
             # The frame's end, registered (timing); the frame's kind and
             # the decision hold for many cycles after it.
@@ -468,8 +467,7 @@ class BoardController(wiring.Component):
             self._verify_and_install(m, st, fsm, vcrc, ack, nack)
         self._render(m, st, fsm, tx, ack)
         m.d.comb += [st.idle.eq(fsm.on["IDLE"]), self.idle.eq(st.idle & ~frame.in_frame)]
-        m.d.comb += self.rendering.eq(fsm.on["RENDER_START"] | fsm.on["RENDER_NEXT"]
-                                      | fsm.on["RENDER_FRAME"] | fsm.on["RENDER_SENDING"])
+        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING"))
 
     def _command_flags(self, m, st, frame):
         """The registered flags a command's decision reads, from the frame's
@@ -824,34 +822,3 @@ def _byte_pipe(m, flat, index, name, domain="sync"):
     m.d[domain] += out.eq(word.word_select(index[:2], 8))
     return out
 
-
-class _OneHotStates:
-    """A state machine with a flip-flop per state (timing: testing a state
-    reads one flip-flop, not a decoder of a state number; Yosys leaves
-    Amaranth's state machines binary, their registers have initial values).
-
-    ``with states.state(name):`` holds what happens in state ``name``;
-    ``states.goto(name)`` inside it moves there at the next cycle; ``on``
-    maps each name to its flip-flop (exactly one is set).
-    """
-
-    def __init__(self, m, names, init, *, name):
-        if init not in names:
-            raise ValueError(f"initial state {init!r} is not one of {names!r}")
-        self._m = m
-        self.on = {n: Signal(name=f"{name}_{n.lower()}", init=int(n == init)) for n in names}
-        self._current = None
-
-    @contextmanager
-    def state(self, name):
-        with self._m.If(self.on[name]):
-            outer, self._current = self._current, name
-            try:
-                yield
-            finally:
-                self._current = outer
-
-    def goto(self, name):
-        if self._current is None:
-            raise RuntimeError("goto outside a state")
-        self._m.d.sync += [self.on[self._current].eq(0), self.on[name].eq(1)]

@@ -30,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from .. import protocol
 from .args import check_int
+from .one_hot import OneHotStates
 
 __all__ = ["Crc32Serial", "FrameReceiver", "FrameTransmitter", "received_frame_signature", "crc_user_signature",
            "SharedCrc"]
@@ -209,80 +210,81 @@ class FrameReceiver(_CrcUser):
             m.d.comb += [crc.start.eq(1), crc.byte.eq(byte)]
 
         sync0, sync1 = protocol.SYNC
-        with m.FSM(name="receiver"):
-            with m.State("HUNT"):
-                m.d.sync += in_frame.eq(0)
-                with m.If(got & (byte == sync0)):
-                    m.next = "SYNC1"
-            with m.State("SYNC1"):
-                with m.If(got):
-                    with m.If(byte == sync1):
-                        m.d.comb += crc.clear.eq(1)
-                        m.d.sync += in_frame.eq(1)
-                        m.next = "KIND"
-                    with m.Elif(byte != sync0):
-                        m.next = "HUNT"
-            with m.State("KIND"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    feed()
-                    m.d.comb += fr.begin.eq(1)
-                    m.d.sync += fr.kind.eq(byte)
-                    m.next = "LEN0"
-            with m.State("LEN0"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    feed()
-                    m.d.sync += length[:8].eq(byte)
-                    m.next = "LEN1"
-            with m.State("LEN1"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    feed()
-                    m.d.sync += [length[8:].eq(byte), index.eq(0), left.eq(Cat(length[:8], byte) - 1),
-                                 too_long.eq(Cat(length[:8], byte) > protocol.MAX_PAYLOAD),
-                                 empty.eq(Cat(length[:8], byte) == 0)]
-                    m.next = "LENGTH"
-            with m.State("LENGTH"):             # a cycle: the next byte is far away
-                with m.If(too_long):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(empty):
-                    m.next = "CRC"
-                with m.Else():
-                    m.next = "PAYLOAD"
-            with m.State("PAYLOAD"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    feed()
-                    m.d.comb += fr.data.eq(1)
-                    m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
-                    with m.If(last):
-                        m.d.sync += index.eq(0)
-                        m.next = "CRC"
-            with m.State("CRC"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    # Compared byte by byte (the unit finished long ago: its
-                    # last byte came before these four).
-                    match = byte == expect
-                    m.d.sync += [crc_ok.eq(Mux(index[:2] == 0, match, crc_ok & match)), index.eq(index + 1)]
-                    with m.If(index[:2] == 3):
-                        m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.comb += [fr.end.eq(1), fr.good.eq(crc_ok)]
-                m.d.sync += in_frame.eq(0)
-                m.next = "HUNT"
+        fsm = OneHotStates(m, ["HUNT", "SYNC1", "KIND", "LEN0", "LEN1", "LENGTH", "PAYLOAD", "CRC", "CHECK"],
+                           "HUNT", name="receiver")
+        with fsm.state("HUNT"):
+            m.d.sync += in_frame.eq(0)
+            with m.If(got & (byte == sync0)):
+                fsm.goto("SYNC1")
+        with fsm.state("SYNC1"):
+            with m.If(got):
+                with m.If(byte == sync1):
+                    m.d.comb += crc.clear.eq(1)
+                    m.d.sync += in_frame.eq(1)
+                    fsm.goto("KIND")
+                with m.Elif(byte != sync0):
+                    fsm.goto("HUNT")
+        with fsm.state("KIND"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                feed()
+                m.d.comb += fr.begin.eq(1)
+                m.d.sync += fr.kind.eq(byte)
+                fsm.goto("LEN0")
+        with fsm.state("LEN0"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                feed()
+                m.d.sync += length[:8].eq(byte)
+                fsm.goto("LEN1")
+        with fsm.state("LEN1"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                feed()
+                m.d.sync += [length[8:].eq(byte), index.eq(0), left.eq(Cat(length[:8], byte) - 1),
+                             too_long.eq(Cat(length[:8], byte) > protocol.MAX_PAYLOAD),
+                             empty.eq(Cat(length[:8], byte) == 0)]
+                fsm.goto("LENGTH")
+        with fsm.state("LENGTH"):             # a cycle: the next byte is far away
+            with m.If(too_long):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(empty):
+                fsm.goto("CRC")
+            with m.Else():
+                fsm.goto("PAYLOAD")
+        with fsm.state("PAYLOAD"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                feed()
+                m.d.comb += fr.data.eq(1)
+                m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
+                with m.If(last):
+                    m.d.sync += index.eq(0)
+                    fsm.goto("CRC")
+        with fsm.state("CRC"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                # Compared byte by byte (the unit finished long ago: its
+                # last byte came before these four).
+                match = byte == expect
+                m.d.sync += [crc_ok.eq(Mux(index[:2] == 0, match, crc_ok & match)), index.eq(index + 1)]
+                with m.If(index[:2] == 3):
+                    fsm.goto("CHECK")
+        with fsm.state("CHECK"):
+            m.d.comb += [fr.end.eq(1), fr.good.eq(crc_ok)]
+            m.d.sync += in_frame.eq(0)
+            fsm.goto("HUNT")
         return m
 
 
