@@ -331,18 +331,22 @@ class BoardController(wiring.Component):
             for k in range(per_value):
                 bytes_of.append((c * pb + 8 * k, min(8, pb - 8 * k)))
         pix_valid, pix_data = st.pix_valid, st.pix_data
-        pixel_byte = Signal(8)
+        # The pixel's byte, registered (timing), offered a cycle after the
+        # pixel came (`pix_seen`); the byte position changes only when a
+        # byte is taken, the index with it (`settled`). The last byte's
+        # flag likewise.
+        pixel_byte, pix_seen, last_byte = Signal(8), Signal(), Signal()
+        m.d.sync += [pix_seen.eq(pix_valid), last_byte.eq(st.bpos == st.last_bpos)]
         with m.Switch(st.bpos):
             for j, (lo, width) in enumerate(bytes_of):
                 with m.Case(j):
-                    m.d.comb += pixel_byte.eq(pix_data[lo:lo + width])
-        last_byte = st.bpos == st.last_bpos
+                    m.d.sync += pixel_byte.eq(pix_data[lo:lo + width])
         in_header = Signal()
         m.d[self._late] += in_header.eq(idx < protocol.fields_size(protocol.PIXELS_FIELDS))
         with m.If(in_header):
             m.d.comb += [comb_valid.eq(1), comb_byte.eq(header_byte)]
         with m.Else():
-            m.d.comb += [comb_valid.eq(pix_valid), comb_byte.eq(pixel_byte)]
+            m.d.comb += [comb_valid.eq(pix_valid & pix_seen), comb_byte.eq(pixel_byte)]
         # A byte is taken (pay.valid: the index, so bpos and in_header too,
         # have been still for several cycles); the core's next pixel comes in
         # once the last byte of this one is taken.
@@ -453,7 +457,7 @@ class BoardController(wiring.Component):
                     m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
                     fsm.goto("VERIFY_READ")
             with m.If(go[_Act.RENDER]):
-                m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
+                m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.bpos.eq(0),
                              st.bytes_per_pixel.eq(
                                  (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
                 fsm.goto("RENDER_START")
@@ -483,7 +487,7 @@ class BoardController(wiring.Component):
         # Every decision of a command is a registered flag (timing): the
         # frame's length and arguments are final four CRC bytes before the
         # frame ends, the load's state changes only when a command is
-        # decided, so the flags, up to three registers deep, are exact when
+        # decided, so the flags, up to four registers deep, are exact when
         # a frame ends. `arg`: the first argument as an offset or a length
         # within the staging memory (a larger one is out of range: `big`).
         arg = args[:aw]
@@ -501,9 +505,12 @@ class BoardController(wiring.Component):
             f["chunk_at"].eq(arg == st.expected), f["chunk_fits"].eq(end_of_chunk <= st.load_length),
             f["chunk_again"].eq(end_of_chunk <= st.expected),
             f["commit_ok"].eq(st.loading & (arg == st.load_length) & (st.expected == st.load_length)),
-            f["region_bad"].eq((Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0)
-                               | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)),
         ]
+        # The region's checks, each a register, then or-ed (timing).
+        region_checks = [Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0,
+                         x0 >= x1, y0 >= y1, x1 > desc.width, y1 > desc.height]
+        region_fails = Signal(len(region_checks))
+        m.d.sync += [region_fails.eq(Cat(*region_checks)), f["region_bad"].eq(region_fails.any())]
         return arg, end_of_chunk, (x0, y0), f
 
     def _decision(self, m, st, frame, f):
@@ -643,6 +650,9 @@ class BoardController(wiring.Component):
     def _render(self, m, st, fsm, tx, ack):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
         region = self.region
+        # The pixels sent so far are counted in the reply's detail (zero
+        # when the RENDER frame ended: see `act_detail`), the final ACK's.
+        npix = st.detail[:2 * self.plan.size_bits]
         # The next segment's pixel count and its frame's length, registered
         # (three registers behind the segment's start: RENDER_NEXT waits
         # them out), count · bytes_per_pixel by shifts and adds.
@@ -676,7 +686,7 @@ class BoardController(wiring.Component):
             fsm.goto("RENDER_SENDING")
         with fsm.state("RENDER_SENDING"):
             with m.If(st.tx_idle):
-                m.d.sync += [st.npix.eq(st.npix + st.seg_count), wait.eq(0)]
+                m.d.sync += [npix.eq(npix + st.seg_count), wait.eq(0)]
                 with m.If(row_end):
                     m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
                     with m.If(last_row):
@@ -687,12 +697,13 @@ class BoardController(wiring.Component):
                     m.d.sync += st.seg_x.eq(st.seg_x + st.seg_count)
                     fsm.goto("RENDER_NEXT")
         with fsm.state("RENDER_DONE"):
-            ack(None, st.npix)
+            ack(None, None)                 # the pixel count: in `detail` already
 
 
 #: Cycles the reply's byte index must be still before its byte is taken:
 #: the INFO ROM's read and its data register, the byte register, the
-#: selected byte's (the other sources: word, byte, selected byte).
+#: selected byte's (the other sources: word, byte, selected byte; a
+#: pixel: its byte, the selected byte).
 _SETTLE = 4
 
 
@@ -768,7 +779,6 @@ class _State:
         self.seg_x = Signal(size_bits)
         self.seg_y = Signal(size_bits)
         self.seg_count = Signal(range(protocol.FRAME_PIXELS + 1))
-        self.npix = Signal(2 * plan.size_bits)
         self.pix_valid = Signal()              # a pixel from the core, being sent
         self.pix_data = Signal(plan.pixel_bits * plan.channels)
         self.bpos = Signal(range(2 * plan.channels + 1))
@@ -813,12 +823,11 @@ def _byte_pipe(m, flat, index, name, domain="sync"):
     words = (len(flat) + 31) // 32
     padded = Cat(flat, Const(0, 32 * words - len(flat)))
     word = Signal(32, name=f"{name}_word")
+    in_range = Signal(name=f"{name}_in_range")     # zeroes the byte, not the word (timing: 8 resets, not 32)
     out = Signal(8, name=f"{name}_q")
     hi = index[2:]
-    with m.If(hi < words):
-        m.d[domain] += word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded)
-    with m.Else():
-        m.d[domain] += word.eq(0)
-    m.d[domain] += out.eq(word.word_select(index[:2], 8))
+    m.d[domain] += [word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded),
+                    in_range.eq(hi < words)]
+    m.d[domain] += out.eq(Mux(in_range, word.word_select(index[:2], 8), 0))
     return out
 
