@@ -11,7 +11,7 @@ and answers with a frame (:class:`~.link.FrameTransmitter`):
   state from registers;
 * ``LOAD_BEGIN`` / ``LOAD_CHUNK``: a chunk at the expected offset is written
   into the core's staging memory byte by byte *as it arrives* (registered,
-  one cycle after each byte), so no chunk buffer is needed; the expected
+  two cycles after each byte), so no chunk buffer is needed; the expected
   offset advances only when the frame's CRC checks. A chunk with a damaged
   header cannot overwrite anything received already (its offset would
   differ from the expected one), and whatever a damaged chunk wrote at the
@@ -205,12 +205,18 @@ class BoardController(wiring.Component):
             return
         aw = st.aw
         offset = st.args[:aw]
-        addr = Signal(aw + 1)
-        m.d.comb += addr.eq(offset + frame.index[:aw] - 4)
-        write = (st.idle & frame.data & (frame.kind == Kind.LOAD_CHUNK) & (frame.index >= 4) & st.loading
-                 & (st.args[aw:32] == 0) & (offset == st.expected) & (addr < st.load_length))
+        # A data byte goes to staging in two registered steps (timing): its
+        # address and whether the chunk may write at all (`chunk_ok`: its
+        # kind, the load's state and its offset, registered: they are final
+        # long before its first data byte), then the address's range.
+        chunk_ok = Signal()
+        m.d.sync += chunk_ok.eq((frame.kind == Kind.LOAD_CHUNK) & st.loading & (st.args[aw:32] == 0)
+                                & (offset == st.expected))
+        data_we, data_addr, data_byte = Signal(), Signal(aw + 1), Signal(8)
+        m.d.sync += [data_we.eq(st.idle & frame.data & (frame.index >= 4) & chunk_ok),
+                     data_addr.eq(offset + frame.index[:aw] - 4), data_byte.eq(frame.byte)]
         we, waddr, wbyte = Signal(), Signal(aw), Signal(8)
-        m.d.sync += [we.eq(write), waddr.eq(addr), wbyte.eq(frame.byte)]
+        m.d.sync += [we.eq(data_we & (data_addr < st.load_length)), waddr.eq(data_addr), wbyte.eq(data_byte)]
         staging = self.staging
         with m.If(we):
             m.d.comb += [staging.we.eq(1), staging.addr.eq(waddr[1:]), staging.wdata.eq(Cat(wbyte, wbyte)),
@@ -397,15 +403,18 @@ class BoardController(wiring.Component):
         # registered (timing): written when the frame ends, a cycle before
         # the action (nothing is sent while IDLE; an action that is no
         # reply from IDLE sets them again before it sends).
+        # A bad frame's (NACK BAD_FRAME, detail 0) replace them as it ends.
         act_src = Signal.like(st.src)
         act_detail = Signal(max(st.aw, 16) + 1)
-        m.d.sync += act_src.eq(Mux(act_is[_Act.INFO], _INFO, Mux(act_is[_Act.STATUS], _STATUS,
-                                                                  Mux(act_is[_Act.NACK], _NACK, _ACK))))
+        bad_end = frame.end & ~frame.good
+        m.d.sync += act_src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
+                                   Mux(act_is[_Act.STATUS] & ~bad_end, _STATUS,
+                                       Mux(act_is[_Act.NACK] | bad_end, _NACK, _ACK))))
         if plan.loadable:
-            m.d.sync += act_detail.eq(
+            m.d.sync += act_detail.eq(Mux(bad_end, 0,
                 Mux(act_is[_Act.CHUNK_NEXT], end_of_chunk,
                     Mux(act_is[_Act.CHUNK_AGAIN] | (act_is[_Act.NACK] & act_expected), st.expected,
-                        Mux(act_is[_Act.NACK] & act_staging, staging_bytes, 0))))
+                        Mux(act_is[_Act.NACK] & act_staging, staging_bytes, 0)))))
 
         # A frame's start, kind and length reach the transmitter from
         # registers, a cycle after SEND or RENDER_FRAME (timing: the state's
@@ -438,9 +447,8 @@ class BoardController(wiring.Component):
                          go.eq(Mux(ended & ended_good, act_is, 0)),
                          answer.eq(ended & (~ended_good | (act_is & replies).any()))]
             with m.If(ended):
-                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(Mux(ended_good, act_src, _NACK)),
-                             st.reason.eq(Mux(ended_good, act_reason, Reason.BAD_FRAME)),
-                             st.detail.eq(Mux(ended_good, act_detail, 0))]
+                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src),
+                             st.reason.eq(Mux(ended_good, act_reason, Reason.BAD_FRAME)), st.detail.eq(act_detail)]
                 with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
                 with m.Else():
@@ -496,7 +504,7 @@ class BoardController(wiring.Component):
         m.d.sync += end_of_chunk.eq(arg + (length - 4))
         f = {name: Signal(name=name) for name in (
             "len4", "len8", "len_lt4", "big", "begin_bad", "chunk_at", "chunk_fits", "chunk_next", "chunk_again",
-            "commit_ok", "region_bad")}
+            "commit_ok", "commit_length", "all_received", "region_bad")}
         m.d.sync += f["chunk_next"].eq(f["chunk_at"] & f["chunk_fits"])
         m.d.sync += [
             f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(length < 4),
@@ -504,7 +512,8 @@ class BoardController(wiring.Component):
             f["begin_bad"].eq((arg > staging_bytes) | args[0] | (arg == 0)),
             f["chunk_at"].eq(arg == st.expected), f["chunk_fits"].eq(end_of_chunk <= st.load_length),
             f["chunk_again"].eq(end_of_chunk <= st.expected),
-            f["commit_ok"].eq(st.loading & (arg == st.load_length) & (st.expected == st.load_length)),
+            f["commit_ok"].eq(st.loading & f["commit_length"] & f["all_received"]),
+            f["commit_length"].eq(arg == st.load_length), f["all_received"].eq(st.expected == st.load_length),
         ]
         # The region's checks, each a register, then or-ed (timing).
         region_checks = [Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0,
@@ -605,16 +614,21 @@ class BoardController(wiring.Component):
             with m.If(st.vwait == STAGING_LATENCY - 2):
                 m.d.sync += st.vwait.eq(0)
                 fsm.goto("VERIFY_LOW")
+        # A byte reaches the CRC unit from registers, a cycle after its state
+        # (timing); the state after waits out that cycle (`vgo`).
+        vgo, vbyte = Signal(), Signal(8)
+        m.d.comb += [vcrc.start.eq(vgo), vcrc.byte.eq(vbyte)]
         with fsm.state("VERIFY_LOW"):
-            m.d.sync += word.eq(staging.rdata)
-            m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(staging.rdata[:8])]
+            m.d.sync += [word.eq(staging.rdata), vgo.eq(1), vbyte.eq(staging.rdata[:8])]
             fsm.goto("VERIFY_HIGH")
         with fsm.state("VERIFY_HIGH"):
-            with m.If(~vcrc.busy):
-                m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(word[8:])]
+            m.d.sync += vgo.eq(0)
+            with m.If(~vcrc.busy & ~vgo):
+                m.d.sync += [vgo.eq(1), vbyte.eq(word[8:])]
                 fsm.goto("VERIFY_NEXT")
         with fsm.state("VERIFY_NEXT"):
-            with m.If(~vcrc.busy):
+            m.d.sync += vgo.eq(0)
+            with m.If(~vcrc.busy & ~vgo):
                 m.d.sync += [st.vaddr.eq(st.vaddr + 1), left.eq(left - 1)]
                 with m.If(vlast):
                     fsm.goto("VERIFY_DONE")

@@ -355,44 +355,45 @@ class FrameTransmitter(_CrcUser):
             m.d.comb += [tx_valid.eq(1), tx_byte.eq(value), checked_byte.eq(checked)]
             with m.If(take):
                 if nxt is not None:
-                    m.next = nxt
+                    fsm.goto(nxt)
 
-        with m.FSM(name="transmitter") as fsm:
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.comb += crc.clear.eq(1)
-                    m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0)]
-                    m.next = "SYNC0"
-            with m.State("SYNC0"):
-                m.d.sync += left.eq(length - 1)        # from the registered length (timing)
-                send(Const(sync0, 8), checked=False, nxt="SYNC1")
-            with m.State("SYNC1"):
-                send(Const(sync1, 8), checked=False, nxt="KIND")
-            with m.State("KIND"):
-                send(kind, nxt="LEN0")
-            with m.State("LEN0"):
-                send(length[:8], nxt="LEN1")
-            with m.State("LEN1"):
-                send(length[8:])
-                with m.If(take):
-                    with m.If(empty):
-                        m.next = "CRC"
-                    with m.Else():
-                        m.next = "PAYLOAD"
-            with m.State("PAYLOAD"):
-                m.d.comb += [tx_valid.eq(self.payload.valid), tx_byte.eq(self.payload.payload),
-                             self.payload.ready.eq(take), checked_byte.eq(1)]
-                with m.If(sent):
-                    m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
-                    with m.If(last):
-                        m.d.sync += index.eq(0)
-                        m.next = "CRC"
-            with m.State("CRC"):
-                send(crc.value.word_select(index[:2], 8), checked=False)
-                with m.If(take):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index[:2] == 3):
-                        m.d.sync += index.eq(0)
-                        m.next = "IDLE"
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | out_valid)
+        fsm = OneHotStates(m, ["IDLE", "SYNC0", "SYNC1", "KIND", "LEN0", "LEN1", "PAYLOAD", "CRC"], "IDLE",
+                           name="transmitter")
+        with fsm.state("IDLE"):
+            with m.If(self.start):
+                m.d.comb += crc.clear.eq(1)
+                m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0)]
+                fsm.goto("SYNC0")
+        with fsm.state("SYNC0"):
+            m.d.sync += left.eq(length - 1)        # from the registered length (timing)
+            send(Const(sync0, 8), checked=False, nxt="SYNC1")
+        with fsm.state("SYNC1"):
+            send(Const(sync1, 8), checked=False, nxt="KIND")
+        with fsm.state("KIND"):
+            send(kind, nxt="LEN0")
+        with fsm.state("LEN0"):
+            send(length[:8], nxt="LEN1")
+        with fsm.state("LEN1"):
+            send(length[8:])
+            with m.If(take):
+                with m.If(empty):
+                    fsm.goto("CRC")
+                with m.Else():
+                    fsm.goto("PAYLOAD")
+        with fsm.state("PAYLOAD"):
+            m.d.comb += [tx_valid.eq(self.payload.valid), tx_byte.eq(self.payload.payload),
+                         self.payload.ready.eq(take), checked_byte.eq(1)]
+            with m.If(sent):
+                m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
+                with m.If(last):
+                    m.d.sync += index.eq(0)
+                    fsm.goto("CRC")
+        with fsm.state("CRC"):
+            send(crc.value.word_select(index[:2], 8), checked=False)
+            with m.If(take):
+                m.d.sync += index.eq(index + 1)
+                with m.If(index[:2] == 3):
+                    m.d.sync += index.eq(0)
+                    fsm.goto("IDLE")
+        m.d.comb += self.busy.eq(~fsm.on["IDLE"] | out_valid)
         return m
