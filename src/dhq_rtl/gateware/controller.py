@@ -389,7 +389,7 @@ class BoardController(wiring.Component):
         desc = self.desc
         arg, end_of_chunk, (x0, y0), f = self._command_flags(m, st, frame)
         act_is, act_reason, act_staging, act_expected = self._decision(m, st, frame, f)
-        ended, ended_good = Signal(), Signal()
+        ended, ended_good, ended2 = Signal(), Signal(), Signal()
         # The action of a good frame that just ended, one-hot, registered a
         # cycle after `ended` (the decision is exact long before the frame's
         # end): each of IDLE's branches below reads one bit, not a chain of
@@ -403,10 +403,13 @@ class BoardController(wiring.Component):
         # registered (timing): written when the frame ends, a cycle before
         # the action (nothing is sent while IDLE; an action that is no
         # reply from IDLE sets them again before it sends).
-        # A bad frame's (NACK BAD_FRAME, detail 0) replace them as it ends.
+        # A bad frame's (NACK BAD_FRAME, detail 0) replace them after it
+        # ends; they are written a cycle later (`ended2`).
         act_src = Signal.like(st.src)
         act_detail = Signal(max(st.aw, 16) + 1)
-        bad_end = frame.end & ~frame.good
+        end_reason = Signal.like(act_reason)
+        bad_end = ended & ~ended_good
+        m.d.sync += end_reason.eq(Mux(bad_end, Reason.BAD_FRAME, act_reason))
         m.d.sync += act_src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
                                    Mux(act_is[_Act.STATUS] & ~bad_end, _STATUS,
                                        Mux(act_is[_Act.NACK] | bad_end, _NACK, _ACK))))
@@ -443,12 +446,13 @@ class BoardController(wiring.Component):
         with fsm.state("IDLE"):
             # The frame's end, registered (timing); the frame's kind and
             # the decision hold for many cycles after it.
-            m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good),
+            m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good), ended2.eq(ended),
                          go.eq(Mux(ended & ended_good, act_is, 0)),
                          answer.eq(ended & (~ended_good | (act_is & replies).any()))]
+            with m.If(ended2):
+                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src), st.reason.eq(end_reason),
+                             st.detail.eq(act_detail)]
             with m.If(ended):
-                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src),
-                             st.reason.eq(Mux(ended_good, act_reason, Reason.BAD_FRAME)), st.detail.eq(act_detail)]
                 with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
                 with m.Else():

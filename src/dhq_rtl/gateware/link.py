@@ -328,9 +328,10 @@ class FrameTransmitter(_CrcUser):
         out_valid = Signal()
         # A sent byte reaches the CRC unit a cycle later, from registers
         # (timing: the frame's byte multiplexers end in a register, not in
-        # the CRC unit's); no byte is taken meanwhile.
+        # the CRC unit's); no byte is taken meanwhile. `free`: the CRC unit
+        # is free and no byte is on its way, registered (a cycle late).
         crc_go, crc_byte, checked_byte = Signal(), Signal(8), Signal()
-        free = ~crc.busy & ~crc_go
+        free = Signal()
         m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(crc_byte)]
         if self.registered:
             out_byte = Signal(8)
@@ -344,7 +345,7 @@ class FrameTransmitter(_CrcUser):
             m.d.comb += [self.tx.valid.eq(tx_valid & free), self.tx.payload.eq(tx_byte),
                          take.eq(self.tx.ready & free)]
         sent = tx_valid & take
-        m.d.sync += [crc_go.eq(sent & checked_byte), crc_byte.eq(tx_byte)]
+        m.d.sync += [crc_go.eq(sent & checked_byte), crc_byte.eq(tx_byte), free.eq(~crc.busy & ~crc_go & ~sent)]
         # Registered (timing): the length is set long before LEN1, `left`
         # changes only when a byte is sent (a byte takes the CRC unit's 9
         # cycles at least).
@@ -352,7 +353,7 @@ class FrameTransmitter(_CrcUser):
         m.d.sync += [empty.eq(length == 0), last.eq(left == 0)]
 
         def send(value, *, checked=True, nxt=None):
-            m.d.comb += [tx_valid.eq(1), tx_byte.eq(value), checked_byte.eq(checked)]
+            m.d.comb += [tx_byte.eq(value), checked_byte.eq(checked)]
             with m.If(take):
                 if nxt is not None:
                     fsm.goto(nxt)
@@ -381,8 +382,7 @@ class FrameTransmitter(_CrcUser):
                 with m.Else():
                     fsm.goto("PAYLOAD")
         with fsm.state("PAYLOAD"):
-            m.d.comb += [tx_valid.eq(self.payload.valid), tx_byte.eq(self.payload.payload),
-                         self.payload.ready.eq(take), checked_byte.eq(1)]
+            m.d.comb += [tx_byte.eq(self.payload.payload), self.payload.ready.eq(take), checked_byte.eq(1)]
             with m.If(sent):
                 m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
                 with m.If(last):
@@ -395,5 +395,7 @@ class FrameTransmitter(_CrcUser):
                 with m.If(index[:2] == 3):
                     m.d.sync += index.eq(0)
                     fsm.goto("IDLE")
-        m.d.comb += self.busy.eq(~fsm.on["IDLE"] | out_valid)
+        # A byte to send: in every state but IDLE, the payload's when it has one.
+        m.d.comb += [tx_valid.eq(~fsm.on["IDLE"] & (~fsm.on["PAYLOAD"] | self.payload.valid)),
+                     self.busy.eq(~fsm.on["IDLE"] | out_valid)]
         return m
