@@ -514,11 +514,12 @@ class BoardController(wiring.Component):
             f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(length < 4),
             f["big"].eq(args[aw:32] != 0),
             f["begin_bad"].eq((arg > staging_bytes) | args[0] | (arg == 0)),
-            f["chunk_at"].eq(arg == st.expected), f["chunk_fits"].eq(end_of_chunk <= st.load_length),
-            f["chunk_again"].eq(end_of_chunk <= st.expected),
+            f["chunk_at"].eq(arg == st.expected),
             f["commit_ok"].eq(st.loading & f["commit_length"] & f["all_received"]),
             f["commit_length"].eq(arg == st.load_length), f["all_received"].eq(st.expected == st.load_length),
         ]
+        _at_most(m, end_of_chunk, st.load_length, f["chunk_fits"])
+        _at_most(m, end_of_chunk, st.expected, f["chunk_again"])
         # The region's checks, each a register, then or-ed (timing).
         region_checks = [Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0,
                          x0 >= x1, y0 >= y1, x1 > desc.width, y1 > desc.height]
@@ -822,6 +823,18 @@ def _payload_bits(fields, values):
             parts.append(Const(0, 8 * size - len(v)))
         at = offset + size
     return Cat(*parts)
+
+
+def _at_most(m, a, b, flag):
+    """``flag`` ← ``a <= b`` (unsigned), in two registered steps (timing: two
+    half-width comparisons, then their combination)."""
+    width = max(len(a), len(b))
+    a, b = a.as_unsigned(), b.as_unsigned()
+    half = (width + 1) // 2
+    hi_a, hi_b = a[half:width] if len(a) > half else Const(0, 1), b[half:width] if len(b) > half else Const(0, 1)
+    hi_less, hi_equal, lo_at_most = Signal(), Signal(), Signal()
+    m.d.sync += [hi_less.eq(hi_a < hi_b), hi_equal.eq(hi_a == hi_b), lo_at_most.eq(a[:half] <= b[:half]),
+                 flag.eq(hi_less | (hi_equal & lo_at_most))]
 
 
 def _byte_pipe(m, flat, index, name, domain="sync"):

@@ -18,9 +18,9 @@
 Latency and throughput are the UART's: one byte per ``10 · divisor``
 cycles; the receiver's ``end`` comes the cycle after the last CRC byte (a
 frame whose length is too long ends two cycles after its length's last
-byte). The receiver needs its bytes at least 11 cycles apart (its CRC
-unit's pace and the registered CRC byte it compares with; a UART byte takes
-10 · divisor ≥ 40 cycles); the transmitter offers a byte only when its CRC
+byte). The receiver needs its bytes at least 12 cycles apart (its CRC
+unit's pace behind the registers on its way and the registered CRC byte it
+compares with; a UART byte takes 10 · divisor ≥ 40 cycles); the transmitter offers a byte only when its CRC
 unit is free, so it suits any consumer.
 """
 
@@ -187,7 +187,7 @@ class FrameReceiver(_CrcUser):
         index = Signal(protocol.MAX_PAYLOAD.bit_length())
         left = Signal.like(index)              # payload bytes after this one
         crc_ok = Signal()                      # the CRC bytes so far equal the computed CRC's
-        # Registered every cycle (timing): bytes come at least 11 cycles
+        # Registered every cycle (timing): bytes come at least 12 cycles
         # apart, and `index`, `left` and the CRC change only when one
         # comes, so each is exact when the next byte arrives.
         expect = Signal(8)                     # the computed CRC's byte `index % 4`
@@ -206,8 +206,14 @@ class FrameReceiver(_CrcUser):
         timed_out = Signal()
         m.d["sync" if self.registered else "comb"] += timed_out.eq(in_frame & (idle == self.timeout) & ~got)
 
+        # A byte reaches the CRC unit from registers, a cycle after it came
+        # (timing: the state's decoding ends there).
+        crc_go, crc_byte = Signal(), Signal(8)
+        m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(crc_byte)]
+        m.d.sync += [crc_go.eq(0), crc_byte.eq(byte)]
+
         def feed():
-            m.d.comb += [crc.start.eq(1), crc.byte.eq(byte)]
+            m.d.sync += crc_go.eq(1)
 
         sync0, sync1 = protocol.SYNC
         fsm = OneHotStates(m, ["HUNT", "SYNC1", "KIND", "LEN0", "LEN1", "LENGTH", "PAYLOAD", "CRC", "CHECK"],
@@ -352,50 +358,55 @@ class FrameTransmitter(_CrcUser):
         empty, last = Signal(), Signal()
         m.d.sync += [empty.eq(length == 0), last.eq(left == 0)]
 
-        def send(value, *, checked=True, nxt=None):
-            m.d.comb += [tx_byte.eq(value), checked_byte.eq(checked)]
-            with m.If(take):
-                if nxt is not None:
-                    fsm.goto(nxt)
-
+        # The header's next byte is a register set a state ahead, the CRC's
+        # byte a register set every cycle (timing: the frame's byte is one of
+        # three registers, not one of seven bytes). `crc_index` changes when
+        # a CRC byte is sent; the next is taken two cycles later at the
+        # earliest (`free`), when `crc_sel` follows.
+        head = Signal(8)
+        crc_index = Signal(2)
+        crc_sel = Signal(8)
+        m.d.sync += crc_sel.eq(crc.value.word_select(crc_index, 8))
         fsm = OneHotStates(m, ["IDLE", "SYNC0", "SYNC1", "KIND", "LEN0", "LEN1", "PAYLOAD", "CRC"], "IDLE",
                            name="transmitter")
+        on = fsm.on
+        m.d.comb += [
+            # A byte to send: in every state but IDLE, the payload's when it has one.
+            tx_valid.eq(~on["IDLE"] & (~on["PAYLOAD"] | self.payload.valid)),
+            tx_byte.eq(Mux(on["PAYLOAD"], self.payload.payload, Mux(on["CRC"], crc_sel, head))),
+            checked_byte.eq(on["KIND"] | on["LEN0"] | on["LEN1"] | on["PAYLOAD"]),
+            self.payload.ready.eq(on["PAYLOAD"] & take),
+            self.busy.eq(~on["IDLE"] | out_valid),
+        ]
         with fsm.state("IDLE"):
             with m.If(self.start):
                 m.d.comb += crc.clear.eq(1)
-                m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0)]
+                m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0), crc_index.eq(0),
+                             head.eq(sync0)]
                 fsm.goto("SYNC0")
         with fsm.state("SYNC0"):
             m.d.sync += left.eq(length - 1)        # from the registered length (timing)
-            send(Const(sync0, 8), checked=False, nxt="SYNC1")
-        with fsm.state("SYNC1"):
-            send(Const(sync1, 8), checked=False, nxt="KIND")
-        with fsm.state("KIND"):
-            send(kind, nxt="LEN0")
-        with fsm.state("LEN0"):
-            send(length[:8], nxt="LEN1")
+        for state, nxt, following in (("SYNC0", "SYNC1", sync1), ("SYNC1", "KIND", kind),
+                                      ("KIND", "LEN0", length[:8]), ("LEN0", "LEN1", length[8:])):
+            with fsm.state(state):
+                with m.If(take):
+                    m.d.sync += head.eq(following)
+                    fsm.goto(nxt)
         with fsm.state("LEN1"):
-            send(length[8:])
             with m.If(take):
                 with m.If(empty):
                     fsm.goto("CRC")
                 with m.Else():
                     fsm.goto("PAYLOAD")
         with fsm.state("PAYLOAD"):
-            m.d.comb += [tx_byte.eq(self.payload.payload), self.payload.ready.eq(take), checked_byte.eq(1)]
             with m.If(sent):
                 m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
                 with m.If(last):
                     m.d.sync += index.eq(0)
                     fsm.goto("CRC")
         with fsm.state("CRC"):
-            send(crc.value.word_select(index[:2], 8), checked=False)
             with m.If(take):
-                m.d.sync += index.eq(index + 1)
-                with m.If(index[:2] == 3):
-                    m.d.sync += index.eq(0)
+                m.d.sync += crc_index.eq(crc_index + 1)
+                with m.If(crc_index == 3):
                     fsm.goto("IDLE")
-        # A byte to send: in every state but IDLE, the payload's when it has one.
-        m.d.comb += [tx_valid.eq(~fsm.on["IDLE"] & (~fsm.on["PAYLOAD"] | self.payload.valid)),
-                     self.busy.eq(~fsm.on["IDLE"] | out_valid)]
         return m
