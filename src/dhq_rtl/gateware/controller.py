@@ -209,9 +209,9 @@ class BoardController(wiring.Component):
         # address and whether the chunk may write at all (`chunk_ok`: its
         # kind, the load's state and its offset, registered: they are final
         # long before its first data byte), then the address's range.
-        chunk_ok = Signal()
-        m.d.sync += chunk_ok.eq((frame.kind == Kind.LOAD_CHUNK) & st.loading & (st.args[aw:32] == 0)
-                                & (offset == st.expected))
+        chunk_ok, is_chunk, small, at_expected = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [is_chunk.eq(frame.kind == Kind.LOAD_CHUNK), small.eq(st.args[aw:32] == 0),
+                     at_expected.eq(offset == st.expected), chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
         data_we, data_addr, data_byte = Signal(), Signal(aw + 1), Signal(8)
         m.d.sync += [data_we.eq(st.idle & frame.data & (frame.index >= 4) & chunk_ok),
                      data_addr.eq(offset + frame.index[:aw] - 4), data_byte.eq(frame.byte)]
@@ -376,8 +376,20 @@ class BoardController(wiring.Component):
             if reason is not None:
                 m.d.sync += st.reason.eq(reason)
             if detail is not None:
-                m.d.sync += st.detail.eq(detail)
+                set_detail(detail)
             fsm.goto("SEND")
+
+        # The reply's detail has five writers (a frame's end, a commit's two
+        # outcomes, a render's count): each where it writes raises a strobe,
+        # and the register takes the or of the values whose strobe is high
+        # (at most one: the states are exclusive), not a chain of priorities
+        # (timing).
+        detail_terms = []
+
+        def set_detail(value):
+            strobe = Signal(name=f"detail_set{len(detail_terms)}")
+            m.d.comb += strobe.eq(1)
+            detail_terms.append((strobe, Value.cast(value)))
 
         def ack(cmd=None, detail=0):
             reply(_ACK, cmd, detail=detail)
@@ -439,7 +451,7 @@ class BoardController(wiring.Component):
         m.d.sync += st.vclear.eq(0)
         names = ["IDLE", "SEND", "SENDING"]
         if plan.loadable:
-            names += ["VERIFY_READ", "VERIFY_WAIT", "VERIFY_LOW", "VERIFY_HIGH", "VERIFY_NEXT", "VERIFY_DONE",
+            names += ["VERIFY_READ", "VERIFY_WAIT", "VERIFY_LOW", "VERIFY_HIGH", "VERIFY_NEXT", "VERIFY_MATCH", "VERIFY_DONE",
                       "INSTALL_GO", "INSTALLING"]
         names += ["RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING", "RENDER_DONE"]
         fsm = OneHotStates(m, names, "IDLE", name="controller")
@@ -450,8 +462,8 @@ class BoardController(wiring.Component):
                          go.eq(Mux(ended & ended_good, act_is, 0)),
                          answer.eq(ended & (~ended_good | (act_is & replies).any()))]
             with m.If(ended2):
-                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src), st.reason.eq(end_reason),
-                             st.detail.eq(act_detail)]
+                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src), st.reason.eq(end_reason)]
+                set_detail(act_detail)
             with m.If(ended):
                 with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
@@ -481,7 +493,9 @@ class BoardController(wiring.Component):
                 fsm.goto("IDLE")
         if plan.loadable:
             self._verify_and_install(m, st, fsm, vcrc, ack, nack)
-        self._render(m, st, fsm, tx, ack)
+        self._render(m, st, fsm, tx, ack, set_detail)
+        with m.If(Cat(*(strobe for strobe, _ in detail_terms)).any()):
+            m.d.sync += st.detail.eq(_or_all([Mux(strobe, value, 0) for strobe, value in detail_terms]))
         m.d.comb += [st.idle.eq(fsm.on["IDLE"]), self.idle.eq(st.idle & ~frame.in_frame)]
         m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING"))
 
@@ -636,15 +650,18 @@ class BoardController(wiring.Component):
             with m.If(~vcrc.busy & ~vgo):
                 m.d.sync += [st.vaddr.eq(st.vaddr + 1), left.eq(left - 1)]
                 with m.If(vlast):
-                    fsm.goto("VERIFY_DONE")
+                    fsm.goto("VERIFY_MATCH")
                 with m.Else():
                     fsm.goto("VERIFY_READ")
         # Registered (timing): the CRC matches (the unit finished a cycle
         # before VERIFY_DONE), the installer's start.
-        crc_match = Signal()
+        crc_match, match_lo, match_hi = Signal(), Signal(), Signal()
         install_go = Signal()
-        m.d.sync += crc_match.eq(vcrc.value == st.args[32:64])
+        m.d.sync += [match_lo.eq(vcrc.value[:16] == st.args[32:48]), match_hi.eq(vcrc.value[16:] == st.args[48:64]),
+                     crc_match.eq(match_lo & match_hi)]
         m.d.comb += [self.install.start.eq(install_go), self.install.length.eq(st.args[1:st.aw])]
+        with fsm.state("VERIFY_MATCH"):          # the comparison's second register
+            fsm.goto("VERIFY_DONE")
         with fsm.state("VERIFY_DONE"):
             with m.If(~crc_match):
                 nack(None, Reason.BAD_IMAGE_CRC, vcrc.value)
@@ -666,7 +683,7 @@ class BoardController(wiring.Component):
                 with m.Else():
                     nack(None, Reason.REFUSED_IMAGE)
 
-    def _render(self, m, st, fsm, tx, ack):
+    def _render(self, m, st, fsm, tx, ack, set_detail):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
         region = self.region
         # The pixels sent so far are counted in the reply's detail (zero
@@ -705,7 +722,8 @@ class BoardController(wiring.Component):
             fsm.goto("RENDER_SENDING")
         with fsm.state("RENDER_SENDING"):
             with m.If(st.tx_idle):
-                m.d.sync += [npix.eq(npix + st.seg_count), wait.eq(0)]
+                m.d.sync += wait.eq(0)
+                set_detail((npix + st.seg_count)[:len(npix)])
                 with m.If(row_end):
                     m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
                     with m.If(last_row):
@@ -823,6 +841,14 @@ def _payload_bits(fields, values):
             parts.append(Const(0, 8 * size - len(v)))
         at = offset + size
     return Cat(*parts)
+
+
+def _or_all(values):
+    """The bitwise or of ``values`` (zero-extended to the widest)."""
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
 
 
 def _at_most(m, a, b, flag):

@@ -358,11 +358,11 @@ class FrameTransmitter(_CrcUser):
         empty, last = Signal(), Signal()
         m.d.sync += [empty.eq(length == 0), last.eq(left == 0)]
 
-        # The header's next byte is a register set a state ahead, the CRC's
-        # byte a register set every cycle (timing: the frame's byte is one of
-        # three registers, not one of seven bytes). `crc_index` changes when
-        # a CRC byte is sent; the next is taken two cycles later at the
-        # earliest (`free`), when `crc_sel` follows.
+        # The header's byte and the CRC's are registers set every cycle from
+        # the state and `crc_index` (timing: the frame's byte is one of three
+        # registers, not one of seven bytes). A byte sent, the next is taken
+        # two cycles later at the earliest (`free`), when they follow; the
+        # first, SYNC0's, is set with the start.
         head = Signal(8)
         crc_index = Signal(2)
         crc_sel = Signal(8)
@@ -386,12 +386,13 @@ class FrameTransmitter(_CrcUser):
                 fsm.goto("SYNC0")
         with fsm.state("SYNC0"):
             m.d.sync += left.eq(length - 1)        # from the registered length (timing)
-        for state, nxt, following in (("SYNC0", "SYNC1", sync1), ("SYNC1", "KIND", kind),
-                                      ("KIND", "LEN0", length[:8]), ("LEN0", "LEN1", length[8:])):
+        for state, nxt, value in (("SYNC0", "SYNC1", sync0), ("SYNC1", "KIND", sync1),
+                                  ("KIND", "LEN0", kind), ("LEN0", "LEN1", length[:8]), ("LEN1", None, length[8:])):
             with fsm.state(state):
-                with m.If(take):
-                    m.d.sync += head.eq(following)
-                    fsm.goto(nxt)
+                m.d.sync += head.eq(value)
+                if nxt is not None:
+                    with m.If(take):
+                        fsm.goto(nxt)
         with fsm.state("LEN1"):
             with m.If(take):
                 with m.If(empty):
