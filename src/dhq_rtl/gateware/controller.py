@@ -11,7 +11,7 @@ and answers with a frame (:class:`~.link.FrameTransmitter`):
   state from registers;
 * ``LOAD_BEGIN`` / ``LOAD_CHUNK``: a chunk at the expected offset is written
   into the core's staging memory byte by byte *as it arrives* (registered,
-  two cycles after each byte), so no chunk buffer is needed; the expected
+  one cycle after each byte), so no chunk buffer is needed; the expected
   offset advances only when the frame's CRC checks. A chunk with a damaged
   header cannot overwrite anything received already (its offset would
   differ from the expected one), and whatever a damaged chunk wrote at the
@@ -205,18 +205,20 @@ class BoardController(wiring.Component):
             return
         aw = st.aw
         offset = st.args[:aw]
-        # A data byte goes to staging in two registered steps (timing): its
-        # address and whether the chunk may write at all (`chunk_ok`: its
-        # kind, the load's state and its offset, registered: they are final
-        # long before its first data byte), then the address's range.
+        # Whether the chunk may write at all (`chunk_ok`: its kind, the
+        # load's state and its offset) and up to which index (`limit`: the
+        # staged image's end), registered (timing): they are final long
+        # before its first data byte.
         chunk_ok, is_chunk, small, at_expected = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [is_chunk.eq(frame.kind == Kind.LOAD_CHUNK), small.eq(st.args[aw:32] == 0),
                      at_expected.eq(offset == st.expected), chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
-        data_we, data_addr, data_byte = Signal(), Signal(aw + 1), Signal(8)
-        m.d.sync += [data_we.eq(st.idle & frame.data & (frame.index >= 4) & chunk_ok),
-                     data_addr.eq(offset + frame.index[:aw] - 4), data_byte.eq(frame.byte)]
+        # (`offset` == `expected` ≤ `load_length` whenever `chunk_ok`: the
+        # difference is never negative where it counts.)
+        limit = Signal(aw + 2)      # a data byte's index below which its address is within the image
+        m.d.sync += limit.eq(st.load_length - offset + 4)
+        write = st.idle & frame.data & (frame.index >= 4) & chunk_ok & (frame.index < limit)
         we, waddr, wbyte = Signal(), Signal(aw), Signal(8)
-        m.d.sync += [we.eq(data_we & (data_addr < st.load_length)), waddr.eq(data_addr), wbyte.eq(data_byte)]
+        m.d.sync += [we.eq(write), waddr.eq(offset + frame.index[:aw] - 4), wbyte.eq(frame.byte)]
         staging = self.staging
         with m.If(we):
             m.d.comb += [staging.we.eq(1), staging.addr.eq(waddr[1:]), staging.wdata.eq(Cat(wbyte, wbyte)),
@@ -431,19 +433,19 @@ class BoardController(wiring.Component):
                     Mux(act_is[_Act.CHUNK_AGAIN] | (act_is[_Act.NACK] & act_expected), st.expected,
                         Mux(act_is[_Act.NACK] & act_staging, staging_bytes, 0)))))
 
-        # A frame's start, kind and length reach the transmitter from
-        # registers, a cycle after SEND or RENDER_FRAME (timing: the state's
-        # decoding ends there); the state after waits out that cycle.
-        # `tx_idle`: the transmitter is done, registered (a cycle late;
-        # cleared while a frame starts).
-        tx_go, tx_kind, tx_length = st.tx_go, st.tx_kind, st.tx_length
-        m.d.comb += [tx.start.eq(tx_go), tx.kind.eq(tx_kind), tx.length.eq(tx_length)]
+        # A frame's start reaches the transmitter from a register, a cycle
+        # after SEND or RENDER_FRAME (timing: the state's decoding ends
+        # there); the state after waits out that cycle. Kind and length
+        # follow the reply's source (set cycles before). `tx_idle`: the
+        # transmitter is done, registered (a cycle late; cleared while a
+        # frame starts).
+        tx_go = st.tx_go
+        m.d.comb += tx.start.eq(tx_go)
         m.d.sync += [tx_go.eq(0), st.tx_idle.eq(~tx.busy & ~tx_go)]
-        reply_kind, reply_length = Signal(8), Signal(16)
-        lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], reply_kind)
+        lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY, Kind.PIXELS], tx.kind)
         lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
-                                                             protocol.INFO_FIELDS, protocol.STATUS_FIELDS)],
-               reply_length)
+                                                             protocol.INFO_FIELDS, protocol.STATUS_FIELDS)]
+               + [st.pixels_length], tx.length)
 
         # The CRC unit is cleared for a commit's check a cycle after the
         # decision (registered: timing); its first byte comes later.
@@ -486,7 +488,7 @@ class BoardController(wiring.Component):
                                  (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
                 fsm.goto("RENDER_START")
         with fsm.state("SEND"):
-            m.d.sync += [tx_go.eq(1), tx_kind.eq(reply_kind), tx_length.eq(reply_length), st.tx_idle.eq(0)]
+            m.d.sync += [tx_go.eq(1), st.tx_idle.eq(0)]
             fsm.goto("SENDING")
         with fsm.state("SENDING"):
             with m.If(st.tx_idle):
@@ -701,6 +703,7 @@ class BoardController(wiring.Component):
                      frame_bytes.eq(sum(Mux(bpp[b], count << b, 0) for b in range(len(bpp))))]
         wait = Signal(2)
         header = protocol.fields_size(protocol.PIXELS_FIELDS)
+        m.d.comb += st.pixels_length.eq(header + frame_bytes)
         # The end of the row and of the region, registered (timing): the
         # segment is fixed from RENDER_FRAME on, its frame takes far longer
         # than a cycle.
@@ -717,8 +720,7 @@ class BoardController(wiring.Component):
             with m.If(wait == 2):
                 fsm.goto("RENDER_FRAME")
         with fsm.state("RENDER_FRAME"):
-            m.d.sync += [st.tx_go.eq(1), st.tx_kind.eq(Kind.PIXELS), st.tx_length.eq(header + frame_bytes),
-                         st.seg_count.eq(count), st.tx_idle.eq(0)]
+            m.d.sync += [st.tx_go.eq(1), st.seg_count.eq(count), st.tx_idle.eq(0)]
             fsm.goto("RENDER_SENDING")
         with fsm.state("RENDER_SENDING"):
             with m.If(st.tx_idle):
@@ -804,9 +806,8 @@ class _State:
         self.vclear = Signal()
         # The reply being sent.
         self.src = Signal(range(5))
-        self.tx_go = Signal()                  # the transmitter's start, kind and length
-        self.tx_kind = Signal(8)
-        self.tx_length = Signal(16)
+        self.tx_go = Signal()                  # the transmitter's start
+        self.pixels_length = Signal(16)        # a PIXELS frame's length
         self.tx_idle = Signal()                # the transmitter is done, a cycle late
         self.reply_cmd = Signal(8)
         self.reason = Signal(range(max(Reason) + 1))
