@@ -11,7 +11,7 @@ and answers with a frame (:class:`~.link.FrameTransmitter`):
   state from registers;
 * ``LOAD_BEGIN`` / ``LOAD_CHUNK``: a chunk at the expected offset is written
   into the core's staging memory byte by byte *as it arrives* (registered,
-  one cycle after each byte), so no chunk buffer is needed; the expected
+  two cycles after each byte), so no chunk buffer is needed; the expected
   offset advances only when the frame's CRC checks. A chunk with a damaged
   header cannot overwrite anything received already (its offset would
   differ from the expected one), and whatever a damaged chunk wrote at the
@@ -205,20 +205,18 @@ class BoardController(wiring.Component):
             return
         aw = st.aw
         offset = st.args[:aw]
-        # Whether the chunk may write at all (`chunk_ok`: its kind, the
-        # load's state and its offset) and up to which index (`limit`: the
-        # staged image's end), registered (timing): they are final long
-        # before its first data byte.
+        # A data byte goes to staging in two registered steps (timing): its
+        # address and whether the chunk may write at all (`chunk_ok`: its
+        # kind, the load's state and its offset, registered: they are final
+        # long before its first data byte), then the address's range.
         chunk_ok, is_chunk, small, at_expected = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [is_chunk.eq(frame.kind == Kind.LOAD_CHUNK), small.eq(st.args[aw:32] == 0),
                      at_expected.eq(offset == st.expected), chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
-        # (`offset` == `expected` ≤ `load_length` whenever `chunk_ok`: the
-        # difference is never negative where it counts.)
-        limit = Signal(aw + 2)      # a data byte's index below which its address is within the image
-        m.d.sync += limit.eq(st.load_length - offset + 4)
-        write = st.idle & frame.data & (frame.index >= 4) & chunk_ok & (frame.index < limit)
+        data_we, data_addr, data_byte = Signal(), Signal(aw + 1), Signal(8)
+        m.d.sync += [data_we.eq(st.idle & frame.data & (frame.index >= 4) & chunk_ok),
+                     data_addr.eq(offset + frame.index[:aw] - 4), data_byte.eq(frame.byte)]
         we, waddr, wbyte = Signal(), Signal(aw), Signal(8)
-        m.d.sync += [we.eq(write), waddr.eq(offset + frame.index[:aw] - 4), wbyte.eq(frame.byte)]
+        m.d.sync += [we.eq(data_we & (data_addr < st.load_length)), waddr.eq(data_addr), wbyte.eq(data_byte)]
         staging = self.staging
         with m.If(we):
             m.d.comb += [staging.we.eq(1), staging.addr.eq(waddr[1:]), staging.wdata.eq(Cat(wbyte, wbyte)),
