@@ -379,7 +379,7 @@ class BoardController(wiring.Component):
                 set_detail(detail)
             fsm.goto("SEND")
 
-        # The reply's detail has several writers (a frame's end, a commit's
+        # The reply's detail has five writers (a frame's end, a commit's two
         # outcomes, a render's count): each where it writes raises a strobe,
         # and the register takes the or of the values whose strobe is high
         # (at most one: the states are exclusive), not a chain of priorities
@@ -411,18 +411,25 @@ class BoardController(wiring.Component):
         answer = Signal()
         replies = sum(1 << a for a in (_Act.NACK, _Act.INFO, _Act.STATUS, _Act.BEGIN, _Act.CHUNK_NEXT,
                                        _Act.CHUNK_AGAIN))
-        # The reply's source and reason for the decided action, registered
-        # (timing), a bad frame's (NACK BAD_FRAME) in their place; written
-        # with the detail a cycle after the frame's end (`ended2`), with the
-        # action (nothing is sent while IDLE; an action that is no reply
-        # from IDLE sets them again before it sends).
+        # The reply's source, reason and detail for the decided action,
+        # registered (timing): written when the frame ends, a cycle before
+        # the action (nothing is sent while IDLE; an action that is no
+        # reply from IDLE sets them again before it sends).
+        # A bad frame's (NACK BAD_FRAME, detail 0) replace them after it
+        # ends; they are written a cycle later (`ended2`).
         act_src = Signal.like(st.src)
+        act_detail = Signal(max(st.aw, 16) + 1)
         end_reason = Signal.like(act_reason)
         bad_end = ended & ~ended_good
         m.d.sync += end_reason.eq(Mux(bad_end, Reason.BAD_FRAME, act_reason))
         m.d.sync += act_src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
                                    Mux(act_is[_Act.STATUS] & ~bad_end, _STATUS,
                                        Mux(act_is[_Act.NACK] | bad_end, _NACK, _ACK))))
+        if plan.loadable:
+            m.d.sync += act_detail.eq(Mux(bad_end, 0,
+                Mux(act_is[_Act.CHUNK_NEXT], end_of_chunk,
+                    Mux(act_is[_Act.CHUNK_AGAIN] | (act_is[_Act.NACK] & act_expected), st.expected,
+                        Mux(act_is[_Act.NACK] & act_staging, staging_bytes, 0)))))
 
         # A frame's start reaches the transmitter from a register, a cycle
         # after SEND or RENDER_FRAME (timing: the state's decoding ends
@@ -456,14 +463,7 @@ class BoardController(wiring.Component):
                          answer.eq(ended & (~ended_good | (act_is & replies).any()))]
             with m.If(ended2):
                 m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src), st.reason.eq(end_reason)]
-                set_detail(0)                   # unless one below sets a value (zero: a render's count)
-                if plan.loadable:
-                    with m.If(go[_Act.CHUNK_NEXT]):
-                        set_detail(end_of_chunk)
-                    with m.If(go[_Act.CHUNK_AGAIN] | (go[_Act.NACK] & act_expected)):
-                        set_detail(st.expected)
-                    with m.If(go[_Act.NACK] & act_staging):
-                        set_detail(staging_bytes)
+                set_detail(act_detail)
             with m.If(ended):
                 with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
@@ -687,7 +687,7 @@ class BoardController(wiring.Component):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
         region = self.region
         # The pixels sent so far are counted in the reply's detail (zero
-        # after the RENDER frame ended), the final ACK's.
+        # when the RENDER frame ended: see `act_detail`), the final ACK's.
         npix = st.detail[:2 * self.plan.size_bits]
         # The next segment's pixel count and its frame's length, registered
         # (three registers behind the segment's start: RENDER_NEXT waits
