@@ -211,7 +211,8 @@ class BoardController(wiring.Component):
         # long before its first data byte), then the address's range.
         chunk_ok, is_chunk, small, at_expected = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [is_chunk.eq(frame.kind == Kind.LOAD_CHUNK), small.eq(st.args[aw:32] == 0),
-                     at_expected.eq(offset == st.expected), chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
+                     chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
+        _equal(m, offset, st.expected, at_expected)
         data_we, data_addr, data_byte = Signal(), Signal(aw + 1), Signal(8)
         m.d.sync += [data_we.eq(st.idle & frame.data & (frame.index >= 4) & chunk_ok),
                      data_addr.eq(offset + frame.index[:aw] - 4), data_byte.eq(frame.byte)]
@@ -528,10 +529,11 @@ class BoardController(wiring.Component):
             f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(length < 4),
             f["big"].eq(args[aw:32] != 0),
             f["begin_bad"].eq((arg > staging_bytes) | args[0] | (arg == 0)),
-            f["chunk_at"].eq(arg == st.expected),
+
             f["commit_ok"].eq(st.loading & f["commit_length"] & f["all_received"]),
             f["commit_length"].eq(arg == st.load_length), f["all_received"].eq(st.expected == st.load_length),
         ]
+        _equal(m, arg, st.expected, f["chunk_at"])
         _at_most(m, end_of_chunk, st.load_length, f["chunk_fits"])
         _at_most(m, end_of_chunk, st.expected, f["chunk_again"])
         # The region's checks, each a register, then or-ed (timing).
@@ -848,6 +850,16 @@ def _or_all(values):
     for v in values[1:]:
         out = out | v
     return out
+
+
+def _equal(m, a, b, flag):
+    """``flag`` ← ``a == b``, in two registered steps (timing: two
+    half-width comparisons, then their and)."""
+    width = max(len(a), len(b))
+    a, b = a.as_unsigned(), b.as_unsigned()
+    half = (width + 1) // 2
+    lo_equal, hi_equal = Signal(), Signal()
+    m.d.sync += [lo_equal.eq(a[:half] == b[:half]), hi_equal.eq(a[half:] == b[half:]), flag.eq(lo_equal & hi_equal)]
 
 
 def _at_most(m, a, b, flag):
