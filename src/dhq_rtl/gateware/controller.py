@@ -106,8 +106,9 @@ class BoardController(wiring.Component):
     one is installed), ``timing_registers`` (default: the plan's
     ``link_timing_registers``): the reply path's and the decisions'
     registers that exist only for timing (each source's byte, the ``INFO``
-    ROM's data, the selected byte, the frame's kind decoded, the one-hot
-    action, the end of a row of a render). Without them the same values
+    ROM's data, the selected byte, a pixel's byte, the frame's kind
+    decoded, the one-hot action, the region's checks, the end of a row of
+    a render, an argument byte on its way). Without them the same values
     are combinational, offered at the same cycles (a reply's byte still
     waits for its index to be still :data:`_SETTLE` cycles, and the
     decisions are exact long before a frame ends): the same protocol,
@@ -189,8 +190,8 @@ class BoardController(wiring.Component):
         # receiver's decoding and the index's comparison end there; the
         # next byte is many cycles away, the frame's end four bytes).
         arg_we, arg_index, arg_byte = Signal(), Signal(3), Signal(8)
-        m.d.sync += [arg_we.eq(st.idle & frame.data & (frame.index < 8)), arg_index.eq(frame.index[:3]),
-                     arg_byte.eq(frame.byte)]
+        m.d[self._late] += [arg_we.eq(st.idle & frame.data & (frame.index < 8)), arg_index.eq(frame.index[:3]),
+                            arg_byte.eq(frame.byte)]
         with m.If(arg_we):
             if self.plan.loadable:
                 m.d.sync += st.args.word_select(arg_index, 8).eq(arg_byte)
@@ -343,11 +344,11 @@ class BoardController(wiring.Component):
         # byte is taken, the index with it (`settled`). The last byte's
         # flag likewise.
         pixel_byte, pix_seen, last_byte = Signal(8), Signal(), Signal()
-        m.d.sync += [pix_seen.eq(pix_valid), last_byte.eq(st.bpos == st.last_bpos)]
+        m.d[self._late] += [pix_seen.eq(pix_valid), last_byte.eq(st.bpos == st.last_bpos)]
         with m.Switch(st.bpos):
             for j, (lo, width) in enumerate(bytes_of):
                 with m.Case(j):
-                    m.d.sync += pixel_byte.eq(pix_data[lo:lo + width])
+                    m.d[self._late] += pixel_byte.eq(pix_data[lo:lo + width])
         in_header = Signal()
         m.d[self._late] += in_header.eq(idx < protocol.fields_size(protocol.PIXELS_FIELDS))
         with m.If(in_header):
@@ -540,7 +541,8 @@ class BoardController(wiring.Component):
         region_checks = [Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0,
                          x0 >= x1, y0 >= y1, x1 > desc.width, y1 > desc.height]
         region_fails = Signal(len(region_checks))
-        m.d.sync += [region_fails.eq(Cat(*region_checks)), f["region_bad"].eq(region_fails.any())]
+        m.d[self._late] += region_fails.eq(Cat(*region_checks))
+        m.d.sync += f["region_bad"].eq(region_fails.any())
         return arg, end_of_chunk, (x0, y0), f
 
     def _decision(self, m, st, frame, f):

@@ -164,8 +164,9 @@ class FrameReceiver(_CrcUser):
     :class:`~.uart.UartRx`, no back-pressure), ``frame`` (out,
     :func:`received_frame_signature`); with ``shared_crc`` ``crc`` (out: the
     CRC unit is outside, :class:`SharedCrc`); ``registered`` (default
-    true): the idle timeout's comparison is a register (timing); false: it
-    ends the frame a cycle earlier.
+    true): the idle timeout's comparison, the CRC unit's byte and the CRC
+    byte compared with are registers (timing); false: they are
+    combinational (a stalled frame ends a cycle earlier).
     """
 
     def __init__(self, divisor, *, shared_crc=False, registered=True):
@@ -192,7 +193,8 @@ class FrameReceiver(_CrcUser):
         # comes, so each is exact when the next byte arrives.
         expect = Signal(8)                     # the computed CRC's byte `index % 4`
         last = Signal()                        # left == 0
-        m.d.sync += [expect.eq(crc.value.word_select(index[:2], 8)), last.eq(left == 0)]
+        late = "sync" if self.registered else "comb"
+        m.d[late] += [expect.eq(crc.value.word_select(index[:2], 8)), last.eq(left == 0)]
         # The length's checks, registered in LEN1 and decided in LENGTH.
         too_long, empty = Signal(), Signal()
         idle = Signal(range(self.timeout + 1))
@@ -210,10 +212,10 @@ class FrameReceiver(_CrcUser):
         # (timing: the state's decoding ends there).
         crc_go, crc_byte = Signal(), Signal(8)
         m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(crc_byte)]
-        m.d.sync += [crc_go.eq(0), crc_byte.eq(byte)]
+        m.d[late] += [crc_go.eq(0), crc_byte.eq(byte)]
 
         def feed():
-            m.d.sync += crc_go.eq(1)
+            m.d[late] += crc_go.eq(1)
 
         sync0, sync1 = protocol.SYNC
         fsm = OneHotStates(m, ["HUNT", "SYNC1", "KIND", "LEN0", "LEN1", "LENGTH", "PAYLOAD", "CRC", "CHECK"],
@@ -303,8 +305,10 @@ class FrameTransmitter(_CrcUser):
     the UART can send them; ``index`` (out) numbers the byte asked for),
     ``tx`` (out byte stream to :class:`~.uart.UartTx`). ``shared_crc``:
     the CRC unit is outside (``crc`` port, :class:`SharedCrc`).
-    ``registered`` (default true): the byte for the UART passes a register
-    (timing); false: the frame's byte goes to the UART directly.
+    ``registered`` (default true): the byte for the UART, the CRC unit's
+    byte and start, the header's and the CRC's bytes pass registers
+    (timing); false: they are combinational (the frame's byte goes to the
+    UART directly).
     """
 
     def __init__(self, *, shared_crc=False, registered=True):
@@ -338,6 +342,7 @@ class FrameTransmitter(_CrcUser):
         # is free and no byte is on its way, registered (a cycle late).
         crc_go, crc_byte, checked_byte = Signal(), Signal(8), Signal()
         free = Signal()
+        late = "sync" if self.registered else "comb"      # without: the same, combinational
         m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(crc_byte)]
         if self.registered:
             out_byte = Signal(8)
@@ -351,7 +356,8 @@ class FrameTransmitter(_CrcUser):
             m.d.comb += [self.tx.valid.eq(tx_valid & free), self.tx.payload.eq(tx_byte),
                          take.eq(self.tx.ready & free)]
         sent = tx_valid & take
-        m.d.sync += [crc_go.eq(sent & checked_byte), crc_byte.eq(tx_byte), free.eq(~crc.busy & ~crc_go & ~sent)]
+        m.d[late] += [crc_go.eq(sent & checked_byte), crc_byte.eq(tx_byte),
+                      free.eq(~crc.busy & ~crc_go & ~sent) if self.registered else free.eq(~crc.busy)]
         # Registered (timing): the length is set long before LEN1, `left`
         # changes only when a byte is sent (a byte takes the CRC unit's 9
         # cycles at least).
@@ -366,7 +372,7 @@ class FrameTransmitter(_CrcUser):
         head = Signal(8)
         crc_index = Signal(2)
         crc_sel = Signal(8)
-        m.d.sync += crc_sel.eq(crc.value.word_select(crc_index, 8))
+        m.d[late] += crc_sel.eq(crc.value.word_select(crc_index, 8))
         fsm = OneHotStates(m, ["IDLE", "SYNC0", "SYNC1", "KIND", "LEN0", "LEN1", "PAYLOAD", "CRC"], "IDLE",
                            name="transmitter")
         on = fsm.on
@@ -381,15 +387,15 @@ class FrameTransmitter(_CrcUser):
         with fsm.state("IDLE"):
             with m.If(self.start):
                 m.d.comb += crc.clear.eq(1)
-                m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0), crc_index.eq(0),
-                             head.eq(sync0)]
+                m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0), crc_index.eq(0)]
+                m.d[late] += head.eq(sync0)
                 fsm.goto("SYNC0")
         with fsm.state("SYNC0"):
             m.d.sync += left.eq(length - 1)        # from the registered length (timing)
         for state, nxt, value in (("SYNC0", "SYNC1", sync0), ("SYNC1", "KIND", sync1),
                                   ("KIND", "LEN0", kind), ("LEN0", "LEN1", length[:8]), ("LEN1", None, length[8:])):
             with fsm.state(state):
-                m.d.sync += head.eq(value)
+                m.d[late] += head.eq(value)
                 if nxt is not None:
                     with m.If(take):
                         fsm.goto(nxt)
