@@ -183,7 +183,7 @@ class BoardController(wiring.Component):
     # ------------------------------------------------------------ staging
     def _chunk_writes(self, m, st, frame):
         """Capture command arguments; write a chunk's data into staging as it
-        arrives (registered one cycle), only at the expected offset."""
+        arrives (registered, two cycles), only at the expected offset."""
         # The arguments change only while the controller is idle: a command
         # being carried out keeps reading them (region, commit length, CRC).
         # An argument byte passes a register on its way (timing: the
@@ -235,8 +235,8 @@ class BoardController(wiring.Component):
         ``INFO`` ROM, a pixel's bytes) is computed into a register
         (``src_byte``, ``src_valid``) every cycle from registers, and offered
         only once the index (and the pixel's byte position, which changes
-        with it) has been still for two cycles (``settled``: the ROM's read
-        and the register); a byte takes a UART's 10·divisor cycles, the
+        with it) has been still for :data:`_SETTLE` cycles (``settled``:
+        the deepest source's registers); a byte takes a UART's 10·divisor cycles, the
         settling costs nothing. "Bytes left" is a registered flag too."""
         idx = st.fill_idx
         pay = _SourceByte()

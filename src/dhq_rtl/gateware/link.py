@@ -17,7 +17,7 @@
 
 Latency and throughput are the UART's: one byte per ``10 · divisor``
 cycles; the receiver's ``end`` comes the cycle after the last CRC byte (a
-frame whose length is too long ends two cycles after its length's last
+frame whose length is too long ends the cycle after its length's last
 byte). The receiver needs its bytes at least 12 cycles apart (its CRC
 unit's pace behind the registers on its way and the registered CRC byte it
 compares with; a UART byte takes 10 · divisor ≥ 40 cycles); the transmitter offers a byte only when its CRC
