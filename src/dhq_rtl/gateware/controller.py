@@ -36,7 +36,8 @@ ends while a command is still being carried out (a reply being sent, a
 commit, a render) gets no answer and writes nothing (the host retries after
 its timeout). Staging writes happen only while the controller is idle.
 
-Ports: ``rx`` (in, bytes from :class:`~.uart.UartRx`), ``tx`` (out, bytes
+Ports: ``rx`` (in, bytes from :class:`~.uart.UartRx`, each held on its
+payload until the next), ``tx`` (out, bytes
 to :class:`~.uart.UartTx`), and towards the core ``start``, ``region``
 (out), ``busy`` (in), ``pixels`` (in), ``staging`` (out,
 :func:`~.model_store.staging_signature`), ``install`` (out,
@@ -186,12 +187,13 @@ class BoardController(wiring.Component):
         arrives (registered, two cycles), only at the expected offset."""
         # The arguments change only while the controller is idle: a command
         # being carried out keeps reading them (region, commit length, CRC).
-        # An argument byte passes a register on its way (timing: the
-        # receiver's decoding and the index's comparison end there; the
-        # next byte is many cycles away, the frame's end four bytes).
-        arg_we, arg_index, arg_byte = Signal(), Signal(3), Signal(8)
-        m.d[self._late] += [arg_we.eq(st.idle & frame.data & (frame.index < 8)), arg_index.eq(frame.index[:3]),
-                            arg_byte.eq(frame.byte)]
+        # An argument byte's strobe and index pass a register on their way
+        # (timing: the receiver's decoding and the index's comparison end
+        # there; the next byte is many cycles away, the frame's end four
+        # bytes); the byte itself stays on `frame.byte` until the next.
+        arg_we, arg_index = Signal(), Signal(3)
+        arg_byte = frame.byte
+        m.d[self._late] += [arg_we.eq(st.idle & frame.data & (frame.index < 8)), arg_index.eq(frame.index[:3])]
         with m.If(arg_we):
             if self.plan.loadable:
                 m.d.sync += st.args.word_select(arg_index, 8).eq(arg_byte)
@@ -209,16 +211,19 @@ class BoardController(wiring.Component):
         # A data byte goes to staging in two registered steps (timing): its
         # address and whether the chunk may write at all (`chunk_ok`: its
         # kind, the load's state and its offset, registered: they are final
-        # long before its first data byte), then the address's range.
+        # long before its first data byte), then the address's range. The
+        # address is held until the next data byte, the byte stays on
+        # `frame.byte`: both are still there when the write happens.
         chunk_ok, is_chunk, small, at_expected = Signal(), Signal(), Signal(), Signal()
         m.d.sync += [is_chunk.eq(frame.kind == Kind.LOAD_CHUNK), small.eq(st.args[aw:32] == 0),
                      chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
         _equal(m, offset, st.expected, at_expected)
-        data_we, data_addr, data_byte = Signal(), Signal(aw + 1), Signal(8)
-        m.d.sync += [data_we.eq(st.idle & frame.data & (frame.index >= 4) & chunk_ok),
-                     data_addr.eq(offset + frame.index[:aw] - 4), data_byte.eq(frame.byte)]
-        we, waddr, wbyte = Signal(), Signal(aw), Signal(8)
-        m.d.sync += [we.eq(data_we & (data_addr < st.load_length)), waddr.eq(data_addr), wbyte.eq(data_byte)]
+        data_we, data_addr = Signal(), Signal(aw + 1)
+        m.d.sync += data_we.eq(st.idle & frame.data & (frame.index >= 4) & chunk_ok)
+        with m.If(frame.data):
+            m.d.sync += data_addr.eq(offset + frame.index[:aw] - 4)
+        we, waddr, wbyte = Signal(), data_addr[:aw], frame.byte
+        m.d.sync += we.eq(data_we & (data_addr < st.load_length))
         staging = self.staging
         with m.If(we):
             m.d.comb += [staging.we.eq(1), staging.addr.eq(waddr[1:]), staging.wdata.eq(Cat(wbyte, wbyte)),

@@ -161,7 +161,8 @@ class FrameReceiver(_CrcUser):
     Parameters: ``divisor`` (clock cycles per UART bit, ≥ 4: the idle
     timeout is :data:`~dhq_rtl.protocol.IDLE_BYTE_TIMES` · 10 · ``divisor``
     cycles). Ports: ``rx`` (in, the byte stream of
-    :class:`~.uart.UartRx`, no back-pressure), ``frame`` (out,
+    :class:`~.uart.UartRx`, no back-pressure; a byte stays on its payload
+    until the next arrives, as the UART's register does), ``frame`` (out,
     :func:`received_frame_signature`); with ``shared_crc`` ``crc`` (out: the
     CRC unit is outside, :class:`SharedCrc`); ``registered`` (default
     true): the idle timeout's comparison, the CRC unit's byte and the CRC
@@ -208,11 +209,12 @@ class FrameReceiver(_CrcUser):
         timed_out = Signal()
         m.d["sync" if self.registered else "comb"] += timed_out.eq(in_frame & (idle == self.timeout) & ~got)
 
-        # A byte reaches the CRC unit from registers, a cycle after it came
-        # (timing: the state's decoding ends there).
-        crc_go, crc_byte = Signal(), Signal(8)
-        m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(crc_byte)]
-        m.d[late] += [crc_go.eq(0), crc_byte.eq(byte)]
+        # A byte reaches the CRC unit a cycle after it came, its start from a
+        # register (timing: the state's decoding ends there); the byte is
+        # still on ``rx.payload`` then.
+        crc_go = Signal()
+        m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(byte)]
+        m.d[late] += crc_go.eq(0)
 
         def feed():
             m.d[late] += crc_go.eq(1)
