@@ -78,3 +78,37 @@ def test_uart_loopback_every_byte_value():
 
     run_sim(m, [tb])
     assert got == sent
+
+
+@pytest.mark.parametrize("divisor", [4, 5, 16])
+def test_uart_tx_bit_timing_back_to_back(divisor):
+    """Each byte is 10 bits of exactly ``divisor`` cycles (start, 8 data LSB
+    first, stop), and the next byte is taken in the idle cycle after the
+    stop bit's last: the line, cycle by cycle, for two bytes sent back to
+    back."""
+    from dhq_rtl.gateware.uart import UartTx
+    from tests.testbench import run_sim
+
+    tx = UartTx(divisor)
+    data = [0xA5, 0x3C]
+    line, accepted = [], []
+
+    async def tb(ctx):
+        pending = list(data)
+        for cycle in range(2 + 2 * 10 * divisor + 4):
+            ctx.set(tx.data.valid, bool(pending))
+            ctx.set(tx.data.payload, pending[0] if pending else 0)
+            _, _, ready, level = await ctx.tick().sample(tx.data.ready, tx.tx)
+            line.append(level)
+            if pending and ready:
+                accepted.append(cycle)
+                pending.pop(0)
+
+    run_sim(tx, [tb])
+    expect = []
+    for byte in data:
+        expect += [1]   # the idle cycle the byte is taken in
+        for bit in [0] + [(byte >> i) & 1 for i in range(8)] + [1]:
+            expect += [bit] * divisor
+    assert accepted == [0, 10 * divisor + 1]
+    assert line[:len(expect)] == expect and all(line[len(expect):])

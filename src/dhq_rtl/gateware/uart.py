@@ -53,15 +53,22 @@ class UartTx(wiring.Component):
         count = Signal(range(self.divisor))
         bits = Signal(10)       # start, 8 data, stop: shifted out LSB first
         left = Signal(range(11))
-        m.d.comb += [self.data.ready.eq(left == 0), self.busy.eq(left != 0)]
-        with m.If(self.data.valid & self.data.ready):
-            m.d.sync += [bits.eq(Cat(0, self.data.payload, 1)), left.eq(10), count.eq(0)]
-        with m.Elif(left != 0):
-            m.d.sync += count.eq(count + 1)
-            with m.If(count == self.divisor - 1):
-                m.d.sync += [count.eq(0), bits.eq(bits >> 1), left.eq(left - 1)]
+        # Registered flags (timing): "no frame in flight" (left == 0) and
+        # "the bit's last cycle" (count == divisor - 1), so that the
+        # handshake and the shift enables are a LUT from registers.
+        idle = Signal(init=1)
+        bit_end = Signal()
+        m.d.comb += [self.data.ready.eq(idle), self.busy.eq(~idle)]
+        with m.If(self.data.valid & idle):
+            m.d.sync += [bits.eq(Cat(0, self.data.payload, 1)), left.eq(10), count.eq(0), idle.eq(0),
+                         bit_end.eq(0)]
+        with m.Elif(~idle):
+            m.d.sync += [count.eq(count + 1), bit_end.eq(count == self.divisor - 2)]
+            with m.If(bit_end):
+                m.d.sync += [count.eq(0), bit_end.eq(0), bits.eq(bits >> 1), left.eq(left - 1),
+                             idle.eq(left == 1)]
         # The line idles high (the port's reset value) whenever no frame is in flight.
-        with m.If(left != 0):
+        with m.If(~idle):
             m.d.comb += self.tx.eq(bits[0])
         return m
 
