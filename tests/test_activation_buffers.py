@@ -82,6 +82,11 @@ def exercise(plan, seed, n_vectors=12):
                 if ctx.get(dut.ready.valid) and rng.random() < 0.5:
                     entry = ctx.get(dut.ready.payload)
                     assert queued and (int(entry.buffer), int(entry.layer)) == queued.pop(0), cycle
+                    # The flags of the job that consumes it, looked up from its layer's descriptor.
+                    job = int(entry.layer)
+                    neurons = plan.out_features[job]
+                    assert (int(entry.c1), int(entry.k1), int(entry.k2)) == (
+                        int(plan.chunks[job] == 1), int(neurons == 1), int(neurons == 2)), cycle
                     ctx.set(dut.ready.ready, 1)
                     reader = [int(entry.buffer), 0, None]
             else:

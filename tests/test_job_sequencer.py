@@ -26,6 +26,13 @@ def expected_beats(plan, layer, vector):
     return beats
 
 
+def job_flags(plan, layer):
+    """The flags the ready queue carries with a job of ``layer`` (one chunk
+    per neuron, one neuron, two neurons)."""
+    neurons = plan.out_features[layer]
+    return {"c1": int(plan.chunks[layer] == 1), "k1": int(neurons == 1), "k2": int(neurons == 2)}
+
+
 def run_jobs(plan, jobs, seed, credit_prob=1.0, max_cycles=20_000):
     """Offer ``jobs`` (``(layer, vector)``) on the ready queue, serve the read
     port from a memory holding each job's vector in its own buffer, grant
@@ -52,7 +59,7 @@ def run_jobs(plan, jobs, seed, credit_prob=1.0, max_cycles=20_000):
                 buffer, layer, vec = pending[0]
                 mem[buffer] = vec
                 ctx.set(dut.jobs.valid, 1)
-                ctx.set(dut.jobs.payload, {"buffer": buffer, "layer": layer})
+                ctx.set(dut.jobs.payload, {"buffer": buffer, "layer": layer, **job_flags(plan, layer)})
             else:
                 ctx.set(dut.jobs.valid, 0)
             grant = rng.random() < credit_prob

@@ -20,9 +20,11 @@ Ports (``P`` = :class:`~.plan.CorePlan`):
   ``always_ready``): one activation into ``(buffer, index)``. The write is
   registered (1 cycle), then lands in the memory; the vector's last element
   (``index`` equal to the layer's ``last_k`` descriptor) also puts ``(buffer, layer + 1)``
-  into the ready queue.
-* ``ready`` (out stream of :func:`~.core_streams.vector_ref_layout`): the
+  and the flags of layer ``layer + 1``'s job into the ready queue.
+* ``ready`` (out stream of :func:`~.core_streams.job_ref_layout`): the
   ready queue, a :class:`~.fifo.FlagFIFO` of ``ready_queue_depth`` entries
+  (block RAM with direct reads, ``ready_queue_block_ram``; the job's flags
+  ride along so that no lookup sits behind the RAM's read data)
   (a vector enters it 3 cycles after its last element is written: register,
   FIFO write, FIFO output register). It cannot overflow: it holds at most one
   entry per buffer.
@@ -40,7 +42,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .core_streams import (activation_read_signature, buffer_id_stream, vector_ref_layout, vector_ref_stream,
+from .core_streams import (activation_read_signature, buffer_id_stream, job_ref_layout, vector_ref_stream,
                            write_layout)
 from .descriptors import descriptor_init, descriptor_layout
 from .fifo import FlagFIFO
@@ -98,8 +100,9 @@ class ActivationBuffers(wiring.Component):
 
     def _writer(self, m, wr):
         plan = self.plan
-        m.submodules.ready_queue = queue = FlagFIFO(width=plan.buffer_width + plan.layer_width,
-                                                    depth=plan.ready_queue_depth)
+        entry = Signal(job_ref_layout(plan))
+        m.submodules.ready_queue = queue = FlagFIFO(width=len(entry.as_value()), depth=plan.ready_queue_depth,
+                                                    block_ram=plan.ready_queue_block_ram)
         w = self.write.payload
         # Registered (timing), then written. Whether the element is its
         # vector's last is compared against every layer's last index before
@@ -113,11 +116,19 @@ class ActivationBuffers(wiring.Component):
         valid, last = Signal(), Signal()
         q = Signal.like(w.value)
         index = Signal(max(plan.index_width, plan.lane_index_width + plan.word_index_width))
-        entry = Signal(vector_ref_layout(plan))
         last_k = [self.desc.layers[i].last_k if i < plan.max_layers else 0 for i in range(layers)]
         m.d.sync += [is_last[i].eq(w.index == k) for i, k in enumerate(last_k)]
         m.d.sync += [valid.eq(self.write.valid), layer_q.eq(w.layer),
                      q.eq(w.value), index.eq(w.index), entry.buffer.eq(w.buffer), entry.layer.eq(w.layer + 1)]
+        # The flags of the job of the next layer, per producing layer
+        # (registered from the descriptors, which change only between
+        # renders), selected by the element's layer with the entry.
+        for flag, of_layer in (("c1", lambda d: d.last_c == 0), ("k1", lambda d: d.last_k == 0),
+                               ("k2", lambda d: d.last_k == 1)):
+            per_layer = Signal(layers, name=f"next_{flag}")
+            m.d.sync += [per_layer[i].eq(of_layer(self.desc.layers[i + 1]) if i + 1 < plan.max_layers else 0)
+                         for i in range(layers)]
+            m.d.sync += getattr(entry, flag).eq(per_layer.bit_select(w.layer, 1))
         m.d.comb += last.eq(valid & is_last.bit_select(layer_q, 1))
         lr, ww = plan.lane_index_width, plan.word_index_width
         lane = index[:lr] if lr else Const(0, 1)

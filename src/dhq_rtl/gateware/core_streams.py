@@ -114,6 +114,15 @@ def buffer_id_stream(plan, *, always_ready=False):
     return stream.Signature(unsigned(plan.buffer_width), always_ready=always_ready)
 
 
+def job_ref_layout(plan):
+    """A ready vector (:func:`vector_ref_layout`) with the neuron and chunk
+    counts' flags of the job that consumes it, looked up when the vector
+    was queued (``c1``: one chunk per neuron, ``k1``: one neuron, ``k2``:
+    two neurons; the job sequencer reads them from the queue's head)."""
+    return data.StructLayout({"buffer": unsigned(plan.buffer_width), "layer": unsigned(plan.layer_width),
+                              "c1": 1, "k1": 1, "k2": 1})
+
+
 def vector_ref_stream(plan):
-    """The ready queue: vectors a MAC job may consume."""
-    return stream.Signature(vector_ref_layout(plan))
+    """The ready queue: vectors a MAC job may consume (:func:`job_ref_layout`)."""
+    return stream.Signature(job_ref_layout(plan))

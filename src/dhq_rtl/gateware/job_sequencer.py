@@ -105,7 +105,7 @@ class JobSequencer(wiring.Component):
         m.d.comb += [stage.eq(~nxt_valid | take), self.jobs.ready.eq(stage)]
         head = self.jobs.payload
         head_job = Signal.like(nxt)
-        self._job_constants(m, head.layer, head_job)
+        self._job_constants(m, head, head_job)
         with m.If(stage):
             m.d.sync += [nxt_valid.eq(self.jobs.valid), nxt_buf.eq(head.buffer), nxt.eq(head_job)]
         self._run(m, stage, take, nxt, nxt_valid, nxt_buf)
@@ -123,20 +123,18 @@ class JobSequencer(wiring.Component):
             "k2": 1,                         # two neurons
         })
 
-    def _job_constants(self, m, layer, job):
-        """``job`` (of :meth:`_job_layout`): the constants of a job of
-        ``layer``, from its layer descriptor."""
+    def _job_constants(self, m, head, job):
+        """``job`` (of :meth:`_job_layout`): the constants of the job of the
+        ready queue's ``head``, from its layer descriptor; the neuron and
+        chunk counts' flags come with the head (looked up when its vector
+        was queued: no comparison behind the queue's read data)."""
         plan = self.plan
+        layer = head.layer
         layers = [self.desc.layers[i] for i in range(plan.max_layers)]
         lookup(m, layer, [d.wbase for d in layers], job.wbase)
         lookup(m, layer, [d.last_c for d in layers], job.last_c)
         lookup(m, layer, [d.last_k for d in layers], job.last_k)
-        # The neuron-count flags compare each descriptor, then select (a
-        # comparison after the selection would make the path from the ready
-        # queue's head two LUT levels deeper).
-        lookup(m, layer, [d.last_k == 0 for d in layers], job.k1)
-        lookup(m, layer, [d.last_k == 1 for d in layers], job.k2)
-        m.d.comb += [job.layer.eq(layer), job.c1.eq(job.last_c == 0)]
+        m.d.comb += [job.layer.eq(layer), job.c1.eq(head.c1), job.k1.eq(head.k1), job.k2.eq(head.k2)]
 
     def _run(self, m, stage, take, nxt, nxt_valid, nxt_buf):
         """The staged job's vector copy (none with direct reads) and the running job's beats."""

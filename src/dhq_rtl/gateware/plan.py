@@ -445,6 +445,10 @@ class CorePlan:
         self.word_index_width = (self.load_words - 1).bit_length()
         self.lane_index_width = (r - 1).bit_length()
         self.ready_queue_depth = self.buffers
+        # The ready queue is block RAM with direct reads (the envelope
+        # builds, where logic cells run short: in flip-flops it took ~36
+        # more logic cells of the iCEBreaker's default build).
+        self.ready_queue_block_ram = self.direct
         self.pixel_queue_depth = self.buffers
         # A pixel FIFO of RGB pixels is block RAM with direct reads (the
         # envelope builds, where logic cells are what runs short).
@@ -525,8 +529,8 @@ class CorePlan:
         mems = [
             MemoryPlan("buffers.activations", "activation buffers", self.act_word * self.act_bits,
                        self.buffers * self.load_words),
-            MemoryPlan("buffers.ready_queue.mem", "ready queue", self.buffer_width + self.layer_width,
-                       self.ready_queue_depth),
+            MemoryPlan("buffers.ready_queue.mem", "ready queue", self.buffer_width + self.layer_width + 3,
+                       self.ready_queue_depth, block_ram=self.ready_queue_block_ram),
         ]
         if not self.weights_in_spram:
             mems.append(MemoryPlan("mac.weights", "weights", P * self.weight_bits, self.weight_rows, loadable=load,
