@@ -445,10 +445,10 @@ class CorePlan:
         self.word_index_width = (self.load_words - 1).bit_length()
         self.lane_index_width = (r - 1).bit_length()
         self.ready_queue_depth = self.buffers
-        # The ready queue is block RAM with direct reads (the envelope
-        # builds, where logic cells run short: in flip-flops it took ~36
-        # more logic cells of the iCEBreaker's default build).
-        self.ready_queue_block_ram = self.direct
+        # The ready queue is block RAM in the UP5K's envelope builds (direct
+        # reads and SPRAM), where logic cells run short and block RAM is
+        # spare; elsewhere its few words are flip-flops or distributed RAM.
+        self.ready_queue_block_ram = self.direct and self.spram
         self.pixel_queue_depth = self.buffers
         # A pixel FIFO of RGB pixels is block RAM with direct reads (the
         # envelope builds, where logic cells are what runs short).
