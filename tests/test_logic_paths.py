@@ -181,3 +181,25 @@ def test_a_synthesized_design_shows_its_pipelining(tmp_path):
     flat = deepest_paths(json.loads(synth_ice40(_WideAnd(True), workdir=tmp_path / "b").netlist.read_text()))
     assert deep[0].levels >= 3
     assert flat[0].levels <= 2 and flat[0].delay < deep[0].delay
+
+
+#: The deepest logic path each iCEBreaker design may have, in the model's ns
+#: (docs/timing.md): its worst path today (the loadable build's controller,
+#: 30–34 ns between synthesis runs of small changes; the fixed-model build's
+#: 25.2 ns) plus about 1 ns. A change that adds a deeper path fails here, in a
+#: minute, instead of in a place-and-route that misses its clock; a change
+#: that shortens the worst path should lower its budget.
+ICEBREAKER_PATH_BUDGET_NS = {"loadable": 35.0, "fixed-model": 26.5}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixed_model", [False, True], ids=["loadable", "fixed-model"])
+def test_the_icebreaker_designs_stay_within_their_path_budget(tmp_path, default_model, fixed_model):
+    from dhq_rtl.boards import get_board
+    from dhq_rtl.envelope import get_envelope
+    netlist = logic_paths.synthesize_board(default_model, get_board("icebreaker"), tmp_path, log=lambda *a: None,
+                                           envelope=None if fixed_model else get_envelope("default"),
+                                           fixed_model=fixed_model)
+    worst = deepest_paths(json.loads(netlist.read_text()), count=5)
+    budget = ICEBREAKER_PATH_BUDGET_NS["fixed-model" if fixed_model else "loadable"]
+    assert worst[0].delay <= budget, logic_paths.format_paths(worst)
