@@ -44,8 +44,8 @@ from .errors import DhqError
 # Delays in ns (module docstring: where they come from).
 CLOCK_TO_Q = {"SB_DFF": 1.39, "SB_RAM40_4K": 2.25, "SB_SPRAM256KA": 2.6, "SB_MAC16": 2.0}
 LUT_DELAY = 1.0
-CARRY_DELAY = 0.2          # carry in → carry out
-CARRY_OPERAND_DELAY = 0.4  # an operand input → carry out
+CARRY_DELAY = 0.35         # carry in → carry out (0.28, and 0.56 between tiles every 8 bits)
+CARRY_OPERAND_DELAY = 0.68  # an operand input → carry out
 SETUP = 0.1
 ROUTE_NEAR = 1.8           # a net with one load
 ROUTE_PER_DOUBLING = 0.55  # more for each doubling of the fanout

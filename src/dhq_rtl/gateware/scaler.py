@@ -68,7 +68,7 @@ bit in stage 5). Latency and throughput are the same.
 """
 
 import numpy as np
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -367,7 +367,13 @@ class ChannelScaler(wiring.Component):
             m.d.comb += last.eq(Mux(ctl.shift[0], shifted >> 1, shifted))
             shifted = last
         pmax = (1 << self.model.pixel_bits) - 1
-        clamped = Mux(shifted < 0, 0, Mux(shifted > pmax, pmax, shifted[:self.model.pixel_bits]))
+        # Clamp with the sign and an OR of the bits above the pixel's, not a
+        # comparison (a carry chain as long as the sum: the fixed-model
+        # build's critical path).
+        pb = self.model.pixel_bits
+        negative = shifted[-1]
+        above = shifted[pb:-1].any() if len(shifted) - 1 > pb else Const(0, 1)
+        clamped = Mux(negative, 0, Mux(above, pmax, shifted[:pb]))
         k = self.model.phase_bits
         phase = shifted[:k]
         if self.quarter_fold and k > 2:
