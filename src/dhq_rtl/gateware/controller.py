@@ -418,25 +418,40 @@ class BoardController(wiring.Component):
         answer = Signal()
         replies = sum(1 << a for a in (_Act.NACK, _Act.INFO, _Act.STATUS, _Act.BEGIN, _Act.CHUNK_NEXT,
                                        _Act.CHUNK_AGAIN))
-        # The reply's source, reason and detail for the decided action,
-        # registered (timing): written when the frame ends, a cycle before
-        # the action (nothing is sent while IDLE; an action that is no
-        # reply from IDLE sets them again before it sends).
-        # A bad frame's (NACK BAD_FRAME, detail 0) replace them after it
-        # ends; they are written a cycle later (`ended2`).
+        # The reply's source and reason for the decided action, registered
+        # (timing): written when the frame ends, a cycle before the action
+        # (nothing is sent while IDLE; an action that is no reply from IDLE
+        # sets them again before it sends). A bad frame's (NACK BAD_FRAME)
+        # replace them after it ends; they are written a cycle later
+        # (`ended2`). The detail follows a cycle after them (`detail_end`),
+        # once the action has run: a chunk's reply (and a NACK that reports
+        # it) carries the bytes received in order, `expected` itself by
+        # then (CHUNK_NEXT has advanced it to the chunk's end), a refused
+        # LOAD_BEGIN the staging memory's size, every other reply 0 (a
+        # render's pixel count starts there). No register of the detail's
+        # own: two flags select its source.
         act_src = Signal.like(st.src)
-        act_detail = Signal(max(st.aw, 16) + 1)
         end_reason = Signal.like(act_reason)
         bad_end = ended & ~ended_good
         m.d.sync += end_reason.eq(Mux(bad_end, Reason.BAD_FRAME, act_reason))
         m.d.sync += act_src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
                                    Mux(act_is[_Act.STATUS] & ~bad_end, _STATUS,
                                        Mux(act_is[_Act.NACK] | bad_end, _NACK, _ACK))))
+        act_detail_expected, act_detail_staging = Signal(), Signal()
+        detail_end, detail_expected, detail_staging = Signal(), Signal(), Signal()
+        m.d.sync += [detail_end.eq(0), detail_expected.eq(0), detail_staging.eq(0)]
         if plan.loadable:
-            m.d.sync += act_detail.eq(Mux(bad_end, 0,
-                Mux(act_is[_Act.CHUNK_NEXT], end_of_chunk,
-                    Mux(act_is[_Act.CHUNK_AGAIN] | (act_is[_Act.NACK] & act_expected), st.expected,
-                        Mux(act_is[_Act.NACK] & act_staging, staging_bytes, 0)))))
+            m.d.sync += [
+                act_detail_expected.eq(~bad_end & (act_is[_Act.CHUNK_NEXT] | act_is[_Act.CHUNK_AGAIN]
+                                                   | (act_is[_Act.NACK] & act_expected))),
+                act_detail_staging.eq(~bad_end & act_is[_Act.NACK] & act_staging),
+            ]
+        with m.If(detail_end):
+            set_detail(0)
+        with m.If(detail_expected):
+            set_detail(st.expected)
+        with m.If(detail_staging):
+            set_detail(staging_bytes)
 
         # A frame's start reaches the transmitter from a register, a cycle
         # after SEND or RENDER_FRAME (timing: the state's decoding ends
@@ -469,8 +484,9 @@ class BoardController(wiring.Component):
                          go.eq(Mux(ended & ended_good, act_is, 0)),
                          answer.eq(ended & (~ended_good | (act_is & replies).any()))]
             with m.If(ended2):
-                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src), st.reason.eq(end_reason)]
-                set_detail(act_detail)
+                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src), st.reason.eq(end_reason),
+                             detail_end.eq(1), detail_expected.eq(act_detail_expected),
+                             detail_staging.eq(act_detail_staging)]
             with m.If(ended):
                 with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
@@ -696,7 +712,7 @@ class BoardController(wiring.Component):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
         region = self.region
         # The pixels sent so far are counted in the reply's detail (zero
-        # when the RENDER frame ended: see `act_detail`), the final ACK's.
+        # when the RENDER frame ended: see `detail_end`), the final ACK's.
         npix = st.detail[:2 * self.plan.size_bits]
         # The next segment's pixel count and its frame's length, registered
         # (three registers behind the segment's start: RENDER_NEXT waits
