@@ -729,7 +729,8 @@ class BoardController(wiring.Component):
         m.d.comb += st.pixels_length.eq(header + frame_bytes)
         # The end of the row and of the region, registered (timing): the
         # segment is fixed from RENDER_FRAME on, its frame takes far longer
-        # than a cycle.
+        # than a cycle. The next segment's position is taken from the same
+        # registers (the adders feed one register each).
         row_end, last_row = Signal(), Signal()
         seg_end, next_y = Signal(len(st.seg_x) + 1), Signal(len(st.seg_y) + 1)
         m.d[self._late] += [seg_end.eq(st.seg_x + st.seg_count), next_y.eq(st.seg_y + 1),
@@ -750,13 +751,13 @@ class BoardController(wiring.Component):
                 m.d.sync += wait.eq(0)
                 set_detail((npix + st.seg_count)[:len(npix)])
                 with m.If(row_end):
-                    m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
+                    m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(next_y)]
                     with m.If(last_row):
                         fsm.goto("RENDER_DONE")
                     with m.Else():
                         fsm.goto("RENDER_NEXT")
                 with m.Else():
-                    m.d.sync += st.seg_x.eq(st.seg_x + st.seg_count)
+                    m.d.sync += st.seg_x.eq(seg_end)
                     fsm.goto("RENDER_NEXT")
         with fsm.state("RENDER_DONE"):
             ack(None, None)                 # the pixel count: in `detail` already

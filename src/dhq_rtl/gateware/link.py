@@ -354,11 +354,14 @@ class FrameTransmitter(_CrcUser):
             m.d.comb += take.eq(~out_valid & free)
             with m.If(tx_valid & take):
                 m.d.sync += [out_valid.eq(1), out_byte.eq(tx_byte)]
+            # The sent byte, for the CRC unit: `out_byte` took it with
+            # `crc_go` (no copy of its own).
+            m.d.comb += crc_byte.eq(out_byte)
         else:
             m.d.comb += [self.tx.valid.eq(tx_valid & free), self.tx.payload.eq(tx_byte),
-                         take.eq(self.tx.ready & free)]
+                         take.eq(self.tx.ready & free), crc_byte.eq(tx_byte)]
         sent = tx_valid & take
-        m.d[late] += [crc_go.eq(sent & checked_byte), crc_byte.eq(tx_byte),
+        m.d[late] += [crc_go.eq(sent & checked_byte),
                       free.eq(~crc.busy & ~crc_go & ~sent) if self.registered else free.eq(~crc.busy)]
         # Registered (timing): the length is set long before LEN1, `left`
         # changes only when a byte is sent (a byte takes the CRC unit's 9
