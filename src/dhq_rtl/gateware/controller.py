@@ -716,7 +716,9 @@ class BoardController(wiring.Component):
         npix = st.detail[:2 * self.plan.size_bits]
         # The next segment's pixel count and its frame's length, registered
         # (three registers behind the segment's start: RENDER_NEXT waits
-        # them out), count · bytes_per_pixel by shifts and adds.
+        # them out), count · bytes_per_pixel by shifts and adds. The count
+        # holds while the segment's frame is sent (the segment moves at its
+        # end): the segment's own count, without a copy.
         remaining = Signal(self.plan.size_bits + 1)
         count = Signal(range(protocol.FRAME_PIXELS + 1))
         frame_bytes = Signal((protocol.FRAME_PIXELS * 2 * self.plan.channels).bit_length())
@@ -733,7 +735,7 @@ class BoardController(wiring.Component):
         # registers (the adders feed one register each).
         row_end, last_row = Signal(), Signal()
         seg_end, next_y = Signal(len(st.seg_x) + 1), Signal(len(st.seg_y) + 1)
-        m.d[self._late] += [seg_end.eq(st.seg_x + st.seg_count), next_y.eq(st.seg_y + 1),
+        m.d[self._late] += [seg_end.eq(st.seg_x + count), next_y.eq(st.seg_y + 1),
                             row_end.eq(seg_end == region.x1), last_row.eq(next_y == region.y1)]
         with fsm.state("RENDER_START"):
             m.d.comb += self.start.eq(1)
@@ -744,12 +746,12 @@ class BoardController(wiring.Component):
             with m.If(wait == 2):
                 fsm.goto("RENDER_FRAME")
         with fsm.state("RENDER_FRAME"):
-            m.d.sync += [st.tx_go.eq(1), st.seg_count.eq(count), st.tx_idle.eq(0)]
+            m.d.sync += [st.tx_go.eq(1), st.tx_idle.eq(0)]
             fsm.goto("RENDER_SENDING")
         with fsm.state("RENDER_SENDING"):
             with m.If(st.tx_idle):
                 m.d.sync += wait.eq(0)
-                set_detail((npix + st.seg_count)[:len(npix)])
+                set_detail((npix + count)[:len(npix)])
                 with m.If(row_end):
                     m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(next_y)]
                     with m.If(last_row):
@@ -840,7 +842,6 @@ class _State:
         size_bits = plan.size_bits
         self.seg_x = Signal(size_bits)
         self.seg_y = Signal(size_bits)
-        self.seg_count = Signal(range(protocol.FRAME_PIXELS + 1))
         self.pix_valid = Signal()              # a pixel from the core, being sent
         self.pix_data = Signal(plan.pixel_bits * plan.channels)
         self.bpos = Signal(range(2 * plan.channels + 1))
