@@ -515,7 +515,7 @@ class BoardController(wiring.Component):
             with m.If(st.tx_idle):
                 fsm.goto("IDLE")
         if plan.loadable:
-            self._verify_and_install(m, st, fsm, vcrc, ack, nack)
+            self._verify_and_install(m, st, fsm, vcrc, ack, nack, set_detail)
         self._render(m, st, fsm, tx, ack, set_detail)
         with m.If(Cat(*(strobe for strobe, _ in detail_terms)).any()):
             m.d.sync += st.detail.eq(_or_all([Mux(strobe, value, 0) for strobe, value in detail_terms]))
@@ -641,7 +641,7 @@ class BoardController(wiring.Component):
 
         return act_is, act_reason, act_staging, act_expected
 
-    def _verify_and_install(self, m, st, fsm, vcrc, ack, nack):
+    def _verify_and_install(self, m, st, fsm, vcrc, ack, nack, set_detail):
         """COMMIT: read the staged image back through the CRC, then install."""
         staging = self.staging
         word = Signal(16)
@@ -687,9 +687,12 @@ class BoardController(wiring.Component):
         m.d.comb += [self.install.start.eq(install_go), self.install.length.eq(st.args[1:st.aw])]
         with fsm.state("VERIFY_MATCH"):          # the comparison's second register
             fsm.goto("VERIFY_DONE")
+        # The reply's detail is the image's CRC either way: a mismatch's
+        # NACK reports it, a good install's ACK the host's, equal to it.
         with fsm.state("VERIFY_DONE"):
+            set_detail(vcrc.value)
             with m.If(~crc_match):
-                nack(None, Reason.BAD_IMAGE_CRC, vcrc.value)
+                nack(None, Reason.BAD_IMAGE_CRC, None)
             with m.Else():
                 m.d.sync += install_go.eq(1)
                 fsm.goto("INSTALL_GO")
@@ -704,7 +707,7 @@ class BoardController(wiring.Component):
             with m.If(installed):
                 with m.If(install_ok):
                     m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.args[32:64])]
-                    ack(None, st.args[32:64])
+                    ack(None, None)         # the CRC: in `detail` already
                 with m.Else():
                     nack(None, Reason.REFUSED_IMAGE)
 
