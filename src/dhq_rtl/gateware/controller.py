@@ -55,6 +55,7 @@ from amaranth.lib.wiring import In, Out
 from .. import protocol
 from ..protocol import Kind, Reason
 from .args import check_int
+from .compare import at_least, below
 from .coords import region_layout
 from .descriptors import descriptor_init, descriptor_layout
 from .lookup import lookup
@@ -193,7 +194,7 @@ class BoardController(wiring.Component):
         # bytes); the byte itself stays on `frame.byte` until the next.
         arg_we, arg_index = Signal(), Signal(3)
         arg_byte = frame.byte
-        m.d[self._late] += [arg_we.eq(st.idle & frame.data & (frame.index < 8)), arg_index.eq(frame.index[:3])]
+        m.d[self._late] += [arg_we.eq(st.idle & frame.data & below(frame.index, 8)), arg_index.eq(frame.index[:3])]
         with m.If(arg_we):
             if self.plan.loadable:
                 m.d.sync += st.args.word_select(arg_index, 8).eq(arg_byte)
@@ -219,7 +220,7 @@ class BoardController(wiring.Component):
                      chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
         _equal(m, offset, st.expected, at_expected)
         data_we, data_addr = Signal(), Signal(aw + 1)
-        m.d.sync += data_we.eq(st.idle & frame.data & (frame.index >= 4) & chunk_ok)
+        m.d.sync += data_we.eq(st.idle & frame.data & at_least(frame.index, 4) & chunk_ok)
         with m.If(frame.data):
             m.d.sync += data_addr.eq(offset + frame.index[:aw] - 4)
         we, waddr, wbyte = Signal(), data_addr[:aw], frame.byte
@@ -328,7 +329,7 @@ class BoardController(wiring.Component):
             flat = Cat(flat, v[:8 * size], Const(0, max(0, 8 * size - len(v))))
         rt_byte = _byte_pipe(m, flat, idx, "info_runtime", self._late)
         is_rt, is_rt_q = Signal(), Signal()
-        m.d.sync += [is_rt.eq((idx >= lo) & (idx < end)), is_rt_q.eq(is_rt)]
+        m.d.sync += [is_rt.eq(at_least(idx, lo) & below(idx, end)), is_rt_q.eq(is_rt)]
         m.d[self._late] += out.eq(Mux(is_rt_q, rt_byte, rom_q))
         return out
 
@@ -355,7 +356,7 @@ class BoardController(wiring.Component):
                 with m.Case(j):
                     m.d[self._late] += pixel_byte.eq(pix_data[lo:lo + width])
         in_header = Signal()
-        m.d[self._late] += in_header.eq(idx < protocol.fields_size(protocol.PIXELS_FIELDS))
+        m.d[self._late] += in_header.eq(below(idx, protocol.fields_size(protocol.PIXELS_FIELDS)))
         with m.If(in_header):
             m.d.comb += [comb_valid.eq(1), comb_byte.eq(header_byte)]
         with m.Else():
@@ -548,9 +549,9 @@ class BoardController(wiring.Component):
             "commit_ok", "commit_length", "all_received", "region_bad")}
         m.d.sync += f["chunk_next"].eq(f["chunk_at"] & f["chunk_fits"])
         m.d.sync += [
-            f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(length < 4),
+            f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(below(length, 4)),
             f["big"].eq(args[aw:32] != 0),
-            f["begin_bad"].eq((arg > staging_bytes) | args[0] | (arg == 0)),
+            f["begin_bad"].eq(at_least(arg, staging_bytes + 1) | args[0] | (arg == 0)),
 
             f["commit_ok"].eq(st.loading & f["commit_length"] & f["all_received"]),
             f["commit_length"].eq(arg == st.load_length), f["all_received"].eq(st.expected == st.load_length),
@@ -727,7 +728,7 @@ class BoardController(wiring.Component):
         frame_bytes = Signal((protocol.FRAME_PIXELS * 2 * self.plan.channels).bit_length())
         bpp = st.bytes_per_pixel
         m.d.sync += [remaining.eq(region.x1 - st.seg_x),
-                     count.eq(Mux(remaining > protocol.FRAME_PIXELS, protocol.FRAME_PIXELS, remaining)),
+                     count.eq(Mux(at_least(remaining, protocol.FRAME_PIXELS + 1), protocol.FRAME_PIXELS, remaining)),
                      frame_bytes.eq(sum(Mux(bpp[b], count << b, 0) for b in range(len(bpp))))]
         wait = Signal(2)
         header = protocol.fields_size(protocol.PIXELS_FIELDS)
@@ -911,7 +912,7 @@ def _byte_pipe(m, flat, index, name, domain="sync"):
         nbytes = (len(flat) + 7) // 8
         padded = Cat(flat, Const(0, 8 * nbytes - len(flat)))
         out = Signal(8, name=f"{name}_q")
-        with m.If(index < nbytes):
+        with m.If(below(index, nbytes)):
             m.d[domain] += out.eq(padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8))
         with m.Else():
             m.d[domain] += out.eq(0)
@@ -923,7 +924,7 @@ def _byte_pipe(m, flat, index, name, domain="sync"):
     out = Signal(8, name=f"{name}_q")
     hi = index[2:]
     m.d[domain] += [word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded),
-                    in_range.eq(hi < words)]
+                    in_range.eq(below(hi, words))]
     m.d[domain] += out.eq(Mux(in_range, word.word_select(index[:2], 8), 0))
     return out
 

@@ -30,6 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from .. import protocol
 from .args import check_int
+from .compare import at_least
 from .one_hot import OneHotStates
 
 __all__ = ["Crc32Serial", "FrameReceiver", "FrameTransmitter", "received_frame_signature", "crc_user_signature",
@@ -258,7 +259,7 @@ class FrameReceiver(_CrcUser):
             with m.Elif(got):
                 feed()
                 m.d.sync += [length[8:].eq(byte), index.eq(0), left.eq(Cat(length[:8], byte) - 1),
-                             too_long.eq(Cat(length[:8], byte) > protocol.MAX_PAYLOAD),
+                             too_long.eq(at_least(Cat(length[:8], byte), protocol.MAX_PAYLOAD + 1)),
                              empty.eq(Cat(length[:8], byte) == 0)]
                 fsm.goto("LENGTH")
         with fsm.state("LENGTH"):             # a cycle: the next byte is far away
