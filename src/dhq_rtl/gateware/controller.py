@@ -387,11 +387,12 @@ class BoardController(wiring.Component):
                 set_detail(detail)
             fsm.goto("SEND")
 
-        # The reply's detail has five writers (a frame's end, a commit's two
-        # outcomes, a render's count): each where it writes raises a strobe,
-        # and the register takes the or of the values whose strobe is high
-        # (at most one: the states are exclusive), not a chain of priorities
-        # (timing).
+        # The reply's detail has several writers (a frame's end: zero,
+        # `expected` or the staging size; a commit's CRC and its refusal; a
+        # render's count): each where it writes raises a strobe, and the
+        # register takes the or of the values whose strobe is high (at most
+        # one with a value that is not zero: they are exclusive), not a
+        # chain of priorities (timing).
         detail_terms = []
 
         def set_detail(value):
