@@ -11,7 +11,7 @@ and answers with a frame (:class:`~.link.FrameTransmitter`):
   state from registers;
 * ``LOAD_BEGIN`` / ``LOAD_CHUNK``: a chunk at the expected offset is written
   into the core's staging memory byte by byte *as it arrives* (registered,
-  one cycle after each byte), so no chunk buffer is needed; the expected
+  two cycles after each byte), so no chunk buffer is needed; the expected
   offset advances only when the frame's CRC checks. A chunk with a damaged
   header cannot overwrite anything received already (its offset would
   differ from the expected one), and whatever a damaged chunk wrote at the
@@ -36,7 +36,8 @@ ends while a command is still being carried out (a reply being sent, a
 commit, a render) gets no answer and writes nothing (the host retries after
 its timeout). Staging writes happen only while the controller is idle.
 
-Ports: ``rx`` (in, bytes from :class:`~.uart.UartRx`), ``tx`` (out, bytes
+Ports: ``rx`` (in, bytes from :class:`~.uart.UartRx`, each held on its
+payload until the next), ``tx`` (out, bytes
 to :class:`~.uart.UartTx`), and towards the core ``start``, ``region``
 (out), ``busy`` (in), ``pixels`` (in), ``staging`` (out,
 :func:`~.model_store.staging_signature`), ``install`` (out,
@@ -54,11 +55,13 @@ from amaranth.lib.wiring import In, Out
 from .. import protocol
 from ..protocol import Kind, Reason
 from .args import check_int
+from .compare import at_least, below
 from .coords import region_layout
 from .descriptors import descriptor_init, descriptor_layout
 from .lookup import lookup
 from .link import FrameReceiver, FrameTransmitter, SharedCrc, crc_user_signature
 from .model_store import STAGING_LATENCY, install_signature, staging_signature
+from .one_hot import OneHotStates
 
 __all__ = ["BoardController", "info_constants"]
 
@@ -105,8 +108,9 @@ class BoardController(wiring.Component):
     one is installed), ``timing_registers`` (default: the plan's
     ``link_timing_registers``): the reply path's and the decisions'
     registers that exist only for timing (each source's byte, the ``INFO``
-    ROM's data, the selected byte, the frame's kind decoded, the one-hot
-    action, the end of a row of a render). Without them the same values
+    ROM's data, the selected byte, a pixel's byte, the frame's kind
+    decoded, the one-hot action, the region's checks, the end of a row of
+    a render, an argument byte on its way). Without them the same values
     are combinational, offered at the same cycles (a reply's byte still
     waits for its index to be still :data:`_SETTLE` cycles, and the
     decisions are exact long before a frame ends): the same protocol,
@@ -181,29 +185,46 @@ class BoardController(wiring.Component):
     # ------------------------------------------------------------ staging
     def _chunk_writes(self, m, st, frame):
         """Capture command arguments; write a chunk's data into staging as it
-        arrives (registered one cycle), only at the expected offset."""
+        arrives (registered, two cycles), only at the expected offset."""
         # The arguments change only while the controller is idle: a command
         # being carried out keeps reading them (region, commit length, CRC).
-        with m.If(st.idle & frame.data & (frame.index < 8)):
+        # An argument byte's strobe and index pass a register on their way
+        # (timing: the receiver's decoding and the index's comparison end
+        # there; the next byte is many cycles away, the frame's end four
+        # bytes); the byte itself stays on `frame.byte` until the next.
+        arg_we, arg_index = Signal(), Signal(3)
+        arg_byte = frame.byte
+        m.d[self._late] += [arg_we.eq(st.idle & frame.data & below(frame.index, 8)), arg_index.eq(frame.index[:3])]
+        with m.If(arg_we):
             if self.plan.loadable:
-                m.d.sync += st.args.word_select(frame.index[:3], 8).eq(frame.byte)
+                m.d.sync += st.args.word_select(arg_index, 8).eq(arg_byte)
             else:
-                with m.Switch(frame.index[:3]):
+                with m.Switch(arg_index):
                     for k, (kept, high) in enumerate(st.arg_bytes):
                         with m.Case(k):
-                            m.d.sync += kept.eq(frame.byte[:len(kept)])
+                            m.d.sync += kept.eq(arg_byte[:len(kept)])
                             if high is not None:
-                                m.d.sync += high.eq(frame.byte[len(kept):] != 0)
+                                m.d.sync += high.eq(arg_byte[len(kept):] != 0)
         if not self.plan.loadable:
             return
         aw = st.aw
         offset = st.args[:aw]
-        addr = Signal(aw + 1)
-        m.d.comb += addr.eq(offset + frame.index[:aw] - 4)
-        write = (st.idle & frame.data & (frame.kind == Kind.LOAD_CHUNK) & (frame.index >= 4) & st.loading
-                 & (st.args[aw:32] == 0) & (offset == st.expected) & (addr < st.load_length))
-        we, waddr, wbyte = Signal(), Signal(aw), Signal(8)
-        m.d.sync += [we.eq(write), waddr.eq(addr), wbyte.eq(frame.byte)]
+        # A data byte goes to staging in two registered steps (timing): its
+        # address and whether the chunk may write at all (`chunk_ok`: its
+        # kind, the load's state and its offset, registered: they are final
+        # long before its first data byte), then the address's range. The
+        # address is held until the next data byte, the byte stays on
+        # `frame.byte`: both are still there when the write happens.
+        chunk_ok, is_chunk, small, at_expected = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [is_chunk.eq(frame.kind == Kind.LOAD_CHUNK), small.eq(st.args[aw:32] == 0),
+                     chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
+        _equal(m, offset, st.expected, at_expected)
+        data_we, data_addr = Signal(), Signal(aw + 1)
+        m.d.sync += data_we.eq(st.idle & frame.data & at_least(frame.index, 4) & chunk_ok)
+        with m.If(frame.data):
+            m.d.sync += data_addr.eq(offset + frame.index[:aw] - 4)
+        we, waddr, wbyte = Signal(), data_addr[:aw], frame.byte
+        m.d.sync += we.eq(data_we & (data_addr < st.load_length))
         staging = self.staging
         with m.If(we):
             m.d.comb += [staging.we.eq(1), staging.addr.eq(waddr[1:]), staging.wdata.eq(Cat(wbyte, wbyte)),
@@ -220,8 +241,8 @@ class BoardController(wiring.Component):
         ``INFO`` ROM, a pixel's bytes) is computed into a register
         (``src_byte``, ``src_valid``) every cycle from registers, and offered
         only once the index (and the pixel's byte position, which changes
-        with it) has been still for two cycles (``settled``: the ROM's read
-        and the register); a byte takes a UART's 10·divisor cycles, the
+        with it) has been still for :data:`_SETTLE` cycles (``settled``:
+        the deepest source's registers); a byte takes a UART's 10·divisor cycles, the
         settling costs nothing. "Bytes left" is a registered flag too."""
         idx = st.fill_idx
         pay = _SourceByte()
@@ -308,7 +329,7 @@ class BoardController(wiring.Component):
             flat = Cat(flat, v[:8 * size], Const(0, max(0, 8 * size - len(v))))
         rt_byte = _byte_pipe(m, flat, idx, "info_runtime", self._late)
         is_rt, is_rt_q = Signal(), Signal()
-        m.d.sync += [is_rt.eq((idx >= lo) & (idx < end)), is_rt_q.eq(is_rt)]
+        m.d.sync += [is_rt.eq(at_least(idx, lo) & below(idx, end)), is_rt_q.eq(is_rt)]
         m.d[self._late] += out.eq(Mux(is_rt_q, rt_byte, rom_q))
         return out
 
@@ -324,18 +345,22 @@ class BoardController(wiring.Component):
             for k in range(per_value):
                 bytes_of.append((c * pb + 8 * k, min(8, pb - 8 * k)))
         pix_valid, pix_data = st.pix_valid, st.pix_data
-        pixel_byte = Signal(8)
+        # The pixel's byte, registered (timing), offered a cycle after the
+        # pixel came (`pix_seen`); the byte position changes only when a
+        # byte is taken, the index with it (`settled`). The last byte's
+        # flag likewise.
+        pixel_byte, pix_seen, last_byte = Signal(8), Signal(), Signal()
+        m.d[self._late] += [pix_seen.eq(pix_valid), last_byte.eq(st.bpos == st.last_bpos)]
         with m.Switch(st.bpos):
             for j, (lo, width) in enumerate(bytes_of):
                 with m.Case(j):
-                    m.d.comb += pixel_byte.eq(pix_data[lo:lo + width])
-        last_byte = st.bpos == st.last_bpos
+                    m.d[self._late] += pixel_byte.eq(pix_data[lo:lo + width])
         in_header = Signal()
-        m.d[self._late] += in_header.eq(idx < protocol.fields_size(protocol.PIXELS_FIELDS))
+        m.d[self._late] += in_header.eq(below(idx, protocol.fields_size(protocol.PIXELS_FIELDS)))
         with m.If(in_header):
             m.d.comb += [comb_valid.eq(1), comb_byte.eq(header_byte)]
         with m.Else():
-            m.d.comb += [comb_valid.eq(pix_valid), comb_byte.eq(pixel_byte)]
+            m.d.comb += [comb_valid.eq(pix_valid & pix_seen), comb_byte.eq(pixel_byte)]
         # A byte is taken (pay.valid: the index, so bpos and in_header too,
         # have been still for several cycles); the core's next pixel comes in
         # once the last byte of this one is taken.
@@ -359,8 +384,21 @@ class BoardController(wiring.Component):
             if reason is not None:
                 m.d.sync += st.reason.eq(reason)
             if detail is not None:
-                m.d.sync += st.detail.eq(detail)
-            m.next = "SEND"
+                set_detail(detail)
+            fsm.goto("SEND")
+
+        # The reply's detail has several writers (a frame's end: zero,
+        # `expected` or the staging size; a commit's CRC and its refusal; a
+        # render's count): each where it writes raises a strobe, and the
+        # register takes the or of the values whose strobe is high (at most
+        # one with a value that is not zero: they are exclusive), not a
+        # chain of priorities (timing).
+        detail_terms = []
+
+        def set_detail(value):
+            strobe = Signal(name=f"detail_set{len(detail_terms)}")
+            m.d.comb += strobe.eq(1)
+            detail_terms.append((strobe, Value.cast(value)))
 
         def ack(cmd=None, detail=0):
             reply(_ACK, cmd, detail=detail)
@@ -372,71 +410,119 @@ class BoardController(wiring.Component):
         desc = self.desc
         arg, end_of_chunk, (x0, y0), f = self._command_flags(m, st, frame)
         act_is, act_reason, act_staging, act_expected = self._decision(m, st, frame, f)
-        ended, ended_good = Signal(), Signal()
-        # The action of a good frame that just ended, one-hot, registered
-        # with `ended` (the decision is exact long before the frame's end):
-        # each of IDLE's branches below reads one bit, not a chain of
-        # priorities (timing: the render registers' enables).
+        ended, ended_good, ended2 = Signal(), Signal(), Signal()
+        # The action of a good frame that just ended, one-hot, registered a
+        # cycle after `ended` (the decision is exact long before the frame's
+        # end): each of IDLE's branches below reads one bit, not a chain of
+        # priorities (timing: the render registers' enables). `answer`: the
+        # action is a reply from IDLE (every bad frame's, most good ones').
         go = Signal(len(_Act.ALL))
+        answer = Signal()
+        replies = sum(1 << a for a in (_Act.NACK, _Act.INFO, _Act.STATUS, _Act.BEGIN, _Act.CHUNK_NEXT,
+                                       _Act.CHUNK_AGAIN))
+        # The reply's source and reason for the decided action, registered
+        # (timing): written when the frame ends, a cycle before the action
+        # (nothing is sent while IDLE; an action that is no reply from IDLE
+        # sets them again before it sends). A bad frame's (NACK BAD_FRAME)
+        # replace them after it ends; they are written a cycle later
+        # (`ended2`). The detail follows a cycle after them (`detail_end`),
+        # once the action has run: a chunk's reply (and a NACK that reports
+        # it) carries the bytes received in order, `expected` itself by
+        # then (CHUNK_NEXT has advanced it to the chunk's end), a refused
+        # LOAD_BEGIN the staging memory's size, every other reply 0 (a
+        # render's pixel count starts there). No register of the detail's
+        # own: two flags select its source.
+        act_src = Signal.like(st.src)
+        end_reason = Signal.like(act_reason)
+        bad_end = ended & ~ended_good
+        m.d.sync += end_reason.eq(Mux(bad_end, Reason.BAD_FRAME, act_reason))
+        m.d.sync += act_src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
+                                   Mux(act_is[_Act.STATUS] & ~bad_end, _STATUS,
+                                       Mux(act_is[_Act.NACK] | bad_end, _NACK, _ACK))))
+        act_detail_expected, act_detail_staging = Signal(), Signal()
+        detail_end, detail_expected, detail_staging = Signal(), Signal(), Signal()
+        m.d.sync += [detail_end.eq(0), detail_expected.eq(0), detail_staging.eq(0)]
+        if plan.loadable:
+            m.d.sync += [
+                act_detail_expected.eq(~bad_end & (act_is[_Act.CHUNK_NEXT] | act_is[_Act.CHUNK_AGAIN]
+                                                   | (act_is[_Act.NACK] & act_expected))),
+                act_detail_staging.eq(~bad_end & act_is[_Act.NACK] & act_staging),
+            ]
+        with m.If(detail_end):
+            set_detail(0)
+        with m.If(detail_expected):
+            set_detail(st.expected)
+        with m.If(detail_staging):
+            set_detail(staging_bytes)
+
+        # A frame's start reaches the transmitter from a register, a cycle
+        # after SEND or RENDER_FRAME (timing: the state's decoding ends
+        # there); the state after waits out that cycle. Kind and length
+        # follow the reply's source (set cycles before). `tx_idle`: the
+        # transmitter is done, registered (a cycle late; cleared while a
+        # frame starts).
+        tx_go = st.tx_go
+        m.d.comb += tx.start.eq(tx_go)
+        m.d.sync += [tx_go.eq(0), st.tx_idle.eq(~tx.busy & ~tx_go)]
+        lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY, Kind.PIXELS], tx.kind)
+        lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
+                                                             protocol.INFO_FIELDS, protocol.STATUS_FIELDS)]
+               + [st.pixels_length], tx.length)
 
         # The CRC unit is cleared for a commit's check a cycle after the
         # decision (registered: timing); its first byte comes later.
         m.d.comb += vcrc.clear.eq(st.vclear)
         m.d.sync += st.vclear.eq(0)
-        with m.FSM(name="controller") as fsm:
-            with m.State("IDLE"):
-                # The frame's end, registered (timing); the frame's kind and
-                # the decision hold for many cycles after it.
-                m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good),
-                             go.eq(Mux(frame.end & frame.good, act_is, 0))]
-                with m.If(ended):
-                    m.d.sync += st.reply_cmd.eq(frame.kind)
-                with m.If(ended & ~ended_good):
-                    m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
-                    nack(None, Reason.BAD_FRAME)
-                with m.If(ended & ended_good):
+        names = ["IDLE", "SEND", "SENDING"]
+        if plan.loadable:
+            names += ["VERIFY_READ", "VERIFY_WAIT", "VERIFY_LOW", "VERIFY_HIGH", "VERIFY_NEXT", "VERIFY_MATCH", "VERIFY_DONE",
+                      "INSTALL_GO", "INSTALLING"]
+        names += ["RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING", "RENDER_DONE"]
+        fsm = OneHotStates(m, names, "IDLE", name="controller")
+        with fsm.state("IDLE"):
+            # The frame's end, registered (timing); the frame's kind and
+            # the decision hold for many cycles after it.
+            m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good), ended2.eq(ended),
+                         go.eq(Mux(ended & ended_good, act_is, 0)),
+                         answer.eq(ended & (~ended_good | (act_is & replies).any()))]
+            with m.If(ended2):
+                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src), st.reason.eq(end_reason),
+                             detail_end.eq(1), detail_expected.eq(act_detail_expected),
+                             detail_staging.eq(act_detail_staging)]
+            with m.If(ended):
+                with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
-                # At most one bit of `go` is set (the action is one-hot).
-                with m.If(go[_Act.INFO]):
-                    reply(_INFO)
-                with m.If(go[_Act.STATUS]):
-                    reply(_STATUS)
-                if plan.loadable:           # (a fixed model: no load state at all)
-                    with m.If(go[_Act.BEGIN]):
-                        m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
-                        ack()
-                    with m.If(go[_Act.CHUNK_NEXT]):
-                        m.d.sync += st.expected.eq(end_of_chunk)
-                        ack(None, end_of_chunk)
-                    with m.If(go[_Act.CHUNK_AGAIN]):
-                        ack(None, st.expected)          # a retry of one received already
-                    with m.If(go[_Act.COMMIT]):
-                        m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
-                        m.next = "VERIFY_READ"
-                with m.If(go[_Act.RENDER]):
-                    m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.npix.eq(0), st.bpos.eq(0),
-                                 st.bytes_per_pixel.eq(
-                                     (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
-                    m.next = "RENDER_START"
-                with m.If(go[_Act.NACK]):
-                    nack(None, act_reason, Mux(act_staging, staging_bytes, Mux(act_expected, st.expected, 0))
-                         if plan.loadable else 0)
-            with m.State("SEND"):
-                m.d.comb += tx.start.eq(1)
-                lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY], tx.kind)
-                lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
-                                                                     protocol.INFO_FIELDS, protocol.STATUS_FIELDS)],
-                       tx.length)
-                m.next = "SENDING"
-            with m.State("SENDING"):
-                with m.If(~tx.busy):
-                    m.next = "IDLE"
-            if plan.loadable:
-                self._verify_and_install(m, st, vcrc, ack, nack)
-            self._render(m, st, tx, ack)
-        m.d.comb += [st.idle.eq(fsm.ongoing("IDLE")), self.idle.eq(st.idle & ~frame.in_frame)]
-        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START") | fsm.ongoing("RENDER_NEXT")
-                                      | fsm.ongoing("RENDER_FRAME") | fsm.ongoing("RENDER_SENDING"))
+                with m.Else():
+                    m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
+            # At most one bit of `go` is set (the action is one-hot).
+            with m.If(answer):
+                fsm.goto("SEND")
+            if plan.loadable:           # (a fixed model: no load state at all)
+                with m.If(go[_Act.BEGIN]):
+                    m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                with m.If(go[_Act.CHUNK_NEXT]):
+                    m.d.sync += st.expected.eq(end_of_chunk)
+                with m.If(go[_Act.COMMIT]):
+                    m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                    fsm.goto("VERIFY_READ")
+            with m.If(go[_Act.RENDER]):
+                m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.bpos.eq(0),
+                             st.bytes_per_pixel.eq(
+                                 (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                fsm.goto("RENDER_START")
+        with fsm.state("SEND"):
+            m.d.sync += [tx_go.eq(1), st.tx_idle.eq(0)]
+            fsm.goto("SENDING")
+        with fsm.state("SENDING"):
+            with m.If(st.tx_idle):
+                fsm.goto("IDLE")
+        if plan.loadable:
+            self._verify_and_install(m, st, fsm, vcrc, ack, nack, set_detail)
+        self._render(m, st, fsm, tx, ack, set_detail)
+        with m.If(Cat(*(strobe for strobe, _ in detail_terms)).any()):
+            m.d.sync += st.detail.eq(_or_all([Mux(strobe, value, 0) for strobe, value in detail_terms]))
+        m.d.comb += [st.idle.eq(fsm.on["IDLE"]), self.idle.eq(st.idle & ~frame.in_frame)]
+        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING"))
 
     def _command_flags(self, m, st, frame):
         """The registered flags a command's decision reads, from the frame's
@@ -452,7 +538,7 @@ class BoardController(wiring.Component):
         # Every decision of a command is a registered flag (timing): the
         # frame's length and arguments are final four CRC bytes before the
         # frame ends, the load's state changes only when a command is
-        # decided, so the flags, up to three registers deep, are exact when
+        # decided, so the flags, up to four registers deep, are exact when
         # a frame ends. `arg`: the first argument as an offset or a length
         # within the staging memory (a larger one is out of range: `big`).
         arg = args[:aw]
@@ -461,18 +547,25 @@ class BoardController(wiring.Component):
         m.d.sync += end_of_chunk.eq(arg + (length - 4))
         f = {name: Signal(name=name) for name in (
             "len4", "len8", "len_lt4", "big", "begin_bad", "chunk_at", "chunk_fits", "chunk_next", "chunk_again",
-            "commit_ok", "region_bad")}
+            "commit_ok", "commit_length", "all_received", "region_bad")}
         m.d.sync += f["chunk_next"].eq(f["chunk_at"] & f["chunk_fits"])
         m.d.sync += [
-            f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(length < 4),
+            f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(below(length, 4)),
             f["big"].eq(args[aw:32] != 0),
-            f["begin_bad"].eq((arg > staging_bytes) | args[0] | (arg == 0)),
-            f["chunk_at"].eq(arg == st.expected), f["chunk_fits"].eq(end_of_chunk <= st.load_length),
-            f["chunk_again"].eq(end_of_chunk <= st.expected),
-            f["commit_ok"].eq(st.loading & (arg == st.load_length) & (st.expected == st.load_length)),
-            f["region_bad"].eq((Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0)
-                               | (x0 >= x1) | (y0 >= y1) | (x1 > desc.width) | (y1 > desc.height)),
+            f["begin_bad"].eq(at_least(arg, staging_bytes + 1) | args[0] | (arg == 0)),
+
+            f["commit_ok"].eq(st.loading & f["commit_length"] & f["all_received"]),
+            f["commit_length"].eq(arg == st.load_length), f["all_received"].eq(st.expected == st.load_length),
         ]
+        _equal(m, arg, st.expected, f["chunk_at"])
+        _at_most(m, end_of_chunk, st.load_length, f["chunk_fits"])
+        _at_most(m, end_of_chunk, st.expected, f["chunk_again"])
+        # The region's checks, each a register, then or-ed (timing).
+        region_checks = [Cat(*(args[16 * k + sb:16 * k + 16] for k in range(4))) != 0,
+                         x0 >= x1, y0 >= y1, x1 > desc.width, y1 > desc.height]
+        region_fails = Signal(len(region_checks))
+        m.d[self._late] += region_fails.eq(Cat(*region_checks))
+        m.d.sync += f["region_bad"].eq(region_fails.any())
         return arg, end_of_chunk, (x0, y0), f
 
     def _decision(self, m, st, frame, f):
@@ -550,110 +643,137 @@ class BoardController(wiring.Component):
 
         return act_is, act_reason, act_staging, act_expected
 
-    def _verify_and_install(self, m, st, vcrc, ack, nack):
+    def _verify_and_install(self, m, st, fsm, vcrc, ack, nack, set_detail):
         """COMMIT: read the staged image back through the CRC, then install."""
         staging = self.staging
         word = Signal(16)
         left = st.vleft
-        with m.State("VERIFY_READ"):
+        # Registered (timing): the last word (``left`` changes in
+        # VERIFY_NEXT only, VERIFY_READ comes between).
+        vlast = Signal()
+        with fsm.state("VERIFY_READ"):
             m.d.comb += [staging.re.eq(1), staging.addr.eq(st.vaddr)]
-            m.next = "VERIFY_WAIT"
-        with m.State("VERIFY_WAIT"):            # the staging memory's latency
+            m.d.sync += vlast.eq(left == 0)
+            fsm.goto("VERIFY_WAIT")
+        with fsm.state("VERIFY_WAIT"):            # the staging memory's latency
             m.d.sync += st.vwait.eq(st.vwait + 1)
             with m.If(st.vwait == STAGING_LATENCY - 2):
                 m.d.sync += st.vwait.eq(0)
-                m.next = "VERIFY_LOW"
-        with m.State("VERIFY_LOW"):
-            m.d.sync += word.eq(staging.rdata)
-            m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(staging.rdata[:8])]
-            m.next = "VERIFY_HIGH"
-        with m.State("VERIFY_HIGH"):
-            with m.If(~vcrc.busy):
-                m.d.comb += [vcrc.start.eq(1), vcrc.byte.eq(word[8:])]
-                m.next = "VERIFY_NEXT"
-        with m.State("VERIFY_NEXT"):
-            with m.If(~vcrc.busy):
+                fsm.goto("VERIFY_LOW")
+        # A byte reaches the CRC unit from registers, a cycle after its state
+        # (timing); the state after waits out that cycle (`vgo`).
+        vgo, vbyte = Signal(), Signal(8)
+        m.d.comb += [vcrc.start.eq(vgo), vcrc.byte.eq(vbyte)]
+        with fsm.state("VERIFY_LOW"):
+            m.d.sync += [word.eq(staging.rdata), vgo.eq(1), vbyte.eq(staging.rdata[:8])]
+            fsm.goto("VERIFY_HIGH")
+        with fsm.state("VERIFY_HIGH"):
+            m.d.sync += vgo.eq(0)
+            with m.If(~vcrc.busy & ~vgo):
+                m.d.sync += [vgo.eq(1), vbyte.eq(word[8:])]
+                fsm.goto("VERIFY_NEXT")
+        with fsm.state("VERIFY_NEXT"):
+            m.d.sync += vgo.eq(0)
+            with m.If(~vcrc.busy & ~vgo):
                 m.d.sync += [st.vaddr.eq(st.vaddr + 1), left.eq(left - 1)]
-                with m.If(left == 0):
-                    m.next = "VERIFY_DONE"
+                with m.If(vlast):
+                    fsm.goto("VERIFY_MATCH")
                 with m.Else():
-                    m.next = "VERIFY_READ"
+                    fsm.goto("VERIFY_READ")
         # Registered (timing): the CRC matches (the unit finished a cycle
         # before VERIFY_DONE), the installer's start.
-        crc_match = Signal()
+        crc_match, match_lo, match_hi = Signal(), Signal(), Signal()
         install_go = Signal()
-        m.d.sync += crc_match.eq(vcrc.value == st.args[32:64])
+        m.d.sync += [match_lo.eq(vcrc.value[:16] == st.args[32:48]), match_hi.eq(vcrc.value[16:] == st.args[48:64]),
+                     crc_match.eq(match_lo & match_hi)]
         m.d.comb += [self.install.start.eq(install_go), self.install.length.eq(st.args[1:st.aw])]
-        with m.State("VERIFY_DONE"):
+        with fsm.state("VERIFY_MATCH"):          # the comparison's second register
+            fsm.goto("VERIFY_DONE")
+        # The reply's detail is the image's CRC either way: a mismatch's
+        # NACK reports it, a good install's ACK the host's, equal to it.
+        with fsm.state("VERIFY_DONE"):
+            set_detail(vcrc.value)
             with m.If(~crc_match):
-                nack(None, Reason.BAD_IMAGE_CRC, vcrc.value)
+                nack(None, Reason.BAD_IMAGE_CRC, None)
             with m.Else():
                 m.d.sync += install_go.eq(1)
-                m.next = "INSTALL_GO"
-        with m.State("INSTALL_GO"):
-            m.d.sync += install_go.eq(0)
-            m.next = "INSTALLING"
-        with m.State("INSTALLING"):
-            with m.If(~self.install.busy):
-                with m.If(self.install.ok):
+                fsm.goto("INSTALL_GO")
+        # The installer's end and verdict, registered (timing: they come
+        # from the core's installer); INSTALLING sees them a cycle late.
+        installed, install_ok = Signal(), Signal()
+        with fsm.state("INSTALL_GO"):
+            m.d.sync += [install_go.eq(0), installed.eq(0)]
+            fsm.goto("INSTALLING")
+        with fsm.state("INSTALLING"):
+            m.d.sync += [installed.eq(~self.install.busy), install_ok.eq(self.install.ok)]
+            with m.If(installed):
+                with m.If(install_ok):
                     m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.args[32:64])]
-                    ack(None, st.args[32:64])
+                    ack(None, None)         # the CRC: in `detail` already
                 with m.Else():
                     nack(None, Reason.REFUSED_IMAGE)
 
-    def _render(self, m, st, tx, ack):
+    def _render(self, m, st, fsm, tx, ack, set_detail):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
         region = self.region
+        # The pixels sent so far are counted in the reply's detail (zero
+        # when the RENDER frame ended: see `detail_end`), the final ACK's.
+        npix = st.detail[:2 * self.plan.size_bits]
         # The next segment's pixel count and its frame's length, registered
         # (three registers behind the segment's start: RENDER_NEXT waits
-        # them out), count · bytes_per_pixel by shifts and adds.
+        # them out), count · bytes_per_pixel by shifts and adds. The count
+        # holds while the segment's frame is sent (the segment moves at its
+        # end): the segment's own count, without a copy.
         remaining = Signal(self.plan.size_bits + 1)
         count = Signal(range(protocol.FRAME_PIXELS + 1))
         frame_bytes = Signal((protocol.FRAME_PIXELS * 2 * self.plan.channels).bit_length())
         bpp = st.bytes_per_pixel
         m.d.sync += [remaining.eq(region.x1 - st.seg_x),
-                     count.eq(Mux(remaining > protocol.FRAME_PIXELS, protocol.FRAME_PIXELS, remaining)),
+                     count.eq(Mux(at_least(remaining, protocol.FRAME_PIXELS + 1), protocol.FRAME_PIXELS, remaining)),
                      frame_bytes.eq(sum(Mux(bpp[b], count << b, 0) for b in range(len(bpp))))]
         wait = Signal(2)
         header = protocol.fields_size(protocol.PIXELS_FIELDS)
+        m.d.comb += st.pixels_length.eq(header + frame_bytes)
         # The end of the row and of the region, registered (timing): the
         # segment is fixed from RENDER_FRAME on, its frame takes far longer
-        # than a cycle.
+        # than a cycle. The next segment's position is taken from the same
+        # registers (the adders feed one register each).
         row_end, last_row = Signal(), Signal()
         seg_end, next_y = Signal(len(st.seg_x) + 1), Signal(len(st.seg_y) + 1)
-        m.d[self._late] += [seg_end.eq(st.seg_x + st.seg_count), next_y.eq(st.seg_y + 1),
+        m.d[self._late] += [seg_end.eq(st.seg_x + count), next_y.eq(st.seg_y + 1),
                             row_end.eq(seg_end == region.x1), last_row.eq(next_y == region.y1)]
-        with m.State("RENDER_START"):
+        with fsm.state("RENDER_START"):
             m.d.comb += self.start.eq(1)
             m.d.sync += [st.src.eq(_PIXELS), wait.eq(0)]
-            m.next = "RENDER_NEXT"
-        with m.State("RENDER_NEXT"):
+            fsm.goto("RENDER_NEXT")
+        with fsm.state("RENDER_NEXT"):
             m.d.sync += wait.eq(wait + 1)
             with m.If(wait == 2):
-                m.next = "RENDER_FRAME"
-        with m.State("RENDER_FRAME"):
-            m.d.comb += [tx.start.eq(1), tx.kind.eq(Kind.PIXELS), tx.length.eq(header + frame_bytes)]
-            m.d.sync += st.seg_count.eq(count)
-            m.next = "RENDER_SENDING"
-        with m.State("RENDER_SENDING"):
-            with m.If(~tx.busy):
-                m.d.sync += [st.npix.eq(st.npix + st.seg_count), wait.eq(0)]
+                fsm.goto("RENDER_FRAME")
+        with fsm.state("RENDER_FRAME"):
+            m.d.sync += [st.tx_go.eq(1), st.tx_idle.eq(0)]
+            fsm.goto("RENDER_SENDING")
+        with fsm.state("RENDER_SENDING"):
+            with m.If(st.tx_idle):
+                m.d.sync += wait.eq(0)
+                set_detail((npix + count)[:len(npix)])
                 with m.If(row_end):
-                    m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(st.seg_y + 1)]
+                    m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(next_y)]
                     with m.If(last_row):
-                        m.next = "RENDER_DONE"
+                        fsm.goto("RENDER_DONE")
                     with m.Else():
-                        m.next = "RENDER_NEXT"
+                        fsm.goto("RENDER_NEXT")
                 with m.Else():
-                    m.d.sync += st.seg_x.eq(st.seg_x + st.seg_count)
-                    m.next = "RENDER_NEXT"
-        with m.State("RENDER_DONE"):
-            ack(None, st.npix)
+                    m.d.sync += st.seg_x.eq(seg_end)
+                    fsm.goto("RENDER_NEXT")
+        with fsm.state("RENDER_DONE"):
+            ack(None, None)                 # the pixel count: in `detail` already
 
 
 #: Cycles the reply's byte index must be still before its byte is taken:
 #: the INFO ROM's read and its data register, the byte register, the
-#: selected byte's (the other sources: word, byte, selected byte).
+#: selected byte's (the other sources: word, byte, selected byte; a
+#: pixel: its byte, the selected byte).
 _SETTLE = 4
 
 
@@ -717,6 +837,9 @@ class _State:
         self.vclear = Signal()
         # The reply being sent.
         self.src = Signal(range(5))
+        self.tx_go = Signal()                  # the transmitter's start
+        self.pixels_length = Signal(16)        # a PIXELS frame's length
+        self.tx_idle = Signal()                # the transmitter is done, a cycle late
         self.reply_cmd = Signal(8)
         self.reason = Signal(range(max(Reason) + 1))
         self.detail = Signal(32)
@@ -724,8 +847,6 @@ class _State:
         size_bits = plan.size_bits
         self.seg_x = Signal(size_bits)
         self.seg_y = Signal(size_bits)
-        self.seg_count = Signal(range(protocol.FRAME_PIXELS + 1))
-        self.npix = Signal(2 * plan.size_bits)
         self.pix_valid = Signal()              # a pixel from the core, being sent
         self.pix_data = Signal(plan.pixel_bits * plan.channels)
         self.bpos = Signal(range(2 * plan.channels + 1))
@@ -753,6 +874,36 @@ def _payload_bits(fields, values):
     return Cat(*parts)
 
 
+def _or_all(values):
+    """The bitwise or of ``values`` (zero-extended to the widest)."""
+    out = values[0]
+    for v in values[1:]:
+        out = out | v
+    return out
+
+
+def _equal(m, a, b, flag):
+    """``flag`` ← ``a == b``, in two registered steps (timing: two
+    half-width comparisons, then their and)."""
+    width = max(len(a), len(b))
+    a, b = a.as_unsigned(), b.as_unsigned()
+    half = (width + 1) // 2
+    lo_equal, hi_equal = Signal(), Signal()
+    m.d.sync += [lo_equal.eq(a[:half] == b[:half]), hi_equal.eq(a[half:] == b[half:]), flag.eq(lo_equal & hi_equal)]
+
+
+def _at_most(m, a, b, flag):
+    """``flag`` ← ``a <= b`` (unsigned), in two registered steps (timing: two
+    half-width comparisons, then their combination)."""
+    width = max(len(a), len(b))
+    a, b = a.as_unsigned(), b.as_unsigned()
+    half = (width + 1) // 2
+    hi_a, hi_b = a[half:width] if len(a) > half else Const(0, 1), b[half:width] if len(b) > half else Const(0, 1)
+    hi_less, hi_equal, lo_at_most = Signal(), Signal(), Signal()
+    m.d.sync += [hi_less.eq(hi_a < hi_b), hi_equal.eq(hi_a == hi_b), lo_at_most.eq(a[:half] <= b[:half]),
+                 flag.eq(hi_less | (hi_equal & lo_at_most))]
+
+
 def _byte_pipe(m, flat, index, name, domain="sync"):
     """Byte ``index`` of ``flat`` (0 past its end), registered: a payload of
     up to 8 bytes in one step, a longer one in two (the 4-byte word ``index
@@ -762,7 +913,7 @@ def _byte_pipe(m, flat, index, name, domain="sync"):
         nbytes = (len(flat) + 7) // 8
         padded = Cat(flat, Const(0, 8 * nbytes - len(flat)))
         out = Signal(8, name=f"{name}_q")
-        with m.If(index < nbytes):
+        with m.If(below(index, nbytes)):
             m.d[domain] += out.eq(padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8))
         with m.Else():
             m.d[domain] += out.eq(0)
@@ -770,11 +921,11 @@ def _byte_pipe(m, flat, index, name, domain="sync"):
     words = (len(flat) + 31) // 32
     padded = Cat(flat, Const(0, 32 * words - len(flat)))
     word = Signal(32, name=f"{name}_word")
+    in_range = Signal(name=f"{name}_in_range")     # zeroes the byte, not the word (timing: 8 resets, not 32)
     out = Signal(8, name=f"{name}_q")
     hi = index[2:]
-    with m.If(hi < words):
-        m.d[domain] += word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded)
-    with m.Else():
-        m.d[domain] += word.eq(0)
-    m.d[domain] += out.eq(word.word_select(index[:2], 8))
+    m.d[domain] += [word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded),
+                    in_range.eq(below(hi, words))]
+    m.d[domain] += out.eq(Mux(in_range, word.word_select(index[:2], 8), 0))
     return out
+

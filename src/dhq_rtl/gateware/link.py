@@ -16,10 +16,12 @@
   has not finished), the CRC-32 computed on the way.
 
 Latency and throughput are the UART's: one byte per ``10 · divisor``
-cycles; the receiver's ``end`` comes the cycle after the last CRC byte. The
-receiver needs its bytes at least 9 cycles apart (its CRC unit's pace; a
-UART byte takes 10 · divisor ≥ 40 cycles); the transmitter offers a byte
-only when its CRC unit is free, so it suits any consumer.
+cycles; the receiver's ``end`` comes the cycle after the last CRC byte (a
+frame whose length is too long ends the cycle after its length's last
+byte). The receiver needs its bytes at least 12 cycles apart (its CRC
+unit's pace behind the registers on its way and the registered CRC byte it
+compares with; a UART byte takes 10 · divisor ≥ 40 cycles); the transmitter offers a byte only when its CRC
+unit is free, so it suits any consumer.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
@@ -28,6 +30,8 @@ from amaranth.lib.wiring import In, Out
 
 from .. import protocol
 from .args import check_int
+from .compare import at_least
+from .one_hot import OneHotStates
 
 __all__ = ["Crc32Serial", "FrameReceiver", "FrameTransmitter", "received_frame_signature", "crc_user_signature",
            "SharedCrc"]
@@ -158,11 +162,13 @@ class FrameReceiver(_CrcUser):
     Parameters: ``divisor`` (clock cycles per UART bit, ≥ 4: the idle
     timeout is :data:`~dhq_rtl.protocol.IDLE_BYTE_TIMES` · 10 · ``divisor``
     cycles). Ports: ``rx`` (in, the byte stream of
-    :class:`~.uart.UartRx`, no back-pressure), ``frame`` (out,
+    :class:`~.uart.UartRx`, no back-pressure; a byte stays on its payload
+    until the next arrives, as the UART's register does), ``frame`` (out,
     :func:`received_frame_signature`); with ``shared_crc`` ``crc`` (out: the
     CRC unit is outside, :class:`SharedCrc`); ``registered`` (default
-    true): the idle timeout's comparison is a register (timing); false: it
-    ends the frame a cycle earlier.
+    true): the idle timeout's comparison, the CRC unit's byte and the CRC
+    byte compared with are registers (timing); false: they are
+    combinational (a stalled frame ends a cycle earlier).
     """
 
     def __init__(self, divisor, *, shared_crc=False, registered=True):
@@ -184,6 +190,15 @@ class FrameReceiver(_CrcUser):
         index = Signal(protocol.MAX_PAYLOAD.bit_length())
         left = Signal.like(index)              # payload bytes after this one
         crc_ok = Signal()                      # the CRC bytes so far equal the computed CRC's
+        # Registered every cycle (timing): bytes come at least 12 cycles
+        # apart, and `index`, `left` and the CRC change only when one
+        # comes, so each is exact when the next byte arrives.
+        expect = Signal(8)                     # the computed CRC's byte `index % 4`
+        last = Signal()                        # left == 0
+        late = "sync" if self.registered else "comb"
+        m.d[late] += [expect.eq(crc.value.word_select(index[:2], 8)), last.eq(left == 0)]
+        # The length's checks, registered in LEN1 and decided in LENGTH.
+        too_long, empty = Signal(), Signal()
         idle = Signal(range(self.timeout + 1))
         in_frame = Signal()
         m.d.comb += [fr.length.eq(length), fr.byte.eq(byte), fr.index.eq(index), fr.in_frame.eq(in_frame)]
@@ -195,80 +210,92 @@ class FrameReceiver(_CrcUser):
         timed_out = Signal()
         m.d["sync" if self.registered else "comb"] += timed_out.eq(in_frame & (idle == self.timeout) & ~got)
 
+        # A byte reaches the CRC unit a cycle after it came, its start from a
+        # register (timing: the state's decoding ends there); the byte is
+        # still on ``rx.payload`` then.
+        crc_go = Signal()
+        m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(byte)]
+        m.d[late] += crc_go.eq(0)
+
         def feed():
-            m.d.comb += [crc.start.eq(1), crc.byte.eq(byte)]
+            m.d[late] += crc_go.eq(1)
 
         sync0, sync1 = protocol.SYNC
-        with m.FSM(name="receiver"):
-            with m.State("HUNT"):
-                m.d.sync += in_frame.eq(0)
-                with m.If(got & (byte == sync0)):
-                    m.next = "SYNC1"
-            with m.State("SYNC1"):
-                with m.If(got):
-                    with m.If(byte == sync1):
-                        m.d.comb += crc.clear.eq(1)
-                        m.d.sync += in_frame.eq(1)
-                        m.next = "KIND"
-                    with m.Elif(byte != sync0):
-                        m.next = "HUNT"
-            with m.State("KIND"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    feed()
-                    m.d.comb += fr.begin.eq(1)
-                    m.d.sync += fr.kind.eq(byte)
-                    m.next = "LEN0"
-            with m.State("LEN0"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    feed()
-                    m.d.sync += length[:8].eq(byte)
-                    m.next = "LEN1"
-            with m.State("LEN1"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    feed()
-                    m.d.sync += [length[8:].eq(byte), index.eq(0), left.eq(Cat(length[:8], byte) - 1)]
-                    with m.If(Cat(length[:8], byte) > protocol.MAX_PAYLOAD):
-                        m.d.comb += fr.end.eq(1)
-                        m.next = "HUNT"
-                    with m.Elif(Cat(length[:8], byte) == 0):
-                        m.next = "CRC"
-                    with m.Else():
-                        m.next = "PAYLOAD"
-            with m.State("PAYLOAD"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    feed()
-                    m.d.comb += fr.data.eq(1)
-                    m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
-                    with m.If(left == 0):
-                        m.d.sync += index.eq(0)
-                        m.next = "CRC"
-            with m.State("CRC"):
-                with m.If(timed_out):
-                    m.d.comb += fr.end.eq(1)
-                    m.next = "HUNT"
-                with m.Elif(got):
-                    # Compared byte by byte (the unit finished long ago: its
-                    # last byte came before these four).
-                    match = byte == crc.value.word_select(index[:2], 8)
-                    m.d.sync += [crc_ok.eq(Mux(index[:2] == 0, match, crc_ok & match)), index.eq(index + 1)]
-                    with m.If(index[:2] == 3):
-                        m.next = "CHECK"
-            with m.State("CHECK"):
-                m.d.comb += [fr.end.eq(1), fr.good.eq(crc_ok)]
-                m.d.sync += in_frame.eq(0)
-                m.next = "HUNT"
+        fsm = OneHotStates(m, ["HUNT", "SYNC1", "KIND", "LEN0", "LEN1", "LENGTH", "PAYLOAD", "CRC", "CHECK"],
+                           "HUNT", name="receiver")
+        with fsm.state("HUNT"):
+            m.d.sync += in_frame.eq(0)
+            with m.If(got & (byte == sync0)):
+                fsm.goto("SYNC1")
+        with fsm.state("SYNC1"):
+            with m.If(got):
+                with m.If(byte == sync1):
+                    m.d.comb += crc.clear.eq(1)
+                    m.d.sync += in_frame.eq(1)
+                    fsm.goto("KIND")
+                with m.Elif(byte != sync0):
+                    fsm.goto("HUNT")
+        with fsm.state("KIND"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                feed()
+                m.d.comb += fr.begin.eq(1)
+                m.d.sync += fr.kind.eq(byte)
+                fsm.goto("LEN0")
+        with fsm.state("LEN0"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                feed()
+                m.d.sync += length[:8].eq(byte)
+                fsm.goto("LEN1")
+        with fsm.state("LEN1"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                feed()
+                m.d.sync += [length[8:].eq(byte), index.eq(0), left.eq(Cat(length[:8], byte) - 1),
+                             too_long.eq(at_least(Cat(length[:8], byte), protocol.MAX_PAYLOAD + 1)),
+                             empty.eq(Cat(length[:8], byte) == 0)]
+                fsm.goto("LENGTH")
+        with fsm.state("LENGTH"):             # a cycle: the next byte is far away
+            with m.If(too_long):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(empty):
+                fsm.goto("CRC")
+            with m.Else():
+                fsm.goto("PAYLOAD")
+        with fsm.state("PAYLOAD"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                feed()
+                m.d.comb += fr.data.eq(1)
+                m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
+                with m.If(last):
+                    m.d.sync += index.eq(0)
+                    fsm.goto("CRC")
+        with fsm.state("CRC"):
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                # Compared byte by byte (the unit finished long ago: its
+                # last byte came before these four).
+                match = byte == expect
+                m.d.sync += [crc_ok.eq(Mux(index[:2] == 0, match, crc_ok & match)), index.eq(index + 1)]
+                with m.If(index[:2] == 3):
+                    fsm.goto("CHECK")
+        with fsm.state("CHECK"):
+            m.d.comb += [fr.end.eq(1), fr.good.eq(crc_ok)]
+            m.d.sync += in_frame.eq(0)
+            fsm.goto("HUNT")
         return m
 
 
@@ -281,8 +308,10 @@ class FrameTransmitter(_CrcUser):
     the UART can send them; ``index`` (out) numbers the byte asked for),
     ``tx`` (out byte stream to :class:`~.uart.UartTx`). ``shared_crc``:
     the CRC unit is outside (``crc`` port, :class:`SharedCrc`).
-    ``registered`` (default true): the byte for the UART passes a register
-    (timing); false: the frame's byte goes to the UART directly.
+    ``registered`` (default true): the byte for the UART, the CRC unit's
+    byte and start, the header's and the CRC's bytes pass registers
+    (timing); false: they are combinational (the frame's byte goes to the
+    UART directly).
     """
 
     def __init__(self, *, shared_crc=False, registered=True):
@@ -310,64 +339,87 @@ class FrameTransmitter(_CrcUser):
         tx_valid = Signal()
         tx_byte = Signal(8)
         out_valid = Signal()
+        # A sent byte reaches the CRC unit a cycle later, from registers
+        # (timing: the frame's byte multiplexers end in a register, not in
+        # the CRC unit's); no byte is taken meanwhile. `free`: the CRC unit
+        # is free and no byte is on its way, registered (a cycle late).
+        crc_go, crc_byte, checked_byte = Signal(), Signal(8), Signal()
+        free = Signal()
+        late = "sync" if self.registered else "comb"      # without: the same, combinational
+        m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(crc_byte)]
         if self.registered:
             out_byte = Signal(8)
             m.d.comb += [self.tx.valid.eq(out_valid), self.tx.payload.eq(out_byte)]
             with m.If(self.tx.ready):
                 m.d.sync += out_valid.eq(0)
-            m.d.comb += take.eq(~out_valid & ~crc.busy)
+            m.d.comb += take.eq(~out_valid & free)
             with m.If(tx_valid & take):
                 m.d.sync += [out_valid.eq(1), out_byte.eq(tx_byte)]
+            # The sent byte, for the CRC unit: `out_byte` took it with
+            # `crc_go` (no copy of its own).
+            m.d.comb += crc_byte.eq(out_byte)
         else:
-            m.d.comb += [self.tx.valid.eq(tx_valid & ~crc.busy), self.tx.payload.eq(tx_byte),
-                         take.eq(self.tx.ready & ~crc.busy)]
+            m.d.comb += [self.tx.valid.eq(tx_valid & free), self.tx.payload.eq(tx_byte),
+                         take.eq(self.tx.ready & free), crc_byte.eq(tx_byte)]
         sent = tx_valid & take
+        m.d[late] += [crc_go.eq(sent & checked_byte),
+                      free.eq(~crc.busy & ~crc_go & ~sent) if self.registered else free.eq(~crc.busy)]
+        # Registered (timing): the length is set long before LEN1, `left`
+        # changes only when a byte is sent (a byte takes the CRC unit's 9
+        # cycles at least).
+        empty, last = Signal(), Signal()
+        m.d.sync += [empty.eq(length == 0), last.eq(left == 0)]
 
-        def send(value, *, checked=True, nxt=None):
-            m.d.comb += [tx_valid.eq(1), tx_byte.eq(value)]
-            with m.If(take):
-                if checked:
-                    m.d.comb += [crc.start.eq(1), crc.byte.eq(value)]
+        # The header's byte and the CRC's are registers set every cycle from
+        # the state and `crc_index` (timing: the frame's byte is one of three
+        # registers, not one of seven bytes). A byte sent, the next is taken
+        # two cycles later at the earliest (`free`), when they follow; the
+        # first, SYNC0's, is set with the start.
+        head = Signal(8)
+        crc_index = Signal(2)
+        crc_sel = Signal(8)
+        m.d[late] += crc_sel.eq(crc.value.word_select(crc_index, 8))
+        fsm = OneHotStates(m, ["IDLE", "SYNC0", "SYNC1", "KIND", "LEN0", "LEN1", "PAYLOAD", "CRC"], "IDLE",
+                           name="transmitter")
+        on = fsm.on
+        m.d.comb += [
+            # A byte to send: in every state but IDLE, the payload's when it has one.
+            tx_valid.eq(~on["IDLE"] & (~on["PAYLOAD"] | self.payload.valid)),
+            tx_byte.eq(Mux(on["PAYLOAD"], self.payload.payload, Mux(on["CRC"], crc_sel, head))),
+            checked_byte.eq(on["KIND"] | on["LEN0"] | on["LEN1"] | on["PAYLOAD"]),
+            self.payload.ready.eq(on["PAYLOAD"] & take),
+            self.busy.eq(~on["IDLE"] | out_valid),
+        ]
+        with fsm.state("IDLE"):
+            with m.If(self.start):
+                m.d.comb += crc.clear.eq(1)
+                m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0), crc_index.eq(0)]
+                m.d[late] += head.eq(sync0)
+                fsm.goto("SYNC0")
+        with fsm.state("SYNC0"):
+            m.d.sync += left.eq(length - 1)        # from the registered length (timing)
+        for state, nxt, value in (("SYNC0", "SYNC1", sync0), ("SYNC1", "KIND", sync1),
+                                  ("KIND", "LEN0", kind), ("LEN0", "LEN1", length[:8]), ("LEN1", None, length[8:])):
+            with fsm.state(state):
+                m.d[late] += head.eq(value)
                 if nxt is not None:
-                    m.next = nxt
-
-        with m.FSM(name="transmitter") as fsm:
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.comb += crc.clear.eq(1)
-                    m.d.sync += [kind.eq(self.kind), length.eq(self.length), index.eq(0)]
-                    m.next = "SYNC0"
-            with m.State("SYNC0"):
-                m.d.sync += left.eq(length - 1)        # from the registered length (timing)
-                send(Const(sync0, 8), checked=False, nxt="SYNC1")
-            with m.State("SYNC1"):
-                send(Const(sync1, 8), checked=False, nxt="KIND")
-            with m.State("KIND"):
-                send(kind, nxt="LEN0")
-            with m.State("LEN0"):
-                send(length[:8], nxt="LEN1")
-            with m.State("LEN1"):
-                send(length[8:])
-                with m.If(take):
-                    with m.If(length == 0):
-                        m.next = "CRC"
-                    with m.Else():
-                        m.next = "PAYLOAD"
-            with m.State("PAYLOAD"):
-                m.d.comb += [tx_valid.eq(self.payload.valid), tx_byte.eq(self.payload.payload),
-                             self.payload.ready.eq(take)]
-                with m.If(sent):
-                    m.d.comb += [crc.start.eq(1), crc.byte.eq(self.payload.payload)]
-                    m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
-                    with m.If(left == 0):
-                        m.d.sync += index.eq(0)
-                        m.next = "CRC"
-            with m.State("CRC"):
-                send(crc.value.word_select(index[:2], 8), checked=False)
-                with m.If(take):
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index[:2] == 3):
-                        m.d.sync += index.eq(0)
-                        m.next = "IDLE"
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE") | out_valid)
+                    with m.If(take):
+                        fsm.goto(nxt)
+        with fsm.state("LEN1"):
+            with m.If(take):
+                with m.If(empty):
+                    fsm.goto("CRC")
+                with m.Else():
+                    fsm.goto("PAYLOAD")
+        with fsm.state("PAYLOAD"):
+            with m.If(sent):
+                m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
+                with m.If(last):
+                    m.d.sync += index.eq(0)
+                    fsm.goto("CRC")
+        with fsm.state("CRC"):
+            with m.If(take):
+                m.d.sync += crc_index.eq(crc_index + 1)
+                with m.If(crc_index == 3):
+                    fsm.goto("IDLE")
         return m

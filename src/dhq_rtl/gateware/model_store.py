@@ -326,7 +326,7 @@ class ModelStore(wiring.Component):
             with m.If(self.install.start):
                 m.d.sync += [r.busy.eq(1), r.ok.eq(0), r.word_i.eq(0), r.bad.eq(0), r.total.eq(r.header_words),
                              r.length.eq(self.install.length)]
-                r.fsm.next = "HEADER_ADDR"
+                r.fsm.goto("HEADER_ADDR")
         self._staging_read(m, r, "HEADER", r.word_i)
         with r.fsm.state("HEADER_DATA"):
             # The word's checks are registered (timing), and used the
@@ -336,22 +336,22 @@ class ModelStore(wiring.Component):
                 for k in range(r.n_sec):
                     with m.Case(3 + 2 * k):
                         m.d.sync += r.counts[k].eq(r.rdata)
-            r.fsm.next = "HEADER_SUM"
+            r.fsm.goto("HEADER_SUM")
         with r.fsm.state("HEADER_SUM"):
             m.d.sync += [r.word_i.eq(r.word_i + 1), r.total.eq(r.total + r.word_total_q), r.bad.eq(r.bad | ~r.word_ok)]
             with m.If(r.word_i == r.header_words - 1):
-                r.fsm.next = "CHECK_WAIT"
+                r.fsm.goto("CHECK_WAIT")
             with m.Else():
-                r.fsm.next = "HEADER_ADDR"
+                r.fsm.goto("HEADER_ADDR")
         with r.fsm.state("CHECK_WAIT"):            # r.len_ok follows the last header word
-            r.fsm.next = "CHECK"
+            r.fsm.goto("CHECK")
         with r.fsm.state("CHECK"):
             with m.If(~r.bad & r.len_ok):
                 m.d.sync += [r.sec.eq(0), r.entry.eq(0), r.ptr.eq(r.header_words), r.wsel.eq(0)]
-                r.fsm.next = "SECTION"
+                r.fsm.goto("SECTION")
             with m.Else():
                 m.d.sync += r.busy.eq(0)
-                r.fsm.next = "IDLE"
+                r.fsm.goto("IDLE")
 
 
     @staticmethod
@@ -363,12 +363,12 @@ class ModelStore(wiring.Component):
             m.d.comb += [r.i_addr.eq(addr), r.i_re.eq(1)]
             if advance:
                 m.d.sync += addr.eq(addr + 1)
-            r.fsm.next = f"{name}_WAIT"
+            r.fsm.goto(f"{name}_WAIT")
         with r.fsm.state(f"{name}_WAIT"):
             m.d.sync += r.wait.eq(r.wait + 1)
             with m.If(r.wait == STAGING_LATENCY - 2):
                 m.d.sync += r.wait.eq(0)
-                r.fsm.next = f"{name}_DATA"
+                r.fsm.goto(f"{name}_DATA")
 
     def _entry_states(self, m, r):
         """The installer's states after a good header: each section's entries
@@ -378,31 +378,31 @@ class ModelStore(wiring.Component):
             # A section starts: its numbers into registers.
             m.d.sync += [r.sec_count_q.eq(r.sec_count), r.sec_wlast.eq(r.sec_words - 1), r.sec_done.eq(r.sec == r.n_sec),
                          r.sec_select.eq(Cat(*[r.sec == k for k in range(r.n_sec)]))]
-            r.fsm.next = "SETTLE"
+            r.fsm.goto("SETTLE")
         with r.fsm.state("SETTLE"):                # r.at_end follows r.entry and r.sec_count_q
-            r.fsm.next = "NEXT"
+            r.fsm.goto("NEXT")
         with r.fsm.state("NEXT"):
             # The next r.entry of the current section, or the next section.
             with m.If(r.sec_done):
                 m.d.sync += [r.busy.eq(0), r.ok.eq(1)]
-                r.fsm.next = "IDLE"
+                r.fsm.goto("IDLE")
             with m.Elif(r.at_end):
                 m.d.sync += [r.sec.eq(r.sec + 1), r.entry.eq(0)]
-                r.fsm.next = "SECTION"
+                r.fsm.goto("SECTION")
             with m.Else():
-                r.fsm.next = "WORD_ADDR"
+                r.fsm.goto("WORD_ADDR")
         self._staging_read(m, r, "WORD", r.ptr, advance=True)
         with r.fsm.state("WORD_DATA"):
             # r.word_last: r.wsel has been stable since WORD_ADDR.
             m.d.sync += [r.assembled.word_select(r.wsel, 16).eq(r.rdata), r.wsel.eq(r.wsel + 1)]
             with m.If(r.word_last):
                 m.d.sync += r.writing.eq(r.sec_select)
-                r.fsm.next = "WRITE"
+                r.fsm.goto("WRITE")
             with m.Else():
-                r.fsm.next = "WORD_ADDR"
+                r.fsm.goto("WORD_ADDR")
         with r.fsm.state("WRITE"):
             m.d.sync += [r.entry.eq(r.entry + 1), r.wsel.eq(0), r.writing.eq(0)]
-            r.fsm.next = "SETTLE"
+            r.fsm.goto("SETTLE")
 
 
 def _times(value, k):

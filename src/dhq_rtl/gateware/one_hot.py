@@ -1,25 +1,26 @@
-"""A state machine's state as one flip-flop per state.
+"""A state machine with one flip-flop per state, for the control blocks
+whose decisions sit on the critical path.
 
-Amaranth's ``m.FSM`` keeps a binary state code, and Yosys does not re-encode
-it (the register has an initial value), so every decision that depends on
-the state first compares the code: a LUT level or two in front of each
-enable. :class:`OneHotStates` gives each state its own flip-flop instead: a
-state's decode is that register, and each flip-flop's next value depends
-only on the transitions into and out of its own state.
+Yosys re-encodes no Amaranth state machine (every register has an initial
+value, which its FSM extraction refuses), so ``m.FSM`` stays binary and
+testing a state costs a decoder: a LUT level, with the state register's
+fanout, in front of every decision. :class:`OneHotStates` keeps a flip-flop
+per state instead; a state's test is that flip-flop. Its states are
+``m.If`` blocks of their own, so exactly one flip-flop must be set (the
+initial state's at reset; every ``goto`` clears the current state's and
+sets the next one's).
 
 Usage, inside ``elaborate``::
 
     states = OneHotStates(m, ("IDLE", "RUN"), init="IDLE", name="ctl")
     with states.state("IDLE"):
         with m.If(go):
-            states.next = "RUN"
-    with states.state("RUN"):
-        ...
+            states.goto("RUN")
 
-Unlike ``m.next`` in an ``m.FSM``, a state's body may set ``next`` at most
-once per cycle (set it in exclusive branches: ``If``/``Elif``/``Else``):
-each transition clears its state's flip-flop and sets its target's, so two
-transitions taken in one cycle would leave two states active.
+Unlike ``m.next``, a state's body may move at most once per cycle (moves
+in exclusive branches: ``If``/``Elif``/``Else``): each move clears its
+state's flip-flop and sets its target's, so two moves taken in one cycle
+would leave two states set.
 """
 
 from contextlib import contextmanager
@@ -30,58 +31,47 @@ __all__ = ["OneHotStates"]
 
 
 class OneHotStates:
-    """One flip-flop per state (module docstring).
+    """``with states.state(name):`` holds what happens in state ``name``;
+    ``states.goto(name)`` inside it moves there at the next cycle
+    (``m.next``); ``on`` maps each state's name to its flip-flop
+    (``<name>_<state>`` in the netlist). ``names``: the states, ``init`` the
+    one at reset, ``domain`` the flip-flops' clock domain."""
 
-    Parameters
-    ----------
-    m : Module
-        The module whose ``sync`` domain holds the flip-flops.
-    names : sequence of str
-        The states, distinct.
-    init : str
-        The state at reset.
-    name : str
-        Prefix of the flip-flops' names (``<name>_<state>``).
-    """
-
-    def __init__(self, m, names, *, init, name):
-        names = tuple(names)
-        if not names or not all(isinstance(n, str) for n in names):
-            raise TypeError("names must be a non-empty sequence of state names (str)")
+    def __init__(self, m, names, init, *, name, domain="sync"):
+        names = list(names)
+        if not names or not all(isinstance(n, str) and n for n in names):
+            raise TypeError(f"names must be non-empty strings, not {names!r}")
         if len(set(names)) != len(names):
-            raise ValueError(f"state names must be distinct, got {names!r}")
+            raise ValueError(f"state names must differ: {names!r}")
         if init not in names:
-            raise ValueError(f"init must be one of the states {names!r}, got {init!r}")
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a str, got {type(name).__name__}")
+            raise ValueError(f"initial state {init!r} is not one of {names!r}")
         self._m = m
-        #: Each state's flip-flop, high while the machine is in that state.
-        self.active = {n: Signal(init=(n == init), name=f"{name}_{n.lower()}") for n in names}
+        self._domain = domain
+        self.on = {n: Signal(name=f"{name}_{n.lower()}", init=int(n == init)) for n in names}
         self._current = None
 
     @contextmanager
     def state(self, name):
-        """The body of state ``name`` (its statements apply while it is active)."""
-        if name not in self.active:
-            raise ValueError(f"unknown state {name!r}")
-        if self._current is not None:
-            raise RuntimeError(f"state {name!r} is opened inside state {self._current!r}")
-        self._current = name
-        try:
-            with self._m.If(self.active[name]):
+        if name not in self.on:
+            raise ValueError(f"no state {name!r}")
+        with self._m.If(self.on[name]):
+            outer, self._current = self._current, name
+            try:
                 yield
-        finally:
-            self._current = None
+            finally:
+                self._current = outer
 
-    @property
-    def next(self):
-        raise AttributeError("the next state is written, not read")
+    def ongoing(self, *names):
+        """Whether the machine is in any of ``names`` (their flip-flops or-ed)."""
+        bits = [self.on[n] for n in names]
+        out = bits[0]
+        for b in bits[1:]:
+            out = out | b
+        return out
 
-    @next.setter
-    def next(self, name):
+    def goto(self, name):
         if self._current is None:
-            raise RuntimeError("the next state is set inside a state's body")
-        if name not in self.active:
-            raise ValueError(f"unknown state {name!r}")
-        if name != self._current:
-            self._m.d.sync += [self.active[self._current].eq(0), self.active[name].eq(1)]
+            raise RuntimeError("goto outside a state")
+        if name not in self.on:
+            raise ValueError(f"no state {name!r}")
+        self._m.d[self._domain] += [self.on[self._current].eq(0), self.on[name].eq(1)]

@@ -110,14 +110,14 @@ class VectorArbiter(wiring.Component):
                          vec_rem.eq(head.last_index), vec_end.eq(head.single)]
             with m.If(self.acc.valid):
                 with m.If(head.output):
-                    states.next = "MAC"
+                    states.goto("MAC")
                 with m.Elif(self.alloc.valid & head_path_free):
                     m.d.comb += self.alloc.ready.eq(1)
-                    states.next = "MAC"
+                    states.goto("MAC")
             with m.Elif(coord_ok & self.alloc.valid & coord_path_free):
                 m.d.comb += [self.alloc.ready.eq(1), self.admit.eq(1)]
                 m.d.sync += coord_next.eq(1)
-                states.next = "COORD"
+                states.goto("COORD")
         with states.state("MAC"):
             # (ready is the constant 1 unless the plan's post-processing is paced)
             m.d.comb += [self.acc.ready.eq(self.elements.ready), el.coord.eq(0)]
@@ -126,14 +126,14 @@ class VectorArbiter(wiring.Component):
             with m.If(self.acc.valid & self.elements.ready):
                 m.d.sync += [vec.index.eq(vec.index + 1), vec_rem.eq(vec_rem - 1), vec_end.eq(vec_rem == 1)]
                 with m.If(vec_end):
-                    states.next = "IDLE"
+                    states.goto("IDLE")
         with states.state("COORD"):
             m.d.comb += [self.elements.valid.eq(phase.valid), el.coord.eq(1),
                          el.value.phase.eq(phase.payload.phase)]
             with m.If(phase.valid):
                 m.d.sync += vec.index.eq(vec.index + 1)
             with m.If(phase.valid & phase.payload.last):
-                states.next = "IDLE"
+                states.goto("IDLE")
         return m
 
     def _paths(self, m, vec_layer):
