@@ -55,7 +55,7 @@ from amaranth.lib.wiring import In, Out
 from .. import protocol
 from ..protocol import Kind, Reason
 from .args import check_int
-from .compare import at_least, below
+from .const_compare import at_least, below
 from .coords import region_layout
 from .descriptors import descriptor_init, descriptor_layout
 from .lookup import lookup

@@ -30,7 +30,7 @@ from amaranth.lib.wiring import In, Out
 
 from .. import protocol
 from .args import check_int
-from .compare import at_least
+from .const_compare import at_least
 from .one_hot import OneHotStates
 
 __all__ = ["Crc32Serial", "FrameReceiver", "FrameTransmitter", "received_frame_signature", "crc_user_signature",
