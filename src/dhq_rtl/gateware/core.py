@@ -338,11 +338,14 @@ class InrCore(wiring.Component):
         nb = self.plan.buffers
         begin = Signal()
         start_q = Signal()        # the cycle after an accepted start
+        empty_q = Signal()        # the region sampled with it is empty
         walk = Signal()           # the same cycle, for a region that is not empty
-        empty = (self.region.x1 <= self.region.x0) | (self.region.y1 <= self.region.y0)
+        # The region's comparisons are registered on their own (timing: not
+        # behind the start's own logic); they are read with `start_q`.
         m.d.comb += begin.eq(self.start & ~self.busy)
-        m.d.sync += [start_q.eq(begin), walk.eq(begin & ~empty)]
-        m.d.comb += [coords.start.eq(walk), coords.region.eq(self.region)]
+        m.d.sync += [start_q.eq(begin),
+                     empty_q.eq((self.region.x1 <= self.region.x0) | (self.region.y1 <= self.region.y0))]
+        m.d.comb += [walk.eq(start_q & ~empty_q), coords.start.eq(walk), coords.region.eq(self.region)]
 
         active = Signal()            # a region is being rendered
         outstanding = Signal(range(nb + 1))

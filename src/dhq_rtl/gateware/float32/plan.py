@@ -238,6 +238,7 @@ class FloatCorePlan:
         # integer core's direct reads); the pixel FIFO is in logic.
         self.direct = False
         self.pixel_queue_block_ram = False
+        self.ready_queue_block_ram = False
         self.ready_queue_depth = self.buffers
         # At most buffers − 1 pixels are in flight (the core's admission
         # limit), so the pixel queue never holds more.
