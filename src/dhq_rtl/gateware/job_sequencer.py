@@ -105,7 +105,7 @@ class JobSequencer(wiring.Component):
         m.d.comb += [stage.eq(~nxt_valid | take), self.jobs.ready.eq(stage)]
         head = self.jobs.payload
         head_job = Signal.like(nxt)
-        self._job_constants(m, head, head_job)
+        self._staged_job(m, head, head_job)
         with m.If(stage):
             m.d.sync += [nxt_valid.eq(self.jobs.valid), nxt_buf.eq(head.buffer), nxt.eq(head_job)]
         self._run(m, stage, take, nxt, nxt_valid, nxt_buf)
@@ -123,7 +123,7 @@ class JobSequencer(wiring.Component):
             "k2": 1,                         # two neurons
         })
 
-    def _job_constants(self, m, head, job):
+    def _staged_job(self, m, head, job):
         """``job`` (of :meth:`_job_layout`): the constants of the job of the
         ready queue's ``head``, from its layer descriptor; the neuron and
         chunk counts' flags come with the head (looked up when its vector

@@ -66,6 +66,10 @@ class FloatJobSequencer(JobSequencer):
             "slot1": 1,                      # one slot per pass
         })
 
+    def _staged_job(self, m, head, job):
+        """The staged job's constants from the ready queue's ``head``'s layer."""
+        self._job_constants(m, head.layer, job)
+
     def _job_constants(self, m, layer, job):
         plan = self.plan
         S = plan.n_layers

@@ -277,7 +277,7 @@ class FloatCorePlan:
         P, m = self.lanes, self.model
         return [
             MemoryPlan("buffers.activations", "activation buffers", P * 32, self.buffers * self.load_words),
-            MemoryPlan("buffers.ready_queue.mem", "ready queue", self.buffer_width + self.layer_width,
+            MemoryPlan("buffers.ready_queue.mem", "ready queue", self.buffer_width + self.layer_width + 3,
                        self.ready_queue_depth),
             MemoryPlan("mac.weights", "weights", P * 32, self.weight_rows, rom=True, block_ram=True),
             MemoryPlan("mac.acc_memory", "partial sums and biases", 32, self.acc_memory_depth, block_ram=True),
