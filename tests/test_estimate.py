@@ -110,9 +110,10 @@ def test_float_core_estimate_default_lanes_and_fit(default_model):
     plan = FloatCorePlan.for_board(default_model, ice)
     assert [(d["path"], d["width"], d["depth"]) for d in est["details"]] == \
         [(m.path, m.width, m.depth) for m in plan.memories] + [("controller.info_rom", 8, 128)]
-    # One lane: 5169 LC beside the host link (the calibration build, its
-    # link without timing registers, its weights without a second register).
-    assert est["lc"] == 5169 and not plan.link_timing_registers and not plan.weight_register
+    # One lane: 5169 LC beside the host link in the calibration build (its
+    # link without timing registers, its weights without a second register),
+    # 9 more since the ready queue's entries carry their job's three flags.
+    assert est["lc"] == 5178 and not plan.link_timing_registers and not plan.weight_register
     assert default_float_lanes(default_model, ice) == 1 and check_fit(est, ice)
     with pytest.raises(FitError, match=r"DSP needs 9 of 8 \(over by 1\).*--lanes 1 fits"):
         check_fit(estimate(default_model, ice, lanes=2, arith="fp32"), ice,

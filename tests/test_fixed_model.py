@@ -204,9 +204,10 @@ def test_a_rotated_width_32_model_fits_the_up5k_only_fixed():
 def test_fixed_estimate_tracks_the_measured_builds(default_model):
     """The estimate against the iCEBreaker --fixed-model builds (seed 1;
     docs/RESULTS.md, "A fixed model"): the default model and a rotated
-    width-32 W8A8 model, logic cells within 4 %, EBR and DSP exact."""
+    width-32 W8A8 model (builds since the ready queue is block RAM), logic
+    cells within 4 %, EBR and DSP exact."""
     from dhq_rtl.estimate import estimate
-    measured = [(default_model, 2785, 23), (_rotated_w32(), 4141, 24)]
+    measured = [(default_model, 2713, 24), (_rotated_w32(), 4074, 25)]
     for model, lc, ebr in measured:
         est = estimate(model, ICEBREAKER, fixed_model=True)
         assert abs(est["lc"] - lc) <= 0.04 * lc, (est["lc"], lc)
