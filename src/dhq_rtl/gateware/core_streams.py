@@ -119,8 +119,7 @@ def job_ref_layout(plan):
     counts' flags of the job that consumes it, looked up when the vector
     was queued (``c1``: one chunk per neuron, ``k1``: one neuron, ``k2``:
     two neurons; the job sequencer reads them from the queue's head)."""
-    return data.StructLayout({"buffer": unsigned(plan.buffer_width), "layer": unsigned(plan.layer_width),
-                              "c1": 1, "k1": 1, "k2": 1})
+    return data.StructLayout({**vector_ref_layout(plan).members, "c1": 1, "k1": 1, "k2": 1})
 
 
 def vector_ref_stream(plan):

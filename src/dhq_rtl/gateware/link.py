@@ -24,7 +24,7 @@ compares with; a UART byte takes 10 · divisor ≥ 40 cycles); the transmitter o
 unit is free, so it suits any consumer.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
