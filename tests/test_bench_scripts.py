@@ -46,6 +46,25 @@ def test_hardware(files, capsys, monkeypatch):
     _forbid(monkeypatch, hardware, "build")
     for out, needle in ((files / "pic.png", "is a file, not a folder"), (files / "a-file" / "x", "is a file")):
         _refused_untouched(files, hardware.main, ["--out", str(out), "--only", "W4A4"], capsys, needle)
+    for argv, needle in ((["--only", "W3A3"], "no configuration chosen"),
+                         (["--only", "default envelope", "--fixed-model"], "leaves out 'default'"),
+                         (["--json", str(files / "a-file" / "h.json")], "a-file")):
+        _refused_untouched(files, hardware.main, ["--out", str(files / "hw"), *argv], capsys, needle)
+
+
+def test_hardware_configurations():
+    """The default run builds the board's default build and the rotated W8A8/W6A6/W4A4 models, each a
+    model of its named widths; W16A16 only on request."""
+    hardware = load_script("hardware")
+    names = [c[0] for c in hardware._chosen(None)]
+    assert names[0].startswith("default") and not any("W16A16" in n for n in names)
+    assert [c[0] for c in hardware._chosen(["W16A16"])] == ["W16A16 no rotation (random)"]
+    for name, make, _, envelope, _ in hardware.configs():
+        if name.startswith("W") and "DHQ" in name:
+            bits = int(name[1:name.index("A")])
+            model = make()
+            assert all(layer.rotate for layer in model.layers[1:-1])
+            assert {layer.weight_bits for layer in model.layers[1:]} == {bits} and envelope is None
 
 
 def test_simspeed(files, capsys, monkeypatch):
