@@ -121,6 +121,35 @@ def test_builds_are_reused_and_an_interrupted_run_resumes(setup, capsys, monkeyp
     assert [r["reused"] for r in third["boards"][0]["rows"]] == [True, True, False]
 
 
+def test_source_digest_follows_every_python_source(tmp_path):
+    (tmp_path / "gateware").mkdir()
+    (tmp_path / "gateware" / "core.py").write_text("x = 1\n")
+    (tmp_path / "build.py").write_text("y = 2\n")
+    (tmp_path / "notes.txt").write_text("not a source\n")
+    first = compare.source_digest(tmp_path)
+    (tmp_path / "notes.txt").write_text("changed\n")
+    assert compare.source_digest(tmp_path) == first
+    (tmp_path / "gateware" / "core.py").write_text("x = 2\n")
+    assert compare.source_digest(tmp_path) != first
+    (tmp_path / "gateware" / "core.py").write_text("x = 1\n")
+    assert compare.source_digest(tmp_path) == first
+    (tmp_path / "gateware" / "core.py").rename(tmp_path / "gateware" / "core2.py")
+    assert compare.source_digest(tmp_path) != first
+
+
+def test_a_build_of_other_sources_is_built_again(setup, capsys):
+    """A row whose build was made by other package sources is built again."""
+    first, _, _ = _run(setup, capsys, "--board", "ulx3s", "--lanes", "4")
+    built = first["boards"][0]["rows"]
+    old = Path(built[0]["folder"]) / compare.ROW_FILE
+    record = json.loads(old.read_text())
+    assert record["build_stamp"]["source"] == compare.source_digest()
+    record["build_stamp"]["source"] = "0" * 16
+    old.write_text(json.dumps(record))
+    again, _, _ = _run(setup, capsys, "--board", "ulx3s", "--lanes", "4")
+    assert [r["reused"] for r in again["boards"][0]["rows"]] == [False] + [True] * (len(built) - 1)
+
+
 def test_ice40_builds_of_the_old_synthesis_flow_are_built_again(setup, capsys):
     """An iCE40 build stamped before the flow without ``-dsp`` (its DSPs
     rewritten by Yosys) is never reused; a current one is."""

@@ -34,7 +34,9 @@ the row with the board's DSPs.
 
 Each core is built (:func:`dhq_rtl.build.build`) in its own sub-folder of
 ``--out``; a sub-folder whose build has the same model (CRC-32 of the model
-image) and configuration is reused, so an interrupted run resumes. A core
+image), configuration and package sources (:func:`source_digest`: a change
+of the gateware or the flow builds again) is reused, so an interrupted run
+resumes. A core
 whose estimate does not fit the board is a row that says so (with the
 reason), not an error. Per core: PSNR of its golden model against the
 picture, Fmax and clock from the build, cycles per pixel, latency and
@@ -55,7 +57,7 @@ from pathlib import Path
 from .cli import ArgumentParser, run_main
 from .errors import DhqError, FitError, ModelImageError
 
-__all__ = ["main", "Core", "core_folder", "board_mode", "bits_of", "versus", "targets", "markdown", "derive_models",
+__all__ = ["main", "Core", "core_folder", "source_digest", "board_mode", "bits_of", "versus", "targets", "markdown", "derive_models",
            "DEFAULT_BITS", "DEFAULT_BOARDS", "DEFAULT_LANES", "TARGETS"]
 
 DEFAULT_BITS = ("w8a8", "w6a6", "w4a4")
@@ -288,9 +290,21 @@ def derive_models(base, bits_list, pixels, cache, log=print):
 ICE40_FLOW = 3
 
 
+def source_digest(root=None):
+    """A digest of the package's Python sources (path and bytes of each):
+    a build made by other gateware or another flow is not reused."""
+    import hashlib
+    root = Path(root) if root is not None else Path(__file__).parent
+    digest = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _build_stamp(core, seed):
     stamp = {"version": ROW_VERSION, "model_crc": model_crc(core.model), "board": core.board.name,
-             "arith": core.arith, "lanes": core.lanes, "seed": seed, "multipliers": core.multipliers}
+             "arith": core.arith, "lanes": core.lanes, "seed": seed, "multipliers": core.multipliers,
+             "source": source_digest()}
     if core.board.family == "ice40":
         stamp["ice40_flow"] = ICE40_FLOW
     return stamp
