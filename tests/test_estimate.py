@@ -160,6 +160,27 @@ def test_ecp5_block_ram_counts_what_yosys_maps_to_distributed_ram(default_model)
     assert not [d for d in ice["details"] if d["kind"] == "distributed"] and ice["ebr"] == 24   # as built
 
 
+def test_ecp5_estimate_tracks_the_fixed_model_and_low_bit_builds(default_model):
+    """The ULX3S builds that placed the distributed-RAM crossover and the
+    constant tables in logic (docs/RESULTS.md, "ECP5"): the bundled model
+    ``--fixed-model`` (32 lanes; 12 DP16KD: its activation buffers in
+    distributed RAM at memory_libmap cost 129.5, its 8 × 256 sine table in
+    logic; 3260 LUTs) and the paper comparison's W4A4 and W6A6 models at 8
+    lanes (7 and 9 DP16KD: the accumulator FIFO distributed at cost 131,
+    block RAM at 153). EBR exact, LUTs within 2.5 %."""
+    from pathlib import Path
+    from dhq_rtl.model_image import load
+    ulx3s = get_board("ulx3s")
+    fixed = estimate(default_model, ulx3s, fixed_model=True)
+    assert fixed["ebr"] == 12 and fixed["dsp"] == 32
+    assert abs(fixed["lut"] - 3260) <= 0.025 * 3260, fixed["lut"]
+    details = {d["path"]: d for d in fixed["details"]}
+    assert details["buffers.activations"]["kind"] == "distributed" and details["post.lut.rom"]["blocks"] == 0
+    models = Path(__file__).parent / "data"
+    for name, ebr in (("w4a4-of-d407124d-c2c7d93b.dhq", 7), ("w6a6-of-d407124d-acaed6be.dhq", 9)):
+        assert estimate(load(models / name), ulx3s, lanes=8)["ebr"] == ebr, name
+
+
 def test_integer_estimate_tracks_the_measured_ulx3s_builds(default_model):
     """The integer core's LUTs against the ULX3S builds of the bundled model
     (TRELLIS_COMB; docs/RESULTS.md, "The paper's comparison" and "The float

@@ -40,11 +40,18 @@ LINK_ROM_BLOCKS = 1
 _ICE40_EBR = ((16, 256), (8, 512), (4, 1024), (2, 2048))
 _ECP5_EBR = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
 #: ECP5 distributed RAM (TRELLIS_DPR16X4: depth, width) and Yosys
-#: memory_libmap's costs for it and for a DP16KD block (its techlib's
-#: ``cost``; the pass adds half a unit per bit of the read multiplexer and
-#: per write-enable of the row decoder when the depth takes several rows):
-#: a memory goes to the cheaper.
-_ECP5_DISTRIBUTED = {"shape": (16, 4), "cost": 4, "block_cost": 128, "mux_cost": 0.5}
+#: memory_libmap's costs for it (its techlib's ``cost``; the pass adds half a
+#: unit per bit of the read multiplexer and per write-enable of the row
+#: decoder when the depth takes several rows) and for a DP16KD block: a
+#: memory goes to the cheaper. The block's cost is the techlib's 128 plus a
+#: margin measured on the ULX3S builds: Yosys chose distributed RAM at costs
+#: of 129.5 (the fixed-model activation buffers) and 131 (the W4A4 core's
+#: accumulator FIFO), block RAM at 153 (the W6A6 core's): the crossover is
+#: taken between, at 140. ``logic_rom_bits``: a constant table this small
+#: that does not ask for block RAM becomes logic (memory_libmap's "FF
+#: mapping": the fixed-model core's 8 × 256 sine table did, the float core's
+#: 62 × 256 one went to block RAM); the bound is taken between the two.
+_ECP5_DISTRIBUTED = {"shape": (16, 4), "cost": 4, "block_cost": 140, "mux_cost": 0.5, "logic_rom_bits": 4096}
 
 
 def _blocks(width, depth, shapes):
@@ -71,7 +78,8 @@ def _memory_blocks(plan, shapes, distributed=None):
         if mem.kind == "spram":
             spram += 1
             blocks = 0
-        elif mem.rom and not mem.block_ram and mem.depth <= MAX_LOGIC_ROM_DEPTH:
+        elif mem.rom and not mem.block_ram and (mem.depth <= MAX_LOGIC_ROM_DEPTH or (
+                distributed is not None and mem.bits <= distributed["logic_rom_bits"])):
             ff_bits += mem.width * max(1, mem.depth // 16)
             blocks = 0
         elif mem.bits < MIN_RAM_BITS and not mem.block_ram:
