@@ -15,11 +15,12 @@ configuration and prints a Markdown table:
 * ``W8A8``/``W6A6``/``W4A4 DHQ``: synthetic models (``random_model``, hidden
   width 32, 3 sine layers, 128×128) with every hidden layer rotated — the
   faithful DHQ configurations, whose butterfly and requantizer paths are
-  the deepest;
+  the deepest — as fixed-model cores (their loadable cores need 6058–6316
+  of the UP5K's 5280 logic cells);
 * ``W16A16``: fixed point without rotation, 4 lanes (one 16×16 product per
   SB_MAC16); only with ``--only W16A16``.
 
-``--fixed-model`` builds each model's fixed-model core instead (no load
+``--fixed-model`` builds the trained model's fixed-model core too (no load
 path; not for ``default``). ``--fixed-clock`` keeps every build at the
 board's target clock (no fallback rebuild): the table then says how far
 each is from the target. Columns: LCs (estimate), FFs, EBR, SPRAM, DSP, Fmax,
@@ -54,21 +55,22 @@ DEFAULT_SLACK_GOAL_NS = 1.5
 
 
 def configs():
-    """``(name, make_model, lanes, envelope_name, default_run)`` per configuration."""
-    yield "default (trained W8A8, default envelope)", lambda: default_model()[0], None, "default", True
-    yield "trained W8A8 (tightest envelope)", lambda: default_model()[0], None, None, True
+    """``(name, make_model, lanes, envelope_name, fixed_model, default_run)`` per configuration."""
+    yield "default (trained W8A8, default envelope)", lambda: default_model()[0], None, "default", False, True
+    yield "trained W8A8 (tightest envelope)", lambda: default_model()[0], None, None, False, True
     common = dict(width=32, depth=3, size=128, seed=0)
     for bits in (8, 6, 4):
-        yield (f"W{bits}A{bits} DHQ (random, rotated)",
+        yield (f"W{bits}A{bits} DHQ (random, rotated, fixed model)",
                lambda bits=bits: random_model(weight_bits=bits, act_bits=bits, rotate=True, **common), None, None,
-               True)
+               True, True)
     yield ("W16A16 no rotation (random)",
-           lambda: random_model(weight_bits=16, act_bits=16, rotate=False, lut_bits=16, **common), 4, None, False)
+           lambda: random_model(weight_bits=16, act_bits=16, rotate=False, lut_bits=16, **common), 4, None, False,
+           False)
 
 
 def _chosen(only):
     return [c for c in configs()
-            if (c[4] if not only else any(o.lower() in c[0].lower() for o in only))]
+            if (c[5] if not only else any(o.lower() in c[0].lower() for o in only))]
 
 
 def _critical(report):
@@ -118,12 +120,12 @@ def main(argv=None):
     for name, *_ in chosen:
         check_output_folder(Path(args.out) / _folder(name), f"--out {args.out}")
     rows = []
-    for name, make, lanes, envelope, _ in chosen:
+    for name, make, lanes, envelope, fixed, _ in chosen:
         model = make()
         out = Path(args.out) / _folder(name)
         t = time.monotonic()
         rep = build(model, board, out, source=name, lanes=lanes, log=lambda *a: None,
-                    envelope=get_envelope(envelope) if envelope else None, fixed_model=args.fixed_model,
+                    envelope=get_envelope(envelope) if envelope else None, fixed_model=fixed or args.fixed_model,
                     fallback=not args.fixed_clock)
         rows.append(_row(name, rep, model, time.monotonic() - t))
         print(json.dumps(rows[-1]), flush=True)

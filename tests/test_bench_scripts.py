@@ -59,12 +59,12 @@ def test_hardware_configurations():
     names = [c[0] for c in hardware._chosen(None)]
     assert names[0].startswith("default") and not any("W16A16" in n for n in names)
     assert [c[0] for c in hardware._chosen(["W16A16"])] == ["W16A16 no rotation (random)"]
-    for name, make, _, envelope, _ in hardware.configs():
+    for name, make, _, envelope, fixed, _ in hardware.configs():
         if name.startswith("W") and "DHQ" in name:
             bits = int(name[1:name.index("A")])
             model = make()
             assert all(layer.rotate for layer in model.layers[1:-1])
-            assert {layer.weight_bits for layer in model.layers[1:]} == {bits} and envelope is None
+            assert {layer.weight_bits for layer in model.layers[1:]} == {bits} and envelope is None and fixed
 
 
 def test_simspeed(files, capsys, monkeypatch):
