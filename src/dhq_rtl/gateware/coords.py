@@ -39,8 +39,9 @@ contents and ``n_last`` are those of the model given to the constructor.
 
 Interface:
 
-* ``start`` (pulse) samples ``region`` (a half-open pixel rectangle,
-  :func:`region_layout`) and runs the region set-up:
+* ``start`` (pulse, only while ``done``) samples ``region`` (a non-empty
+  half-open pixel rectangle, :func:`region_layout`) and runs the region
+  set-up:
   ``(2·bits + 1) · (n + 2)`` cycles where ``bits`` is the coordinate width;
   ``done`` is high while no region is being walked.
 * ``source`` (:func:`phase_source_signature`; no back-pressure: the consumer
