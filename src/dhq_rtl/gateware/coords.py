@@ -211,6 +211,8 @@ class FirstLayerPhases(wiring.Component):
         st = SimpleNamespace(
             region=region,
             y=Signal.like(region.y0), x=Signal.like(region.x0),
+            # the region's last column and row (x1 − 1, y1 − 1), registered with it
+            x_end=Signal.like(region.x0), y_end=Signal.like(region.y0),
             finished=Signal(init=1),
             first_pixel=Signal(),   # next pixel is the region's first
             row_start=Signal(),     # next pixel starts a row
@@ -416,6 +418,7 @@ class FirstLayerPhases(wiring.Component):
         half, bit = st.half, st.bit
         with m.If(ev.go):
             m.d.sync += [st.region.eq(self.region), bit.eq(self.cbits), half.eq(0),
+                         st.x_end.eq(self.region.x1 - 1), st.y_end.eq(self.region.y1 - 1),
                          st.x_bits.eq(self.region.x0), st.y_bits.eq(self.region.y0)]
         with m.Elif(ev.pass_end):
             m.d.sync += half.eq(~half)
@@ -428,12 +431,13 @@ class FirstLayerPhases(wiring.Component):
         end) and whether the region is finished."""
         region = st.region
         # Registered decisions of EMIT (timing): the pixel ends its row, the
-        # row is the region's last. x, y and the region change only outside
-        # EMIT, and EMIT is always entered from READY, so the
-        # one-cycle-stale flags are exact.
+        # row is the region's last (equalities with the last column and row,
+        # no adder in front). x, y and the region change only outside EMIT,
+        # and EMIT is always entered from READY, so the one-cycle-stale
+        # flags are exact.
         x_last = Signal()
         y_last = Signal()
-        m.d.sync += [x_last.eq(st.x + 1 == region.x1), y_last.eq(st.y + 1 == region.y1)]
+        m.d.sync += [x_last.eq(st.x == st.x_end), y_last.eq(st.y == st.y_end)]
         with m.If(ev.base_done):
             m.d.sync += [st.first_pixel.eq(1), st.row_start.eq(1), st.x.eq(region.x0), st.y.eq(region.y0)]
         with m.Elif(ev.emit_done):
