@@ -207,26 +207,33 @@ class FirstLayerPhases(wiring.Component):
         s_wr = smem.write_port()
         s_rd = smem.read_port(transparent_for=(s_wr,))
 
-        region = Signal(region_layout(self.max_size, self.max_size))
+        # The registers that are loaded before they are read (at a region's
+        # start, at its base, in READY) have no reset: a reset would take a
+        # LUT level in front of each enable, from the high-fanout reset net.
+        def loaded(name, shape=1):
+            return Signal(shape, name=name, reset_less=True)
+
+        region_shape = region_layout(self.max_size, self.max_size)
+        cshape = unsigned(self.cbits)
         st = SimpleNamespace(
-            region=region,
-            y=Signal.like(region.y0), x=Signal.like(region.x0),
+            region=loaded("region", region_shape),
+            y=loaded("y", cshape), x=loaded("x", cshape),
             # the region's last column and row (x1 − 1, y1 − 1), registered with it
-            x_end=Signal.like(region.x0), y_end=Signal.like(region.y0),
+            x_end=loaded("x_end", cshape), y_end=loaded("y_end", cshape),
             finished=Signal(init=1),
-            first_pixel=Signal(),   # next pixel is the region's first
-            row_start=Signal(),     # next pixel starts a row
-            t_from_r=Signal(),      # next pixel follows a row start: its T is still in R
-            rd_t=Signal(),          # stage 1 reads T (not R); registered, set before EMIT
-            block=Signal(2),        # stage 1's constant: 0 DX, 1 DY, 2 base; registered, set before use
-            k=Signal(self.cw),      # step counter
-            half=Signal(),          # Horner: 0 = x half, 1 = y half of a bit
-            bit=Signal(range(self.cbits + 1)),
+            first_pixel=loaded("first_pixel"),   # next pixel is the region's first
+            row_start=loaded("row_start"),       # next pixel starts a row
+            t_from_r=loaded("t_from_r"),         # next pixel follows a row start: its T is still in R
+            rd_t=loaded("rd_t"),                 # stage 1 reads T (not R); registered, set before EMIT
+            block=loaded("block", 2),            # stage 1's constant: 0 DX, 1 DY, 2 base; set before use
+            k=loaded("k", self.cw),              # step counter (restarted at a region's start)
+            half=loaded("half"),                 # Horner: 0 = x half, 1 = y half of a bit
+            bit=loaded("bit", range(self.cbits + 1)),
             issue=Signal(),         # stage 1 issues a step
             # 0 idle, 1 horner x, 6 horner y, 2 add base, 3 first pixel, 4 row start, 5 step
             mode=Signal(3),
             # Horner: x0 and y0 shifted left once per bit, the bit used at the top
-            x_bits=Signal.like(region.x0), y_bits=Signal.like(region.y0),
+            x_bits=loaded("x_bits", cshape), y_bits=loaded("y_bits", cshape),
             zero=Signal(),          # first Horner pass: R is taken as 0
         )
         self._datapath(m, st, c_rd, s_rd, s_wr)
@@ -311,14 +318,17 @@ class FirstLayerPhases(wiring.Component):
         on = SimpleNamespace(**{name.lower(): bit for name, bit in states.on.items()})
         ev = SimpleNamespace(
             go=self.start,          # a region starts (start comes only while done: IDLE or READY)
-            ending=Signal(),        # registered: the current state's step count ends in this cycle
-            horner_end=Signal(),    # registered: the last Horner pass ends in this cycle
-            pass_end=Signal(),      # a Horner pass ends
-            horner_done=Signal(),   # the last Horner pass ends
-            base_done=Signal(), gap_done=Signal(), emit_done=Signal(),
-            emit_go=Signal(),       # a pixel is requested
-            counting=Signal(),      # k counts
-            restart=Signal(),       # k restarts at 0
+            # registered: the current state's step count ends in this cycle
+            ending=Signal(name="ending"),
+            # registered: the last Horner pass ends in this cycle (cleared at go)
+            horner_end=Signal(name="horner_end", reset_less=True),
+            pass_end=Signal(name="pass_end"),          # a Horner pass ends
+            horner_done=Signal(name="horner_done"),    # the last Horner pass ends
+            base_done=Signal(name="base_done"), gap_done=Signal(name="gap_done"),
+            emit_done=Signal(name="emit_done"),
+            emit_go=Signal(name="emit_go"),            # a pixel is requested
+            counting=Signal(name="counting"),          # k counts
+            restart=Signal(name="restart"),            # k restarts at 0
         )
         m.d.comb += [
             ev.pass_end.eq(on.horner & ev.ending),
@@ -328,7 +338,7 @@ class FirstLayerPhases(wiring.Component):
             ev.emit_done.eq(on.emit & ev.ending),
             # (next only while ready, not finished: never with start)
             ev.emit_go.eq(on.ready & self.source.next),
-            ev.counting.eq(on.horner | on.base | on.gap | on.emit),
+            ev.counting.eq(~on.idle & ~on.ready),              # (HORNER, BASE, GAP or EMIT)
             ev.restart.eq(ev.go | ev.ending),                    # (ending only while counting)
             self.done.eq(on.idle | (on.ready & st.finished)),
             self.source.ready.eq(on.ready & ~st.finished),
@@ -386,7 +396,7 @@ class FirstLayerPhases(wiring.Component):
         n_m1 = Signal(len(k), init=never if n0 == 0 else n0 - 1)   # never for one neuron
         n_p1 = Signal(len(k), init=n0 + 1)
         m.d.sync += [n_zero.eq(n_last == 0), n_m1.eq(Mux(n_last == 0, never, n_last - 1)), n_p1.eq(n_last + 1)]
-        limit = Signal(len(k), init=never)
+        limit = Signal(len(k), init=never, reset_less=True)   # (loaded at a region's start)
         # The last Horner pass ends: the same for k == n + 1 in the last
         # pass, one comparison with a register that holds n + 1 in the last
         # pass and never in the others (bit and half change only at the end
@@ -404,9 +414,11 @@ class FirstLayerPhases(wiring.Component):
             with m.Else():
                 m.d.sync += [k.eq(k + 1), ev.horner_end.eq(k == horner_target)]
         # (No enable: low in IDLE and READY but for a pixel's first cycle.)
-        # (restart and emit_go never coincide: emit_go is READY's without start.)
-        m.d.sync += ev.ending.eq(Mux(ev.restart | ev.emit_go, n_zero & (ev.emit_go | ev.horner_done),
-                                     ev.counting & (k == limit)))
+        # A state entered with one neuron ends in its first cycle (BASE after
+        # the last Horner pass, EMIT); otherwise a counting state ends one
+        # cycle after k == limit. (A state that ends restarts k at limit + 1,
+        # never equal to limit; go and emit_go come only while not counting.)
+        m.d.sync += ev.ending.eq((n_zero & (ev.horner_done | ev.emit_go)) | (ev.counting & (k == limit)))
         with m.If(ev.go | ev.horner_done | ev.base_done | ev.emit_go):
             m.d.sync += limit.eq(Mux(ev.go, n_p1, Mux(ev.base_done, 1, n_m1)))
 
