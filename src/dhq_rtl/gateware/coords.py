@@ -345,7 +345,7 @@ class FirstLayerPhases(wiring.Component):
         ]
         self._states(m, states, ev)
         self._step_counter(m, st, on, ev)
-        self._horner(m, st, on, ev)
+        self._horner(m, st, ev)
         self._raster(m, st, ev)
         self._read_addresses(m, st, on, ev)
         self._issue(m, st, on)
@@ -416,13 +416,13 @@ class FirstLayerPhases(wiring.Component):
         # (No enable: low in IDLE and READY but for a pixel's first cycle.)
         # A state entered with one neuron ends in its first cycle (BASE after
         # the last Horner pass, EMIT); otherwise a counting state ends one
-        # cycle after k == limit. (A state that ends restarts k at limit + 1,
-        # never equal to limit; go and emit_go come only while not counting.)
+        # cycle after k == limit. (When a state ends, k is limit + 1, not
+        # limit; go and emit_go come only while not counting.)
         m.d.sync += ev.ending.eq((n_zero & (ev.horner_done | ev.emit_go)) | (ev.counting & (k == limit)))
         with m.If(ev.go | ev.horner_done | ev.base_done | ev.emit_go):
             m.d.sync += limit.eq(Mux(ev.go, n_p1, Mux(ev.base_done, 1, n_m1)))
 
-    def _horner(self, m, st, on, ev):
+    def _horner(self, m, st, ev):
         """HORNER's registers. bit == cbits: first pass (R taken as 0); the
         pass's bit of x0 and y0 is the top of x_bits and y_bits. Each pass
         is followed by two idle cycles, so that its last write lands before
