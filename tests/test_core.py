@@ -117,6 +117,20 @@ def test_empty_region_produces_nothing():
     assert results[0][0].size == 0
 
 
+def test_inverted_and_row_empty_regions_produce_nothing():
+    """x1 < x0, y1 == y0 and y1 < y0 are empty too (the start's own
+    emptiness test); a region after them renders as usual."""
+    model = random_model(width=8, depth=1, size=8, seed=1)
+    dut = InrCore(model, lanes=4)
+    regions = [(5, 1, 2, 4), (0, 4, 3, 4), (1, 6, 4, 2), (7, 7, 8, 8), (2, 3, 4, 5)]
+    results = render(dut, regions)
+    for (px, *_), region in zip(results[:3], regions):
+        assert px.size == 0, region
+    golden = GoldenModel(model)
+    for (px, *_), region in zip(results[3:], regions[3:]):
+        np.testing.assert_array_equal(px, golden.render(region=region).astype(np.int64))
+
+
 def test_default_model_patch_exact_and_efficient(default_model):
     """A patch of the default model: every pixel exact, and the MAC array
     busy ≥ 85 % of the cycles between the first and the last pixel."""

@@ -39,8 +39,9 @@ contents and ``n_last`` are those of the model given to the constructor.
 
 Interface:
 
-* ``start`` (pulse) samples ``region`` (a half-open pixel rectangle,
-  :func:`region_layout`) and runs the region set-up:
+* ``start`` (pulse, only while ``done``) samples ``region`` (a non-empty
+  half-open pixel rectangle, :func:`region_layout`) and runs the region
+  set-up:
   ``(2·bits + 1) · (n + 2)`` cycles where ``bits`` is the coordinate width;
   ``done`` is high while no region is being walked.
 * ``source`` (:func:`phase_source_signature`; no back-pressure: the consumer
@@ -65,6 +66,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..model_image import ModelImage
 from .args import check_bool, check_int
+from .one_hot import OneHotStates
 
 __all__ = ["FirstLayerPhases", "first_layer_constants", "first_layer_entries", "region_layout", "phase_layout",
            "phase_source_signature"]
@@ -205,24 +207,33 @@ class FirstLayerPhases(wiring.Component):
         s_wr = smem.write_port()
         s_rd = smem.read_port(transparent_for=(s_wr,))
 
-        region = Signal(region_layout(self.max_size, self.max_size))
+        # The registers that are loaded before they are read (at a region's
+        # start, at its base, in READY) have no reset: a reset would take a
+        # LUT level in front of each enable, from the high-fanout reset net.
+        def loaded(name, shape=1):
+            return Signal(shape, name=name, reset_less=True)
+
+        region_shape = region_layout(self.max_size, self.max_size)
+        cshape = unsigned(self.cbits)
         st = SimpleNamespace(
-            region=region,
-            y=Signal.like(region.y0), x=Signal.like(region.x0),
+            region=loaded("region", region_shape),
+            y=loaded("y", cshape), x=loaded("x", cshape),
+            # the region's last column and row (x1 − 1, y1 − 1), registered with it
+            x_end=loaded("x_end", cshape), y_end=loaded("y_end", cshape),
             finished=Signal(init=1),
-            first_pixel=Signal(),   # next pixel is the region's first
-            row_start=Signal(),     # next pixel starts a row
-            t_from_r=Signal(),      # next pixel follows a row start: its T is still in R
-            rd_t=Signal(),          # stage 1 reads T (not R); registered, set before EMIT
-            block=Signal(2),        # stage 1's constant: 0 DX, 1 DY, 2 base; registered, set before use
-            k=Signal(self.cw),      # step counter
-            half=Signal(),          # Horner: 0 = x half, 1 = y half of a bit
-            bit=Signal(range(self.cbits + 1)),
+            first_pixel=loaded("first_pixel"),   # next pixel is the region's first
+            row_start=loaded("row_start"),       # next pixel starts a row
+            t_from_r=loaded("t_from_r"),         # next pixel follows a row start: its T is still in R
+            rd_t=loaded("rd_t"),                 # stage 1 reads T (not R); registered, set before EMIT
+            block=loaded("block", 2),            # stage 1's constant: 0 DX, 1 DY, 2 base; set before use
+            k=loaded("k", self.cw),              # step counter (restarted at a region's start)
+            half=loaded("half"),                 # Horner: 0 = x half, 1 = y half of a bit
+            bit=loaded("bit", range(self.cbits + 1)),
             issue=Signal(),         # stage 1 issues a step
             # 0 idle, 1 horner x, 6 horner y, 2 add base, 3 first pixel, 4 row start, 5 step
             mode=Signal(3),
             # Horner: x0 and y0 shifted left once per bit, the bit used at the top
-            x_bits=Signal.like(region.x0), y_bits=Signal.like(region.y0),
+            x_bits=loaded("x_bits", cshape), y_bits=loaded("y_bits", cshape),
             zero=Signal(),          # first Horner pass: R is taken as 0
         )
         self._datapath(m, st, c_rd, s_rd, s_wr)
@@ -294,147 +305,183 @@ class FirstLayerPhases(wiring.Component):
                      s2_xb.eq(st.x_bits[-1]), s2_yb.eq(st.y_bits[-1]), s2_zero.eq(st.zero)]
 
     def _control(self, m, st):
-        """The step counter and the state machine: Horner passes, the base,
-        then one pixel per ``next``.
+        """The state machine (one flip-flop per state: IDLE, HORNER, BASE,
+        GAP, READY, EMIT) and the registers it drives: Horner passes, the
+        base, then one pixel per ``next``.
 
-        The states are one flip-flop each (IDLE, HORNER, BASE, GAP, READY,
-        EMIT), and every register below is written from a few named events
-        (a state's flip-flop and one registered flag each), not through a
-        per-state multiplexer (timing: the restart of the step counter and
-        the state changes are two LUT levels from registers)."""
+        Every register is written from a few named events (a state's
+        flip-flop and one registered flag each, ``start`` a register of the
+        core), not through a per-state multiplexer (timing: the restart of
+        the step counter and the state changes are two LUT levels from
+        registers)."""
+        states = OneHotStates(m, ("IDLE", "HORNER", "BASE", "GAP", "READY", "EMIT"), init="IDLE", name="phases")
+        on = SimpleNamespace(**{name.lower(): bit for name, bit in states.on.items()})
+        ev = SimpleNamespace(
+            go=self.start,          # a region starts (start comes only while done: IDLE or READY)
+            # registered: the current state's step count ends in this cycle
+            ending=Signal(name="ending"),
+            # registered: the last Horner pass ends in this cycle (cleared at go)
+            horner_end=Signal(name="horner_end", reset_less=True),
+            pass_end=Signal(name="pass_end"),          # a Horner pass ends
+            horner_done=Signal(name="horner_done"),    # the last Horner pass ends
+            base_done=Signal(name="base_done"), gap_done=Signal(name="gap_done"),
+            emit_done=Signal(name="emit_done"),
+            emit_go=Signal(name="emit_go"),            # a pixel is requested
+            counting=Signal(name="counting"),          # k counts
+            restart=Signal(name="restart"),            # k restarts at 0
+        )
+        m.d.comb += [
+            ev.pass_end.eq(on.horner & ev.ending),
+            ev.horner_done.eq(on.horner & ev.horner_end),
+            ev.base_done.eq(on.base & ev.ending),
+            ev.gap_done.eq(on.gap & ev.ending),
+            ev.emit_done.eq(on.emit & ev.ending),
+            # (next only while ready, not finished: never with start)
+            ev.emit_go.eq(on.ready & self.source.next),
+            ev.counting.eq(~on.idle & ~on.ready),              # (HORNER, BASE, GAP or EMIT)
+            ev.restart.eq(ev.go | ev.ending),                    # (ending only while counting)
+            self.done.eq(on.idle | (on.ready & st.finished)),
+            self.source.ready.eq(on.ready & ~st.finished),
+        ]
+        self._states(m, states, ev)
+        self._step_counter(m, st, on, ev)
+        self._horner(m, st, ev)
+        self._raster(m, st, ev)
+        self._read_addresses(m, st, on, ev)
+        self._issue(m, st, on)
+
+    def _states(self, m, states, ev):
+        """The moves between the states."""
+        with states.state("IDLE"):
+            with m.If(ev.go):
+                states.goto("HORNER")
+        with states.state("HORNER"):
+            with m.If(ev.horner_end):
+                states.goto("BASE")
+        with states.state("BASE"):
+            with m.If(ev.ending):
+                states.goto("GAP")
+        with states.state("GAP"):
+            with m.If(ev.ending):
+                states.goto("READY")
+        with states.state("READY"):
+            with m.If(ev.go):
+                states.goto("HORNER")
+            with m.Elif(self.source.next):
+                states.goto("EMIT")
+        with states.state("EMIT"):
+            with m.If(ev.ending):
+                states.goto("READY")
+
+    def _step_counter(self, m, st, on, ev):
+        """The step counter k and its registered end flags.
+
+        k counts up by one per cycle in HORNER, BASE, GAP and EMIT and
+        restarts at 0 when its state ends. ``ending`` says the current state
+        ends in this cycle: a HORNER pass at k == n + 1, BASE and EMIT at
+        k == n − 1, GAP at k == 2; it is the comparison of k with ``limit``
+        (the count before that, set as the state is entered) one cycle
+        early, or, entering a state, whether its first cycle is its last
+        (BASE and EMIT of one neuron)."""
+        k = st.k
         n_last = self.n_last
-        region, k, half, bit = st.region, st.k, st.half, st.bit
-        idle, horner, base, gap, ready, emit = (
-            Signal(init=name == "idle", name=f"phases_{name}")
-            for name in ("idle", "horner", "base", "gap", "ready", "emit"))
-        # Registered decisions of EMIT (timing): the phase being issued is
-        # the pixel's last, the pixel ends its row, the row is the region's
-        # last. x, y and the region change only outside EMIT, and EMIT is
-        # always entered from READY, so the one-cycle-stale flags are exact.
-        x_last = Signal()
-        y_last = Signal()
-        m.d.sync += [x_last.eq(st.x + 1 == region.x1), y_last.eq(st.y + 1 == region.y1)]
         # n − 2 and n: n_last − 1 and n_last + 1, registered (n_last is a
         # descriptor: it changes only while no region is rendered), so that
         # each comparison below is with a register. "never" (all ones) is a
         # value k does not have when compared: at most n ≤ max_neurons <
         # 2**len(k) − 1 (k reaches n + 1 only in the cycle it restarts).
         never = (1 << len(k)) - 1
-        n0 = self.n_last.init
+        n0 = n_last.init
         n_zero = Signal(init=n0 == 0)
         n_m1 = Signal(len(k), init=never if n0 == 0 else n0 - 1)   # never for one neuron
         n_p1 = Signal(len(k), init=n0 + 1)
         m.d.sync += [n_zero.eq(n_last == 0), n_m1.eq(Mux(n_last == 0, never, n_last - 1)), n_p1.eq(n_last + 1)]
-
-        # The step counter k counts up by one per cycle in HORNER, BASE,
-        # GAP and EMIT and restarts at 0 when its state ends. ``ending`` (a
-        # register: timing) says the current state ends in this cycle: a
-        # HORNER pass at k == n + 1, BASE and EMIT at k == n − 1, GAP at
-        # k == 2; it is the comparison of k with ``limit`` (the count before
-        # that, set as the state is entered) one cycle early, or, entering a
-        # state, whether its first cycle is its last (BASE and EMIT of one
-        # neuron).
-        limit = Signal(len(k), init=never)
-        ending = Signal()
+        limit = Signal(len(k), init=never, reset_less=True)   # (loaded at a region's start)
         # The last Horner pass ends: the same for k == n + 1 in the last
-        # pass, one comparison with a register that holds n in the last pass
-        # and never in the others (bit and half change only at the end of a
-        # pass and the target follows them one cycle later, n ≥ 1 cycles
-        # before it is compared with k: the flag is exact).
-        horner_end = Signal()
+        # pass, one comparison with a register that holds n + 1 in the last
+        # pass and never in the others (bit and half change only at the end
+        # of a pass and the target follows them one cycle later, n ≥ 1
+        # cycles before it is compared with k: the flag is exact).
         horner_target = Signal(len(k), init=never)
-        last_pass = half & ((bit == 1) | ((bit == self.cbits) & (self.cbits == 1)))
+        last_pass = st.half & ((st.bit == 1) | ((st.bit == self.cbits) & (self.cbits == 1)))
         m.d.sync += horner_target.eq(Mux(last_pass, n_p1, never))
 
-        # The events.
-        go = Signal()              # a region starts (start, while idle or ready)
-        pass_end = Signal()        # a Horner pass ends
-        horner_done = Signal()     # the last Horner pass ends
-        base_done, gap_done, emit_done = Signal(), Signal(), Signal()
-        emit_go = Signal()         # a pixel is requested
-        counting = Signal()
-        restart = Signal()         # k restarts at 0
-        m.d.comb += [
-            go.eq(self.start & (idle | ready)),
-            pass_end.eq(horner & ending),
-            horner_done.eq(horner & horner_end),
-            base_done.eq(base & ending),
-            gap_done.eq(gap & ending),
-            emit_done.eq(emit & ending),
-            emit_go.eq(ready & self.source.next & ~self.start),   # (next only while ready: not finished)
-            counting.eq(horner | base | gap | emit),
-            restart.eq(go | ending),                              # (ending only while counting)
-        ]
-
-        # The step counter and its flags. The enable does not wait for the
-        # restart decision (every restart but go is in a counting state).
-        with m.If(go | counting):
-            with m.If(restart):
-                m.d.sync += [k.eq(0), horner_end.eq(0)]
+        # The enable does not wait for the restart decision (every restart
+        # but go is in a counting state).
+        with m.If(ev.go | ev.counting):
+            with m.If(ev.restart):
+                m.d.sync += [k.eq(0), ev.horner_end.eq(0)]
             with m.Else():
-                m.d.sync += [k.eq(k + 1), horner_end.eq(k == horner_target)]
+                m.d.sync += [k.eq(k + 1), ev.horner_end.eq(k == horner_target)]
         # (No enable: low in IDLE and READY but for a pixel's first cycle.)
-        # (restart and emit_go never coincide: emit_go is READY's without start.)
-        m.d.sync += ending.eq(Mux(restart | emit_go, n_zero & (emit_go | horner_done), counting & (k == limit)))
-        with m.If(go | horner_done | base_done | emit_go):
-            m.d.sync += limit.eq(Mux(go, n_p1, Mux(base_done, 1, n_m1)))
+        # A state entered with one neuron ends in its first cycle (BASE after
+        # the last Horner pass, EMIT); otherwise a counting state ends one
+        # cycle after k == limit. (When a state ends, k is limit + 1, not
+        # limit; go and emit_go come only while not counting.)
+        m.d.sync += ev.ending.eq((n_zero & (ev.horner_done | ev.emit_go)) | (ev.counting & (k == limit)))
+        with m.If(ev.go | ev.horner_done | ev.base_done | ev.emit_go):
+            m.d.sync += limit.eq(Mux(ev.go, n_p1, Mux(ev.base_done, 1, n_m1)))
 
-        # The states.
-        m.d.sync += [
-            idle.eq(idle & ~self.start),
-            horner.eq(go | (horner & ~horner_done)),
-            base.eq(horner_done | (base & ~ending)),
-            gap.eq(base_done | (gap & ~ending)),
-            ready.eq(gap_done | emit_done | (ready & ~self.start & ~self.source.next)),
-            emit.eq(emit_go | (emit & ~ending)),
-        ]
-        m.d.comb += [self.done.eq(idle | (ready & st.finished)), self.source.ready.eq(ready & ~st.finished)]
-
-        # HORNER. bit == cbits: first pass (R taken as 0); the pass's bit of
-        # x0 and y0 is the top of x_bits and y_bits. Each pass is followed
-        # by two idle cycles, so that its last write lands before the next
-        # pass reads (short vectors).
-        with m.If(go):
-            m.d.sync += [region.eq(self.region), bit.eq(self.cbits), half.eq(0),
+    def _horner(self, m, st, ev):
+        """HORNER's registers. bit == cbits: first pass (R taken as 0); the
+        pass's bit of x0 and y0 is the top of x_bits and y_bits. Each pass
+        is followed by two idle cycles, so that its last write lands before
+        the next pass reads (short vectors)."""
+        half, bit = st.half, st.bit
+        with m.If(ev.go):
+            m.d.sync += [st.region.eq(self.region), bit.eq(self.cbits), half.eq(0),
+                         st.x_end.eq(self.region.x1 - 1), st.y_end.eq(self.region.y1 - 1),
                          st.x_bits.eq(self.region.x0), st.y_bits.eq(self.region.y0)]
-        with m.Elif(pass_end):
+        with m.Elif(ev.pass_end):
             m.d.sync += half.eq(~half)
-            with m.If(half & ~horner_end):
+            with m.If(half & ~ev.horner_end):
                 m.d.sync += [bit.eq(Mux(bit == self.cbits, self.cbits - 1, bit - 1)),
                              st.x_bits.eq(st.x_bits << 1), st.y_bits.eq(st.y_bits << 1)]
 
-        # BASE, then READY/EMIT: the raster position.
-        with m.If(base_done):
+    def _raster(self, m, st, ev):
+        """The raster position (set at BASE's end, moved at each pixel's
+        end) and whether the region is finished."""
+        region = st.region
+        # Registered decisions of EMIT (timing): the pixel ends its row, the
+        # row is the region's last (equalities with the last column and row,
+        # no adder in front). x, y and the region change only outside EMIT,
+        # and EMIT is always entered from READY, so the one-cycle-stale
+        # flags are exact.
+        x_last = Signal()
+        y_last = Signal()
+        m.d.sync += [x_last.eq(st.x == st.x_end), y_last.eq(st.y == st.y_end)]
+        with m.If(ev.base_done):
             m.d.sync += [st.first_pixel.eq(1), st.row_start.eq(1), st.x.eq(region.x0), st.y.eq(region.y0)]
-        with m.Elif(emit_done):
+        with m.Elif(ev.emit_done):
             m.d.sync += [st.first_pixel.eq(0), st.t_from_r.eq(st.first_pixel | st.row_start)]
             with m.If(x_last):
                 m.d.sync += [st.x.eq(region.x0), st.row_start.eq(1), st.y.eq(st.y + 1)]
             with m.Else():
                 m.d.sync += [st.x.eq(st.x + 1), st.row_start.eq(0)]
-        with m.If(go):
+        with m.If(ev.go):
             m.d.sync += st.finished.eq(0)
-        with m.Elif(emit_done & x_last & y_last):
+        with m.Elif(ev.emit_done & x_last & y_last):
             m.d.sync += st.finished.eq(1)
 
-        # Stage 1's read addresses, registered before they are used: the
-        # constants' block (DX: x Horner half, a step; DY: y Horner half, a
-        # row start; base) and whether a step reads T, from flags that are
-        # stable in READY.
-        # (One enable and one value each, no priority chain: go and
-        # base_done clear them, a pass's end sets the next pass's block,
-        # READY sets EMIT's.)
-        in_ready = ready & ~self.start
-        with m.If(ready | (idle & self.start) | base_done | pass_end):
+    def _read_addresses(self, m, st, on, ev):
+        """Stage 1's read addresses, registered before they are used: the
+        constants' block (DX: x Horner half, a step; DY: y Horner half, a
+        row start; base) and whether a step reads T, from flags that are
+        stable in READY. (One enable and one value each, no priority chain:
+        go and base_done clear them, a pass's end sets the next pass's
+        block, READY sets EMIT's.)"""
+        in_ready = on.ready & ~ev.go
+        with m.If(on.ready | ev.go | ev.base_done | ev.pass_end):
             m.d.sync += [st.block.eq(Mux(in_ready, ~st.first_pixel & st.row_start,
-                                         Mux(horner, Mux(horner_end, 2, ~half), 0))),
+                                         Mux(on.horner, Mux(ev.horner_end, 2, ~st.half), 0))),
                          st.rd_t.eq(in_ready & ~st.first_pixel & ~st.row_start & ~st.t_from_r)]
 
-        # What stage 1 issues.
-        with m.If(horner):
-            m.d.comb += [st.issue.eq(k <= n_last), st.mode.eq(Mux(half, 6, 1)),
-                         st.zero.eq((bit == self.cbits) & ~half)]
-        with m.If(base):
+    def _issue(self, m, st, on):
+        """What stage 1 issues in each state."""
+        with m.If(on.horner):
+            m.d.comb += [st.issue.eq(st.k <= self.n_last), st.mode.eq(Mux(st.half, 6, 1)),
+                         st.zero.eq((st.bit == self.cbits) & ~st.half)]
+        with m.If(on.base):
             m.d.comb += [st.issue.eq(1), st.mode.eq(2)]
-        with m.If(emit):
+        with m.If(on.emit):
             m.d.comb += [st.issue.eq(1), st.mode.eq(Mux(st.first_pixel, 3, Mux(st.row_start, 4, 5)))]

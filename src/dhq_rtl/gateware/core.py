@@ -338,14 +338,15 @@ class InrCore(wiring.Component):
         nb = self.plan.buffers
         begin = Signal()
         start_q = Signal()        # the cycle after an accepted start
-        empty_q = Signal()        # the region sampled with it is empty
         walk = Signal()           # the same cycle, for a region that is not empty
-        # The region's comparisons are registered on their own (timing: not
-        # behind the start's own logic); they are read with `start_q`.
+        # The generator's start is a register (timing: its set-up decisions
+        # are then taken from flip-flops). The region is not empty when
+        # x0 < x1 and y0 < y1: strict comparisons, each one carry chain (a
+        # `<=` adds an equality test behind it).
         m.d.comb += begin.eq(self.start & ~self.busy)
         m.d.sync += [start_q.eq(begin),
-                     empty_q.eq((self.region.x1 <= self.region.x0) | (self.region.y1 <= self.region.y0))]
-        m.d.comb += [walk.eq(start_q & ~empty_q), coords.start.eq(walk), coords.region.eq(self.region)]
+                     walk.eq(begin & (self.region.x0 < self.region.x1) & (self.region.y0 < self.region.y1))]
+        m.d.comb += [coords.start.eq(walk), coords.region.eq(self.region)]
 
         active = Signal()            # a region is being rendered
         outstanding = Signal(range(nb + 1))
