@@ -219,18 +219,18 @@ class ModelStore(wiring.Component):
         return i_addr, i_re, rdata
 
     def _header_word_checks(self, m, rdata, word_i, expect, total_width, summing):
-        """The header word checks, in two registered steps behind ``rdata``
-        (the word, held for one cycle): nibble flags (each a function of four
-        bits: one LUT), then, in the word's ``HEADER_SUM`` cycle (``summing``),
-        the check of word ``word_i`` from them. Returns ``word_bad`` (high for
-        one cycle, the cycle after ``HEADER_SUM``, when the word failed its
-        check) and the words its section count stands for (count × the
-        section's words; 0 for the other header words), from ``rdata``."""
+        """The header word checks, registered in steps behind ``rdata`` (the
+        word, held for one cycle, its ``HEADER_DATA`` cycle): nibble flags
+        (each a function of four bits: one LUT), then every check of a header
+        word, then the verdict of word ``word_i`` (its check selected by a
+        register set in its ``HEADER_SUM`` cycle, ``summing``). Returns
+        ``word_bad`` (high in the cycle after ``HEADER_SUM`` when the word
+        failed its check) and the words its section count stands for (count
+        × the section's words; 0 for the other header words), from ``rdata``."""
         sections = self.plan.sections
         # Timing: the word's checks compared as a whole against constants
-        # were 5–6 LUT levels behind the widely read data register (logic
-        # shared among the checks); per-nibble flags make each check a
-        # function of a few registered flags.
+        # and selected by the word's position were 5–6 LUT levels behind the
+        # widely read data register (logic shared among the checks).
         nibbles = (len(rdata) + 3) // 4
         flags = {}
 
@@ -251,7 +251,7 @@ class ModelStore(wiring.Component):
         def at_most(bound):
             if bound >= (1 << len(rdata)) - 1:
                 return Const(1, 1)
-            limit = bound + 1       # rdata < limit, the highest nibble first
+            limit = bound + 1       # rdata < limit, from the lowest nibble up
             out = Const(0, 1)
             for j in range(nibbles):
                 digit = limit >> 4 * j & 0xF
@@ -259,19 +259,23 @@ class ModelStore(wiring.Component):
                 out = lower | (nibble_flag("eq", j, digit) & out) if j else lower
             return out
 
-        word_ok = Signal()
-        m.d.comb += word_ok.eq(1)
-        with m.Switch(word_i):
-            for w, value in enumerate(expect):
-                with m.Case(w):
-                    m.d.comb += word_ok.eq(equals(value))
-            for k, section in enumerate(sections):
-                with m.Case(3 + 2 * k):
-                    m.d.comb += word_ok.eq(at_most(section.max_entries))
-                with m.Case(4 + 2 * k):
-                    m.d.comb += word_ok.eq(equals(0))
+        # Each word position's check; positions with the same check share it.
+        position_checks = {w: ("eq", value) for w, value in enumerate(expect)}
+        for k, section in enumerate(sections):
+            position_checks[3 + 2 * k] = ("le", section.max_entries)
+            position_checks[4 + 2 * k] = ("eq", 0)
+        checks = {}
+        for kind, value in sorted(set(position_checks.values())):
+            checks[kind, value] = ok = Signal(name=f"hdr_{kind}_{value}")
+            m.d.sync += ok.eq(equals(value) if kind == "eq" else at_most(value))
+        selected = {c: Signal(name=f"hdr_sel_{c[0]}_{c[1]}") for c in checks}
+        judging = Signal()             # the cycle after HEADER_SUM
+        m.d.sync += judging.eq(summing)
+        with m.If(summing):
+            for c, sel in selected.items():
+                m.d.sync += sel.eq(Cat(*[word_i == w for w, pc in position_checks.items() if pc == c]).any())
         word_bad = Signal()
-        m.d.sync += word_bad.eq(summing & ~word_ok)
+        m.d.comb += word_bad.eq(judging & Cat(*[sel & ~checks[c] for c, sel in selected.items()]).any())
         words_of = Signal(total_width)
         with m.Switch(word_i):
             for k, section in enumerate(sections):
