@@ -85,16 +85,16 @@ class ActivationBuffers(wiring.Component):
         nb = self.plan.buffers
         free = Signal(nb, init=(1 << nb) - 1)
         free_set = Signal(nb)
-        free_clr = Signal(nb)
-        m.d.sync += free.eq((free | free_set) & ~free_clr)
-        with m.If(self.release.valid):
-            m.d.comb += free_set.eq(Const(1, nb) << self.release.payload)
-        with m.If(self.alloc.valid & self.alloc.ready):
-            m.d.comb += free_clr.eq(Const(1, nb) << self.alloc.payload)
+        offered = Signal(nb)            # one-hot: the buffer offered (alloc.payload), 0 when none
+        m.d.comb += free_set.eq(Mux(self.release.valid, Const(1, nb) << self.release.payload, 0))
+        # A transfer clears the offered buffer's bit: one LUT behind the
+        # taker's `ready` per bit (timing: no decode of the payload there).
+        m.d.sync += free.eq((free | free_set) & ~Mux(self.alloc.ready, offered, 0))
         # The lowest free buffer, registered (timing; see the module docstring).
+        m.d.sync += offered.eq(0)
         for b in reversed(range(nb)):
             with m.If(free[b]):
-                m.d.sync += [self.alloc.valid.eq(1), self.alloc.payload.eq(b)]
+                m.d.sync += [self.alloc.valid.eq(1), self.alloc.payload.eq(b), offered.eq(1 << b)]
         with m.If(free == 0):
             m.d.sync += self.alloc.valid.eq(0)
 
