@@ -91,12 +91,12 @@ class ActivationBuffers(wiring.Component):
         # taker's `ready` per bit (timing: no decode of the payload there).
         m.d.sync += free.eq((free | free_set) & ~Mux(self.alloc.ready, offered, 0))
         # The lowest free buffer, registered (timing; see the module docstring).
-        m.d.sync += offered.eq(0)
-        for b in reversed(range(nb)):
-            with m.If(free[b]):
-                m.d.sync += [self.alloc.valid.eq(1), self.alloc.payload.eq(b), offered.eq(1 << b)]
-        with m.If(free == 0):
-            m.d.sync += self.alloc.valid.eq(0)
+        lowest = Signal(nb)
+        m.d.comb += [lowest[b].eq(free[b] & ~free[:b].any() if b else free[b]) for b in range(nb)]
+        lowest_id = Signal.like(self.alloc.payload)
+        m.d.comb += lowest_id.eq(Cat(*[Cat(*[lowest[b] for b in range(nb) if b >> i & 1]).any()
+                                       for i in range(len(lowest_id))]))
+        m.d.sync += [offered.eq(lowest), self.alloc.valid.eq(free.any()), self.alloc.payload.eq(lowest_id)]
 
     def _writer(self, m, wr):
         plan = self.plan

@@ -423,11 +423,14 @@ class ModelStore(wiring.Component):
             r.fsm.goto("NEXT")
         with r.fsm.state("NEXT"):
             # The next r.entry of the current section, or the next section.
+            # (r.sec and r.entry move on at a section's end also when every
+            # section is done, timing: CHECK sets them before they are used.)
+            with m.If(r.at_end):
+                m.d.sync += [r.sec.eq(r.sec + 1), r.entry.eq(0)]
             with m.If(r.sec_done):
                 m.d.sync += [r.busy.eq(0), r.ok.eq(1)]
                 r.fsm.goto("IDLE")
             with m.Elif(r.at_end):
-                m.d.sync += [r.sec.eq(r.sec + 1), r.entry.eq(0)]
                 r.fsm.goto("SECTION")
             with m.Else():
                 r.fsm.goto("WORD_ADDR")
