@@ -53,6 +53,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .const_compare import below
 from .lookup import lookup
 from .one_hot import OneHotStates
 from .plan import LOAD_FORMAT, SPRAM_WORDS, STAGING_WORD_BITS, WEIGHT_SPRAMS
@@ -239,7 +240,7 @@ class ModelStore(wiring.Component):
             if key not in flags:
                 nib = rdata[4 * j:4 * j + 4]
                 flags[key] = Signal(name=f"hdr_{kind}{j}_{value}")
-                m.d.sync += flags[key].eq(nib == value if kind == "eq" else nib < value)
+                m.d.sync += flags[key].eq(nib == value if kind == "eq" else below(nib, value))
             return flags[key]
 
         def equals(value):
