@@ -98,3 +98,46 @@ def test_install_replaces_the_model_and_a_bad_image_changes_nothing():
     assert np.array_equal(results["b"], GoldenModel(b).render(region=(0, 0, 12, 2)))
     assert results["b desc"] == (12, 2)
     assert results["short"][0] == 0
+
+
+def test_the_header_checks_refuse_each_bad_word_alone():
+    """Each header check alone refuses an image whose length is consistent
+    with its counts: the format, a count above its memory's entries, a count's
+    high word; a count at its memory's limit is accepted."""
+    a, _ = _models()
+    core = InrCore(a, lanes=4, envelope=ENVELOPE)
+    plan = core.plan
+    image = load_image(plan)
+    words = [image[i] | image[i + 1] << 8 for i in range(0, len(image), 2)]
+    k = min(range(len(plan.sections)), key=lambda i: plan.sections[i].max_entries * plan.sections[i].words)
+    section = plan.sections[k]
+
+    def image_with(word, value):
+        out = list(words)
+        out[word] = value
+        counts = [out[3 + 2 * i] for i in range(len(plan.sections))]
+        length = plan.header_words + sum(c * s.words for c, s in zip(counts, plan.sections))
+        return out, length
+
+    cases = {
+        "format": image_with(0, words[0] ^ 1),
+        "count above": image_with(3 + 2 * k, section.max_entries + 1),
+        "high word": image_with(4 + 2 * k, 1),
+        "count at limit": image_with(3 + 2 * k, section.max_entries),
+    }
+    results = {}
+
+    async def tb(ctx):
+        st = core.staging
+        for name, (image_words, length) in cases.items():
+            for i, w in enumerate(image_words[:plan.header_words]):
+                ctx.set(st.addr, i)
+                ctx.set(st.wdata, w)
+                ctx.set(st.wbytes, 0b11)
+                ctx.set(st.we, 1)
+                await ctx.tick()
+            ctx.set(st.we, 0)
+            results[name] = (await install(ctx, core, length))[0]
+
+    run_sim(core, [tb])
+    assert results == {"format": 0, "count above": 0, "high word": 0, "count at limit": 1}

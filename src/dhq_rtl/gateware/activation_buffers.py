@@ -85,18 +85,18 @@ class ActivationBuffers(wiring.Component):
         nb = self.plan.buffers
         free = Signal(nb, init=(1 << nb) - 1)
         free_set = Signal(nb)
-        free_clr = Signal(nb)
-        m.d.sync += free.eq((free | free_set) & ~free_clr)
-        with m.If(self.release.valid):
-            m.d.comb += free_set.eq(Const(1, nb) << self.release.payload)
-        with m.If(self.alloc.valid & self.alloc.ready):
-            m.d.comb += free_clr.eq(Const(1, nb) << self.alloc.payload)
+        offered = Signal(nb)            # one-hot: the buffer offered (alloc.payload), 0 when none
+        m.d.comb += free_set.eq(Mux(self.release.valid, Const(1, nb) << self.release.payload, 0))
+        # A transfer clears the offered buffer's bit: one LUT behind the
+        # taker's `ready` per bit (timing: no decode of the payload there).
+        m.d.sync += free.eq((free | free_set) & ~Mux(self.alloc.ready, offered, 0))
         # The lowest free buffer, registered (timing; see the module docstring).
-        for b in reversed(range(nb)):
-            with m.If(free[b]):
-                m.d.sync += [self.alloc.valid.eq(1), self.alloc.payload.eq(b)]
-        with m.If(free == 0):
-            m.d.sync += self.alloc.valid.eq(0)
+        lowest = Signal(nb)
+        m.d.comb += [lowest[b].eq(free[b] & ~free[:b].any() if b else free[b]) for b in range(nb)]
+        lowest_id = Signal.like(self.alloc.payload)
+        m.d.comb += lowest_id.eq(Cat(*[Cat(*[lowest[b] for b in range(nb) if b >> i & 1]).any()
+                                       for i in range(len(lowest_id))]))
+        m.d.sync += [offered.eq(lowest), self.alloc.valid.eq(free.any()), self.alloc.payload.eq(lowest_id)]
 
     def _writer(self, m, wr):
         plan = self.plan

@@ -53,6 +53,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from .const_compare import below
 from .lookup import lookup
 from .one_hot import OneHotStates
 from .plan import LOAD_FORMAT, SPRAM_WORDS, STAGING_WORD_BITS, WEIGHT_SPRAMS
@@ -218,36 +219,70 @@ class ModelStore(wiring.Component):
         m.d.comb += ext.rdata.eq(rdata)
         return i_addr, i_re, rdata
 
-    def _header_word_checks(self, m, rdata, word_i, expect, total_width):
-        """Whether header word ``word_i`` (in ``rdata``) is valid, and the
-        words its section count stands for (count × the section's words;
-        0 for the other header words)."""
+    def _header_word_checks(self, m, rdata, word_i, expect, total_width, summing):
+        """The header word checks, registered in steps behind ``rdata`` (the
+        word, held for one cycle, its ``HEADER_DATA`` cycle): nibble flags
+        (each a function of four bits: one LUT), then every check of a header
+        word, then the verdict of word ``word_i`` (its check selected by a
+        register set in its ``HEADER_SUM`` cycle, ``summing``). Returns
+        ``word_bad`` (high in the cycle after ``HEADER_SUM`` when the word
+        failed its check) and the words its section count stands for (count
+        × the section's words; 0 for the other header words), from ``rdata``."""
         sections = self.plan.sections
-        n_sec = len(sections)
-        # Every check of a header word is registered from the word (rdata
-        # holds it for one cycle), the one for the word's position is
-        # selected the cycle after (timing).
-        word_ok = Signal()
-        is_expect = Signal(len(expect))
-        is_zero = Signal()
-        within = Signal(n_sec)
-        m.d.sync += [is_expect.eq(Cat(*[rdata == value for value in expect])), is_zero.eq(rdata == 0),
-                     within.eq(Cat(*[rdata <= s.max_entries for s in sections]))]
-        with m.Switch(word_i):
-            for w in range(len(expect)):
-                with m.Case(w):
-                    m.d.comb += word_ok.eq(is_expect[w])
-            for k, section in enumerate(sections):
-                with m.Case(3 + 2 * k):
-                    m.d.comb += word_ok.eq(within[k])
-                with m.Case(4 + 2 * k):
-                    m.d.comb += word_ok.eq(is_zero)
+        # Timing: the word's checks compared as a whole against constants
+        # and selected by the word's position were 5–6 LUT levels behind the
+        # widely read data register (logic shared among the checks).
+        nibbles = (len(rdata) + 3) // 4
+        flags = {}
+
+        def nibble_flag(kind, j, value):
+            key = (kind, j, value)
+            if key not in flags:
+                nib = rdata[4 * j:4 * j + 4]
+                flags[key] = Signal(name=f"hdr_{kind}{j}_{value}")
+                m.d.sync += flags[key].eq(nib == value if kind == "eq" else below(nib, value))
+            return flags[key]
+
+        def equals(value):
+            out = Const(1, 1)
+            for j in range(nibbles):
+                out = out & nibble_flag("eq", j, value >> 4 * j & 0xF)
+            return out
+
+        def at_most(bound):
+            if bound >= (1 << len(rdata)) - 1:
+                return Const(1, 1)
+            limit = bound + 1       # rdata < limit, from the lowest nibble up
+            out = Const(0, 1)
+            for j in range(nibbles):
+                digit = limit >> 4 * j & 0xF
+                lower = nibble_flag("lt", j, digit) if digit else Const(0, 1)
+                out = lower | (nibble_flag("eq", j, digit) & out) if j else lower
+            return out
+
+        # Each word position's check; positions with the same check share it.
+        position_checks = {w: ("eq", value) for w, value in enumerate(expect)}
+        for k, section in enumerate(sections):
+            position_checks[3 + 2 * k] = ("le", section.max_entries)
+            position_checks[4 + 2 * k] = ("eq", 0)
+        checks = {}
+        for kind, value in sorted(set(position_checks.values())):
+            checks[kind, value] = ok = Signal(name=f"hdr_{kind}_{value}")
+            m.d.sync += ok.eq(equals(value) if kind == "eq" else at_most(value))
+        selected = {c: Signal(name=f"hdr_sel_{c[0]}_{c[1]}") for c in checks}
+        judging = Signal()             # the cycle after HEADER_SUM
+        m.d.sync += judging.eq(summing)
+        with m.If(summing):
+            for c, sel in selected.items():
+                m.d.sync += sel.eq(Cat(*[word_i == w for w, pc in position_checks.items() if pc == c]).any())
+        word_bad = Signal()
+        m.d.comb += word_bad.eq(judging & Cat(*[sel & ~checks[c] for c, sel in selected.items()]).any())
         words_of = Signal(total_width)
         with m.Switch(word_i):
             for k, section in enumerate(sections):
                 with m.Case(3 + 2 * k):
                     m.d.comb += words_of.eq(_times(rdata, section.words))
-        return word_ok, words_of
+        return word_bad, words_of
 
     def _installer(self, m, port):
         plan = self.plan
@@ -272,7 +307,8 @@ class ModelStore(wiring.Component):
         bad = Signal()
         total = Signal(range(header_words + sum(s.words * s.max_entries for s in sections) + 1), init=header_words)
         length = Signal(32, init=len(boot_words) if boot_words is not None else 0)
-        word_ok, words_of = self._header_word_checks(m, rdata, word_i, expect, len(total))
+        summing = Signal()                     # the HEADER_SUM state
+        word_bad, words_of = self._header_word_checks(m, rdata, word_i, expect, len(total), summing)
         word_total_q = Signal(len(total))
         ptr = Signal(range(plan.staging_depth + 1))
         sec = Signal(range(n_sec + 1))
@@ -303,7 +339,7 @@ class ModelStore(wiring.Component):
         r = SimpleNamespace(booting=booting, busy=busy, ok=ok, word_i=word_i, bad=bad, total=total,
                             header_words=header_words, length=length, i_addr=i_addr, i_re=i_re, wait=wait,
                             word_total_q=word_total_q, words_of=words_of, rdata=rdata, counts=counts,
-                            n_sec=n_sec, word_ok=word_ok, len_ok=len_ok, sec=sec, entry=entry, ptr=ptr,
+                            n_sec=n_sec, summing=summing, word_bad=word_bad, len_ok=len_ok, sec=sec, entry=entry, ptr=ptr,
                             wsel=wsel, sec_count_q=sec_count_q, sec_count=sec_count, sec_wlast=sec_wlast,
                             sec_words=sec_words, sec_done=sec_done, at_end=at_end, assembled=assembled,
                             word_last=word_last, writing=writing, sec_select=sec_select)
@@ -321,6 +357,10 @@ class ModelStore(wiring.Component):
         """The installer's states up to the header's verdict: wait for a start
         (the boot ROM's install needs none), read and check the header word by
         word, then go on to the sections or give up (``r``: its registers)."""
+        # A word's verdict (r.word_bad) comes the cycle after its HEADER_SUM
+        # (the next word's HEADER_ADDR, or CHECK_WAIT after the last word).
+        # (Before IDLE's reset of r.bad, which takes precedence.)
+        m.d.sync += r.bad.eq(r.bad | r.word_bad)
         with r.fsm.state("IDLE"):
             m.d.sync += r.booting.eq(0)
             with m.If(self.install.start):
@@ -329,8 +369,8 @@ class ModelStore(wiring.Component):
                 r.fsm.goto("HEADER_ADDR")
         self._staging_read(m, r, "HEADER", r.word_i)
         with r.fsm.state("HEADER_DATA"):
-            # The word's checks are registered (timing), and used the
-            # next cycle (r.rdata holds a word for one cycle only).
+            # The word's section words are registered (timing), and used
+            # the next cycle (r.rdata holds a word for one cycle only).
             m.d.sync += r.word_total_q.eq(r.words_of)
             with m.Switch(r.word_i):
                 for k in range(r.n_sec):
@@ -338,12 +378,13 @@ class ModelStore(wiring.Component):
                         m.d.sync += r.counts[k].eq(r.rdata)
             r.fsm.goto("HEADER_SUM")
         with r.fsm.state("HEADER_SUM"):
-            m.d.sync += [r.word_i.eq(r.word_i + 1), r.total.eq(r.total + r.word_total_q), r.bad.eq(r.bad | ~r.word_ok)]
+            m.d.comb += r.summing.eq(1)
+            m.d.sync += [r.word_i.eq(r.word_i + 1), r.total.eq(r.total + r.word_total_q)]
             with m.If(r.word_i == r.header_words - 1):
                 r.fsm.goto("CHECK_WAIT")
             with m.Else():
                 r.fsm.goto("HEADER_ADDR")
-        with r.fsm.state("CHECK_WAIT"):            # r.len_ok follows the last header word
+        with r.fsm.state("CHECK_WAIT"):            # r.len_ok and r.bad follow the last header word
             r.fsm.goto("CHECK")
         with r.fsm.state("CHECK"):
             with m.If(~r.bad & r.len_ok):
@@ -383,11 +424,14 @@ class ModelStore(wiring.Component):
             r.fsm.goto("NEXT")
         with r.fsm.state("NEXT"):
             # The next r.entry of the current section, or the next section.
+            # (r.sec and r.entry move on at a section's end also when every
+            # section is done, timing: CHECK sets them before they are used.)
+            with m.If(r.at_end):
+                m.d.sync += [r.sec.eq(r.sec + 1), r.entry.eq(0)]
             with m.If(r.sec_done):
                 m.d.sync += [r.busy.eq(0), r.ok.eq(1)]
                 r.fsm.goto("IDLE")
             with m.Elif(r.at_end):
-                m.d.sync += [r.sec.eq(r.sec + 1), r.entry.eq(0)]
                 r.fsm.goto("SECTION")
             with m.Else():
                 r.fsm.goto("WORD_ADDR")

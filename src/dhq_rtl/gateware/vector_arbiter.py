@@ -153,7 +153,16 @@ class VectorArbiter(wiring.Component):
                next_rot)
         with m.If(self.elements.valid & (self.elements.payload.layer != self.desc.last_layer)):
             m.d.comb += [entering["rotated"].eq(next_rot), entering["direct"].eq(~next_rot)]
+        # The counts take an entering element a cycle late (timing: the
+        # element's valid and layer reach the counter's adder through a
+        # register, not through the arbiter's state logic). A count is then
+        # the path's elements less the one that entered last cycle (none has
+        # left by then), so the path is empty when the count is zero and no
+        # element entered this cycle or the last: the same flag as counting
+        # at once.
         for p, count in counts.items():
             done = getattr(self.path_done, p)
-            m.d.sync += [count.eq(count + entering[p] - done), empty[p].eq((count == 0) & ~entering[p])]
+            entered = Signal(name=f"{p}_entered")
+            m.d.sync += [entered.eq(entering[p]), count.eq(count + entered - done),
+                         empty[p].eq((count == 0) & ~entering[p] & ~entered)]
         return empty
