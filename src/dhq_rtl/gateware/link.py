@@ -59,8 +59,10 @@ class Crc32Serial(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         reg = Signal(32, init=0xFFFFFFFF)
-        shift = Signal(8)
-        left = Signal(range(9))
+        # No reset (timing: the reset would join every enable of theirs):
+        # `busy` (reset) guards them, they only count down to it.
+        shift = Signal(8, reset_less=True)
+        left = Signal(range(9), reset_less=True)
         busy = Signal()                 # left != 0, a register (timing: every user decides on it)
         m.d.comb += [self.busy.eq(busy), self.value.eq(~reg)]
         feedback = reg[0] ^ shift[0]
