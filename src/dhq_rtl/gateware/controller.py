@@ -283,12 +283,17 @@ class BoardController(wiring.Component):
                                     (_PIXELS, protocol.PIXELS_FIELDS, header)):
             byte[src] = _byte_pipe(m, _payload_bits(fields, values), idx, f"byte_of_{src}", self._late)
         byte[_INFO] = self._info_byte(m, st, idx)
-        with m.Switch(st.src):
-            for src in (_ACK, _NACK, _STATUS, _INFO):
-                with m.Case(src):
-                    m.d.comb += [comb_valid.eq(1), comb_byte.eq(byte[src])]
-            with m.Case(_PIXELS):
-                self._pixel_bytes(m, st, idx, pay, byte[_PIXELS], comb_valid, comb_byte)
+        # The selected byte: an and-or of the sources' bytes under one-hot
+        # selects, registered (timing: no decoding of `src` in front of the
+        # multiplexer; the source is set cycles before a byte is taken, the
+        # header's select follows the index like the bytes do).
+        fixed = (_ACK, _NACK, _STATUS, _INFO)
+        fixed_on = Signal(len(fixed), reset_less=True)
+        m.d[self._late] += fixed_on.eq(Cat(*(st.src == src for src in fixed)))
+        header_on, pixel_on, pixel_byte, pixel_ok = self._pixel_bytes(m, st, idx, pay)
+        m.d.comb += [comb_valid.eq(fixed_on.any() | header_on | (pixel_on & pixel_ok)),
+                     comb_byte.eq(_or_all([Mux(fixed_on[k], byte[src], 0) for k, src in enumerate(fixed)]
+                                          + [Mux(header_on, byte[_PIXELS], 0), Mux(pixel_on, pixel_byte, 0)]))]
 
     def _info_byte(self, m, st, idx):
         """``INFO``'s byte ``idx``, registered: the constant part from a ROM
@@ -333,10 +338,13 @@ class BoardController(wiring.Component):
         m.d[self._late] += out.eq(Mux(is_rt_q, rt_byte, rom_q))
         return out
 
-    def _pixel_bytes(self, m, st, idx, pay, header_byte, comb_valid, comb_byte):
+    def _pixel_bytes(self, m, st, idx, pay):
         """A ``PIXELS`` payload: the header, then the segment's pixels, each
         sent from the core's pixel register (``pix_data``), which takes the
-        next pixel once its last byte is sent."""
+        next pixel once its last byte is sent. Returns ``(header_on,
+        pixel_on, pixel_byte, pixel_ok)``: the reply is a ``PIXELS`` frame
+        at a header byte, at a pixel's byte (registered selects), the
+        pixel's byte and whether it is there."""
         plan = self.plan
         pb = plan.pixel_bits
         per_value = 1 if pb <= 8 else 2
@@ -356,11 +364,12 @@ class BoardController(wiring.Component):
                 with m.Case(j):
                     m.d[self._late] += pixel_byte.eq(pix_data[lo:lo + width])
         in_header = Signal()
-        m.d[self._late] += in_header.eq(below(idx, protocol.fields_size(protocol.PIXELS_FIELDS)))
-        with m.If(in_header):
-            m.d.comb += [comb_valid.eq(1), comb_byte.eq(header_byte)]
-        with m.Else():
-            m.d.comb += [comb_valid.eq(pix_valid & pix_seen), comb_byte.eq(pixel_byte)]
+        header_size = protocol.fields_size(protocol.PIXELS_FIELDS)
+        m.d[self._late] += in_header.eq(below(idx, header_size))
+        header_on, pixel_on = Signal(reset_less=True), Signal(reset_less=True)
+        is_pixels = st.src == _PIXELS
+        m.d[self._late] += [header_on.eq(is_pixels & below(idx, header_size)),
+                            pixel_on.eq(is_pixels & ~below(idx, header_size))]
         # A byte is taken (pay.valid: the index, so bpos and in_header too,
         # have been still for several cycles); the core's next pixel comes in
         # once the last byte of this one is taken.
@@ -369,6 +378,7 @@ class BoardController(wiring.Component):
             with m.If(last_byte):
                 m.d.sync += pix_valid.eq(0)
         m.d.sync += st.last_bpos.eq(st.bytes_per_pixel - 1)
+        return header_on, pixel_on, pixel_byte, pix_valid & pix_seen
 
     # ----------------------------------------------------------- commands
     def _commands(self, m, st, frame, tx, vcrc):
@@ -546,13 +556,15 @@ class BoardController(wiring.Component):
         end_of_chunk = Signal(max(aw, 16) + 1)
         m.d.sync += end_of_chunk.eq(arg + (length - 4))
         f = {name: Signal(name=name) for name in (
-            "len4", "len8", "len_lt4", "big", "begin_bad", "chunk_at", "chunk_fits", "chunk_next", "chunk_again",
+            "len4", "len8", "len_lt4", "big", "begin_big", "begin_odd", "begin_bad", "chunk_at", "chunk_fits", "chunk_next", "chunk_again",
             "commit_ok", "commit_length", "all_received", "region_bad")}
         m.d.sync += f["chunk_next"].eq(f["chunk_at"] & f["chunk_fits"])
         m.d.sync += [
             f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(below(length, 4)),
             f["big"].eq(args[aw:32] != 0),
-            f["begin_bad"].eq(at_least(arg, staging_bytes + 1) | args[0] | (arg == 0)),
+            # (in two registered steps: the range, odd or zero.)
+            f["begin_big"].eq(at_least(arg, staging_bytes + 1)), f["begin_odd"].eq(args[0] | (arg == 0)),
+            f["begin_bad"].eq(f["begin_big"] | f["begin_odd"]),
 
             f["commit_ok"].eq(st.loading & f["commit_length"] & f["all_received"]),
             f["commit_length"].eq(arg == st.load_length), f["all_received"].eq(st.expected == st.load_length),
@@ -579,13 +591,15 @@ class BoardController(wiring.Component):
         # kind and the registered flags, itself registered, and one-hot a
         # register later (more levels: exact long before the frame's last
         # CRC byte).
-        act = Signal(range(len(_Act.ALL) + 1))
-        act_reason = Signal(range(max(Reason) + 1))
-        act_staging = Signal()          # the NACK's detail: the staging memory's size
-        act_expected = Signal()         # the NACK's detail: the bytes received in order
+        # No resets (timing: a reset would join the decision's logic; they
+        # follow the flags every cycle).
+        act = Signal(range(len(_Act.ALL) + 1), reset_less=True)
+        act_reason = Signal(range(max(Reason) + 1), reset_less=True)
+        act_staging = Signal(reset_less=True)   # the NACK's detail: the staging memory's size
+        act_expected = Signal(reset_less=True)  # the NACK's detail: the bytes received in order
         d_act, d_reason = Signal.like(act), Signal.like(act_reason)
         d_staging, d_expected = Signal(), Signal()
-        act_is = Signal(len(_Act.ALL))          # act, one-hot (the IDLE state's decisions), a register later
+        act_is = Signal(len(_Act.ALL), reset_less=True)   # act, one-hot (IDLE's decisions), a register later
         m.d[self._late] += act_is.eq(1 << act)
         m.d.sync += [act.eq(d_act), act_reason.eq(d_reason), act_staging.eq(d_staging),
                      act_expected.eq(d_expected)]
@@ -905,24 +919,24 @@ def _at_most(m, a, b, flag):
 
 
 def _byte_pipe(m, flat, index, name, domain="sync"):
-    """Byte ``index`` of ``flat`` (0 past its end), registered: a payload of
-    up to 8 bytes in one step, a longer one in two (the 4-byte word ``index
-    // 4``, then its byte ``index % 4``; ``index`` held for two cycles).
-    ``domain="comb"``: the same selection without the registers."""
+    """Byte ``index`` of ``flat`` (0 past its end), registered in two steps
+    (``index`` held for two cycles): a payload of up to 8 bytes: whether
+    ``index`` is within it, then its byte; a longer one: the 4-byte word
+    ``index // 4`` and whether that is within it, then its byte ``index %
+    4``. ``domain="comb"``: the same selection without the registers.
+    The registers have no reset (timing: a reset would join the zeroing's
+    logic; they follow ``index`` every cycle)."""
+    in_range = Signal(name=f"{name}_in_range", reset_less=True)   # zeroes the byte (timing: 8 resets, not 32)
+    out = Signal(8, name=f"{name}_q", reset_less=True)
     if len(flat) <= 64:
         nbytes = (len(flat) + 7) // 8
         padded = Cat(flat, Const(0, 8 * nbytes - len(flat)))
-        out = Signal(8, name=f"{name}_q")
-        with m.If(below(index, nbytes)):
-            m.d[domain] += out.eq(padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8))
-        with m.Else():
-            m.d[domain] += out.eq(0)
+        m.d[domain] += in_range.eq(below(index, nbytes))
+        m.d[domain] += out.eq(Mux(in_range, padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8), 0))
         return out
     words = (len(flat) + 31) // 32
     padded = Cat(flat, Const(0, 32 * words - len(flat)))
-    word = Signal(32, name=f"{name}_word")
-    in_range = Signal(name=f"{name}_in_range")     # zeroes the byte, not the word (timing: 8 resets, not 32)
-    out = Signal(8, name=f"{name}_q")
+    word = Signal(32, name=f"{name}_word", reset_less=True)
     hi = index[2:]
     m.d[domain] += [word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded),
                     in_range.eq(below(hi, words))]
