@@ -192,9 +192,14 @@ class BoardController(wiring.Component):
         # (timing: the receiver's decoding and the index's comparison end
         # there; the next byte is many cycles away, the frame's end four
         # bytes); the byte itself stays on `frame.byte` until the next.
+        # The index's checks are registered too (timing): the index changes
+        # only as a byte comes, so at a byte it has been still for a byte's
+        # time.
         arg_we, arg_index = Signal(), Signal(3)
+        arg_slot = Signal(reset_less=True)
+        m.d[self._late] += arg_slot.eq(below(frame.index, 8))
         arg_byte = frame.byte
-        m.d[self._late] += [arg_we.eq(st.idle & frame.data & below(frame.index, 8)), arg_index.eq(frame.index[:3])]
+        m.d[self._late] += [arg_we.eq(st.idle & frame.data & arg_slot), arg_index.eq(frame.index[:3])]
         with m.If(arg_we):
             if self.plan.loadable:
                 m.d.sync += st.args.word_select(arg_index, 8).eq(arg_byte)
@@ -220,7 +225,9 @@ class BoardController(wiring.Component):
                      chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
         _equal(m, offset, st.expected, at_expected)
         data_we, data_addr = Signal(), Signal(aw + 1)
-        m.d.sync += data_we.eq(st.idle & frame.data & at_least(frame.index, 4) & chunk_ok)
+        data_slot = Signal(reset_less=True)             # registered, like `arg_slot`
+        m.d[self._late] += data_slot.eq(at_least(frame.index, 4))
+        m.d.sync += data_we.eq(st.idle & frame.data & data_slot & chunk_ok)
         with m.If(frame.data):
             m.d.sync += data_addr.eq(offset + frame.index[:aw] - 4)
         we, waddr, wbyte = Signal(), data_addr[:aw], frame.byte
@@ -256,6 +263,9 @@ class BoardController(wiring.Component):
         m.d.comb += [tx.payload.valid.eq(buf_valid), tx.payload.payload.eq(buf_byte),
                      pay.ready.eq(~buf_valid & more), pay.valid.eq(settled & src_valid), pay.payload.eq(src_byte)]
         m.d.sync += still.eq(Cat(1, still[:-1]))
+        # The index is below 8, registered (timing: the short payloads'
+        # range checks and the header's are a LUT from registers).
+        m.d[self._late] += st.idx_small.eq(idx[3:] == 0)
         # Every frame the controller sends has a payload (the replies' fixed
         # sizes, a PIXELS frame's header): "bytes left" starts true, without
         # comparing the length that the state selects (timing).
@@ -281,7 +291,8 @@ class BoardController(wiring.Component):
         for src, fields, values in ((_ACK, protocol.ACK_FIELDS, ack), (_NACK, protocol.NACK_FIELDS, nack),
                                     (_STATUS, protocol.STATUS_FIELDS, status),
                                     (_PIXELS, protocol.PIXELS_FIELDS, header)):
-            byte[src] = _byte_pipe(m, _payload_bits(fields, values), idx, f"byte_of_{src}", self._late)
+            byte[src] = _byte_pipe(m, _payload_bits(fields, values), idx, f"byte_of_{src}", self._late,
+                                   small=st.idx_small)
         byte[_INFO] = self._info_byte(m, st, idx)
         # The selected byte: an and-or of the sources' bytes under one-hot
         # selects, registered (timing: no decoding of `src` in front of the
@@ -365,11 +376,12 @@ class BoardController(wiring.Component):
                     m.d[self._late] += pixel_byte.eq(pix_data[lo:lo + width])
         in_header = Signal()
         header_size = protocol.fields_size(protocol.PIXELS_FIELDS)
-        m.d[self._late] += in_header.eq(below(idx, header_size))
+        assert header_size <= 8
+        header_here = st.idx_small & below(idx[:3], header_size)
+        m.d[self._late] += in_header.eq(header_here)
         header_on, pixel_on = Signal(reset_less=True), Signal(reset_less=True)
         is_pixels = st.src == _PIXELS
-        m.d[self._late] += [header_on.eq(is_pixels & below(idx, header_size)),
-                            pixel_on.eq(is_pixels & ~below(idx, header_size))]
+        m.d[self._late] += [header_on.eq(is_pixels & header_here), pixel_on.eq(is_pixels & ~header_here)]
         # A byte is taken (pay.valid: the index, so bpos and in_header too,
         # have been still for several cycles); the core's next pixel comes in
         # once the last byte of this one is taken.
@@ -869,6 +881,7 @@ class _State:
         # The reply's payload fetch (see _replies).
         self.fill_idx = Signal(protocol.MAX_PAYLOAD.bit_length())
         self.fill_left = Signal(range(protocol.MAX_PAYLOAD + 1))
+        self.idx_small = Signal(reset_less=True)             # fill_idx < 8, a cycle late
 
 
 def _payload_bits(fields, values):
@@ -918,12 +931,14 @@ def _at_most(m, a, b, flag):
                  flag.eq(hi_less | (hi_equal & lo_at_most))]
 
 
-def _byte_pipe(m, flat, index, name, domain="sync"):
+def _byte_pipe(m, flat, index, name, domain="sync", *, small=None):
     """Byte ``index`` of ``flat`` (0 past its end), registered in two steps
     (``index`` held for two cycles): a payload of up to 8 bytes: whether
     ``index`` is within it, then its byte; a longer one: the 4-byte word
     ``index // 4`` and whether that is within it, then its byte ``index %
     4``. ``domain="comb"``: the same selection without the registers.
+    ``small`` (optional): ``index < 8``, registered with ``index`` (the
+    short payload's range check from it, a LUT).
     The registers have no reset (timing: a reset would join the zeroing's
     logic; they follow ``index`` every cycle)."""
     in_range = Signal(name=f"{name}_in_range", reset_less=True)   # zeroes the byte (timing: 8 resets, not 32)
@@ -931,7 +946,7 @@ def _byte_pipe(m, flat, index, name, domain="sync"):
     if len(flat) <= 64:
         nbytes = (len(flat) + 7) // 8
         padded = Cat(flat, Const(0, 8 * nbytes - len(flat)))
-        m.d[domain] += in_range.eq(below(index, nbytes))
+        m.d[domain] += in_range.eq(below(index, nbytes) if small is None else small & below(index[:3], nbytes))
         m.d[domain] += out.eq(Mux(in_range, padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8), 0))
         return out
     words = (len(flat) + 31) // 32
