@@ -253,9 +253,11 @@ class BoardController(wiring.Component):
         settling costs nothing. "Bytes left" is a registered flag too."""
         idx = st.fill_idx
         pay = _SourceByte()
-        buf_valid, buf_byte = Signal(), Signal(8)
-        more = Signal()                         # fill_left != 0
-        still = Signal(_SETTLE)                 # a shift register of "the index did not change"
+        # No resets (timing: the reset would join their enables): a frame's
+        # start sets them all, and nothing reads them before.
+        buf_valid, buf_byte = Signal(reset_less=True), Signal(8, reset_less=True)
+        more = Signal(reset_less=True)          # fill_left != 0
+        still = Signal(_SETTLE, reset_less=True)  # a shift register of "the index did not change"
         settled = still[-1]
         src_valid, src_byte = Signal(), Signal(8)
         comb_valid, comb_byte = Signal(), Signal(8)
@@ -579,8 +581,9 @@ class BoardController(wiring.Component):
             f["begin_bad"].eq(f["begin_big"] | f["begin_odd"]),
 
             f["commit_ok"].eq(st.loading & f["commit_length"] & f["all_received"]),
-            f["commit_length"].eq(arg == st.load_length), f["all_received"].eq(st.expected == st.load_length),
         ]
+        _equal(m, arg, st.load_length, f["commit_length"])
+        _equal(m, st.expected, st.load_length, f["all_received"])
         _equal(m, arg, st.expected, f["chunk_at"])
         _at_most(m, end_of_chunk, st.load_length, f["chunk_fits"])
         _at_most(m, end_of_chunk, st.expected, f["chunk_again"])
@@ -798,7 +801,8 @@ class BoardController(wiring.Component):
 
 #: Cycles the reply's byte index must be still before its byte is taken:
 #: the INFO ROM's read and its data register, the byte register, the
-#: selected byte's (the other sources: word, byte, selected byte; a
+#: selected byte's (the other sources: a short payload's index copy, range
+#: flag, byte, selected byte; a long one's word, byte, selected byte; a
 #: pixel: its byte, the selected byte).
 _SETTLE = 4
 
@@ -932,13 +936,15 @@ def _at_most(m, a, b, flag):
 
 
 def _byte_pipe(m, flat, index, name, domain="sync", *, small=None):
-    """Byte ``index`` of ``flat`` (0 past its end), registered in two steps
-    (``index`` held for two cycles): a payload of up to 8 bytes: whether
-    ``index`` is within it, then its byte; a longer one: the 4-byte word
-    ``index // 4`` and whether that is within it, then its byte ``index %
-    4``. ``domain="comb"``: the same selection without the registers.
-    ``small`` (optional): ``index < 8``, registered with ``index`` (the
-    short payload's range check from it, a LUT).
+    """Byte ``index`` of ``flat`` (0 past its end), registered: a payload of
+    up to 8 bytes in three steps (``index`` held for three cycles): a copy
+    of the index (timing: the multiplexer's select has few loads), whether
+    it is within the payload, then its byte; a longer one in two (``index``
+    held for two cycles): the 4-byte word ``index // 4`` and whether that
+    is within it, then its byte ``index % 4``. ``domain="comb"``: the same
+    selection without the registers. ``small`` (optional): ``index < 8``,
+    registered like the copy (the short payload's range check from it, a
+    LUT).
     The registers have no reset (timing: a reset would join the zeroing's
     logic; they follow ``index`` every cycle)."""
     in_range = Signal(name=f"{name}_in_range", reset_less=True)   # zeroes the byte (timing: 8 resets, not 32)
@@ -946,8 +952,13 @@ def _byte_pipe(m, flat, index, name, domain="sync", *, small=None):
     if len(flat) <= 64:
         nbytes = (len(flat) + 7) // 8
         padded = Cat(flat, Const(0, 8 * nbytes - len(flat)))
-        m.d[domain] += in_range.eq(below(index, nbytes) if small is None else small & below(index[:3], nbytes))
-        m.d[domain] += out.eq(Mux(in_range, padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8), 0))
+        sel = Signal(min(3, len(index)), name=f"{name}_index", reset_less=True)
+        m.d[domain] += sel.eq(index[:len(sel)])
+        if small is None:
+            small = Signal(name=f"{name}_small", reset_less=True)
+            m.d[domain] += small.eq(index[len(sel):] == 0)
+        m.d[domain] += in_range.eq(small & below(sel, nbytes))
+        m.d[domain] += out.eq(Mux(in_range, padded.word_select(sel[:max(1, (nbytes - 1).bit_length())], 8), 0))
         return out
     words = (len(flat) + 31) // 32
     padded = Cat(flat, Const(0, 32 * words - len(flat)))
