@@ -47,6 +47,8 @@ core), ``desc`` (in). ``rendering``
 (out): no command is being carried out and no frame is being received.
 """
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -396,54 +398,49 @@ class BoardController(wiring.Component):
 
     # ----------------------------------------------------------- commands
     def _commands(self, m, st, frame, tx, vcrc):
+        """The command state machine: a frame's end is decided (registered
+        flags, :meth:`_decision`), IDLE carries out the action, the states
+        after it send the reply, verify and install, render."""
         plan = self.plan
+        names = ["IDLE", "SEND", "SENDING"]
+        if plan.loadable:
+            names += ["VERIFY_READ", "VERIFY_WAIT", "VERIFY_LOW", "VERIFY_HIGH", "VERIFY_NEXT", "VERIFY_MATCH",
+                      "VERIFY_DONE", "INSTALL_GO", "INSTALLING"]
+        names += ["RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING", "RENDER_DONE"]
+        fsm = OneHotStates(m, names, "IDLE", name="controller")
+        replies = _Replies(m, st, fsm)
+        cmd = self._command_flags(m, st, frame)
+        decided = self._decision(m, st, frame, cmd.flags)
+        end = self._frame_end(m, st, decided, replies)
+        self._transmitter_start(m, st, tx)
+        # The CRC unit is cleared for a commit's check a cycle after the
+        # decision (registered: timing); its first byte comes later.
+        m.d.comb += vcrc.clear.eq(st.vclear)
+        m.d.sync += st.vclear.eq(0)
+        self._idle(m, st, fsm, frame, end, cmd)
+        with fsm.state("SEND"):
+            m.d.sync += [st.tx_go.eq(1), st.tx_idle.eq(0)]
+            fsm.goto("SENDING")
+        with fsm.state("SENDING"):
+            with m.If(st.tx_idle):
+                fsm.goto("IDLE")
+        if plan.loadable:
+            self._verify_and_install(m, st, fsm, vcrc, replies)
+        self._render(m, st, fsm, replies)
+        replies.write_detail()
+        m.d.comb += [st.idle.eq(fsm.on["IDLE"]), self.idle.eq(st.idle & ~frame.in_frame)]
+        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING"))
 
-        # A reply: its source (which fixes kind and length), the command it
-        # answers (in IDLE always the frame's kind, set once below), why
-        # (NACK) and a detail; only what differs is assigned.
-        def reply(src, cmd=None, *, reason=None, detail=None):
-            m.d.sync += st.src.eq(src)
-            if cmd is not None:
-                m.d.sync += st.reply_cmd.eq(cmd)
-            if reason is not None:
-                m.d.sync += st.reason.eq(reason)
-            if detail is not None:
-                set_detail(detail)
-            fsm.goto("SEND")
-
-        # The reply's detail has several writers (a frame's end: zero,
-        # `expected` or the staging size; a commit's CRC and its refusal; a
-        # render's count): each where it writes raises a strobe, and the
-        # register takes the or of the values whose strobe is high (at most
-        # one with a value that is not zero: they are exclusive), not a
-        # chain of priorities (timing).
-        detail_terms = []
-
-        def set_detail(value):
-            strobe = Signal(name=f"detail_set{len(detail_terms)}")
-            m.d.comb += strobe.eq(1)
-            detail_terms.append((strobe, Value.cast(value)))
-
-        def ack(cmd=None, detail=0):
-            reply(_ACK, cmd, detail=detail)
-
-        def nack(cmd, reason, detail=0):
-            reply(_NACK, cmd, reason=reason, detail=detail)
-
-        staging_bytes = 2 * st.staging_depth
-        desc = self.desc
-        arg, end_of_chunk, (x0, y0), f = self._command_flags(m, st, frame)
-        act_is, act_reason, act_staging, act_expected = self._decision(m, st, frame, f)
-        ended, ended_good, ended2 = Signal(), Signal(), Signal()
-        # The action of a good frame that just ended, one-hot, registered a
-        # cycle after `ended` (the decision is exact long before the frame's
-        # end): each of IDLE's branches below reads one bit, not a chain of
-        # priorities (timing: the render registers' enables). `answer`: the
-        # action is a reply from IDLE (every bad frame's, most good ones').
-        go = Signal(len(_Act.ALL))
-        answer = Signal()
-        replies = sum(1 << a for a in (_Act.NACK, _Act.INFO, _Act.STATUS, _Act.BEGIN, _Act.CHUNK_NEXT,
-                                       _Act.CHUNK_AGAIN))
+    def _frame_end(self, m, st, decided, replies):
+        """A frame's end, registered (``ended``, ``ended_good``, ``ended2`` a
+        cycle later, written in IDLE), and what IDLE does with it: the
+        action of a good frame, one-hot (``go``), whether it is a reply from
+        IDLE (``answer``), the reply's source and reason and which detail
+        it carries (registered). Returns them as a :class:`_FrameEnd`."""
+        plan = self.plan
+        act_is, act_reason, act_staging, act_expected = decided
+        end = _FrameEnd()
+        ended, ended_good = end.ended, end.ended_good
         # The reply's source and reason for the decided action, registered
         # (timing): written when the frame ends, a cycle before the action
         # (nothing is sent while IDLE; an action that is no reply from IDLE
@@ -456,102 +453,96 @@ class BoardController(wiring.Component):
         # LOAD_BEGIN the staging memory's size, every other reply 0 (a
         # render's pixel count starts there). No register of the detail's
         # own: two flags select its source.
-        act_src = Signal.like(st.src)
-        end_reason = Signal.like(act_reason)
+        end.src = Signal.like(st.src)
+        end.reason = Signal.like(act_reason)
         bad_end = ended & ~ended_good
-        m.d.sync += end_reason.eq(Mux(bad_end, Reason.BAD_FRAME, act_reason))
-        m.d.sync += act_src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
+        m.d.sync += end.reason.eq(Mux(bad_end, Reason.BAD_FRAME, act_reason))
+        m.d.sync += end.src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
                                    Mux(act_is[_Act.STATUS] & ~bad_end, _STATUS,
                                        Mux(act_is[_Act.NACK] | bad_end, _NACK, _ACK))))
-        act_detail_expected, act_detail_staging = Signal(), Signal()
-        detail_end, detail_expected, detail_staging = Signal(), Signal(), Signal()
+        end.detail_expected, end.detail_staging = Signal(), Signal()
+        detail_end, detail_expected, detail_staging = end.detail_regs
         m.d.sync += [detail_end.eq(0), detail_expected.eq(0), detail_staging.eq(0)]
         if plan.loadable:
             m.d.sync += [
-                act_detail_expected.eq(~bad_end & (act_is[_Act.CHUNK_NEXT] | act_is[_Act.CHUNK_AGAIN]
+                end.detail_expected.eq(~bad_end & (act_is[_Act.CHUNK_NEXT] | act_is[_Act.CHUNK_AGAIN]
                                                    | (act_is[_Act.NACK] & act_expected))),
-                act_detail_staging.eq(~bad_end & act_is[_Act.NACK] & act_staging),
+                end.detail_staging.eq(~bad_end & act_is[_Act.NACK] & act_staging),
             ]
         with m.If(detail_end):
-            set_detail(0)
+            replies.set_detail(0)
         with m.If(detail_expected):
-            set_detail(st.expected)
+            replies.set_detail(st.expected)
         with m.If(detail_staging):
-            set_detail(staging_bytes)
+            replies.set_detail(2 * st.staging_depth)
+        # The action of a good frame that just ended, one-hot, registered a
+        # cycle after `ended` (the decision is exact long before the frame's
+        # end): each of IDLE's branches reads one bit, not a chain of
+        # priorities (timing: the render registers' enables). `answer`: the
+        # action is a reply from IDLE (every bad frame's, most good ones').
+        end.act_is = act_is
+        end.go = Signal(len(_Act.ALL))
+        end.answer = Signal()
+        return end
 
-        # A frame's start reaches the transmitter from a register, a cycle
-        # after SEND or RENDER_FRAME (timing: the state's decoding ends
-        # there); the state after waits out that cycle. Kind and length
-        # follow the reply's source (set cycles before). `tx_idle`: the
-        # transmitter is done, registered (a cycle late; cleared while a
-        # frame starts).
-        tx_go = st.tx_go
-        m.d.comb += tx.start.eq(tx_go)
-        m.d.sync += [tx_go.eq(0), st.tx_idle.eq(~tx.busy & ~tx_go)]
+    def _transmitter_start(self, m, st, tx):
+        """A frame's start reaches the transmitter from a register, a cycle
+        after SEND or RENDER_FRAME (timing: the state's decoding ends
+        there); the state after waits out that cycle. Kind and length
+        follow the reply's source (set cycles before). ``tx_idle``: the
+        transmitter is done, registered (a cycle late; cleared while a
+        frame starts)."""
+        m.d.comb += tx.start.eq(st.tx_go)
+        m.d.sync += [st.tx_go.eq(0), st.tx_idle.eq(~tx.busy & ~st.tx_go)]
         lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY, Kind.PIXELS], tx.kind)
         lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
                                                              protocol.INFO_FIELDS, protocol.STATUS_FIELDS)]
                + [st.pixels_length], tx.length)
 
-        # The CRC unit is cleared for a commit's check a cycle after the
-        # decision (registered: timing); its first byte comes later.
-        m.d.comb += vcrc.clear.eq(st.vclear)
-        m.d.sync += st.vclear.eq(0)
-        names = ["IDLE", "SEND", "SENDING"]
-        if plan.loadable:
-            names += ["VERIFY_READ", "VERIFY_WAIT", "VERIFY_LOW", "VERIFY_HIGH", "VERIFY_NEXT", "VERIFY_MATCH", "VERIFY_DONE",
-                      "INSTALL_GO", "INSTALLING"]
-        names += ["RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING", "RENDER_DONE"]
-        fsm = OneHotStates(m, names, "IDLE", name="controller")
+    def _idle(self, m, st, fsm, frame, end, cmd):
+        """IDLE: a frame's end is counted, its reply set up, its action
+        started (a load's state, a commit's check, a render)."""
+        plan = self.plan
+        replying = sum(1 << a for a in (_Act.NACK, _Act.INFO, _Act.STATUS, _Act.BEGIN, _Act.CHUNK_NEXT,
+                                        _Act.CHUNK_AGAIN))
+        ended, ended_good, ended2, go = end.ended, end.ended_good, end.ended2, end.go
+        detail_end, detail_expected, detail_staging = end.detail_regs
         with fsm.state("IDLE"):
             # The frame's end, registered (timing); the frame's kind and
             # the decision hold for many cycles after it.
             m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good), ended2.eq(ended),
-                         go.eq(Mux(ended & ended_good, act_is, 0)),
-                         answer.eq(ended & (~ended_good | (act_is & replies).any()))]
+                         go.eq(Mux(ended & ended_good, end.act_is, 0)),
+                         end.answer.eq(ended & (~ended_good | (end.act_is & replying).any()))]
             with m.If(ended2):
-                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src), st.reason.eq(end_reason),
-                             detail_end.eq(1), detail_expected.eq(act_detail_expected),
-                             detail_staging.eq(act_detail_staging)]
+                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(end.src), st.reason.eq(end.reason),
+                             detail_end.eq(1), detail_expected.eq(end.detail_expected),
+                             detail_staging.eq(end.detail_staging)]
             with m.If(ended):
                 with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
                 with m.Else():
                     m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
             # At most one bit of `go` is set (the action is one-hot).
-            with m.If(answer):
+            with m.If(end.answer):
                 fsm.goto("SEND")
             if plan.loadable:           # (a fixed model: no load state at all)
                 with m.If(go[_Act.BEGIN]):
-                    m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                    m.d.sync += [st.loading.eq(1), st.load_length.eq(cmd.arg), st.expected.eq(0)]
                 with m.If(go[_Act.CHUNK_NEXT]):
-                    m.d.sync += st.expected.eq(end_of_chunk)
+                    m.d.sync += st.expected.eq(cmd.end_of_chunk)
                 with m.If(go[_Act.COMMIT]):
-                    m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                    m.d.sync += [st.vaddr.eq(0), st.vleft.eq(cmd.arg[1:] - 1), st.vclear.eq(1)]
                     fsm.goto("VERIFY_READ")
             with m.If(go[_Act.RENDER]):
-                m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.bpos.eq(0),
+                m.d.sync += [st.seg_x.eq(cmd.x0), st.seg_y.eq(cmd.y0), st.bpos.eq(0),
                              st.bytes_per_pixel.eq(
-                                 (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                                 (self.desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
                 fsm.goto("RENDER_START")
-        with fsm.state("SEND"):
-            m.d.sync += [tx_go.eq(1), st.tx_idle.eq(0)]
-            fsm.goto("SENDING")
-        with fsm.state("SENDING"):
-            with m.If(st.tx_idle):
-                fsm.goto("IDLE")
-        if plan.loadable:
-            self._verify_and_install(m, st, fsm, vcrc, ack, nack, set_detail)
-        self._render(m, st, fsm, tx, ack, set_detail)
-        with m.If(Cat(*(strobe for strobe, _ in detail_terms)).any()):
-            m.d.sync += st.detail.eq(_or_all([Mux(strobe, value, 0) for strobe, value in detail_terms]))
-        m.d.comb += [st.idle.eq(fsm.on["IDLE"]), self.idle.eq(st.idle & ~frame.in_frame)]
-        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING"))
 
     def _command_flags(self, m, st, frame):
         """The registered flags a command's decision reads, from the frame's
-        length and arguments and the load's state: ``(arg, end_of_chunk,
-        (x0, y0), flags)``."""
+        length and arguments and the load's state, as a
+        :class:`_CommandArgs`."""
         plan = self.plan
         args = st.args
         length = frame.length
@@ -593,7 +584,7 @@ class BoardController(wiring.Component):
         region_fails = Signal(len(region_checks))
         m.d[self._late] += region_fails.eq(Cat(*region_checks))
         m.d.sync += f["region_bad"].eq(region_fails.any())
-        return arg, end_of_chunk, (x0, y0), f
+        return _CommandArgs(arg=arg, end_of_chunk=end_of_chunk, x0=x0, y0=y0, flags=f)
 
     def _decision(self, m, st, frame, f):
         """What a good frame ending now asks for, from its kind and the
@@ -672,7 +663,7 @@ class BoardController(wiring.Component):
 
         return act_is, act_reason, act_staging, act_expected
 
-    def _verify_and_install(self, m, st, fsm, vcrc, ack, nack, set_detail):
+    def _verify_and_install(self, m, st, fsm, vcrc, replies):
         """COMMIT: read the staged image back through the CRC, then install."""
         staging = self.staging
         word = Signal(16)
@@ -721,9 +712,9 @@ class BoardController(wiring.Component):
         # The reply's detail is the image's CRC either way: a mismatch's
         # NACK reports it, a good install's ACK the host's, equal to it.
         with fsm.state("VERIFY_DONE"):
-            set_detail(vcrc.value)
+            replies.set_detail(vcrc.value)
             with m.If(~crc_match):
-                nack(None, Reason.BAD_IMAGE_CRC, None)
+                replies.nack(Reason.BAD_IMAGE_CRC, None)
             with m.Else():
                 m.d.sync += install_go.eq(1)
                 fsm.goto("INSTALL_GO")
@@ -738,11 +729,11 @@ class BoardController(wiring.Component):
             with m.If(installed):
                 with m.If(install_ok):
                     m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.args[32:64])]
-                    ack(None, None)         # the CRC: in `detail` already
+                    replies.ack(None)       # the CRC: in `detail` already
                 with m.Else():
-                    nack(None, Reason.REFUSED_IMAGE)
+                    replies.nack(Reason.REFUSED_IMAGE)
 
-    def _render(self, m, st, fsm, tx, ack, set_detail):
+    def _render(self, m, st, fsm, replies):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
         region = self.region
         # The pixels sent so far are counted in the reply's detail (zero
@@ -785,7 +776,7 @@ class BoardController(wiring.Component):
         with fsm.state("RENDER_SENDING"):
             with m.If(st.tx_idle):
                 m.d.sync += wait.eq(0)
-                set_detail((npix + count)[:len(npix)])
+                replies.set_detail((npix + count)[:len(npix)])
                 with m.If(row_end):
                     m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(next_y)]
                     with m.If(last_row):
@@ -796,7 +787,7 @@ class BoardController(wiring.Component):
                     m.d.sync += st.seg_x.eq(seg_end)
                     fsm.goto("RENDER_NEXT")
         with fsm.state("RENDER_DONE"):
-            ack(None, None)                 # the pixel count: in `detail` already
+            replies.ack(None)               # the pixel count: in `detail` already
 
 
 #: Cycles the reply's byte index must be still before its byte is taken:
@@ -813,6 +804,73 @@ class _Act:
 
     NACK, INFO, STATUS, BEGIN, CHUNK_NEXT, CHUNK_AGAIN, COMMIT, RENDER = range(8)
     ALL = range(8)
+
+
+class _Replies:
+    """Setting up a reply from a state of ``fsm``: its source (which fixes
+    kind and length), why (NACK) and a detail; only what differs is
+    assigned (the command it answers is the frame's kind, set in IDLE).
+
+    The reply's detail has several writers (a frame's end: zero,
+    `expected` or the staging size; a commit's CRC and its refusal; a
+    render's count): each where it writes raises a strobe
+    (:meth:`set_detail`), and the register takes the or of the values
+    whose strobe is high (at most one with a value that is not zero: they
+    are exclusive), not a chain of priorities (timing;
+    :meth:`write_detail`, once all are known)."""
+
+    def __init__(self, m, st, fsm):
+        self._m, self._st, self._fsm = m, st, fsm
+        self._detail_terms = []
+
+    def reply(self, src, *, reason=None, detail=None):
+        m, st = self._m, self._st
+        m.d.sync += st.src.eq(src)
+        if reason is not None:
+            m.d.sync += st.reason.eq(reason)
+        if detail is not None:
+            self.set_detail(detail)
+        self._fsm.goto("SEND")
+
+    def ack(self, detail=0):
+        self.reply(_ACK, detail=detail)
+
+    def nack(self, reason, detail=0):
+        self.reply(_NACK, reason=reason, detail=detail)
+
+    def set_detail(self, value):
+        strobe = Signal(name=f"detail_set{len(self._detail_terms)}")
+        self._m.d.comb += strobe.eq(1)
+        self._detail_terms.append((strobe, Value.cast(value)))
+
+    def write_detail(self):
+        m, terms = self._m, self._detail_terms
+        with m.If(Cat(*(strobe for strobe, _ in terms)).any()):
+            m.d.sync += self._st.detail.eq(_or_all([Mux(strobe, value, 0) for strobe, value in terms]))
+
+
+class _FrameEnd:
+    """The registers of a frame's end and what IDLE does with it
+    (:meth:`BoardController._frame_end`)."""
+
+    def __init__(self):
+        self.ended, self.ended_good, self.ended2 = Signal(), Signal(), Signal()
+        #: The detail's sources for the reply (a cycle after `ended2`).
+        self.detail_regs = Signal(name="detail_end"), Signal(name="detail_expected"), Signal(name="detail_staging")
+
+
+@dataclass(frozen=True)
+class _CommandArgs:
+    """A command's arguments as the decisions read them (``arg``: the first
+    as an offset or length within the staging memory; ``end_of_chunk``,
+    registered; a region's corner ``x0``, ``y0``) and its registered flags
+    (``flags``: by name)."""
+
+    arg: Value
+    end_of_chunk: Value
+    x0: Value
+    y0: Value
+    flags: dict
 
 
 class _SourceByte:
