@@ -347,7 +347,7 @@ class BoardController(wiring.Component):
         for name, size in fields:
             v = Value.cast(runtime[name])
             flat = Cat(flat, v[:8 * size], Const(0, max(0, 8 * size - len(v))))
-        rt_byte = _byte_pipe(m, flat, idx, "info_runtime", self._late)
+        rt_byte = _byte_pipe(m, flat, idx, "info_runtime", self._late, copy=False)
         is_rt, is_rt_q = Signal(), Signal()
         m.d.sync += [is_rt.eq(at_least(idx, lo) & below(idx, end)), is_rt_q.eq(is_rt)]
         m.d[self._late] += out.eq(Mux(is_rt_q, rt_byte, rom_q))
@@ -792,9 +792,9 @@ class BoardController(wiring.Component):
 
 #: Cycles the reply's byte index must be still before its byte is taken:
 #: the INFO ROM's read and its data register, the byte register, the
-#: selected byte's (the other sources: a short payload's index copy, range
-#: flag, byte, selected byte; a long one's word, byte, selected byte; a
-#: pixel: its byte, the selected byte).
+#: selected byte's (the other sources: the index's copy, the range flag or
+#: the word, the byte, the selected byte; a pixel: its byte, the selected
+#: byte).
 _SETTLE = 4
 
 
@@ -993,13 +993,14 @@ def _at_most(m, a, b, flag):
                  flag.eq(hi_less | (hi_equal & lo_at_most))]
 
 
-def _byte_pipe(m, flat, index, name, domain="sync", *, small=None):
-    """Byte ``index`` of ``flat`` (0 past its end), registered: a payload of
-    up to 8 bytes in three steps (``index`` held for three cycles): a copy
-    of the index (timing: the multiplexer's select has few loads), whether
-    it is within the payload, then its byte; a longer one in two (``index``
-    held for two cycles): the 4-byte word ``index // 4`` and whether that
-    is within it, then its byte ``index % 4``. ``domain="comb"``: the same
+def _byte_pipe(m, flat, index, name, domain="sync", *, small=None, copy=True):
+    """Byte ``index`` of ``flat`` (0 past its end), registered in three
+    steps (``index`` held for three cycles), the first a copy of the index
+    (timing: the multiplexers' selects have few loads): a payload of up to
+    8 bytes: the copy, whether it is within the payload, then its byte; a
+    longer one: the copy, the 4-byte word ``index // 4`` and whether that
+    is within it, then its byte ``index % 4``. ``copy=False`` (a longer
+    payload only): without the copy, two steps. ``domain="comb"``: the same
     selection without the registers. ``small`` (optional): ``index < 8``,
     registered like the copy (the short payload's range check from it, a
     LUT).
@@ -1018,6 +1019,10 @@ def _byte_pipe(m, flat, index, name, domain="sync", *, small=None):
         m.d[domain] += in_range.eq(small & below(sel, nbytes))
         m.d[domain] += out.eq(Mux(in_range, padded.word_select(sel[:max(1, (nbytes - 1).bit_length())], 8), 0))
         return out
+    if copy:
+        at = Signal(len(index), name=f"{name}_index", reset_less=True)
+        m.d[domain] += at.eq(index)
+        index = at
     words = (len(flat) + 31) // 32
     padded = Cat(flat, Const(0, 32 * words - len(flat)))
     word = Signal(32, name=f"{name}_word", reset_less=True)
