@@ -206,7 +206,10 @@ class FrameReceiver(_CrcUser):
         idle = Signal(range(self.timeout + 1))
         in_frame = Signal()
         m.d.comb += [fr.length.eq(length), fr.byte.eq(byte), fr.index.eq(index), fr.in_frame.eq(in_frame)]
-        with m.If(got | ~in_frame):
+        # Cycles since the last byte (saturating): a frame starts with a
+        # byte, so inside one this is the pause (timing: no other term in
+        # the restart).
+        with m.If(got):
             m.d.sync += idle.eq(0)
         with m.Elif(idle != self.timeout):
             m.d.sync += idle.eq(idle + 1)
