@@ -460,14 +460,14 @@ class BoardController(wiring.Component):
         m.d.sync += end.src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
                                    Mux(act_is[_Act.STATUS] & ~bad_end, _STATUS,
                                        Mux(act_is[_Act.NACK] | bad_end, _NACK, _ACK))))
-        end.detail_expected, end.detail_staging = Signal(), Signal()
+        end.act_detail_expected, end.act_detail_staging = Signal(), Signal()
         detail_end, detail_expected, detail_staging = end.detail_regs
         m.d.sync += [detail_end.eq(0), detail_expected.eq(0), detail_staging.eq(0)]
         if plan.loadable:
             m.d.sync += [
-                end.detail_expected.eq(~bad_end & (act_is[_Act.CHUNK_NEXT] | act_is[_Act.CHUNK_AGAIN]
+                end.act_detail_expected.eq(~bad_end & (act_is[_Act.CHUNK_NEXT] | act_is[_Act.CHUNK_AGAIN]
                                                    | (act_is[_Act.NACK] & act_expected))),
-                end.detail_staging.eq(~bad_end & act_is[_Act.NACK] & act_staging),
+                end.act_detail_staging.eq(~bad_end & act_is[_Act.NACK] & act_staging),
             ]
         with m.If(detail_end):
             replies.set_detail(0)
@@ -515,8 +515,8 @@ class BoardController(wiring.Component):
                          end.answer.eq(ended & (~ended_good | (end.act_is & replying).any()))]
             with m.If(ended2):
                 m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(end.src), st.reason.eq(end.reason),
-                             detail_end.eq(1), detail_expected.eq(end.detail_expected),
-                             detail_staging.eq(end.detail_staging)]
+                             detail_end.eq(1), detail_expected.eq(end.act_detail_expected),
+                             detail_staging.eq(end.act_detail_staging)]
             with m.If(ended):
                 with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
@@ -561,8 +561,8 @@ class BoardController(wiring.Component):
         end_of_chunk = Signal(max(aw, 16) + 1)
         m.d.sync += end_of_chunk.eq(arg + (length - 4))
         f = {name: Signal(name=name) for name in (
-            "len4", "len8", "len_lt4", "big", "begin_big", "begin_odd", "begin_bad", "chunk_at", "chunk_fits", "chunk_next", "chunk_again",
-            "commit_ok", "commit_length", "all_received", "region_bad")}
+            "len4", "len8", "len_lt4", "big", "begin_big", "begin_odd", "begin_bad", "chunk_at", "chunk_fits",
+            "chunk_next", "chunk_again", "commit_ok", "commit_length", "all_received", "region_bad")}
         m.d.sync += f["chunk_next"].eq(f["chunk_at"] & f["chunk_fits"])
         m.d.sync += [
             f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(below(length, 4)),
@@ -851,7 +851,10 @@ class _Replies:
 
 class _FrameEnd:
     """The registers of a frame's end and what IDLE does with it
-    (:meth:`BoardController._frame_end`)."""
+    (:meth:`BoardController._frame_end` adds the decision's: ``act_is``,
+    ``go``, ``answer``, the reply's ``src`` and ``reason``, and
+    ``act_detail_expected`` and ``act_detail_staging``, which of the
+    details it carries)."""
 
     def __init__(self):
         self.ended, self.ended_good, self.ended2 = Signal(), Signal(), Signal()
