@@ -310,9 +310,9 @@ class FrameTransmitter(_CrcUser):
     ``tx`` (out byte stream to :class:`~.uart.UartTx`). ``shared_crc``:
     the CRC unit is outside (``crc`` port, :class:`SharedCrc`).
     ``registered`` (default true): the byte for the UART, the CRC unit's
-    byte and start, the header's and the CRC's bytes pass registers
-    (timing); false: they are combinational (the frame's byte goes to the
-    UART directly).
+    byte and start, the header's and the CRC's bytes pass registers, and
+    whether a byte is taken is a register (timing); false: they are
+    combinational (the frame's byte goes to the UART directly).
     """
 
     def __init__(self, *, shared_crc=False, registered=True):
