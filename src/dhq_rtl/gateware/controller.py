@@ -47,6 +47,8 @@ core), ``desc`` (in). ``rendering``
 (out): no command is being carried out and no frame is being received.
 """
 
+from dataclasses import dataclass
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -192,9 +194,14 @@ class BoardController(wiring.Component):
         # (timing: the receiver's decoding and the index's comparison end
         # there; the next byte is many cycles away, the frame's end four
         # bytes); the byte itself stays on `frame.byte` until the next.
+        # The index's checks are registered too (timing): the index changes
+        # only as a byte comes, so at a byte it has been still for a byte's
+        # time.
         arg_we, arg_index = Signal(), Signal(3)
+        arg_slot = Signal(reset_less=True)
+        m.d[self._late] += arg_slot.eq(below(frame.index, 8))
         arg_byte = frame.byte
-        m.d[self._late] += [arg_we.eq(st.idle & frame.data & below(frame.index, 8)), arg_index.eq(frame.index[:3])]
+        m.d[self._late] += [arg_we.eq(st.idle & frame.data & arg_slot), arg_index.eq(frame.index[:3])]
         with m.If(arg_we):
             if self.plan.loadable:
                 m.d.sync += st.args.word_select(arg_index, 8).eq(arg_byte)
@@ -220,7 +227,9 @@ class BoardController(wiring.Component):
                      chunk_ok.eq(is_chunk & st.loading & small & at_expected)]
         _equal(m, offset, st.expected, at_expected)
         data_we, data_addr = Signal(), Signal(aw + 1)
-        m.d.sync += data_we.eq(st.idle & frame.data & at_least(frame.index, 4) & chunk_ok)
+        data_slot = Signal(reset_less=True)             # registered, like `arg_slot`
+        m.d[self._late] += data_slot.eq(at_least(frame.index, 4))
+        m.d.sync += data_we.eq(st.idle & frame.data & data_slot & chunk_ok)
         with m.If(frame.data):
             m.d.sync += data_addr.eq(offset + frame.index[:aw] - 4)
         we, waddr, wbyte = Signal(), data_addr[:aw], frame.byte
@@ -246,9 +255,11 @@ class BoardController(wiring.Component):
         settling costs nothing. "Bytes left" is a registered flag too."""
         idx = st.fill_idx
         pay = _SourceByte()
-        buf_valid, buf_byte = Signal(), Signal(8)
-        more = Signal()                         # fill_left != 0
-        still = Signal(_SETTLE)                 # a shift register of "the index did not change"
+        # No resets (timing: the reset would join their enables): a frame's
+        # start sets them all, and nothing reads them before.
+        buf_valid, buf_byte = Signal(reset_less=True), Signal(8, reset_less=True)
+        more = Signal(reset_less=True)          # fill_left != 0
+        still = Signal(_SETTLE, reset_less=True)  # a shift register of "the index did not change"
         settled = still[-1]
         src_valid, src_byte = Signal(), Signal(8)
         comb_valid, comb_byte = Signal(), Signal(8)
@@ -256,6 +267,9 @@ class BoardController(wiring.Component):
         m.d.comb += [tx.payload.valid.eq(buf_valid), tx.payload.payload.eq(buf_byte),
                      pay.ready.eq(~buf_valid & more), pay.valid.eq(settled & src_valid), pay.payload.eq(src_byte)]
         m.d.sync += still.eq(Cat(1, still[:-1]))
+        # The index is below 8, registered (timing: the short payloads'
+        # range checks and the header's are a LUT from registers).
+        m.d[self._late] += st.idx_small.eq(idx[3:] == 0)
         # Every frame the controller sends has a payload (the replies' fixed
         # sizes, a PIXELS frame's header): "bytes left" starts true, without
         # comparing the length that the state selects (timing).
@@ -281,14 +295,20 @@ class BoardController(wiring.Component):
         for src, fields, values in ((_ACK, protocol.ACK_FIELDS, ack), (_NACK, protocol.NACK_FIELDS, nack),
                                     (_STATUS, protocol.STATUS_FIELDS, status),
                                     (_PIXELS, protocol.PIXELS_FIELDS, header)):
-            byte[src] = _byte_pipe(m, _payload_bits(fields, values), idx, f"byte_of_{src}", self._late)
+            byte[src] = _byte_pipe(m, _payload_bits(fields, values), idx, f"byte_of_{src}", self._late,
+                                   small=st.idx_small)
         byte[_INFO] = self._info_byte(m, st, idx)
-        with m.Switch(st.src):
-            for src in (_ACK, _NACK, _STATUS, _INFO):
-                with m.Case(src):
-                    m.d.comb += [comb_valid.eq(1), comb_byte.eq(byte[src])]
-            with m.Case(_PIXELS):
-                self._pixel_bytes(m, st, idx, pay, byte[_PIXELS], comb_valid, comb_byte)
+        # The selected byte: an and-or of the sources' bytes under one-hot
+        # selects, registered (timing: no decoding of `src` in front of the
+        # multiplexer; the source is set cycles before a byte is taken, the
+        # header's select follows the index like the bytes do).
+        fixed = (_ACK, _NACK, _STATUS, _INFO)
+        fixed_on = Signal(len(fixed), reset_less=True)
+        m.d[self._late] += fixed_on.eq(Cat(*(st.src == src for src in fixed)))
+        header_on, pixel_on, pixel_byte, pixel_ok = self._pixel_bytes(m, st, idx, pay)
+        m.d.comb += [comb_valid.eq(fixed_on.any() | header_on | (pixel_on & pixel_ok)),
+                     comb_byte.eq(_or_all([Mux(fixed_on[k], byte[src], 0) for k, src in enumerate(fixed)]
+                                          + [Mux(header_on, byte[_PIXELS], 0), Mux(pixel_on, pixel_byte, 0)]))]
 
     def _info_byte(self, m, st, idx):
         """``INFO``'s byte ``idx``, registered: the constant part from a ROM
@@ -327,16 +347,19 @@ class BoardController(wiring.Component):
         for name, size in fields:
             v = Value.cast(runtime[name])
             flat = Cat(flat, v[:8 * size], Const(0, max(0, 8 * size - len(v))))
-        rt_byte = _byte_pipe(m, flat, idx, "info_runtime", self._late)
+        rt_byte = _byte_pipe(m, flat, idx, "info_runtime", self._late, copy=False)
         is_rt, is_rt_q = Signal(), Signal()
         m.d.sync += [is_rt.eq(at_least(idx, lo) & below(idx, end)), is_rt_q.eq(is_rt)]
         m.d[self._late] += out.eq(Mux(is_rt_q, rt_byte, rom_q))
         return out
 
-    def _pixel_bytes(self, m, st, idx, pay, header_byte, comb_valid, comb_byte):
+    def _pixel_bytes(self, m, st, idx, pay):
         """A ``PIXELS`` payload: the header, then the segment's pixels, each
         sent from the core's pixel register (``pix_data``), which takes the
-        next pixel once its last byte is sent."""
+        next pixel once its last byte is sent. Returns ``(header_on,
+        pixel_on, pixel_byte, pixel_ok)``: the reply is a ``PIXELS`` frame
+        at a header byte, at a pixel's byte (registered selects), the
+        pixel's byte and whether it is there."""
         plan = self.plan
         pb = plan.pixel_bits
         per_value = 1 if pb <= 8 else 2
@@ -356,11 +379,13 @@ class BoardController(wiring.Component):
                 with m.Case(j):
                     m.d[self._late] += pixel_byte.eq(pix_data[lo:lo + width])
         in_header = Signal()
-        m.d[self._late] += in_header.eq(below(idx, protocol.fields_size(protocol.PIXELS_FIELDS)))
-        with m.If(in_header):
-            m.d.comb += [comb_valid.eq(1), comb_byte.eq(header_byte)]
-        with m.Else():
-            m.d.comb += [comb_valid.eq(pix_valid & pix_seen), comb_byte.eq(pixel_byte)]
+        header_size = protocol.fields_size(protocol.PIXELS_FIELDS)
+        assert header_size <= 8
+        header_here = st.idx_small & below(idx[:3], header_size)
+        m.d[self._late] += in_header.eq(header_here)
+        header_on, pixel_on = Signal(reset_less=True), Signal(reset_less=True)
+        is_pixels = st.src == _PIXELS
+        m.d[self._late] += [header_on.eq(is_pixels & header_here), pixel_on.eq(is_pixels & ~header_here)]
         # A byte is taken (pay.valid: the index, so bpos and in_header too,
         # have been still for several cycles); the core's next pixel comes in
         # once the last byte of this one is taken.
@@ -369,57 +394,53 @@ class BoardController(wiring.Component):
             with m.If(last_byte):
                 m.d.sync += pix_valid.eq(0)
         m.d.sync += st.last_bpos.eq(st.bytes_per_pixel - 1)
+        return header_on, pixel_on, pixel_byte, pix_valid & pix_seen
 
     # ----------------------------------------------------------- commands
     def _commands(self, m, st, frame, tx, vcrc):
+        """The command state machine: a frame's end is decided (registered
+        flags, :meth:`_decision`), IDLE carries out the action, the states
+        after it send the reply, verify and install, render."""
         plan = self.plan
+        names = ["IDLE", "SEND", "SENDING"]
+        if plan.loadable:
+            names += ["VERIFY_READ", "VERIFY_WAIT", "VERIFY_LOW", "VERIFY_HIGH", "VERIFY_NEXT", "VERIFY_MATCH",
+                      "VERIFY_DONE", "INSTALL_GO", "INSTALLING"]
+        names += ["RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING", "RENDER_DONE"]
+        fsm = OneHotStates(m, names, "IDLE", name="controller")
+        replies = _Replies(m, st, fsm)
+        cmd = self._command_flags(m, st, frame)
+        decided = self._decision(m, st, frame, cmd.flags)
+        end = self._frame_end(m, st, decided, replies)
+        self._transmitter_start(m, st, tx)
+        # The CRC unit is cleared for a commit's check a cycle after the
+        # decision (registered: timing); its first byte comes later.
+        m.d.comb += vcrc.clear.eq(st.vclear)
+        m.d.sync += st.vclear.eq(0)
+        self._idle(m, st, fsm, frame, end, cmd)
+        with fsm.state("SEND"):
+            m.d.sync += [st.tx_go.eq(1), st.tx_idle.eq(0)]
+            fsm.goto("SENDING")
+        with fsm.state("SENDING"):
+            with m.If(st.tx_idle):
+                fsm.goto("IDLE")
+        if plan.loadable:
+            self._verify_and_install(m, st, fsm, vcrc, replies)
+        self._render(m, st, fsm, replies)
+        replies.write_detail()
+        m.d.comb += [st.idle.eq(fsm.on["IDLE"]), self.idle.eq(st.idle & ~frame.in_frame)]
+        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING"))
 
-        # A reply: its source (which fixes kind and length), the command it
-        # answers (in IDLE always the frame's kind, set once below), why
-        # (NACK) and a detail; only what differs is assigned.
-        def reply(src, cmd=None, *, reason=None, detail=None):
-            m.d.sync += st.src.eq(src)
-            if cmd is not None:
-                m.d.sync += st.reply_cmd.eq(cmd)
-            if reason is not None:
-                m.d.sync += st.reason.eq(reason)
-            if detail is not None:
-                set_detail(detail)
-            fsm.goto("SEND")
-
-        # The reply's detail has several writers (a frame's end: zero,
-        # `expected` or the staging size; a commit's CRC and its refusal; a
-        # render's count): each where it writes raises a strobe, and the
-        # register takes the or of the values whose strobe is high (at most
-        # one with a value that is not zero: they are exclusive), not a
-        # chain of priorities (timing).
-        detail_terms = []
-
-        def set_detail(value):
-            strobe = Signal(name=f"detail_set{len(detail_terms)}")
-            m.d.comb += strobe.eq(1)
-            detail_terms.append((strobe, Value.cast(value)))
-
-        def ack(cmd=None, detail=0):
-            reply(_ACK, cmd, detail=detail)
-
-        def nack(cmd, reason, detail=0):
-            reply(_NACK, cmd, reason=reason, detail=detail)
-
-        staging_bytes = 2 * st.staging_depth
-        desc = self.desc
-        arg, end_of_chunk, (x0, y0), f = self._command_flags(m, st, frame)
-        act_is, act_reason, act_staging, act_expected = self._decision(m, st, frame, f)
-        ended, ended_good, ended2 = Signal(), Signal(), Signal()
-        # The action of a good frame that just ended, one-hot, registered a
-        # cycle after `ended` (the decision is exact long before the frame's
-        # end): each of IDLE's branches below reads one bit, not a chain of
-        # priorities (timing: the render registers' enables). `answer`: the
-        # action is a reply from IDLE (every bad frame's, most good ones').
-        go = Signal(len(_Act.ALL))
-        answer = Signal()
-        replies = sum(1 << a for a in (_Act.NACK, _Act.INFO, _Act.STATUS, _Act.BEGIN, _Act.CHUNK_NEXT,
-                                       _Act.CHUNK_AGAIN))
+    def _frame_end(self, m, st, decided, replies):
+        """A frame's end, registered (``ended``, ``ended_good``, ``ended2`` a
+        cycle later, written in IDLE), and what IDLE does with it: the
+        action of a good frame, one-hot (``go``), whether it is a reply from
+        IDLE (``answer``), the reply's source and reason and which detail
+        it carries (registered). Returns them as a :class:`_FrameEnd`."""
+        plan = self.plan
+        act_is, act_reason, act_staging, act_expected = decided
+        end = _FrameEnd()
+        ended, ended_good = end.ended, end.ended_good
         # The reply's source and reason for the decided action, registered
         # (timing): written when the frame ends, a cycle before the action
         # (nothing is sent while IDLE; an action that is no reply from IDLE
@@ -432,102 +453,96 @@ class BoardController(wiring.Component):
         # LOAD_BEGIN the staging memory's size, every other reply 0 (a
         # render's pixel count starts there). No register of the detail's
         # own: two flags select its source.
-        act_src = Signal.like(st.src)
-        end_reason = Signal.like(act_reason)
+        end.src = Signal.like(st.src)
+        end.reason = Signal.like(act_reason)
         bad_end = ended & ~ended_good
-        m.d.sync += end_reason.eq(Mux(bad_end, Reason.BAD_FRAME, act_reason))
-        m.d.sync += act_src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
+        m.d.sync += end.reason.eq(Mux(bad_end, Reason.BAD_FRAME, act_reason))
+        m.d.sync += end.src.eq(Mux(act_is[_Act.INFO] & ~bad_end, _INFO,
                                    Mux(act_is[_Act.STATUS] & ~bad_end, _STATUS,
                                        Mux(act_is[_Act.NACK] | bad_end, _NACK, _ACK))))
-        act_detail_expected, act_detail_staging = Signal(), Signal()
-        detail_end, detail_expected, detail_staging = Signal(), Signal(), Signal()
+        end.act_detail_expected, end.act_detail_staging = Signal(), Signal()
+        detail_end, detail_expected, detail_staging = end.detail_regs
         m.d.sync += [detail_end.eq(0), detail_expected.eq(0), detail_staging.eq(0)]
         if plan.loadable:
             m.d.sync += [
-                act_detail_expected.eq(~bad_end & (act_is[_Act.CHUNK_NEXT] | act_is[_Act.CHUNK_AGAIN]
+                end.act_detail_expected.eq(~bad_end & (act_is[_Act.CHUNK_NEXT] | act_is[_Act.CHUNK_AGAIN]
                                                    | (act_is[_Act.NACK] & act_expected))),
-                act_detail_staging.eq(~bad_end & act_is[_Act.NACK] & act_staging),
+                end.act_detail_staging.eq(~bad_end & act_is[_Act.NACK] & act_staging),
             ]
         with m.If(detail_end):
-            set_detail(0)
+            replies.set_detail(0)
         with m.If(detail_expected):
-            set_detail(st.expected)
+            replies.set_detail(st.expected)
         with m.If(detail_staging):
-            set_detail(staging_bytes)
+            replies.set_detail(2 * st.staging_depth)
+        # The action of a good frame that just ended, one-hot, registered a
+        # cycle after `ended` (the decision is exact long before the frame's
+        # end): each of IDLE's branches reads one bit, not a chain of
+        # priorities (timing: the render registers' enables). `answer`: the
+        # action is a reply from IDLE (every bad frame's, most good ones').
+        end.act_is = act_is
+        end.go = Signal(len(_Act.ALL))
+        end.answer = Signal()
+        return end
 
-        # A frame's start reaches the transmitter from a register, a cycle
-        # after SEND or RENDER_FRAME (timing: the state's decoding ends
-        # there); the state after waits out that cycle. Kind and length
-        # follow the reply's source (set cycles before). `tx_idle`: the
-        # transmitter is done, registered (a cycle late; cleared while a
-        # frame starts).
-        tx_go = st.tx_go
-        m.d.comb += tx.start.eq(tx_go)
-        m.d.sync += [tx_go.eq(0), st.tx_idle.eq(~tx.busy & ~tx_go)]
+    def _transmitter_start(self, m, st, tx):
+        """A frame's start reaches the transmitter from a register, a cycle
+        after SEND or RENDER_FRAME (timing: the state's decoding ends
+        there); the state after waits out that cycle. Kind and length
+        follow the reply's source (set cycles before). ``tx_idle``: the
+        transmitter is done, registered (a cycle late; cleared while a
+        frame starts)."""
+        m.d.comb += tx.start.eq(st.tx_go)
+        m.d.sync += [st.tx_go.eq(0), st.tx_idle.eq(~tx.busy & ~st.tx_go)]
         lookup(m, st.src, [Kind.ACK, Kind.NACK, Kind.INFO_REPLY, Kind.STATUS_REPLY, Kind.PIXELS], tx.kind)
         lookup(m, st.src, [protocol.fields_size(f) for f in (protocol.ACK_FIELDS, protocol.NACK_FIELDS,
                                                              protocol.INFO_FIELDS, protocol.STATUS_FIELDS)]
                + [st.pixels_length], tx.length)
 
-        # The CRC unit is cleared for a commit's check a cycle after the
-        # decision (registered: timing); its first byte comes later.
-        m.d.comb += vcrc.clear.eq(st.vclear)
-        m.d.sync += st.vclear.eq(0)
-        names = ["IDLE", "SEND", "SENDING"]
-        if plan.loadable:
-            names += ["VERIFY_READ", "VERIFY_WAIT", "VERIFY_LOW", "VERIFY_HIGH", "VERIFY_NEXT", "VERIFY_MATCH", "VERIFY_DONE",
-                      "INSTALL_GO", "INSTALLING"]
-        names += ["RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING", "RENDER_DONE"]
-        fsm = OneHotStates(m, names, "IDLE", name="controller")
+    def _idle(self, m, st, fsm, frame, end, cmd):
+        """IDLE: a frame's end is counted, its reply set up, its action
+        started (a load's state, a commit's check, a render)."""
+        plan = self.plan
+        replying = sum(1 << a for a in (_Act.NACK, _Act.INFO, _Act.STATUS, _Act.BEGIN, _Act.CHUNK_NEXT,
+                                        _Act.CHUNK_AGAIN))
+        ended, ended_good, ended2, go = end.ended, end.ended_good, end.ended2, end.go
+        detail_end, detail_expected, detail_staging = end.detail_regs
         with fsm.state("IDLE"):
             # The frame's end, registered (timing); the frame's kind and
             # the decision hold for many cycles after it.
             m.d.sync += [ended.eq(frame.end), ended_good.eq(frame.good), ended2.eq(ended),
-                         go.eq(Mux(ended & ended_good, act_is, 0)),
-                         answer.eq(ended & (~ended_good | (act_is & replies).any()))]
+                         go.eq(Mux(ended & ended_good, end.act_is, 0)),
+                         end.answer.eq(ended & (~ended_good | (end.act_is & replying).any()))]
             with m.If(ended2):
-                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(act_src), st.reason.eq(end_reason),
-                             detail_end.eq(1), detail_expected.eq(act_detail_expected),
-                             detail_staging.eq(act_detail_staging)]
+                m.d.sync += [st.reply_cmd.eq(frame.kind), st.src.eq(end.src), st.reason.eq(end.reason),
+                             detail_end.eq(1), detail_expected.eq(end.act_detail_expected),
+                             detail_staging.eq(end.act_detail_staging)]
             with m.If(ended):
                 with m.If(ended_good):
                     m.d.sync += st.good_frames.eq(st.good_frames + 1)
                 with m.Else():
                     m.d.sync += st.bad_frames.eq(st.bad_frames + 1)
             # At most one bit of `go` is set (the action is one-hot).
-            with m.If(answer):
+            with m.If(end.answer):
                 fsm.goto("SEND")
             if plan.loadable:           # (a fixed model: no load state at all)
                 with m.If(go[_Act.BEGIN]):
-                    m.d.sync += [st.loading.eq(1), st.load_length.eq(arg), st.expected.eq(0)]
+                    m.d.sync += [st.loading.eq(1), st.load_length.eq(cmd.arg), st.expected.eq(0)]
                 with m.If(go[_Act.CHUNK_NEXT]):
-                    m.d.sync += st.expected.eq(end_of_chunk)
+                    m.d.sync += st.expected.eq(cmd.end_of_chunk)
                 with m.If(go[_Act.COMMIT]):
-                    m.d.sync += [st.vaddr.eq(0), st.vleft.eq(arg[1:] - 1), st.vclear.eq(1)]
+                    m.d.sync += [st.vaddr.eq(0), st.vleft.eq(cmd.arg[1:] - 1), st.vclear.eq(1)]
                     fsm.goto("VERIFY_READ")
             with m.If(go[_Act.RENDER]):
-                m.d.sync += [st.seg_x.eq(x0), st.seg_y.eq(y0), st.bpos.eq(0),
+                m.d.sync += [st.seg_x.eq(cmd.x0), st.seg_y.eq(cmd.y0), st.bpos.eq(0),
                              st.bytes_per_pixel.eq(
-                                 (desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
+                                 (self.desc.last_channel + 1) << (0 if plan.pixel_bits <= 8 else 1))]
                 fsm.goto("RENDER_START")
-        with fsm.state("SEND"):
-            m.d.sync += [tx_go.eq(1), st.tx_idle.eq(0)]
-            fsm.goto("SENDING")
-        with fsm.state("SENDING"):
-            with m.If(st.tx_idle):
-                fsm.goto("IDLE")
-        if plan.loadable:
-            self._verify_and_install(m, st, fsm, vcrc, ack, nack, set_detail)
-        self._render(m, st, fsm, tx, ack, set_detail)
-        with m.If(Cat(*(strobe for strobe, _ in detail_terms)).any()):
-            m.d.sync += st.detail.eq(_or_all([Mux(strobe, value, 0) for strobe, value in detail_terms]))
-        m.d.comb += [st.idle.eq(fsm.on["IDLE"]), self.idle.eq(st.idle & ~frame.in_frame)]
-        m.d.comb += self.rendering.eq(fsm.ongoing("RENDER_START", "RENDER_NEXT", "RENDER_FRAME", "RENDER_SENDING"))
 
     def _command_flags(self, m, st, frame):
         """The registered flags a command's decision reads, from the frame's
-        length and arguments and the load's state: ``(arg, end_of_chunk,
-        (x0, y0), flags)``."""
+        length and arguments and the load's state, as a
+        :class:`_CommandArgs`."""
         plan = self.plan
         args = st.args
         length = frame.length
@@ -546,17 +561,20 @@ class BoardController(wiring.Component):
         end_of_chunk = Signal(max(aw, 16) + 1)
         m.d.sync += end_of_chunk.eq(arg + (length - 4))
         f = {name: Signal(name=name) for name in (
-            "len4", "len8", "len_lt4", "big", "begin_bad", "chunk_at", "chunk_fits", "chunk_next", "chunk_again",
-            "commit_ok", "commit_length", "all_received", "region_bad")}
+            "len4", "len8", "len_lt4", "big", "begin_big", "begin_odd", "begin_bad", "chunk_at", "chunk_fits",
+            "chunk_next", "chunk_again", "commit_ok", "commit_length", "all_received", "region_bad")}
         m.d.sync += f["chunk_next"].eq(f["chunk_at"] & f["chunk_fits"])
         m.d.sync += [
             f["len4"].eq(length == 4), f["len8"].eq(length == 8), f["len_lt4"].eq(below(length, 4)),
             f["big"].eq(args[aw:32] != 0),
-            f["begin_bad"].eq(at_least(arg, staging_bytes + 1) | args[0] | (arg == 0)),
+            # (in two registered steps: the range, odd or zero.)
+            f["begin_big"].eq(at_least(arg, staging_bytes + 1)), f["begin_odd"].eq(args[0] | (arg == 0)),
+            f["begin_bad"].eq(f["begin_big"] | f["begin_odd"]),
 
             f["commit_ok"].eq(st.loading & f["commit_length"] & f["all_received"]),
-            f["commit_length"].eq(arg == st.load_length), f["all_received"].eq(st.expected == st.load_length),
         ]
+        _equal(m, arg, st.load_length, f["commit_length"])
+        _equal(m, st.expected, st.load_length, f["all_received"])
         _equal(m, arg, st.expected, f["chunk_at"])
         _at_most(m, end_of_chunk, st.load_length, f["chunk_fits"])
         _at_most(m, end_of_chunk, st.expected, f["chunk_again"])
@@ -566,7 +584,7 @@ class BoardController(wiring.Component):
         region_fails = Signal(len(region_checks))
         m.d[self._late] += region_fails.eq(Cat(*region_checks))
         m.d.sync += f["region_bad"].eq(region_fails.any())
-        return arg, end_of_chunk, (x0, y0), f
+        return _CommandArgs(arg=arg, end_of_chunk=end_of_chunk, x0=x0, y0=y0, flags=f)
 
     def _decision(self, m, st, frame, f):
         """What a good frame ending now asks for, from its kind and the
@@ -579,13 +597,15 @@ class BoardController(wiring.Component):
         # kind and the registered flags, itself registered, and one-hot a
         # register later (more levels: exact long before the frame's last
         # CRC byte).
-        act = Signal(range(len(_Act.ALL) + 1))
-        act_reason = Signal(range(max(Reason) + 1))
-        act_staging = Signal()          # the NACK's detail: the staging memory's size
-        act_expected = Signal()         # the NACK's detail: the bytes received in order
+        # No resets (timing: a reset would join the decision's logic; they
+        # follow the flags every cycle).
+        act = Signal(range(len(_Act.ALL) + 1), reset_less=True)
+        act_reason = Signal(range(max(Reason) + 1), reset_less=True)
+        act_staging = Signal(reset_less=True)   # the NACK's detail: the staging memory's size
+        act_expected = Signal(reset_less=True)  # the NACK's detail: the bytes received in order
         d_act, d_reason = Signal.like(act), Signal.like(act_reason)
         d_staging, d_expected = Signal(), Signal()
-        act_is = Signal(len(_Act.ALL))          # act, one-hot (the IDLE state's decisions), a register later
+        act_is = Signal(len(_Act.ALL), reset_less=True)   # act, one-hot (IDLE's decisions), a register later
         m.d[self._late] += act_is.eq(1 << act)
         m.d.sync += [act.eq(d_act), act_reason.eq(d_reason), act_staging.eq(d_staging),
                      act_expected.eq(d_expected)]
@@ -643,7 +663,7 @@ class BoardController(wiring.Component):
 
         return act_is, act_reason, act_staging, act_expected
 
-    def _verify_and_install(self, m, st, fsm, vcrc, ack, nack, set_detail):
+    def _verify_and_install(self, m, st, fsm, vcrc, replies):
         """COMMIT: read the staged image back through the CRC, then install."""
         staging = self.staging
         word = Signal(16)
@@ -692,9 +712,9 @@ class BoardController(wiring.Component):
         # The reply's detail is the image's CRC either way: a mismatch's
         # NACK reports it, a good install's ACK the host's, equal to it.
         with fsm.state("VERIFY_DONE"):
-            set_detail(vcrc.value)
+            replies.set_detail(vcrc.value)
             with m.If(~crc_match):
-                nack(None, Reason.BAD_IMAGE_CRC, None)
+                replies.nack(Reason.BAD_IMAGE_CRC, None)
             with m.Else():
                 m.d.sync += install_go.eq(1)
                 fsm.goto("INSTALL_GO")
@@ -709,11 +729,11 @@ class BoardController(wiring.Component):
             with m.If(installed):
                 with m.If(install_ok):
                     m.d.sync += [st.model_valid.eq(1), st.model_crc.eq(st.args[32:64])]
-                    ack(None, None)         # the CRC: in `detail` already
+                    replies.ack(None)       # the CRC: in `detail` already
                 with m.Else():
-                    nack(None, Reason.REFUSED_IMAGE)
+                    replies.nack(Reason.REFUSED_IMAGE)
 
-    def _render(self, m, st, fsm, tx, ack, set_detail):
+    def _render(self, m, st, fsm, replies):
         """RENDER: start the core, then one ``PIXELS`` frame per row segment."""
         region = self.region
         # The pixels sent so far are counted in the reply's detail (zero
@@ -756,7 +776,7 @@ class BoardController(wiring.Component):
         with fsm.state("RENDER_SENDING"):
             with m.If(st.tx_idle):
                 m.d.sync += wait.eq(0)
-                set_detail((npix + count)[:len(npix)])
+                replies.set_detail((npix + count)[:len(npix)])
                 with m.If(row_end):
                     m.d.sync += [st.seg_x.eq(region.x0), st.seg_y.eq(next_y)]
                     with m.If(last_row):
@@ -767,13 +787,14 @@ class BoardController(wiring.Component):
                     m.d.sync += st.seg_x.eq(seg_end)
                     fsm.goto("RENDER_NEXT")
         with fsm.state("RENDER_DONE"):
-            ack(None, None)                 # the pixel count: in `detail` already
+            replies.ack(None)               # the pixel count: in `detail` already
 
 
 #: Cycles the reply's byte index must be still before its byte is taken:
 #: the INFO ROM's read and its data register, the byte register, the
-#: selected byte's (the other sources: word, byte, selected byte; a
-#: pixel: its byte, the selected byte).
+#: selected byte's (the other sources: the index's copy, the range flag or
+#: the word, the byte, the selected byte; a pixel: its byte, the selected
+#: byte).
 _SETTLE = 4
 
 
@@ -783,6 +804,76 @@ class _Act:
 
     NACK, INFO, STATUS, BEGIN, CHUNK_NEXT, CHUNK_AGAIN, COMMIT, RENDER = range(8)
     ALL = range(8)
+
+
+class _Replies:
+    """Setting up a reply from a state of ``fsm``: its source (which fixes
+    kind and length), why (NACK) and a detail; only what differs is
+    assigned (the command it answers is the frame's kind, set in IDLE).
+
+    The reply's detail has several writers (a frame's end: zero,
+    `expected` or the staging size; a commit's CRC and its refusal; a
+    render's count): each where it writes raises a strobe
+    (:meth:`set_detail`), and the register takes the or of the values
+    whose strobe is high (at most one with a value that is not zero: they
+    are exclusive), not a chain of priorities (timing;
+    :meth:`write_detail`, once all are known)."""
+
+    def __init__(self, m, st, fsm):
+        self._m, self._st, self._fsm = m, st, fsm
+        self._detail_terms = []
+
+    def reply(self, src, *, reason=None, detail=None):
+        m, st = self._m, self._st
+        m.d.sync += st.src.eq(src)
+        if reason is not None:
+            m.d.sync += st.reason.eq(reason)
+        if detail is not None:
+            self.set_detail(detail)
+        self._fsm.goto("SEND")
+
+    def ack(self, detail=0):
+        self.reply(_ACK, detail=detail)
+
+    def nack(self, reason, detail=0):
+        self.reply(_NACK, reason=reason, detail=detail)
+
+    def set_detail(self, value):
+        strobe = Signal(name=f"detail_set{len(self._detail_terms)}")
+        self._m.d.comb += strobe.eq(1)
+        self._detail_terms.append((strobe, Value.cast(value)))
+
+    def write_detail(self):
+        m, terms = self._m, self._detail_terms
+        with m.If(Cat(*(strobe for strobe, _ in terms)).any()):
+            m.d.sync += self._st.detail.eq(_or_all([Mux(strobe, value, 0) for strobe, value in terms]))
+
+
+class _FrameEnd:
+    """The registers of a frame's end and what IDLE does with it
+    (:meth:`BoardController._frame_end` adds the decision's: ``act_is``,
+    ``go``, ``answer``, the reply's ``src`` and ``reason``, and
+    ``act_detail_expected`` and ``act_detail_staging``, which of the
+    details it carries)."""
+
+    def __init__(self):
+        self.ended, self.ended_good, self.ended2 = Signal(), Signal(), Signal()
+        #: The detail's sources for the reply (a cycle after `ended2`).
+        self.detail_regs = Signal(name="detail_end"), Signal(name="detail_expected"), Signal(name="detail_staging")
+
+
+@dataclass(frozen=True)
+class _CommandArgs:
+    """A command's arguments as the decisions read them (``arg``: the first
+    as an offset or length within the staging memory; ``end_of_chunk``,
+    registered; a region's corner ``x0``, ``y0``) and its registered flags
+    (``flags``: by name)."""
+
+    arg: Value
+    end_of_chunk: Value
+    x0: Value
+    y0: Value
+    flags: dict
 
 
 class _SourceByte:
@@ -855,6 +946,7 @@ class _State:
         # The reply's payload fetch (see _replies).
         self.fill_idx = Signal(protocol.MAX_PAYLOAD.bit_length())
         self.fill_left = Signal(range(protocol.MAX_PAYLOAD + 1))
+        self.idx_small = Signal(reset_less=True)             # fill_idx < 8, a cycle late
 
 
 def _payload_bits(fields, values):
@@ -904,25 +996,39 @@ def _at_most(m, a, b, flag):
                  flag.eq(hi_less | (hi_equal & lo_at_most))]
 
 
-def _byte_pipe(m, flat, index, name, domain="sync"):
-    """Byte ``index`` of ``flat`` (0 past its end), registered: a payload of
-    up to 8 bytes in one step, a longer one in two (the 4-byte word ``index
-    // 4``, then its byte ``index % 4``; ``index`` held for two cycles).
-    ``domain="comb"``: the same selection without the registers."""
+def _byte_pipe(m, flat, index, name, domain="sync", *, small=None, copy=True):
+    """Byte ``index`` of ``flat`` (0 past its end), registered in three
+    steps (``index`` held for three cycles), the first a copy of the index
+    (timing: the multiplexers' selects have few loads): a payload of up to
+    8 bytes: the copy, whether it is within the payload, then its byte; a
+    longer one: the copy, the 4-byte word ``index // 4`` and whether that
+    is within it, then its byte ``index % 4``. ``copy=False`` (a longer
+    payload only): without the copy, two steps. ``domain="comb"``: the same
+    selection without the registers. ``small`` (optional): ``index < 8``,
+    registered like the copy (the short payload's range check from it, a
+    LUT).
+    The registers have no reset (timing: a reset would join the zeroing's
+    logic; they follow ``index`` every cycle)."""
+    in_range = Signal(name=f"{name}_in_range", reset_less=True)   # zeroes the byte (timing: 8 resets, not 32)
+    out = Signal(8, name=f"{name}_q", reset_less=True)
     if len(flat) <= 64:
         nbytes = (len(flat) + 7) // 8
         padded = Cat(flat, Const(0, 8 * nbytes - len(flat)))
-        out = Signal(8, name=f"{name}_q")
-        with m.If(below(index, nbytes)):
-            m.d[domain] += out.eq(padded.word_select(index[:max(1, (nbytes - 1).bit_length())], 8))
-        with m.Else():
-            m.d[domain] += out.eq(0)
+        sel = Signal(min(3, len(index)), name=f"{name}_index", reset_less=True)
+        m.d[domain] += sel.eq(index[:len(sel)])
+        if small is None:
+            small = Signal(name=f"{name}_small", reset_less=True)
+            m.d[domain] += small.eq(index[len(sel):] == 0)
+        m.d[domain] += in_range.eq(small & below(sel, nbytes))
+        m.d[domain] += out.eq(Mux(in_range, padded.word_select(sel[:max(1, (nbytes - 1).bit_length())], 8), 0))
         return out
+    if copy:
+        at = Signal(len(index), name=f"{name}_index", reset_less=True)
+        m.d[domain] += at.eq(index)
+        index = at
     words = (len(flat) + 31) // 32
     padded = Cat(flat, Const(0, 32 * words - len(flat)))
-    word = Signal(32, name=f"{name}_word")
-    in_range = Signal(name=f"{name}_in_range")     # zeroes the byte, not the word (timing: 8 resets, not 32)
-    out = Signal(8, name=f"{name}_q")
+    word = Signal(32, name=f"{name}_word", reset_less=True)
     hi = index[2:]
     m.d[domain] += [word.eq(padded.word_select(hi[:max(1, (words - 1).bit_length())], 32) if words > 1 else padded),
                     in_range.eq(below(hi, words))]

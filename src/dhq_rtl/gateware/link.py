@@ -24,6 +24,8 @@ compares with; a UART byte takes 10 · divisor ≥ 40 cycles); the transmitter o
 unit is free, so it suits any consumer.
 """
 
+from contextlib import contextmanager
+
 from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -57,8 +59,10 @@ class Crc32Serial(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         reg = Signal(32, init=0xFFFFFFFF)
-        shift = Signal(8)
-        left = Signal(range(9))
+        # No reset (timing: the reset would join every enable of theirs):
+        # `busy` (reset) guards them, they only count down to it.
+        shift = Signal(8, reset_less=True)
+        left = Signal(range(9), reset_less=True)
         busy = Signal()                 # left != 0, a register (timing: every user decides on it)
         m.d.comb += [self.busy.eq(busy), self.value.eq(~reg)]
         feedback = reg[0] ^ shift[0]
@@ -202,7 +206,10 @@ class FrameReceiver(_CrcUser):
         idle = Signal(range(self.timeout + 1))
         in_frame = Signal()
         m.d.comb += [fr.length.eq(length), fr.byte.eq(byte), fr.index.eq(index), fr.in_frame.eq(in_frame)]
-        with m.If(got | ~in_frame):
+        # Cycles since the last byte (saturating): a frame starts with a
+        # byte, so inside one this is the pause (timing: no other term in
+        # the restart).
+        with m.If(got):
             m.d.sync += idle.eq(0)
         with m.Elif(idle != self.timeout):
             m.d.sync += idle.eq(idle + 1)
@@ -223,6 +230,17 @@ class FrameReceiver(_CrcUser):
         sync0, sync1 = protocol.SYNC
         fsm = OneHotStates(m, ["HUNT", "SYNC1", "KIND", "LEN0", "LEN1", "LENGTH", "PAYLOAD", "CRC", "CHECK"],
                            "HUNT", name="receiver")
+
+        @contextmanager
+        def on_byte():
+            """Inside a frame: a byte that came (the body); a frame that
+            stalled past the idle timeout ends (bad), the receiver hunts."""
+            with m.If(timed_out):
+                m.d.comb += fr.end.eq(1)
+                fsm.goto("HUNT")
+            with m.Elif(got):
+                yield
+
         with fsm.state("HUNT"):
             m.d.sync += in_frame.eq(0)
             with m.If(got & (byte == sync0)):
@@ -235,34 +253,25 @@ class FrameReceiver(_CrcUser):
                     fsm.goto("KIND")
                 with m.Elif(byte != sync0):
                     fsm.goto("HUNT")
-        with fsm.state("KIND"):
-            with m.If(timed_out):
-                m.d.comb += fr.end.eq(1)
-                fsm.goto("HUNT")
-            with m.Elif(got):
-                feed()
-                m.d.comb += fr.begin.eq(1)
-                m.d.sync += fr.kind.eq(byte)
-                fsm.goto("LEN0")
-        with fsm.state("LEN0"):
-            with m.If(timed_out):
-                m.d.comb += fr.end.eq(1)
-                fsm.goto("HUNT")
-            with m.Elif(got):
-                feed()
-                m.d.sync += length[:8].eq(byte)
-                fsm.goto("LEN1")
-        with fsm.state("LEN1"):
-            with m.If(timed_out):
-                m.d.comb += fr.end.eq(1)
-                fsm.goto("HUNT")
-            with m.Elif(got):
-                feed()
-                m.d.sync += [length[8:].eq(byte), index.eq(0), left.eq(Cat(length[:8], byte) - 1),
-                             too_long.eq(at_least(Cat(length[:8], byte), protocol.MAX_PAYLOAD + 1)),
-                             empty.eq(Cat(length[:8], byte) == 0)]
-                fsm.goto("LENGTH")
+        with fsm.state("KIND"), on_byte():
+            feed()
+            m.d.comb += fr.begin.eq(1)
+            m.d.sync += fr.kind.eq(byte)
+            fsm.goto("LEN0")
+        with fsm.state("LEN0"), on_byte():
+            feed()
+            m.d.sync += length[:8].eq(byte)
+            fsm.goto("LEN1")
+        with fsm.state("LEN1"), on_byte():
+            feed()
+            m.d.sync += [length[8:].eq(byte), index.eq(0),
+                         too_long.eq(at_least(Cat(length[:8], byte), protocol.MAX_PAYLOAD + 1)),
+                         empty.eq(Cat(length[:8], byte) == 0)]
+            fsm.goto("LENGTH")
         with fsm.state("LENGTH"):             # a cycle: the next byte is far away
+            # The payload's count from the registered length (timing: not
+            # from the byte that just came, through an adder).
+            m.d.sync += left.eq(length - 1)
             with m.If(too_long):
                 m.d.comb += fr.end.eq(1)
                 fsm.goto("HUNT")
@@ -270,28 +279,20 @@ class FrameReceiver(_CrcUser):
                 fsm.goto("CRC")
             with m.Else():
                 fsm.goto("PAYLOAD")
-        with fsm.state("PAYLOAD"):
-            with m.If(timed_out):
-                m.d.comb += fr.end.eq(1)
-                fsm.goto("HUNT")
-            with m.Elif(got):
-                feed()
-                m.d.comb += fr.data.eq(1)
-                m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
-                with m.If(last):
-                    m.d.sync += index.eq(0)
-                    fsm.goto("CRC")
-        with fsm.state("CRC"):
-            with m.If(timed_out):
-                m.d.comb += fr.end.eq(1)
-                fsm.goto("HUNT")
-            with m.Elif(got):
-                # Compared byte by byte (the unit finished long ago: its
-                # last byte came before these four).
-                match = byte == expect
-                m.d.sync += [crc_ok.eq(Mux(index[:2] == 0, match, crc_ok & match)), index.eq(index + 1)]
-                with m.If(index[:2] == 3):
-                    fsm.goto("CHECK")
+        with fsm.state("PAYLOAD"), on_byte():
+            feed()
+            m.d.comb += fr.data.eq(1)
+            m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
+            with m.If(last):
+                m.d.sync += index.eq(0)
+                fsm.goto("CRC")
+        with fsm.state("CRC"), on_byte():
+            # Compared byte by byte (the unit finished long ago: its
+            # last byte came before these four).
+            match = byte == expect
+            m.d.sync += [crc_ok.eq(Mux(index[:2] == 0, match, crc_ok & match)), index.eq(index + 1)]
+            with m.If(index[:2] == 3):
+                fsm.goto("CHECK")
         with fsm.state("CHECK"):
             m.d.comb += [fr.end.eq(1), fr.good.eq(crc_ok)]
             m.d.sync += in_frame.eq(0)
@@ -309,9 +310,9 @@ class FrameTransmitter(_CrcUser):
     ``tx`` (out byte stream to :class:`~.uart.UartTx`). ``shared_crc``:
     the CRC unit is outside (``crc`` port, :class:`SharedCrc`).
     ``registered`` (default true): the byte for the UART, the CRC unit's
-    byte and start, the header's and the CRC's bytes pass registers
-    (timing); false: they are combinational (the frame's byte goes to the
-    UART directly).
+    byte and start, the header's and the CRC's bytes pass registers, and
+    whether a byte is taken is a register (timing); false: they are
+    combinational (the frame's byte goes to the UART directly).
     """
 
     def __init__(self, *, shared_crc=False, registered=True):
@@ -341,29 +342,30 @@ class FrameTransmitter(_CrcUser):
         out_valid = Signal()
         # A sent byte reaches the CRC unit a cycle later, from registers
         # (timing: the frame's byte multiplexers end in a register, not in
-        # the CRC unit's); no byte is taken meanwhile. `free`: the CRC unit
-        # is free and no byte is on its way, registered (a cycle late).
+        # the CRC unit's); no byte is taken meanwhile.
         crc_go, crc_byte, checked_byte = Signal(), Signal(8), Signal()
-        free = Signal()
         late = "sync" if self.registered else "comb"      # without: the same, combinational
         m.d.comb += [crc.start.eq(crc_go), crc.byte.eq(crc_byte)]
+        sent = tx_valid & take
         if self.registered:
             out_byte = Signal(8)
             m.d.comb += [self.tx.valid.eq(out_valid), self.tx.payload.eq(out_byte)]
             with m.If(self.tx.ready):
                 m.d.sync += out_valid.eq(0)
-            m.d.comb += take.eq(~out_valid & free)
-            with m.If(tx_valid & take):
+            with m.If(sent):
                 m.d.sync += [out_valid.eq(1), out_byte.eq(tx_byte)]
+            # `take`: the register is empty and the CRC unit is free with no
+            # byte on its way, registered: computed a cycle early from what
+            # the register and the unit will be (timing: every decision on
+            # a sent byte starts at a flip-flop).
+            m.d.sync += [crc_go.eq(sent & checked_byte),
+                         take.eq(~(out_valid & ~self.tx.ready) & ~crc.busy & ~crc_go & ~sent)]
             # The sent byte, for the CRC unit: `out_byte` took it with
             # `crc_go` (no copy of its own).
             m.d.comb += crc_byte.eq(out_byte)
         else:
-            m.d.comb += [self.tx.valid.eq(tx_valid & free), self.tx.payload.eq(tx_byte),
-                         take.eq(self.tx.ready & free), crc_byte.eq(tx_byte)]
-        sent = tx_valid & take
-        m.d[late] += [crc_go.eq(sent & checked_byte),
-                      free.eq(~crc.busy & ~crc_go & ~sent) if self.registered else free.eq(~crc.busy)]
+            m.d.comb += [self.tx.valid.eq(tx_valid & ~crc.busy), self.tx.payload.eq(tx_byte),
+                         take.eq(self.tx.ready & ~crc.busy), crc_byte.eq(tx_byte), crc_go.eq(sent & checked_byte)]
         # Registered (timing): the length is set long before LEN1, `left`
         # changes only when a byte is sent (a byte takes the CRC unit's 9
         # cycles at least).
@@ -373,7 +375,7 @@ class FrameTransmitter(_CrcUser):
         # The header's byte and the CRC's are registers set every cycle from
         # the state and `crc_index` (timing: the frame's byte is one of three
         # registers, not one of seven bytes). A byte sent, the next is taken
-        # two cycles later at the earliest (`free`), when they follow; the
+        # two cycles later at the earliest (`take`), when they follow; the
         # first, SYNC0's, is set with the start.
         head = Signal(8)
         crc_index = Signal(2)

@@ -91,6 +91,10 @@ class UartRx(wiring.Component):
         line = Signal(init=1)
         m.d.sync += [sync1.eq(self.rx), line.eq(sync1)]
         count = Signal(range(self.divisor + self.divisor // 2 + 1))
+        # Registered (timing): "the sample's cycle" (count == 0 in BITS),
+        # set as the count reaches zero, so that the shift and the byte's
+        # enables are a LUT from registers.
+        sample = Signal()
         shift = Signal(8)
         nbit = Signal(range(9))
         m.d.sync += self.data.valid.eq(0)
@@ -98,12 +102,12 @@ class UartRx(wiring.Component):
             with m.State("IDLE"):
                 with m.If(~line):
                     # First sample in the middle of data bit 0: 1.5 bit times.
-                    m.d.sync += [count.eq(self.divisor + self.divisor // 2 - 1), nbit.eq(0)]
+                    m.d.sync += [count.eq(self.divisor + self.divisor // 2 - 1), sample.eq(0), nbit.eq(0)]
                     m.next = "BITS"
             with m.State("BITS"):
-                m.d.sync += count.eq(count - 1)
-                with m.If(count == 0):
-                    m.d.sync += count.eq(self.divisor - 1)
+                m.d.sync += [count.eq(count - 1), sample.eq(count == 1)]
+                with m.If(sample):
+                    m.d.sync += [count.eq(self.divisor - 1), sample.eq(0)]
                     with m.If(nbit == 8):
                         with m.If(line):
                             m.d.sync += [self.data.valid.eq(1), self.data.payload.eq(shift)]
