@@ -143,7 +143,14 @@ class PostProcessing(wiring.Component):
             lut.i.payload.tag.buffer.eq(so.tag.buffer),
             lut.i.payload.tag.layer.eq(so.layer),
         ]
-        to_rotated = self._per_layer(m, lut.o.payload.tag.layer, "next_rotated", 1)
+        # Whether the vector goes on to the rotated path, looked up at the
+        # table's input and delayed alongside it (the table never stalls), so
+        # the butterfly's input valid is one LUT of registers.
+        to_rotated = self._per_layer(m, so.layer, "next_rotated", 1)
+        for k in range(lut.latency):
+            delayed = Signal(name=f"to_rotated_{k + 1}")
+            m.d.sync += delayed.eq(to_rotated)
+            to_rotated = delayed
         return lut.o, to_rotated
 
     def _rotated_path(self, m, lut_out):
