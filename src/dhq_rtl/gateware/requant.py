@@ -179,6 +179,16 @@ class Requantizer(wiring.Component):
         return m
 
 
+def _any_differs(bits, ref):
+    """Whether any of ``bits`` differs from the bit ``ref``, as a balanced
+    tree (three bits and ``ref`` per leaf: one LUT each), not the chain
+    synthesis makes of a wide equality."""
+    terms = [bits[i:i + 3] != ref.replicate(len(bits[i:i + 3])) for i in range(0, len(bits), 3)]
+    while len(terms) > 1:
+        terms = [terms[i] if i + 1 == len(terms) else terms[i] | terms[i + 1] for i in range(0, len(terms), 2)]
+    return terms[0] if terms else Const(0, 1)
+
+
 def _as_int(v):
     # Accept numpy integers from a model image as well as Python ints.
     if hasattr(v, "dtype") and getattr(v, "shape", None) == () and v.dtype.kind in "iu":
@@ -269,8 +279,8 @@ class ShiftRequantizer(wiring.Component):
         # One shifter gives both: bit 0 of (x1 · 2) >> s1 is x1[s1 − 1], 0 for s1 = 0.
         both = Signal(signed(self.in_width + 1))
         m.d.comb += both.eq(Cat(Const(0, 1), x1).as_signed() >> s1)
-        y2, round2 = Signal(signed(self.in_width)), Signal()
-        near_hi2, near_lo2 = Signal(), Signal()
+        y2, round2 = Signal(signed(self.in_width), name="shifted2"), Signal(name="round2")
+        near_hi2, near_lo2 = Signal(name="near_hi2"), Signal(name="near_lo2")
         sign = x1[-1]
         with m.If(~self.o.valid | self.o.ready):
             m.d.sync += [
@@ -290,7 +300,7 @@ class ShiftRequantizer(wiring.Component):
         upper = y[b - 1:]
         low = y[:b - 1]
         # |y| beyond the range: the bits from out_bits − 1 up differ from the sign.
-        out_of_range = ~((upper == 0) | (upper == (1 << len(upper)) - 1))
+        out_of_range = _any_differs(upper[:-1], sign)
         # y = limit with the rounding bit set, or y = −limit − 1 without it.
         at_edge = (near_hi2 & (low == (1 << (b - 1)) - 1)) | (near_lo2 & (low == 0))
         total = y[:b] + round2      # exact in out_bits bits when nothing saturates
