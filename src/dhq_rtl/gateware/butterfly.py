@@ -52,7 +52,7 @@ Latency, throughput, widths
   (``V`` vectors take ``V·n + latency`` cycles).
 * Widths: input ``signed(width)``, output ``signed(width + log2(n))``.
 * Storage: ``2**s`` entries of ``width + s + 1`` bits (plus the tag) in stage
-  ``s``, plus two output registers of that width.
+  ``s``, plus two output registers of that width (one with ``always_ready``).
 
 Stream payloads
 ---------------
