@@ -98,7 +98,8 @@ class PostProcessing(wiring.Component):
     def _scale_and_table(self, m):
         """Scaler and sine table; returns the table's output stream, the
         direct path's valid and the rotated path's ``(valid of the next
-        cycle, valid)`` (registers)."""
+        cycle, valid)`` (registers; without a rotated path, the direct
+        valid from the table's output and no rotated valids)."""
         plan = self.plan
         m.submodules.scaler = scaler = ChannelScaler(
             plan.model, acc_width=plan.scaler_acc_bits, tag_shape=scaler_tag_layout(plan), always_ready=True,
@@ -148,6 +149,8 @@ class PostProcessing(wiring.Component):
         # and delayed alongside it (the table never stalls): each path's
         # valid is a register, and the rotated one is also known a cycle
         # ahead (the butterfly's ``i_valid_next``).
+        if not plan.rot_n:
+            return lut.o, lut.o.valid & ~self._per_layer(m, lut.o.payload.tag.layer, "next_rotated", 1), None
         to_rotated = self._per_layer(m, so.layer, "next_rotated", 1)
         direct = [lut.i.valid & ~to_rotated]
         rotated = [lut.i.valid & to_rotated]
