@@ -168,46 +168,55 @@ def test_butterfly_64_is_sdf_sized():
 
 # ------------------------------------------------- without back-pressure (the core's use)
 
-@pytest.mark.parametrize("n", [2, 8, 32])
-def test_always_ready_never_holds_input_and_keeps_its_timing(n):
+@pytest.mark.parametrize("n, min_ram_depth", [(2, 16), (8, 16), (32, 16), (8, 2), (16, 4)])
+def test_always_ready_never_holds_input_and_keeps_its_timing(n, min_ram_depth):
     """With every output taken, the first stage's ``ready`` never falls (so
     ``always_ready=True`` may drop it), the results are the transform, and
     a vector's outputs start log2(n) cycles after its last input (and after
     the previous vector's outputs), one per cycle: the timing the core's
     schedule model uses."""
     rng = np.random.default_rng(n)
-    plain = HadamardButterfly(n, 8)
-    free = HadamardButterfly(n, 8, always_ready=True)
+    plain = HadamardButterfly(n, 8, tag_shape=3, min_ram_depth=min_ram_depth)
+    free = HadamardButterfly(n, 8, tag_shape=3, min_ram_depth=min_ram_depth, always_ready=True)
     vectors = rng.integers(-128, 128, size=(6, n))
     gaps = [[int(g) for g in rng.random(n) < 0.4] for _ in vectors]
 
     def drive(dut, check_ready):
-        got, ins, outs = [], [], []
+        got, ins, outs, tags = [], [], [], []
 
         async def bench(ctx):
             if not dut.always_ready:
                 ctx.set(dut.o.ready, 1)
             seq = [None if gap else (v, j) for v, vec in enumerate(vectors) for j, gap in
                    ((j, g) for j in range(n) for g in ([1] * gaps[v][j] + [0]))]
-            for t, item in enumerate(seq + [None] * (2 * n + 8)):
+            seq += [None] * (2 * n + 8)
+            for t, item in enumerate(seq):
                 ctx.set(dut.i.valid, item is not None)
+                if dut.always_ready:
+                    # The input's valid a cycle ahead (the source knows it).
+                    ctx.set(dut.i_valid_next, t + 1 < len(seq) and seq[t + 1] is not None)
                 if item is not None:
                     ctx.set(dut.i.payload.data, int(vectors[item[0]][item[1]]))
+                    ctx.set(dut.i.payload.tag, item[0] % 8)
                     ins.append((t, item[0]))
-                _, _, ready, valid, data = await ctx.tick().sample(dut.i.ready, dut.o.valid, dut.o.payload.data)
+                _, _, ready, valid, data, tag = await ctx.tick().sample(
+                    dut.i.ready, dut.o.valid, dut.o.payload.data, dut.o.payload.tag)
                 if check_ready:
                     assert ready, f"input held back in cycle {t}"
                 if valid:
                     got.append(int(data))
+                    tags.append(int(tag))
                     outs.append(t)
 
         run_sim(dut, [bench])
+        assert tags == [v % 8 for v in range(len(vectors)) for _ in range(n)]
         return got, ins, outs
 
-    got, _, _ = drive(plain, check_ready=True)
+    got, _, plain_outs = drive(plain, check_ready=True)
     np.testing.assert_array_equal(np.array(got).reshape(vectors.shape), fwht_int(vectors))
     got, ins, outs = drive(free, check_ready=False)
     np.testing.assert_array_equal(np.array(got).reshape(vectors.shape), fwht_int(vectors))
+    assert outs == plain_outs
     want, end = [], -10
     for v in range(len(vectors)):
         start = max(max(t for t, vv in ins if vv == v) + free.stages, end + 1)

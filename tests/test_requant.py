@@ -6,7 +6,7 @@ import pytest
 from amaranth.hdl import signed
 
 from dhq_rtl.fixedpoint import requantize, signed_max
-from dhq_rtl.gateware.requant import Requantizer
+from dhq_rtl.gateware.requant import Requantizer, ShiftRequantizer
 from dhq_rtl.synthesis import synth_ice40_cells
 
 from tests.testbench import (ResetWrapper, field, reset_mid_stream, run_sim, stream_full_rate, stream_through,
@@ -178,3 +178,38 @@ def test_requantizer_mult_one_needs_no_multiplier():
     # A real scale multiplier costs one DSP with -dsp.
     scaled = synth_ice40_cells(Requantizer(16, [(1, 5), (77, 12)], 8))
     assert scaled.get("SB_MAC16", 0) == 1
+
+
+# ShiftRequantizer: the per-beat shift of the loadable core.
+
+def shift_inputs(in_width, max_shift, out_bits, rng, count=400):
+    """Every shift: ties, both saturation edges and their neighbours, the
+    input extremes; then random beats."""
+    lo, hi = -(1 << (in_width - 1)), (1 << (in_width - 1)) - 1
+    limit = signed_max(out_bits)
+    xs, shifts = [], []
+    for shift in range(max_shift + 1):
+        half = (1 << (shift - 1)) if shift else 0
+        cand = {lo, hi, 0, 1, -1, lo + 1, hi - 1}
+        for target in (limit, limit + 1, -limit, -limit - 1, 0, 1, -1):
+            centre = target << shift
+            cand.update(range(centre - half - 2, centre - half + 3))
+            cand.update(range(centre + half - 2, centre + half + 3))
+        for x in sorted(cand):
+            if lo <= x <= hi:
+                xs.append(x)
+                shifts.append(shift)
+    xs += [int(v) for v in rng.integers(lo, hi + 1, count)]
+    shifts += [int(v) for v in rng.integers(0, max_shift + 1, count)]
+    return xs, shifts
+
+
+@pytest.mark.parametrize("in_width, out_bits, max_shift", [(17, 8, 7), (17, 4, 11), (6, 8, 3), (12, 6, 13), (9, 2, 4)])
+def test_shift_requantizer_every_shift(in_width, out_bits, max_shift):
+    rng = np.random.default_rng(in_width * 100 + out_bits * 10 + max_shift)
+    xs, shifts = shift_inputs(in_width, max_shift, out_bits, rng)
+    dut = ShiftRequantizer(in_width, out_bits, max_shift, tag_shape=3)
+    beats = tagged_beats(dut, [{"data": x, "shift": s} for x, s in zip(xs, shifts)])
+    got = stream_through(dut, beats, rng, 0.3, 0.3, drain=dut.latency + 3)
+    assert field(got, "data") == [int(requantize(x, 1, s, out_bits)) for x, s in zip(xs, shifts)]
+    assert field(got, "tag") == [b["tag"] for b in beats]

@@ -101,6 +101,23 @@ def test_loadable_every_shift(model):
     assert field(_run(dut, beats), "value") == want
 
 
+def test_loadable_clamp_edges_every_shift(model):
+    """Pixel values at and around the clamp's edges, for every shift (the
+    clamp reads the bits above the pixel's before the shift's last bit)."""
+    dut = ChannelScaler(model, loadable=True, max_shift=13)
+    lo, hi = -(1 << (dut.acc_width - 1)), (1 << (dut.acc_width - 1)) - 1
+    pmax = (1 << model.pixel_bits) - 1
+    beats = []
+    for shift in range(dut.max_shift + 1):
+        for target in (-2, -1, 0, 1, pmax - 1, pmax, pmax + 1, pmax + 2, 2 * pmax, 2 * pmax + 1, 2 * pmax + 2):
+            for acc in ((target << shift), (target << shift) + (1 << shift) - 1):
+                if lo <= acc <= hi:
+                    # Layer 0's entries are the identity: the value is acc >> shift.
+                    beats.append({"acc": acc, "layer": 0, "channel": 0, "shift": shift, "output": 1})
+    want = [min(max(b["acc"] >> b["shift"], 0), pmax) for b in beats]
+    assert field(_run(dut, beats), "value") == want
+
+
 def test_corner_accumulators(model):
     """Every (layer, channel) with acc = min, max, alternating bits, 0, ±1,
     and accs that land exactly on and around the pixel clamp limits."""

@@ -52,7 +52,7 @@ Latency, throughput, widths
   (``V`` vectors take ``V·n + latency`` cycles).
 * Widths: input ``signed(width)``, output ``signed(width + log2(n))``.
 * Storage: ``2**s`` entries of ``width + s + 1`` bits (plus the tag) in stage
-  ``s``, plus two output registers of that width.
+  ``s``, plus two output registers of that width (one with ``always_ready``).
 
 Stream payloads
 ---------------
@@ -68,7 +68,13 @@ themselves, but with the last stage's output always taken no stage ever
 holds its input back (every stage emits one result for every element it
 takes: a sum in the second half of a block, a waiting difference in the
 first half), so the first stage's ``ready`` is never low and the block
-needs no input back-pressure.
+needs no input back-pressure. Its stages are built for that use: no
+``ready``, no fill level, no second output register (the invariants "every
+stage ready, no output buffer ever full" hold by construction), and each
+stage's ``pop`` is a register computed a cycle early (the source gives
+``i.valid`` a cycle ahead on ``i_valid_next``), so every delay-line and
+output-register decision starts at a flip-flop. Latency and throughput are
+the same as with back-pressure.
 """
 
 from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed
@@ -115,18 +121,25 @@ class _SdfStage(wiring.Component):
       the output register or the delay line.
     """
 
-    def __init__(self, delay, width, tag_shape, min_ram_depth):
+    def __init__(self, delay, width, tag_shape, min_ram_depth, always_ready=False):
         self.delay = delay
         self.width = width
         self.tag_shape = tag_shape
         self.tag_width = tag_width(tag_shape)
         self.use_ram = delay >= min_ram_depth
-        super().__init__({
-            "i": In(stream.Signature(butterfly_layout(width, tag_shape))),
-            "o": Out(stream.Signature(butterfly_layout(width + 1, tag_shape))),
-        })
+        self.always_ready = always_ready
+        ports = {
+            "i": In(stream.Signature(butterfly_layout(width, tag_shape), always_ready=always_ready)),
+            "o": Out(stream.Signature(butterfly_layout(width + 1, tag_shape), always_ready=always_ready)),
+        }
+        if always_ready:
+            # ``i.valid`` and ``o.valid`` one cycle ahead.
+            ports.update({"i_valid_next": In(1), "o_valid_next": Out(1)})
+        super().__init__(ports)
 
     def elaborate(self, platform):
+        if self.always_ready:
+            return self._elaborate_free()
         m = Module()
         depth = self.delay
         entry = butterfly_layout(self.width + 1, self.tag_shape)
@@ -228,6 +241,66 @@ class _SdfStage(wiring.Component):
         m.d.comb += obuf_full_n.eq(self._output_buffer(m, Mux(second, self.i.valid, has_diff), obuf_full,
                                                        out_payload, pop))
         m.d.sync += ready.eq(Mux(second_n, ~obuf_full_n, ~full_n | (has_diff_n & ~obuf_full_n)))
+        return m
+
+    def _elaborate_free(self):
+        """The stage when every output is taken (``always_ready``): it
+        never holds its input back (module docstring), so it has no
+        ``ready``, no fill level and a single output register. ``push`` is
+        the input ``valid``; ``pop`` is a register, computed from the next
+        values of ``second`` and ``has_diff`` and the input's next ``valid``
+        (``i_valid_next``), so the delay line's enables, its read address
+        and the output register's enable start at a flip-flop."""
+        m = Module()
+        depth = self.delay
+        entry = butterfly_layout(self.width + 1, self.tag_shape)
+        x = self.i.payload
+        # Flags as in ``elaborate``: block position and pending differences.
+        second = Signal()
+        index = Signal(range(depth))
+        at_end = Signal(init=depth == 1)
+        dsent = Signal(range(depth))
+        has_diff = Signal()
+        last_diff = Signal(init=depth == 1)
+        push = Signal()
+        pop = Signal()
+        head = Signal(entry)
+        tail_in = Signal(entry)
+        out_payload = Signal(self.o.payload.shape())
+        m.d.comb += [
+            push.eq(self.i.valid),
+            out_payload.data.eq(Mux(second, head.data + x.data, head.data)),
+            tail_in.data.eq(Mux(second, head.data - x.data, x.data)),
+        ]
+        if self.tag_width:
+            m.d.comb += [out_payload.tag.eq(Mux(second, x.tag, head.tag)), tail_in.tag.eq(x.tag)]
+        if self.use_ram:
+            self._ram_line(m, entry, head, tail_in, push, pop)
+        else:
+            self._ff_line(m, entry, head, tail_in, push, pop)
+
+        second_n = second ^ (push & at_end)
+        with m.If(push):
+            m.d.sync += [
+                index.eq(Mux(at_end, 0, index + 1)),
+                at_end.eq(Mux(at_end, depth == 1, index == depth - 2)),
+            ]
+        end_block = second & at_end & self.i.valid
+        diff_pop = ~second & has_diff
+        has_diff_n = Mux(end_block | diff_pop, second | ~last_diff, has_diff)
+        # pop = Mux(second, i.valid, has_diff), a cycle early.
+        m.d.sync += [second.eq(second_n), has_diff.eq(has_diff_n),
+                     pop.eq(Mux(second_n, self.i_valid_next, has_diff_n))]
+        m.d.comb += self.o_valid_next.eq(pop)
+        with m.If(diff_pop):
+            m.d.sync += [
+                dsent.eq(dsent + 1),
+                last_diff.eq(dsent == depth - 2 if depth > 1 else 1),
+            ]
+        # One output register: its result is taken in the next cycle.
+        m.d.sync += self.o.valid.eq(pop)
+        with m.If(pop):
+            m.d.sync += self.o.payload.eq(out_payload)
         return m
 
     def _output_buffer(self, m, offer, obuf_full, out_payload, pop):
@@ -342,7 +415,10 @@ class HadamardButterfly(wiring.Component):
         Streams without back-pressure (see the module docstring).
 
     Ports: ``i`` (``In(stream.Signature(butterfly_layout(width, tag_shape)))``),
-    ``o`` (``Out(stream.Signature(butterfly_layout(width + log2(n), tag_shape)))``).
+    ``o`` (``Out(stream.Signature(butterfly_layout(width + log2(n), tag_shape)))``);
+    with ``always_ready``, also ``i_valid_next`` (``In(1)``): ``i.valid`` of
+    the next cycle (the source knows it a cycle early), so that every
+    stage's ``pop`` is a register.
 
     Latency ``n − 1 + log2(n)`` cycles (first input beat → first output beat),
     throughput one element per cycle, output width ``width + log2(n)``.
@@ -365,10 +441,13 @@ class HadamardButterfly(wiring.Component):
         self.min_ram_depth = min_ram_depth
         self.always_ready = always_ready
         self.latency = n - 1 + self.stages
-        super().__init__({
+        ports = {
             "i": In(stream.Signature(butterfly_layout(width, tag_shape), always_ready=always_ready)),
             "o": Out(stream.Signature(butterfly_layout(self.out_width, tag_shape), always_ready=always_ready)),
-        })
+        }
+        if always_ready:
+            ports["i_valid_next"] = In(1)
+        super().__init__(ports)
 
     def delay_lines(self):
         """``[(stage, entries, entry_bits, in_ram)]``: every stage's delay line."""
@@ -378,15 +457,15 @@ class HadamardButterfly(wiring.Component):
         m = Module()
         prev = None
         for s in range(self.stages):
-            stage = _SdfStage(1 << s, self.width + s, self.tag_shape, self.min_ram_depth)
+            stage = _SdfStage(1 << s, self.width + s, self.tag_shape, self.min_ram_depth,
+                              always_ready=self.always_ready)
             m.submodules[f"stage{s}"] = stage
             if prev is not None:
-                wiring.connect(m, prev, stage.i)
-            elif self.always_ready:
-                # Never held back (module docstring): valid and payload only.
-                m.d.comb += [stage.i.valid.eq(self.i.valid), stage.i.payload.eq(self.i.payload)]
+                wiring.connect(m, prev.o, stage.i)
             else:
                 wiring.connect(m, wiring.flipped(self.i), stage.i)
-            prev = stage.o
-        wiring.connect(m, prev, wiring.flipped(self.o))
+            if self.always_ready:
+                m.d.comb += stage.i_valid_next.eq(self.i_valid_next if prev is None else prev.o_valid_next)
+            prev = stage
+        wiring.connect(m, prev.o, wiring.flipped(self.o))
         return m

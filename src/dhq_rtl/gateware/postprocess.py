@@ -96,8 +96,10 @@ class PostProcessing(wiring.Component):
         return value
 
     def _scale_and_table(self, m):
-        """Scaler and sine table; returns the table's output stream and
-        whether its vector goes to the rotated path."""
+        """Scaler and sine table; returns the table's output stream, the
+        direct path's valid and the rotated path's ``(valid of the next
+        cycle, valid)`` (registers; without a rotated path, the direct
+        valid from the table's output and no rotated valids)."""
         plan = self.plan
         m.submodules.scaler = scaler = ChannelScaler(
             plan.model, acc_width=plan.scaler_acc_bits, tag_shape=scaler_tag_layout(plan), always_ready=True,
@@ -143,26 +145,36 @@ class PostProcessing(wiring.Component):
             lut.i.payload.tag.buffer.eq(so.tag.buffer),
             lut.i.payload.tag.layer.eq(so.layer),
         ]
-        to_rotated = self._per_layer(m, lut.o.payload.tag.layer, "next_rotated", 1)
-        return lut.o, to_rotated
+        # Which path the table's output takes, decided at the table's input
+        # and delayed alongside it (the table never stalls): each path's
+        # valid is a register, and the rotated one is also known a cycle
+        # ahead (the butterfly's ``i_valid_next``).
+        if not plan.rot_n:
+            return lut.o, lut.o.valid & ~self._per_layer(m, lut.o.payload.tag.layer, "next_rotated", 1), None
+        to_rotated = self._per_layer(m, so.layer, "next_rotated", 1)
+        direct = [lut.i.valid & ~to_rotated]
+        rotated = [lut.i.valid & to_rotated]
+        for k in range(1, lut.latency + 1):
+            direct.append(Signal(name=f"direct_valid_{k}"))
+            rotated.append(Signal(name=f"rotated_valid_{k}"))
+            m.d.sync += [direct[k].eq(direct[k - 1]), rotated[k].eq(rotated[k - 1])]
+        return lut.o, direct[-1], rotated[-2:]
 
     def _rotated_path(self, m, lut_out):
         """Butterfly (when the rotated width is ≥ 2), requantizer and the
         per-layer saturation; returns the requantized stream's valid and
         ``{value, index, buffer, layer}``."""
         plan = self.plan
-        lut_o, to_rotated = lut_out
-        bf_valid = Signal()
+        lut_o, _, (bf_valid_next, bf_valid) = lut_out
         bf_in = Signal(vector_ref_layout(plan))
-        m.d.comb += [bf_valid.eq(lut_o.valid & to_rotated), bf_in.buffer.eq(lut_o.payload.tag.buffer),
-                     bf_in.layer.eq(lut_o.payload.tag.layer)]
+        m.d.comb += [bf_in.buffer.eq(lut_o.payload.tag.buffer), bf_in.layer.eq(lut_o.payload.tag.layer)]
         if plan.rot_n >= 2:
             m.submodules.butterfly = bf = HadamardButterfly(plan.rot_n, plan.lut_bits,
                                                             tag_shape=vector_ref_layout(plan),
                                                             min_ram_depth=BUTTERFLY_MIN_RAM_DEPTH,
                                                             always_ready=True)
-            m.d.comb += [bf.i.valid.eq(bf_valid), bf.i.payload.data.eq(lut_o.payload.data),
-                         bf.i.payload.tag.eq(bf_in)]
+            m.d.comb += [bf.i.valid.eq(bf_valid), bf.i_valid_next.eq(bf_valid_next),
+                         bf.i.payload.data.eq(lut_o.payload.data), bf.i.payload.tag.eq(bf_in)]
             bo_valid, bo_data, bo_tag, bo_width = bf.o.valid, bf.o.payload.data, bf.o.payload.tag, bf.out_width
         else:
             bo_valid, bo_data, bo_tag, bo_width = bf_valid, lut_o.payload.data, bf_in, plan.lut_bits
@@ -188,9 +200,9 @@ class PostProcessing(wiring.Component):
     def _merge(self, m, lut_out, rotated):
         """The direct path's and the rotated path's elements into ``write``
         (never both in one cycle: the arbiter keeps one path empty)."""
-        lut_o, to_rotated = lut_out
+        lut_o, direct_valid, _ = lut_out
         w = self.write.payload
-        with m.If(lut_o.valid & ~to_rotated):
+        with m.If(direct_valid):
             tag = lut_o.payload.tag
             m.d.comb += [self.write.valid.eq(1), w.value.eq(lut_o.payload.data), w.index.eq(tag.index),
                          w.buffer.eq(tag.buffer), w.layer.eq(tag.layer), self.path_done.direct.eq(1)]

@@ -37,7 +37,7 @@ through unchanged. With ``always_ready=True`` both streams are
 ``always_ready`` (no back-pressure), for a consumer that takes every beat.
 """
 
-from amaranth.hdl import Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
@@ -179,6 +179,16 @@ class Requantizer(wiring.Component):
         return m
 
 
+def _any_differs(bits, ref):
+    """Whether any of ``bits`` differs from the bit ``ref``, as a balanced
+    tree (three bits and ``ref`` per leaf: one LUT each), not the chain
+    synthesis makes of a wide equality."""
+    terms = [bits[i:i + 3] != ref.replicate(len(bits[i:i + 3])) for i in range(0, len(bits), 3)]
+    while len(terms) > 1:
+        terms = [terms[i] if i + 1 == len(terms) else terms[i] | terms[i + 1] for i in range(0, len(terms), 2)]
+    return terms[0] if terms else Const(0, 1)
+
+
 def _as_int(v):
     # Accept numpy integers from a model image as well as Python ints.
     if hasattr(v, "dtype") and getattr(v, "shape", None) == () and v.dtype.kind in "iu":
@@ -197,11 +207,22 @@ class ShiftRequantizer(wiring.Component):
     ``always_ready`` as for :class:`Requantizer`.
 
     Pipeline (three registered stages, like :class:`Requantizer`, so the two
-    are interchangeable in a schedule): 1. register ``x`` and ``shift``;
-    2. ``r = x + (2**shift >> 1)``; 3. ``q = saturate(r >> shift)``.
-    Latency 3 cycles, throughput one element per cycle. Widths: the sum is
-    ``max(in_width, max_shift) + 1`` bits, exact for every ``shift ≤
-    max_shift`` (the rounding constant is at most ``2**(max_shift − 1)``).
+    are interchangeable in a schedule), with the rounding done after the
+    shift (``round_half_up(x / 2**s) = (x >> s) + x[s − 1]`` for ``s ≥ 1``),
+    so no stage holds a wide adder:
+
+    1. register ``x`` and ``shift``;
+    2. ``y = x >> shift`` and the rounding bit ``x[shift − 1]`` (0 for a
+       zero shift), with the sign folded into two flags the saturation test
+       of stage 3 needs;
+    3. ``q = saturate(y + rounding bit)``: whether the sum leaves
+       ``±(2**(out_bits−1) − 1)`` is read from ``y``'s bits (the bits above
+       ``out_bits − 1`` not all equal to the sign, or ``y`` one step off the
+       edge with the rounding bit pushing it over), two LUT levels; only the
+       low ``out_bits`` bits are added (a short carry chain).
+
+    Latency 3 cycles, throughput one element per cycle. Widths: ``y`` has
+    ``in_width`` bits.
 
     Payloads: ``i.payload = {"data": signed(in_width), "shift":
     unsigned(bits(max_shift))[, "tag"]}``; ``o.payload = {"data":
@@ -231,31 +252,57 @@ class ShiftRequantizer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        limit = signed_max(self.out_bits)
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
         if not self.always_ready:
             m.d.comb += self.i.ready.eq(advance)
         valid1, x1, s1 = Signal(), Signal(signed(self.in_width)), Signal(self.shift_width)
-        valid2, r2, s2 = Signal(), Signal(signed(self.work_width)), Signal(self.shift_width)
-        half = Signal(self.work_width)
-        m.d.comb += half.eq((Const(1, self.work_width) << s1) >> 1)
-        shifted = Signal(signed(self.work_width))
-        m.d.comb += shifted.eq(r2 >> s2)
-        q = Signal(signed(self.out_bits))
-        with m.If(shifted > limit):
-            m.d.comb += q.eq(limit)
-        with m.Elif(shifted < -limit):
-            m.d.comb += q.eq(-limit)
-        with m.Else():
-            m.d.comb += q.eq(shifted)
+        valid2 = Signal()
+        y2, round2, near_hi2, near_lo2 = self._shift_stage(m, x1, s1)
+        q = self._saturate_stage(y2, round2, near_hi2, near_lo2)
         with m.If(advance):
             m.d.sync += [
                 valid1.eq(self.i.valid), x1.eq(self.i.payload.data), s1.eq(self.i.payload.shift),
-                valid2.eq(valid1), r2.eq(x1 + half.as_signed()), s2.eq(s1),
+                valid2.eq(valid1),
                 self.o.valid.eq(valid2), self.o.payload.data.eq(q),
             ]
             if self.tag_width:
                 tag1, tag2 = Signal(self.tag_width), Signal(self.tag_width)
                 m.d.sync += [tag1.eq(self.i.payload.tag), tag2.eq(tag1), self.o.payload.tag.eq(tag2)]
         return m
+
+    def _shift_stage(self, m, x1, s1):
+        """Stage 2: registered ``y = x1 >> s1``, the rounding bit and the
+        flags ``near_hi`` (rounding bit set, ``y ≥ 0``: ``y = limit`` would
+        round over the top) and ``near_lo`` (rounding bit clear, ``y < 0``:
+        ``y = −limit − 1`` stays below the bottom)."""
+        # One shifter gives both: bit 0 of (x1 · 2) >> s1 is x1[s1 − 1], 0 for s1 = 0.
+        both = Signal(signed(self.in_width + 1))
+        m.d.comb += both.eq(Cat(Const(0, 1), x1).as_signed() >> s1)
+        y2, round2 = Signal(signed(self.in_width), name="shifted2"), Signal(name="round2")
+        near_hi2, near_lo2 = Signal(name="near_hi2"), Signal(name="near_lo2")
+        sign = x1[-1]
+        with m.If(~self.o.valid | self.o.ready):
+            m.d.sync += [
+                y2.eq(both[1:]), round2.eq(both[0]),
+                near_hi2.eq(both[0] & ~sign), near_lo2.eq(~both[0] & sign),
+            ]
+        return y2, round2, near_hi2, near_lo2
+
+    def _saturate_stage(self, y2, round2, near_hi2, near_lo2):
+        """Stage 3 (combinational): ``saturate(y2 + round2)`` to
+        ``±limit``, ``limit = 2**(out_bits−1) − 1``."""
+        b = self.out_bits
+        limit = signed_max(b)
+        # y2 sign-extended to at least out_bits bits.
+        y = y2 if len(y2) >= b else Cat(y2, y2[-1].replicate(b - len(y2)))
+        sign = y2[-1]
+        upper = y[b - 1:]
+        low = y[:b - 1]
+        # |y| beyond the range: the bits from out_bits − 1 up differ from the sign.
+        out_of_range = _any_differs(upper[:-1], sign)
+        # y = limit with the rounding bit set, or y = −limit − 1 without it.
+        at_edge = (near_hi2 & (low == (1 << (b - 1)) - 1)) | (near_lo2 & (low == 0))
+        total = y[:b] + round2      # exact in out_bits bits when nothing saturates
+        return Mux(out_of_range | at_edge, Mux(sign, Const(-limit, signed(b)), Const(limit, signed(b))),
+                   total[:b])

@@ -91,6 +91,11 @@ DSP_KINDS = ("generic", "ice40")
 PIECE_BITS = ice40_dsp.MAX_SINGLE_BITS
 
 
+def _any_bits(value, start, stop):
+    """OR of ``value[start:stop]`` (0 for an empty range)."""
+    return value[start:stop].any() if stop > start else Const(0, 1)
+
+
 def dsp_pieces(acc_width, mult_bits):
     """The 16×16 products of a ``"dsp"`` scaler: ``[(acc_offset, acc_width,
     acc_signed, mult_offset, mult_width), …]`` — the signed accumulator cut
@@ -362,17 +367,23 @@ class ChannelScaler(wiring.Component):
         ctl = stage(ctl, "ctl_shift")
 
         # 5: wrap (sine layers) or clamp (output layer).
-        if self.loadable:
-            last = Signal(signed(tw), name="shifted_last")
-            m.d.comb += last.eq(Mux(ctl.shift[0], shifted >> 1, shifted))
-            shifted = last
-        pmax = (1 << self.model.pixel_bits) - 1
+        pb = self.model.pixel_bits
+        pmax = (1 << pb) - 1
         # Clamp with the sign and an OR of the bits above the pixel's, not a
         # comparison (a carry chain as long as the sum: the fixed-model
         # build's critical path).
-        pb = self.model.pixel_bits
         negative = shifted[-1]
-        above = shifted[pb:-1].any() if len(shifted) - 1 > pb else Const(0, 1)
+        above = _any_bits(shifted, pb, tw - 1)
+        if self.loadable:
+            # The last bit of the shift: the OR reads ``shifted`` itself, not
+            # the shifted-by-one mux (one LUT level less). Shifted by one, the
+            # bits above the pixel's are shifted[pb + 1:], the sign included,
+            # which is 0 wherever ``above`` matters (not negative).
+            shift_last = ctl.shift[0]
+            above = _any_bits(shifted, pb + 1, tw - 1) | (~shift_last & _any_bits(shifted, pb, pb + 1))
+            last = Signal(signed(tw), name="shifted_last")
+            m.d.comb += last.eq(Mux(shift_last, shifted >> 1, shifted))
+            shifted = last
         clamped = Mux(negative, 0, Mux(above, pmax, shifted[:pb]))
         k = self.model.phase_bits
         phase = shifted[:k]
