@@ -122,21 +122,21 @@ class ModelStore(wiring.Component):
         return m
 
     def _new_port(self):
-        return {"addr": Signal(range(self.plan.staging_depth)), "wdata": Signal(16), "wbytes": Signal(2),
-                "we": Signal(), "re": Signal(), "rdata": Signal(16)}
+        # "row": the SPRAM row of ``addr`` when the staging words share the
+        # weight SPRAMs, registered with it (no adder in front of the SPRAMs).
+        return {"addr": Signal(range(self.plan.staging_depth)), "row": Signal(14), "wdata": Signal(16),
+                "wbytes": Signal(2), "we": Signal(), "re": Signal(), "rdata": Signal(16)}
 
     def _shared_sprams(self, m):
         """Four SPRAMs: weight rows, then the staging words (module docstring)."""
         plan = self.plan
         port = self._new_port()
-        row0 = plan.staging_row0
         rams = []
         for k in range(WEIGHT_SPRAMS):
             m.submodules[f"spram{k}"] = ram = Spram()
             rams.append(ram)
         word_k = port["addr"][:2]
-        word_row = Signal(14)
-        m.d.comb += word_row.eq(row0 + port["addr"][2:])
+        word_row = port["row"]
         k_q = Signal(2)
         with m.If(port["re"]):
             m.d.sync += k_q.eq(word_k)
@@ -193,9 +193,6 @@ class ModelStore(wiring.Component):
         i_addr = Signal.like(port["addr"])
         i_re = Signal()
         rdata = Signal(16)
-        i_addr = Signal.like(port["addr"])
-        i_re = Signal()
-        rdata = Signal(16)
         # Every access is registered on its way to the memories (timing: the
         # installer's state, the owner's choice and the SPRAMs' address
         # arithmetic would otherwise be one path): a read's data comes two
@@ -209,6 +206,11 @@ class ModelStore(wiring.Component):
             m.d.sync += rdata.eq(Mux(booting, rom_rd.data, port["rdata"]))
         else:
             m.d.sync += rdata.eq(port["rdata"])
+        if self.plan.weights_in_spram:
+            # The staging word's SPRAM row (module docstring), registered
+            # with its address.
+            with m.If(~booting):
+                m.d.sync += port["row"].eq(self.plan.staging_row0 + Mux(busy, i_addr, ext.addr)[2:])
         with m.If(booting):
             m.d.sync += [port["we"].eq(0), port["re"].eq(0)]
         with m.Elif(busy):
