@@ -77,6 +77,8 @@ output-register decision starts at a flip-flop. Latency and throughput are
 the same as with back-pressure.
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
@@ -142,21 +144,8 @@ class _SdfStage(wiring.Component):
             return self._elaborate_free()
         m = Module()
         depth = self.delay
-        entry = butterfly_layout(self.width + 1, self.tag_shape)
-        x = self.i.payload
-
-        # Block position: ``second`` = second half of a block of 2D inputs;
-        # ``at_end`` = the next input is the last of its half (registered
-        # ``index == depth - 1``).
-        second = Signal()
-        index = Signal(range(depth))
-        at_end = Signal(init=depth == 1)
-        # Differences of the previous block still in the delay line:
-        # ``has_diff``: some are left; ``last_diff``: the next one is the
-        # last (registered ``dsent == depth - 1``).
-        dsent = Signal(range(depth))
-        has_diff = Signal()
-        last_diff = Signal(init=depth == 1)
+        f = self._flags()
+        second, at_end, has_diff, last_diff = f.second, f.at_end, f.has_diff, f.last_diff
         # Fill level of the delay line, ``full`` = ``count == depth``.
         count = Signal(range(depth + 1))
         full = Signal()
@@ -172,31 +161,12 @@ class _SdfStage(wiring.Component):
         ready = Signal(init=1)
         pop = Signal()
         push = Signal()
-        head = Signal(entry)        # oldest entry of the delay line
-        tail_in = Signal(entry)     # what enters the delay line this cycle
-        out_payload = Signal(self.o.payload.shape())
-
-        # First half: inputs go into the delay line; the previous block's
-        # differences leave it, independently of the input. Second half: the
-        # line is full of this block's first half, the partner of every input
-        # is at its head; the sum leaves, the difference goes in.
         m.d.comb += [
             pop.eq(~obuf_full & Mux(second, self.i.valid, has_diff)),
             self.i.ready.eq(ready),
             push.eq(self.i.valid & self.i.ready),
-            out_payload.data.eq(Mux(second, head.data + x.data, head.data)),
-            tail_in.data.eq(Mux(second, head.data - x.data, x.data)),
         ]
-        if self.tag_width:
-            m.d.comb += [
-                out_payload.tag.eq(Mux(second, x.tag, head.tag)),
-                tail_in.tag.eq(x.tag),
-            ]
-
-        if self.use_ram:
-            self._ram_line(m, entry, head, tail_in, push, pop)
-        else:
-            self._ff_line(m, entry, head, tail_in, push, pop)
+        out_payload = self._data_path(m, second, push, pop)
 
         # Next values of the flags ``ready`` depends on.
         second_n = Signal()
@@ -214,11 +184,7 @@ class _SdfStage(wiring.Component):
         # registers only; the handshake only enables it).
         m.d.comb += second_n.eq(second ^ (push & at_end))
         m.d.sync += second.eq(second_n)
-        with m.If(push):
-            m.d.sync += [
-                index.eq(Mux(at_end, 0, index + 1)),
-                at_end.eq(Mux(at_end, depth == 1, index == depth - 2)),
-            ]
+        self._count_position(m, f, push)
 
         # Pending differences: all ``depth`` of them once the second half
         # ends; one fewer for every pop in the first half.
@@ -230,13 +196,7 @@ class _SdfStage(wiring.Component):
             has_diff_n.eq(Mux(end_block | diff_pop, second | ~last_diff, has_diff)),
         ]
         m.d.sync += has_diff.eq(has_diff_n)
-        # ``dsent`` counts the differences sent, modulo ``depth`` (a power of
-        # two): it is enabled by ``diff_pop`` alone (one LUT).
-        with m.If(diff_pop):
-            m.d.sync += [
-                dsent.eq(dsent + 1),
-                last_diff.eq(dsent == depth - 2 if depth > 1 else 1),
-            ]
+        self._count_differences(m, f, diff_pop)
 
         m.d.comb += obuf_full_n.eq(self._output_buffer(m, Mux(second, self.i.valid, has_diff), obuf_full,
                                                        out_payload, pop))
@@ -252,23 +212,54 @@ class _SdfStage(wiring.Component):
         (``i_valid_next``), so the delay line's enables, its read address
         and the output register's enable start at a flip-flop."""
         m = Module()
-        depth = self.delay
-        entry = butterfly_layout(self.width + 1, self.tag_shape)
-        x = self.i.payload
-        # Flags as in ``elaborate``: block position and pending differences.
-        second = Signal()
-        index = Signal(range(depth))
-        at_end = Signal(init=depth == 1)
-        dsent = Signal(range(depth))
-        has_diff = Signal()
-        last_diff = Signal(init=depth == 1)
+        f = self._flags()
+        second, at_end, has_diff, last_diff = f.second, f.at_end, f.has_diff, f.last_diff
         push = Signal()
         pop = Signal()
-        head = Signal(entry)
-        tail_in = Signal(entry)
+        m.d.comb += push.eq(self.i.valid)
+        out_payload = self._data_path(m, second, push, pop)
+
+        second_n = second ^ (push & at_end)
+        self._count_position(m, f, push)
+        end_block = second & at_end & self.i.valid
+        diff_pop = ~second & has_diff
+        has_diff_n = Mux(end_block | diff_pop, second | ~last_diff, has_diff)
+        # pop = Mux(second, i.valid, has_diff), a cycle early.
+        m.d.sync += [second.eq(second_n), has_diff.eq(has_diff_n),
+                     pop.eq(Mux(second_n, self.i_valid_next, has_diff_n))]
+        m.d.comb += self.o_valid_next.eq(pop)
+        self._count_differences(m, f, diff_pop)
+        # One output register: its result is taken in the next cycle.
+        m.d.sync += self.o.valid.eq(pop)
+        with m.If(pop):
+            m.d.sync += self.o.payload.eq(out_payload)
+        return m
+
+    def _flags(self):
+        """The registered flags both forms keep. Block position: ``second``
+        = second half of a block of 2D inputs; ``at_end`` = the next input
+        is the last of its half (registered ``index == depth - 1``).
+        Differences of the previous block still in the delay line:
+        ``has_diff``: some are left; ``last_diff``: the next one is the last
+        (registered ``dsent == depth - 1``)."""
+        depth = self.delay
+        return SimpleNamespace(second=Signal(), index=Signal(range(depth)), at_end=Signal(init=depth == 1),
+                               dsent=Signal(range(depth)), has_diff=Signal(), last_diff=Signal(init=depth == 1))
+
+    def _data_path(self, m, second, push, pop):
+        """The sum and difference of an input and its partner at the delay
+        line's head, and the line itself; returns the stage's result.
+
+        First half: inputs go into the delay line; the previous block's
+        differences leave it, independently of the input. Second half: the
+        line is full of this block's first half, the partner of every input
+        is at its head; the sum leaves, the difference goes in."""
+        entry = butterfly_layout(self.width + 1, self.tag_shape)
+        x = self.i.payload
+        head = Signal(entry)        # oldest entry of the delay line
+        tail_in = Signal(entry)     # what enters the delay line this cycle
         out_payload = Signal(self.o.payload.shape())
         m.d.comb += [
-            push.eq(self.i.valid),
             out_payload.data.eq(Mux(second, head.data + x.data, head.data)),
             tail_in.data.eq(Mux(second, head.data - x.data, x.data)),
         ]
@@ -278,30 +269,27 @@ class _SdfStage(wiring.Component):
             self._ram_line(m, entry, head, tail_in, push, pop)
         else:
             self._ff_line(m, entry, head, tail_in, push, pop)
+        return out_payload
 
-        second_n = second ^ (push & at_end)
+    def _count_position(self, m, f, push):
+        """The position within the half block, on every input taken (the
+        data of the update depends on registers only; ``push`` only enables it)."""
+        depth = self.delay
         with m.If(push):
             m.d.sync += [
-                index.eq(Mux(at_end, 0, index + 1)),
-                at_end.eq(Mux(at_end, depth == 1, index == depth - 2)),
+                f.index.eq(Mux(f.at_end, 0, f.index + 1)),
+                f.at_end.eq(Mux(f.at_end, depth == 1, f.index == depth - 2)),
             ]
-        end_block = second & at_end & self.i.valid
-        diff_pop = ~second & has_diff
-        has_diff_n = Mux(end_block | diff_pop, second | ~last_diff, has_diff)
-        # pop = Mux(second, i.valid, has_diff), a cycle early.
-        m.d.sync += [second.eq(second_n), has_diff.eq(has_diff_n),
-                     pop.eq(Mux(second_n, self.i_valid_next, has_diff_n))]
-        m.d.comb += self.o_valid_next.eq(pop)
+
+    def _count_differences(self, m, f, diff_pop):
+        """``dsent`` counts the differences sent, modulo ``depth`` (a power of
+        two): it is enabled by ``diff_pop`` alone (one LUT)."""
+        depth = self.delay
         with m.If(diff_pop):
             m.d.sync += [
-                dsent.eq(dsent + 1),
-                last_diff.eq(dsent == depth - 2 if depth > 1 else 1),
+                f.dsent.eq(f.dsent + 1),
+                f.last_diff.eq(f.dsent == depth - 2 if depth > 1 else 1),
             ]
-        # One output register: its result is taken in the next cycle.
-        m.d.sync += self.o.valid.eq(pop)
-        with m.If(pop):
-            m.d.sync += self.o.payload.eq(out_payload)
-        return m
 
     def _output_buffer(self, m, offer, obuf_full, out_payload, pop):
         """The two-entry output buffer; returns the next value of ``obuf_full``.
