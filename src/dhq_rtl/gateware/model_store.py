@@ -23,10 +23,11 @@ it is made of :class:`~.spram.Spram` (``SB_SPRAM256KA``, one per 16 384
 words), otherwise a :class:`~amaranth.lib.memory.Memory` (block RAM).
 
 Weights in SPRAM (``plan.weights_in_spram``): the four SPRAMs side by side
-hold the weight rows (rows ``[0, weight_rows)``, 64 bits a row, the MAC
-array reads one a cycle through ``weight_read``) and, after them, the
-staging memory (word ``w`` in SPRAM ``w mod 4``, row ``staging_row0 + w /
-4``). The installer writes a weight row through ``weight_write`` (the
+hold the staging memory (word ``w`` in SPRAM ``w mod 4``, row ``w / 4``,
+rows ``[0, weight_row0)``) and, after it, the weight rows (row ``r`` at
+``weight_row0 + r``, 64 bits a row, the MAC array reads one a cycle through
+``weight_read``); ``weight_row0`` is a multiple of the weight address's
+span, so no address passes an adder on its way to the SPRAMs. The installer writes a weight row through ``weight_write`` (the
 configuration bus's weights target). One access a cycle reaches the
 SPRAMs: a weight write, else a staging access, else the MAC array's read
 (the core renders only while nothing is loaded or installed). SPRAM has no
@@ -122,13 +123,11 @@ class ModelStore(wiring.Component):
         return m
 
     def _new_port(self):
-        # "row": the SPRAM row of ``addr`` when the staging words share the
-        # weight SPRAMs, registered with it (no adder in front of the SPRAMs).
-        return {"addr": Signal(range(self.plan.staging_depth)), "row": Signal(14), "wdata": Signal(16),
-                "wbytes": Signal(2), "we": Signal(), "re": Signal(), "rdata": Signal(16)}
+        return {"addr": Signal(range(self.plan.staging_depth)), "wdata": Signal(16), "wbytes": Signal(2),
+                "we": Signal(), "re": Signal(), "rdata": Signal(16)}
 
     def _shared_sprams(self, m):
-        """Four SPRAMs: weight rows, then the staging words (module docstring)."""
+        """Four SPRAMs: the staging words, then the weight rows (module docstring)."""
         plan = self.plan
         port = self._new_port()
         rams = []
@@ -136,7 +135,9 @@ class ModelStore(wiring.Component):
             m.submodules[f"spram{k}"] = ram = Spram()
             rams.append(ram)
         word_k = port["addr"][:2]
-        word_row = port["row"]
+        word_row = port["addr"][2:]
+        # The weight rows' base has no bit in common with a row number.
+        base = Const(plan.weight_row0 >> plan.weight_addr_width, len(rams[0].addr) - plan.weight_addr_width)
         k_q = Signal(2)
         with m.If(port["re"]):
             m.d.sync += k_q.eq(word_k)
@@ -146,14 +147,14 @@ class ModelStore(wiring.Component):
         byte_mask = Cat(port["wbytes"][0], port["wbytes"][0], port["wbytes"][1], port["wbytes"][1])
         for k, ram in enumerate(rams):
             with m.If(wr.en):
-                m.d.comb += [ram.addr.eq(wr.addr), ram.wdata.eq(wr.data.word_select(k, 16) if 16 * k < len(wr.data)
-                                                               else 0),
+                m.d.comb += [ram.addr.eq(Cat(wr.addr, base)),
+                             ram.wdata.eq(wr.data.word_select(k, 16) if 16 * k < len(wr.data) else 0),
                              ram.mask.eq(0b1111), ram.we.eq(1), ram.cs.eq(1)]
             with m.Elif(port["we"] | port["re"]):
                 m.d.comb += [ram.addr.eq(word_row), ram.wdata.eq(port["wdata"]), ram.mask.eq(byte_mask),
                              ram.we.eq(port["we"] & (word_k == k)), ram.cs.eq(port["re"] | (word_k == k))]
             with m.Else():
-                m.d.comb += [ram.addr.eq(rd.addr), ram.cs.eq(rd.en)]
+                m.d.comb += [ram.addr.eq(Cat(rd.addr, base)), ram.cs.eq(rd.en)]
         return port
 
     def _staging_memory(self, m):
@@ -206,11 +207,6 @@ class ModelStore(wiring.Component):
             m.d.sync += rdata.eq(Mux(booting, rom_rd.data, port["rdata"]))
         else:
             m.d.sync += rdata.eq(port["rdata"])
-        if self.plan.weights_in_spram:
-            # The staging word's SPRAM row (module docstring), registered
-            # with its address.
-            with m.If(~booting):
-                m.d.sync += port["row"].eq(self.plan.staging_row0 + Mux(busy, i_addr, ext.addr)[2:])
         with m.If(booting):
             m.d.sync += [port["we"].eq(0), port["re"].eq(0)]
         with m.Elif(busy):

@@ -500,10 +500,12 @@ class CorePlan:
         self.header_words = 3 + 2 * len(sections)
         self.staging_words = self.header_words + sum(s.words * s.max_entries for s in sections)
         if self.weights_in_spram:
-            # Weight rows at rows [0, weight_rows) of the four SPRAMs, the
-            # staging memory's words interleaved over them after those.
-            self.staging_row0 = self.weight_rows
-            room = WEIGHT_SPRAMS * (SPRAM_WORDS - self.staging_row0)
+            # The staging memory's words interleaved over rows [0,
+            # weight_row0) of the four SPRAMs, the weight rows after them:
+            # weight_row0 is a multiple of the weight address's span, so
+            # neither address needs an adder (model_store).
+            self.weight_row0 = SPRAM_WORDS - (1 << self.weight_addr_width)
+            room = WEIGHT_SPRAMS * self.weight_row0
             if self.staging_words > room:
                 raise ValueError(f"the envelope's weight rows ({self.weight_rows}) and load image "
                                  f"({self.staging_words} words) do not fit four SPRAMs")
@@ -578,7 +580,7 @@ class CorePlan:
         if not self.loadable:
             return 0
         if self.weights_in_spram:
-            return WEIGHT_SPRAMS * (SPRAM_WORDS - self.staging_row0)
+            return WEIGHT_SPRAMS * self.weight_row0
         if self.spram:
             return -(-self.staging_words // SPRAM_WORDS) * SPRAM_WORDS
         return _pow2_ceil(self.staging_words)

@@ -23,7 +23,7 @@ runs from its default clock.
 
 import math
 
-from amaranth.hdl import ClockDomain, Const, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import Cat, ClockDomain, Const, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -346,13 +346,19 @@ class BoardTop(Elaboratable):
         # Hold reset until the PLL has been locked for a while.
         m.domains.por = por = ClockDomain("por", reset_less=True)
         m.d.comb += por.clk.eq(pll_out)
+        # LOCK is asynchronous to the clock it locks: two flip-flops bring it
+        # in. ``held`` (the count has reached its end) is a register of its
+        # own, so the counter's enable and clear are one LUT from flip-flops.
+        lock_sync = Signal(2)
+        m.d.por += lock_sync.eq(Cat(lock, lock_sync[0]))
         count = Signal(8)
-        with m.If(~lock):
-            m.d.por += count.eq(0)
-        with m.Elif(count != 255):
-            m.d.por += count.eq(count + 1)
+        held = Signal()
+        with m.If(~lock_sync[1]):
+            m.d.por += [count.eq(0), held.eq(0)]
+        with m.Elif(~held):
+            m.d.por += [count.eq(count + 1), held.eq(count == 2 ** len(count) - 2)]
         rst = Signal(init=1)
-        m.d.por += rst.eq(count != 255)        # registered: the reset net fans out everywhere
+        m.d.por += rst.eq(~held)        # registered: the reset net fans out everywhere
         m.d.comb += cd.rst.eq(rst)
         return lock
 
