@@ -150,6 +150,22 @@ def test_a_build_of_other_sources_is_built_again(setup, capsys):
     assert [r["reused"] for r in again["boards"][0]["rows"]] == [False] + [True] * (len(built) - 1)
 
 
+def test_a_reused_row_keeps_its_own_build_report(setup, capsys):
+    """A build that fails timing leaves the folder's earlier build (which met
+    it) in place: a reused row takes its figures from its own build's report,
+    kept in its record, not from the folder's ``utilization.json``."""
+    first, _, _ = _run(setup, capsys, "--board", "ulx3s", "--lanes", "4")
+    row = first["boards"][0]["rows"][1]
+    kept = Path(row["folder"]) / "utilization.json"
+    other = json.loads(kept.read_text())
+    other["clocks"] = {k: dict(v, fmax_mhz=v["fmax_mhz"] + 11.0) for k, v in other["clocks"].items()}
+    other["performance"]["core_fmax_mhz"] = (other["performance"].get("core_fmax_mhz") or 0) + 11.0
+    kept.write_text(json.dumps(other))
+    again, _, _ = _run(setup, capsys, "--board", "ulx3s", "--lanes", "4")
+    reused = again["boards"][0]["rows"][1]
+    assert reused["reused"] is True and reused["fmax_mhz"] == row["fmax_mhz"]
+
+
 def test_ice40_builds_of_the_old_synthesis_flow_are_built_again(setup, capsys):
     """An iCE40 build stamped before the flow without ``-dsp`` (its DSPs
     rewritten by Yosys) is never reused; a current one is."""
