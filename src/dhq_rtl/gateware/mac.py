@@ -372,7 +372,9 @@ class MacArray(wiring.Component):
         products = self._products(m, [act1[l] for l in range(P)], wts, en)
 
         # Stage 3: adder tree, one register per level.
-        level, ctl = products, ctl2
+        # ``upcoming``: the control the last stage sees after the next
+        # ``en`` (the source of its register).
+        level, ctl, upcoming = products, ctl2, ctl1
         for t in range(self.tree_levels):
             nxt = []
             for j in range(0, len(level), 2):
@@ -384,17 +386,22 @@ class MacArray(wiring.Component):
             c = Signal(ctl_layout, name=f"ctl_tree{t}")
             with m.If(en):
                 m.d.sync += c.eq(ctl)
-            level, ctl = nxt, c
+            level, ctl, upcoming = nxt, c, ctl
         total = level[0]
 
-        # Stage 4: accumulate and emit.
+        # Stage 4: accumulate and emit. ``base`` is what this stage's beat
+        # adds its sum to (0 for a first beat, else the running sum ``acc``),
+        # registered a beat ahead from the upcoming beat's ``first``: no LUT
+        # sits between a register and the adder's carry chain.
         acc = Signal(signed(self.acc_width))
+        base = Signal(signed(self.acc_width))
         new = Signal(signed(self.acc_width))
-        m.d.comb += new.eq(Mux(ctl.first, 0, acc) + total)
+        m.d.comb += new.eq(base + total)
         with m.If(en):
             with m.If(ctl.valid):
                 m.d.sync += acc.eq(new)
-            m.d.sync += [self.o.valid.eq(ctl.valid & ctl.last), self.o.payload.acc.eq(new)]
+            m.d.sync += [base.eq(Mux(upcoming.first, 0, Mux(ctl.valid, new, acc))),
+                         self.o.valid.eq(ctl.valid & ctl.last), self.o.payload.acc.eq(new)]
             if self.tag_width:
                 m.d.sync += self.o.payload.tag.eq(ctl.tag)
         return m

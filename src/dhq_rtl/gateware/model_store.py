@@ -145,16 +145,24 @@ class ModelStore(wiring.Component):
         wr, rd = self.weight_write, self.weight_read
         m.d.comb += rd.data.eq(Cat(*[r.rdata for r in rams]))
         byte_mask = Cat(port["wbytes"][0], port["wbytes"][0], port["wbytes"][1], port["wbytes"][1])
+        # The address in two levels, each a LUT from registers: the store's
+        # own (a weight write, else the staging port's), then the store's or
+        # the MAC array's read (the SPRAMs sit far from most logic: every
+        # level costs a long route).
+        store_sel = Signal()
+        store_addr = Signal(len(rams[0].addr))
+        m.d.comb += [store_sel.eq(wr.en | port["we"] | port["re"]),
+                     store_addr.eq(Mux(wr.en, Cat(wr.addr, base), word_row))]
         for k, ram in enumerate(rams):
+            m.d.comb += ram.addr.eq(Mux(store_sel, store_addr, Cat(rd.addr, base)))
             with m.If(wr.en):
-                m.d.comb += [ram.addr.eq(Cat(wr.addr, base)),
-                             ram.wdata.eq(wr.data.word_select(k, 16) if 16 * k < len(wr.data) else 0),
+                m.d.comb += [ram.wdata.eq(wr.data.word_select(k, 16) if 16 * k < len(wr.data) else 0),
                              ram.mask.eq(0b1111), ram.we.eq(1), ram.cs.eq(1)]
             with m.Elif(port["we"] | port["re"]):
-                m.d.comb += [ram.addr.eq(word_row), ram.wdata.eq(port["wdata"]), ram.mask.eq(byte_mask),
+                m.d.comb += [ram.wdata.eq(port["wdata"]), ram.mask.eq(byte_mask),
                              ram.we.eq(port["we"] & (word_k == k)), ram.cs.eq(port["re"] | (word_k == k))]
             with m.Else():
-                m.d.comb += [ram.addr.eq(Cat(rd.addr, base)), ram.cs.eq(rd.en)]
+                m.d.comb += ram.cs.eq(rd.en)
         return port
 
     def _staging_memory(self, m):
