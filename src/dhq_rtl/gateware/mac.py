@@ -347,7 +347,8 @@ class MacArray(wiring.Component):
         # Control travelling beside the data: valid, first, last, tag.
         ctl_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "tag": unsigned(self.tag_width)})
         ctl_in = Signal(ctl_layout)
-        m.d.comb += [ctl_in.valid.eq(self.i.valid), ctl_in.first.eq(self.i.payload.first),
+        # A bubble never starts a sum (the accumulator's ``base`` relies on it).
+        m.d.comb += [ctl_in.valid.eq(self.i.valid), ctl_in.first.eq(self.i.payload.first & self.i.valid),
                      ctl_in.last.eq(self.i.payload.last)]
         if self.tag_width:
             m.d.comb += ctl_in.tag.eq(self.i.payload.tag)
@@ -390,17 +391,15 @@ class MacArray(wiring.Component):
         total = level[0]
 
         # Stage 4: accumulate and emit. ``base`` is what this stage's beat
-        # adds its sum to (0 for a first beat, else the running sum ``acc``),
-        # registered a beat ahead from the upcoming beat's ``first``: no LUT
-        # sits between a register and the adder's carry chain.
-        acc = Signal(signed(self.acc_width))
+        # adds its sum to: 0 for a first beat, else the running sum —
+        # registered a beat ahead from the upcoming beat's ``first``, so no
+        # LUT sits between a register and the adder's carry chain. A bubble
+        # (never first) holds the running sum in ``base`` itself.
         base = Signal(signed(self.acc_width))
         new = Signal(signed(self.acc_width))
         m.d.comb += new.eq(base + total)
         with m.If(en):
-            with m.If(ctl.valid):
-                m.d.sync += acc.eq(new)
-            m.d.sync += [base.eq(Mux(upcoming.first, 0, Mux(ctl.valid, new, acc))),
+            m.d.sync += [base.eq(Mux(upcoming.first, 0, Mux(ctl.valid, new, base))),
                          self.o.valid.eq(ctl.valid & ctl.last), self.o.payload.acc.eq(new)]
             if self.tag_width:
                 m.d.sync += self.o.payload.tag.eq(ctl.tag)
