@@ -154,15 +154,16 @@ class ModelStore(wiring.Component):
         m.d.comb += [store_sel.eq(wr.en | port["we"] | port["re"]),
                      store_addr.eq(Mux(wr.en, Cat(wr.addr, base), word_row))]
         for k, ram in enumerate(rams):
-            m.d.comb += ram.addr.eq(Mux(store_sel, store_addr, Cat(rd.addr, base)))
-            with m.If(wr.en):
-                m.d.comb += [ram.wdata.eq(wr.data.word_select(k, 16) if 16 * k < len(wr.data) else 0),
-                             ram.mask.eq(0b1111), ram.we.eq(1), ram.cs.eq(1)]
-            with m.Elif(port["we"] | port["re"]):
-                m.d.comb += [ram.wdata.eq(port["wdata"]), ram.mask.eq(byte_mask),
-                             ram.we.eq(port["we"] & (word_k == k)), ram.cs.eq(port["re"] | (word_k == k))]
-            with m.Else():
-                m.d.comb += ram.cs.eq(rd.en)
+            wr_word = wr.data.word_select(k, 16) if 16 * k < len(wr.data) else Const(0, 16)
+            m.d.comb += [
+                ram.addr.eq(Mux(store_sel, store_addr, Cat(rd.addr, base))),
+                # Data and byte mask matter to a write only: the weight
+                # write's, else the staging port's (one LUT each).
+                ram.wdata.eq(Mux(wr.en, wr_word, port["wdata"])),
+                ram.mask.eq(Mux(wr.en, 0b1111, byte_mask)),
+                ram.we.eq(wr.en | (port["we"] & (word_k == k))),
+                ram.cs.eq(Mux(store_sel, wr.en | port["re"] | (word_k == k), rd.en)),
+            ]
         return port
 
     def _staging_memory(self, m):
