@@ -6,6 +6,9 @@ the build at them (``DHQ_TOOLCHAIN=system`` with ``YOSYS``, ``NEXTPNR_ICE40``,
 the build reads: a Yosys log and cell counts, a nextpnr log and report
 (``FAKE_FMAX`` MHz against a 48 MHz constraint) and a bitstream that contains
 ``FAKE_TAG``. The tool named by ``FAKE_FAIL`` exits with status 1 instead.
+``FAKE_LEGALISE``: nextpnr fails to legalise its placement (as nextpnr-ice40
+does at the utilisation limit) — ``once``: unless its heap placer's cell
+placement limit is off, ``always``: every time.
 """
 
 import os
@@ -32,6 +35,11 @@ if tool == "yosys":
     Path("top.json").write_text(json.dumps({"modules": {}}))
     Path("top.stat.json").write_text(json.dumps({"design": {"num_cells_by_type": {"SB_LUT4": 100}}}))
 elif tool.startswith("nextpnr"):
+    legalise = os.environ.get("FAKE_LEGALISE")
+    if legalise == "always" or (legalise == "once" and "--placer-heap-cell-placement-timeout" not in args):
+        Path(option("--log")).write_text("ERROR: Unable to find legal placement for all cells, design is "
+                                         "probably at utilisation limit.\n")
+        sys.exit(1)
     fmax = float(os.environ.get("FAKE_FMAX", "60"))
     Path(option("--log")).write_text(f"fake nextpnr, fmax {fmax}\n")
     report = {"utilization": {"ICESTORM_LC": {"used": 100, "available": 5280}},
@@ -58,6 +66,6 @@ def install(folder, monkeypatch):
         path.chmod(0o755)
         monkeypatch.setenv(variable, str(path))
     monkeypatch.setenv("DHQ_TOOLCHAIN", "system")
-    for variable in ("FAKE_FAIL", "FAKE_FMAX", "FAKE_TAG"):
+    for variable in ("FAKE_FAIL", "FAKE_FMAX", "FAKE_TAG", "FAKE_LEGALISE"):
         monkeypatch.delenv(variable, raising=False)
     return folder

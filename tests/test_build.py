@@ -204,6 +204,24 @@ def test_failed_first_build_names_its_logs(fake, capsys, monkeypatch):
     assert (attempt / "top.rpt").exists() and not (fake["out"] / "top.bin").exists()
 
 
+def test_a_placement_nextpnr_cannot_legalise_is_placed_again_without_its_limit(fake, capsys, monkeypatch):
+    """nextpnr-ice40 failing to legalise its placement (the heap placer's
+    per-cell limit, at the utilisation limit) is run once more with the
+    limit off; the report says so. A second failure is the build's error."""
+    import json
+    monkeypatch.setenv("FAKE_LEGALISE", "once")
+    code, out, err = run_cli(main, fake["argv"], capsys)
+    assert code == 0, err
+    assert "could not legalise the placement" in out and "--placer-heap-cell-placement-timeout 0" in out
+    report = json.loads((fake["out"] / "utilization.json").read_text())
+    assert report["parameters"]["placement_retry"] is True
+    monkeypatch.setenv("FAKE_LEGALISE", "always")
+    assert_refused(run_cli(main, fake["argv"], capsys), "build failed", "Unable to find legal placement")
+    monkeypatch.delenv("FAKE_LEGALISE")
+    assert run_cli(main, fake["argv"], capsys)[0] == 0
+    assert json.loads((fake["out"] / "utilization.json").read_text())["parameters"]["placement_retry"] is False
+
+
 def test_interrupted_build_keeps_the_previous_build(fake, capsys, monkeypatch):
     from amaranth.build import run as amaranth_run
 

@@ -401,9 +401,36 @@ def _build_with_fallback(model, board, attempt, est, *, freq_hz, fallback, log, 
 
 #: Options of every nextpnr-ice40 run of a board build.
 ICE40_NEXTPNR_OPTS = "--opt-timing"
+#: nextpnr-ice40's heap placer gives up on a cell after ``cells² / 8``
+#: tries; near the UP5K's logic-cell limit (the default build: 95 % of the
+#: cells plus 75 to legalise carry chains) that can fail a design another
+#: search places. Such a build is placed once more with these options
+#: (no limit); the report says so (``placement_retry``).
+ICE40_LEGALISATION_FAILURE = "Unable to find legal placement"
+ICE40_PLACEMENT_RETRY_OPTS = "--placer-heap-cell-placement-timeout 0"
 
 # The deepest paths of the netlist listed in an iCE40 build's report (docs/timing.md).
 LOGIC_PATHS_REPORTED = 8
+
+
+def _execute(platform, top, out, env, board, overrides):
+    """Write the toolchain's script for ``top`` into ``out`` and run it; a
+    tool's failure is a :class:`ToolchainError` naming its first error."""
+    plan = platform.build(top, name="top", build_dir=str(out), do_build=False, **overrides)
+    try:
+        plan.execute_local(str(out), env=env)
+    except Exception as e:       # subprocess.CalledProcessError from the build script
+        tail = ""
+        for name in ("top.tim", "top.rpt"):
+            p = out / name
+            if p.exists():
+                text = p.read_text(errors="replace").strip().splitlines()
+                errs = [l for l in text if "ERROR" in l or "Error" in l]
+                tail = (errs[0] if errs else text[-1]) if text else ""
+                if errs:
+                    break
+        raise ToolchainError(f"the {board.family} build failed ({e.__class__.__name__}); {tail} "
+                             f"(logs in {out})") from None
 
 
 def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, baud, seed, toolchain, env, buffers,
@@ -417,8 +444,10 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     t0 = time.monotonic()
     for stale in ("top.stat.json", "top.report.json", "top.bin", "top.bit"):
         (out / stale).unlink(missing_ok=True)
-    top = BoardTop(model, board, envelope=envelope, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers,
-                   arith=arith, fixed_model=fixed_model and arith == "int")
+    def new_top():      # a design elaborates once: a second run needs a new one
+        return BoardTop(model, board, envelope=envelope, lanes=lanes, freq_hz=freq_hz, baud=baud, buffers=buffers,
+                        arith=arith, fixed_model=fixed_model and arith == "int")
+    top = new_top()
     platform = board.platform()
     overrides = {
         "script_after_synth": "tee -q -o top.stat.json stat -json",
@@ -436,21 +465,20 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
         f"{'MAC products in fabric, ' if multipliers == 'fabric' else ''}"
         f"{top.freq_hz / 1e6:g} MHz, "
         f"tools: {toolchain}, into {out}")
-    plan = platform.build(top, name="top", build_dir=str(out), do_build=False, **overrides)
+    placement_retry = False
     try:
-        plan.execute_local(str(out), env=env)
-    except Exception as e:       # subprocess.CalledProcessError from the build script
-        tail = ""
-        for name in ("top.tim", "top.rpt"):
-            p = out / name
-            if p.exists():
-                text = p.read_text(errors="replace").strip().splitlines()
-                errs = [l for l in text if "ERROR" in l or "Error" in l]
-                tail = (errs[0] if errs else text[-1]) if text else ""
-                if errs:
-                    break
-        raise ToolchainError(f"the {board.family} build failed ({e.__class__.__name__}); {tail} "
-                             f"(logs in {out})") from None
+        _execute(platform, top, out, env, board, overrides)
+    except ToolchainError as e:
+        if board.family != "ice40" or ICE40_LEGALISATION_FAILURE not in str(e):
+            raise
+        # At the utilisation limit the heap placer can give up on a cell
+        # that a longer search places: run once more without its limit.
+        log(f"nextpnr could not legalise the placement at the first try; placing again with "
+            f"{ICE40_PLACEMENT_RETRY_OPTS}")
+        overrides["nextpnr_opts"] += " " + ICE40_PLACEMENT_RETRY_OPTS
+        top = new_top()
+        _execute(board.platform(), top, out, env, board, overrides)
+        placement_retry = True
     seconds = time.monotonic() - t0
     bitstream = out / ("top.bin" if board.family == "ice40" else "top.bit")
     if not bitstream.exists():
@@ -473,6 +501,8 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
     params = {"arith": arith, "lanes": lanes, "buffers": plan.buffers, "dsp": board.dsp, "multipliers": multipliers,
               "clock_mhz": top.pll_hz / 1e6, "baud": baud, "uart_divisor": top.divisor, "seed": seed,
               "toolchain": toolchain, "fixed_model": not plan.loadable}
+    if board.family == "ice40":
+        params["placement_retry"] = placement_retry
     if arith == "fp32":
         u = plan.units
         params.update(sine_ii=u.sine_ii, mul_latency=u.mul_latency, add_latency=u.add_latency,

@@ -121,12 +121,12 @@ def _logic_cells(plan, board, ff_bits):
     # The butterfly without back-pressure (the core's): per stage its sum and
     # difference and one output register, a flip-flop per bit of a delay
     # line outside block RAM. Calibrated on the iCEBreaker fixed-model
-    # builds of rotated width-32 W8A8/W6A6/W4A4 models (3633/3459/3770 LC;
+    # builds of rotated width-32 W8A8/W6A6/W4A4 models (3612/3441/3760 LC;
     # docs/RESULTS.md, "Timing closure").
     bfly = 0
     for stage, depth, width, in_ram in getattr(plan, "delay_lines", ()):
         data_bits = plan.lut_bits + stage + 1
-        bfly += 3 * data_bits + 30 + (0 if in_ram else data_bits * depth)
+        bfly += 3 * data_bits + 20 + (0 if in_ram else data_bits * depth)
     requant = 3 * (plan.lut_bits + int(math.log2(max(plan.rot_n, 1))) + 8)
     coords = 4 * (plan.model.layers[0].shift + plan.phase_bits) + 60
     # Calibrated: iCEBreaker build of the default model (the small queues,
