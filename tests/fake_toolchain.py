@@ -7,8 +7,8 @@ the build reads: a Yosys log and cell counts, a nextpnr log and report
 (``FAKE_FMAX`` MHz against a 48 MHz constraint) and a bitstream that contains
 ``FAKE_TAG``. The tool named by ``FAKE_FAIL`` exits with status 1 instead.
 ``FAKE_LEGALISE``: nextpnr fails to legalise its placement (as nextpnr-ice40
-does at the utilisation limit) — ``once``: unless its heap placer's cell
-placement limit is off, ``always``: every time.
+does at the utilisation limit) — ``once``: unless its heap placer's
+density is raised (``--placer-heap-beta``), ``always``: every time.
 """
 
 import os
@@ -36,7 +36,7 @@ if tool == "yosys":
     Path("top.stat.json").write_text(json.dumps({"design": {"num_cells_by_type": {"SB_LUT4": 100}}}))
 elif tool.startswith("nextpnr"):
     legalise = os.environ.get("FAKE_LEGALISE")
-    if legalise == "always" or (legalise == "once" and "--placer-heap-cell-placement-timeout" not in args):
+    if legalise == "always" or (legalise == "once" and "--placer-heap-beta" not in args):
         Path(option("--log")).write_text("ERROR: Unable to find legal placement for all cells, design is "
                                          "probably at utilisation limit.\n")
         sys.exit(1)

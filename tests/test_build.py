@@ -204,15 +204,15 @@ def test_failed_first_build_names_its_logs(fake, capsys, monkeypatch):
     assert (attempt / "top.rpt").exists() and not (fake["out"] / "top.bin").exists()
 
 
-def test_a_placement_nextpnr_cannot_legalise_is_placed_again_without_its_limit(fake, capsys, monkeypatch):
-    """nextpnr-ice40 failing to legalise its placement (the heap placer's
-    per-cell limit, at the utilisation limit) is run once more with the
-    limit off; the report says so. A second failure is the build's error."""
+def test_a_placement_nextpnr_cannot_legalise_is_placed_again_denser(fake, capsys, monkeypatch):
+    """nextpnr-ice40 failing to legalise its placement (at the utilisation
+    limit) is run once more with the heap placer's density raised; the
+    report says so. A second failure is the build's error."""
     import json
     monkeypatch.setenv("FAKE_LEGALISE", "once")
     code, out, err = run_cli(main, fake["argv"], capsys)
     assert code == 0, err
-    assert "could not legalise the placement" in out and "--placer-heap-cell-placement-timeout 0" in out
+    assert "could not legalise the placement" in out and "--placer-heap-beta 0.95" in out
     report = json.loads((fake["out"] / "utilization.json").read_text())
     assert report["parameters"]["placement_retry"] is True
     monkeypatch.setenv("FAKE_LEGALISE", "always")
