@@ -350,7 +350,15 @@ class ChannelScaler(wiring.Component):
             ctl = stage(ctl, f"ctl_tree{t}")
         total = items[0]
 
-        # 4: per-layer constant shift (arithmetic, flooring). The loadable
+        shifted = self._shift(m, en, total, ctl)
+        ctl = stage(ctl, "ctl_shift")
+        self._output(m, en, shifted, ctl)
+        return m
+
+    def _shift(self, m, en, total, ctl):
+        """Stage 4; returns the shifted sum (registered)."""
+        tw = self.t_width
+        # Per-layer constant shift (arithmetic, flooring). The loadable
         # scaler's barrel shifter shifts by the even part of the shift here
         # and by its last bit in stage 5 (timing: one multiplexer level less
         # behind the shift register; floor(floor(t / 2**a) / 2**b) is
@@ -364,9 +372,12 @@ class ChannelScaler(wiring.Component):
                     for li, L in enumerate(self.model.layers):
                         with m.Case(li):
                             m.d.sync += shifted.eq(total >> L.shift)
-        ctl = stage(ctl, "ctl_shift")
+        return shifted
 
-        # 5: wrap (sine layers) or clamp (output layer).
+    def _output(self, m, en, shifted, ctl):
+        """Stage 5: the output register."""
+        tw = self.t_width
+        # Wrap (sine layers) or clamp (output layer).
         pb = self.model.pixel_bits
         pmax = (1 << pb) - 1
         # Clamp with the sign and an OR of the bits above the pixel's, not a
@@ -398,7 +409,6 @@ class ChannelScaler(wiring.Component):
             ]
             if self.tag_width:
                 m.d.sync += self.o.payload.tag.eq(ctl.tag)
-        return m
 
     def _piece_products(self, m, acc, mult, en):
         """The registered 16×16 piece products, each shifted to its place."""
