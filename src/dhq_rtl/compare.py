@@ -302,10 +302,10 @@ def source_digest(root=None):
     return digest.hexdigest()[:16]
 
 
-def _build_stamp(core, seed):
+def _build_stamp(core, seed, source):
     stamp = {"version": ROW_VERSION, "model_crc": model_crc(core.model), "board": core.board.name,
              "arith": core.arith, "lanes": core.lanes, "seed": seed, "multipliers": core.multipliers,
-             "source": source_digest()}
+             "source": source}
     if core.board.family == "ice40":
         stamp["ice40_flow"] = ICE40_FLOW
     return stamp
@@ -389,12 +389,14 @@ def _run_mhz(board, row):
     return hz / 1e6 if hz else min(row["fmax_mhz"], row["clock_mhz"])
 
 
-def measure(core, out, picture, *, seed=1, patch=DEFAULT_FP32_PATCH, log=print):
-    """Build (or reuse) and measure ``core`` in ``out / core.folder``: the row dict."""
+def measure(core, out, picture, *, seed=1, patch=DEFAULT_FP32_PATCH, log=print, source=None):
+    """Build (or reuse) and measure ``core`` in ``out / core.folder``: the row dict.
+    ``source``: the package's :func:`source_digest` (default: computed now;
+    a run passes the one it took at its start, so its rows share it)."""
     from .build import build
 
     folder = out / core.folder
-    stamp = _build_stamp(core, seed)
+    stamp = _build_stamp(core, seed, source_digest() if source is None else source)
     row = {"core": core.label, "arith": core.arith, "board": core.board.name, "folder": str(folder),
            "model_crc": stamp["model_crc"], "provenance": core.provenance,
            "bits": None if core.arith == "fp32" else bits_of(core.model), "requested_lanes": core.lanes,
@@ -779,6 +781,7 @@ def main(argv=None):
         if args.json:
             write_file(args.json, json.dumps(result, indent=1, default=_json_default) + "\n")
 
+    source = source_digest()
     for board in boards:
         mode = board_mode(board)
         lanes = None if mode == "iso-board" else args.lanes
@@ -789,7 +792,7 @@ def main(argv=None):
         result["boards"].append({"board": board.name, "device": board.device, "mode": mode, "lanes": lanes,
                                  "rows": rows})
         for c in cores:
-            rows.append(measure(c, out, picture, seed=args.seed, patch=args.fp32_patch, log=log))
+            rows.append(measure(c, out, picture, seed=args.seed, patch=args.fp32_patch, log=log, source=source))
             if len(rows) > 1:
                 rows[-1]["vs_fp32"] = versus(rows[-1], rows[0])
             save()
