@@ -50,10 +50,6 @@ from dhq_rtl.outputs import check_output_file, check_output_folder, write_file
 from dhq_rtl.synthetic import random_model
 
 
-#: Slack the default build keeps at the target clock (ns); every other model needs >= 0.
-DEFAULT_SLACK_GOAL_NS = 1.5
-
-
 def configs():
     """``(name, make_model, lanes, envelope_name, fixed_model, default_run)`` per configuration."""
     yield "default (trained W8A8, default envelope)", lambda: default_model()[0], None, "default", False, True
