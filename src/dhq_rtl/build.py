@@ -74,6 +74,7 @@ from pathlib import Path
 
 from .cli import ArgumentParser, run_main
 from .errors import DhqError, ToolchainError
+from .gateware.ram import YOSYS_SCRIPT as RAM_SCRIPT
 
 __all__ = ["main", "build", "board_table", "fallback_clock_hz", "board_for_multipliers", "FALLBACK_MARGIN",
            "MULTIPLIERS"]
@@ -116,7 +117,11 @@ TOOLS = {"ice40": ("yosys", "nextpnr-ice40", "icepack"), "ecp5": ("yosys", "next
 #: them or stops on an internal assertion (rtlil.cc:3091). Giving the element
 #: wires private ``$`` names (ports are never renamed) removes the clash; the
 #: logic is unchanged. iCE40 synthesis (ABC, not ABC9) does not need it.
-ECP5_SCRIPT_AFTER_READ = "rename -hide w:*]"
+#: Both families first mark the block RAMs whose read-during-write data is
+#: undefined (:mod:`dhq_rtl.gateware.ram`).
+ECP5_SCRIPT_AFTER_READ = RAM_SCRIPT + "\nrename -hide w:*]"
+#: Yosys commands run after ``read_rtlil`` for iCE40 boards.
+ICE40_SCRIPT_AFTER_READ = RAM_SCRIPT
 
 
 def board_table():
@@ -456,6 +461,7 @@ def _build_once(model, board, out, est, *, source, envelope, lanes, freq_hz, bau
         "nextpnr_opts": f"--report top.report.json --seed {int(seed)} --timing-allow-fail",
     }
     if board.family == "ice40":
+        overrides["script_after_read"] = ICE40_SCRIPT_AFTER_READ
         # nextpnr's post-placement timing pass: +4 to +6 % Fmax on the
         # default build over two placement seeds (docs/RESULTS.md, "iCE40
         # DSPs as designed").

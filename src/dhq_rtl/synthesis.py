@@ -91,7 +91,9 @@ def _rtlil(elaboratable, top_name, what):
     from amaranth.back import rtlil
     if not isinstance(elaboratable, Elaboratable):
         raise TypeError(f"{what} needs an Amaranth Elaboratable, got {type(elaboratable).__name__}")
-    return rtlil.convert(elaboratable, name=top_name)
+    from .gateware.ram import no_collision_check
+    with no_collision_check():      # the hardware's logic, no simulation-only check
+        return rtlil.convert(elaboratable, name=top_name)
 
 
 def _synth(text, synth_lines, workdir, timeout):
@@ -223,7 +225,8 @@ _DSP_PARAMS = ("MODE_8x8", "A_SIGNED", "B_SIGNED", "A_REG", "B_REG", "C_REG", "D
 
 def synth_ice40(elaboratable, *, dsp=None, top_name="top", workdir=None, timeout=600):
     """Convert ``elaboratable`` with :mod:`amaranth.back.rtlil` and run Yosys
-    ``synth_ice40 [-dsp] -top <top_name>`` on it (``dsp``: as
+    ``synth_ice40 [-dsp] -top <top_name>`` on it, after the board build's
+    commands (:data:`dhq_rtl.build.ICE40_SCRIPT_AFTER_READ`; ``dsp``: as
     :func:`ice40_synth`; the netlist's DSPs are checked with
     :func:`check_dsp_cells`).
 
@@ -234,7 +237,9 @@ def synth_ice40(elaboratable, *, dsp=None, top_name="top", workdir=None, timeout
     """
     text = _rtlil(elaboratable, top_name, "synth_ice40")
     opts = ice40_synth(text, dsp=dsp)
-    result = _synth(text, [f"synth_ice40 {opts + ' ' if opts else ''}-top {top_name}"], workdir, timeout)
+    from .build import ICE40_SCRIPT_AFTER_READ
+    result = _synth(text, [ICE40_SCRIPT_AFTER_READ, f"synth_ice40 {opts + ' ' if opts else ''}-top {top_name}"],
+                    workdir, timeout)
     if not opts:
         check_dsp_cells(text, result.netlist)
     return result

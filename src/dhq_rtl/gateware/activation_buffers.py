@@ -46,6 +46,7 @@ from .core_streams import (activation_read_signature, buffer_id_stream, job_ref_
                            write_layout)
 from .descriptors import descriptor_init, descriptor_layout
 from .fifo import FlagFIFO
+from .ram import memory_attrs, read_port
 
 __all__ = ["ActivationBuffers"]
 
@@ -70,10 +71,12 @@ class ActivationBuffers(wiring.Component):
         plan = self.plan
         nb = plan.buffers
         m.submodules.activations = mem = Memory(shape=plan.act_word * plan.act_bits,
-                                                depth=nb * plan.load_words, init=[])
+                                                depth=nb * plan.load_words, init=[], attrs=memory_attrs())
         self._allocator(m)
         self._writer(m, mem.write_port(granularity=plan.act_bits))
-        rd = mem.read_port()
+        # A buffer is read only once it is complete (offered on `ready`)
+        # and written only while it is being filled: no read meets a write.
+        rd = read_port(m, mem, platform)
         addr = self.read.addr
         m.d.comb += [
             rd.addr.eq(Cat(addr.word, addr.buffer) if plan.word_index_width else addr.buffer),

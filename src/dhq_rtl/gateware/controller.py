@@ -531,7 +531,7 @@ class BoardController(wiring.Component):
                 with m.If(go[_Act.CHUNK_NEXT]):
                     m.d.sync += st.expected.eq(cmd.end_of_chunk)
                 with m.If(go[_Act.COMMIT]):
-                    m.d.sync += [st.vaddr.eq(0), st.vleft.eq(cmd.arg[1:] - 1), st.vclear.eq(1)]
+                    m.d.sync += [st.vaddr.eq(0), st.vleft.eq(cmd.words_left), st.vclear.eq(1)]
                     fsm.goto("VERIFY_READ")
             with m.If(go[_Act.RENDER]):
                 m.d.sync += [st.seg_x.eq(cmd.x0), st.seg_y.eq(cmd.y0), st.bpos.eq(0),
@@ -560,6 +560,10 @@ class BoardController(wiring.Component):
         x0, y0, x1, y1 = (args[16 * k:16 * k + sb] for k in range(4))
         end_of_chunk = Signal(max(aw, 16) + 1)
         m.d.sync += end_of_chunk.eq(arg + (length - 4))
+        # A commit's words after the first, registered (timing: the
+        # subtraction was the default build's worst path into `vleft`).
+        words_left = Signal.like(st.vleft)
+        m.d.sync += words_left.eq(arg[1:] - 1)
         f = {name: Signal(name=name) for name in (
             "len4", "len8", "len_lt4", "big", "begin_big", "begin_odd", "begin_bad", "chunk_at", "chunk_fits",
             "chunk_next", "chunk_again", "commit_ok", "commit_length", "all_received", "region_bad")}
@@ -584,7 +588,7 @@ class BoardController(wiring.Component):
         region_fails = Signal(len(region_checks))
         m.d[self._late] += region_fails.eq(Cat(*region_checks))
         m.d.sync += f["region_bad"].eq(region_fails.any())
-        return _CommandArgs(arg=arg, end_of_chunk=end_of_chunk, x0=x0, y0=y0, flags=f)
+        return _CommandArgs(arg=arg, end_of_chunk=end_of_chunk, words_left=words_left, x0=x0, y0=y0, flags=f)
 
     def _decision(self, m, st, frame, f):
         """What a good frame ending now asks for, from its kind and the
@@ -866,11 +870,13 @@ class _FrameEnd:
 class _CommandArgs:
     """A command's arguments as the decisions read them (``arg``: the first
     as an offset or length within the staging memory; ``end_of_chunk``,
+    registered; ``words_left``: a commit's words to verify after the first,
     registered; a region's corner ``x0``, ``y0``) and its registered flags
     (``flags``: by name)."""
 
     arg: Value
     end_of_chunk: Value
+    words_left: Value
     x0: Value
     y0: Value
     flags: dict

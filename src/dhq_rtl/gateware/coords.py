@@ -67,6 +67,7 @@ from amaranth.lib.wiring import In, Out
 from ..model_image import ModelImage
 from .args import check_bool, check_int
 from .one_hot import OneHotStates
+from .ram import memory_attrs, read_port
 
 __all__ = ["FirstLayerPhases", "first_layer_constants", "first_layer_entries", "region_layout", "phase_layout",
            "phase_source_signature"]
@@ -197,12 +198,14 @@ class FirstLayerPhases(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         M = self.mod_bits
+        # (The constants are written only while no region is rendered: no
+        # read meets a write.)
         m.submodules.consts = consts = Memory(shape=unsigned(M), depth=3 << self.kw, init=self.init,
-                                              attrs={"ram_style": "block"} if self.consts_block_ram else {})
+                                              attrs=memory_attrs(block_ram=self.consts_block_ram))
         # R at address k, T at address k + 2**kw.
         m.submodules.smem = smem = Memory(shape=unsigned(M), depth=2 << self.kw, init=[])
-        c_rd = consts.read_port()
         c_wr = consts.write_port()
+        c_rd = read_port(m, consts, platform)
         m.d.comb += [c_wr.en.eq(self.write.en), c_wr.addr.eq(self.write.addr), c_wr.data.eq(self.write.data)]
         s_wr = smem.write_port()
         s_rd = smem.read_port(transparent_for=(s_wr,))
@@ -392,10 +395,15 @@ class FirstLayerPhases(wiring.Component):
         # 2**len(k) − 1 (k reaches n + 1 only in the cycle it restarts).
         never = (1 << len(k)) - 1
         n0 = n_last.init
+        # n_m1 in two registered steps (timing: the subtraction and the
+        # zero test are carry chains; one after the other they were the
+        # default build's worst path), a cycle later than n_zero and n_p1.
         n_zero = Signal(init=n0 == 0)
+        n_less = Signal(len(k), init=(n0 - 1) % (1 << len(k)))
         n_m1 = Signal(len(k), init=never if n0 == 0 else n0 - 1)   # never for one neuron
         n_p1 = Signal(len(k), init=n0 + 1)
-        m.d.sync += [n_zero.eq(n_last == 0), n_m1.eq(Mux(n_last == 0, never, n_last - 1)), n_p1.eq(n_last + 1)]
+        m.d.sync += [n_zero.eq(n_last == 0), n_less.eq(n_last - 1), n_m1.eq(Mux(n_zero, never, n_less)),
+                     n_p1.eq(n_last + 1)]
         limit = Signal(len(k), init=never, reset_less=True)   # (loaded at a region's start)
         # The last Horner pass ends: the same for k == n + 1 in the last
         # pass, one comparison with a register that holds n + 1 in the last

@@ -34,6 +34,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from .args import check_int
+from .ram import memory_attrs, read_port
 
 __all__ = ["FlagFIFO"]
 
@@ -71,10 +72,12 @@ class FlagFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         D = self.depth
+        # A read never meets a write of its word: the memory is read only
+        # while it holds a word (rptr ≠ wptr, or it is full and takes none).
         m.submodules.mem = mem = Memory(shape=self.width, depth=D, init=[],
-                                        attrs={"ram_style": "block"} if self.block_ram else None)
+                                        attrs=memory_attrs(block_ram=self.block_ram))
         wr = mem.write_port()
-        rd = mem.read_port(domain="sync", transparent_for=())
+        rd = read_port(m, mem, platform)
 
         wptr = Signal(range(D))
         rptr = Signal(range(D))

@@ -78,6 +78,7 @@ from ..model_image import ModelImage
 from . import ice40_dsp
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
+from .ram import memory_attrs, read_port
 
 __all__ = ["ChannelScaler", "scaler_in_layout", "scaler_out_layout", "scaler_reference", "scaler_table_words",
            "dsp_pieces"]
@@ -283,14 +284,16 @@ class ChannelScaler(wiring.Component):
             m.d.comb += self.i.ready.eq(en)
 
         depth, words = self._table()
+        # (A loadable table is written only while no region is rendered: no
+        # read meets a write.)
         m.submodules.table = mem = memory.Memory(
             shape=unsigned(mb + bw), depth=depth, init=words,
-            attrs={"ram_style": "block"} if self.table_memory == "bram" else None)
-        rd = mem.read_port(domain="sync")
-        m.d.comb += [rd.addr.eq(Cat(self.i.payload.channel, self.i.payload.layer)), rd.en.eq(en)]
+            attrs=memory_attrs(block_ram=self.table_memory == "bram"))
         if self.loadable:
             wr = mem.write_port()
             m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr), wr.data.eq(self.write.data)]
+        rd = read_port(m, mem, platform)
+        m.d.comb += [rd.addr.eq(Cat(self.i.payload.channel, self.i.payload.layer)), rd.en.eq(en)]
 
         ctl_layout = data.StructLayout({"valid": 1, "layer": unsigned(self.layer_width),
                                         "channel": unsigned(self.channel_width),

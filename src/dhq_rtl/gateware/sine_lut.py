@@ -61,6 +61,7 @@ from amaranth.utils import ceil_log2
 
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
+from .ram import memory_attrs, read_port
 
 __all__ = ["SineLUT", "sine_lut_in_layout", "sine_lut_out_layout", "is_quarter_wave_symmetric",
            "quarter_wave_symmetry"]
@@ -220,11 +221,14 @@ class SineLUT(wiring.Component):
         m = Module()
         ntab = self.max_tables
         init = np.concatenate([t[: self.stored] for t in self.tables]).tolist()
-        m.submodules.rom = rom = Memory(shape=signed(self.lut_bits), depth=self.depth, init=init)
-        rd = rom.read_port()
+        # (A loadable table is written only while no region is rendered: no
+        # read meets a write.)
+        m.submodules.rom = rom = Memory(shape=signed(self.lut_bits), depth=self.depth, init=init,
+                                        attrs=memory_attrs())
         if self.loadable:
             wr = rom.write_port()
             m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr), wr.data.eq(self.write.data)]
+        rd = read_port(m, rom, platform)
 
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)

@@ -425,6 +425,14 @@ class ActivitySim(CompiledSim):
         self.key = hashlib.sha256(tag.encode()).hexdigest()[:20]
         self._locate(self.folder.parent)
 
+    def _convert(self, core):
+        """The RTLIL text of ``core`` without the simulation-only check of
+        block-RAM collisions (:mod:`dhq_rtl.gateware.ram`): its logic would
+        count as the hardware's."""
+        from ..gateware.ram import no_collision_check
+        with no_collision_check():
+            return super()._convert(core)
+
     def _locate(self, root):
         self.folder = root / f"activity-{getattr(self, 'key', 'none')}"
         self.binary = self.folder / "simulator"

@@ -39,6 +39,7 @@ from amaranth.back import rtlil
 from ..synthesis import run_tool
 from ..toolchain import find_tool, toolchain_kind
 from ..errors import ToolchainError
+from ..gateware.ram import YOSYS_SCRIPT as RAM_SCRIPT
 from .compiled import TOP, CompiledSim, ToolchainUnavailable, _sha256
 
 __all__ = ["ICE40_SYNTH", "ice40_cell_models", "synthesize_netlist", "NetlistSim"]
@@ -47,7 +48,7 @@ __all__ = ["ICE40_SYNTH", "ice40_cell_models", "synthesize_netlist", "NetlistSim
 #: name). It must stay the one :func:`dhq_rtl.build.build` runs (Amaranth's
 #: iCE40 script with ``synth_opts``), or the check runs another netlist
 #: than the bitstream's; ``tests/test_netlist_sim.py`` compares the two.
-ICE40_SYNTH = "synth_ice40 -top {top}"
+ICE40_SYNTH = RAM_SCRIPT + "\nsynth_ice40 -top {top}"
 
 #: C++ flags of the netlist's simulator, after the compiled simulator's: a
 #: core's netlist compiles in 7 s unoptimised and 90 s with ``-O2``, and a
