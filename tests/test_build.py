@@ -260,6 +260,22 @@ def test_timing_failure_does_not_replace_a_build_that_met_timing(fake, capsys, m
     assert (folder2 / "top.bin").read_bytes() == b"fake bitstream slow again" and _attempts(folder2) == []
 
 
+def test_fallback_without_room_for_the_margin_takes_the_clock_at_or_below_fmax(fake, capsys, monkeypatch):
+    """A core whose fmax leaves no PLL clock the UART can use 5 % below it
+    (12.28 MHz: the float core on the UP5K) is rebuilt at the fastest clock
+    at or below its fmax, 12 MHz, not left at the clock it failed."""
+    monkeypatch.setenv("FAKE_FMAX", "12.28")
+    code, out, err = run_cli(main, fake["argv"], capsys)
+    assert "rebuilding at 12 MHz, the fastest clock the board makes at or below the achieved fmax" in out
+    report = json.loads((fake["out"] / "utilization.json").read_text())
+    assert [a["clock_mhz"] for a in report["clock_attempts"]] == [48.0, 12.0]
+    monkeypatch.setenv("FAKE_FMAX", "11.5")     # nothing at or below: no rebuild
+    code, out, err = run_cli(main, fake["argv"], capsys)
+    assert "rebuilding" not in out
+    assert [a["clock_mhz"] for a in json.loads((fake["out"] / "utilization.json").read_text())["clock_attempts"]] \
+        == [48.0]
+
+
 def test_files_of_the_previous_build_that_the_new_one_lacks_go(fake, capsys, monkeypatch):
     folder = fake["out"]
     monkeypatch.setenv("FAKE_FMAX", "30")       # fails timing twice: the first attempt's log is kept

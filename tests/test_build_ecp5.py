@@ -21,6 +21,7 @@ from amaranth.build import run as amaranth_run
 from dhq_rtl.boards import get_board
 from dhq_rtl.build import ECP5_SCRIPT_AFTER_READ, ICE40_NEXTPNR_OPTS, build
 from dhq_rtl.errors import ToolchainError
+from dhq_rtl.gateware.ram import YOSYS_SCRIPT as RAM_SCRIPT
 from dhq_rtl.firmware import default_model
 from dhq_rtl.synthesis import run_tool
 
@@ -53,8 +54,11 @@ def test_ecp5_script_renames_before_synthesis(tmp_path, monkeypatch):
     lines = _script_lines(_plan_files("ulx3s", tmp_path, monkeypatch))
     synth = [i for i, l in enumerate(lines) if l.startswith("synth_ecp5")]
     assert len(synth) == 1
-    assert ECP5_SCRIPT_AFTER_READ in lines
-    assert lines.index("read_rtlil top.il") < lines.index(ECP5_SCRIPT_AFTER_READ) < synth[0]
+    after_read = ECP5_SCRIPT_AFTER_READ.splitlines()
+    start = lines.index(after_read[0])
+    assert lines[start:start + len(after_read)] == after_read
+    assert lines.index("read_rtlil top.il") < start and start + len(after_read) <= synth[0]
+    assert "rename -hide w:*]" in after_read and RAM_SCRIPT.splitlines() == after_read[:-1]
 
 
 def test_ice40_script_has_no_dsp_inference(tmp_path, monkeypatch):
@@ -63,9 +67,13 @@ def test_ice40_script_has_no_dsp_inference(tmp_path, monkeypatch):
     name fix."""
     files = _plan_files("icebreaker", tmp_path, monkeypatch)
     lines = _script_lines(files)
-    assert ECP5_SCRIPT_AFTER_READ not in lines
+    assert "rename -hide w:*]" not in lines
     synth = [l for l in lines if l.startswith("synth_ice40")]
     assert len(synth) == 1 and "-dsp" not in synth[0].split()
+    # The block RAMs' collision marks (dhq_rtl.gateware.ram) come first.
+    ram = RAM_SCRIPT.splitlines()
+    start = lines.index(ram[0])
+    assert lines[start:start + len(ram)] == ram and start + len(ram) <= lines.index(synth[0])
     # nextpnr runs its post-placement timing pass.
     script = files["build_top.sh"]
     script = script.decode() if isinstance(script, bytes) else script

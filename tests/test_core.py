@@ -201,16 +201,22 @@ def test_model_must_be_a_model_image():
 
 
 def elaborated_memories(core):
-    """``{(path, width, depth)}`` of every memory in the RTLIL of ``core``
-    (path: submodule names below the core, then the memory's name)."""
-    found, module = set(), None
+    """``{(path, width, depth, undefined collisions)}`` of every memory in
+    the RTLIL of ``core`` (path: submodule names below the core, then the
+    memory's name; the flag: it carries ``no_rw_check``,
+    :mod:`dhq_rtl.gateware.ram`)."""
+    found, module, attrs = set(), None, set()
     for line in rtlil.convert(core, name="top", emit_src=False).splitlines():
         if line.startswith("module "):
             module = line.split()[1].lstrip("\\")
+        if line.strip().startswith("attribute "):
+            attrs.add(line.split()[1].lstrip("\\"))
+            continue
         hit = re.match(r"\s*memory width (\d+) size (\d+) \\(\S+)$", line)
         if hit:
             path = module.split(".", 1)[1] + "." if "." in module else ""
-            found.add((path + hit.group(3), int(hit.group(1)), int(hit.group(2))))
+            found.add((path + hit.group(3), int(hit.group(1)), int(hit.group(2)), "no_rw_check" in attrs))
+        attrs = set()
     return found
 
 
@@ -222,11 +228,12 @@ def elaborated_memories(core):
     (dict(width=64, depth=1, size=16, seed=2, rotate=False, phase_bits=12), 32, 2),
 ])
 def test_elaborated_memories_are_the_plans(default_model, kw, lanes, buffers):
-    """Every memory the core instantiates, with its width and depth, is one
-    the plan lists (what the resource estimate counts), and no other."""
+    """Every memory the core instantiates, with its width and depth and
+    whether its read-during-write data is undefined, is one the plan lists
+    (what the resource estimate counts), and no other."""
     model = default_model if kw is None else random_model(**kw)
     core = InrCore(model, lanes=lanes, buffers=buffers)
-    planned = {(mem.path, mem.width, mem.depth) for mem in core.plan.memories}
+    planned = {(mem.path, mem.width, mem.depth, mem.undefined_collisions) for mem in core.plan.memories}
     assert len(planned) == len(core.plan.memories)
     assert elaborated_memories(core) == planned
 

@@ -111,7 +111,7 @@ def test_plan_cycles_per_pixel_bound_the_rtl():
 ])
 def test_elaborated_memories_are_the_plans(kw, lanes, buffers):
     core = InrCore(random_model(**kw), lanes=lanes, buffers=buffers, arith="fp32")
-    planned = {(mem.path, mem.width, mem.depth) for mem in core.plan.memories}
+    planned = {(mem.path, mem.width, mem.depth, mem.undefined_collisions) for mem in core.plan.memories}
     assert len(planned) == len(core.plan.memories)
     assert elaborated_memories(core) == planned
 

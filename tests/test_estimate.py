@@ -112,8 +112,9 @@ def test_float_core_estimate_default_lanes_and_fit(default_model):
         [(m.path, m.width, m.depth) for m in plan.memories] + [("controller.info_rom", 8, 128)]
     # One lane: 5169 LC beside the host link in the calibration build (its
     # link without timing registers, its weights without a second register),
-    # 9 more since the ready queue's entries carry their job's three flags.
-    assert est["lc"] == 5178 and not plan.link_timing_registers and not plan.weight_register
+    # 9 more since the ready queue's entries carry their job's three flags,
+    # 175 less since its queues' block RAMs need no read-first logic.
+    assert est["lc"] == 5003 and not plan.link_timing_registers and not plan.weight_register
     assert default_float_lanes(default_model, ice) == 1 and check_fit(est, ice)
     with pytest.raises(FitError, match=r"DSP needs 9 of 8 \(over by 1\).*--lanes 1 fits"):
         check_fit(estimate(default_model, ice, lanes=2, arith="fp32"), ice,
@@ -129,10 +130,12 @@ def test_float_core_estimate_default_lanes_and_fit(default_model):
 def test_float_estimate_tracks_the_measured_builds(default_model):
     """The float core's logic against the builds of ``python
     bench/fp32_core.py`` (docs/RESULTS.md, "The float core (FP32) on both
-    boards"): nextpnr logic cells (iCEBreaker, its default lane; its build
-    of "The paper's comparison", the current flow) and TRELLIS_COMB
-    (ULX3S), within 1.5 %."""
-    measured = {("icebreaker", 1): 5206, ("ulx3s", 4): 8444, ("ulx3s", 8): 12820, ("ulx3s", 16): 20908}
+    boards"): nextpnr logic cells (iCEBreaker, its default lane) and
+    TRELLIS_COMB (ULX3S), within 1.5 %. The iCEBreaker and the ULX3S 8-lane
+    figures are the builds of "The paper's comparison" on the current flow
+    (block RAMs without read-first logic); the 4- and 16-lane ones predate
+    that change (it took 97 LUTs off the 8-lane build)."""
+    measured = {("icebreaker", 1): 5003, ("ulx3s", 4): 8444, ("ulx3s", 8): 12723, ("ulx3s", 16): 20908}
     for (name, lanes), logic in measured.items():
         board = get_board(name)
         est = estimate(default_model, board, lanes=lanes, arith="fp32")["lc" if board.family == "ice40" else "lut"]
@@ -163,21 +166,23 @@ def test_ecp5_block_ram_counts_what_yosys_maps_to_distributed_ram(default_model)
 def test_ecp5_estimate_tracks_the_fixed_model_and_low_bit_builds(default_model):
     """The ULX3S builds that placed the distributed-RAM crossover and the
     constant tables in logic (docs/RESULTS.md, "ECP5"): the bundled model
-    ``--fixed-model`` (32 lanes; 12 DP16KD: its activation buffers in
-    distributed RAM at memory_libmap cost 129.5, its 8 × 256 sine table in
-    logic; 3257 LUTs) and the paper comparison's W4A4 and W6A6 models at 8
-    lanes (7 and 9 DP16KD: the accumulator FIFO distributed at cost 131,
-    block RAM at 153). EBR exact, LUTs within 2.5 %."""
+    ``--fixed-model`` (32 lanes; its 8 × 256 sine table in logic; its
+    activation buffers, distributed RAM at memory_libmap cost 129.5 while
+    block RAM needed read-first logic, in block RAM since: 12 → 13 DP16KD;
+    3257 → 2994 LUTs) and the paper comparison's W4A4 and W6A6 models at 8
+    lanes (8 and 9 DP16KD: the accumulator FIFO, distributed at cost 131
+    before, in block RAM like the W6A6 model's at 153). EBR exact, LUTs
+    within 2.5 %."""
     from pathlib import Path
     from dhq_rtl.model_image import load
     ulx3s = get_board("ulx3s")
     fixed = estimate(default_model, ulx3s, fixed_model=True)
-    assert fixed["ebr"] == 12 and fixed["dsp"] == 32
-    assert abs(fixed["lut"] - 3257) <= 0.025 * 3257, fixed["lut"]
+    assert fixed["ebr"] == 13 and fixed["dsp"] == 32
+    assert abs(fixed["lut"] - 2994) <= 0.025 * 2994, fixed["lut"]
     details = {d["path"]: d for d in fixed["details"]}
-    assert details["buffers.activations"]["kind"] == "distributed" and details["post.lut.rom"]["blocks"] == 0
+    assert details["buffers.activations"]["kind"] == "ram" and details["post.lut.rom"]["blocks"] == 0
     models = Path(__file__).parent / "data"
-    for name, ebr in (("w4a4-of-d407124d-c2c7d93b.dhq", 7), ("w6a6-of-d407124d-acaed6be.dhq", 9)):
+    for name, ebr in (("w4a4-of-d407124d-c2c7d93b.dhq", 8), ("w6a6-of-d407124d-acaed6be.dhq", 9)):
         assert estimate(load(models / name), ulx3s, lanes=8)["ebr"] == ebr, name
 
 
@@ -185,7 +190,8 @@ def test_integer_estimate_tracks_the_measured_ulx3s_builds(default_model):
     """The integer core's LUTs against the ULX3S builds of the paper
     comparison (TRELLIS_COMB, 8 lanes; docs/RESULTS.md, "The paper's
     comparison"): the bundled W8A8 model and the comparison's W6A6 and W4A4
-    models, with DSP products and with products in fabric, within 2.5 %.
+    models, with DSP products and with products in fabric, within 3.5 %
+    (one offset for both kinds of product: see ``_ECP5_INT_OFFSET``).
     (ECP5 registers cost no LUT: an estimate that counts them as iCE40 logic
     cells over-counted by 16–27 %.)"""
     import dataclasses
@@ -195,22 +201,22 @@ def test_integer_estimate_tracks_the_measured_ulx3s_builds(default_model):
     fabric = dataclasses.replace(ulx3s, dsp="fabric")
     data = Path(__file__).parent / "data"
     w6, w4 = load(data / "w6a6-of-d407124d-acaed6be.dhq"), load(data / "w4a4-of-d407124d-c2c7d93b.dhq")
-    measured = [(default_model, ulx3s, 4075), (w6, ulx3s, 3883), (w4, ulx3s, 3812),
-                (default_model, fabric, 5310), (w6, fabric, 4577), (w4, fabric, 4120)]
+    measured = [(default_model, ulx3s, 3911), (w6, ulx3s, 3732), (w4, ulx3s, 3512),
+                (default_model, fabric, 5209), (w6, fabric, 4476), (w4, fabric, 3873)]
     for model, board, luts in measured:
         est = estimate(model, board, lanes=8)["lut"]
-        assert abs(est - luts) <= 0.025 * luts, (board.dsp, est, luts)
+        assert abs(est - luts) <= 0.035 * luts, (board.dsp, est, luts)
 
 
 def test_integer_estimate_tracks_the_measured_icebreaker_builds(default_model):
     """The integer core's logic cells against the iCEBreaker builds of the
     bundled model (nextpnr ICESTORM_LC; docs/RESULTS.md, "Timing closure"
-    and "The paper's comparison"): the default envelope (width ≤ 64, 5019
-    LC after the second timing pass) and the tightest around the model
-    (width 32, 4716 LC, the comparison's W8A8 row), 8 lanes each, within 4 %."""
+    and "The paper's comparison"): the default envelope (width ≤ 64, 4598
+    LC after the third timing pass) and the tightest around the model
+    (width 32, 4387 LC, the comparison's W8A8 row), 8 lanes each, within 4 %."""
     from dhq_rtl.envelope import ENVELOPES
     board = get_board("icebreaker")
-    for envelope, logic in ((ENVELOPES["default"], 5019), (None, 4716)):
+    for envelope, logic in ((ENVELOPES["default"], 4598), (None, 4387)):
         est = estimate(default_model, board, envelope=envelope)["lc"]
         assert abs(est - logic) <= 0.04 * logic, (envelope, est, logic)
 

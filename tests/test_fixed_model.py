@@ -112,7 +112,7 @@ def test_fixed_core_has_no_load_ports_and_the_plans_memories(name):
     members = dict(core.signature.members)
     assert "staging" not in members and "install" not in members and "desc" in members
     assert "staging" in dict(InrCore(model, lanes=lanes).signature.members)
-    assert elaborated_memories(core) == {(m.path, m.width, m.depth) for m in core.plan.memories}
+    assert elaborated_memories(core) == {(m.path, m.width, m.depth, m.undefined_collisions) for m in core.plan.memories}
 
 
 def test_fixed_core_has_no_installer_or_descriptor_registers():

@@ -213,3 +213,17 @@ def test_shift_requantizer_every_shift(in_width, out_bits, max_shift):
     got = stream_through(dut, beats, rng, 0.3, 0.3, drain=dut.latency + 3)
     assert field(got, "data") == [int(requantize(x, 1, s, out_bits)) for x, s in zip(xs, shifts)]
     assert field(got, "tag") == [b["tag"] for b in beats]
+
+
+def test_shift_requantizer_exhaustive_small():
+    """Every input of 7 bits at every shift 0…9 (past the input's width), to
+    3 bits: the out-of-range flag of stage 2 and the edge test of stage 3
+    against the reference on all of them."""
+    in_width, out_bits, max_shift = 7, 3, 9
+    xs = [x for s in range(max_shift + 1) for x in range(-64, 64)]
+    shifts = [s for s in range(max_shift + 1) for _ in range(-64, 64)]
+    rng = np.random.default_rng(7)
+    dut = ShiftRequantizer(in_width, out_bits, max_shift)
+    got = stream_through(dut, [{"data": x, "shift": s} for x, s in zip(xs, shifts)], rng, 0.0, 0.0,
+                         drain=dut.latency + 3)
+    assert field(got, "data") == [int(requantize(x, 1, s, out_bits)) for x, s in zip(xs, shifts)]

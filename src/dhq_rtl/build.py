@@ -382,8 +382,8 @@ def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN, baud=None):
 
 def _build_with_fallback(model, board, attempt, est, *, freq_hz, fallback, log, baud, **kw):
     """Run :func:`_build_once` at ``freq_hz``; if it fails timing (and
-    ``fallback``, a PLL, an fmax), once more at :func:`fallback_clock_hz`,
-    keeping the first attempt's nextpnr log as ``top.attempt1.tim``.
+    ``fallback``, a PLL, an fmax), once more at :func:`fallback_clock_hz`
+    (with its margin, else at or below the fmax), keeping the first attempt's nextpnr log as ``top.attempt1.tim``.
     Returns the last report and every attempt's summary."""
     attempts = []
     while True:
@@ -394,12 +394,17 @@ def _build_with_fallback(model, board, attempt, est, *, freq_hz, fallback, log, 
                          "build_seconds": report["build_seconds"]})
         if report["timing_met"] or not fallback or board.pll is None or len(attempts) > 1 or not core_fmax:
             return report, attempts
-        f_new = fallback_clock_hz(board, core_fmax, baud=baud)
+        f_new, below = fallback_clock_hz(board, core_fmax, baud=baud), f"{FALLBACK_MARGIN:.0%} or more below"
+        if not f_new:
+            # No clock that far below (a core just above the slowest clock
+            # the UART allows): the fastest at or below the fmax, checked
+            # by the rebuild like any other.
+            f_new, below = fallback_clock_hz(board, core_fmax, margin=0, baud=baud), "at or below"
         if not f_new:
             return report, attempts
         log(f"timing failed at {report['parameters']['clock_mhz']:g} MHz (fmax {core_fmax:g} MHz); "
-            f"rebuilding at {f_new / 1e6:g} MHz, the fastest clock the board makes {FALLBACK_MARGIN:.0%} or "
-            f"more below the achieved fmax{' (its reference, no PLL)' if f_new == board.ref_hz else ''}")
+            f"rebuilding at {f_new / 1e6:g} MHz, the fastest clock the board makes {below} "
+            f"the achieved fmax{' (its reference, no PLL)' if f_new == board.ref_hz else ''}")
         (attempt / "top.tim").replace(attempt / "top.attempt1.tim")
         freq_hz = f_new
 

@@ -51,16 +51,23 @@ _ECP5_EBR = ((36, 512), (18, 1024), (9, 2048), (4, 4096), (2, 8192), (1, 16384))
 #: that does not ask for block RAM becomes logic (memory_libmap's "FF
 #: mapping": the fixed-model core's 8 × 256 sine table did, the float core's
 #: 62 × 256 one went to block RAM); the bound is taken between the two.
-_ECP5_DISTRIBUTED = {"shape": (16, 4), "cost": 4, "block_cost": 140, "mux_cost": 0.5, "logic_rom_bits": 4096}
+#: ``bare_block_cost``: the block's cost for a memory whose read-during-write
+#: data is undefined (:mod:`dhq_rtl.gateware.ram`): the techlib's alone, no
+#: read-first emulation to add (the bundled model's fixed-model activation
+#: buffers, cost 129.5 as distributed RAM, went to block RAM once they
+#: were such a memory).
+_ECP5_DISTRIBUTED = {"shape": (16, 4), "cost": 4, "block_cost": 140, "bare_block_cost": 128, "mux_cost": 0.5,
+                     "logic_rom_bits": 4096}
 
 
 def _blocks(width, depth, shapes):
     return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in shapes)
 
 
-def _distributed(width, depth, blocks, distributed):
+def _distributed(width, depth, blocks, distributed, bare=False):
     """Whether Yosys maps a memory to distributed RAM instead of ``blocks``
-    block RAMs (``distributed``: :data:`_ECP5_DISTRIBUTED`, or None)."""
+    block RAMs (``distributed``: :data:`_ECP5_DISTRIBUTED`, or None;
+    ``bare``: its read-during-write data is undefined)."""
     if distributed is None:
         return False
     d, w = distributed["shape"]
@@ -68,7 +75,7 @@ def _distributed(width, depth, blocks, distributed):
     cost = distributed["cost"] * rows * math.ceil(width / w)
     if rows > 1:
         cost += distributed["mux_cost"] * ((rows - 1) * width + rows)
-    return cost < distributed["block_cost"] * blocks
+    return cost < distributed["bare_block_cost" if bare else "block_cost"] * blocks
 
 
 def _memory_blocks(plan, shapes, distributed=None):
@@ -87,7 +94,8 @@ def _memory_blocks(plan, shapes, distributed=None):
             blocks = 0
         else:
             blocks = _blocks(mem.width, mem.depth, shapes)
-            if not mem.block_ram and _distributed(mem.width, mem.depth, blocks, distributed):
+            if not mem.block_ram and _distributed(mem.width, mem.depth, blocks, distributed,
+                                                  mem.undefined_collisions):
                 blocks = 0
                 details.append({"memory": mem.role, "path": mem.path, "width": mem.width, "depth": mem.depth,
                                 "blocks": 0, "kind": "distributed"})
@@ -130,7 +138,8 @@ def _logic_cells(plan, board, ff_bits):
     requant = 3 * (plan.lut_bits + int(math.log2(max(plan.rot_n, 1))) + 8)
     coords = 4 * (plan.model.layers[0].shift + plan.phase_bits) + 60
     # Calibrated: iCEBreaker build of the default model (the small queues,
-    # counted in ff_bits, included).
+    # counted in ff_bits, included), before the block RAMs dropped Yosys's
+    # read-first emulation (taken off below).
     control = 1022 + 12 * plan.buffers
     # The running job's input vector, the next one's (flip-flops) and the
     # registered chunk that feeds the MAC array (none with direct reads).
@@ -142,7 +151,23 @@ def _logic_cells(plan, board, ff_bits):
         # registers that do not share a cell with logic.
         offset = _ECP5_INT_OFFSET if plan.loadable else _ECP5_FIXED_INT_OFFSET
         return int(mac + scaler + bfly + requant + coords + control + _link(plan, board) + offset)
-    return int(mac + scaler + bfly + requant + coords + control + vector_regs + _link(plan, board) + ff_bits)
+    emulation = _READ_FIRST_EMULATION if plan.loadable else _READ_FIRST_EMULATION_FIXED
+    return int(mac + scaler + bfly + requant + coords + control + vector_regs + _link(plan, board) + ff_bits
+               - emulation)
+
+
+#: Logic cells the iCE40 builds spent on Yosys's emulation of read-first
+#: block RAMs before :mod:`dhq_rtl.gateware.ram` made their collisions
+#: undefined, taken off the iCE40 models above (calibrated with it). The
+#: loadable core (seven ports: activation buffers, FIFOs, the loadable
+#: tables): the default build, 5019 → 4598 LC. A fixed model (its tables
+#: are constants, so only the buffers and FIFOs had it): the bundled model
+#: and the rotated W8A8/W6A6/W4A4 models' fixed-model builds, 2688 → 2479,
+#: 3612 → 3404, 3441 → 3261, 3760 → 3553 LC (206–277 less; the mean).
+#: The ECP5 models are calibrated on builds before the change
+#: (``_ECP5_INT_OFFSET``).
+_READ_FIRST_EMULATION = 421
+_READ_FIRST_EMULATION_FIXED = 260
 
 
 def _link(plan, board):
@@ -160,15 +185,23 @@ def _link(plan, board):
 
 
 #: The ECP5 integer core's LUTs less the iCE40 model without its registers,
-#: calibrated on the comparison's ULX3S builds at 8 lanes after the second
-#: timing pass (docs/RESULTS.md, "The paper's comparison"): W8A8/W6A6/W4A4
+#: calibrated on the comparison's ULX3S builds at 8 lanes (docs/RESULTS.md,
+#: "The paper's comparison"). After the second timing pass: W8A8/W6A6/W4A4
 #: 4075/3883/3812 LUTs with DSP products, 5310/4577/4120 with products in
-#: fabric, each within 2.5 % (``tests/test_estimate.py``).
-_ECP5_INT_OFFSET = -878
+#: fabric (offset −878, each within 2.5 %). Once the block RAMs needed no
+#: read-first logic (:mod:`dhq_rtl.gateware.ram`): 3911/3732/3512 and
+#: 5209/4476/3873. The DSP builds lost 150–300 LUTs, the fabric ones
+#: 8–250 (the bypass multiplexers had merged into the fabric products'
+#: LUTs; the W4A4 builds also moved their accumulator FIFO from distributed
+#: to block RAM): one offset, 155 lower, keeps all six within 3.5 %
+#: (``tests/test_estimate.py``).
+_ECP5_INT_OFFSET = -878 - 155
 #: The same for the fixed-model core (no load path, whose logic the second
 #: timing pass shrank): the ULX3S --fixed-model build of the default model,
-#: 3257 LUTs (estimate −1.9 %).
-_ECP5_FIXED_INT_OFFSET = -578
+#: 3257 LUTs, then 2994 once its block RAMs needed no read-first logic
+#: (:mod:`dhq_rtl.gateware.ram`; its activation buffers moved from
+#: distributed to block RAM: 12 → 13 DP16KD).
+_ECP5_FIXED_INT_OFFSET = -778
 
 
 def fabric_product_luts(act_bits, weight_bits):
@@ -260,8 +293,11 @@ _FP32_UNIT_LOGIC = {
 #: into 5341, the terms below); ECP5: with :data:`_FP32_LANE`, the least
 #: squares line through the ULX3S float builds of ``bench/fp32_core.py``
 #: (TRELLIS_COMB 8444, 12820, 20908 at 4, 8, 16 lanes; docs/RESULTS.md,
-#: "The float core (FP32) on both boards").
-_FP32_CONTROL = {"ice40": 2198, "ecp5": 2423}
+#: "The float core (FP32) on both boards"). iCE40 less the read-first
+#: logic its queues' block RAMs no longer need (:mod:`dhq_rtl.gateware.ram`):
+#: the comparison's iCEBreaker float build, 5152 → 5003 LC (the ULX3S
+#: 8-lane build 12820 → 12723 LUTs, within the ECP5 line's error).
+_FP32_CONTROL = {"ice40": 2198 - 175, "ecp5": 2423}
 #: Logic per lane beyond its units and chunk registers (the lane's weight
 #: and activation words through the memories' read multiplexers and the
 #: pipeline's registers): ECP5 from the same builds (1035 LUTs a lane

@@ -8,7 +8,9 @@ states the block's latency, throughput and bit widths.
 
 * Datapath blocks: :mod:`.coords` (layer 0 as running sums), :mod:`.mac`
   (MAC array; :mod:`.ice40_dsp` for ``SB_MAC16``), :mod:`.scaler`,
-  :mod:`.sine_lut`, :mod:`.butterfly`, :mod:`.requant`, :mod:`.fifo`.
+  :mod:`.sine_lut`, :mod:`.butterfly`, :mod:`.requant`, :mod:`.fifo`;
+  :mod:`.ram`: block-RAM read ports whose read-during-write data is
+  undefined (no read-first logic in synthesis).
 * The core (:mod:`.core`) and its parts: :mod:`.activation_buffers`,
   :mod:`.job_sequencer`, :mod:`.vector_arbiter`, :mod:`.postprocess`,
   :mod:`.pixel_queue`, linked by the payloads of :mod:`.core_streams`;

@@ -101,6 +101,7 @@ from amaranth.utils import ceil_log2
 from . import ice40_dsp
 from .args import check_bool, check_int, check_tag_shape
 from .layouts import tag_width, tagged_layout
+from .ram import memory_attrs, read_port
 
 __all__ = ["MacArray", "fabric_product", "mac_in_layout", "mac_out_layout", "layer_weight_rows", "weight_words",
            "mac_reference", "DSP_KINDS"]
@@ -336,13 +337,15 @@ class MacArray(wiring.Component):
         if self.weight_memory == "external":
             rd = self.weight_read
         else:
+            # (Weights are written only while a model is loaded, when
+            # nothing renders: no read meets a write.)
             m.submodules.weights = mem = memory.Memory(shape=unsigned(P * wb), depth=self.depth,
-                                                       init=self._word_init(), attrs={"ram_style": "block"})
-            rd = mem.read_port(domain="sync")
+                                                       init=self._word_init(), attrs=memory_attrs(block_ram=True))
+            if self.writable:
+                wr = mem.write_port()
+                m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr), wr.data.eq(self.write.data)]
+            rd = read_port(m, mem, platform)
         m.d.comb += [rd.addr.eq(self.i.payload.addr), rd.en.eq(en)]
-        if self.writable:
-            wr = mem.write_port()
-            m.d.comb += [wr.en.eq(self.write.en), wr.addr.eq(self.write.addr), wr.data.eq(self.write.data)]
 
         # Control travelling beside the data: valid, first, last, tag.
         ctl_layout = data.StructLayout({"valid": 1, "first": 1, "last": 1, "tag": unsigned(self.tag_width)})

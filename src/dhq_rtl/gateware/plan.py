@@ -146,7 +146,9 @@ class MemoryPlan:
     (initial contents: the loaded model's); ``block_ram``: it carries Yosys's
     ``ram_style = "block"`` attribute (block RAM even when small); ``rom``:
     constant contents (the float core's tables, a fixed model's memories:
-    no write port, or one that is never enabled)."""
+    no write port, or one that is never enabled); ``undefined_collisions``:
+    read through :func:`~.ram.read_port` (a read of the word written in the
+    same cycle is undefined, so synthesis adds no read-first logic)."""
 
     path: str
     role: str
@@ -156,6 +158,7 @@ class MemoryPlan:
     block_ram: bool = False
     kind: str = "ram"
     rom: bool = False
+    undefined_collisions: bool = False
 
     @property
     def bits(self):
@@ -530,24 +533,27 @@ class CorePlan:
         load, fixed = self.loadable, not self.loadable
         mems = [
             MemoryPlan("buffers.activations", "activation buffers", self.act_word * self.act_bits,
-                       self.buffers * self.load_words),
+                       self.buffers * self.load_words, undefined_collisions=True),
             MemoryPlan("buffers.ready_queue.mem", "ready queue", self.buffer_width + self.layer_width + 3,
-                       self.ready_queue_depth, block_ram=self.ready_queue_block_ram),
+                       self.ready_queue_depth, block_ram=self.ready_queue_block_ram, undefined_collisions=True),
         ]
         if not self.weights_in_spram:
             mems.append(MemoryPlan("mac.weights", "weights", P * self.weight_bits, self.weight_rows, loadable=load,
-                                   block_ram=True, rom=fixed))
+                                   block_ram=True, rom=fixed, undefined_collisions=True))
         mems += [
             MemoryPlan("accumulators.fifo.mem", "accumulator FIFO",
-                       self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth),
+                       self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth,
+                       undefined_collisions=True),
             MemoryPlan("coords.consts", "first-layer constants (DX, DY, base)", self.first_sum_bits,
-                       3 << self.first_index_width, loadable=load, rom=fixed, block_ram=fixed),
+                       3 << self.first_index_width, loadable=load, rom=fixed, block_ram=fixed,
+                       undefined_collisions=True),
             MemoryPlan("coords.smem", "first-layer running sums (R and T)", self.first_sum_bits,
                        2 << self.first_index_width),
             MemoryPlan("post.scaler.table", "scaler table", self.scaler_mult_bits + self.scaler_bias_bits,
-                       self.max_layers << self.scaler_channel_width, loadable=load, block_ram=True, rom=fixed),
+                       self.max_layers << self.scaler_channel_width, loadable=load, block_ram=True, rom=fixed,
+                       undefined_collisions=True),
             MemoryPlan("post.lut.rom", "sine tables", self.lut_bits, self.stored_table_entries * self.max_tables,
-                       loadable=load, rom=fixed),
+                       loadable=load, rom=fixed, undefined_collisions=True),
         ]
         self.delay_lines = (delay_lines(self.rot_n, self.lut_bits, self.buffer_width + self.layer_width,
                                         BUTTERFLY_MIN_RAM_DEPTH) if self.rot_n >= 2 else [])
@@ -555,7 +561,8 @@ class CorePlan:
             if in_ram:
                 mems.append(MemoryPlan(f"post.butterfly.stage{stage}.line", f"butterfly stage {stage}", width, depth))
         mems.append(MemoryPlan("pixel_queue.fifo.mem", "pixel FIFO", self.pixel_bits * self.channels,
-                               self.pixel_queue_depth, block_ram=self.pixel_queue_block_ram))
+                               self.pixel_queue_depth, block_ram=self.pixel_queue_block_ram,
+                               undefined_collisions=True))
         if self.weights_in_spram:
             for k in range(WEIGHT_SPRAMS):
                 mems.append(MemoryPlan(f"store.spram{k}.mem", "weights and staging (load image)", STAGING_WORD_BITS,

@@ -179,16 +179,6 @@ class Requantizer(wiring.Component):
         return m
 
 
-def _any_differs(bits, ref):
-    """Whether any of ``bits`` differs from the bit ``ref``, as a balanced
-    tree (three bits and ``ref`` per leaf: one LUT each), not the chain
-    synthesis makes of a wide equality."""
-    terms = [bits[i:i + 3] != ref.replicate(len(bits[i:i + 3])) for i in range(0, len(bits), 3)]
-    while len(terms) > 1:
-        terms = [terms[i] if i + 1 == len(terms) else terms[i] | terms[i + 1] for i in range(0, len(terms), 2)]
-    return terms[0] if terms else Const(0, 1)
-
-
 def _as_int(v):
     # Accept numpy integers from a model image as well as Python ints.
     if hasattr(v, "dtype") and getattr(v, "shape", None) == () and v.dtype.kind in "iu":
@@ -214,12 +204,15 @@ class ShiftRequantizer(wiring.Component):
     1. register ``x`` and ``shift``;
     2. ``y = x >> shift`` and the rounding bit ``x[shift − 1]`` (0 for a
        zero shift), with the sign folded into two flags the saturation test
-       of stage 3 needs;
-    3. ``q = saturate(y + rounding bit)``: whether the sum leaves
-       ``±(2**(out_bits−1) − 1)`` is read from ``y``'s bits (the bits above
-       ``out_bits − 1`` not all equal to the sign, or ``y`` one step off the
-       edge with the rounding bit pushing it over), two LUT levels; only the
-       low ``out_bits`` bits are added (a short carry chain).
+       of stage 3 needs, and whether ``y`` is out of range whatever the
+       rounding (a bit of ``x`` from ``shift + out_bits − 1`` up differs
+       from the sign: per bit a constant comparison of ``shift``, beside the
+       shifter);
+    3. ``q = saturate(y + rounding bit)``: the sum leaves
+       ``±(2**(out_bits−1) − 1)`` when stage 2 said so or ``y`` is one step
+       off the edge with the rounding bit pushing it over (the low
+       ``out_bits − 1`` bits against a constant); only the low ``out_bits``
+       bits are added (a short carry chain).
 
     Latency 3 cycles, throughput one element per cycle. Widths: ``y`` has
     ``in_width`` bits.
@@ -258,8 +251,8 @@ class ShiftRequantizer(wiring.Component):
             m.d.comb += self.i.ready.eq(advance)
         valid1, x1, s1 = Signal(), Signal(signed(self.in_width)), Signal(self.shift_width)
         valid2 = Signal()
-        y2, round2, near_hi2, near_lo2 = self._shift_stage(m, x1, s1)
-        q = self._saturate_stage(y2, round2, near_hi2, near_lo2)
+        y2, round2, near_hi2, near_lo2, over2 = self._shift_stage(m, x1, s1)
+        q = self._saturate_stage(y2, round2, near_hi2, near_lo2, over2)
         with m.If(advance):
             m.d.sync += [
                 valid1.eq(self.i.valid), x1.eq(self.i.payload.data), s1.eq(self.i.payload.shift),
@@ -274,22 +267,30 @@ class ShiftRequantizer(wiring.Component):
     def _shift_stage(self, m, x1, s1):
         """Stage 2: registered ``y = x1 >> s1``, the rounding bit and the
         flags ``near_hi`` (rounding bit set, ``y ≥ 0``: ``y = limit`` would
-        round over the top) and ``near_lo`` (rounding bit clear, ``y < 0``:
-        ``y = −limit − 1`` stays below the bottom)."""
+        round over the top), ``near_lo`` (rounding bit clear, ``y < 0``:
+        ``y = −limit − 1`` stays below the bottom) and ``over`` (``y`` is
+        beyond ``±limit`` whatever the rounding: a bit of ``y`` from
+        ``out_bits − 1`` up differs from the sign, that is a bit of ``x1``
+        from ``s1 + out_bits − 1`` up; each such bit's test is a constant
+        comparison of ``s1``, beside the shifter, so stage 3 keeps two
+        LUT levels in front of its multiplexer: timing)."""
         # One shifter gives both: bit 0 of (x1 · 2) >> s1 is x1[s1 − 1], 0 for s1 = 0.
         both = Signal(signed(self.in_width + 1))
         m.d.comb += both.eq(Cat(Const(0, 1), x1).as_signed() >> s1)
         y2, round2 = Signal(signed(self.in_width), name="shifted2"), Signal(name="round2")
         near_hi2, near_lo2 = Signal(name="near_hi2"), Signal(name="near_lo2")
+        over2 = Signal(name="over2")
         sign = x1[-1]
+        edge = self.out_bits - 1
+        over = Cat(*[(x1[j] ^ sign) & (s1 <= j - edge) for j in range(edge, len(x1) - 1)]).any()
         with m.If(~self.o.valid | self.o.ready):
             m.d.sync += [
                 y2.eq(both[1:]), round2.eq(both[0]),
-                near_hi2.eq(both[0] & ~sign), near_lo2.eq(~both[0] & sign),
+                near_hi2.eq(both[0] & ~sign), near_lo2.eq(~both[0] & sign), over2.eq(over),
             ]
-        return y2, round2, near_hi2, near_lo2
+        return y2, round2, near_hi2, near_lo2, over2
 
-    def _saturate_stage(self, y2, round2, near_hi2, near_lo2):
+    def _saturate_stage(self, y2, round2, near_hi2, near_lo2, over2):
         """Stage 3 (combinational): ``saturate(y2 + round2)`` to
         ``±limit``, ``limit = 2**(out_bits−1) − 1``."""
         b = self.out_bits
@@ -297,10 +298,10 @@ class ShiftRequantizer(wiring.Component):
         # y2 sign-extended to at least out_bits bits.
         y = y2 if len(y2) >= b else Cat(y2, y2[-1].replicate(b - len(y2)))
         sign = y2[-1]
-        upper = y[b - 1:]
         low = y[:b - 1]
-        # |y| beyond the range: the bits from out_bits − 1 up differ from the sign.
-        out_of_range = _any_differs(upper[:-1], sign)
+        # |y| beyond the range (the bits from out_bits − 1 up differ from the
+        # sign): registered in stage 2 (`over2`).
+        out_of_range = over2
         # y = limit with the rounding bit set, or y = −limit − 1 without it.
         at_edge = (near_hi2 & (low == (1 << (b - 1)) - 1)) | (near_lo2 & (low == 0))
         total = y[:b] + round2      # exact in out_bits bits when nothing saturates

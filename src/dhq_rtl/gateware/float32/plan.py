@@ -276,17 +276,20 @@ class FloatCorePlan:
     def _memories(self):
         P, m = self.lanes, self.model
         return [
-            MemoryPlan("buffers.activations", "activation buffers", P * 32, self.buffers * self.load_words),
+            MemoryPlan("buffers.activations", "activation buffers", P * 32, self.buffers * self.load_words,
+                       undefined_collisions=True),
             MemoryPlan("buffers.ready_queue.mem", "ready queue", self.buffer_width + self.layer_width + 3,
-                       self.ready_queue_depth),
+                       self.ready_queue_depth, undefined_collisions=True),
             MemoryPlan("mac.weights", "weights", P * 32, self.weight_rows, rom=True, block_ram=True),
             MemoryPlan("mac.acc_memory", "partial sums and biases", 32, self.acc_memory_depth, block_ram=True),
             MemoryPlan("accumulators.fifo.mem", "accumulator FIFO",
-                       self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth),
+                       self.acc_bits + self.layer_width + self.index_width + 3, self.accumulator_queue_depth,
+                       undefined_collisions=True),
             MemoryPlan("post.sine.table", "sine table", self.sine_rom_width, self.sine_rom_depth, rom=True),
             MemoryPlan("post.vectors.mem", "vectors in the sine", self.buffer_width + self.layer_width
-                       + self.index_width, self.sine_vector_depth),
-            MemoryPlan("pixel_queue.fifo.mem", "pixel FIFO", self.pixel_bits * m.channels, self.pixel_queue_depth),
+                       + self.index_width, self.sine_vector_depth, undefined_collisions=True),
+            MemoryPlan("pixel_queue.fifo.mem", "pixel FIFO", self.pixel_bits * m.channels, self.pixel_queue_depth,
+                       undefined_collisions=True),
         ]
 
     # ---------------------------------------------------------- performance
