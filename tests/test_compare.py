@@ -137,6 +137,25 @@ def test_source_digest_follows_every_python_source(tmp_path):
     assert compare.source_digest(tmp_path) != first
 
 
+def test_source_digest_ignores_comments_docstrings_and_layout(tmp_path):
+    """Only the code counts: a docstring, comment or layout edit keeps the
+    builds; a string the code uses, or a new line of code, does not."""
+    core = tmp_path / "core.py"
+    core.write_text('"""A core."""\n\ndef f(x):\n    """Twice x."""\n    return 2 * x  # doubled\n')
+    first = compare.source_digest(tmp_path)
+    core.write_text('"""A core, documented\nat length."""\n\n\ndef f(x):\n    """x + x."""\n'
+                    '    # the product\n    return 2 * x\n')
+    assert compare.source_digest(tmp_path) == first
+    core.write_text('"""A core."""\n\ndef f(x):\n    """Twice x."""\n    return 3 * x\n')
+    assert compare.source_digest(tmp_path) != first
+    core.write_text('"""A core."""\n\ndef f(x):\n    """Twice x."""\n    print("x")\n    return 2 * x\n')
+    assert compare.source_digest(tmp_path) != first
+    core.write_text('"""A core."""\n\ndef f(x):\n    return 2 * x\n')       # the docstring gone
+    assert compare.source_digest(tmp_path) == first
+    core.write_text("def f(x:\n")                                             # does not parse: its bytes
+    assert compare.source_digest(tmp_path) != first
+
+
 def test_a_build_of_other_sources_is_built_again(setup, capsys):
     """A row whose build was made by other package sources is built again."""
     first, _, _ = _run(setup, capsys, "--board", "ulx3s", "--lanes", "4")

@@ -383,7 +383,8 @@ def fallback_clock_hz(board, fmax_mhz, margin=FALLBACK_MARGIN, baud=None):
 def _build_with_fallback(model, board, attempt, est, *, freq_hz, fallback, log, baud, **kw):
     """Run :func:`_build_once` at ``freq_hz``; if it fails timing (and
     ``fallback``, a PLL, an fmax), once more at :func:`fallback_clock_hz`
-    (with its margin, else at or below the fmax), keeping the first attempt's nextpnr log as ``top.attempt1.tim``.
+    (with its margin, else at or below the fmax), keeping the first
+    attempt's nextpnr log as ``top.attempt1.tim``.
     Returns the last report and every attempt's summary."""
     attempts = []
     while True:

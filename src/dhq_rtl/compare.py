@@ -291,15 +291,34 @@ ICE40_FLOW = 3
 
 
 def source_digest(root=None):
-    """A digest of the package's Python sources (path and bytes of each):
-    a build made by other gateware or another flow is not reused."""
+    """A digest of the package's Python sources (the path and the code of
+    each): a build made by other gateware or another flow is not reused.
+    The code is the module's syntax tree without its docstrings, so an edit
+    of comments, docstrings or layout alone keeps the builds."""
     import hashlib
     root = Path(root) if root is not None else Path(__file__).parent
     digest = hashlib.sha256()
     # This module measures rows, it builds nothing (ROW_VERSION versions it).
     for f in sorted(f for f in root.rglob("*.py") if f != root / "compare.py"):
-        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+        digest.update(f.relative_to(root).as_posix().encode() + b"\0" + _code_of(f.read_bytes()) + b"\0")
     return digest.hexdigest()[:16]
+
+
+def _code_of(source):
+    """The code of Python ``source`` (bytes) as bytes: its syntax tree with
+    every docstring taken out (the bytes themselves if it does not parse)."""
+    import ast
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return source
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+                    and isinstance(body[0].value.value, str):
+                node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree).encode()
 
 
 def _build_stamp(core, seed, source):
