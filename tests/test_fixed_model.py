@@ -185,8 +185,10 @@ def test_fixed_estimate_drops_the_load_path(default_model):
         estimate(default_model, ICEBREAKER, fixed_model="yes")
 
 
-#: The default model's --fixed-model build, logic cells (seed 1).
-DEFAULT_FIXED_LC = 2688
+#: The default model's --fixed-model build, logic cells (seed 1; since the
+#: block RAMs carry no read-first logic, docs/RESULTS.md "Timing closure",
+#: third pass).
+DEFAULT_FIXED_LC = 2479
 
 
 def _rotated_w32(bits=8):
@@ -208,12 +210,12 @@ def test_a_rotated_width_32_model_fits_the_up5k_only_fixed():
 
 def test_fixed_estimate_tracks_the_measured_builds(default_model):
     """The estimate against the iCEBreaker --fixed-model builds (seed 1;
-    docs/RESULTS.md, "Timing closure"; ``bench/hardware.py``): the default
+    docs/RESULTS.md, "Timing closure", third pass; ``bench/hardware.py``): the default
     model and rotated width-32 W8A8, W6A6 and W4A4 models (W4A4: 16 lanes,
     two products a DSP), logic cells within 4 %, EBR and DSP exact."""
     from dhq_rtl.estimate import estimate
-    measured = [(default_model, DEFAULT_FIXED_LC, 24, 6), (_rotated_w32(8), 3612, 25, 6), (_rotated_w32(6), 3441, 22, 5),
-                (_rotated_w32(4), 3760, 19, 8)]
+    measured = [(default_model, DEFAULT_FIXED_LC, 24, 6), (_rotated_w32(8), 3399, 25, 6), (_rotated_w32(6), 3250, 22, 5),
+                (_rotated_w32(4), 3547, 19, 8)]
     for model, lc, ebr, dsp in measured:
         est = estimate(model, ICEBREAKER, fixed_model=True)
         assert abs(est["lc"] - lc) <= 0.04 * lc, (est["lc"], lc)
