@@ -50,14 +50,21 @@ def _script_lines(files):
     return [line.strip() for line in files["top.ys"].splitlines() if line.strip()]
 
 
+def _block_between(lines, block, first, last):
+    """Whether the lines of ``block`` stand together in ``lines`` after the
+    line ``first`` and before the line ``last``."""
+    block = block.splitlines()
+    start = lines.index(block[0])
+    return (lines[start:start + len(block)] == block
+            and lines.index(first) < start and start + len(block) <= lines.index(last))
+
+
 def test_ecp5_script_renames_before_synthesis(tmp_path, monkeypatch):
     lines = _script_lines(_plan_files("ulx3s", tmp_path, monkeypatch))
-    synth = [i for i, l in enumerate(lines) if l.startswith("synth_ecp5")]
+    synth = [l for l in lines if l.startswith("synth_ecp5")]
     assert len(synth) == 1
+    assert _block_between(lines, ECP5_SCRIPT_AFTER_READ, "read_rtlil top.il", synth[0])
     after_read = ECP5_SCRIPT_AFTER_READ.splitlines()
-    start = lines.index(after_read[0])
-    assert lines[start:start + len(after_read)] == after_read
-    assert lines.index("read_rtlil top.il") < start and start + len(after_read) <= synth[0]
     assert "rename -hide w:*]" in after_read and RAM_SCRIPT.splitlines() == after_read[:-1]
 
 
@@ -71,9 +78,7 @@ def test_ice40_script_has_no_dsp_inference(tmp_path, monkeypatch):
     synth = [l for l in lines if l.startswith("synth_ice40")]
     assert len(synth) == 1 and "-dsp" not in synth[0].split()
     # The block RAMs' collision marks (dhq_rtl.gateware.ram) come first.
-    ram = RAM_SCRIPT.splitlines()
-    start = lines.index(ram[0])
-    assert lines[start:start + len(ram)] == ram and start + len(ram) <= lines.index(synth[0])
+    assert _block_between(lines, RAM_SCRIPT, "read_rtlil top.il", synth[0])
     # nextpnr runs its post-placement timing pass.
     script = files["build_top.sh"]
     script = script.decode() if isinstance(script, bytes) else script

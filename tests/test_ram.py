@@ -9,9 +9,10 @@ the same cycle gives :data:`POISON` (simulation) or the old word (under
 import pytest
 from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
 
 from dhq_rtl.gateware.ram import POISON, YOSYS_SCRIPT, memory_attrs, no_collision_check, read_port
+
+from tests.testbench import run_sim
 
 WIDTH, DEPTH = 12, 16
 
@@ -52,10 +53,7 @@ def _run(dut, steps):
             await ctx.tick()
             got.append(ctx.get(dut.rdata))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    run_sim(dut, [bench])
     return got
 
 
